@@ -1,0 +1,63 @@
+/*
+ * The single listening port. One thread accepts connections, peeks
+ * (recv MSG_PEEK, nothing consumed) at the request head until "\r\n\r\n",
+ * and hands the socket, with all its bytes still unread, to the HTTP server
+ * or, for a WebSocket upgrade, to the WebSocket server.
+ *
+ * A head must arrive within head_timeout_ms and fit in max_head bytes;
+ * at most max_pending connections may be waiting for their head. Otherwise
+ * the front answers itself (408, 431 or 503, "Connection: close") and closes
+ * the socket, and reports the drop through the `dropped` callback.
+ */
+#ifndef VOXRAY_FRONT_H
+#define VOXRAY_FRONT_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+typedef struct front front;
+
+typedef enum front_drop {
+    FRONT_DROP_TIMEOUT = 1, /* head incomplete at the deadline: 408 sent */
+    FRONT_DROP_TOO_LARGE,   /* no end of head within max_head: 431 sent */
+    FRONT_DROP_OVERLOAD,    /* max_pending reached: 503 sent */
+    FRONT_DROP_CLOSED       /* peer closed or reset before the head ended */
+} front_drop;
+
+typedef struct front_callbacks {
+    void *user;
+    /* Take ownership of fd (blocking mode unspecified; bytes unread). Return
+     * 0, or -1 if it could not be taken (the front then closes fd). Called on
+     * the front thread; must not block. */
+    int (*http)(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen);
+    /* Same for a head carrying "Upgrade: websocket" (case-insensitive, and
+     * "Connection: upgrade"). NULL: upgrades go to http too. */
+    int (*upgrade)(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen);
+    /* A connection dropped by the front. method and path are what could be
+     * parsed from the partial head ("" when nothing). May be NULL. */
+    void (*dropped)(void *user, front_drop why, const char *method, const char *path);
+} front_callbacks;
+
+typedef struct front_options {
+    const char *listen;        /* "0.0.0.0:8080", "[::1]:0", ":8080", "localhost:8080" */
+    int backlog;               /* listen(2) backlog; <= 0: 511 */
+    unsigned head_timeout_ms;  /* 0: 10000 */
+    unsigned max_pending;      /* 0: 1024 */
+    size_t max_head;           /* 0: 8192 */
+} front_options;
+
+/* Bind, listen and start the front thread. On failure returns -1 and writes
+ * one line into err, e.g. "listen 0.0.0.0:8080: Address already in use". */
+int front_start(const front_options *opt, const front_callbacks *cb, front **out,
+                char *err, size_t errlen);
+/* The bound port (useful with port 0). */
+int front_port(const front *f);
+/* Number of connections waiting for their head right now. */
+unsigned front_pending(const front *f);
+/* Stop accepting: closes the listening socket (so the port is free for a new
+ * process) but leaves already handed-over connections alone. Idempotent. */
+void front_stop_listening(front *f);
+/* Stop the thread, close the listener and every pending socket, free. */
+void front_stop(front *f);
+
+#endif

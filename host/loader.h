@@ -1,0 +1,64 @@
+/*
+ * Plugin loader: finds NAME.so on the plugin path, dlopen()s it with
+ * RTLD_NOW|RTLD_LOCAL, calls vx_plugin_entry and checks the descriptor before
+ * the host trusts anything in it.
+ *
+ * Refused, with one line that names the file, the versions and the fix:
+ *   - a file that is missing, not a shared object, or lacks vx_plugin_entry;
+ *   - an entry that returns NULL;
+ *   - a wrong magic;
+ *   - a different ABI major, or a newer ABI minor than the host's;
+ *   - a descriptor (or any vtable) smaller than ABI 1.0 defined it;
+ *   - no kind, an unknown kind bit, a kind without its vtable, or a vtable
+ *     missing a mandatory method (STT: open, feed, finish, cancel, close;
+ *     LLM: generate, cancel, close; TTS: synthesize, cancel, close;
+ *     store: get, put, del, ping; sink: upload);
+ *   - no name, or a name different from the file's base name.
+ * Accepted: an older minor; the descriptor and vtables are copied into zeroed
+ * host-sized structs so methods appended after the plugin's minor read NULL.
+ */
+#ifndef VOXRAY_LOADER_H
+#define VOXRAY_LOADER_H
+
+#include <stddef.h>
+#include <voxray/plugin.h>
+
+typedef struct loader_plugin {
+    char *path;          /* file it was loaded from (malloc'd) */
+    void *handle;        /* dlopen handle */
+    vx_plugin_info info; /* copy of the descriptor, zero-extended */
+    /* Copies of the vtables, zero-extended; meaningful only for the kinds in
+     * info.kinds. info.stt etc. point at these copies. */
+    vx_stt_vtable stt;
+    vx_llm_vtable llm;
+    vx_tts_vtable tts;
+    vx_store_vtable store;
+    vx_sink_vtable sink;
+} loader_plugin;
+
+/* Look up "<name>.so" in each directory of the colon-separated `path` in
+ * order and load the first that exists. On failure returns NULL and writes a
+ * one-line reason (no trailing newline) into err. */
+loader_plugin *loader_open(const char *path, const char *name,
+                           const vx_host_api *api, char *err, size_t errlen);
+
+/* Load one file by path. Same contract as loader_open(). */
+loader_plugin *loader_open_file(const char *file, const vx_host_api *api,
+                                char *err, size_t errlen);
+
+/* dlclose and free. The caller guarantees no instance of it is alive. */
+void loader_close(loader_plugin *p);
+
+/* Call cb once for every "*.so" file in every directory of `path` (sorted by
+ * name within a directory), with the loaded plugin or NULL and the reason it
+ * was refused. The plugin is closed after cb returns. Returns the number of
+ * files seen, or -1 if no directory could be read (err says why). */
+int loader_scan(const char *path, const vx_host_api *api,
+                void (*cb)(void *user, const char *file,
+                           const loader_plugin *p, const char *why),
+                void *user, char *err, size_t errlen);
+
+/* "stt,llm" style list of the kinds in a mask, into buf. Returns buf. */
+const char *loader_kinds_str(unsigned kinds, char *buf, size_t len);
+
+#endif

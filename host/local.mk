@@ -1,0 +1,2 @@
+bin_PROGRAMS += voxray
+voxray_SOURCES = host/main.c

@@ -1,0 +1,1 @@
+# plugins/store_memory/local.mk

@@ -1,0 +1,3 @@
+voxrayincludedir = $(includedir)/voxray
+voxrayinclude_HEADERS = sdk/voxray/plugin.h
+EXTRA_DIST += sdk/voxray-plugin.pc.in

@@ -1,0 +1,422 @@
+/*
+ * voxray plugin ABI, version 1.
+ *
+ * A voxray provider is a shared object that exports exactly one symbol:
+ *
+ *     const vx_plugin_info *vx_plugin_entry(const vx_host_api *host);
+ *
+ * The host dlopen()s the file with RTLD_NOW|RTLD_LOCAL, calls the entry once,
+ * checks the descriptor it returns (magic, ABI version, struct sizes, the
+ * mandatory methods of every kind it claims), validates the configuration of
+ * each instance against the descriptor's schema and only then calls init().
+ * Nothing in this file requires linking against the host: everything the
+ * plugin may call is reached through the vx_host_api table.
+ *
+ * Compatibility rules
+ *   - abi_major must equal the host's VX_ABI_MAJOR.
+ *   - abi_minor must be <= the host's VX_ABI_MINOR; an older minor is accepted.
+ *   - Every struct that crosses the boundary begins with a struct_size. Fields
+ *     are only ever appended (never reordered or removed) and every append bumps
+ *     VX_ABI_MINOR. A reader copies min(struct_size, sizeof) into a zeroed
+ *     struct, so fields the other side does not know read as 0/NULL.
+ *   - Plugins check host->struct_size before using a host method appended
+ *     after the minor they were built for (see VX_HOST_HAS()).
+ *
+ * Threading contract (applies to every kind unless a call says otherwise)
+ *   - vx_plugin_entry, init and shutdown run once, on the host's main thread.
+ *     No stream is open when shutdown is called.
+ *   - Calls on one stream are serialized by the host: it never calls feed() on
+ *     a stream while another call on that same stream is running, with the one
+ *     exception of cancel().
+ *   - Different streams, and store/sink calls, run concurrently on host worker
+ *     threads; a plugin instance must be safe for that (lock inside if not).
+ *   - cancel() is idempotent, may be called from any thread at any time before
+ *     close(), and must not block for long; after it the plugin should stop
+ *     producing events soon and must end the stream with on_error(VX_ECANCELED)
+ *     or its normal completion event.
+ *   - Events may fire from any thread, including plugin-owned threads and the
+ *     calling thread during the call that caused them. Event callbacks only
+ *     enqueue work in the host; they never call back into the plugin.
+ *   - No event fires after close() returns: close() waits for (or stops) any
+ *     plugin thread that could still deliver one.
+ *   - The host never dlclose()s a plugin that has open streams.
+ *
+ * Ownership
+ *   - Strings and buffers passed *into* a plugin call are owned by the host and
+ *     valid only for the duration of that call; copy what you keep.
+ *   - Strings and buffers passed *into* an event callback are owned by the
+ *     plugin and valid only for the duration of the callback; the host copies.
+ *   - Memory handed across the boundary to be freed by the other side (only
+ *     vx_store_vtable.get returns such memory) is allocated with host->alloc
+ *     and freed with host->free.
+ *   - vx_error is caller-owned: the host passes a zeroed struct, the plugin
+ *     fills it when it returns a negative code or fires on_error.
+ */
+#ifndef VOXRAY_PLUGIN_H
+#define VOXRAY_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VX_PLUGIN_MAGIC 0x31505856u /* "VXP1" in little-endian memory */
+#define VX_ABI_MAJOR 1
+/* Minor history:
+ *   0  initial ABI.
+ *   1  vx_plugin_info.health (optional self-reported status for /v1/health).
+ */
+#define VX_ABI_MINOR 1
+
+#if defined(__GNUC__)
+#define VX_EXPORT __attribute__((visibility("default")))
+#define VX_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define VX_EXPORT
+#define VX_PRINTF(f, a)
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/* Return codes. 0 is success, everything else is negative. The code is the
+ * bounded error_type label of the host's *_errors_total metrics, so a plugin
+ * must pick the closest code rather than invent new ones. */
+enum {
+    VX_OK = 0,
+    VX_EINVAL = -1,     /* bad argument or input the plugin cannot use */
+    VX_ENOMEM = -2,     /* allocation failed */
+    VX_ENOTSUP = -3,    /* operation, format or voice not supported */
+    VX_ETIMEDOUT = -4,  /* the plugin's own deadline expired */
+    VX_EUNAVAIL = -5,   /* upstream down, refused, 5xx, connection lost */
+    VX_ERATELIMIT = -6, /* upstream said slow down (HTTP 429) */
+    VX_EAUTH = -7,      /* credentials refused (HTTP 401/403) */
+    VX_ECANCELED = -8,  /* the stream was cancelled */
+    VX_EPROTO = -9,     /* upstream answered something unparseable */
+    VX_EINTERNAL = -10, /* a bug or an unexpected state inside the plugin */
+    VX_ENOTFOUND = -11  /* store: no such key (not a failure of the store) */
+};
+
+/* Caller-owned error detail. `retryable` tells the host's call gate whether
+ * the same call may succeed if repeated (timeouts, 429, 5xx); it drives
+ * retries and fallback to the next provider. */
+typedef struct vx_error {
+    int code;            /* one of VX_E* */
+    int retryable;       /* nonzero: repeating the call may succeed */
+    int upstream_status; /* e.g. the HTTP status from upstream, or 0 */
+    char msg[256];       /* human readable, NUL-terminated, no secrets */
+} vx_error;
+
+/* ---------------------------------------------------------------- kinds */
+
+typedef enum vx_kind {
+    VX_KIND_STT = 1u << 0,
+    VX_KIND_LLM = 1u << 1,
+    VX_KIND_TTS = 1u << 2,
+    VX_KIND_STORE = 1u << 3,
+    VX_KIND_SINK = 1u << 4
+} vx_kind;
+
+/* Capability bits (vx_plugin_info.caps). Informational; the host uses them to
+ * choose how to drive a provider. */
+#define VX_CAP_STREAMING_INPUT (1ull << 0)  /* STT: consumes audio while it arrives */
+#define VX_CAP_PARTIALS (1ull << 1)         /* STT: emits on_partial */
+#define VX_CAP_STREAMING_OUTPUT (1ull << 2) /* LLM/TTS: emits output incrementally */
+#define VX_CAP_MULTILINGUAL (1ull << 3)     /* TTS/STT: more than one language */
+#define VX_CAP_NETWORK (1ull << 4)          /* talks to a remote service */
+
+/* ---------------------------------------------------------------- config */
+
+typedef enum vx_config_type {
+    VX_CFG_STRING = 1, /* any string; `max` (if > 0) bounds its length */
+    VX_CFG_INT,        /* integer within [min, max] */
+    VX_CFG_FLOAT,      /* real number within [min, max] */
+    VX_CFG_BOOL,       /* true/false/yes/no/on/off/1/0 */
+    VX_CFG_ENUM,       /* one of `choices`, separated by '|' */
+    VX_CFG_DURATION,   /* milliseconds; accepts 250ms, 2s, 1m or a bare number of ms */
+    VX_CFG_ADDRESS     /* host:port */
+} vx_config_type;
+
+#define VX_CFG_REQUIRED (1u << 0) /* the instance section must set it */
+#define VX_CFG_SECRET (1u << 1)   /* never logged, never printed back */
+
+/* One configuration key a plugin accepts in its [plugin.NAME] section. The
+ * array in vx_plugin_info.config ends with an entry whose key is NULL. The
+ * host validates every key of the instance section against it before init. */
+typedef struct vx_config_key {
+    const char *key;
+    vx_config_type type;
+    const char *def; /* default as text (NULL: none) */
+    const char *help;
+    double min, max; /* ranges for INT/FLOAT/DURATION; both 0 = unbounded */
+    const char *choices; /* VX_CFG_ENUM: "a|b|c" */
+    unsigned flags;      /* VX_CFG_REQUIRED | VX_CFG_SECRET */
+} vx_config_key;
+
+/* A validated configuration: every key of the schema, the value from the
+ * file or the environment, or the schema default. Valid until shutdown. */
+typedef struct vx_kv {
+    const char *key;
+    const char *value; /* NULL when unset and no default */
+} vx_kv;
+
+typedef struct vx_config {
+    uint32_t struct_size;
+    const char *instance; /* the instance name, e.g. "redis" for [plugin.redis] */
+    const vx_kv *items;
+    size_t n_items;
+} vx_config;
+
+/* ---------------------------------------------------------------- host API */
+
+typedef struct vx_host vx_host; /* opaque per-instance handle */
+typedef struct vx_metric vx_metric; /* opaque metric series handle */
+
+enum { VX_LOG_DEBUG = 0, VX_LOG_INFO = 1, VX_LOG_WARN = 2, VX_LOG_ERROR = 3 };
+
+typedef enum vx_metric_type {
+    VX_METRIC_COUNTER = 1,
+    VX_METRIC_GAUGE,
+    VX_METRIC_HISTOGRAM /* seconds; buckets from [metrics] or defaults */
+} vx_metric_type;
+
+/* The table the host hands to vx_plugin_entry and init. Valid until the
+ * plugin is unloaded. Every method is safe to call from any thread. */
+typedef struct vx_host_api {
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* Log one message through the host logger, prefixed with the kind and
+     * instance name ("[store:redis] ..."). Secret configuration values that
+     * appear in the text are masked by the host. */
+    void (*log)(vx_host *h, int level, const char *fmt, ...) VX_PRINTF(3, 4);
+    void (*vlog)(vx_host *h, int level, const char *fmt, va_list ap);
+    int (*log_enabled)(vx_host *h, int level);
+
+    /* Monotonic clock in nanoseconds. */
+    uint64_t (*now_ns)(void);
+
+    /* Memory that crosses the boundary (see Ownership above). */
+    void *(*alloc)(size_t n);
+    void (*free)(void *p);
+
+    /* Run fn(arg) on a host worker thread after delay_ms. Returns 0 or
+     * VX_ENOMEM/VX_EUNAVAIL (host shutting down: fn will not run). */
+    int (*defer)(vx_host *h, uint32_t delay_ms, void (*fn)(void *arg), void *arg);
+
+    /* Look up a validated key of this instance's config (value or default);
+     * NULL if the key is unknown or unset. */
+    const char *(*config_get)(vx_host *h, const char *key);
+
+    /* Plugin-defined metrics. Register at init only. The host prefixes the
+     * name with "voxray_plugin_" and adds the label plugin="<instance>".
+     * Returns NULL on a bad name or type clash. */
+    vx_metric *(*metric_register)(vx_host *h, vx_metric_type type,
+                                  const char *name, const char *help);
+    void (*metric_add)(vx_metric *m, double v);     /* counter (v >= 0) or gauge */
+    void (*metric_set)(vx_metric *m, double v);     /* gauge */
+    void (*metric_observe)(vx_metric *m, double v); /* histogram, seconds */
+} vx_host_api;
+
+/* True when the host table is new enough to hold `field`. */
+#define VX_HOST_HAS(api, field) \
+    ((api)->struct_size >= offsetof(vx_host_api, field) + sizeof((api)->field))
+
+/* ---------------------------------------------------------------- audio */
+
+typedef enum vx_sample_encoding { VX_PCM_S16LE = 1 } vx_sample_encoding;
+
+typedef struct vx_audio_format {
+    uint32_t sample_rate; /* Hz */
+    uint16_t channels;    /* 1 */
+    uint16_t encoding;    /* VX_PCM_S16LE */
+} vx_audio_format;
+
+/* A plugin's stream object; each plugin defines struct vx_stream itself. */
+typedef struct vx_stream vx_stream;
+
+/* ---------------------------------------------------------------- STT */
+
+typedef struct vx_stt_events {
+    uint32_t struct_size;
+    void *user; /* host's pointer, passed back to every event */
+    /* Interim hypothesis for the current utterance (replaces the previous). */
+    void (*on_partial)(void *user, const char *text);
+    /* Final transcript of an utterance; text may be "" (heard nothing).
+     * confidence in [0,1], or negative when unknown. */
+    void (*on_final)(void *user, const char *text, float confidence);
+    /* The stream failed; no further event follows. */
+    void (*on_error)(void *user, const vx_error *err);
+} vx_stt_events;
+
+typedef struct vx_stt_vtable {
+    uint32_t struct_size;
+    /* Open a recognition stream for audio in `fmt`. On success *out is set
+     * and events may start; on failure returns VX_E* and fills err. The plugin
+     * may refuse a format with VX_ENOTSUP (the host resamples to
+     * vx_plugin_info's preferred format, see stt_format). */
+    int (*open)(void *inst, const vx_audio_format *fmt, const vx_stt_events *ev,
+                vx_stream **out, vx_error *err);
+    /* Feed `frames` samples (interleaved by channel). May block briefly. */
+    int (*feed)(vx_stream *s, const int16_t *pcm, size_t frames, vx_error *err);
+    /* End of the current utterance: the plugin delivers exactly one on_final
+     * (or on_error) for the audio fed since the previous final. The stream
+     * stays usable for the next utterance. */
+    int (*finish)(vx_stream *s, vx_error *err);
+    void (*cancel)(vx_stream *s);
+    /* Release the stream. Blocks until no event can fire any more. */
+    void (*close)(vx_stream *s);
+    /* Preferred input format (optional; NULL means 16 kHz mono s16le). */
+    int (*input_format)(void *inst, vx_audio_format *out);
+} vx_stt_vtable;
+
+/* ---------------------------------------------------------------- LLM */
+
+typedef struct vx_message {
+    const char *role; /* "system" | "user" | "assistant" */
+    const char *content;
+} vx_message;
+
+typedef struct vx_llm_params {
+    uint32_t struct_size;
+    double temperature; /* < 0: plugin default */
+    int32_t max_tokens; /* <= 0: plugin default */
+    const char *session_id; /* opaque, for plugins that keep per-session state */
+} vx_llm_params;
+
+typedef struct vx_usage {
+    uint32_t prompt_tokens;
+    uint32_t completion_tokens;
+} vx_usage;
+
+typedef struct vx_llm_events {
+    uint32_t struct_size;
+    void *user;
+    /* The next piece of the answer (UTF-8, not NUL-terminated). */
+    void (*on_token)(void *user, const char *text, size_t len);
+    /* Generation complete; usage may be NULL when unknown. No event follows. */
+    void (*on_done)(void *user, const vx_usage *usage);
+    void (*on_error)(void *user, const vx_error *err);
+} vx_llm_events;
+
+typedef struct vx_llm_vtable {
+    uint32_t struct_size;
+    /* Start generating a reply to the conversation msgs[0..n). */
+    int (*generate)(void *inst, const vx_message *msgs, size_t n,
+                    const vx_llm_params *params, const vx_llm_events *ev,
+                    vx_stream **out, vx_error *err);
+    void (*cancel)(vx_stream *s);
+    void (*close)(vx_stream *s);
+} vx_llm_vtable;
+
+/* ---------------------------------------------------------------- TTS */
+
+typedef struct vx_tts_events {
+    uint32_t struct_size;
+    void *user;
+    /* The next chunk of audio, in the format synthesize() reported. */
+    void (*on_audio)(void *user, const int16_t *pcm, size_t frames);
+    void (*on_done)(void *user);
+    void (*on_error)(void *user, const vx_error *err);
+} vx_tts_events;
+
+typedef struct vx_tts_vtable {
+    uint32_t struct_size;
+    /* Speak `text` with `voice` (NULL: the instance default). On success the
+     * plugin sets *fmt to the format its on_audio chunks will have. */
+    int (*synthesize)(void *inst, const char *text, const char *voice,
+                      vx_audio_format *fmt, const vx_tts_events *ev,
+                      vx_stream **out, vx_error *err);
+    void (*cancel)(vx_stream *s);
+    void (*close)(vx_stream *s);
+} vx_tts_vtable;
+
+/* ---------------------------------------------------------------- store */
+
+typedef struct vx_store_vtable {
+    uint32_t struct_size;
+    /* On VX_OK, *val (allocated with host->alloc, freed by the host with
+     * host->free) holds *len bytes. VX_ENOTFOUND when absent or expired. */
+    int (*get)(void *inst, const char *key, void **val, size_t *len, vx_error *err);
+    /* Store val under key for ttl_s seconds (0: no expiry). */
+    int (*put)(void *inst, const char *key, const void *val, size_t len,
+               uint32_t ttl_s, vx_error *err);
+    /* Delete key; deleting a missing key is VX_OK. */
+    int (*del)(void *inst, const char *key, vx_error *err);
+    /* Cheap liveness check of the backing service; drives GET /ready.
+     * Must return within the plugin's configured command timeout. */
+    int (*ping)(void *inst, vx_error *err);
+} vx_store_vtable;
+
+/* ---------------------------------------------------------------- sink */
+
+typedef struct vx_recording {
+    uint32_t struct_size;
+    const char *path;         /* finished local file, readable for the call */
+    const char *session_id;   /* raw session id */
+    const char *content_type; /* e.g. "audio/wav" */
+    uint64_t bytes;
+    double duration_s;
+    int64_t started_unix_ms;
+    const vx_kv *meta; /* extra metadata, n_meta entries */
+    size_t n_meta;
+} vx_recording;
+
+typedef struct vx_sink_vtable {
+    uint32_t struct_size;
+    /* Upload one finished recording. Blocking; the host owns the queue, the
+     * workers and the retries around it and deletes the file afterwards. */
+    int (*upload)(void *inst, const vx_recording *rec, vx_error *err);
+} vx_sink_vtable;
+
+/* ---------------------------------------------------------------- descriptor */
+
+typedef struct vx_plugin_info {
+    uint32_t magic;       /* VX_PLUGIN_MAGIC */
+    uint32_t struct_size; /* sizeof(vx_plugin_info) as the plugin was built */
+    uint16_t abi_major;   /* VX_ABI_MAJOR */
+    uint16_t abi_minor;   /* VX_ABI_MINOR */
+    uint32_t kinds;       /* vx_kind bits this plugin implements (at least one) */
+    const char *name;     /* file base name, e.g. "store_redis" */
+    const char *version;  /* the plugin's own version, e.g. "1.2.0" */
+    const char *description; /* one line */
+    uint64_t caps;        /* VX_CAP_* */
+    const vx_config_key *config; /* schema, NULL-key terminated; may be NULL */
+
+    /* Create one instance from a validated config. Optional (NULL: the
+     * instance pointer is NULL). On failure return VX_E* and fill err; the
+     * host then refuses to start (or, on reload, keeps the old set). */
+    int (*init)(const vx_host_api *host, vx_host *h, const vx_config *cfg,
+                void **inst, vx_error *err);
+    /* Destroy an instance. Optional. No stream of it is open. */
+    void (*shutdown)(void *inst);
+
+    /* One vtable per kind in `kinds`; the others NULL. */
+    const vx_stt_vtable *stt;
+    const vx_llm_vtable *llm;
+    const vx_tts_vtable *tts;
+    const vx_store_vtable *store;
+    const vx_sink_vtable *sink;
+
+    /* --- minor 1 --- */
+    /* Write a short status ("connected", "reconnecting in 400ms") into buf.
+     * Optional; returns 0 when healthy, VX_E* otherwise. Called from the
+     * host's health thread, never concurrently with init/shutdown. */
+    int (*health)(void *inst, char *buf, size_t len);
+} vx_plugin_info;
+
+/* Size of the descriptor as ABI 1.0 defined it: the smallest the host accepts. */
+#define VX_PLUGIN_INFO_SIZE_1_0 offsetof(vx_plugin_info, health)
+
+/* The single symbol a plugin exports. Called once per loaded file; may return
+ * NULL to refuse loading (e.g. the host's ABI is too old for it). */
+typedef const vx_plugin_info *(*vx_plugin_entry_fn)(const vx_host_api *host);
+#define VX_PLUGIN_ENTRY_SYMBOL "vx_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VOXRAY_PLUGIN_H */

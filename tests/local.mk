@@ -1,0 +1,10 @@
+# Tests: unit (cmocka), integration (shell, real servers on loopback),
+# test plugins and benchmarks. Each piece keeps its rules in its own .mk.
+include $(srcdir)/tests/unit/metrics.mk
+include $(srcdir)/tests/unit/loader.mk
+include $(srcdir)/tests/unit/front.mk
+include $(srcdir)/tests/unit/store.mk
+include $(srcdir)/tests/unit/local.mk
+include $(srcdir)/tests/plugins/local.mk
+include $(srcdir)/tests/bench/local.mk
+include $(srcdir)/tests/integration/local.mk
