@@ -26,16 +26,25 @@ typedef enum front_drop {
 
 typedef struct front_callbacks {
     void *user;
-    /* Take ownership of fd (blocking mode unspecified; bytes unread). Return
-     * 0, or -1 if it could not be taken (the front then closes fd). Called on
-     * the front thread; must not block. */
+    /* Take ownership of fd (non-blocking, O_CLOEXEC, no byte consumed: the
+     * taker reads the whole request itself; both libmicrohttpd and
+     * libwebsockets work on non-blocking sockets). addr is the peer, valid
+     * only during the call. Return 0, or -1 if fd could not be taken (the
+     * front then closes it). Called on the front thread; must not block and
+     * must not call front_stop(). */
     int (*http)(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen);
     /* Same for a head carrying "Upgrade: websocket" (case-insensitive, and
      * "Connection: upgrade"). NULL: upgrades go to http too. */
     int (*upgrade)(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen);
     /* A connection dropped by the front. method and path are what could be
-     * parsed from the partial head ("" when nothing). May be NULL. */
+     * parsed from the partial head ("" when nothing; the method only once a
+     * space ends it, the path cut at 255 bytes). May be NULL. */
     void (*dropped)(void *user, front_drop why, const char *method, const char *path);
+    /* Trouble the front handles by itself but an operator should see: accept
+     * failing for lack of descriptors or memory (the front then sheds the
+     * connection with a 503 or pauses accepting for 100 ms, never spinning).
+     * One line without a newline, at most one a second. May be NULL. */
+    void (*log)(void *user, const char *line);
 } front_callbacks;
 
 typedef struct front_options {
@@ -55,9 +64,13 @@ int front_port(const front *f);
 /* Number of connections waiting for their head right now. */
 unsigned front_pending(const front *f);
 /* Stop accepting: closes the listening socket (so the port is free for a new
- * process) but leaves already handed-over connections alone. Idempotent. */
+ * process) but leaves already handed-over connections alone; connections
+ * still waiting for their head are dispatched or dropped as usual. The port
+ * is free when this returns. Idempotent; callable from any thread, callbacks
+ * included. */
 void front_stop_listening(front *f);
-/* Stop the thread, close the listener and every pending socket, free. */
+/* Stop the thread, close the listener and every pending socket (without
+ * the dropped callback), free. Not from a callback. NULL is a no-op. */
 void front_stop(front *f);
 
 #endif

@@ -61,4 +61,24 @@ int loader_scan(const char *path, const vx_host_api *api,
 /* "stt,llm" style list of the kinds in a mask, into buf. Returns buf. */
 const char *loader_kinds_str(unsigned kinds, char *buf, size_t len);
 
+/* Also checked at load, so the rest of the host can rely on them: the config
+ * schema (every key named once, a known type, enum keys with choices, known
+ * flags). Kinds the plugin does not claim have their info.* vtable pointer
+ * set to NULL; a NULL version or description reads as "". struct_size keeps
+ * the plugin's value. */
+
+/* Create one instance of p: calls info.init (if any) with a zeroed vx_error.
+ * Returns VX_OK with *inst set (NULL when the plugin has no init), or the
+ * plugin's negative VX_E* code (VX_EINTERNAL if it returned a positive value)
+ * with *inst NULL and one line in err:
+ *   plugin /x/foo.so (instance 'bar'): init failed: <msg> (<error name>) */
+int loader_instance_init(const loader_plugin *p, const vx_host_api *api,
+                         vx_host *h, const vx_config *cfg, void **inst,
+                         char *err, size_t errlen);
+
+/* Short lowercase name of a VX_E* code, used as the error_type metric label:
+ * invalid nomem notsup timeout unavailable ratelimit auth canceled protocol
+ * internal notfound; "unknown" for anything else (VX_OK included). */
+const char *loader_error_name(int code);
+
 #endif

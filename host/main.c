@@ -1,1 +1,351 @@
-int main(void) { return 0; }
+/*
+ * voxray: command line, start-up, signals and shutdown.
+ *
+ * Start-up order: parse and validate the whole configuration (core keys,
+ * then every plugin section against its plugin's schema) before any plugin
+ * init runs; then bind the port, start the HTTP server (answering /ready
+ * with 503 "starting"), init the plugins, run the first health round and
+ * only then report ready.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acl.h"
+#include "app.h"
+#include "cfg.h"
+#include "defer.h"
+#include "front.h"
+#include "gate.h"
+#include "health.h"
+#include "http.h"
+#include "loader.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugins.h"
+#include "settings.h"
+
+#ifndef VX_SYSCONFDIR
+#define VX_SYSCONFDIR "/usr/local/etc"
+#endif
+#define DEFAULT_CONFIG VX_SYSCONFDIR "/voxray/voxray.ini"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: voxray [-c FILE] [--check-config | --list-plugins | --plugin-help NAME]\n"
+            "\n"
+            "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
+            "  -t, --check-config    validate the configuration and the plugins it names, then exit 0/1\n"
+            "      --list-plugins    list the plugin files found in plugin_dir\n"
+            "      --plugin-help NAME  describe plugin NAME and its configuration keys\n"
+            "      --plugin-dir DIR  override [server] plugin_dir for --list-plugins/--plugin-help\n"
+            "  -V, --version         print the version and plugin ABI\n"
+            "  -h, --help            this text\n"
+            "\n"
+            "Every key can be overridden from the environment as VOXRAY_<SECTION>_<KEY>,\n"
+            "e.g. VOXRAY_LOG_LEVEL=debug or VOXRAY_PLUGIN_REDIS_ADDRESS=10.0.0.5:6379.\n");
+}
+
+/* Load and validate the file; on failure print one line and return -1. */
+static int load_config(const char *path, cfg_file **c, settings *s)
+{
+    char err[1024];
+    if (cfg_parse_file(path, c, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        return -1;
+    }
+    if (settings_load(*c, s, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        cfg_free(*c);
+        *c = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ --list-plugins */
+
+static void list_cb(void *user, const char *file, const loader_plugin *p, const char *why)
+{
+    int *bad = user;
+    char kinds[64];
+    if (p == NULL) {
+        printf("%-20s REFUSED  %s\n", "?", why);
+        (*bad)++;
+        return;
+    }
+    printf("%-20s %-14s %-8s ABI %u.%-3u %s\n", p->info.name,
+           loader_kinds_str(p->info.kinds, kinds, sizeof kinds),
+           p->info.version ? p->info.version : "", p->info.abi_major, p->info.abi_minor,
+           p->info.description ? p->info.description : "");
+    (void)file;
+}
+
+static int list_plugins(const char *dir)
+{
+    char err[1024];
+    int bad = 0;
+    printf("plugins in %s\n", dir);
+    int n = loader_scan(dir, plug_host_api(), list_cb, &bad, err, sizeof err);
+    if (n < 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        return 1;
+    }
+    if (n == 0) printf("(none)\n");
+    return 0;
+}
+
+/* ------------------------------------------------------------ --plugin-help */
+
+static const char *type_name(vx_config_type t)
+{
+    switch (t) {
+    case VX_CFG_STRING: return "string";
+    case VX_CFG_INT: return "integer";
+    case VX_CFG_FLOAT: return "number";
+    case VX_CFG_BOOL: return "boolean";
+    case VX_CFG_ENUM: return "enum";
+    case VX_CFG_DURATION: return "duration";
+    case VX_CFG_ADDRESS: return "address";
+    default: return "?";
+    }
+}
+
+static int plugin_help(const char *dir, const char *name)
+{
+    char err[1024], kinds[64], allowed[256];
+    loader_plugin *p = loader_open(dir, name, plug_host_api(), err, sizeof err);
+    if (p == NULL) {
+        /* Accept the short instance-style name too: "redis" -> store_redis. */
+        static const char *const pre[] = {"store_", "stt_", "llm_", "tts_", "rec_", NULL};
+        char alt[256];
+        for (int i = 0; pre[i] && p == NULL; i++) {
+            char e2[1024];
+            snprintf(alt, sizeof alt, "%s%s", pre[i], name);
+            p = loader_open(dir, alt, plug_host_api(), e2, sizeof e2);
+        }
+        if (p == NULL) {
+            log_fmt(VX_LOG_ERROR, "%s", err);
+            return 1;
+        }
+    }
+    printf("%s %s (%s)\n", p->info.name, p->info.version ? p->info.version : "",
+           loader_kinds_str(p->info.kinds, kinds, sizeof kinds));
+    printf("  %s\n", p->info.description ? p->info.description : "");
+    printf("  file: %s\n  plugin ABI: %u.%u\n\n", p->path, p->info.abi_major, p->info.abi_minor);
+    printf("Configuration ([plugin.NAME] with plugin = %s):\n", p->info.name);
+    const vx_config_key *k = p->info.config;
+    if (k == NULL || k->key == NULL) printf("  (no keys)\n");
+    for (; k && k->key; k++) {
+        printf("  %-18s %-9s default: %-16s%s%s\n", k->key, type_name(k->type),
+               k->def && *k->def ? ((k->flags & VX_CFG_SECRET) ? "***" : k->def) : "(none)",
+               (k->flags & VX_CFG_REQUIRED) ? " required" : "",
+               (k->flags & VX_CFG_SECRET) ? " secret" : "");
+        printf("      %s\n", k->help ? k->help : "");
+        printf("      allowed: %s\n", cfg_allowed(k, allowed, sizeof allowed));
+    }
+    loader_close(p);
+    return 0;
+}
+
+/* ------------------------------------------------------------ run */
+
+static void apply_buckets(metrics_registry *reg, const settings *s)
+{
+    for (size_t i = 0; i < s->n_buckets; i++)
+        metrics_set_buckets(reg, s->buckets[i].family, s->buckets[i].bounds, s->buckets[i].n);
+}
+
+static int drain(app *a)
+{
+    /* Wait for live sessions to end, up to the drain deadline. */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (atomic_load(&a->active_sessions) == 0) return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long ms = (now.tv_sec - t0.tv_sec) * 1000LL + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= a->s.drain_timeout_ms) return -1;
+        struct timespec nap = {0, 50 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+}
+
+static int run(const char *config_path, int check_only)
+{
+    app a;
+    cfg_file *c = NULL;
+    front *fr = NULL;
+    char err[1024];
+    int rc = 1, http_up = 0, defer_up = 0, health_up = 0;
+    sigset_t set;
+
+    memset(&a, 0, sizeof a);
+    if (load_config(config_path, &c, &a.s) != 0) return 1;
+    log_set_level(a.s.log_level);
+    log_set_json(a.s.log_json);
+
+    if (plug_set_load(&a.s, c, &a.plugins, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    if (check_only) {
+        printf("configuration %s is valid: store=%s stt=[%s] llm=[%s] tts=[%s], %zu plugin file(s)\n",
+               config_path, a.s.store, a.s.providers[0], a.s.providers[1], a.s.providers[2],
+               a.plugins->n_files);
+        rc = 0;
+        goto out;
+    }
+    if (*a.s.metrics_allow && acl_parse(a.s.metrics_allow, &a.metrics_acl, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "[metrics] allow: %s", err);
+        goto out;
+    }
+
+    a.reg = metrics_registry_new();
+    if (a.reg == NULL) goto out;
+    apply_buckets(a.reg, &a.s);
+    if (http_metrics_init(a.reg) != 0 || gate_metrics_init(a.reg) != 0) {
+        log_error("cannot register metrics");
+        goto out;
+    }
+
+    /* Signals go to this thread only, through sigwait below. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (defer_start() != 0) goto out;
+    defer_up = 1;
+    atomic_store(&a.phase, APP_STARTING);
+    if (http_start(&a, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    http_up = 1;
+    {
+        front_options fo = {
+            .listen = a.s.listen,
+            .head_timeout_ms = (unsigned)a.s.header_timeout_ms,
+            .max_pending = (unsigned)a.s.max_pending,
+        };
+        front_callbacks cb = {
+            .user = &a,
+            .http = http_add_connection,
+            .dropped = http_front_dropped,
+        };
+        if (front_start(&fo, &cb, &fr, err, sizeof err) != 0) {
+            log_fmt(VX_LOG_ERROR, "%s", err);
+            goto out;
+        }
+    }
+    if (plug_set_init(a.plugins, a.reg, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    if (health_start(&a) != 0) goto out;
+    health_up = 1;
+    atomic_store(&a.phase, APP_RUNNING);
+    {
+        char port[16];
+        snprintf(port, sizeof port, "%d", front_port(fr));
+        log_info("voxray started", "version", PACKAGE_VERSION, "listen", a.s.listen, "port", port,
+                 "config", config_path, "store", a.s.store);
+    }
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            log_warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+            continue;
+        }
+        log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    atomic_store(&a.phase, APP_DRAINING);
+    if (drain(&a) != 0) log_warn("drain deadline reached with sessions still open");
+    rc = 0;
+out:
+    if (fr) front_stop(fr);
+    if (health_up) health_stop();
+    if (http_up) http_stop();
+    plug_set_free(a.plugins);
+    if (defer_up) defer_stop();
+    acl_free(a.metrics_acl);
+    metrics_registry_free(a.reg);
+    settings_free(&a.s);
+    cfg_free(c);
+    log_clear_secrets();
+    if (rc == 0 && !check_only) log_info("voxray stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_LIST = 256, OPT_HELP_PLUGIN, OPT_PLUGIN_DIR };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 't'},
+        {"list-plugins", no_argument, NULL, OPT_LIST},
+        {"plugin-help", required_argument, NULL, OPT_HELP_PLUGIN},
+        {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *help_name = NULL, *plugin_dir = NULL;
+    int check = 0, list = 0, opt;
+
+    while ((opt = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 't': check = 1; break;
+        case OPT_LIST: list = 1; break;
+        case OPT_HELP_PLUGIN: help_name = optarg; break;
+        case OPT_PLUGIN_DIR: plugin_dir = optarg; break;
+        case 'V':
+            printf("voxray %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, VX_ABI_MAJOR, VX_ABI_MINOR);
+            return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "voxray: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (config_path == NULL) config_path = DEFAULT_CONFIG;
+
+    /* VOXRAY_LOG_LEVEL applies even to errors about the configuration. */
+    const char *env_level = getenv("VOXRAY_LOG_LEVEL");
+    if (env_level && log_level_parse(env_level) >= 0) log_set_level(log_level_parse(env_level));
+
+    if (list || help_name) {
+        cfg_file *c = NULL;
+        settings s;
+        int rc;
+        memset(&s, 0, sizeof s);
+        if (plugin_dir == NULL) {
+            if (load_config(config_path, &c, &s) != 0) return 1;
+            plugin_dir = s.plugin_dir;
+        }
+        rc = list ? list_plugins(plugin_dir) : plugin_help(plugin_dir, help_name);
+        settings_free(&s);
+        cfg_free(c);
+        return rc;
+    }
+    return run(config_path, check);
+}

@@ -1,1 +1,7 @@
-# tests/unit/front.mk
+# tests/unit/front.mk: the one-port front (host/front.c), compiled straight
+# into the test so it needs nothing else from the daemon.
+check_PROGRAMS += tests/unit/test_front
+TESTS += tests/unit/test_front
+tests_unit_test_front_SOURCES = tests/unit/test_front.c host/front.c host/front.h
+tests_unit_test_front_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_front_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS)

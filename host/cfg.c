@@ -1,0 +1,501 @@
+/*
+ * INI parsing with inih, environment overrides and value validation.
+ */
+#include "config.h"
+
+#include "cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CFG_MAX_LINE (1 << 20)
+
+#ifndef VX_PLUGIN_DIR
+#define VX_PLUGIN_DIR "/usr/local/lib/voxray"
+#endif
+
+/* The core keys. Issue-by-issue additions go here; the checker and
+ * --check-config pick them up without further code. */
+const cfg_key cfg_core_schema[] = {
+    {"server", {"listen", VX_CFG_ADDRESS, "0.0.0.0:8080", "address and port for HTTP and WebSocket (one port)", 0, 0, NULL, 0}},
+    {"server", {"plugin_dir", VX_CFG_STRING, VX_PLUGIN_DIR, "where NAME.so plugin files are looked up; a colon-separated list is searched in order; relative paths are relative to the config file", 0, 4096, NULL, 0}},
+    {"server", {"max_sessions", VX_CFG_INT, "1000", "most concurrent sessions; /ready answers 503 at the limit", 1, 1000000, NULL, 0}},
+    {"server", {"http_threads", VX_CFG_INT, "2", "HTTP worker threads", 1, 64, NULL, 0}},
+    {"server", {"header_timeout", VX_CFG_DURATION, "10s", "time a client has to send its request head", 100, 600000, NULL, 0}},
+    {"server", {"idle_timeout", VX_CFG_DURATION, "60s", "idle keep-alive HTTP connections are closed after this", 1000, 3600000, NULL, 0}},
+    {"server", {"max_pending", VX_CFG_INT, "1024", "most connections waiting for their request head", 1, 1000000, NULL, 0}},
+    {"server", {"drain_timeout", VX_CFG_DURATION, "10s", "on SIGTERM, how long live sessions may finish before exit", 0, 3600000, NULL, 0}},
+    {"server", {"health_interval", VX_CFG_DURATION, "500ms", "how often the session store is pinged for /ready", 50, 60000, NULL, 0}},
+    {"log", {"level", VX_CFG_ENUM, "info", "least severe level written", 0, 0, "debug|info|warn|error", 0}},
+    {"log", {"json", VX_CFG_BOOL, "false", "one JSON object per line instead of text", 0, 0, NULL, 0}},
+    {"metrics", {"enabled", VX_CFG_BOOL, "true", "serve GET /metrics (404 when false)", 0, 0, NULL, 0}},
+    {"metrics", {"allow", VX_CFG_STRING, "", "comma-separated CIDR allowlist for /metrics (empty: everyone); others get 403", 0, 4096, NULL, 0}},
+    {"metrics", {"session_sample_rate", VX_CFG_INT, "100", "1 in N sessions keeps a hashed session_id label", 1, 1000000, NULL, 0}},
+    {"session", {"store", VX_CFG_STRING, "memory", "session-store plugin instance (memory, redis, or a [plugin.NAME] section)", 0, 128, NULL, 0}},
+    {"session", {"ttl", VX_CFG_DURATION, "3600s", "how long a session's state is kept in the store", 1000, 31536000000.0, NULL, 0}},
+    {"stt", {"providers", VX_CFG_STRING, "", "ordered fallback chain of STT plugin instances, comma-separated", 0, 1024, NULL, 0}},
+    {"llm", {"providers", VX_CFG_STRING, "", "ordered fallback chain of LLM plugin instances, comma-separated", 0, 1024, NULL, 0}},
+    {"tts", {"providers", VX_CFG_STRING, "", "ordered fallback chain of TTS plugin instances, comma-separated", 0, 1024, NULL, 0}},
+    {NULL, {NULL, 0, NULL, NULL, 0, 0, NULL, 0}},
+};
+
+int cfg_is_core_section(const char *section)
+{
+    for (const cfg_key *k = cfg_core_schema; k->section; k++)
+        if (strcmp(k->section, section) == 0) return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ storage */
+
+static int add_item(cfg_file *c, const char *section, const char *key,
+                    const char *value, int line, const char *env)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        cfg_item *ni = realloc(c->items, cap * sizeof *ni);
+        if (ni == NULL) return -1;
+        c->items = ni;
+        c->cap = cap;
+    }
+    cfg_item *it = &c->items[c->n];
+    memset(it, 0, sizeof *it);
+    it->section = strdup(section);
+    it->key = strdup(key);
+    it->value = strdup(value);
+    it->env = env ? strdup(env) : NULL;
+    it->line = line;
+    if (!it->section || !it->key || !it->value || (env && !it->env)) {
+        free(it->section);
+        free(it->key);
+        free(it->value);
+        free(it->env);
+        return -1;
+    }
+    c->n++;
+    return 0;
+}
+
+void cfg_free(cfg_file *c)
+{
+    if (c == NULL) return;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->items[i].section);
+        free(c->items[i].key);
+        free(c->items[i].value);
+        free(c->items[i].env);
+    }
+    free(c->items);
+    free(c->path);
+    free(c);
+}
+
+cfg_item *cfg_find(cfg_file *c, const char *section, const char *key)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        cfg_item *it = &c->items[i];
+        if (strcmp(it->section, section) == 0 && strcmp(it->key, key) == 0) {
+            it->used = 1;
+            return it;
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ parsing */
+
+typedef struct parse_ctx {
+    cfg_file *c;
+    /* line tracking for the reader */
+    FILE *fp;
+    const char *str;
+    int line;
+    int at_line_start;
+    size_t cur_len;
+    int too_long_line;
+    /* first error */
+    char *err;
+    size_t errlen;
+    int failed;
+} parse_ctx;
+
+static char *reader_common(parse_ctx *p, char *buf, int num, char *got)
+{
+    if (got == NULL) return NULL;
+    size_t n = strlen(got);
+    if (p->at_line_start) {
+        p->line++;
+        p->cur_len = 0;
+    }
+    p->cur_len += n;
+    if (p->cur_len >= CFG_MAX_LINE - 3 && !p->too_long_line) p->too_long_line = p->line;
+    p->at_line_start = n > 0 && buf[n - 1] == '\n';
+    (void)num;
+    return got;
+}
+
+static char *file_reader(char *buf, int num, void *stream)
+{
+    parse_ctx *p = stream;
+    return reader_common(p, buf, num, fgets(buf, num, p->fp));
+}
+
+static char *string_reader(char *buf, int num, void *stream)
+{
+    parse_ctx *p = stream;
+    if (*p->str == '\0' || num < 2) return NULL;
+    int i = 0;
+    while (i < num - 1 && p->str[i]) {
+        buf[i] = p->str[i];
+        i++;
+        if (buf[i - 1] == '\n') break;
+    }
+    buf[i] = '\0';
+    p->str += i;
+    return reader_common(p, buf, num, buf);
+}
+
+static const char *display_path(const cfg_file *c) { return c->path && *c->path ? c->path : "config"; }
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx *p = user;
+    if (p->failed) return 1;
+    if (*section == '\0') {
+        snprintf(p->err, p->errlen, "%s:%d: key '%s' is outside any [section]",
+                 display_path(p->c), p->line, name);
+        p->failed = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < p->c->n; i++) {
+        cfg_item *it = &p->c->items[i];
+        if (strcmp(it->section, section) == 0 && strcmp(it->key, name) == 0) {
+            snprintf(p->err, p->errlen, "%s:%d: [%s] %s is set twice (first at line %d)",
+                     display_path(p->c), p->line, section, name, it->line);
+            p->failed = 1;
+            return 0;
+        }
+    }
+    if (add_item(p->c, section, name, value ? value : "", p->line, NULL) != 0) {
+        snprintf(p->err, p->errlen, "%s: out of memory", display_path(p->c));
+        p->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_common(parse_ctx *p, cfg_file *c)
+{
+    /* inih r55 keeps these as process globals; set them on every parse. */
+    ini_use_stack = false;
+    ini_allow_realloc = true;
+    ini_max_line = CFG_MAX_LINE;
+    ini_allow_multiline = false;
+    ini_allow_inline_comments = true;
+    ini_stop_on_first_error = true;
+    p->at_line_start = 1;
+
+    int rc = ini_parse_stream(p->fp ? file_reader : string_reader, p, handler, p);
+    if (p->failed) return -1;
+    if (p->too_long_line) {
+        snprintf(p->err, p->errlen, "%s:%d: line longer than %d bytes",
+                 display_path(c), p->too_long_line, CFG_MAX_LINE - 3);
+        return -1;
+    }
+    if (rc == -2) {
+        snprintf(p->err, p->errlen, "%s: out of memory", display_path(c));
+        return -1;
+    }
+    if (rc > 0) {
+        snprintf(p->err, p->errlen,
+                 "%s:%d: syntax error: expected [section], key = value, or a ; comment",
+                 display_path(c), rc);
+        return -1;
+    }
+    return 0;
+}
+
+int cfg_parse_file(const char *path, cfg_file **out, char *err, size_t errlen)
+{
+    parse_ctx p = {0};
+    cfg_file *c = calloc(1, sizeof *c);
+    int rc = -1;
+    *out = NULL;
+    if (c == NULL || (c->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    p.fp = fopen(path, "r");
+    if (p.fp == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    p.c = c;
+    p.err = err;
+    p.errlen = errlen;
+    if (parse_common(&p, c) != 0) goto fail;
+    if (ferror(p.fp)) {
+        snprintf(err, errlen, "%s: read error", path);
+        goto fail;
+    }
+    *out = c;
+    c = NULL;
+    rc = 0;
+fail:
+    if (p.fp) fclose(p.fp);
+    cfg_free(c);
+    return rc;
+}
+
+int cfg_parse_string(const char *text, const char *name, cfg_file **out,
+                     char *err, size_t errlen)
+{
+    parse_ctx p = {0};
+    cfg_file *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (c == NULL || (c->path = strdup(name ? name : "")) == NULL) {
+        cfg_free(c);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    p.str = text;
+    p.c = c;
+    p.err = err;
+    p.errlen = errlen;
+    if (parse_common(&p, c) != 0) {
+        cfg_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+/* ------------------------------------------------------------ environment */
+
+void cfg_env_name(const char *section, const char *key, char *buf, size_t len)
+{
+    snprintf(buf, len, "VOXRAY_%s_%s", section, key);
+    for (char *p = buf; *p; p++) {
+        if (*p == '.' || *p == '-') *p = '_';
+        else *p = (char)toupper((unsigned char)*p);
+    }
+}
+
+int cfg_apply_env(cfg_file *c, const char *section, const char *key)
+{
+    char name[256];
+    cfg_env_name(section, key, name, sizeof name);
+    const char *v = getenv(name);
+    if (v == NULL) return 0;
+    for (size_t i = 0; i < c->n; i++) {
+        cfg_item *it = &c->items[i];
+        if (strcmp(it->section, section) == 0 && strcmp(it->key, key) == 0) {
+            char *nv = strdup(v), *ne = strdup(name);
+            if (nv == NULL || ne == NULL) {
+                free(nv);
+                free(ne);
+                return -1;
+            }
+            free(it->value);
+            free(it->env);
+            it->value = nv;
+            it->env = ne;
+            it->line = 0;
+            return 1;
+        }
+    }
+    return add_item(c, section, key, v, 0, name) == 0 ? 1 : -1;
+}
+
+const char *cfg_where(const cfg_file *c, const cfg_item *it, char *buf, size_t len)
+{
+    if (it->env)
+        snprintf(buf, len, "environment %s", it->env);
+    else
+        snprintf(buf, len, "%s:%d: [%s] %s", display_path(c), it->line, it->section, it->key);
+    return buf;
+}
+
+/* ------------------------------------------------------------ values */
+
+int cfg_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1", NULL};
+    static const char *const no[] = {"false", "no", "off", "0", NULL};
+    for (int i = 0; yes[i]; i++)
+        if (strcasecmp(s, yes[i]) == 0) { *out = 1; return 0; }
+    for (int i = 0; no[i]; i++)
+        if (strcasecmp(s, no[i]) == 0) { *out = 0; return 0; }
+    return -1;
+}
+
+int cfg_parse_int(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s)) return -1;
+    *out = v;
+    return 0;
+}
+
+int cfg_parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v) ||
+        isspace((unsigned char)*s))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cfg_parse_duration_ms(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s)) return -1;
+    double v = strtod(s, &end);
+    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
+    double mul;
+    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1;
+    else if (strcmp(end, "s") == 0) mul = 1000;
+    else if (strcmp(end, "m") == 0) mul = 60000;
+    else if (strcmp(end, "h") == 0) mul = 3600000;
+    else return -1;
+    v *= mul;
+    if (v > 9e15) return -1;
+    *out = (long long)llround(v);
+    return 0;
+}
+
+int cfg_parse_address(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    size_t hl;
+    const char *h = s;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':') return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) return -1;
+        if (memchr(s, ':', (size_t)(colon - s))) return -1; /* bare IPv6 needs [] */
+        hl = (size_t)(colon - s);
+    }
+    if (hl >= hostlen) return -1;
+    long long p;
+    if (cfg_parse_int(colon + 1, &p) != 0 || p < 0 || p > 65535) return -1;
+    for (size_t i = 0; i < hl; i++)
+        if (isspace((unsigned char)h[i])) return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int enum_has(const char *choices, const char *v)
+{
+    size_t vl = strlen(v);
+    const char *p = choices;
+    while (p && *p) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == vl && strncmp(p, v, l) == 0) return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+static void fmt_num(char *buf, size_t len, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e15) snprintf(buf, len, "%lld", (long long)v);
+    else snprintf(buf, len, "%g", v);
+}
+
+const char *cfg_allowed(const vx_config_key *k, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    fmt_num(lo, sizeof lo, k->min);
+    fmt_num(hi, sizeof hi, k->max);
+    int ranged = !(k->min == 0 && k->max == 0);
+    switch (k->type) {
+    case VX_CFG_INT:
+        if (ranged) snprintf(buf, len, "integer %s..%s", lo, hi);
+        else snprintf(buf, len, "integer");
+        break;
+    case VX_CFG_FLOAT:
+        if (ranged) snprintf(buf, len, "number %s..%s", lo, hi);
+        else snprintf(buf, len, "number");
+        break;
+    case VX_CFG_BOOL: snprintf(buf, len, "true|false (also yes|no, on|off, 1|0)"); break;
+    case VX_CFG_ENUM: snprintf(buf, len, "one of %s", k->choices ? k->choices : ""); break;
+    case VX_CFG_DURATION:
+        if (ranged) snprintf(buf, len, "duration %sms..%sms (e.g. 250ms, 2s, 1m)", lo, hi);
+        else snprintf(buf, len, "duration (e.g. 250ms, 2s, 1m)");
+        break;
+    case VX_CFG_ADDRESS: snprintf(buf, len, "host:port, [ipv6]:port or :port"); break;
+    case VX_CFG_STRING:
+    default:
+        if (k->max > 0) snprintf(buf, len, "text of at most %s bytes", hi);
+        else snprintf(buf, len, "text");
+        break;
+    }
+    return buf;
+}
+
+int cfg_check_value(const vx_config_key *k, const char *value, char *why, size_t len)
+{
+    char allowed[160];
+    const char *problem = NULL;
+    int ranged = !(k->min == 0 && k->max == 0);
+    long long iv;
+    double dv;
+    int b;
+    char host[256];
+    int port;
+
+    cfg_allowed(k, allowed, sizeof allowed);
+    switch (k->type) {
+    case VX_CFG_INT:
+        if (cfg_parse_int(value, &iv) != 0) problem = "not an integer";
+        else if (ranged && (iv < k->min || iv > k->max)) problem = "out of range";
+        break;
+    case VX_CFG_FLOAT:
+        if (cfg_parse_double(value, &dv) != 0) problem = "not a number";
+        else if (ranged && (dv < k->min || dv > k->max)) problem = "out of range";
+        break;
+    case VX_CFG_BOOL:
+        if (cfg_parse_bool(value, &b) != 0) problem = "not a boolean";
+        break;
+    case VX_CFG_ENUM:
+        if (!enum_has(k->choices, value)) problem = "not an allowed value";
+        break;
+    case VX_CFG_DURATION:
+        if (cfg_parse_duration_ms(value, &iv) != 0) problem = "not a duration";
+        else if (ranged && (iv < k->min || iv > k->max)) problem = "out of range";
+        break;
+    case VX_CFG_ADDRESS:
+        if (cfg_parse_address(value, host, sizeof host, &port) != 0) problem = "not an address";
+        break;
+    case VX_CFG_STRING:
+    default:
+        if (k->max > 0 && strlen(value) > (size_t)k->max) problem = "too long";
+        break;
+    }
+    if (problem == NULL && (k->flags & VX_CFG_REQUIRED) && *value == '\0')
+        problem = "must not be empty";
+    if (problem == NULL) return 0;
+    snprintf(why, len, "%s (allowed: %s)", problem, allowed);
+    return -1;
+}

@@ -1,0 +1,18 @@
+/*
+ * Deferred work: run fn(arg) after a delay on the host's timer thread.
+ * Backs vx_host_api.defer. Jobs run one at a time; a job that blocks delays
+ * the ones behind it, so plugins should only enqueue from them.
+ */
+#ifndef VOXRAY_DEFER_H
+#define VOXRAY_DEFER_H
+
+#include <stdint.h>
+
+/* Start the thread. Returns 0 or -1. */
+int defer_start(void);
+/* Queue a job. Returns 0, or -1 when stopped or out of memory. */
+int defer_run(uint32_t delay_ms, void (*fn)(void *arg), void *arg);
+/* Stop: jobs not yet due are dropped (not run); waits for a running job. */
+void defer_stop(void);
+
+#endif

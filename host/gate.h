@@ -1,0 +1,47 @@
+/*
+ * The call gate: the only way host code reaches a plugin. Every call is
+ * timed and counted:
+ *
+ *   voxray_plugin_calls_total{kind,plugin,op,status}     status = ok or the error name
+ *   voxray_plugin_call_duration_seconds{kind,plugin,op}
+ *   voxray_plugin_inflight{kind,plugin}
+ *   voxray_plugin_info{plugin,module,version,abi}         1 per initialised instance
+ *
+ * `plugin` is the instance name (as in [plugin.NAME] and the stage lists),
+ * `module` the plugin file. Series handles are resolved once per instance
+ * and cached, so the cost per call is a clock read and a few relaxed atomic
+ * adds.
+ */
+#ifndef VOXRAY_GATE_H
+#define VOXRAY_GATE_H
+
+#include <stddef.h>
+#include <voxray/plugin.h>
+
+typedef struct metrics_registry metrics_registry;
+typedef struct plug_instance plug_instance;
+typedef struct gate_instance gate_instance;
+
+/* Register the gate's families. Call once, before gate_instance_new. */
+int gate_metrics_init(metrics_registry *reg);
+
+/* Per-instance series cache; also sets voxray_plugin_info. NULL on OOM. */
+gate_instance *gate_instance_new(metrics_registry *reg, plug_instance *pi);
+void gate_instance_free(gate_instance *g);
+
+/* Session store. Same contract as vx_store_vtable; err is filled on failure
+ * (zeroed first). *val of get is freed with free(). */
+int gate_store_get(plug_instance *pi, const char *key, void **val, size_t *len, vx_error *err);
+int gate_store_put(plug_instance *pi, const char *key, const void *val, size_t len,
+                   uint32_t ttl_s, vx_error *err);
+int gate_store_del(plug_instance *pi, const char *key, vx_error *err);
+int gate_store_ping(plug_instance *pi, vx_error *err);
+
+/* The plugin's optional health callback (ABI 1.1). Without one: 0 and
+ * "available" in buf. */
+int gate_health(plug_instance *pi, char *buf, size_t len);
+
+/* Short lowercase name of a VX_E* code ("timeout", "unavailable", ...). */
+const char *gate_error_name(int code);
+
+#endif

@@ -1,0 +1,436 @@
+/*
+ * HTTP routes and HTTP metrics on libmicrohttpd.
+ *
+ * libmicrohttpd calls the access handler at least twice per request; we
+ * answer on the second call (after the headers, with any body drained), as
+ * answering on the first makes it close every keep-alive connection.
+ */
+#include "config.h"
+
+#include "http.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acl.h"
+#include "gate.h"
+#include "health.h"
+#include "log.h"
+#include "metrics.h"
+
+/* ------------------------------------------------------------ labels */
+
+enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_UNMATCHED, R_COUNT };
+static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics",
+                                                 "/v1/health", "unmatched"};
+
+enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER, M_COUNT };
+static const char *const method_label[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
+                                                  "DELETE", "PATCH", "OPTIONS", "OTHER"};
+
+static int route_of(const char *url)
+{
+    if (url == NULL) return R_UNMATCHED;
+    size_t n = strcspn(url, "?#");
+    for (int r = 0; r < R_UNMATCHED; r++) {
+        if (strlen(route_label[r]) == n && strncmp(url, route_label[r], n) == 0) return r;
+    }
+    return R_UNMATCHED;
+}
+
+static int method_of(const char *m)
+{
+    if (m == NULL) return M_OTHER;
+    for (int i = 0; i < M_OTHER; i++)
+        if (strcmp(m, method_label[i]) == 0) return i;
+    return M_OTHER;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static metrics_family *f_requests, *f_duration, *f_active, *f_errors, *f_timeouts;
+static metrics_series *s_active[R_COUNT];
+
+/* Series of one (method, route, status) triple, resolved on first use. The
+ * cache is append-only: a slot is published by storing `code` last. */
+#define SLOTS 24
+typedef struct slot {
+    metrics_series *requests, *duration, *errors;
+    atomic_int code; /* 0: empty */
+} slot;
+static slot g_slots[M_COUNT][R_COUNT][SLOTS];
+static pthread_mutex_t g_slot_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int http_metrics_init(metrics_registry *reg)
+{
+    static const char *const l_req[] = {"method", "route", "status_code"};
+    static const char *const l_act[] = {"route"};
+    static const char *const l_err[] = {"method", "route", "error_type"};
+    static const char *const l_to[] = {"method", "route"};
+    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    f_requests = metrics_counter_family(reg, "http_requests_total", "Total HTTP requests received.", 3, l_req);
+    f_duration = metrics_histogram_family(reg, "http_request_duration_seconds",
+                                          "HTTP request duration from receipt to response.", 3, l_req,
+                                          buckets, sizeof buckets / sizeof buckets[0]);
+    f_active = metrics_gauge_family(reg, "http_active_connections",
+                                    "HTTP requests being served right now (including open WebSocket sessions).",
+                                    1, l_act);
+    f_errors = metrics_counter_family(reg, "http_errors_total",
+                                      "HTTP errors: error_type is the status code of 4xx/5xx answers, or aborted.",
+                                      3, l_err);
+    f_timeouts = metrics_counter_family(reg, "http_timeout_total",
+                                        "HTTP requests that timed out before completion.", 2, l_to);
+    if (!f_requests || !f_duration || !f_active || !f_errors || !f_timeouts) return -1;
+    for (int r = 0; r < R_COUNT; r++) {
+        const char *v[] = {route_label[r]};
+        s_active[r] = metrics_series_get(f_active, v);
+        if (s_active[r] == NULL) return -1;
+    }
+    return 0;
+}
+
+static void metrics_release_all(void)
+{
+    for (int r = 0; r < R_COUNT; r++) {
+        metrics_series_release(s_active[r]);
+        s_active[r] = NULL;
+    }
+    for (int m = 0; m < M_COUNT; m++)
+        for (int r = 0; r < R_COUNT; r++)
+            for (int i = 0; i < SLOTS; i++) {
+                slot *s = &g_slots[m][r][i];
+                if (atomic_load(&s->code) == 0) continue;
+                metrics_series_release(s->requests);
+                metrics_series_release(s->duration);
+                metrics_series_release(s->errors);
+                memset(s, 0, sizeof *s);
+            }
+}
+
+static slot *slot_for(int m, int r, int code)
+{
+    slot *row = g_slots[m][r];
+    for (int i = 0; i < SLOTS; i++) {
+        int c = atomic_load_explicit(&row[i].code, memory_order_acquire);
+        if (c == code) return &row[i];
+        if (c == 0) break;
+    }
+    slot *found = NULL;
+    pthread_mutex_lock(&g_slot_lock);
+    for (int i = 0; i < SLOTS; i++) {
+        int c = atomic_load_explicit(&row[i].code, memory_order_relaxed);
+        if (c == code) {
+            found = &row[i];
+            break;
+        }
+        if (c != 0) continue;
+        char sc[16];
+        snprintf(sc, sizeof sc, "%d", code);
+        const char *lv[] = {method_label[m], route_label[r], sc};
+        row[i].requests = metrics_series_get(f_requests, lv);
+        row[i].duration = metrics_series_get(f_duration, lv);
+        row[i].errors = code >= 400 ? metrics_series_get(f_errors, lv) : NULL;
+        atomic_store_explicit(&row[i].code, code, memory_order_release);
+        found = &row[i];
+        break;
+    }
+    pthread_mutex_unlock(&g_slot_lock);
+    return found; /* NULL only when a row holds SLOTS distinct codes */
+}
+
+static void count_request(int m, int r, int code, uint64_t ns)
+{
+    slot *s = slot_for(m, r, code);
+    if (s) {
+        if (s->requests) metrics_counter_inc(s->requests);
+        if (s->duration) metrics_histogram_observe_ns(s->duration, ns);
+        if (s->errors) metrics_counter_inc(s->errors);
+        return;
+    }
+    /* A row full of distinct codes: count uncached (rare by construction). */
+    char sc[16];
+    snprintf(sc, sizeof sc, "%d", code);
+    const char *lv[] = {method_label[m], route_label[r], sc};
+    metrics_series *x = metrics_series_get(f_requests, lv);
+    metrics_counter_inc(x);
+    metrics_series_release(x);
+    x = metrics_series_get(f_duration, lv);
+    metrics_histogram_observe_ns(x, ns);
+    metrics_series_release(x);
+    if (code >= 400) {
+        x = metrics_series_get(f_errors, lv);
+        metrics_counter_inc(x);
+        metrics_series_release(x);
+    }
+}
+
+static void count_uncached(metrics_family *f, const char *const *lv)
+{
+    metrics_series *x = metrics_series_get(f, lv);
+    if (x) {
+        metrics_counter_inc(x);
+        metrics_series_release(x);
+    }
+}
+
+/* ------------------------------------------------------------ requests */
+
+static struct MHD_Daemon *g_daemon;
+static app *g_app;
+
+typedef struct req {
+    uint64_t t0;
+    int method, route;
+    int status; /* 0 until a response is queued */
+} req;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
+                               const char *ctype, char *body, size_t len, int must_free)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        if (must_free) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(resp, "Allow", "GET, HEAD");
+    if (rq->route != R_METRICS) MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) rq->status = status;
+    return ret;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, req *rq, int status, const char *text)
+{
+    return respond(c, rq, status, "text/plain; charset=utf-8", (char *)text, strlen(text), 0);
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, req *rq, int status, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (s == NULL) return respond_text(c, rq, 500, "internal error\n");
+    size_t n = strlen(s);
+    /* json_dumps memory comes from malloc by default; MHD frees with free(). */
+    char *body = realloc(s, n + 2);
+    if (body == NULL) {
+        free(s);
+        return MHD_NO;
+    }
+    body[n] = '\n';
+    body[n + 1] = '\0';
+    return respond(c, rq, status, "application/json", body, n + 1, 1);
+}
+
+static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
+{
+    char detail[256];
+    const char *failing = NULL;
+    json_t *o = json_object();
+    json_t *checks = json_object();
+    int phase = atomic_load(&g_app->phase);
+    int store_ok = health_store_ok(detail, sizeof detail);
+    int sessions = atomic_load(&g_app->active_sessions);
+
+    json_object_set_new(checks, "session_store", json_pack("{s:s,s:s,s:s}", "status", store_ok ? "ok" : "failing",
+                                                        "store", g_app->plugins->store->name, "detail", detail));
+    json_object_set_new(checks, "sessions", json_pack("{s:s,s:i,s:i}", "status",
+                                                   sessions < g_app->s.max_sessions ? "ok" : "failing",
+                                                   "active", sessions, "max", g_app->s.max_sessions));
+    if (phase == APP_STARTING) failing = "starting";
+    else if (phase == APP_DRAINING) failing = "draining";
+    else if (!store_ok) failing = "session_store";
+    else if (sessions >= g_app->s.max_sessions) failing = "max_sessions";
+
+    json_object_set_new(o, "status", json_string(failing ? "unavailable" : "ok"));
+    if (failing) json_object_set_new(o, "failing", json_string(failing));
+    json_object_set_new(o, "checks", checks);
+    return respond_json(c, rq, failing ? 503 : 200, o);
+}
+
+static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
+{
+    plug_set *ps = g_app->plugins;
+    char detail[256];
+    json_t *o = json_object();
+    json_t *services = json_object();
+    json_t *providers = json_object();
+    int all_ok = 1;
+
+    for (int st = 0; st < STAGE_COUNT; st++) {
+        json_t *list = json_array();
+        int any = 0;
+        for (int i = 0; i < ps->n_stage[st]; i++) {
+            plug_instance *pi = ps->stage[st][i];
+            size_t idx = 0;
+            while (idx < ps->n_inst && ps->inst[idx] != pi) idx++;
+            int ok = health_instance_ok(idx, detail, sizeof detail);
+            any |= ok;
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "name", pi->name, "plugin", pi->module,
+                                                  "status", ok ? "available" : "unavailable", "detail", detail));
+        }
+        const char *state = ps->n_stage[st] == 0 ? "unconfigured" : any ? "available" : "unavailable";
+        if (!any) all_ok = 0;
+        json_object_set_new(services, stage_name(st), json_string(state));
+        json_object_set_new(providers, stage_name(st), list);
+    }
+    int store_ok = health_store_ok(detail, sizeof detail);
+    if (!store_ok) all_ok = 0;
+    json_object_set_new(services, "store", json_string(store_ok ? "available" : "unavailable"));
+    json_object_set_new(providers, "store", json_pack("[{s:s,s:s,s:s,s:s}]", "name", ps->store->name, "plugin",
+                                                      ps->store->module, "status",
+                                                      store_ok ? "available" : "unavailable", "detail", detail));
+    json_object_set_new(o, "ok", json_boolean(all_ok));
+    json_object_set_new(o, "services", services);
+    json_object_set_new(o, "providers", providers);
+    return respond_json(c, rq, 200, o);
+}
+
+static enum MHD_Result handle_metrics(struct MHD_Connection *c, req *rq)
+{
+    if (!g_app->s.metrics_enabled) return respond_text(c, rq, 404, "not found\n");
+    if (g_app->metrics_acl) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci == NULL || !acl_match(g_app->metrics_acl, ci->client_addr))
+            return respond_text(c, rq, 403, "forbidden\n");
+    }
+    char *out = NULL;
+    size_t len = 0;
+    if (metrics_render(g_app->reg, &out, &len) != 0) return respond_text(c, rq, 500, "internal error\n");
+    return respond(c, rq, 200, METRICS_CONTENT_TYPE, out, len, 1);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    (void)upload_data;
+    req *rq = *con_cls;
+    if (rq == NULL) {
+        rq = calloc(1, sizeof *rq);
+        if (rq == NULL) return MHD_NO;
+        rq->t0 = now_ns();
+        rq->method = method_of(method);
+        rq->route = route_of(url);
+        metrics_gauge_add(s_active[rq->route], 1);
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size != 0) { /* no route takes a body: drain and ignore it */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->route == R_UNMATCHED) return respond_text(c, rq, 404, "not found\n");
+    if (rq->method != M_GET && rq->method != M_HEAD)
+        return respond_text(c, rq, 405, "method not allowed\n");
+    switch (rq->route) {
+    case R_HEALTH: return respond_text(c, rq, 200, "ok\n");
+    case R_READY: return handle_ready(c, rq);
+    case R_METRICS: return handle_metrics(c, rq);
+    case R_V1_HEALTH: return handle_v1_health(c, rq);
+    default: return respond_text(c, rq, 404, "not found\n");
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    req *rq = *con_cls;
+    if (rq == NULL) return;
+    *con_cls = NULL;
+    metrics_gauge_add(s_active[rq->route], -1);
+    if (rq->status) count_request(rq->method, rq->route, rq->status, now_ns() - rq->t0);
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+        const char *lv[] = {method_label[rq->method], route_label[rq->route]};
+        count_uncached(f_timeouts, lv);
+    } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && rq->status == 0) {
+        const char *lv[] = {method_label[rq->method], route_label[rq->route], "aborted"};
+        count_uncached(f_errors, lv);
+    }
+    free(rq);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t l = strlen(buf);
+    while (l > 0 && buf[l - 1] == '\n') buf[--l] = '\0';
+    log_debug("http server", "detail", buf);
+}
+
+int http_start(app *a, char *err, size_t errlen)
+{
+    g_app = a;
+    unsigned flags = MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned timeout_s = (unsigned)((a->s.idle_timeout_ms + 999) / 1000);
+    g_daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)a->s.http_threads,
+                                MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                                MHD_OPTION_END);
+    if (g_daemon == NULL) {
+        snprintf(err, errlen, "cannot start the HTTP server (libmicrohttpd)");
+        return -1;
+    }
+    return 0;
+}
+
+int http_add_connection(void *user, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    (void)user;
+    /* On failure MHD closes the socket itself ("closed in any case"). */
+    if (MHD_add_connection(g_daemon, fd, addr, len) != MHD_YES)
+        log_warn("http server refused a connection");
+    return 0;
+}
+
+void http_front_dropped(void *user, front_drop why, const char *method, const char *path)
+{
+    (void)user;
+    int m = method_of(method), r = route_of(path);
+    int code = why == FRONT_DROP_TIMEOUT ? 408 : why == FRONT_DROP_TOO_LARGE ? 431
+             : why == FRONT_DROP_OVERLOAD ? 503 : 0;
+    if (code == 0) return; /* closed before a request existed */
+    uint64_t ns = why == FRONT_DROP_TIMEOUT ? (uint64_t)g_app->s.header_timeout_ms * 1000000ull : 0;
+    count_request(m, r, code, ns);
+    if (why == FRONT_DROP_TIMEOUT) {
+        const char *lv[] = {method_label[m], route_label[r]};
+        count_uncached(f_timeouts, lv);
+    }
+}
+
+void http_stop(void)
+{
+    if (g_daemon) {
+        MHD_stop_daemon(g_daemon);
+        g_daemon = NULL;
+    }
+    metrics_release_all();
+}

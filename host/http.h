@@ -1,0 +1,36 @@
+/*
+ * The HTTP server (libmicrohttpd, no listening socket of its own: the front
+ * hands it connections) and its routes:
+ *
+ *   GET /health      liveness: 200 while the process answers
+ *   GET /ready       200, or 503 with a JSON body naming the failing check
+ *                    (starting, draining, session_store, max_sessions)
+ *   GET /metrics     Prometheus exposition; 404 when [metrics] enabled =
+ *                    false; 403 outside [metrics] allow
+ *   GET /v1/health   JSON: overall ok, per-stage and per-provider status
+ *
+ * Every request is counted in the five HTTP families of the observability
+ * reference, labelled with the route template (never the raw path; unknown
+ * paths share route="unmatched").
+ */
+#ifndef VOXRAY_HTTP_H
+#define VOXRAY_HTTP_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "app.h"
+#include "front.h"
+
+/* Register the HTTP metric families. Call before http_start. */
+int http_metrics_init(metrics_registry *reg);
+/* Start the daemon. Returns 0 or -1 with one line in err. */
+int http_start(app *a, char *err, size_t errlen);
+/* Give a connection to the HTTP server (front callback). Always takes fd. */
+int http_add_connection(void *user, int fd, const struct sockaddr *addr, socklen_t len);
+/* Count a request the front answered itself (408/431/503). */
+void http_front_dropped(void *user, front_drop why, const char *method, const char *path);
+/* Stop; in-flight requests are finished or closed. */
+void http_stop(void);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * Core settings: validation of the host's own sections.
+ */
+#include "config.h"
+
+#include "settings.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+#include "log.h"
+#include "metrics.h"
+
+const char *const settings_histogram_families[] = {
+    "http_request_duration_seconds",
+    "voxray_plugin_call_duration_seconds",
+    NULL,
+};
+
+const char *stage_name(int stage)
+{
+    static const char *const names[] = {"stt", "llm", "tts"};
+    return stage >= 0 && stage < STAGE_COUNT ? names[stage] : "?";
+}
+
+int settings_split_list(const char *list, char **out, int max)
+{
+    int n = 0;
+    const char *p = list;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '\0') return 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *s = p, *e = end;
+        while (s < e && isspace((unsigned char)*s)) s++;
+        while (e > s && isspace((unsigned char)e[-1])) e--;
+        if (s == e || n == max) goto fail;
+        out[n] = strndup(s, (size_t)(e - s));
+        if (out[n] == NULL) goto fail;
+        n++;
+        if (comma == NULL) break;
+        p = comma + 1;
+    }
+    return n;
+fail:
+    for (int i = 0; i < n; i++) free(out[i]);
+    return -1;
+}
+
+/* Join dir and a relative path; absolute paths are kept. */
+static char *resolve_path(const char *dir, const char *p)
+{
+    char *r = NULL;
+    if (p[0] == '/' || dir == NULL || *dir == '\0') return strdup(p);
+    if (asprintf(&r, "%s/%s", dir, p) < 0) return NULL;
+    return r;
+}
+
+static char *resolve_path_list(const char *dir, const char *list)
+{
+    size_t cap = strlen(list) * 2 + strlen(dir ? dir : "") * 8 + 16, len = 0;
+    char *out = malloc(cap);
+    if (out == NULL) return NULL;
+    out[0] = '\0';
+    const char *p = list;
+    for (;;) {
+        const char *colon = strchr(p, ':');
+        size_t l = colon ? (size_t)(colon - p) : strlen(p);
+        if (l > 0) {
+            char *one = strndup(p, l);
+            char *abs = one ? resolve_path(dir, one) : NULL;
+            free(one);
+            if (abs == NULL) goto fail;
+            size_t al = strlen(abs);
+            if (len + al + 2 > cap) {
+                cap = (len + al + 2) * 2;
+                char *no = realloc(out, cap);
+                if (no == NULL) {
+                    free(abs);
+                    goto fail;
+                }
+                out = no;
+            }
+            if (len) out[len++] = ':';
+            memcpy(out + len, abs, al + 1);
+            len += al;
+            free(abs);
+        }
+        if (colon == NULL) break;
+        p = colon + 1;
+    }
+    return out;
+fail:
+    free(out);
+    return NULL;
+}
+
+static const vx_config_key *core_key(const char *section, const char *key)
+{
+    for (const cfg_key *k = cfg_core_schema; k->section; k++)
+        if (strcmp(k->section, section) == 0 && strcmp(k->k.key, key) == 0) return &k->k;
+    return NULL;
+}
+
+/* Value of a core key: the (validated) entry or the default. */
+static const char *get(cfg_file *c, const char *section, const char *key)
+{
+    cfg_item *it = cfg_find(c, section, key);
+    if (it) return it->value;
+    const vx_config_key *k = core_key(section, key);
+    return k && k->def ? k->def : "";
+}
+
+static long long get_int(cfg_file *c, const char *section, const char *key)
+{
+    long long v = 0;
+    const char *s = get(c, section, key);
+    const vx_config_key *k = core_key(section, key);
+    if (k && k->type == VX_CFG_DURATION) cfg_parse_duration_ms(s, &v);
+    else cfg_parse_int(s, &v);
+    return v;
+}
+
+static int get_bool(cfg_file *c, const char *section, const char *key)
+{
+    int b = 0;
+    cfg_parse_bool(get(c, section, key), &b);
+    return b;
+}
+
+static void allowed_keys(const char *section, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (const cfg_key *k = cfg_core_schema; k->section; k++) {
+        if (strcmp(k->section, section) != 0) continue;
+        int w = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", k->k.key);
+        if (w < 0 || (size_t)w >= len - off) break;
+        off += (size_t)w;
+    }
+    if (strcmp(section, "metrics") == 0 && off < len)
+        snprintf(buf + off, len - off, ", buckets.<histogram family>");
+}
+
+static int is_bucket_key(const char *section, const char *key, const char **family)
+{
+    if (strcmp(section, "metrics") != 0 || strncmp(key, "buckets.", 8) != 0) return 0;
+    *family = key + 8;
+    return 1;
+}
+
+int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
+{
+    char where[512], why[256];
+    memset(s, 0, sizeof *s);
+
+    /* The environment wins over the file, for every key we know. */
+    for (const cfg_key *k = cfg_core_schema; k->section; k++) {
+        if (cfg_apply_env(c, k->section, k->k.key) < 0) goto oom;
+    }
+    for (int i = 0; settings_histogram_families[i]; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "buckets.%s", settings_histogram_families[i]);
+        if (cfg_apply_env(c, "metrics", key) < 0) goto oom;
+    }
+
+    for (size_t i = 0; i < c->n; i++) {
+        cfg_item *it = &c->items[i];
+        const char *family;
+        if (strncmp(it->section, "plugin.", 7) == 0) {
+            if (it->section[7] == '\0') {
+                snprintf(err, errlen, "%s: a plugin section needs a name: [plugin.NAME]",
+                         cfg_where(c, it, where, sizeof where));
+                return -1;
+            }
+            continue; /* validated against the plugin's schema later */
+        }
+        if (!cfg_is_core_section(it->section)) {
+            snprintf(err, errlen,
+                     "%s: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, plugin.NAME)",
+                     cfg_where(c, it, where, sizeof where), it->section);
+            return -1;
+        }
+        if (is_bucket_key(it->section, it->key, &family)) {
+            int known = 0;
+            for (int j = 0; settings_histogram_families[j]; j++)
+                if (strcmp(settings_histogram_families[j], family) == 0) known = 1;
+            if (!known) {
+                snprintf(err, errlen, "%s: no histogram family named '%s' (allowed: http_request_duration_seconds, voxray_plugin_call_duration_seconds)",
+                         cfg_where(c, it, where, sizeof where), family);
+                return -1;
+            }
+            if (s->n_buckets == SETTINGS_MAX_BUCKET_OVERRIDES) {
+                snprintf(err, errlen, "%s: too many bucket overrides", cfg_where(c, it, where, sizeof where));
+                return -1;
+            }
+            bucket_override *b = &s->buckets[s->n_buckets];
+            int n = metrics_parse_buckets(it->value, b->bounds, SETTINGS_MAX_BUCKETS, why, sizeof why);
+            if (n <= 0) {
+                snprintf(err, errlen, "%s = \"%s\": %s (allowed: increasing numbers separated by commas)",
+                         cfg_where(c, it, where, sizeof where), it->value,
+                         n == 0 ? "no buckets" : why);
+                return -1;
+            }
+            snprintf(b->family, sizeof b->family, "%s", family);
+            b->n = (size_t)n;
+            s->n_buckets++;
+            it->used = 1;
+            continue;
+        }
+        const vx_config_key *k = core_key(it->section, it->key);
+        if (k == NULL) {
+            char keys[512];
+            allowed_keys(it->section, keys, sizeof keys);
+            snprintf(err, errlen, "%s: unknown key '%s' in [%s] (allowed: %s)",
+                     cfg_where(c, it, where, sizeof where), it->key, it->section, keys);
+            return -1;
+        }
+        if (cfg_check_value(k, it->value, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s = \"%s\": %s", cfg_where(c, it, where, sizeof where),
+                     (k->flags & VX_CFG_SECRET) ? "***" : it->value, why);
+            return -1;
+        }
+        it->used = 1;
+    }
+
+    /* Cross-field checks. */
+    {
+        char host[256];
+        int port;
+        snprintf(s->listen, sizeof s->listen, "%s", get(c, "server", "listen"));
+        if (cfg_parse_address(s->listen, host, sizeof host, &port) != 0) {
+            snprintf(err, errlen, "[server] listen = \"%s\": not an address", s->listen);
+            return -1;
+        }
+    }
+    const char *allow = get(c, "metrics", "allow");
+    if (*allow) {
+        acl *a = NULL;
+        if (acl_parse(allow, &a, why, sizeof why) != 0) {
+            cfg_item *it = cfg_find(c, "metrics", "allow");
+            snprintf(err, errlen, "%s = \"%s\": %s (allowed: comma-separated CIDRs like 127.0.0.0/8, ::1/128)",
+                     it ? cfg_where(c, it, where, sizeof where) : "[metrics] allow", allow, why);
+            return -1;
+        }
+        acl_free(a);
+    }
+
+    /* Paths relative to the config file. */
+    {
+        const char *slash = c->path ? strrchr(c->path, '/') : NULL;
+        s->config_path = strdup(c->path ? c->path : "");
+        s->config_dir = slash ? strndup(c->path, (size_t)(slash - c->path)) : strdup(".");
+        if (!s->config_path || !s->config_dir) goto oom;
+    }
+    s->plugin_dir = resolve_path_list(s->config_dir, get(c, "server", "plugin_dir"));
+    s->metrics_allow = strdup(allow);
+    s->store = strdup(get(c, "session", "store"));
+    if (!s->plugin_dir || !s->metrics_allow || !s->store) goto oom;
+    if (*s->store == '\0') {
+        snprintf(err, errlen, "[session] store is empty (allowed: a session-store plugin instance such as memory or redis)");
+        settings_free(s);
+        return -1;
+    }
+    for (int st = 0; st < STAGE_COUNT; st++) {
+        const char *list = get(c, stage_name(st), "providers");
+        char *names[16];
+        int n = settings_split_list(list, names, 16);
+        if (n < 0) {
+            cfg_item *it = cfg_find(c, stage_name(st), "providers");
+            snprintf(err, errlen, "%s = \"%s\": empty name or more than 16 providers (allowed: comma-separated plugin instance names)",
+                     it ? cfg_where(c, it, where, sizeof where) : stage_name(st), list);
+            settings_free(s);
+            return -1;
+        }
+        for (int i = 0; i < n; i++) free(names[i]);
+        s->providers[st] = strdup(list);
+        if (s->providers[st] == NULL) goto oom;
+    }
+
+    s->max_sessions = (int)get_int(c, "server", "max_sessions");
+    s->http_threads = (int)get_int(c, "server", "http_threads");
+    s->header_timeout_ms = get_int(c, "server", "header_timeout");
+    s->idle_timeout_ms = get_int(c, "server", "idle_timeout");
+    s->max_pending = (int)get_int(c, "server", "max_pending");
+    s->drain_timeout_ms = get_int(c, "server", "drain_timeout");
+    s->health_interval_ms = get_int(c, "server", "health_interval");
+    s->log_level = log_level_parse(get(c, "log", "level"));
+    s->log_json = get_bool(c, "log", "json");
+    s->metrics_enabled = get_bool(c, "metrics", "enabled");
+    s->session_sample_rate = (int)get_int(c, "metrics", "session_sample_rate");
+    s->session_ttl_ms = get_int(c, "session", "ttl");
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory reading the configuration");
+    settings_free(s);
+    return -1;
+}
+
+void settings_free(settings *s)
+{
+    free(s->config_path);
+    free(s->config_dir);
+    free(s->plugin_dir);
+    free(s->metrics_allow);
+    free(s->store);
+    for (int i = 0; i < STAGE_COUNT; i++) free(s->providers[i]);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,67 @@
+/*
+ * The daemon's typed settings, read from a parsed cfg_file after environment
+ * overrides, checked against cfg_core_schema. Plugin sections ([plugin.*])
+ * are left for plugins.c, which validates them against each plugin's schema.
+ */
+#ifndef VOXRAY_SETTINGS_H
+#define VOXRAY_SETTINGS_H
+
+#include <stddef.h>
+
+#include "cfg.h"
+
+#define SETTINGS_MAX_BUCKET_OVERRIDES 16
+#define SETTINGS_MAX_BUCKETS 64
+
+enum { STAGE_STT = 0, STAGE_LLM, STAGE_TTS, STAGE_COUNT };
+
+typedef struct bucket_override {
+    char family[96];
+    double bounds[SETTINGS_MAX_BUCKETS];
+    size_t n;
+} bucket_override;
+
+typedef struct settings {
+    char *config_path;  /* absolute or as given */
+    char *config_dir;   /* directory of the config file, for relative paths */
+    char listen[300];
+    char *plugin_dir;   /* colon-separated, relative entries resolved */
+    int max_sessions;
+    int http_threads;
+    long long header_timeout_ms;
+    long long idle_timeout_ms;
+    int max_pending;
+    long long drain_timeout_ms;
+    long long health_interval_ms;
+
+    int log_level;
+    int log_json;
+
+    int metrics_enabled;
+    char *metrics_allow; /* raw CIDR list, validated */
+    int session_sample_rate;
+
+    char *store;            /* instance name */
+    long long session_ttl_ms;
+    char *providers[STAGE_COUNT]; /* raw comma-separated lists */
+
+    bucket_override buckets[SETTINGS_MAX_BUCKET_OVERRIDES];
+    size_t n_buckets;
+} settings;
+
+/* Histogram families whose buckets [metrics] buckets.<family> may set. */
+extern const char *const settings_histogram_families[];
+
+/* Apply environment overrides for every core key, reject unknown sections
+ * and keys and bad values, and fill s. Returns 0 or -1 with one line in err.
+ * On success the caller frees s with settings_free(). */
+int settings_load(cfg_file *c, settings *s, char *err, size_t errlen);
+void settings_free(settings *s);
+
+/* Split "a, b ,c" into at most max trimmed names (malloc'd each; free with
+ * free()). Returns the count, or -1 on an empty element or too many. */
+int settings_split_list(const char *list, char **out, int max);
+
+const char *stage_name(int stage);
+
+#endif

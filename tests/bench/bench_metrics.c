@@ -1,0 +1,157 @@
+/*
+ * Metrics benchmark: update cost on the hot path (one thread, two threads on
+ * one series, two threads on two series) and exposition time for 1k and 10k
+ * series. Prints a table; never fails on time.
+ *
+ *   tests/bench/bench_metrics [iterations per thread, default 20000000]
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "metrics.h"
+
+static long n_iter = 20000000;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    metrics_series *s;
+    int hist;
+    pthread_barrier_t *go;
+} job;
+
+/* Observations spread over the default buckets (1 ms .. 3 s). */
+static const uint64_t sample_ns[8] = {1000000,   7000000,   30000000,  120000000,
+                                      400000000, 900000000, 2000000000, 3000000000u};
+
+static void *worker(void *p)
+{
+    job *j = p;
+    long i;
+
+    pthread_barrier_wait(j->go);
+    if (j->hist) {
+        for (i = 0; i < n_iter; i++) metrics_histogram_observe_ns(j->s, sample_ns[i & 7]);
+    } else {
+        for (i = 0; i < n_iter; i++) metrics_counter_add(j->s, 1);
+    }
+    return NULL;
+}
+
+/* Wall time of n threads each doing n_iter updates, as ns per update per
+ * thread (equal to single-thread cost when there is no contention). */
+static double run(int n, metrics_series **s, int hist)
+{
+    pthread_t t[2];
+    pthread_barrier_t go;
+    job j[2];
+    double t0;
+    int i;
+
+    pthread_barrier_init(&go, NULL, (unsigned)n + 1);
+    for (i = 0; i < n; i++) {
+        j[i] = (job){s[i], hist, &go};
+        if (pthread_create(&t[i], NULL, worker, &j[i]) != 0) abort();
+    }
+    pthread_barrier_wait(&go);
+    t0 = now();
+    for (i = 0; i < n; i++) pthread_join(t[i], NULL);
+    t0 = now() - t0;
+    pthread_barrier_destroy(&go);
+    return t0 * 1e9 / (double)n_iter;
+}
+
+static void bench_updates(void)
+{
+    static const char *const lbl[] = {"stage"};
+    metrics_registry *r = metrics_registry_new();
+    metrics_family *cf = metrics_counter_family(r, "bench_total", "b", 1, lbl);
+    metrics_family *hf = metrics_histogram_family(r, "bench_seconds", "b", 1, lbl, NULL, 0);
+    metrics_series *c[2], *h[2], *same[2];
+    int k;
+
+    c[0] = metrics_series_get(cf, (const char *const[]){"a"});
+    c[1] = metrics_series_get(cf, (const char *const[]){"b"});
+    h[0] = metrics_series_get(hf, (const char *const[]){"a"});
+    h[1] = metrics_series_get(hf, (const char *const[]){"b"});
+
+    printf("%-34s %12s %12s\n", "update (ns/op per thread)", "counter_add", "hist_observe");
+    printf("%-34s %12.2f %12.2f\n", "1 thread", run(1, c, 0), run(1, h, 1));
+    same[0] = same[1] = c[0];
+    printf("%-34s %12.2f", "2 threads, same series", run(2, same, 0));
+    same[0] = same[1] = h[0];
+    printf(" %12.2f\n", run(2, same, 1));
+    printf("%-34s %12.2f %12.2f\n", "2 threads, different series", run(2, c, 0), run(2, h, 1));
+    for (k = 0; k < 2; k++) {
+        metrics_series_release(c[k]);
+        metrics_series_release(h[k]);
+    }
+    metrics_registry_free(r);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* n series, half histograms (default 11 buckets) and half counters, each
+ * with a session and a stage label, as a busy daemon would hold them. */
+static void bench_render(int n)
+{
+    static const char *const lbl[] = {"session_id", "stage"};
+    static const char *const stages[] = {"stt", "llm", "tts"};
+    metrics_registry *r = metrics_registry_new();
+    metrics_family *cf = metrics_counter_family(r, "bench_errors_total", "b", 2, lbl);
+    metrics_family *hf = metrics_histogram_family(r, "bench_latency_seconds", "b", 2, lbl,
+                                                  NULL, 0);
+    double t[21];
+    size_t len = 0;
+    char id[32];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        metrics_series *s;
+        snprintf(id, sizeof id, "%016x", (unsigned)i * 2654435761u);
+        if (i % 2) {
+            s = metrics_series_get(cf, (const char *const[]){id, stages[i % 3]});
+            metrics_counter_add(s, (uint64_t)i);
+        } else {
+            s = metrics_series_get(hf, (const char *const[]){id, stages[i % 3]});
+            metrics_histogram_observe_ns(s, sample_ns[i & 7]);
+        }
+        metrics_series_release(s);
+    }
+    for (i = 0; i < 21; i++) {
+        char *out;
+        double t0 = now();
+        if (metrics_render(r, &out, &len) != 0) abort();
+        t[i] = (now() - t0) * 1e3;
+        free(out);
+    }
+    qsort(t, 21, sizeof *t, cmp_double);
+    printf("%-14d %10.3f %10.3f %12zu\n", n, t[0], t[10], len);
+    metrics_registry_free(r);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) n_iter = atol(argv[1]);
+    if (n_iter <= 0) n_iter = 20000000;
+    printf("iterations per thread: %ld\n\n", n_iter);
+    bench_updates();
+    printf("\n%-14s %10s %10s %12s\n", "render series", "best ms", "median ms", "bytes");
+    bench_render(1000);
+    bench_render(10000);
+    return 0;
+}
