@@ -316,6 +316,25 @@ static int front_peek(front *f, front_conn *c, int hup) {
     return 1;
 }
 
+/* An IPv4 peer of a dual-stack listener arrives as ::ffff:a.b.c.d; give it
+ * to the callbacks as the AF_INET address it is, so that address checks and
+ * logs need to know only one form. */
+static void front_unmap(struct sockaddr_storage *ss, socklen_t *sl) {
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+
+    if (ss->ss_family != AF_INET6 || *sl < sizeof a6) return;
+    memcpy(&a6, ss, sizeof a6);
+    if (!IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr)) return;
+    memset(&a4, 0, sizeof a4);
+    a4.sin_family = AF_INET;
+    a4.sin_port = a6.sin6_port;
+    memcpy(&a4.sin_addr, &a6.sin6_addr.s6_addr[12], 4);
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, &a4, sizeof a4);
+    *sl = sizeof a4;
+}
+
 /* A new socket: queue it with its deadline and look at it right away, as the
  * head often arrives together with the connection. */
 static void front_admit(front *f, int fd, const struct sockaddr_storage *ss, socklen_t sl) {
@@ -336,6 +355,7 @@ static void front_admit(front *f, int fd, const struct sockaddr_storage *ss, soc
     c->fd = fd;
     c->addr = *ss;
     c->addrlen = sl;
+    front_unmap(&c->addr, &c->addrlen);
     c->deadline = front_now() + (uint64_t)f->head_timeout_ms * 1000u;
     c->prev = f->last;
     if (f->last) f->last->next = c;
@@ -398,7 +418,8 @@ static int front_shed(front *f) {
 }
 
 static void front_accept(front *f) {
-    for (;;) {
+    /* A callback run from front_admit may close the listener. */
+    while (f->lfd >= 0) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(f->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -29,9 +29,10 @@ typedef struct front_callbacks {
     /* Take ownership of fd (non-blocking, O_CLOEXEC, no byte consumed: the
      * taker reads the whole request itself; both libmicrohttpd and
      * libwebsockets work on non-blocking sockets). addr is the peer, valid
-     * only during the call. Return 0, or -1 if fd could not be taken (the
-     * front then closes it). Called on the front thread; must not block and
-     * must not call front_stop(). */
+     * only during the call; an IPv4 peer of a dual-stack listener ("[::]:port"
+     * or ":port") comes as AF_INET, not as ::ffff:a.b.c.d. Return 0, or -1 if
+     * fd could not be taken (the front then closes it). Called on the front
+     * thread; must not block and must not call front_stop(). */
     int (*http)(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen);
     /* Same for a head carrying "Upgrade: websocket" (case-insensitive, and
      * "Connection: upgrade"). NULL: upgrades go to http too. */
@@ -48,7 +49,10 @@ typedef struct front_callbacks {
 } front_callbacks;
 
 typedef struct front_options {
-    const char *listen;        /* "0.0.0.0:8080", "[::1]:0", ":8080", "localhost:8080" */
+    /* "0.0.0.0:8080", "[::1]:0", "localhost:8080", ":8080" (or "*:8080": all
+     * interfaces, IPv6 and IPv4 on one dual-stack socket where IPv6 exists).
+     * Port 0: the kernel picks one, see front_port(). */
+    const char *listen;
     int backlog;               /* listen(2) backlog; <= 0: 511 */
     unsigned head_timeout_ms;  /* 0: 10000 */
     unsigned max_pending;      /* 0: 1024 */

@@ -14,4 +14,4 @@ voxray_SOURCES = \
 	host/front.c host/front.h \
 	host/http.c host/http.h
 voxray_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS)
-voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) -lm -ldl
+voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) $(PTHREAD_LIBS) -lm -ldl

@@ -79,7 +79,12 @@ static void list_cb(void *user, const char *file, const loader_plugin *p, const 
     int *bad = user;
     char kinds[64];
     if (p == NULL) {
-        printf("%-20s REFUSED  %s\n", "?", why);
+        const char *base = strrchr(file, '/');
+        char name[64];
+        snprintf(name, sizeof name, "%s", base ? base + 1 : file);
+        char *dot = strstr(name, ".so");
+        if (dot) *dot = '\0';
+        printf("%-20s REFUSED  %s\n", name, why);
         (*bad)++;
         return;
     }
@@ -87,7 +92,6 @@ static void list_cb(void *user, const char *file, const loader_plugin *p, const 
            loader_kinds_str(p->info.kinds, kinds, sizeof kinds),
            p->info.version ? p->info.version : "", p->info.abi_major, p->info.abi_minor,
            p->info.description ? p->info.description : "");
-    (void)file;
 }
 
 static int list_plugins(const char *dir)
@@ -146,10 +150,10 @@ static int plugin_help(const char *dir, const char *name)
     const vx_config_key *k = p->info.config;
     if (k == NULL || k->key == NULL) printf("  (no keys)\n");
     for (; k && k->key; k++) {
-        printf("  %-18s %-9s default: %-16s%s%s\n", k->key, type_name(k->type),
+        printf("  %-18s %-9s default: %s%s%s\n", k->key, type_name(k->type),
                k->def && *k->def ? ((k->flags & VX_CFG_SECRET) ? "***" : k->def) : "(none)",
-               (k->flags & VX_CFG_REQUIRED) ? " required" : "",
-               (k->flags & VX_CFG_SECRET) ? " secret" : "");
+               (k->flags & VX_CFG_REQUIRED) ? ", required" : "",
+               (k->flags & VX_CFG_SECRET) ? ", secret (never logged)" : "");
         printf("      %s\n", k->help ? k->help : "");
         printf("      allowed: %s\n", cfg_allowed(k, allowed, sizeof allowed));
     }
@@ -163,6 +167,12 @@ static void apply_buckets(metrics_registry *reg, const settings *s)
 {
     for (size_t i = 0; i < s->n_buckets; i++)
         metrics_set_buckets(reg, s->buckets[i].family, s->buckets[i].bounds, s->buckets[i].n);
+}
+
+static void front_log(void *user, const char *line)
+{
+    (void)user;
+    log_warn("listener", "detail", line);
 }
 
 static int drain(app *a)
@@ -244,6 +254,7 @@ static int run(const char *config_path, int check_only)
             .user = &a,
             .http = http_add_connection,
             .dropped = http_front_dropped,
+            .log = front_log,
         };
         if (front_start(&fo, &cb, &fr, err, sizeof err) != 0) {
             log_fmt(VX_LOG_ERROR, "%s", err);

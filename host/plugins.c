@@ -334,6 +334,13 @@ static plug_instance *get_instance(plug_set *ps, const settings *s, cfg_file *c,
     char module[160];
     if (mod) {
         snprintf(module, sizeof module, "%s", mod->value);
+    } else if (role && !file_exists_on_path(s->plugin_dir, name)) {
+        snprintf(module, sizeof module, "%s_%s", role == VX_KIND_SINK ? "rec" : plug_kind_name(role), name);
+        if (!file_exists_on_path(s->plugin_dir, module)) {
+            snprintf(err, errlen, "plugin for instance '%s' not found in %s (looked for %s.so, %s.so); check [server] plugin_dir",
+                     name, s->plugin_dir, module, name);
+            return NULL;
+        }
     } else {
         /* "<kind>_NAME" first (store = redis -> store_redis), then NAME. */
         snprintf(module, sizeof module, "%s", name);

@@ -20,6 +20,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdalign.h>
@@ -54,6 +55,9 @@ struct metrics_series {
     _Atomic uint64_t v;          /* counter, gauge bits, or histogram sum (ns) */
     _Atomic uint64_t bk[];       /* histogram: n_bounds + 1 per-bucket counts */
 };
+
+_Static_assert(offsetof(struct metrics_series, fam) % METRICS_LINE == 0,
+               "hot words must start a cache line");
 
 struct metrics_family {
     /* Read-only after creation (the hot path reads type and bounds). */
@@ -164,14 +168,16 @@ static inline void mbuf_u64(mbuf *b, uint64_t v)
  *
  * Any decimal of at most 15 significant digits survives a trip through a
  * double, so when 15 digits read back as v, v rounded to 15 digits is the
- * shortest form padded with zeros; otherwise 16 or 17 digits are needed. */
+ * shortest form padded with zeros; otherwise 16 or 17 digits are needed
+ * (normal numbers only). */
 static size_t fmt_shortest(char *dst, double v)
 {
     char t[40];
     int p, nd, exp;
     char *e;
 
-    for (p = 15; p < 17; p++) {
+    /* Subnormals carry fewer digits, so the 15-digit argument fails there. */
+    for (p = v > -DBL_MIN && v < DBL_MIN ? 1 : 15; p < 17; p++) {
         snprintf(t, sizeof t, "%.*e", p - 1, v);
         if (strtod(t, NULL) == v) break;
     }
@@ -253,11 +259,15 @@ static void escape(mbuf *b, const char *s, int quote)
     size_t n = strlen(s), k;
 
     while (n > 0) {
-        if (*p == '\\') mbuf_put(b, "\\\\", 2), k = 1;
-        else if (*p == '\n') mbuf_put(b, "\\n", 2), k = 1;
-        else if (*p == '"' && quote) mbuf_put(b, "\\\"", 2), k = 1;
+        k = 1;
+        if (*p == '\\') mbuf_put(b, "\\\\", 2);
+        else if (*p == '\n') mbuf_put(b, "\\n", 2);
+        else if (*p == '"' && quote) mbuf_put(b, "\\\"", 2);
         else if ((k = utf8_seq(p, n)) != 0) mbuf_put(b, p, k);
-        else mbuf_put(b, "\xEF\xBF\xBD", 3), k = 1;
+        else {
+            mbuf_put(b, "\xEF\xBF\xBD", 3);
+            k = 1;
+        }
         p += k;
         n -= k;
     }

@@ -297,11 +297,11 @@ static void rd_kill(rd_store *s, rd_conn *c, int code, const char *why) {
     pthread_mutex_unlock(&s->state_mu);
 }
 
-/* A dial just failed to reach the server, so the idle pooled connections
- * are almost certainly stale too: kill them now, so calls fail fast on
- * their backoff instead of each finding out by a failed command, and the
- * store state (health, the "lost" log) reflects the outage at once. Busy
- * connections are left to find out themselves; trylock cannot deadlock. */
+/* A dial was just refused, so the idle pooled connections are almost
+ * certainly stale too: kill them now, so calls fail fast on their backoff
+ * instead of each finding out by a failed command, and the store state
+ * (health, the "lost" log) reflects the outage at once. Busy connections are
+ * left to find out themselves. Called holding no connection lock. */
 static void rd_kill_idle(rd_store *s, rd_conn *except, int code, const char *why) {
     for (int i = 0; i < s->pool_size; i++) {
         rd_conn *o = &s->conns[i];
@@ -401,7 +401,6 @@ fail:
     if (r) freeReplyObject(r);
     if (ctx) redisFree(ctx);
     rd_kill(s, c, code, why);
-    if (code == VX_EUNAVAIL || code == VX_ETIMEDOUT) rd_kill_idle(s, c, code, why);
     rd_seterr(err, code, code == VX_ETIMEDOUT || code == VX_EUNAVAIL, "redis %s: %s",
               s->addr, why);
     return code;
@@ -409,12 +408,12 @@ fail:
 
 /* Take a connection, locked. Prefers a free one that is connected or due for
  * a redial. Failing that, waits for a busy one that is connected (the server
- * is up, the pool is just saturated); failing that, takes the free one whose
- * backoff ends first, on which the call fails fast. Never blocks while
- * holding a lock. */
+ * is up, the pool is just saturated); failing that, takes the one whose
+ * backoff ends first, on which the call fails fast. Holds at most one
+ * connection lock at a time. */
 static rd_conn *rd_acquire(rd_store *s) {
     unsigned start = __atomic_fetch_add(&s->rr, 1, __ATOMIC_RELAXED);
-    uint64_t now = s->api->now_ns();
+    uint64_t now = s->api->now_ns(), soonest = UINT64_MAX;
     rd_conn *backoff = NULL, *busy = NULL, *c;
 
     for (int i = 0; i < s->pool_size; i++) {
@@ -423,20 +422,14 @@ static rd_conn *rd_acquire(rd_store *s) {
             if (!busy && __atomic_load_n(&c->alive, __ATOMIC_RELAXED)) busy = c;
             continue;
         }
-        if (c->ctx || now >= c->next_try_ns) {
-            if (backoff) pthread_mutex_unlock(&backoff->mu);
-            return c;
-        }
-        if (!backoff || c->next_try_ns < backoff->next_try_ns) {
-            if (backoff) pthread_mutex_unlock(&backoff->mu);
+        if (c->ctx || now >= c->next_try_ns) return c;
+        if (c->next_try_ns < soonest) {
+            soonest = c->next_try_ns;
             backoff = c;
-        } else {
-            pthread_mutex_unlock(&c->mu);
         }
+        pthread_mutex_unlock(&c->mu);
     }
-    if (backoff && !busy) return backoff;
-    if (backoff) pthread_mutex_unlock(&backoff->mu);
-    c = busy ? busy : &s->conns[start % (unsigned)s->pool_size];
+    c = busy ? busy : backoff ? backoff : &s->conns[start % (unsigned)s->pool_size];
     pthread_mutex_lock(&c->mu);
     return c;
 }
@@ -450,7 +443,7 @@ static redisReply *rd_command(rd_store *s, vx_error *err, const char *fmt, ...) 
     rd_conn *c = rd_acquire(s);
     redisReply *r = NULL;
     rd_sigpipe sp;
-    int dialled = 0;
+    int dialled = 0, refused = 0;
 
     rd_sigpipe_block(&sp);
     for (;;) {
@@ -466,7 +459,10 @@ static redisReply *rd_command(rd_store *s, vx_error *err, const char *fmt, ...) 
                 goto out;
             }
             dialled = 1;
-            if (rd_dial(s, c, err) != VX_OK) goto out;
+            if (rd_dial(s, c, err) != VX_OK) {
+                refused = err->code == VX_EUNAVAIL;
+                goto out;
+            }
         }
 
         va_list ap;
@@ -505,7 +501,10 @@ static redisReply *rd_command(rd_store *s, vx_error *err, const char *fmt, ...) 
     }
 out:
     rd_sigpipe_restore(&sp);
+    char cause[RD_ERRLEN];
+    if (refused) memcpy(cause, c->last_err, sizeof(cause));
     pthread_mutex_unlock(&c->mu);
+    if (refused) rd_kill_idle(s, c, VX_EUNAVAIL, cause);
     return r;
 }
 
@@ -574,7 +573,8 @@ static int rd_del(void *inst, const char *key, vx_error *err) {
     return VX_OK;
 }
 
-/* Bounded by command_timeout (plus connect_timeout when it has to redial). */
+/* Bounded by command_timeout, plus connect_timeout when it has to redial,
+ * plus the wait for a connection when all pool_size of them are busy. */
 static int rd_ping(void *inst, vx_error *err) {
     rd_store *s = inst;
     redisReply *r = rd_command(s, err, "PING");

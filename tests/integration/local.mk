@@ -1,1 +1,16 @@
-# tests/integration/local.mk
+# Integration tests: the real daemon, real servers on loopback.
+check_PROGRAMS += tests/tools/freeport
+tests_tools_freeport_SOURCES = tests/tools/freeport.c
+
+VX_INTEGRATION_TESTS = \
+	tests/integration/config_cli.sh \
+	tests/integration/plugins_cli.sh \
+	tests/integration/http_probes.sh \
+	tests/integration/logging.sh \
+	tests/integration/promtool.sh \
+	tests/integration/redis_ready.sh
+TESTS += $(VX_INTEGRATION_TESTS)
+dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
+
+# The shell tests drive the built daemon and plugins (and the test plugins).
+$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built

@@ -1,1 +1,27 @@
-# tests/unit/local.mk
+# tests/unit/local.mk: the daemon's configuration, settings, logging and ACL
+# modules, each compiled straight into its test so a test links only what the
+# module itself needs.
+check_PROGRAMS += tests/unit/test_cfg tests/unit/test_settings \
+	tests/unit/test_log tests/unit/test_acl
+TESTS += tests/unit/test_cfg tests/unit/test_settings \
+	tests/unit/test_log tests/unit/test_acl
+
+tests_unit_test_cfg_SOURCES = tests/unit/test_cfg.c host/cfg.c host/cfg.h
+tests_unit_test_cfg_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(INIH_CFLAGS)
+tests_unit_test_cfg_LDADD = $(CMOCKA_LIBS) $(INIH_LIBS) -lm
+
+tests_unit_test_settings_SOURCES = tests/unit/test_settings.c \
+	host/settings.c host/settings.h host/cfg.c host/cfg.h \
+	host/acl.c host/acl.h host/log.c host/log.h
+tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(INIH_CFLAGS) \
+	$(JANSSON_CFLAGS)
+tests_unit_test_settings_LDADD = metrics/libvxmetrics.a $(CMOCKA_LIBS) \
+	$(INIH_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
+
+tests_unit_test_log_SOURCES = tests/unit/test_log.c host/log.c host/log.h
+tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_log_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
+
+tests_unit_test_acl_SOURCES = tests/unit/test_acl.c host/acl.c host/acl.h
+tests_unit_test_acl_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_acl_LDADD = $(CMOCKA_LIBS)

@@ -1,0 +1,79 @@
+#!/bin/bash
+# voxray quick start on Debian 12:
+#   ./quickstart.sh run    install what is missing, build, start voxray on conf/voxray.ini
+#   ./quickstart.sh test   install what is missing, build, run the whole test suite
+# Needs root (or sudo) only to install Debian packages.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(
+    build-essential autoconf automake libtool pkg-config
+    libmicrohttpd-dev libwebsockets-dev libhiredis-dev libinih-dev
+    libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev
+    curl
+)
+TEST_PACKAGES=(redis-server redis-tools prometheus jq)
+
+install_missing() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "quickstart: installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() {
+    [ -x configure ] || autoreconf -fi
+    [ -f Makefile ] || ./configure ${CONFIGURE_FLAGS:-}
+    make -j"$(nproc)"
+}
+
+# Print "N passed, N failed" from automake's test-suite.log.
+summary() {
+    local log=test-suite.log
+    if [ ! -f "$log" ]; then echo "0 passed, 1 failed"; return; fi
+    local pass fail err xpass skip
+    pass=$(awk '/^# PASS:/ {print $3}' "$log")
+    fail=$(awk '/^# FAIL:/ {print $3}' "$log")
+    err=$(awk '/^# ERROR:/ {print $3}' "$log")
+    xpass=$(awk '/^# XPASS:/ {print $3}' "$log")
+    skip=$(awk '/^# SKIP:/ {print $3}' "$log")
+    local failed=$((fail + err + xpass))
+    if [ "${skip:-0}" -gt 0 ]; then
+        echo "$pass passed, $failed failed, $skip skipped"
+    else
+        echo "$pass passed, $failed failed"
+    fi
+}
+
+case "${1:-run}" in
+run)
+    install_missing "${PACKAGES[@]}"
+    build
+    # Run from the build tree: the plugins are in plugins/.built.
+    export VOXRAY_SERVER_PLUGIN_DIR="${VOXRAY_SERVER_PLUGIN_DIR:-$PWD/plugins/.built}"
+    exec ./voxray -c conf/voxray.ini
+    ;;
+test)
+    install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    build
+    rc=0
+    make -j"$(nproc)" check || rc=$?
+    if [ $rc -ne 0 ]; then
+        # Show what failed, briefly.
+        grep -h '^not ok\|^ERROR:\|^FAIL:' tests/*/*.log 2>/dev/null | head -40 || true
+    fi
+    summary
+    exit $rc
+    ;;
+*)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac

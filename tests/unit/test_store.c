@@ -1,0 +1,947 @@
+/*
+ * Session-store plugins, tested through their built .so files exactly as the
+ * host loads them: dlopen, vx_plugin_entry, init with a validated config,
+ * then the store vtable. The Redis tests run against real redis-server
+ * processes on free loopback ports, started and killed by PID here.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+#include <voxray/plugin.h>
+
+#ifndef STORE_MEMORY_SO
+#error "STORE_MEMORY_SO must name the built store_memory.so"
+#endif
+#ifndef STORE_REDIS_SO
+#error "STORE_REDIS_SO must name the built store_redis.so"
+#endif
+
+/* ---------------------------------------------------------------- clock */
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void) {
+    return now_ns() / 1000000;
+}
+
+static void sleep_ms(unsigned ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* ---------------------------------------------------------------- test host */
+
+/* The per-instance handle: the instance's config and everything it logged,
+ * kept so tests can check that no secret reached the log. */
+struct vx_host {
+    vx_config cfg;
+    vx_kv kv[16];
+    pthread_mutex_t mu;
+    char log[16384];
+    size_t log_len;
+};
+
+static void th_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
+    char line[1024];
+    va_list cp;
+
+    va_copy(cp, ap);
+    vsnprintf(line, sizeof(line), fmt, cp);
+    va_end(cp);
+    fprintf(stderr, "  [store:%s] %d %s\n", h->cfg.instance, level, line);
+    pthread_mutex_lock(&h->mu);
+    h->log_len += (size_t)snprintf(h->log + h->log_len, sizeof(h->log) - h->log_len, "%s\n",
+                                   line);
+    if (h->log_len >= sizeof(h->log)) h->log_len = sizeof(h->log) - 1;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void th_log(vx_host *h, int level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    th_vlog(h, level, fmt, ap);
+    va_end(ap);
+}
+
+static int th_log_enabled(vx_host *h, int level) {
+    return 1;
+}
+
+static void *th_alloc(size_t n) {
+    return malloc(n);
+}
+
+static void th_free(void *p) {
+    free(p);
+}
+
+static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
+    return VX_EUNAVAIL;
+}
+
+static const char *th_config_get(vx_host *h, const char *key) {
+    for (size_t i = 0; i < h->cfg.n_items; i++)
+        if (strcmp(h->cfg.items[i].key, key) == 0) return h->cfg.items[i].value;
+    return NULL;
+}
+
+static const vx_host_api test_api = {
+    .struct_size = sizeof(vx_host_api),
+    .abi_major = VX_ABI_MAJOR,
+    .abi_minor = VX_ABI_MINOR,
+    .log = th_log,
+    .vlog = th_vlog,
+    .log_enabled = th_log_enabled,
+    .now_ns = now_ns,
+    .alloc = th_alloc,
+    .free = th_free,
+    .defer = th_defer,
+    .config_get = th_config_get,
+};
+
+/* ---------------------------------------------------------------- plugins */
+
+static void *mem_dl, *rd_dl;
+static const vx_plugin_info *mem_plugin, *rd_plugin;
+
+static const vx_plugin_info *load_plugin(const char *path, void **dl) {
+    vx_plugin_entry_fn entry;
+
+    *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!*dl) {
+        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+        return NULL;
+    }
+    *(void **)&entry = dlsym(*dl, VX_PLUGIN_ENTRY_SYMBOL);
+    return entry ? entry(&test_api) : NULL;
+}
+
+/* One store instance under test; torn down by the test's teardown even when
+ * an assertion failed half way. */
+typedef struct fixture {
+    vx_host host;
+    const vx_plugin_info *plugin;
+    void *inst;
+    pid_t servers[4]; /* redis servers this test started itself */
+} fixture;
+
+/* Build the config the way the host does (every schema key, the given value
+ * or the default) and init. Pairs of key, value; NULL ends the list. */
+static int fx_open(fixture *f, const vx_plugin_info *p, vx_error *err, ...) {
+    va_list ap;
+    size_t n = 0;
+
+    f->plugin = p;
+    pthread_mutex_init(&f->host.mu, NULL);
+    for (const vx_config_key *k = p->config; k && k->key; k++) {
+        f->host.kv[n].key = k->key;
+        f->host.kv[n].value = k->def;
+        n++;
+    }
+    va_start(ap, err);
+    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
+        const char *value = va_arg(ap, const char *);
+        size_t i;
+        for (i = 0; i < n && strcmp(f->host.kv[i].key, key) != 0; i++)
+            ;
+        assert_true(i < n); /* a key the plugin does not declare */
+        f->host.kv[i].value = value;
+    }
+    va_end(ap);
+    f->host.cfg.struct_size = sizeof(vx_config);
+    f->host.cfg.instance = p->name;
+    f->host.cfg.items = f->host.kv;
+    f->host.cfg.n_items = n;
+    return p->init(&test_api, &f->host, &f->host.cfg, &f->inst, err);
+}
+
+static int fx_setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    if (!f) return -1;
+    *state = f;
+    return 0;
+}
+
+static void redis_stop(pid_t pid);
+
+static int fx_teardown(void **state) {
+    fixture *f = *state;
+
+    if (f->inst) f->plugin->shutdown(f->inst);
+    for (size_t i = 0; i < sizeof(f->servers) / sizeof(f->servers[0]); i++)
+        if (f->servers[i] > 0) redis_stop(f->servers[i]);
+    if (f->plugin) pthread_mutex_destroy(&f->host.mu);
+    free(f);
+    return 0;
+}
+
+static int store_put(fixture *f, const char *key, const char *val, uint32_t ttl) {
+    vx_error err = {0};
+    return f->plugin->store->put(f->inst, key, val, strlen(val), ttl, &err);
+}
+
+/* VX_OK and the value as a string, or the error code. */
+static int store_get_str(fixture *f, const char *key, char *out, size_t outlen) {
+    vx_error err = {0};
+    void *val = NULL;
+    size_t len = 0;
+    int rc = f->plugin->store->get(f->inst, key, &val, &len, &err);
+
+    out[0] = '\0';
+    if (rc != VX_OK) {
+        assert_int_equal(err.code, rc);
+        return rc;
+    }
+    assert_non_null(val);
+    snprintf(out, outlen, "%.*s", (int)len, (const char *)val);
+    test_api.free(val);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- redis servers */
+
+/* Every server a test starts, so a failing or crashing test cannot leave one
+ * behind: killed by PID in teardown, at exit, and by the kernel if this
+ * process dies (PR_SET_PDEATHSIG). */
+static pid_t children[16];
+
+static void children_kill_all(void) {
+    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++) {
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+    }
+}
+
+static int free_port(void) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+/* A reply from a direct connection to the server, or NULL. */
+static redisReply *direct(int port, const char *fmt, ...) {
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    redisReply *r = NULL;
+    va_list ap;
+
+    if (!c || c->err) goto done;
+    redisSetTimeout(c, tv);
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+done:
+    if (c) redisFree(c);
+    return r;
+}
+
+/* True once the server answers (NOAUTH counts: it is up). */
+static int redis_wait_up(int port, unsigned timeout_ms) {
+    uint64_t end = now_ms() + timeout_ms;
+
+    do {
+        redisReply *r = direct(port, "PING");
+        if (r) {
+            freeReplyObject(r);
+            return 1;
+        }
+        sleep_ms(20);
+    } while (now_ms() < end);
+    return 0;
+}
+
+/* Start redis-server on 127.0.0.1:port (requirepass when pass is not NULL)
+ * and wait until it answers. Returns its PID, or -1. */
+static pid_t redis_start(int port, const char *pass) {
+    const char *bin = getenv("REDIS_SERVER") ? getenv("REDIS_SERVER") : "redis-server";
+    char portstr[16];
+    size_t slot;
+    pid_t pid;
+
+    for (slot = 0; slot < sizeof(children) / sizeof(children[0]) && children[slot] > 0; slot++)
+        ;
+    if (slot == sizeof(children) / sizeof(children[0])) return -1;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            dup2(devnull, STDOUT_FILENO);
+        }
+        if (pass)
+            execlp(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp",
+                   "--requirepass", pass, (char *)NULL);
+        else
+            execlp(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp", (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    children[slot] = pid;
+    if (!redis_wait_up(port, 5000)) {
+        fprintf(stderr, "redis-server on port %d did not come up\n", port);
+        redis_stop(pid);
+        return -1;
+    }
+    return pid;
+}
+
+static void redis_stop(pid_t pid) {
+    if (pid <= 0) return;
+    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++) {
+        if (children[i] == pid) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            children[i] = 0;
+        }
+    }
+}
+
+/* The server shared by the tests that do not stop it. */
+static int shared_port;
+static pid_t shared_pid;
+
+static int redis_group_setup(void **state) {
+    shared_port = free_port();
+    if (shared_port <= 0) return -1;
+    shared_pid = redis_start(shared_port, NULL);
+    return shared_pid > 0 ? 0 : -1;
+}
+
+static int redis_group_teardown(void **state) {
+    redis_stop(shared_pid);
+    shared_pid = 0;
+    return 0;
+}
+
+static const char *addr_of(int port, char *buf, size_t len) {
+    snprintf(buf, len, "127.0.0.1:%d", port);
+    return buf;
+}
+
+/* Open store_redis on the shared server with a per-test key prefix. */
+static void open_shared(fixture *f, const char *prefix) {
+    char addr[32];
+    vx_error err = {0};
+
+    assert_int_equal(fx_open(f, rd_plugin, &err, "address",
+                             addr_of(shared_port, addr, sizeof(addr)), "prefix", prefix, NULL),
+                     VX_OK);
+}
+
+/* Ping until it succeeds or timeout_ms passes; returns the last code. */
+static int ping_until_ok(fixture *f, unsigned timeout_ms) {
+    uint64_t end = now_ms() + timeout_ms;
+    int rc;
+
+    for (;;) {
+        vx_error err = {0};
+        rc = f->plugin->store->ping(f->inst, &err);
+        if (rc == VX_OK || now_ms() >= end) return rc;
+        sleep_ms(25);
+    }
+}
+
+/* ================================================================ descriptors */
+
+static void check_descriptor(const vx_plugin_info *p, const char *name) {
+    assert_non_null(p);
+    assert_int_equal(p->magic, VX_PLUGIN_MAGIC);
+    assert_int_equal(p->struct_size, sizeof(vx_plugin_info));
+    assert_int_equal(p->abi_major, VX_ABI_MAJOR);
+    assert_int_equal(p->abi_minor, VX_ABI_MINOR);
+    assert_int_equal(p->kinds, VX_KIND_STORE);
+    assert_string_equal(p->name, name);
+    assert_non_null(p->version);
+    assert_non_null(p->description);
+    assert_non_null(p->init);
+    assert_non_null(p->shutdown);
+    assert_non_null(p->health);
+    assert_non_null(p->store);
+    assert_int_equal(p->store->struct_size, sizeof(vx_store_vtable));
+    assert_non_null(p->store->get);
+    assert_non_null(p->store->put);
+    assert_non_null(p->store->del);
+    assert_non_null(p->store->ping);
+    assert_null(p->stt);
+    assert_null(p->llm);
+    assert_null(p->tts);
+    assert_null(p->sink);
+}
+
+static void test_descriptors_follow_the_abi(void **state) {
+    check_descriptor(mem_plugin, "store_memory");
+    check_descriptor(rd_plugin, "store_redis");
+}
+
+static void test_password_is_declared_secret(void **state) {
+    const vx_config_key *k;
+    for (k = rd_plugin->config; k->key && strcmp(k->key, "password") != 0; k++)
+        ;
+    assert_non_null(k->key);
+    assert_true(k->flags & VX_CFG_SECRET);
+}
+
+/* ================================================================ memory */
+
+static void open_memory(fixture *f, const char *max_keys) {
+    vx_error err = {0};
+    if (max_keys)
+        assert_int_equal(fx_open(f, mem_plugin, &err, "max_keys", max_keys, NULL), VX_OK);
+    else
+        assert_int_equal(fx_open(f, mem_plugin, &err, NULL), VX_OK);
+}
+
+static void test_memory_put_get_del_round_trip(void **state) {
+    fixture *f = *state;
+    char buf[64];
+    vx_error err = {0};
+
+    open_memory(f, NULL);
+    assert_int_equal(store_put(f, "sess:1", "hello", 60), VX_OK);
+    assert_int_equal(store_get_str(f, "sess:1", buf, sizeof(buf)), VX_OK);
+    assert_string_equal(buf, "hello");
+    assert_int_equal(store_put(f, "sess:1", "replaced", 0), VX_OK);
+    assert_int_equal(store_get_str(f, "sess:1", buf, sizeof(buf)), VX_OK);
+    assert_string_equal(buf, "replaced");
+    assert_int_equal(f->plugin->store->del(f->inst, "sess:1", &err), VX_OK);
+    assert_int_equal(store_get_str(f, "sess:1", buf, sizeof(buf)), VX_ENOTFOUND);
+    /* Deleting a missing key is not an error. */
+    assert_int_equal(f->plugin->store->del(f->inst, "sess:1", &err), VX_OK);
+}
+
+static void test_memory_binary_values_keep_nul_bytes(void **state) {
+    fixture *f = *state;
+    static const unsigned char bin[] = {0, 1, 0, 0xff, 'a', 0, 0x80, 0};
+    vx_error err = {0};
+    void *val = NULL;
+    size_t len = 0;
+
+    open_memory(f, NULL);
+    assert_int_equal(f->plugin->store->put(f->inst, "b", bin, sizeof(bin), 0, &err), VX_OK);
+    assert_int_equal(f->plugin->store->get(f->inst, "b", &val, &len, &err), VX_OK);
+    assert_int_equal(len, sizeof(bin));
+    assert_memory_equal(val, bin, sizeof(bin));
+    test_api.free(val);
+    /* An empty value is a value, not a missing key. */
+    assert_int_equal(f->plugin->store->put(f->inst, "e", "", 0, 0, &err), VX_OK);
+    assert_int_equal(f->plugin->store->get(f->inst, "e", &val, &len, &err), VX_OK);
+    assert_int_equal(len, 0);
+    assert_non_null(val);
+    test_api.free(val);
+}
+
+static void test_memory_entry_expires_after_ttl(void **state) {
+    fixture *f = *state;
+    char buf[16];
+
+    open_memory(f, NULL);
+    assert_int_equal(store_put(f, "t", "v", 1), VX_OK);
+    assert_int_equal(store_get_str(f, "t", buf, sizeof(buf)), VX_OK);
+    sleep_ms(1100);
+    assert_int_equal(store_get_str(f, "t", buf, sizeof(buf)), VX_ENOTFOUND);
+}
+
+static void test_memory_get_missing_key_is_enotfound(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+    void *val = (void *)&err;
+    size_t len = 7;
+
+    open_memory(f, NULL);
+    assert_int_equal(f->plugin->store->get(f->inst, "nope", &val, &len, &err), VX_ENOTFOUND);
+    assert_int_equal(err.code, VX_ENOTFOUND);
+    assert_null(val);
+    assert_int_equal(len, 0);
+}
+
+static void test_memory_max_keys_is_enforced(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    open_memory(f, "3");
+    assert_int_equal(store_put(f, "a", "1", 0), VX_OK);
+    assert_int_equal(store_put(f, "b", "1", 0), VX_OK);
+    assert_int_equal(store_put(f, "c", "1", 0), VX_OK);
+    assert_int_equal(f->plugin->store->put(f->inst, "d", "1", 1, 0, &err), VX_EUNAVAIL);
+    assert_int_equal(err.code, VX_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "max_keys=3"));
+    /* Replacing an existing key needs no new slot. */
+    assert_int_equal(store_put(f, "c", "2", 0), VX_OK);
+    assert_int_equal(f->plugin->store->del(f->inst, "a", &err), VX_OK);
+    assert_int_equal(store_put(f, "d", "1", 0), VX_OK);
+}
+
+static void test_memory_expired_keys_do_not_count_against_max_keys(void **state) {
+    fixture *f = *state;
+    char buf[16];
+
+    open_memory(f, "2");
+    assert_int_equal(store_put(f, "old1", "x", 1), VX_OK);
+    assert_int_equal(store_put(f, "old2", "x", 1), VX_OK);
+    sleep_ms(1100);
+    /* Never read again: only the sweep can reclaim them. */
+    assert_int_equal(store_put(f, "new1", "y", 0), VX_OK);
+    assert_int_equal(store_put(f, "new2", "y", 0), VX_OK);
+    assert_int_equal(store_get_str(f, "new1", buf, sizeof(buf)), VX_OK);
+}
+
+static void test_memory_keeps_every_key_across_table_growth(void **state) {
+    fixture *f = *state;
+    char key[32], val[32], buf[32];
+
+    open_memory(f, NULL);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(val, sizeof(val), "v%d", i * 7);
+        assert_int_equal(store_put(f, key, val, 3600), VX_OK);
+    }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(val, sizeof(val), "v%d", i * 7);
+        assert_int_equal(store_get_str(f, key, buf, sizeof(buf)), VX_OK);
+        assert_string_equal(buf, val);
+    }
+}
+
+/* Worker for the concurrency tests: puts and reads back its own keys and
+ * reads a shared one that the others overwrite. Counts mismatches; cmocka
+ * assertions must stay on the main thread. */
+typedef struct worker {
+    fixture *f;
+    int id, iterations;
+    int failures;
+    char first_error[300];
+} worker;
+
+static void *worker_run(void *arg) {
+    worker *w = arg;
+    const vx_store_vtable *st = w->f->plugin->store;
+
+    for (int i = 0; i < w->iterations; i++) {
+        char key[32], val[48];
+        vx_error err = {0};
+        void *got = NULL;
+        size_t len = 0;
+        int rc;
+
+        snprintf(key, sizeof(key), "w%d:%d", w->id, i % 50);
+        snprintf(val, sizeof(val), "worker %d iteration %d", w->id, i);
+        rc = st->put(w->f->inst, key, val, strlen(val), 60, &err);
+        if (rc == VX_OK) rc = st->get(w->f->inst, key, &got, &len, &err);
+        if (rc == VX_OK && (len != strlen(val) || memcmp(got, val, len) != 0)) rc = VX_EINTERNAL;
+        test_api.free(got);
+        got = NULL;
+        if (rc == VX_OK) rc = st->put(w->f->inst, "shared", val, strlen(val), 60, &err);
+        if (rc == VX_OK) {
+            rc = st->get(w->f->inst, "shared", &got, &len, &err);
+            /* Any worker's value, but always a whole one. */
+            if (rc == VX_OK && (len < 20 || memcmp(got, "worker ", 7) != 0)) rc = VX_EINTERNAL;
+            test_api.free(got);
+        }
+        if (rc == VX_OK && i % 10 == 0) rc = st->del(w->f->inst, key, &err);
+        if (rc != VX_OK && w->failures++ == 0)
+            snprintf(w->first_error, sizeof(w->first_error), "rc %d: %s", rc, err.msg);
+    }
+    return NULL;
+}
+
+static void run_workers(fixture *f, int iterations) {
+    pthread_t t[4];
+    worker w[4];
+
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){.f = f, .id = i, .iterations = iterations};
+        assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        if (w[i].failures) fprintf(stderr, "worker %d: %s\n", i, w[i].first_error);
+        assert_int_equal(w[i].failures, 0);
+    }
+}
+
+static void test_memory_concurrent_put_get_from_4_threads(void **state) {
+    fixture *f = *state;
+    open_memory(f, NULL);
+    run_workers(f, 5000);
+}
+
+static void test_memory_ping_is_always_ok(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+    char buf[128];
+
+    open_memory(f, NULL);
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_OK);
+    assert_int_equal(f->plugin->health(f->inst, buf, sizeof(buf)), VX_OK);
+}
+
+/* ================================================================ redis */
+
+static void test_redis_put_get_del_round_trip_with_ttl(void **state) {
+    fixture *f = *state;
+    char buf[64];
+    vx_error err = {0};
+    redisReply *r;
+
+    open_shared(f, "t1:");
+    assert_int_equal(store_put(f, "sess", "hello", 60), VX_OK);
+    /* The key is prefixed and carries the TTL. */
+    r = direct(shared_port, "TTL t1:sess");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_true(r->integer > 0 && r->integer <= 60);
+    freeReplyObject(r);
+    assert_int_equal(store_get_str(f, "sess", buf, sizeof(buf)), VX_OK);
+    assert_string_equal(buf, "hello");
+    assert_int_equal(f->plugin->store->del(f->inst, "sess", &err), VX_OK);
+    assert_int_equal(store_get_str(f, "sess", buf, sizeof(buf)), VX_ENOTFOUND);
+    r = direct(shared_port, "EXISTS t1:sess");
+    assert_non_null(r);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+}
+
+static void test_redis_put_without_ttl_never_expires(void **state) {
+    fixture *f = *state;
+    redisReply *r;
+
+    open_shared(f, "t2:");
+    assert_int_equal(store_put(f, "forever", "x", 0), VX_OK);
+    r = direct(shared_port, "TTL t2:forever");
+    assert_non_null(r);
+    assert_int_equal(r->integer, -1);
+    freeReplyObject(r);
+}
+
+static void test_redis_binary_values_keep_nul_bytes(void **state) {
+    fixture *f = *state;
+    static const unsigned char bin[] = {0, 1, 0, 0xff, ' ', '%', 's', 0, '\r', '\n', 0};
+    vx_error err = {0};
+    void *val = NULL;
+    size_t len = 0;
+
+    open_shared(f, "t3:");
+    assert_int_equal(f->plugin->store->put(f->inst, "b in", bin, sizeof(bin), 60, &err), VX_OK);
+    assert_int_equal(f->plugin->store->get(f->inst, "b in", &val, &len, &err), VX_OK);
+    assert_int_equal(len, sizeof(bin));
+    assert_memory_equal(val, bin, sizeof(bin));
+    test_api.free(val);
+}
+
+static void test_redis_get_missing_key_is_enotfound(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+    void *val = NULL;
+    size_t len = 0;
+
+    open_shared(f, "t4:");
+    assert_int_equal(f->plugin->store->get(f->inst, "nope", &val, &len, &err), VX_ENOTFOUND);
+    assert_int_equal(err.code, VX_ENOTFOUND);
+    assert_null(val);
+}
+
+static void test_redis_ping_ok(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    open_shared(f, "t5:");
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_OK);
+}
+
+static void test_redis_health_reports_connected(void **state) {
+    fixture *f = *state;
+    char buf[128], want[64];
+
+    open_shared(f, "t6:");
+    assert_int_equal(f->plugin->health(f->inst, buf, sizeof(buf)), VX_OK);
+    snprintf(want, sizeof(want), "connected to 127.0.0.1:%d", shared_port);
+    assert_non_null(strstr(buf, want));
+}
+
+static void test_redis_db_selects_the_database(void **state) {
+    fixture *f = *state;
+    char addr[32];
+    vx_error err = {0};
+    redisReply *r;
+
+    assert_int_equal(fx_open(f, rd_plugin, &err, "address", addr_of(shared_port, addr, 32),
+                             "prefix", "t7:", "db", "3", NULL),
+                     VX_OK);
+    assert_int_equal(store_put(f, "k", "in db 3", 60), VX_OK);
+    r = direct(shared_port, "EXISTS t7:k");
+    assert_int_equal(r->integer, 0); /* not in db 0 */
+    freeReplyObject(r);
+    redisContext *c = redisConnect("127.0.0.1", shared_port);
+    assert_non_null(c);
+    freeReplyObject(redisCommand(c, "SELECT 3"));
+    r = redisCommand(c, "GET t7:k");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "in db 3");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static void test_redis_concurrent_put_get_from_4_threads(void **state) {
+    fixture *f = *state;
+    open_shared(f, "t8:");
+    run_workers(f, 300);
+}
+
+/* Open a store on a server this test owns, with short timeouts. */
+static void open_owned(fixture *f, int port, const char *password) {
+    char addr[32];
+    vx_error err = {0};
+
+    assert_int_equal(fx_open(f, rd_plugin, &err, "address", addr_of(port, addr, 32),
+                             "command_timeout", "300ms", "connect_timeout", "300ms",
+                             "reconnect_min", "50ms", "reconnect_max", "500ms", "password",
+                             password, NULL),
+                     VX_OK);
+}
+
+static void test_redis_ping_fails_fast_when_server_dies(void **state) {
+    fixture *f = *state;
+    int port = free_port();
+    vx_error err = {0};
+    uint64_t t0;
+
+    f->servers[0] = redis_start(port, NULL);
+    assert_true(f->servers[0] > 0);
+    open_owned(f, port, NULL);
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_OK);
+
+    redis_stop(f->servers[0]);
+    f->servers[0] = 0;
+    t0 = now_ms();
+    int rc = f->plugin->store->ping(f->inst, &err);
+    assert_true(now_ms() - t0 < 1000);
+    assert_true(rc == VX_EUNAVAIL || rc == VX_ETIMEDOUT);
+    assert_int_equal(err.code, rc);
+    assert_true(err.retryable);
+
+    /* Within the backoff the store does not even try: it fails at once. */
+    memset(&err, 0, sizeof(err));
+    t0 = now_ms();
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_EUNAVAIL);
+    assert_true(now_ms() - t0 < 50);
+    assert_true(err.retryable);
+    assert_non_null(strstr(err.msg, "next reconnect in"));
+}
+
+static void test_redis_reconnects_after_server_restart(void **state) {
+    fixture *f = *state;
+    int port = free_port();
+    vx_error err = {0};
+    char buf[128];
+
+    f->servers[0] = redis_start(port, NULL);
+    assert_true(f->servers[0] > 0);
+    open_owned(f, port, NULL);
+    assert_int_equal(store_put(f, "k", "v", 60), VX_OK);
+    redis_stop(f->servers[0]);
+    f->servers[0] = 0;
+    assert_int_not_equal(f->plugin->store->ping(f->inst, &err), VX_OK);
+    assert_int_not_equal(f->plugin->health(f->inst, buf, sizeof(buf)), VX_OK);
+    assert_non_null(strstr(buf, "down"));
+
+    f->servers[0] = redis_start(port, NULL);
+    assert_true(f->servers[0] > 0);
+    assert_int_equal(ping_until_ok(f, 3000), VX_OK);
+    /* Every pooled connection recovers, not just the one ping used. */
+    for (int i = 0; i < 8; i++) assert_int_equal(store_put(f, "k", "again", 60), VX_OK);
+    assert_int_equal(f->plugin->health(f->inst, buf, sizeof(buf)), VX_OK);
+}
+
+static void test_redis_command_times_out_when_server_hangs(void **state) {
+    fixture *f = *state;
+    int port = free_port();
+    vx_error err = {0};
+    uint64_t t0, took;
+
+    f->servers[0] = redis_start(port, NULL);
+    assert_true(f->servers[0] > 0);
+    open_owned(f, port, NULL);
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_OK);
+
+    kill(f->servers[0], SIGSTOP);
+    t0 = now_ms();
+    int rc = f->plugin->store->ping(f->inst, &err);
+    took = now_ms() - t0;
+    kill(f->servers[0], SIGCONT);
+    assert_int_equal(rc, VX_ETIMEDOUT);
+    assert_true(err.retryable);
+    assert_true(took >= 250 && took < 1000);
+}
+
+static void test_redis_init_succeeds_while_server_down(void **state) {
+    fixture *f = *state;
+    int port = free_port();
+    vx_error err = {0};
+    char buf[128];
+
+    open_owned(f, port, NULL); /* asserts init returned VX_OK */
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_EUNAVAIL);
+    assert_true(err.retryable);
+    assert_int_not_equal(f->plugin->health(f->inst, buf, sizeof(buf)), VX_OK);
+    assert_non_null(strstr(buf, "down"));
+
+    f->servers[0] = redis_start(port, NULL);
+    assert_true(f->servers[0] > 0);
+    assert_int_equal(ping_until_ok(f, 3000), VX_OK);
+    assert_int_equal(f->plugin->health(f->inst, buf, sizeof(buf)), VX_OK);
+}
+
+static void test_redis_wrong_password_is_eauth_and_never_shown(void **state) {
+    fixture *f = *state;
+    int port = free_port();
+    vx_error err = {0};
+    char buf[256];
+
+    f->servers[0] = redis_start(port, "right-horse-battery");
+    assert_true(f->servers[0] > 0);
+    open_owned(f, port, "hunter2-wrong");
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_EAUTH);
+    assert_int_equal(err.code, VX_EAUTH);
+    assert_false(err.retryable);
+    assert_null(strstr(err.msg, "hunter2"));
+    /* Fails the same way, fast, while backing off. */
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_EAUTH);
+    assert_null(strstr(err.msg, "hunter2"));
+    assert_int_not_equal(f->plugin->health(f->inst, buf, sizeof(buf)), VX_OK);
+    assert_null(strstr(buf, "hunter2"));
+    assert_null(strstr(f->host.log, "hunter2"));
+}
+
+static void test_redis_missing_password_is_eauth(void **state) {
+    fixture *f = *state;
+    int port = free_port();
+    vx_error err = {0};
+
+    f->servers[0] = redis_start(port, "right-horse-battery");
+    assert_true(f->servers[0] > 0);
+    open_owned(f, port, NULL);
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_EAUTH);
+    assert_false(err.retryable);
+}
+
+static void test_redis_acl_user_and_password_connect(void **state) {
+    fixture *f = *state;
+    int port = free_port();
+    char addr[32];
+    vx_error err = {0};
+
+    f->servers[0] = redis_start(port, "right-horse-battery");
+    assert_true(f->servers[0] > 0);
+    assert_int_equal(fx_open(f, rd_plugin, &err, "address", addr_of(port, addr, 32),
+                             "username", "default", "password", "right-horse-battery", NULL),
+                     VX_OK);
+    assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_OK);
+    assert_int_equal(store_put(f, "k", "v", 10), VX_OK);
+    assert_null(strstr(f->host.log, "right-horse-battery"));
+}
+
+static void test_redis_username_without_password_is_rejected(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    assert_int_equal(fx_open(f, rd_plugin, &err, "username", "voxray", NULL), VX_EINVAL);
+    assert_int_equal(err.code, VX_EINVAL);
+    assert_null(f->inst);
+}
+
+/* ================================================================ main */
+
+int main(void) {
+    const struct CMUnitTest loading[] = {
+        cmocka_unit_test(test_descriptors_follow_the_abi),
+        cmocka_unit_test(test_password_is_declared_secret),
+    };
+#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
+    const struct CMUnitTest memory[] = {
+        T(test_memory_put_get_del_round_trip),
+        T(test_memory_binary_values_keep_nul_bytes),
+        T(test_memory_entry_expires_after_ttl),
+        T(test_memory_get_missing_key_is_enotfound),
+        T(test_memory_max_keys_is_enforced),
+        T(test_memory_expired_keys_do_not_count_against_max_keys),
+        T(test_memory_keeps_every_key_across_table_growth),
+        T(test_memory_concurrent_put_get_from_4_threads),
+        T(test_memory_ping_is_always_ok),
+    };
+    const struct CMUnitTest redis[] = {
+        T(test_redis_put_get_del_round_trip_with_ttl),
+        T(test_redis_put_without_ttl_never_expires),
+        T(test_redis_binary_values_keep_nul_bytes),
+        T(test_redis_get_missing_key_is_enotfound),
+        T(test_redis_ping_ok),
+        T(test_redis_health_reports_connected),
+        T(test_redis_db_selects_the_database),
+        T(test_redis_concurrent_put_get_from_4_threads),
+        T(test_redis_ping_fails_fast_when_server_dies),
+        T(test_redis_reconnects_after_server_restart),
+        T(test_redis_command_times_out_when_server_hangs),
+        T(test_redis_init_succeeds_while_server_down),
+        T(test_redis_wrong_password_is_eauth_and_never_shown),
+        T(test_redis_missing_password_is_eauth),
+        T(test_redis_acl_user_and_password_connect),
+        T(test_redis_username_without_password_is_rejected),
+    };
+#undef T
+    int failed = 0;
+
+    atexit(children_kill_all);
+    mem_plugin = load_plugin(STORE_MEMORY_SO, &mem_dl);
+    rd_plugin = load_plugin(STORE_REDIS_SO, &rd_dl);
+    if (!mem_plugin || !rd_plugin) {
+        fprintf(stderr, "cannot load the store plugins\n");
+        return 1;
+    }
+    failed += cmocka_run_group_tests_name("plugin loading", loading, NULL, NULL);
+    failed += cmocka_run_group_tests_name("store_memory", memory, NULL, NULL);
+    failed += cmocka_run_group_tests_name("store_redis", redis, redis_group_setup,
+                                          redis_group_teardown);
+    dlclose(mem_dl);
+    dlclose(rd_dl);
+    return failed ? 1 : 0;
+}
