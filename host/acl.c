@@ -55,7 +55,7 @@ static int parse_one(const char *s, acl_entry *e, char *why, size_t len)
     if (slash) {
         char *end;
         long p = strtol(slash + 1, &end, 10);
-        if (end == slash + 1 || *end != '\0' || p < 0 || p > e->prefix) {
+        if (!isdigit((unsigned char)slash[1]) || *end != '\0' || p > e->prefix) {
             snprintf(why, len, "'%s': prefix length out of range (0..%d)", s, e->prefix);
             return -1;
         }

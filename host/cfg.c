@@ -82,9 +82,28 @@ static int add_item(cfg_file *c, const char *section, const char *key,
     return 0;
 }
 
+static int add_section(cfg_file *c, const char *name, size_t len, int line)
+{
+    if (c->n_sections == c->cap_sections) {
+        size_t cap = c->cap_sections ? c->cap_sections * 2 : 16;
+        cfg_section *ns = realloc(c->sections, cap * sizeof *ns);
+        if (ns == NULL) return -1;
+        c->sections = ns;
+        c->cap_sections = cap;
+    }
+    char *n = strndup(name, len);
+    if (n == NULL) return -1;
+    c->sections[c->n_sections].name = n;
+    c->sections[c->n_sections].line = line;
+    c->n_sections++;
+    return 0;
+}
+
 void cfg_free(cfg_file *c)
 {
     if (c == NULL) return;
+    for (size_t i = 0; i < c->n_sections; i++) free(c->sections[i].name);
+    free(c->sections);
     for (size_t i = 0; i < c->n; i++) {
         free(c->items[i].section);
         free(c->items[i].key);
@@ -119,6 +138,7 @@ typedef struct parse_ctx {
     int at_line_start;
     size_t cur_len;
     int too_long_line;
+    int oom;
     /* first error */
     char *err;
     size_t errlen;
@@ -132,6 +152,18 @@ static char *reader_common(parse_ctx *p, char *buf, int num, char *got)
     if (p->at_line_start) {
         p->line++;
         p->cur_len = 0;
+        /* Note section headers ourselves: inih only reports keys. */
+        const char *q = got;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q == '[') {
+            const char *close = strchr(q, ']');
+            if (close) {
+                const char *a = q + 1, *b = close;
+                while (a < b && isspace((unsigned char)*a)) a++;
+                while (b > a && isspace((unsigned char)b[-1])) b--;
+                if (add_section(p->c, a, (size_t)(b - a), p->line) != 0) p->oom = 1;
+            }
+        }
     }
     p->cur_len += n;
     if (p->cur_len >= CFG_MAX_LINE - 3 && !p->too_long_line) p->too_long_line = p->line;
@@ -203,6 +235,7 @@ static int parse_common(parse_ctx *p, cfg_file *c)
 
     int rc = ini_parse_stream(p->fp ? file_reader : string_reader, p, handler, p);
     if (p->failed) return -1;
+    if (p->oom) rc = -2;
     if (p->too_long_line) {
         snprintf(p->err, p->errlen, "%s:%d: line longer than %d bytes",
                  display_path(c), p->too_long_line, CFG_MAX_LINE - 3);
@@ -362,7 +395,9 @@ int cfg_parse_duration_ms(const char *s, long long *out)
     char *end;
     errno = 0;
     if (!isdigit((unsigned char)*s)) return -1;
+    size_t digits = strspn(s, "0123456789.");
     double v = strtod(s, &end);
+    if ((size_t)(end - s) != digits) return -1; /* no hex, exponents, inf */
     if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
     double mul;
     if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1;

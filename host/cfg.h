@@ -26,10 +26,19 @@ typedef struct cfg_item {
     int used;  /* matched by a schema (unknown keys have used == 0) */
 } cfg_item;
 
+typedef struct cfg_section {
+    char *name;
+    int line;
+} cfg_section;
+
 typedef struct cfg_file {
     char *path; /* as given; "" for a string */
     cfg_item *items;
     size_t n, cap;
+    /* Every [section] header seen, even one with no keys under it, so that a
+     * misspelled empty section is still reported. */
+    cfg_section *sections;
+    size_t n_sections, cap_sections;
 } cfg_file;
 
 /* A schema entry of the core sections. */

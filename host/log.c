@@ -78,13 +78,19 @@ void log_clear_secrets(void)
     pthread_mutex_unlock(&g_secret_lock);
 }
 
-/* Field keys whose values are credentials whatever they hold. */
+/* Field keys whose values are credentials whatever they hold: the word
+ * itself or a key ending in "_word" (client_secret, access_token), but not
+ * prompt_tokens or secret_name. */
 static int key_is_secret(const char *key)
 {
     static const char *const words[] = {"password", "passwd", "secret", "token",
                                         "api_key", "apikey", "authorization", NULL};
-    for (int i = 0; words[i]; i++)
-        if (strcasestr(key, words[i])) return 1;
+    size_t kl = strlen(key);
+    for (int i = 0; words[i]; i++) {
+        size_t wl = strlen(words[i]);
+        if (kl == wl && strcasecmp(key, words[i]) == 0) return 1;
+        if (kl > wl && key[kl - wl - 1] == '_' && strcasecmp(key + kl - wl, words[i]) == 0) return 1;
+    }
     return 0;
 }
 
@@ -288,16 +294,25 @@ static char *format_json(int level, long long now_ms, const char *msg,
 char *log_format_line(int level, long long now_ms, const char *msg,
                       const char *const *kv, size_t n_kv)
 {
+    /* Mask the inputs, not the rendered line: once quoted or JSON-escaped, a
+     * secret holding '"', '\\' or a control byte no longer appears verbatim. */
+    const char *mkv[LOG_MAX_FIELDS * 2];
+    char *owned[LOG_MAX_FIELDS + 1];
+    size_t n_owned = 0;
+    char *m;
     if (level < VX_LOG_DEBUG || level > VX_LOG_ERROR) level = VX_LOG_ERROR;
     if (msg == NULL) msg = "";
-    char *line = atomic_load(&g_json) ? format_json(level, now_ms, msg, kv, n_kv)
-                                      : format_text(level, now_ms, msg, kv, n_kv);
-    if (line == NULL) return NULL;
-    char *masked = mask_secrets(line);
-    if (masked) {
-        free(line);
-        line = masked;
+    if (n_kv > LOG_MAX_FIELDS) n_kv = LOG_MAX_FIELDS;
+    if ((m = mask_secrets(msg)) != NULL) msg = owned[n_owned++] = m;
+    for (size_t i = 0; i < n_kv; i++) {
+        mkv[2 * i] = kv[2 * i];
+        mkv[2 * i + 1] = kv[2 * i + 1];
+        if (kv[2 * i + 1] && (m = mask_secrets(kv[2 * i + 1])) != NULL)
+            mkv[2 * i + 1] = owned[n_owned++] = m;
     }
+    char *line = atomic_load(&g_json) ? format_json(level, now_ms, msg, mkv, n_kv)
+                                      : format_text(level, now_ms, msg, mkv, n_kv);
+    for (size_t i = 0; i < n_owned; i++) free(owned[i]);
     return line;
 }
 

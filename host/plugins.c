@@ -434,8 +434,8 @@ int plug_set_load(const settings *s, cfg_file *c, plug_set **out, char *err, siz
         for (int j = 0; j < n; j++) free(names[j]);
     }
     /* Declared sections nobody uses are still loaded and validated. */
-    for (size_t i = 0; i < c->n; i++) {
-        const char *sec = c->items[i].section;
+    for (size_t i = 0; i < c->n_sections; i++) {
+        const char *sec = c->sections[i].name;
         if (strncmp(sec, "plugin.", 7) != 0 || find_instance(ps, sec + 7)) continue;
         if (get_instance(ps, s, c, sec + 7, 0, err, errlen) == NULL) goto fail;
         log_warn("plugin instance configured but not used", "instance", sec + 7);

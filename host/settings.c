@@ -170,6 +170,20 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
         if (cfg_apply_env(c, "metrics", key) < 0) goto oom;
     }
 
+    for (size_t i = 0; i < c->n_sections; i++) {
+        const cfg_section *sec = &c->sections[i];
+        if (cfg_is_core_section(sec->name) ||
+            (strncmp(sec->name, "plugin.", 7) == 0 && sec->name[7] != '\0'))
+            continue;
+        if (strcmp(sec->name, "plugin.") == 0 || strcmp(sec->name, "plugin") == 0) {
+            snprintf(err, errlen, "%s:%d: a plugin section needs a name: [plugin.NAME]",
+                     c->path && *c->path ? c->path : "config", sec->line);
+            return -1;
+        }
+        snprintf(err, errlen, "%s:%d: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, plugin.NAME)",
+                 c->path && *c->path ? c->path : "config", sec->line, sec->name);
+        return -1;
+    }
     for (size_t i = 0; i < c->n; i++) {
         cfg_item *it = &c->items[i];
         const char *family;
@@ -264,7 +278,9 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->store = strdup(get(c, "session", "store"));
     if (!s->plugin_dir || !s->metrics_allow || !s->store) goto oom;
     if (*s->store == '\0') {
-        snprintf(err, errlen, "[session] store is empty (allowed: a session-store plugin instance such as memory or redis)");
+        cfg_item *it = cfg_find(c, "session", "store");
+        snprintf(err, errlen, "%s = \"\": must not be empty (allowed: a session-store plugin instance such as memory or redis)",
+                 it ? cfg_where(c, it, where, sizeof where) : "[session] store");
         settings_free(s);
         return -1;
     }

@@ -53,9 +53,13 @@ header_timeout = soon"
 check_bad "bad address is refused" '\[server\] listen = "8080": not an address' \
   "[server]
 listen = 8080"
-check_bad "unknown section is refused" "bad.ini:2: \[serverr\] listen: unknown section \[serverr\]" \
+check_bad "unknown section is refused" "bad.ini:1: unknown section \[serverr\] \(allowed: server, log" \
   "[serverr]
 listen = :1"
+check_bad "an empty misspelled section is refused too" "bad.ini:3: unknown section \[sever\]" \
+  "[log]
+level = info
+[sever]"
 check_bad "a key set twice is refused" 'bad.ini:3: \[log\] level is set twice \(first at line 2\)' \
   "[log]
 level = info

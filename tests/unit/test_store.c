@@ -334,18 +334,22 @@ static void redis_stop(pid_t pid) {
     }
 }
 
-/* The server shared by the tests that do not stop it. */
+/* The server shared by the tests that do not stop it: started by the first
+ * test that needs it, stopped by the group teardown. */
 static int shared_port;
 static pid_t shared_pid;
 
-static int redis_group_setup(void **state) {
-    shared_port = free_port();
-    if (shared_port <= 0) return -1;
-    shared_pid = redis_start(shared_port, NULL);
-    return shared_pid > 0 ? 0 : -1;
+static int shared_setup(void **state) {
+    if (shared_pid <= 0) {
+        if (shared_port <= 0) shared_port = free_port();
+        if (shared_port <= 0) return -1;
+        shared_pid = redis_start(shared_port, NULL);
+        if (shared_pid <= 0) return -1;
+    }
+    return fx_setup(state);
 }
 
-static int redis_group_teardown(void **state) {
+static int group_teardown(void **state) {
     redis_stop(shared_pid);
     shared_pid = 0;
     return 0;
@@ -728,15 +732,20 @@ static void test_redis_concurrent_put_get_from_4_threads(void **state) {
 }
 
 /* Open a store on a server this test owns, with short timeouts. */
-static void open_owned(fixture *f, int port, const char *password) {
+static void open_owned_backoff(fixture *f, int port, const char *password, const char *rmin,
+                               const char *rmax) {
     char addr[32];
     vx_error err = {0};
 
     assert_int_equal(fx_open(f, rd_plugin, &err, "address", addr_of(port, addr, 32),
                              "command_timeout", "300ms", "connect_timeout", "300ms",
-                             "reconnect_min", "50ms", "reconnect_max", "500ms", "password",
+                             "reconnect_min", rmin, "reconnect_max", rmax, "password",
                              password, NULL),
                      VX_OK);
+}
+
+static void open_owned(fixture *f, int port, const char *password) {
+    open_owned_backoff(f, port, password, "50ms", "500ms");
 }
 
 static void test_redis_ping_fails_fast_when_server_dies(void **state) {
@@ -747,7 +756,8 @@ static void test_redis_ping_fails_fast_when_server_dies(void **state) {
 
     f->servers[0] = redis_start(port, NULL);
     assert_true(f->servers[0] > 0);
-    open_owned(f, port, NULL);
+    /* A long backoff, so the second ping surely falls inside it. */
+    open_owned_backoff(f, port, NULL, "2s", "2s");
     assert_int_equal(f->plugin->store->ping(f->inst, &err), VX_OK);
 
     redis_stop(f->servers[0]);
@@ -893,12 +903,12 @@ static void test_redis_username_without_password_is_rejected(void **state) {
 /* ================================================================ main */
 
 int main(void) {
-    const struct CMUnitTest loading[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
+#define S(name) cmocka_unit_test_setup_teardown(name, shared_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptors_follow_the_abi),
         cmocka_unit_test(test_password_is_declared_secret),
-    };
-#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
-    const struct CMUnitTest memory[] = {
+
         T(test_memory_put_get_del_round_trip),
         T(test_memory_binary_values_keep_nul_bytes),
         T(test_memory_entry_expires_after_ttl),
@@ -908,16 +918,15 @@ int main(void) {
         T(test_memory_keeps_every_key_across_table_growth),
         T(test_memory_concurrent_put_get_from_4_threads),
         T(test_memory_ping_is_always_ok),
-    };
-    const struct CMUnitTest redis[] = {
-        T(test_redis_put_get_del_round_trip_with_ttl),
-        T(test_redis_put_without_ttl_never_expires),
-        T(test_redis_binary_values_keep_nul_bytes),
-        T(test_redis_get_missing_key_is_enotfound),
-        T(test_redis_ping_ok),
-        T(test_redis_health_reports_connected),
-        T(test_redis_db_selects_the_database),
-        T(test_redis_concurrent_put_get_from_4_threads),
+
+        S(test_redis_put_get_del_round_trip_with_ttl),
+        S(test_redis_put_without_ttl_never_expires),
+        S(test_redis_binary_values_keep_nul_bytes),
+        S(test_redis_get_missing_key_is_enotfound),
+        S(test_redis_ping_ok),
+        S(test_redis_health_reports_connected),
+        S(test_redis_db_selects_the_database),
+        S(test_redis_concurrent_put_get_from_4_threads),
         T(test_redis_ping_fails_fast_when_server_dies),
         T(test_redis_reconnects_after_server_restart),
         T(test_redis_command_times_out_when_server_hangs),
@@ -928,7 +937,8 @@ int main(void) {
         T(test_redis_username_without_password_is_rejected),
     };
 #undef T
-    int failed = 0;
+#undef S
+    int failed;
 
     atexit(children_kill_all);
     mem_plugin = load_plugin(STORE_MEMORY_SO, &mem_dl);
@@ -937,10 +947,7 @@ int main(void) {
         fprintf(stderr, "cannot load the store plugins\n");
         return 1;
     }
-    failed += cmocka_run_group_tests_name("plugin loading", loading, NULL, NULL);
-    failed += cmocka_run_group_tests_name("store_memory", memory, NULL, NULL);
-    failed += cmocka_run_group_tests_name("store_redis", redis, redis_group_setup,
-                                          redis_group_teardown);
+    failed = cmocka_run_group_tests(tests, NULL, group_teardown);
     dlclose(mem_dl);
     dlclose(rd_dl);
     return failed ? 1 : 0;
