@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
     build-essential autoconf automake libtool pkg-config
     libmicrohttpd-dev libwebsockets-dev libhiredis-dev libinih-dev
-    libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev
+    libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev libspeexdsp-dev
     curl
 )
 TEST_PACKAGES=(redis-server redis-tools prometheus jq)

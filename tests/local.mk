@@ -5,6 +5,9 @@ include $(srcdir)/tests/unit/loader.mk
 include $(srcdir)/tests/unit/front.mk
 include $(srcdir)/tests/unit/store.mk
 include $(srcdir)/tests/unit/local.mk
+include $(srcdir)/tests/unit/audio.mk
+include $(srcdir)/tests/unit/protocol.mk
+include $(srcdir)/tests/unit/sim.mk
 include $(srcdir)/tests/plugins/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/integration/local.mk
