@@ -37,6 +37,22 @@ int gate_store_put(plug_instance *pi, const char *key, const void *val, size_t l
 int gate_store_del(plug_instance *pi, const char *key, vx_error *err);
 int gate_store_ping(plug_instance *pi, vx_error *err);
 
+/* Generic accounting for calls made elsewhere (stage.c): begin raises
+ * voxray_plugin_inflight, end lowers it and records the duration and the
+ * outcome (rc 0 = ok, VX_ECANCELED = canceled, else the error name). */
+typedef enum gate_op {
+    GATE_OP_GET = 0,
+    GATE_OP_PUT,
+    GATE_OP_DEL,
+    GATE_OP_PING,
+    GATE_OP_TRANSCRIBE, /* stt stream */
+    GATE_OP_GENERATE,   /* llm stream */
+    GATE_OP_SYNTHESIZE, /* tts stream */
+    GATE_OP_COUNT
+} gate_op;
+void gate_call_begin(plug_instance *pi, gate_op op);
+void gate_call_end(plug_instance *pi, gate_op op, int rc, uint64_t duration_ns);
+
 /* The plugin's optional health callback (ABI 1.1). Without one: 0 and
  * "available" in buf. */
 int gate_health(plug_instance *pi, char *buf, size_t len);

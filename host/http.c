@@ -24,12 +24,13 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "stage.h"
 
 /* ------------------------------------------------------------ labels */
 
-enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_UNMATCHED, R_COUNT };
+enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_UNMATCHED, R_COUNT };
 static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics",
-                                                 "/v1/health", "unmatched"};
+                                                 "/v1/health", "/v1/realtime", "unmatched"};
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER, M_COUNT };
 static const char *const method_label[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
@@ -210,6 +211,10 @@ static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(resp, "Allow", "GET, HEAD");
+    if (status == 426) {
+        MHD_add_response_header(resp, "Upgrade", "websocket");
+        MHD_add_response_header(resp, "Connection", "Upgrade");
+    }
     if (rq->route != R_METRICS) MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -282,6 +287,7 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
             size_t idx = 0;
             while (idx < ps->n_inst && ps->inst[idx] != pi) idx++;
             int ok = health_instance_ok(idx, detail, sizeof detail);
+            if (ok) ok = stage_provider_state(st, pi, detail, sizeof detail);
             any |= ok;
             json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "name", pi->name, "plugin", pi->module,
                                                   "status", ok ? "available" : "unavailable", "detail", detail));
@@ -348,6 +354,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_READY: return handle_ready(c, rq);
     case R_METRICS: return handle_metrics(c, rq);
     case R_V1_HEALTH: return handle_v1_health(c, rq);
+    case R_REALTIME: return respond_text(c, rq, 426, "this endpoint speaks WebSocket: send an Upgrade: websocket request\n");
     default: return respond_text(c, rq, 404, "not found\n");
     }
 }
@@ -424,6 +431,16 @@ void http_front_dropped(void *user, front_drop why, const char *method, const ch
         const char *lv[] = {method_label[m], route_label[r]};
         count_uncached(f_timeouts, lv);
     }
+}
+
+void http_count_realtime(int status, uint64_t ns)
+{
+    count_request(M_GET, R_REALTIME, status, ns);
+}
+
+void http_realtime_active(int delta)
+{
+    if (s_active[R_REALTIME]) metrics_gauge_add(s_active[R_REALTIME], delta);
 }
 
 void http_stop(void)

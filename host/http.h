@@ -17,6 +17,7 @@
 #define VOXRAY_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "app.h"
@@ -30,6 +31,11 @@ int http_start(app *a, char *err, size_t errlen);
 int http_add_connection(void *user, int fd, const struct sockaddr *addr, socklen_t len);
 /* Count a request the front answered itself (408/431/503). */
 void http_front_dropped(void *user, front_drop why, const char *method, const char *path);
+/* Count a GET /v1/realtime upgrade answered outside libmicrohttpd (101
+ * for a WebSocket session, 503 at capacity, 400 for a bad handshake), and
+ * the open sessions in http_active_connections{route="/v1/realtime"}. */
+void http_count_realtime(int status, uint64_t ns);
+void http_realtime_active(int delta);
 /* Stop; in-flight requests are finished or closed. */
 void http_stop(void);
 

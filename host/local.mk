@@ -12,6 +12,17 @@ voxray_SOURCES = \
 	host/gate.c host/gate.h \
 	host/health.c host/health.h \
 	host/front.c host/front.h \
-	host/http.c host/http.h
-voxray_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS)
-voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) $(PTHREAD_LIBS) -lm -ldl
+	host/http.c host/http.h \
+	host/worker.c host/worker.h \
+	host/stage.c host/stage.h \
+	host/ws.c host/ws.h \
+	host/session.c host/session.h host/session_int.h \
+	host/conversation.c host/input.c host/respond.c \
+	host/protocol.c host/protocol.h \
+	host/resample.c host/resample.h \
+	host/vad.c host/vad.h \
+	host/chunker.c host/chunker.h
+voxray_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) \
+	$(CRYPTO_CFLAGS) $(SPEEXDSP_CFLAGS)
+voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(LWS_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) \
+	$(CRYPTO_LIBS) $(SPEEXDSP_LIBS) $(PTHREAD_LIBS) -lm -ldl

@@ -31,7 +31,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugins.h"
+#include "session.h"
 #include "settings.h"
+#include "stage.h"
+#include "worker.h"
+#include "ws.h"
 
 #ifndef VX_SYSCONFDIR
 #define VX_SYSCONFDIR "/usr/local/etc"
@@ -181,7 +185,7 @@ static int drain(app *a)
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        if (atomic_load(&a->active_sessions) == 0) return 0;
+        if (session_count() == 0) return 0;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long long ms = (now.tv_sec - t0.tv_sec) * 1000LL + (now.tv_nsec - t0.tv_nsec) / 1000000;
         if (ms >= a->s.drain_timeout_ms) return -1;
@@ -196,7 +200,7 @@ static int run(const char *config_path, int check_only)
     cfg_file *c = NULL;
     front *fr = NULL;
     char err[1024];
-    int rc = 1, http_up = 0, defer_up = 0, health_up = 0;
+    int rc = 1, http_up = 0, defer_up = 0, health_up = 0, workers_up = 0, ws_up = 0;
     sigset_t set;
 
     memset(&a, 0, sizeof a);
@@ -223,7 +227,8 @@ static int run(const char *config_path, int check_only)
     a.reg = metrics_registry_new();
     if (a.reg == NULL) goto out;
     apply_buckets(a.reg, &a.s);
-    if (http_metrics_init(a.reg) != 0 || gate_metrics_init(a.reg) != 0) {
+    if (http_metrics_init(a.reg) != 0 || gate_metrics_init(a.reg) != 0 ||
+        session_metrics_init(a.reg, &a.s) != 0) {
         log_error("cannot register metrics");
         goto out;
     }
@@ -238,12 +243,19 @@ static int run(const char *config_path, int check_only)
 
     if (defer_start() != 0) goto out;
     defer_up = 1;
+    if (workers_start(4, 256) != 0) goto out;
+    workers_up = 1;
     atomic_store(&a.phase, APP_STARTING);
     if (http_start(&a, err, sizeof err) != 0) {
         log_fmt(VX_LOG_ERROR, "%s", err);
         goto out;
     }
     http_up = 1;
+    if (ws_start(&a, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    ws_up = 1;
     {
         front_options fo = {
             .listen = a.s.listen,
@@ -253,6 +265,7 @@ static int run(const char *config_path, int check_only)
         front_callbacks cb = {
             .user = &a,
             .http = http_add_connection,
+            .upgrade = ws_upgrade,
             .dropped = http_front_dropped,
             .log = front_log,
         };
@@ -263,6 +276,10 @@ static int run(const char *config_path, int check_only)
     }
     if (plug_set_init(a.plugins, a.reg, err, sizeof err) != 0) {
         log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    if (stage_init(a.reg, &a.s, a.plugins) != 0) {
+        log_error("cannot register the pipeline metrics");
         goto out;
     }
     if (health_start(&a) != 0) goto out;
@@ -286,10 +303,13 @@ static int run(const char *config_path, int check_only)
         break;
     }
     atomic_store(&a.phase, APP_DRAINING);
-    if (drain(&a) != 0) log_warn("drain deadline reached with sessions still open");
+    if (fr) front_stop_listening(fr);
+    if (drain(&a) != 0) log_warn("drain deadline reached with sessions still open; closing them");
     rc = 0;
 out:
     if (fr) front_stop(fr);
+    if (ws_up) ws_stop();
+    if (workers_up) workers_stop();
     if (health_up) health_stop();
     if (http_up) http_stop();
     plug_set_free(a.plugins);

@@ -88,7 +88,9 @@ typedef struct proto_session {
  * server_vad 0.5/300/500 with create_response and interrupt_response,
  * transcription on, temperature unset, max tokens inf. */
 void proto_session_defaults(proto_session *s, proto_dialect d);
-/* Copy every field `upd->set` marks from upd into s (strings duplicated). */
+/* Copy every field `upd->set` marks from upd into s (strings duplicated)
+ * and add those bits to s->set. Returns 0, or -1 with errno = ENOMEM and s
+ * left as it was. */
 int proto_session_merge(proto_session *s, const proto_session *upd);
 void proto_session_clear(proto_session *s);
 
@@ -146,17 +148,24 @@ typedef struct proto_client_event {
  * (0: no bound). Returns 0 and fills ev (free with proto_client_event_free),
  * or -1 and fills err (ev is left empty). Unknown fields of known events are
  * ignored, as the OpenAI API tolerates them, except where a value is
- * present with a wrong type. */
+ * present with a wrong type. A JSON null counts as absent, except for
+ * turn_detection and transcription, where null turns the feature off. A
+ * turn_detection object replaces the whole configuration: members it does
+ * not give take the defaults of proto_session_defaults(). */
 int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_samples,
                 proto_client_event *ev, proto_error *err);
 void proto_client_event_free(proto_client_event *ev);
 
 /* ------------------------------------------------------------ server events */
 
-/* Every builder returns a malloc'd NUL-terminated JSON text carrying a fresh
- * "event_id" ("event_" + 20 random alphanumerics), or NULL on allocation
- * failure. Builders for events a dialect does not have return NULL with
- * errno = ENOENT (callers just skip them). */
+/* Every builder returns a malloc'd NUL-terminated JSON text (release it
+ * with free()) carrying a fresh "event_id" ("event_" + 20 random
+ * alphanumerics), or NULL with errno = ENOMEM on allocation failure (EINVAL
+ * for a NULL struct argument). Builders for events a dialect does not have
+ * return NULL with errno = ENOENT (callers just skip them). Text arguments
+ * may hold any bytes: ill-formed UTF-8 is sent as U+FFFD. A NULL id or text
+ * is sent as "" where the reference types the field as a string, as null
+ * where it is nullable. */
 
 /* A fresh id: prefix + 20 random alphanumerics ("item_", "resp_", "sess_"). */
 void proto_new_id(const char *prefix, char *buf, size_t len);

@@ -19,6 +19,18 @@
 const char *const settings_histogram_families[] = {
     "http_request_duration_seconds",
     "voxray_plugin_call_duration_seconds",
+    "stt_time_to_first_token_seconds",
+    "stt_transcription_latency_seconds",
+    "stt_streaming_lag_seconds",
+    "llm_time_to_first_token_seconds",
+    "llm_generation_latency_seconds",
+    "llm_inter_token_latency_seconds",
+    "tts_time_to_first_audio_chunk_seconds",
+    "tts_synthesis_latency_seconds",
+    "tts_streaming_lag_seconds",
+    "voxray_session_duration_seconds",
+    "voxray_request_length_words",
+    "voxray_reply_length_words",
     NULL,
 };
 
@@ -206,8 +218,14 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
             for (int j = 0; settings_histogram_families[j]; j++)
                 if (strcmp(settings_histogram_families[j], family) == 0) known = 1;
             if (!known) {
-                snprintf(err, errlen, "%s: no histogram family named '%s' (allowed: http_request_duration_seconds, voxray_plugin_call_duration_seconds)",
-                         cfg_where(c, it, where, sizeof where), family);
+                char fams[1024];
+                size_t off = 0;
+                fams[0] = '\0';
+                for (int j = 0; settings_histogram_families[j] && off < sizeof fams; j++)
+                    off += (size_t)snprintf(fams + off, sizeof fams - off, "%s%s", j ? ", " : "",
+                                            settings_histogram_families[j]);
+                snprintf(err, errlen, "%s: no histogram family named '%s' (allowed: %s)",
+                         cfg_where(c, it, where, sizeof where), family, fams);
                 return -1;
             }
             if (s->n_buckets == SETTINGS_MAX_BUCKET_OVERRIDES) {
@@ -312,6 +330,24 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->metrics_enabled = get_bool(c, "metrics", "enabled");
     s->session_sample_rate = (int)get_int(c, "metrics", "session_sample_rate");
     s->session_ttl_ms = get_int(c, "session", "ttl");
+    s->metrics_series_ttl_ms = get_int(c, "metrics", "series_ttl");
+    s->max_message_size = (int)get_int(c, "session", "max_message_size");
+    s->max_messages_per_second = (int)get_int(c, "session", "max_messages_per_second");
+    s->session_idle_timeout_ms = get_int(c, "session", "idle_timeout");
+    s->max_duration_ms = get_int(c, "session", "max_duration");
+    s->max_output_buffer = (int)get_int(c, "session", "max_output_buffer");
+    s->audio_lead_ms = get_int(c, "session", "audio_lead");
+    s->stt_sample_rate = (int)get_int(c, "stt", "sample_rate");
+    s->llm_retries = (int)get_int(c, "llm", "retries");
+    s->llm_backoff_ms = get_int(c, "llm", "retry_backoff");
+    for (int st = 0; st < STAGE_COUNT; st++) {
+        s->stage_timeout_ms[st] = get_int(c, stage_name(st), "timeout");
+        s->breaker_failures[st] = (int)get_int(c, stage_name(st), "breaker_failures");
+        s->breaker_cooldown_ms[st] = get_int(c, stage_name(st), "breaker_cooldown");
+    }
+    s->instructions = strdup(get(c, "session", "instructions"));
+    s->voice = strdup(get(c, "session", "voice"));
+    if (!s->instructions || !s->voice) goto oom;
     return 0;
 oom:
     snprintf(err, errlen, "out of memory reading the configuration");
@@ -326,6 +362,8 @@ void settings_free(settings *s)
     free(s->plugin_dir);
     free(s->metrics_allow);
     free(s->store);
+    free(s->instructions);
+    free(s->voice);
     for (int i = 0; i < STAGE_COUNT; i++) free(s->providers[i]);
     memset(s, 0, sizeof *s);
 }

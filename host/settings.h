@@ -41,7 +41,24 @@ typedef struct settings {
     char *metrics_allow; /* raw CIDR list, validated */
     int session_sample_rate;
 
+    long long metrics_series_ttl_ms;
+
     char *store;            /* instance name */
+    char *instructions;
+    char *voice;
+    int max_message_size;
+    int max_messages_per_second;
+    long long session_idle_timeout_ms;
+    long long max_duration_ms;
+    int max_output_buffer;
+    long long audio_lead_ms;
+
+    int stt_sample_rate;
+    long long stage_timeout_ms[STAGE_COUNT];
+    int llm_retries;
+    long long llm_backoff_ms;
+    int breaker_failures[STAGE_COUNT];
+    long long breaker_cooldown_ms[STAGE_COUNT];
     long long session_ttl_ms;
     char *providers[STAGE_COUNT]; /* raw comma-separated lists */
 

@@ -10,6 +10,18 @@
  * level; it ends after silence_duration_ms of frames below the onset level
  * minus hysteresis_db. A slowly tracked noise floor keeps the onset at least
  * noise_margin_db above steady background noise.
+ *
+ * The noise floor is seeded by the first frame and learns only outside
+ * speech (down within ~100 ms, up within ~1 s); it never rises during
+ * speech, so a long steady voice is not mistaken for background. Two
+ * consequences: a stream that starts in the middle of loud speech is not
+ * detected until the floor has heard a pause, and noise that switches on
+ * above the onset level after a quiet start counts as speech until it
+ * stops. Keep noise_margin_db above hysteresis_db (the end level is held
+ * at least 3 dB above the floor either way).
+ *
+ * Frame decisions depend only on the samples, never on how they were split
+ * across vad_feed calls.
  */
 #ifndef VOXRAY_VAD_H
 #define VOXRAY_VAD_H
@@ -29,12 +41,18 @@ typedef struct vad_params {
 void vad_params_default(vad_params *p);
 
 typedef enum vad_event {
-    VAD_SPEECH_START = 1, /* pos: first sample of speech, prefix padding NOT included */
-    VAD_SPEECH_END        /* pos: first sample after the speech (the silence start) */
+    VAD_SPEECH_START = 1, /* pos: first sample of speech, prefix padding NOT included
+                           * (the first sample of the first frame of the
+                           * min_speech_ms run; reported when the run completes) */
+    VAD_SPEECH_END        /* pos: first sample after the speech (the silence start:
+                           * first sample of the silence_duration_ms run;
+                           * reported when the run completes) */
 } vad_event;
 
 typedef struct vad vad;
 
+/* p NULL = defaults; out-of-range fields are clamped. NULL on a bad rate
+ * (< 1000 or > 384000) or allocation failure. */
 vad *vad_new(int sample_rate, const vad_params *p);
 void vad_free(vad *v);
 /* Change parameters mid-stream (session.update); keeps the current state. */
@@ -45,7 +63,8 @@ int vad_in_speech(const vad *v);
 void vad_reset(vad *v);
 
 /* Feed samples. For every state change, cb(user, event, pos) is called in
- * order, pos being the absolute sample index since vad_new/vad_reset. */
+ * order, pos being the absolute sample index since vad_new/vad_reset.
+ * cb may be NULL. */
 void vad_feed(vad *v, const int16_t *pcm, size_t n,
               void (*cb)(void *user, vad_event ev, uint64_t pos), void *user);
 

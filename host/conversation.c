@@ -1,0 +1,111 @@
+/*
+ * The conversation of a session: an ordered list of message items, and the
+ * prompt built from it for the LLM.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_int.h"
+
+item *conv_find(conversation *cv, const char *id)
+{
+    for (item *it = cv->head; it; it = it->next)
+        if (strcmp(it->id, id) == 0) return it;
+    return NULL;
+}
+
+item *conv_add(conversation *cv, item *after, const char *id, const char *role,
+               proto_content content, const char *text, const char *status)
+{
+    if (id && conv_find(cv, id)) return NULL;
+    item *it = calloc(1, sizeof *it);
+    if (it == NULL) return NULL;
+    if (id) snprintf(it->id, sizeof it->id, "%s", id);
+    else proto_new_id("item_", it->id, sizeof it->id);
+    snprintf(it->role, sizeof it->role, "%s", role);
+    snprintf(it->status, sizeof it->status, "%s", status ? status : "completed");
+    it->content = content;
+    if (text && (it->text = strdup(text)) == NULL) {
+        free(it);
+        return NULL;
+    }
+    if (after == CONV_AT_HEAD) after = NULL; /* first */
+    else if (after == NULL) after = cv->tail; /* append */
+    it->prev = after;
+    it->next = after ? after->next : cv->head;
+    if (it->next) it->next->prev = it;
+    else cv->tail = it;
+    if (after) after->next = it;
+    else cv->head = it;
+    cv->n++;
+    return it;
+}
+
+int conv_set_text(item *it, const char *text)
+{
+    char *t = strdup(text ? text : "");
+    if (t == NULL) return -1;
+    free(it->text);
+    it->text = t;
+    return 0;
+}
+
+void conv_free(conversation *cv)
+{
+    item *it = cv->head;
+    while (it) {
+        item *n = it->next;
+        free(it->text);
+        free(it);
+        it = n;
+    }
+    memset(cv, 0, sizeof *cv);
+}
+
+vx_message *conv_messages(const conversation *cv, const char *instructions, size_t *n)
+{
+    vx_message *m = calloc(cv->n + 1, sizeof *m);
+    size_t k = 0;
+    if (m == NULL) return NULL;
+    if (instructions && *instructions) {
+        m[k].role = "system";
+        m[k].content = instructions;
+        k++;
+    }
+    for (const item *it = cv->head; it; it = it->next) {
+        if (it->text == NULL || it->text[0] == '\0') continue;
+        m[k].role = it->role;
+        m[k].content = it->text;
+        k++;
+    }
+    *n = k;
+    return m;
+}
+
+proto_item conv_view(const item *it)
+{
+    proto_item p;
+    p.id = it->id;
+    p.role = it->role;
+    p.status = it->status;
+    p.content = it->content;
+    p.text = it->text;
+    return p;
+}
+
+int conv_words(const char *text)
+{
+    int n = 0, in = 0;
+    for (const unsigned char *p = (const unsigned char *)text; p && *p; p++) {
+        if (isspace(*p)) in = 0;
+        else if (!in) {
+            in = 1;
+            n++;
+        }
+    }
+    return n;
+}

@@ -1,0 +1,1437 @@
+/*
+ * The session protocol: OpenAI Realtime client events (JSON text) to C
+ * structs, and C values to server events (JSON text). See protocol.h.
+ *
+ * Reference: the type definitions of the npm package `openai` 7.57.0:
+ *   GA   resources/realtime/realtime.d.ts (SessionUpdateEvent,
+ *        RealtimeSessionCreateRequest, RealtimeAudioConfig*, every event
+ *        named in protocol.h) and resources/realtime/client-secrets.d.ts
+ *        (RealtimeSessionCreateResponse: `id`, `object` of a session);
+ *   beta resources/beta/realtime/realtime.d.ts and
+ *        resources/beta/realtime/sessions.d.ts (Session: the flat shape).
+ * Where a field the real service sends as null is typed non-nullable there
+ * (turn_detection, transcription, status_details, usage), null is sent, as
+ * the service does. Content parts of response.content_part.added/done are
+ * typed 'text' | 'audio' in both files and are sent that way in both
+ * dialects; items carry output_text/output_audio (GA) or text/audio (beta).
+ *
+ * JSON is jansson's, base64 is OpenSSL's (EVP_EncodeBlock/EVP_DecodeBlock).
+ * The decoder is only fed text that has passed a strict syntax check here,
+ * because EVP_DecodeBlock itself takes '=' anywhere as a zero digit.
+ */
+#include "config.h"
+
+#include "protocol.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+/* Printed precision of reals: enough for thresholds and temperatures,
+ * short enough that 0.6 prints as 0.6. */
+#define PROTO_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
+
+/* Bounds of the integer session fields, so a typo cannot stall a turn. */
+#define PROTO_MAX_MS 60000
+
+static const int proto_rates[] = {8000, 16000, 22050, 24000, 32000, 44100, 48000};
+
+/* ============================================================ ids */
+
+static const char id_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/* If RAND_bytes ever fails, ids still have to be distinct within the
+ * process: a counter mixed with the clock stands in. */
+static void id_fallback(char *out, size_t n)
+{
+    static atomic_ullong ctr;
+    unsigned long long v = atomic_fetch_add(&ctr, 1) * 0x9E3779B97F4A7C15ull ^ (unsigned long long)time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = id_alphabet[v % 62];
+        v = v / 62 + (unsigned long long)(i + 1) * 0x2545F4914F6CDD1Dull;
+    }
+}
+
+void proto_new_id(const char *prefix, char *buf, size_t len)
+{
+    char rnd[20];
+    size_t got = 0;
+    if (buf == NULL || len == 0) return;
+    /* Rejection sampling: bytes >= 248 would bias the first 248 % 62 symbols. */
+    while (got < sizeof rnd) {
+        unsigned char b[32];
+        if (RAND_bytes(b, (int)sizeof b) != 1) {
+            id_fallback(rnd + got, sizeof rnd - got);
+            got = sizeof rnd;
+            break;
+        }
+        for (size_t i = 0; i < sizeof b && got < sizeof rnd; i++)
+            if (b[i] < 248) rnd[got++] = id_alphabet[b[i] % 62];
+    }
+    snprintf(buf, len, "%s%.20s", prefix ? prefix : "", rnd);
+}
+
+/* ============================================================ UTF-8 */
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0 with *skip set to the length of
+ * the maximal ill-formed prefix (at least 1). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *skip)
+{
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        *skip = 1;
+        return 0;
+    }
+    for (size_t i = 1; i <= need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) {
+            *skip = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return need + 1;
+}
+
+/* A JSON string from arbitrary bytes: NULL gives null, ill-formed UTF-8 is
+ * replaced by U+FFFD (jansson refuses it). NULL only when out of memory. */
+static json_t *jstr(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n, i = 0, o = 0, skip = 0;
+    unsigned char *buf;
+    json_t *v;
+    if (s == NULL) return json_null();
+    n = strlen(s);
+    while (i < n) {
+        size_t k = utf8_seq(p + i, n - i, &skip);
+        if (k == 0) break;
+        i += k;
+    }
+    if (i == n) return json_stringn(s, n);
+    if (n > (SIZE_MAX - 1) / 3) return NULL;
+    buf = malloc(3 * n + 1); /* every byte may become EF BF BD */
+    if (buf == NULL) return NULL;
+    memcpy(buf, p, i);
+    o = i;
+    while (i < n) {
+        size_t k = utf8_seq(p + i, n - i, &skip);
+        if (k > 0) {
+            memcpy(buf + o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            buf[o++] = 0xEF;
+            buf[o++] = 0xBF;
+            buf[o++] = 0xBD;
+            i += skip;
+        }
+    }
+    v = json_stringn((const char *)buf, o);
+    free(buf);
+    return v;
+}
+
+/* Like jstr, but NULL gives "" (for fields typed plain string). */
+static json_t *jstr0(const char *s)
+{
+    return jstr(s ? s : "");
+}
+
+/* Like jstr, but NULL and "" give null (optional ids, error fields). */
+static json_t *jstr_null(const char *s)
+{
+    return (s && *s) ? jstr(s) : json_null();
+}
+
+/* ============================================================ errors */
+
+static int perr(proto_error *e, const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int perr(proto_error *e, const char *code, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    /* Only running out of memory is voxray's fault; the rest is the client's. */
+    snprintf(e->type, sizeof e->type, "%s",
+             strcmp(code, "server_error") == 0 ? "server_error" : "invalid_request_error");
+    snprintf(e->code, sizeof e->code, "%s", code);
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *jtype_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a decimal";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "an unknown type";
+}
+
+static int bad_type(proto_error *e, const char *param, const char *want, const json_t *got)
+{
+    return perr(e, "invalid_type", param, "Invalid type for '%s': expected %s, but got %s instead.",
+                param, want, jtype_name(got));
+}
+
+static int missing(proto_error *e, const char *param)
+{
+    return perr(e, "missing_required_parameter", param, "Missing required parameter: '%s'.", param);
+}
+
+/* ============================================================ field access */
+
+/* A member, with JSON null counted as absent (fields where null means
+ * something are read with json_object_get directly). */
+static json_t *opt(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+/* Optional string member: 1 present (*out set), 0 absent, -1 wrong type. */
+static int get_str(const json_t *o, const char *key, const char *param, const char **out,
+                   proto_error *e)
+{
+    json_t *v = opt(o, key);
+    *out = NULL;
+    if (v == NULL) return 0;
+    if (!json_is_string(v)) return bad_type(e, param, "a string", v);
+    *out = json_string_value(v);
+    return 1;
+}
+
+/* Optional string member, duplicated into *dst (replacing what was there). */
+static int dup_str(const json_t *o, const char *key, const char *param, char **dst, proto_error *e)
+{
+    const char *s;
+    int rc = get_str(o, key, param, &s, e);
+    if (rc <= 0) return rc;
+    char *d = strdup(s);
+    if (d == NULL) return perr(e, "server_error", param, "Out of memory.");
+    free(*dst);
+    *dst = d;
+    return 1;
+}
+
+/* A number with an integral value: 0 (*out set) or -1 (not one). */
+static int as_integer(const json_t *v, long long *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d == floor(d) && d > -9.0e18 && d < 9.0e18) {
+            *out = (long long)d;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Optional integer member in lo..hi: 1 present, 0 absent, -1 error. */
+static int get_int(const json_t *o, const char *key, const char *param, long long lo,
+                   long long hi, int *out, proto_error *e)
+{
+    json_t *v = opt(o, key);
+    long long x;
+    if (v == NULL) return 0;
+    if (as_integer(v, &x) != 0) return bad_type(e, param, "an integer", v);
+    if (x < lo || x > hi)
+        return perr(e, "invalid_value", param, "Invalid value for '%s': %lld is outside %lld..%lld.",
+                    param, x, lo, hi);
+    *out = (int)x;
+    return 1;
+}
+
+/* Optional number member in lo..hi. */
+static int get_num(const json_t *o, const char *key, const char *param, double lo, double hi,
+                   double *out, proto_error *e)
+{
+    json_t *v = opt(o, key);
+    double x;
+    if (v == NULL) return 0;
+    if (!json_is_number(v)) return bad_type(e, param, "a number", v);
+    x = json_number_value(v);
+    if (!(x >= lo && x <= hi))
+        return perr(e, "invalid_value", param, "Invalid value for '%s': %g is outside %g..%g.",
+                    param, x, lo, hi);
+    *out = x;
+    return 1;
+}
+
+static int get_bool(const json_t *o, const char *key, const char *param, int *out, proto_error *e)
+{
+    json_t *v = opt(o, key);
+    if (v == NULL) return 0;
+    if (!json_is_boolean(v)) return bad_type(e, param, "a boolean", v);
+    *out = json_is_true(v);
+    return 1;
+}
+
+/* Optional object member: 1 present (*out set), 0 absent or null, -1 wrong type. */
+static int get_obj(const json_t *o, const char *key, const char *param, json_t **out,
+                   proto_error *e)
+{
+    json_t *v = opt(o, key);
+    *out = NULL;
+    if (v == NULL) return 0;
+    if (!json_is_object(v)) return bad_type(e, param, "an object", v);
+    *out = v;
+    return 1;
+}
+
+/* ============================================================ session fields */
+
+/* ["text"] / ["audio"] / both: PROTO_MOD_* bits. */
+static int parse_modalities(const json_t *v, const char *param, unsigned *out, proto_error *e)
+{
+    size_t i;
+    json_t *m;
+    unsigned bits = 0;
+    if (!json_is_array(v)) return bad_type(e, param, "an array", v);
+    json_array_foreach(v, i, m) {
+        const char *s = json_string_value(m);
+        if (s == NULL) return bad_type(e, param, "an array of strings", v);
+        if (strcmp(s, "text") == 0)
+            bits |= PROTO_MOD_TEXT;
+        else if (strcmp(s, "audio") == 0)
+            bits |= PROTO_MOD_AUDIO;
+        else
+            return perr(e, "invalid_value", param,
+                        "Invalid value in '%s': '%.64s'. Supported values are: 'text' and 'audio'.",
+                        param, s);
+    }
+    if (bits == 0)
+        return perr(e, "invalid_value", param, "'%s' must name at least one modality.", param);
+    *out = bits;
+    return 0;
+}
+
+/* number >= 1, or "inf" (stored as 0). */
+static int parse_max_tokens(const json_t *v, const char *param, int *out, proto_error *e)
+{
+    long long x;
+    if (json_is_string(v)) {
+        if (strcmp(json_string_value(v), "inf") != 0)
+            return perr(e, "invalid_value", param,
+                        "Invalid value for '%s': expected an integer or 'inf'.", param);
+        *out = 0;
+        return 0;
+    }
+    if (as_integer(v, &x) != 0) return bad_type(e, param, "an integer or 'inf'", v);
+    if (x < 1 || x > INT_MAX)
+        return perr(e, "invalid_value", param, "Invalid value for '%s': %lld is outside 1..%d.",
+                    param, x, INT_MAX);
+    *out = (int)x;
+    return 0;
+}
+
+/* turn_detection: null (manual commit) or a server_vad object. Members not
+ * given take the defaults: the object replaces the whole configuration, as
+ * it does on the OpenAI service. */
+static int parse_turn(const json_t *v, const char *param, proto_turn_detection *t, proto_error *e)
+{
+    char p[96];
+    const char *type;
+    int rc;
+    if (json_is_null(v)) {
+        memset(t, 0, sizeof *t);
+        return 0;
+    }
+    if (!json_is_object(v)) return bad_type(e, param, "an object or null", v);
+    *t = (proto_turn_detection){1, 0.5, 300, 500, 1, 1};
+    snprintf(p, sizeof p, "%s.type", param);
+    if (get_str(v, "type", p, &type, e) < 0) return -1;
+    if (type && strcmp(type, "server_vad") != 0)
+        return perr(e, "invalid_value", p,
+                    "Turn detection '%.40s' is not supported: only 'server_vad' is supported.", type);
+    snprintf(p, sizeof p, "%s.threshold", param);
+    if (get_num(v, "threshold", p, 0.0, 1.0, &t->threshold, e) < 0) return -1;
+    snprintf(p, sizeof p, "%s.prefix_padding_ms", param);
+    if (get_int(v, "prefix_padding_ms", p, 0, PROTO_MAX_MS, &t->prefix_padding_ms, e) < 0)
+        return -1;
+    snprintf(p, sizeof p, "%s.silence_duration_ms", param);
+    if (get_int(v, "silence_duration_ms", p, 0, PROTO_MAX_MS, &t->silence_duration_ms, e) < 0)
+        return -1;
+    snprintf(p, sizeof p, "%s.create_response", param);
+    if (get_bool(v, "create_response", p, &t->create_response, e) < 0) return -1;
+    snprintf(p, sizeof p, "%s.interrupt_response", param);
+    rc = get_bool(v, "interrupt_response", p, &t->interrupt_response, e);
+    return rc < 0 ? -1 : 0;
+}
+
+/* GA audio format {type:"audio/pcm", rate}; voxray takes only linear PCM. */
+static int parse_format_ga(const json_t *v, const char *param, int *rate, proto_error *e)
+{
+    char p[96];
+    const char *type;
+    long long r = 24000;
+    json_t *jr;
+    if (!json_is_object(v)) return bad_type(e, param, "an object", v);
+    snprintf(p, sizeof p, "%s.type", param);
+    if (get_str(v, "type", p, &type, e) < 0) return -1;
+    if (type && strcmp(type, "audio/pcm") != 0)
+        return perr(e, "unsupported_audio_format", p,
+                    "Audio format '%.40s' is not supported: use 'audio/pcm'.", type);
+    snprintf(p, sizeof p, "%s.rate", param);
+    if ((jr = opt(v, "rate")) != NULL) {
+        size_t i;
+        if (as_integer(jr, &r) != 0) return bad_type(e, p, "an integer", jr);
+        for (i = 0; i < sizeof proto_rates / sizeof proto_rates[0]; i++)
+            if (r == proto_rates[i]) break;
+        if (i == sizeof proto_rates / sizeof proto_rates[0])
+            return perr(e, "invalid_value", p,
+                        "Unsupported sample rate %lld: use 8000, 16000, 22050, 24000, 32000, "
+                        "44100 or 48000.", r);
+    }
+    *rate = (int)r;
+    return 0;
+}
+
+/* Beta audio format: "pcm16" is 24 kHz linear PCM; G.711 is not taken. */
+static int parse_format_beta(const json_t *v, const char *param, int *rate, proto_error *e)
+{
+    if (!json_is_string(v)) return bad_type(e, param, "a string", v);
+    if (strcmp(json_string_value(v), "pcm16") != 0)
+        return perr(e, "unsupported_audio_format", param,
+                    "Audio format '%.40s' is not supported: use 'pcm16'.", json_string_value(v));
+    *rate = 24000;
+    return 0;
+}
+
+/* transcription: an object turns input transcription on, null turns it off
+ * (the model/language/prompt it names are the STT plugin's business). */
+static int parse_transcription(const json_t *v, const char *param, int *on, proto_error *e)
+{
+    if (json_is_null(v)) {
+        *on = 0;
+        return 0;
+    }
+    if (!json_is_object(v)) return bad_type(e, param, "an object or null", v);
+    *on = 1;
+    return 0;
+}
+
+/* GA voice: a name, or {id} for a custom voice. */
+static int parse_voice_ga(const json_t *v, const char *param, char **dst, proto_error *e)
+{
+    const char *s = json_string_value(v);
+    char *d;
+    if (s == NULL && json_is_object(v)) s = json_string_value(json_object_get(v, "id"));
+    if (s == NULL) return bad_type(e, param, "a string or an object with a string 'id'", v);
+    d = strdup(s);
+    if (d == NULL) return perr(e, "server_error", param, "Out of memory.");
+    free(*dst);
+    *dst = d;
+    return 0;
+}
+
+/* Members both dialects spell alike. */
+static int parse_session_common(const json_t *so, proto_session *s, proto_error *e)
+{
+    const char *model;
+    int rc;
+    if ((rc = dup_str(so, "instructions", "session.instructions", &s->instructions, e)) < 0)
+        return -1;
+    if (rc) s->set |= PS_INSTRUCTIONS;
+    /* The model is the deployment's choice; a client's is type-checked only. */
+    if (get_str(so, "model", "session.model", &model, e) < 0) return -1;
+    if ((rc = get_num(so, "temperature", "session.temperature", 0.0, 2.0, &s->temperature, e)) < 0)
+        return -1;
+    if (rc) s->set |= PS_TEMPERATURE;
+    return 0;
+}
+
+static int parse_session_ga(const json_t *so, proto_session *s, proto_error *e)
+{
+    const char *type;
+    json_t *audio, *in, *out, *fmt, *v;
+    if (get_str(so, "type", "session.type", &type, e) < 0) return -1;
+    if (type && strcmp(type, "realtime") != 0)
+        return perr(e, "invalid_value", "session.type",
+                    "Session type '%.40s' is not supported: only 'realtime' is.", type);
+    if (parse_session_common(so, s, e) < 0) return -1;
+    if ((v = opt(so, "output_modalities")) != NULL) {
+        if (parse_modalities(v, "session.output_modalities", &s->modalities, e) < 0) return -1;
+        s->set |= PS_MODALITIES;
+    }
+    if ((v = opt(so, "max_output_tokens")) != NULL) {
+        if (parse_max_tokens(v, "session.max_output_tokens", &s->max_output_tokens, e) < 0)
+            return -1;
+        s->set |= PS_MAX_OUTPUT_TOKENS;
+    }
+    if (get_obj(so, "audio", "session.audio", &audio, e) < 0) return -1;
+    if (audio == NULL) return 0;
+    if (get_obj(audio, "input", "session.audio.input", &in, e) < 0) return -1;
+    if (in) {
+        if (get_obj(in, "format", "session.audio.input.format", &fmt, e) < 0) return -1;
+        if (fmt) {
+            if (parse_format_ga(fmt, "session.audio.input.format", &s->input_rate, e) < 0)
+                return -1;
+            s->set |= PS_INPUT_RATE;
+        }
+        if ((v = json_object_get(in, "turn_detection")) != NULL) {
+            if (parse_turn(v, "session.audio.input.turn_detection", &s->turn, e) < 0) return -1;
+            s->set |= PS_TURN_DETECTION;
+        }
+        if ((v = json_object_get(in, "transcription")) != NULL) {
+            if (parse_transcription(v, "session.audio.input.transcription", &s->transcription, e) < 0)
+                return -1;
+            s->set |= PS_TRANSCRIPTION;
+        }
+    }
+    if (get_obj(audio, "output", "session.audio.output", &out, e) < 0) return -1;
+    if (out) {
+        if (get_obj(out, "format", "session.audio.output.format", &fmt, e) < 0) return -1;
+        if (fmt) {
+            if (parse_format_ga(fmt, "session.audio.output.format", &s->output_rate, e) < 0)
+                return -1;
+            s->set |= PS_OUTPUT_RATE;
+        }
+        if ((v = opt(out, "voice")) != NULL) {
+            if (parse_voice_ga(v, "session.audio.output.voice", &s->voice, e) < 0) return -1;
+            s->set |= PS_VOICE;
+        }
+    }
+    return 0;
+}
+
+static int parse_session_beta(const json_t *so, proto_session *s, proto_error *e)
+{
+    json_t *v;
+    int rc;
+    if (parse_session_common(so, s, e) < 0) return -1;
+    if ((rc = dup_str(so, "voice", "session.voice", &s->voice, e)) < 0) return -1;
+    if (rc) s->set |= PS_VOICE;
+    if ((v = opt(so, "modalities")) != NULL) {
+        if (parse_modalities(v, "session.modalities", &s->modalities, e) < 0) return -1;
+        s->set |= PS_MODALITIES;
+    }
+    if ((v = opt(so, "max_response_output_tokens")) != NULL) {
+        if (parse_max_tokens(v, "session.max_response_output_tokens", &s->max_output_tokens, e) < 0)
+            return -1;
+        s->set |= PS_MAX_OUTPUT_TOKENS;
+    }
+    if ((v = opt(so, "input_audio_format")) != NULL) {
+        if (parse_format_beta(v, "session.input_audio_format", &s->input_rate, e) < 0) return -1;
+        s->set |= PS_INPUT_RATE;
+    }
+    if ((v = opt(so, "output_audio_format")) != NULL) {
+        if (parse_format_beta(v, "session.output_audio_format", &s->output_rate, e) < 0) return -1;
+        s->set |= PS_OUTPUT_RATE;
+    }
+    if ((v = json_object_get(so, "turn_detection")) != NULL) {
+        if (parse_turn(v, "session.turn_detection", &s->turn, e) < 0) return -1;
+        s->set |= PS_TURN_DETECTION;
+    }
+    if ((v = json_object_get(so, "input_audio_transcription")) != NULL) {
+        if (parse_transcription(v, "session.input_audio_transcription", &s->transcription, e) < 0)
+            return -1;
+        s->set |= PS_TRANSCRIPTION;
+    }
+    return 0;
+}
+
+/* ============================================================ client events */
+
+static int parse_session_update(const json_t *root, proto_dialect d, proto_client_event *ev,
+                                proto_error *e)
+{
+    json_t *so = json_object_get(root, "session");
+    if (so == NULL) return missing(e, "session");
+    if (!json_is_object(so)) return bad_type(e, "session", "an object", so);
+    proto_session_defaults(&ev->session, d);
+    return d == PROTO_BETA ? parse_session_beta(so, &ev->session, e)
+                           : parse_session_ga(so, &ev->session, e);
+}
+
+static int b64_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+}
+
+/* input_audio_buffer.append: base64 little-endian s16 mono. The syntax is
+ * checked here (whitespace dropped, '=' only as 1-2 trailing pad
+ * characters, length a multiple of 4), the decoding is OpenSSL's. */
+static int parse_append(const json_t *root, size_t max_samples, proto_client_event *ev,
+                        proto_error *e)
+{
+    json_t *a = json_object_get(root, "audio");
+    const unsigned char *s;
+    unsigned char *clean = NULL, *raw = NULL;
+    size_t len, n = 0, pad = 0, bytes, samples;
+    int rc = -1;
+    if (a == NULL) return missing(e, "audio");
+    if (!json_is_string(a)) return bad_type(e, "audio", "a string", a);
+    s = (const unsigned char *)json_string_value(a);
+    len = json_string_length(a);
+    if (len > INT_MAX) return perr(e, "message_too_large", "audio", "Audio chunk is too large.");
+    if (len > 0 && (clean = malloc(len)) == NULL) goto oom;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+        if (c == '=') {
+            pad++;
+        } else if (!b64_char(c)) {
+            perr(e, "invalid_base64", "audio", "Invalid base64 in 'audio': byte 0x%02x at %zu.", c, i);
+            goto out;
+        } else if (pad > 0) {
+            perr(e, "invalid_base64", "audio", "Invalid base64 in 'audio': data after padding.");
+            goto out;
+        }
+        clean[n++] = c;
+    }
+    if (n % 4 != 0 || pad > 2) {
+        perr(e, "invalid_base64", "audio",
+             "Invalid base64 in 'audio': %zu characters (not a multiple of 4) or bad padding.", n);
+        goto out;
+    }
+    bytes = n / 4 * 3 - pad;
+    if (bytes % 2 != 0) {
+        perr(e, "invalid_value", "audio",
+             "Invalid value for 'audio': %zu bytes is not whole 16-bit samples.", bytes);
+        goto out;
+    }
+    samples = bytes / 2;
+    if (max_samples > 0 && samples > max_samples) {
+        perr(e, "message_too_large", "audio",
+             "Audio chunk of %zu samples exceeds the limit of %zu.", samples, max_samples);
+        goto out;
+    }
+    if (samples > 0) {
+        if ((raw = malloc(n / 4 * 3)) == NULL) goto oom;
+        if ((ev->pcm = malloc(samples * sizeof *ev->pcm)) == NULL) goto oom;
+        if (EVP_DecodeBlock(raw, clean, (int)n) != (int)(n / 4 * 3)) {
+            perr(e, "invalid_base64", "audio", "Invalid base64 in 'audio'.");
+            goto out;
+        }
+        for (size_t i = 0; i < samples; i++)
+            ev->pcm[i] = (int16_t)(uint16_t)(raw[2 * i] | (unsigned)raw[2 * i + 1] << 8);
+    }
+    ev->samples = samples;
+    rc = 0;
+    goto out;
+oom:
+    perr(e, "server_error", "audio", "Out of memory.");
+out:
+    free(clean);
+    free(raw);
+    return rc;
+}
+
+/* Append s to *acc (both NUL-terminated). */
+static int str_cat(char **acc, const char *s, size_t n)
+{
+    size_t have = *acc ? strlen(*acc) : 0;
+    char *p = realloc(*acc, have + n + 1);
+    if (p == NULL) return -1;
+    memcpy(p + have, s, n);
+    p[have + n] = '\0';
+    *acc = p;
+    return 0;
+}
+
+/* conversation.item.create: a text message only; its text parts are joined. */
+static int parse_item_create(const json_t *root, proto_client_event *ev, proto_error *e)
+{
+    json_t *item = json_object_get(root, "item"), *content, *part;
+    const char *type, *role, *prev, *id;
+    char p[64];
+    size_t i;
+    if (get_str(root, "previous_item_id", "previous_item_id", &prev, e) < 0) return -1;
+    if (item == NULL) return missing(e, "item");
+    if (!json_is_object(item)) return bad_type(e, "item", "an object", item);
+    if (get_str(item, "type", "item.type", &type, e) < 0) return -1;
+    if (type && strcmp(type, "message") != 0)
+        return perr(e, "invalid_value", "item.type",
+                    "Item type '%.40s' is not supported: only 'message' items are.", type);
+    if (get_str(item, "id", "item.id", &id, e) < 0) return -1;
+    if (get_str(item, "role", "item.role", &role, e) < 0) return -1;
+    if (role == NULL) return missing(e, "item.role");
+    if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0 && strcmp(role, "system") != 0)
+        return perr(e, "invalid_value", "item.role",
+                    "Invalid value for 'item.role': '%.40s'. Supported values are: 'user', "
+                    "'assistant' and 'system'.", role);
+    content = json_object_get(item, "content");
+    if (content == NULL) return missing(e, "item.content");
+    if (!json_is_array(content)) return bad_type(e, "item.content", "an array", content);
+    if (str_cat(&ev->text, "", 0) < 0) goto oom;
+    json_array_foreach(content, i, part) {
+        const char *ptype, *text;
+        snprintf(p, sizeof p, "item.content[%zu]", i);
+        if (!json_is_object(part)) return bad_type(e, p, "an object", part);
+        snprintf(p, sizeof p, "item.content[%zu].type", i);
+        if (get_str(part, "type", p, &ptype, e) < 0) return -1;
+        if (ptype == NULL) return missing(e, p);
+        if (strcmp(ptype, "input_text") != 0 && strcmp(ptype, "text") != 0 &&
+            strcmp(ptype, "output_text") != 0)
+            return perr(e, "invalid_value", p,
+                        "Content type '%.40s' is not supported: only text parts are.", ptype);
+        snprintf(p, sizeof p, "item.content[%zu].text", i);
+        if (get_str(part, "text", p, &text, e) < 0) return -1;
+        if (text && str_cat(&ev->text, text, strlen(text)) < 0) goto oom;
+    }
+    if ((ev->role = strdup(role)) == NULL) goto oom;
+    if (id && (ev->item_id = strdup(id)) == NULL) goto oom;
+    if (prev && (ev->previous_item_id = strdup(prev)) == NULL) goto oom;
+    return 0;
+oom:
+    return perr(e, "server_error", "item", "Out of memory.");
+}
+
+static int parse_response_create(const json_t *root, proto_dialect d, proto_client_event *ev,
+                                 proto_error *e)
+{
+    json_t *r, *m;
+    const char *key = d == PROTO_BETA ? "modalities" : "output_modalities";
+    const char *param = d == PROTO_BETA ? "response.modalities" : "response.output_modalities";
+    if (get_obj(root, "response", "response", &r, e) < 0) return -1;
+    if (r == NULL) return 0;
+    if (dup_str(r, "instructions", "response.instructions", &ev->instructions, e) < 0) return -1;
+    if ((m = opt(r, key)) != NULL && parse_modalities(m, param, &ev->modalities, e) < 0) return -1;
+    return 0;
+}
+
+static int parse_response_cancel(const json_t *root, proto_client_event *ev, proto_error *e)
+{
+    return dup_str(root, "response_id", "response_id", &ev->response_id, e) < 0 ? -1 : 0;
+}
+
+static const struct {
+    const char *name;
+    proto_client_type type;
+} client_types[] = {
+    {"session.update", PC_SESSION_UPDATE},
+    {"input_audio_buffer.append", PC_AUDIO_APPEND},
+    {"input_audio_buffer.commit", PC_AUDIO_COMMIT},
+    {"input_audio_buffer.clear", PC_AUDIO_CLEAR},
+    {"conversation.item.create", PC_ITEM_CREATE},
+    {"response.create", PC_RESPONSE_CREATE},
+    {"response.cancel", PC_RESPONSE_CANCEL},
+};
+
+/* Copy at most dstlen-1 bytes, cut back to a UTF-8 character boundary. */
+static void copy_utf8(char *dst, size_t dstlen, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= dstlen) {
+        n = dstlen - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_samples,
+                proto_client_event *ev, proto_error *err)
+{
+    json_t *root = NULL, *v;
+    json_error_t je;
+    const char *type;
+    size_t i;
+    int rc = -1;
+
+    memset(ev, 0, sizeof *ev);
+    memset(err, 0, sizeof *err);
+    if (json == NULL) {
+        perr(err, "invalid_json", NULL, "The event is empty.");
+        goto out;
+    }
+    root = json_loadb(json, len, JSON_DECODE_ANY, &je);
+    if (root == NULL) {
+        perr(err, "invalid_json", NULL, "The event is not valid JSON: %s (at byte %d).", je.text,
+             je.position);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        perr(err, "invalid_type", NULL, "Invalid event: expected a JSON object, but got %s.",
+             jtype_name(root));
+        goto out;
+    }
+    if ((v = opt(root, "event_id")) != NULL) {
+        if (!json_is_string(v)) {
+            bad_type(err, "event_id", "a string", v);
+            goto out;
+        }
+        copy_utf8(ev->event_id, sizeof ev->event_id, json_string_value(v));
+    }
+    v = json_object_get(root, "type");
+    if (v == NULL) {
+        missing(err, "type");
+        goto out;
+    }
+    if ((type = json_string_value(v)) == NULL) {
+        bad_type(err, "type", "a string", v);
+        goto out;
+    }
+    for (i = 0; i < sizeof client_types / sizeof client_types[0]; i++)
+        if (strcmp(type, client_types[i].name) == 0) break;
+    if (i == sizeof client_types / sizeof client_types[0]) {
+        perr(err, "unknown_event", "type", "Unknown or unsupported event type '%.80s'.", type);
+        goto out;
+    }
+    ev->type = client_types[i].type;
+    switch (ev->type) {
+    case PC_SESSION_UPDATE: rc = parse_session_update(root, d, ev, err); break;
+    case PC_AUDIO_APPEND: rc = parse_append(root, max_audio_samples, ev, err); break;
+    case PC_AUDIO_COMMIT:
+    case PC_AUDIO_CLEAR: rc = 0; break;
+    case PC_ITEM_CREATE: rc = parse_item_create(root, ev, err); break;
+    case PC_RESPONSE_CREATE: rc = parse_response_create(root, d, ev, err); break;
+    case PC_RESPONSE_CANCEL: rc = parse_response_cancel(root, ev, err); break;
+    }
+out:
+    if (rc != 0) {
+        memcpy(err->event_id, ev->event_id, sizeof err->event_id);
+        proto_client_event_free(ev);
+    }
+    json_decref(root);
+    return rc;
+}
+
+void proto_client_event_free(proto_client_event *ev)
+{
+    if (ev == NULL) return;
+    proto_session_clear(&ev->session);
+    free(ev->pcm);
+    free(ev->item_id);
+    free(ev->previous_item_id);
+    free(ev->role);
+    free(ev->text);
+    free(ev->instructions);
+    free(ev->response_id);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* ============================================================ session state */
+
+void proto_session_defaults(proto_session *s, proto_dialect d)
+{
+    memset(s, 0, sizeof *s);
+    s->input_rate = 24000;
+    s->output_rate = 24000;
+    s->modalities = d == PROTO_BETA ? (PROTO_MOD_TEXT | PROTO_MOD_AUDIO) : PROTO_MOD_AUDIO;
+    s->turn = (proto_turn_detection){1, 0.5, 300, 500, 1, 1};
+    s->temperature = -1.0;
+    s->max_output_tokens = 0;
+    s->transcription = 1;
+}
+
+/* strdup that keeps NULL (a field set to "nothing"). */
+static int dup_or_null(const char *src, char **out)
+{
+    *out = NULL;
+    if (src == NULL) return 0;
+    *out = strdup(src);
+    return *out ? 0 : -1;
+}
+
+int proto_session_merge(proto_session *s, const proto_session *upd)
+{
+    char *instr = NULL, *voice = NULL;
+    unsigned set = upd->set;
+    /* Both copies first, so a failure leaves s as it was. */
+    if ((set & PS_INSTRUCTIONS) && dup_or_null(upd->instructions, &instr) < 0) goto fail;
+    if ((set & PS_VOICE) && dup_or_null(upd->voice, &voice) < 0) goto fail;
+    if (set & PS_INSTRUCTIONS) {
+        free(s->instructions);
+        s->instructions = instr;
+    }
+    if (set & PS_VOICE) {
+        free(s->voice);
+        s->voice = voice;
+    }
+    if (set & PS_INPUT_RATE) s->input_rate = upd->input_rate;
+    if (set & PS_OUTPUT_RATE) s->output_rate = upd->output_rate;
+    if (set & PS_MODALITIES) s->modalities = upd->modalities;
+    if (set & PS_TURN_DETECTION) s->turn = upd->turn;
+    if (set & PS_TEMPERATURE) s->temperature = upd->temperature;
+    if (set & PS_MAX_OUTPUT_TOKENS) s->max_output_tokens = upd->max_output_tokens;
+    if (set & PS_TRANSCRIPTION) s->transcription = upd->transcription;
+    s->set |= set;
+    return 0;
+fail:
+    free(instr);
+    free(voice);
+    errno = ENOMEM;
+    return -1;
+}
+
+void proto_session_clear(proto_session *s)
+{
+    if (s == NULL) return;
+    free(s->id);
+    free(s->model);
+    free(s->instructions);
+    free(s->voice);
+    memset(s, 0, sizeof *s);
+}
+
+/* ============================================================ server events */
+
+/* Set o[key] = v, taking v; -1 if v is NULL (a failed constructor) or the
+ * set fails (jansson then drops v). Failures are OR-ed by the callers and
+ * checked once. */
+static int put(json_t *o, const char *key, json_t *v)
+{
+    if (o == NULL || v == NULL) {
+        json_decref(v);
+        return -1;
+    }
+    return json_object_set_new(o, key, v);
+}
+
+static int push(json_t *a, json_t *v)
+{
+    if (a == NULL || v == NULL) {
+        json_decref(v);
+        return -1;
+    }
+    return json_array_append_new(a, v);
+}
+
+/* {event_id, type}: the head of every server event. */
+static json_t *ev_begin(const char *type)
+{
+    char id[32];
+    json_t *o = json_object();
+    proto_new_id("event_", id, sizeof id);
+    if (put(o, "event_id", json_string(id)) | put(o, "type", json_string(type))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Serialize and release o. NULL with errno = ENOMEM if anything failed. */
+static char *ev_end(json_t *o, int rc)
+{
+    char *text = NULL;
+    if (o != NULL && rc == 0) text = json_dumps(o, PROTO_DUMP_FLAGS);
+    json_decref(o);
+    if (text == NULL) errno = ENOMEM;
+    return text;
+}
+
+static const char *dname(proto_dialect d, const char *ga, const char *beta)
+{
+    return d == PROTO_BETA ? beta : ga;
+}
+
+static json_t *modalities_json(unsigned m)
+{
+    json_t *a = json_array();
+    int rc = 0;
+    if (m & PROTO_MOD_TEXT) rc |= push(a, json_string("text"));
+    if (m & PROTO_MOD_AUDIO) rc |= push(a, json_string("audio"));
+    if (rc) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+static json_t *format_ga(int rate)
+{
+    return json_pack("{s:s, s:i}", "type", "audio/pcm", "rate", rate);
+}
+
+static json_t *turn_json(proto_dialect d, const proto_turn_detection *t)
+{
+    json_t *o;
+    if (!t->enabled) return json_null();
+    if (!isfinite(t->threshold)) return NULL;
+    o = json_pack("{s:s, s:f, s:i, s:i, s:b, s:b}", "type", "server_vad", "threshold", t->threshold,
+                  "prefix_padding_ms", t->prefix_padding_ms, "silence_duration_ms",
+                  t->silence_duration_ms, "create_response", t->create_response,
+                  "interrupt_response", t->interrupt_response);
+    if (o != NULL && d != PROTO_BETA && put(o, "idle_timeout_ms", json_null()) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *max_tokens_json(int n)
+{
+    return n > 0 ? json_integer(n) : json_string("inf");
+}
+
+static json_t *session_ga(const proto_session *s)
+{
+    json_t *o = json_object(), *audio = json_object(), *in = json_object(), *out = json_object();
+    int rc = 0;
+    rc |= put(o, "type", json_string("realtime"));
+    rc |= put(o, "object", json_string("realtime.session"));
+    rc |= put(o, "id", jstr0(s->id));
+    if (s->model) rc |= put(o, "model", jstr(s->model));
+    rc |= put(o, "output_modalities", modalities_json(s->modalities));
+    rc |= put(o, "instructions", jstr0(s->instructions));
+    rc |= put(in, "format", format_ga(s->input_rate));
+    rc |= put(in, "transcription", s->transcription ? json_object() : json_null());
+    rc |= put(in, "turn_detection", turn_json(PROTO_GA, &s->turn));
+    rc |= put(out, "format", format_ga(s->output_rate));
+    if (s->voice) rc |= put(out, "voice", jstr(s->voice));
+    rc |= put(audio, "input", in);
+    rc |= put(audio, "output", out);
+    rc |= put(o, "audio", audio);
+    rc |= put(o, "tools", json_array());
+    rc |= put(o, "tool_choice", json_string("auto"));
+    rc |= put(o, "max_output_tokens", max_tokens_json(s->max_output_tokens));
+    rc |= put(o, "tracing", json_null());
+    rc |= put(o, "truncation", json_string("auto"));
+    rc |= put(o, "prompt", json_null());
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *session_beta(const proto_session *s)
+{
+    json_t *o = json_object();
+    int rc = 0;
+    rc |= put(o, "id", jstr0(s->id));
+    rc |= put(o, "object", json_string("realtime.session"));
+    if (s->model) rc |= put(o, "model", jstr(s->model));
+    rc |= put(o, "modalities", modalities_json(s->modalities));
+    rc |= put(o, "instructions", jstr0(s->instructions));
+    if (s->voice) rc |= put(o, "voice", jstr(s->voice));
+    rc |= put(o, "input_audio_format", json_string("pcm16"));
+    rc |= put(o, "output_audio_format", json_string("pcm16"));
+    rc |= put(o, "input_audio_transcription", s->transcription ? json_object() : json_null());
+    rc |= put(o, "turn_detection", turn_json(PROTO_BETA, &s->turn));
+    rc |= put(o, "tools", json_array());
+    rc |= put(o, "tool_choice", json_string("auto"));
+    if (s->temperature >= 0 && isfinite(s->temperature))
+        rc |= put(o, "temperature", json_real(s->temperature));
+    rc |= put(o, "max_response_output_tokens", max_tokens_json(s->max_output_tokens));
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *proto_ev_session(proto_dialect d, int updated, const proto_session *s)
+{
+    json_t *o;
+    if (s == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    o = ev_begin(updated ? "session.updated" : "session.created");
+    return ev_end(o, put(o, "session", d == PROTO_BETA ? session_beta(s) : session_ga(s)));
+}
+
+char *proto_ev_error(proto_dialect d, const proto_error *e)
+{
+    json_t *o, *er = json_object();
+    int rc = 0;
+    (void)d; /* same shape in both dialects */
+    if (e == NULL) {
+        json_decref(er);
+        errno = EINVAL;
+        return NULL;
+    }
+    o = ev_begin("error");
+    rc |= put(er, "type", jstr(e->type[0] ? e->type : "invalid_request_error"));
+    rc |= put(er, "code", jstr_null(e->code));
+    rc |= put(er, "message", jstr(e->message));
+    rc |= put(er, "param", jstr_null(e->param));
+    rc |= put(er, "event_id", jstr_null(e->event_id));
+    rc |= put(o, "error", er);
+    return ev_end(o, rc);
+}
+
+char *proto_ev_speech_started(proto_dialect d, int audio_start_ms, const char *item_id)
+{
+    json_t *o = ev_begin("input_audio_buffer.speech_started");
+    int rc = 0;
+    (void)d;
+    rc |= put(o, "audio_start_ms", json_integer(audio_start_ms));
+    rc |= put(o, "item_id", jstr0(item_id));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_speech_stopped(proto_dialect d, int audio_end_ms, const char *item_id)
+{
+    json_t *o = ev_begin("input_audio_buffer.speech_stopped");
+    int rc = 0;
+    (void)d;
+    rc |= put(o, "audio_end_ms", json_integer(audio_end_ms));
+    rc |= put(o, "item_id", jstr0(item_id));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_audio_committed(proto_dialect d, const char *item_id, const char *previous_item_id)
+{
+    json_t *o = ev_begin("input_audio_buffer.committed");
+    int rc = 0;
+    (void)d;
+    rc |= put(o, "previous_item_id", jstr_null(previous_item_id));
+    rc |= put(o, "item_id", jstr0(item_id));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_audio_cleared(proto_dialect d)
+{
+    (void)d;
+    return ev_end(ev_begin("input_audio_buffer.cleared"), 0);
+}
+
+/* One content part of an item, typed per dialect. */
+static json_t *item_part(proto_dialect d, proto_content c, const char *text)
+{
+    const char *type, *key;
+    json_t *o;
+    switch (c) {
+    case PROTO_INPUT_TEXT: type = "input_text", key = "text"; break;
+    case PROTO_INPUT_AUDIO: type = "input_audio", key = "transcript"; break;
+    case PROTO_OUTPUT_TEXT: type = dname(d, "output_text", "text"), key = "text"; break;
+    case PROTO_OUTPUT_AUDIO: type = dname(d, "output_audio", "audio"), key = "transcript"; break;
+    default: return NULL;
+    }
+    o = json_object();
+    if (put(o, "type", json_string(type)) | put(o, key, jstr(text))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *item_json(proto_dialect d, const proto_item *it)
+{
+    json_t *o = json_object(), *content = json_array();
+    int rc = 0;
+    rc |= put(o, "id", jstr0(it->id));
+    rc |= put(o, "type", json_string("message"));
+    rc |= put(o, "object", json_string("realtime.item"));
+    rc |= put(o, "status", jstr(it->status ? it->status : "completed"));
+    rc |= put(o, "role", jstr0(it->role));
+    rc |= push(content, item_part(d, it->content, it->text));
+    rc |= put(o, "content", content);
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static char *item_event(const char *type, proto_dialect d, const proto_item *it,
+                        const char *previous_item_id)
+{
+    json_t *o;
+    int rc = 0;
+    if (it == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    o = ev_begin(type);
+    rc |= put(o, "previous_item_id", jstr_null(previous_item_id));
+    rc |= put(o, "item", item_json(d, it));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_item_added(proto_dialect d, const proto_item *it, const char *previous_item_id)
+{
+    return item_event(dname(d, "conversation.item.added", "conversation.item.created"), d, it,
+                      previous_item_id);
+}
+
+char *proto_ev_item_done(proto_dialect d, const proto_item *it, const char *previous_item_id)
+{
+    if (d == PROTO_BETA) {
+        errno = ENOENT;
+        return NULL;
+    }
+    return item_event("conversation.item.done", d, it, previous_item_id);
+}
+
+char *proto_ev_transcription_delta(proto_dialect d, const char *item_id, const char *delta)
+{
+    json_t *o = ev_begin("conversation.item.input_audio_transcription.delta");
+    int rc = 0;
+    (void)d;
+    rc |= put(o, "item_id", jstr0(item_id));
+    rc |= put(o, "content_index", json_integer(0));
+    rc |= put(o, "delta", jstr0(delta));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_transcription_completed(proto_dialect d, const char *item_id, const char *transcript)
+{
+    json_t *o = ev_begin("conversation.item.input_audio_transcription.completed");
+    int rc = 0;
+    (void)d;
+    rc |= put(o, "item_id", jstr0(item_id));
+    rc |= put(o, "content_index", json_integer(0));
+    rc |= put(o, "transcript", jstr0(transcript));
+    /* usage is required by the type; the STT plugins report no token counts. */
+    rc |= put(o, "usage", json_pack("{s:s, s:i, s:i, s:i}", "type", "tokens", "input_tokens", 0,
+                                    "output_tokens", 0, "total_tokens", 0));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_transcription_failed(proto_dialect d, const char *item_id, const proto_error *e)
+{
+    json_t *o, *er = json_object();
+    int rc = 0;
+    (void)d;
+    if (e == NULL) {
+        json_decref(er);
+        errno = EINVAL;
+        return NULL;
+    }
+    o = ev_begin("conversation.item.input_audio_transcription.failed");
+    rc |= put(o, "item_id", jstr0(item_id));
+    rc |= put(o, "content_index", json_integer(0));
+    rc |= put(er, "type", jstr(e->type[0] ? e->type : "server_error"));
+    if (e->code[0]) rc |= put(er, "code", jstr(e->code));
+    rc |= put(er, "message", jstr(e->message));
+    if (e->param[0]) rc |= put(er, "param", jstr(e->param));
+    rc |= put(o, "error", er);
+    return ev_end(o, rc);
+}
+
+static json_t *usage_json(proto_dialect d, const proto_usage *u)
+{
+    json_t *in;
+    if (u == NULL) return json_null();
+    if (d == PROTO_BETA)
+        in = json_pack("{s:i, s:i, s:i}", "cached_tokens", 0, "text_tokens", u->input_tokens,
+                       "audio_tokens", 0);
+    else
+        in = json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "cached_tokens", 0, "text_tokens",
+                       u->input_tokens, "audio_tokens", 0, "image_tokens", 0,
+                       "cached_tokens_details", "text_tokens", 0, "audio_tokens", 0,
+                       "image_tokens", 0);
+    if (in == NULL) return NULL;
+    return json_pack("{s:i, s:i, s:i, s:o, s:{s:i, s:i}}", "total_tokens",
+                     u->input_tokens + u->output_tokens, "input_tokens", u->input_tokens,
+                     "output_tokens", u->output_tokens, "input_token_details", in,
+                     "output_token_details", "text_tokens", u->output_tokens, "audio_tokens", 0);
+}
+
+/* null, {type, reason} or {type:"failed", error:{type, code, message}}. */
+static json_t *status_details_json(const proto_response *r)
+{
+    const char *status = r->status ? r->status : "in_progress";
+    json_t *o;
+    int rc = 0;
+    if (strcmp(status, "failed") != 0 && r->status_reason == NULL) return json_null();
+    o = json_object();
+    rc |= put(o, "type", jstr(status));
+    if (r->status_reason) rc |= put(o, "reason", jstr(r->status_reason));
+    if (r->error) {
+        json_t *er = json_object();
+        rc |= put(er, "type", jstr(r->error->type[0] ? r->error->type : "server_error"));
+        rc |= put(er, "code", jstr0(r->error->code));
+        rc |= put(er, "message", jstr0(r->error->message));
+        rc |= put(o, "error", er);
+    }
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *response_json(proto_dialect d, const proto_response *r)
+{
+    json_t *o = json_object(), *output = json_array();
+    int rc = 0;
+    rc |= put(o, "id", jstr0(r->id));
+    rc |= put(o, "object", json_string("realtime.response"));
+    rc |= put(o, "status", jstr(r->status ? r->status : "in_progress"));
+    rc |= put(o, "status_details", status_details_json(r));
+    for (size_t i = 0; i < r->n_output && r->output; i++)
+        rc |= push(output, item_json(d, &r->output[i]));
+    rc |= put(o, "output", output);
+    if (d == PROTO_BETA) {
+        rc |= put(o, "modalities", modalities_json(r->modalities));
+        if (r->voice) rc |= put(o, "voice", jstr(r->voice));
+        rc |= put(o, "output_audio_format", json_string("pcm16"));
+    } else {
+        json_t *audio = json_object(), *out = json_object();
+        rc |= put(o, "output_modalities", modalities_json(r->modalities));
+        rc |= put(out, "format", format_ga(r->output_rate > 0 ? r->output_rate : 24000));
+        if (r->voice) rc |= put(out, "voice", jstr(r->voice));
+        rc |= put(audio, "output", out);
+        rc |= put(o, "audio", audio);
+    }
+    rc |= put(o, "metadata", json_null());
+    rc |= put(o, "usage", usage_json(d, r->usage));
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *proto_ev_response(proto_dialect d, int done, const proto_response *r)
+{
+    json_t *o;
+    if (r == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    o = ev_begin(done ? "response.done" : "response.created");
+    return ev_end(o, put(o, "response", response_json(d, r)));
+}
+
+char *proto_ev_output_item(proto_dialect d, int done, const char *response_id, int output_index,
+                           const proto_item *it)
+{
+    json_t *o;
+    int rc = 0;
+    if (it == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    o = ev_begin(done ? "response.output_item.done" : "response.output_item.added");
+    rc |= put(o, "response_id", jstr0(response_id));
+    rc |= put(o, "output_index", json_integer(output_index));
+    rc |= put(o, "item", item_json(d, it));
+    return ev_end(o, rc);
+}
+
+/* {event_id, type, response_id, item_id, output_index, content_index}. */
+static json_t *pos_begin(const char *type, const proto_pos *p, int *rc)
+{
+    json_t *o = ev_begin(type);
+    *rc |= put(o, "response_id", jstr0(p ? p->response_id : NULL));
+    *rc |= put(o, "item_id", jstr0(p ? p->item_id : NULL));
+    *rc |= put(o, "output_index", json_integer(p ? p->output_index : 0));
+    *rc |= put(o, "content_index", json_integer(0));
+    return o;
+}
+
+char *proto_ev_content_part(proto_dialect d, int done, const char *response_id, int output_index,
+                            const proto_item *it)
+{
+    proto_pos p;
+    json_t *o, *part;
+    int rc = 0, audio;
+    (void)d; /* ResponseContentPart*Event.Part is 'text' | 'audio' in both */
+    if (it == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    audio = it->content == PROTO_INPUT_AUDIO || it->content == PROTO_OUTPUT_AUDIO;
+    p = (proto_pos){response_id, it->id, output_index};
+    o = pos_begin(done ? "response.content_part.done" : "response.content_part.added", &p, &rc);
+    part = json_object();
+    rc |= put(part, "type", json_string(audio ? "audio" : "text"));
+    rc |= put(part, audio ? "transcript" : "text", jstr0(it->text));
+    rc |= put(o, "part", part);
+    return ev_end(o, rc);
+}
+
+static char *pos_text(const char *type, const proto_pos *p, const char *key, const char *text)
+{
+    int rc = 0;
+    json_t *o = pos_begin(type, p, &rc);
+    if (key) rc |= put(o, key, jstr0(text));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_text_delta(proto_dialect d, const proto_pos *p, const char *delta)
+{
+    return pos_text(dname(d, "response.output_text.delta", "response.text.delta"), p, "delta", delta);
+}
+
+char *proto_ev_text_done(proto_dialect d, const proto_pos *p, const char *text)
+{
+    return pos_text(dname(d, "response.output_text.done", "response.text.done"), p, "text", text);
+}
+
+char *proto_ev_audio_delta(proto_dialect d, const proto_pos *p, const int16_t *pcm, size_t samples)
+{
+    unsigned char *raw = NULL, *b64 = NULL;
+    size_t bytes;
+    int rc = 0;
+    json_t *o;
+    /* EVP_EncodeBlock takes an int length: 256 Mi samples is far past any
+     * real chunk. */
+    if (samples > (size_t)1 << 28 || (samples > 0 && pcm == NULL)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    bytes = samples * 2;
+    raw = malloc(bytes ? bytes : 1);
+    b64 = malloc(4 * ((bytes + 2) / 3) + 1);
+    if (raw == NULL || b64 == NULL) {
+        free(raw);
+        free(b64);
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < samples; i++) {
+        uint16_t u = (uint16_t)pcm[i];
+        raw[2 * i] = (unsigned char)(u & 0xff);
+        raw[2 * i + 1] = (unsigned char)(u >> 8);
+    }
+    b64[EVP_EncodeBlock(b64, raw, (int)bytes)] = '\0';
+    o = pos_begin(dname(d, "response.output_audio.delta", "response.audio.delta"), p, &rc);
+    rc |= put(o, "delta", json_string((const char *)b64));
+    free(raw);
+    free(b64);
+    return ev_end(o, rc);
+}
+
+char *proto_ev_audio_done(proto_dialect d, const proto_pos *p)
+{
+    return pos_text(dname(d, "response.output_audio.done", "response.audio.done"), p, NULL, NULL);
+}
+
+char *proto_ev_transcript_delta(proto_dialect d, const proto_pos *p, const char *delta)
+{
+    return pos_text(dname(d, "response.output_audio_transcript.delta",
+                          "response.audio_transcript.delta"), p, "delta", delta);
+}
+
+char *proto_ev_transcript_done(proto_dialect d, const proto_pos *p, const char *transcript)
+{
+    return pos_text(dname(d, "response.output_audio_transcript.done",
+                          "response.audio_transcript.done"), p, "transcript", transcript);
+}

@@ -1,0 +1,513 @@
+/*
+ * Responses: LLM tokens -> sentences -> TTS -> paced audio to the client.
+ *
+ * The LLM streams tokens; the chunker cuts them into sentences; sentences
+ * are synthesized one after another while the LLM is still talking. Audio
+ * is resampled to the client's output rate and released at real time plus
+ * [session] audio_lead, so that a barge-in stops the bot at once and the
+ * conversation records only what the client actually received: whole
+ * sentences, and the share of the interrupted one that was sent.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunker.h"
+#include "log.h"
+#include "resample.h"
+#include "session_int.h"
+#include "stage.h"
+
+#define TICK_MS 20
+#define MAX_DELTA_MS 200 /* audio per delta event */
+
+/* ------------------------------------------------------------ helpers */
+
+static int append_text(response *r, const char *t, size_t n)
+{
+    if (r->text_len + n + 1 > r->text_cap) {
+        size_t cap = r->text_cap ? r->text_cap : 256;
+        while (cap < r->text_len + n + 1) cap *= 2;
+        char *nb = realloc(r->text, cap);
+        if (nb == NULL) return -1;
+        r->text = nb;
+        r->text_cap = cap;
+    }
+    memcpy(r->text + r->text_len, t, n);
+    r->text_len += n;
+    r->text[r->text_len] = '\0';
+    return 0;
+}
+
+static proto_pos pos_of(const response *r)
+{
+    proto_pos p = {r->id, r->it->id, 0};
+    return p;
+}
+
+void respond_free(response *r)
+{
+    if (r == NULL) return;
+    if (r->llm) {
+        stage_cancel(r->llm);
+        stage_release(r->llm);
+    }
+    if (r->tts) {
+        stage_cancel(r->tts);
+        stage_release(r->tts);
+    }
+    sentence *st = r->sent_head;
+    while (st) {
+        sentence *n = st->next;
+        free(st->text);
+        free(st);
+        st = n;
+    }
+    chunker_free(r->ch);
+    resampler_free(r->out_rs);
+    free(r->q);
+    free(r->segs);
+    free(r->text);
+    free(r->instructions);
+    free(r);
+}
+
+/* Text the client heard: whole sentences, and the share of the interrupted
+ * one that was sent (by words, in proportion to its audio sent). */
+static char *spoken_text(const response *r)
+{
+    size_t cap = r->text_len + 2, len = 0;
+    char *out = malloc(cap);
+    if (out == NULL) return NULL;
+    out[0] = '\0';
+    for (const sentence *st = r->sent_head; st; st = st->next) {
+        if (st->samples_sent == 0) break;
+        const char *t = st->text;
+        size_t take = strlen(t);
+        if (!(st->tts_done && st->samples_sent >= st->samples_total)) {
+            int words = 0;
+            for (const char *p = t; *p;) {
+                while (*p && isspace((unsigned char)*p)) p++;
+                if (!*p) break;
+                words++;
+                while (*p && !isspace((unsigned char)*p)) p++;
+            }
+            double share = st->samples_total ? (double)st->samples_sent / (double)st->samples_total : 0;
+            int keep = (int)(share * words + 0.5);
+            const char *p = t;
+            for (int w = 0; w < keep && *p; w++) {
+                while (*p && isspace((unsigned char)*p)) p++;
+                while (*p && !isspace((unsigned char)*p)) p++;
+            }
+            take = (size_t)(p - t);
+        }
+        if (take == 0) break;
+        if (len + take + 2 > cap) break;
+        if (len) out[len++] = ' ';
+        memcpy(out + len, t, take);
+        len += take;
+        out[len] = '\0';
+        if (take < strlen(t)) break;
+    }
+    return out;
+}
+
+static void trim(char *t)
+{
+    size_t n = strlen(t), a = 0;
+    while (a < n && isspace((unsigned char)t[a])) a++;
+    while (n > a && isspace((unsigned char)t[n - 1])) n--;
+    memmove(t, t + a, n - a);
+    t[n - a] = '\0';
+}
+
+/* ------------------------------------------------------------ finishing */
+
+static void finish(session *s, const char *status, const char *reason, const proto_error *err)
+{
+    response *r = s->resp;
+    if (r == NULL) return;
+    s->resp = NULL;
+    if (r->llm) {
+        stage_cancel(r->llm);
+        stage_release(r->llm);
+        r->llm = NULL;
+    }
+    if (r->tts) {
+        stage_cancel(r->tts);
+        stage_release(r->tts);
+        r->tts = NULL;
+    }
+    int audio = (r->modalities & PROTO_MOD_AUDIO) != 0;
+    char *said;
+    if (audio && strcmp(status, "completed") != 0) said = spoken_text(r);
+    else said = strdup(r->text ? r->text : "");
+    if (said == NULL) said = strdup("");
+    if (said) trim(said);
+    conv_set_text(r->it, said ? said : "");
+    snprintf(r->it->status, sizeof r->it->status, "%s", strcmp(status, "completed") == 0 ? "completed" : "incomplete");
+
+    proto_pos p = pos_of(r);
+    if (!s->closed) {
+        if (audio) {
+            sess_send(s, proto_ev_audio_done(s->d, &p));
+            sess_send(s, proto_ev_transcript_done(s->d, &p, r->it->text));
+        } else {
+            sess_send(s, proto_ev_text_done(s->d, &p, r->it->text));
+        }
+        proto_item v = conv_view(r->it);
+        sess_send(s, proto_ev_content_part(s->d, 1, r->id, 0, &v));
+        sess_send(s, proto_ev_output_item(s->d, 1, r->id, 0, &v));
+        sess_send(s, proto_ev_item_done(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
+        proto_response pr;
+        memset(&pr, 0, sizeof pr);
+        pr.id = r->id;
+        pr.status = status;
+        pr.status_reason = reason;
+        pr.error = err;
+        pr.output = &v;
+        pr.n_output = 1;
+        pr.modalities = r->modalities;
+        pr.voice = s->cfg.voice;
+        pr.output_rate = s->cfg.output_rate;
+        pr.usage = r->has_usage ? &r->usage : NULL;
+        sess_send(s, proto_ev_response(s->d, 1, &pr));
+    }
+    sess_observe_words(0, conv_words(r->it->text));
+    log_info("response done", "session_id", s->id, "response_id", r->id, "status", status,
+             "reason", reason ? reason : "", "text", r->it->text ? r->it->text : "");
+    free(said);
+    respond_free(r);
+}
+
+/* Complete when the LLM is done and every sentence was spoken and sent. */
+static void maybe_complete(session *s)
+{
+    response *r = s->resp;
+    if (r == NULL || !r->llm_done) return;
+    if (r->modalities & PROTO_MOD_AUDIO) {
+        if (r->tts || r->q_len) return;
+        for (sentence *st = r->sent_head; st; st = st->next)
+            if (!st->tts_done) return;
+    }
+    finish(s, "completed", NULL, NULL);
+}
+
+static void fail(session *s, const char *code, const vx_error *verr)
+{
+    proto_error e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.type, sizeof e.type, "server_error");
+    snprintf(e.code, sizeof e.code, "%s", code);
+    snprintf(e.message, sizeof e.message, "%s", verr ? verr->msg : "provider failed");
+    log_warn("response failed", "session_id", s->id, "code", code, "error", e.message);
+    finish(s, "failed", NULL, &e);
+}
+
+/* ------------------------------------------------------------ TTS */
+
+static void kick_tts(session *s);
+static int check_pending_fail(session *s);
+
+static int queue_audio(response *r, sentence *st, const int16_t *pcm, size_t n)
+{
+    if (r->q_len + n > r->q_cap) {
+        size_t cap = r->q_cap ? r->q_cap : 48000;
+        while (cap < r->q_len + n) cap *= 2;
+        int16_t *nb = realloc(r->q, cap * sizeof *nb);
+        if (nb == NULL) return -1;
+        r->q = nb;
+        r->q_cap = cap;
+    }
+    memcpy(r->q + r->q_len, pcm, n * sizeof *pcm);
+    r->q_len += n;
+    if (r->n_segs && r->segs[r->n_segs - 1].s == st) {
+        r->segs[r->n_segs - 1].n += n;
+    } else {
+        if (r->n_segs == r->cap_segs) {
+            size_t cap = r->cap_segs ? r->cap_segs * 2 : 16;
+            struct qseg *ns = realloc(r->segs, cap * sizeof *ns);
+            if (ns == NULL) return -1;
+            r->segs = ns;
+            r->cap_segs = cap;
+        }
+        r->segs[r->n_segs].s = st;
+        r->segs[r->n_segs].n = n;
+        r->n_segs++;
+    }
+    st->samples_total += n;
+    return 0;
+}
+
+static void tts_audio(void *user, stage_call *c, const int16_t *pcm, size_t n, const vx_audio_format *fmt)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->tts || r->tts_sent == NULL) return;
+    int rate = (int)(fmt->sample_rate ? fmt->sample_rate : 16000);
+    if (r->out_rs == NULL || r->out_src_rate != rate) {
+        resampler_free(r->out_rs);
+        r->out_rs = resampler_new(rate, s->cfg.output_rate, 5);
+        r->out_src_rate = rate;
+        if (r->out_rs == NULL) return;
+    }
+    size_t cap = resampler_out_capacity(r->out_rs, n);
+    int16_t *tmp = malloc(cap * sizeof *tmp);
+    if (tmp == NULL) return;
+    size_t got = resampler_process(r->out_rs, pcm, n, tmp, cap);
+    queue_audio(r, r->tts_sent, tmp, got);
+    free(tmp);
+    if (!r->audio_started) {
+        r->audio_started = 1;
+        r->t_audio_start_ns = sess_now_ns();
+    }
+    respond_tick(s);
+}
+
+static void tts_done(void *user, stage_call *c, const vx_usage *u)
+{
+    session *s = user;
+    response *r = s->resp;
+    (void)u;
+    if (r == NULL || c != r->tts) return;
+    if (r->out_rs && r->tts_sent) {
+        int16_t tail[2048];
+        size_t got = resampler_flush(r->out_rs, tail, sizeof tail / sizeof tail[0]);
+        if (got) queue_audio(r, r->tts_sent, tail, got);
+    }
+    if (r->tts_sent) r->tts_sent->tts_done = 1;
+    r->tts_sent = NULL;
+    stage_release(r->tts);
+    r->tts = NULL;
+    kick_tts(s);
+    if (check_pending_fail(s)) return;
+    respond_tick(s);
+    maybe_complete(s);
+}
+
+static void tts_error(void *user, stage_call *c, const vx_error *err)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->tts) return;
+    fail(s, "tts_failed", err);
+}
+
+static void kick_tts(session *s)
+{
+    response *r = s->resp;
+    if (r == NULL || r->tts) return;
+    sentence *st = r->sent_head;
+    while (st && st->tts_done) st = st->next;
+    if (st == NULL) return;
+    stage_events ev = {.user = s, .on_audio = tts_audio, .on_done = tts_done, .on_error = tts_error};
+    r->tts_sent = st;
+    r->tts = stage_tts_synthesize(s->sx, st->text, s->cfg.voice, &ev);
+    /* Failing here could free the chunker that called us: flag it. */
+    if (r->tts == NULL) r->pending_fail = 1;
+}
+
+/* Act on a TTS start failure flagged inside a callback chain. */
+static int check_pending_fail(session *s)
+{
+    if (s->resp == NULL || !s->resp->pending_fail) return 0;
+    vx_error e = {VX_ENOMEM, 0, 0, "could not start speech synthesis"};
+    fail(s, "tts_failed", &e);
+    return 1;
+}
+
+static void on_sentence(void *user, const char *piece)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL) return;
+    sentence *st = calloc(1, sizeof *st);
+    if (st == NULL || (st->text = strdup(piece)) == NULL) {
+        free(st);
+        return;
+    }
+    if (r->sent_tail) r->sent_tail->next = st;
+    else r->sent_head = st;
+    r->sent_tail = st;
+    kick_tts(s);
+}
+
+/* ------------------------------------------------------------ LLM */
+
+static void llm_token(void *user, stage_call *c, const char *text, size_t len)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->llm) return;
+    append_text(r, text, len);
+    if (r->modalities & PROTO_MOD_AUDIO) {
+        chunker_push(r->ch, text, len, on_sentence, s);
+        check_pending_fail(s);
+    } else {
+        char *d = strndup(text, len);
+        proto_pos p = pos_of(r);
+        if (d) sess_send(s, proto_ev_text_delta(s->d, &p, d));
+        free(d);
+    }
+}
+
+static void llm_done(void *user, stage_call *c, const vx_usage *u)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->llm) return;
+    if (u) {
+        r->usage.input_tokens = (int)u->prompt_tokens;
+        r->usage.output_tokens = (int)u->completion_tokens;
+        r->has_usage = 1;
+    }
+    stage_release(r->llm);
+    r->llm = NULL;
+    r->llm_done = 1;
+    if (r->modalities & PROTO_MOD_AUDIO) chunker_flush(r->ch, on_sentence, s);
+    if (check_pending_fail(s)) return;
+    maybe_complete(s);
+}
+
+static void llm_error(void *user, stage_call *c, const vx_error *err)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->llm) return;
+    fail(s, "llm_failed", err);
+}
+
+/* ------------------------------------------------------------ paced output */
+
+uint32_t respond_tick(session *s)
+{
+    response *r = s->resp;
+    if (r == NULL || r->q_len == 0) return 0;
+    uint64_t rate = (uint64_t)s->cfg.output_rate;
+    uint64_t lead = (uint64_t)s->a->s.audio_lead_ms;
+    size_t allowed;
+    if (lead == 0) {
+        allowed = r->q_len; /* no pacing */
+    } else {
+        uint64_t elapsed = sess_now_ns() - r->t_audio_start_ns;
+        uint64_t budget = (elapsed / 1000000ull + lead) * rate / 1000;
+        allowed = budget > r->samples_released ? (size_t)(budget - r->samples_released) : 0;
+        if (allowed > r->q_len) allowed = r->q_len;
+    }
+    size_t max_delta = (size_t)(rate * MAX_DELTA_MS / 1000);
+    size_t done = 0;
+    proto_pos p = pos_of(r);
+    while (done < allowed && r->n_segs) {
+        struct qseg *sg = &r->segs[0];
+        size_t n = allowed - done;
+        if (n > sg->n) n = sg->n;
+        if (n > max_delta) n = max_delta;
+        if (!sg->s->announced) {
+            /* The transcript of a sentence goes out with its first audio. */
+            sg->s->announced = 1;
+            char *t = malloc(strlen(sg->s->text) + 2);
+            if (t) {
+                sprintf(t, "%s%s", sg->s->text, sg->s->next || !r->llm_done ? " " : "");
+                sess_send(s, proto_ev_transcript_delta(s->d, &p, t));
+                free(t);
+            }
+        }
+        if (r->samples_released == 0 && s->in.t_speech_end_ns) {
+            sess_observe_turn_latency(s, sess_now_ns() - s->in.t_speech_end_ns);
+            s->in.t_speech_end_ns = 0;
+        }
+        sess_send(s, proto_ev_audio_delta(s->d, &p, r->q + done, n));
+        sg->s->samples_sent += n;
+        sg->n -= n;
+        r->samples_released += n;
+        done += n;
+        if (sg->n == 0) {
+            memmove(r->segs, r->segs + 1, (r->n_segs - 1) * sizeof *r->segs);
+            r->n_segs--;
+        }
+    }
+    if (done) {
+        memmove(r->q, r->q + done, (r->q_len - done) * sizeof *r->q);
+        r->q_len -= done;
+    }
+    if (r->q_len == 0) {
+        maybe_complete(s);
+        return 0;
+    }
+    sess_schedule_tick(s, TICK_MS);
+    return TICK_MS;
+}
+
+/* ------------------------------------------------------------ start / cancel */
+
+int respond_start(session *s, const char *instructions, unsigned modalities, const char *event_id)
+{
+    if (s->resp) {
+        sess_error(s, "invalid_request_error", "conversation_already_has_active_response",
+                   "a response is already in progress; cancel it first", NULL, event_id);
+        return -1;
+    }
+    response *r = calloc(1, sizeof *r);
+    if (r == NULL) goto oom;
+    proto_new_id("resp_", r->id, sizeof r->id);
+    r->modalities = modalities ? modalities : s->cfg.modalities;
+    if (instructions && (r->instructions = strdup(instructions)) == NULL) goto oom;
+    r->ch = chunker_new(0, 0);
+    if (r->ch == NULL) goto oom;
+    r->t_created_ns = sess_now_ns();
+
+    size_t n = 0;
+    vx_message *msgs = conv_messages(&s->conv, r->instructions ? r->instructions : s->cfg.instructions, &n);
+    if (msgs == NULL) goto oom;
+    proto_content ct = (r->modalities & PROTO_MOD_AUDIO) ? PROTO_OUTPUT_AUDIO : PROTO_OUTPUT_TEXT;
+    r->it = conv_add(&s->conv, NULL, NULL, "assistant", ct, NULL, "in_progress");
+    if (r->it == NULL) {
+        free(msgs);
+        goto oom;
+    }
+    s->resp = r;
+
+    if ((r->modalities & PROTO_MOD_AUDIO) && stage_providers(STAGE_TTS) == 0) {
+        /* No voice configured: answer in text rather than not at all. */
+        r->modalities = (r->modalities & ~PROTO_MOD_AUDIO) | PROTO_MOD_TEXT;
+        r->it->content = PROTO_OUTPUT_TEXT;
+    }
+
+    proto_response pr;
+    memset(&pr, 0, sizeof pr);
+    pr.id = r->id;
+    pr.status = "in_progress";
+    pr.modalities = r->modalities;
+    pr.voice = s->cfg.voice;
+    pr.output_rate = s->cfg.output_rate;
+    sess_send(s, proto_ev_response(s->d, 0, &pr));
+    proto_item v = conv_view(r->it);
+    sess_send(s, proto_ev_output_item(s->d, 0, r->id, 0, &v));
+    sess_send(s, proto_ev_item_added(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
+    sess_send(s, proto_ev_content_part(s->d, 0, r->id, 0, &v));
+
+    vx_llm_params params = {sizeof params, s->cfg.temperature, s->cfg.max_output_tokens, s->id};
+    stage_events ev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error};
+    r->llm = stage_llm_generate(s->sx, msgs, n, &params, &ev);
+    free(msgs);
+    if (r->llm == NULL) {
+        vx_error e = {VX_EUNAVAIL, 0, 0, "no language model provider is available"};
+        fail(s, "no_llm_provider", &e);
+        return -1;
+    }
+    return 0;
+oom:
+    respond_free(r);
+    sess_error(s, "server_error", "internal_error", "out of memory", NULL, event_id);
+    return -1;
+}
+
+void respond_cancel(session *s, const char *reason)
+{
+    if (s->resp == NULL) return;
+    if (strcmp(reason, "turn_detected") == 0) sess_count_interruption();
+    finish(s, "cancelled", reason, NULL);
+}

@@ -1,0 +1,444 @@
+/*
+ * Realtime sessions: life cycle, client events, limits, session metrics.
+ */
+#include "config.h"
+
+#include "session.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "defer.h"
+#include "log.h"
+#include "metrics.h"
+#include "session_int.h"
+#include "stage.h"
+#include "worker.h"
+#include "ws.h"
+
+#define CLOSE_NORMAL 1000
+#define CLOSE_GOING_AWAY 1001
+#define CLOSE_POLICY 1008
+
+static atomic_int g_sessions;
+static int g_sample_rate = 100;
+static long long g_max_audio_samples;
+
+static metrics_family *f_sessions, *f_active, *f_duration, *f_interruptions, *f_req_words,
+    *f_reply_words, *f_turn_latency, *f_client_errors;
+static metrics_series *s_sessions, *s_active, *s_duration, *s_interruptions, *s_req_words,
+    *s_reply_words, *s_turn_latency;
+
+int session_count(void) { return atomic_load(&g_sessions); }
+
+uint64_t sess_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int session_metrics_init(metrics_registry *reg, const settings *s)
+{
+    static const double b_dur[] = {1, 10, 30, 60, 120, 240, 480, 960, 1920, 3600};
+    static const double b_words[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+    static const double b_lat[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10};
+    static const char *const l_code[] = {"code"};
+    g_sample_rate = s->session_sample_rate;
+    f_sessions = metrics_counter_family(reg, "voxray_sessions_total", "Realtime sessions started.", 0, NULL);
+    f_active = metrics_gauge_family(reg, "voxray_active_sessions", "Realtime sessions open right now.", 0, NULL);
+    f_duration = metrics_histogram_family(reg, "voxray_session_duration_seconds", "Length of ended sessions.",
+                                          0, NULL, b_dur, sizeof b_dur / sizeof b_dur[0]);
+    f_interruptions = metrics_counter_family(reg, "voxray_interruptions_total",
+                                             "Responses cut short by user speech (barge-in).", 0, NULL);
+    f_req_words = metrics_histogram_family(reg, "voxray_request_length_words", "Words in a user turn.",
+                                           0, NULL, b_words, sizeof b_words / sizeof b_words[0]);
+    f_reply_words = metrics_histogram_family(reg, "voxray_reply_length_words",
+                                             "Words the bot said in a response (after truncation).", 0, NULL,
+                                             b_words, sizeof b_words / sizeof b_words[0]);
+    f_turn_latency = metrics_histogram_family(reg, "voxray_turn_latency_seconds",
+                                              "End of user speech to the first reply audio sent.", 0, NULL,
+                                              b_lat, sizeof b_lat / sizeof b_lat[0]);
+    f_client_errors = metrics_counter_family(reg, "voxray_client_errors_total",
+                                             "Error events sent to clients, by code.", 1, l_code);
+    if (!f_sessions || !f_active || !f_duration || !f_interruptions || !f_req_words || !f_reply_words ||
+        !f_turn_latency || !f_client_errors)
+        return -1;
+    s_sessions = metrics_series_get(f_sessions, NULL);
+    s_active = metrics_series_get(f_active, NULL);
+    s_duration = metrics_series_get(f_duration, NULL);
+    s_interruptions = metrics_series_get(f_interruptions, NULL);
+    s_req_words = metrics_series_get(f_req_words, NULL);
+    s_reply_words = metrics_series_get(f_reply_words, NULL);
+    s_turn_latency = metrics_series_get(f_turn_latency, NULL);
+    /* one append may carry at most 60 s of audio at the highest rate */
+    g_max_audio_samples = 48000LL * 60;
+    return s_sessions && s_active && s_duration && s_interruptions && s_req_words && s_reply_words &&
+                   s_turn_latency
+               ? 0
+               : -1;
+}
+
+void sess_count_interruption(void) { metrics_counter_inc(s_interruptions); }
+void sess_observe_turn_latency(session *s, uint64_t ns)
+{
+    (void)s;
+    metrics_histogram_observe_ns(s_turn_latency, ns);
+}
+void sess_observe_words(int request, int words)
+{
+    metrics_histogram_observe(request ? s_req_words : s_reply_words, words);
+}
+
+/* SampledSessionID(): the hex SHA-256 of the id for 1 in N sessions (by the
+ * hash, so the same id is sampled the same way on every instance), else
+ * "sampled_out". */
+static void sampled_session_id(const char *id, char *out, size_t len)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)id, strlen(id), md);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | md[i];
+    if (g_sample_rate > 1 && v % (uint64_t)g_sample_rate != 0) {
+        snprintf(out, len, "sampled_out");
+        return;
+    }
+    size_t o = 0;
+    for (int i = 0; i < SHA256_DIGEST_LENGTH && o + 2 < len; i++) o += (size_t)snprintf(out + o, len - o, "%02x", md[i]);
+}
+
+/* ------------------------------------------------------------ references */
+
+static void session_ref(session *s) { atomic_fetch_add(&s->refs, 1); }
+
+static void session_unref(session *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
+    input_free(s);
+    respond_free(s->resp);
+    conv_free(&s->conv);
+    proto_session_clear(&s->cfg);
+    free(s->resp_wait_instructions);
+    stage_ctx_free(s->sx);
+    if (s->conn) ws_conn_unref(s->conn);
+    strand_unref(s->st);
+    free(s);
+}
+
+/* Post fn(s) to the session strand with a reference held for it. */
+typedef struct sess_task {
+    session *s;
+    void (*fn)(session *s, void *arg);
+    void *arg;
+} sess_task;
+
+static void run_sess_task(void *p)
+{
+    sess_task *t = p;
+    t->fn(t->s, t->arg);
+    session_unref(t->s);
+    free(t);
+}
+
+static int sess_post(session *s, void (*fn)(session *, void *), void *arg)
+{
+    sess_task *t = malloc(sizeof *t);
+    if (t == NULL) return -1;
+    t->s = s;
+    t->fn = fn;
+    t->arg = arg;
+    session_ref(s);
+    if (strand_post(s->st, run_sess_task, t) != 0) {
+        session_unref(s);
+        free(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ output */
+
+void sess_send(session *s, char *json)
+{
+    if (json == NULL) return; /* an event this dialect does not have */
+    if (s->closed) {
+        free(json);
+        return;
+    }
+    ws_send(s->conn, json);
+}
+
+void sess_error(session *s, const char *type, const char *code, const char *message,
+                const char *param, const char *event_id)
+{
+    proto_error e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.type, sizeof e.type, "%s", type);
+    snprintf(e.code, sizeof e.code, "%s", code);
+    snprintf(e.message, sizeof e.message, "%s", message);
+    if (param) snprintf(e.param, sizeof e.param, "%s", param);
+    if (event_id) snprintf(e.event_id, sizeof e.event_id, "%s", event_id);
+    const char *lv[] = {e.code};
+    metrics_series *m = metrics_series_get(f_client_errors, lv);
+    if (m) {
+        metrics_counter_inc(m);
+        metrics_series_release(m);
+    }
+    log_debug("error event sent", "session", s->id, "code", e.code, "message", e.message);
+    sess_send(s, proto_ev_error(s->d, &e));
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void tick_task(session *s, void *arg);
+
+static void tick_fire(void *arg)
+{
+    session *s = arg;
+    if (sess_post(s, tick_task, NULL) != 0) {
+        /* shutting down */
+    }
+    session_unref(s);
+}
+
+void sess_schedule_tick(session *s, uint32_t ms)
+{
+    uint64_t due = sess_now_ns() + (uint64_t)ms * 1000000ull;
+    if (s->tick_due_ns && s->tick_due_ns <= due) return; /* one is coming sooner */
+    s->tick_due_ns = due;
+    session_ref(s);
+    if (defer_run(ms, tick_fire, s) != 0) session_unref(s);
+}
+
+static void tick_task(session *s, void *arg)
+{
+    (void)arg;
+    if (s->closed) return;
+    uint64_t now = sess_now_ns();
+    if (s->tick_due_ns && now + 500000ull < s->tick_due_ns) return; /* a superseded tick */
+    s->tick_due_ns = 0;
+    const settings *st = &s->a->s;
+    if (st->max_duration_ms > 0 && now - s->t_start_ns >= (uint64_t)st->max_duration_ms * 1000000ull) {
+        sess_error(s, "invalid_request_error", "session_expired",
+                   "the session reached its maximum duration ([session] max_duration)", NULL, NULL);
+        ws_close(s->conn, CLOSE_NORMAL, "session expired");
+        return;
+    }
+    if (st->session_idle_timeout_ms > 0 && now - s->t_last_msg_ns >= (uint64_t)st->session_idle_timeout_ms * 1000000ull) {
+        sess_error(s, "invalid_request_error", "session_idle_timeout",
+                   "no client message for too long ([session] idle_timeout)", NULL, NULL);
+        ws_close(s->conn, CLOSE_NORMAL, "idle timeout");
+        return;
+    }
+    uint32_t next = 1000;
+    uint32_t pace = respond_tick(s);
+    if (pace && pace < next) next = pace;
+    sess_schedule_tick(s, next);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static void start_task(session *s, void *arg)
+{
+    (void)arg;
+    sess_send(s, proto_ev_session(s->d, 0, &s->cfg));
+    sess_schedule_tick(s, 1000);
+}
+
+session *session_new(app *a, ws_conn *conn, int beta)
+{
+    session *s = calloc(1, sizeof *s);
+    if (s == NULL) return NULL;
+    atomic_init(&s->refs, 1); /* the connection's */
+    s->a = a;
+    s->conn = conn;
+    ws_conn_ref(conn);
+    s->d = beta ? PROTO_BETA : PROTO_GA;
+    proto_new_id("sess_", s->id, sizeof s->id);
+    sampled_session_id(s->id, s->label, sizeof s->label);
+    s->t_start_ns = s->t_last_msg_ns = sess_now_ns();
+    proto_session_defaults(&s->cfg, s->d);
+    free(s->cfg.id);
+    s->cfg.id = strdup(s->id);
+    if (*a->s.instructions) s->cfg.instructions = strdup(a->s.instructions);
+    if (*a->s.voice) s->cfg.voice = strdup(a->s.voice);
+    s->st = strand_new();
+    if (s->st == NULL || s->cfg.id == NULL) goto fail;
+    s->sx = stage_ctx_new(s->st, s->label);
+    if (s->sx == NULL || input_init(s) != 0) goto fail;
+    atomic_fetch_add(&g_sessions, 1);
+    atomic_fetch_add(&a->active_sessions, 1);
+    metrics_counter_inc(s_sessions);
+    metrics_gauge_add(s_active, 1);
+    log_info("session started", "session_id", s->id, "transport", "websocket",
+             "dialect", beta ? "beta" : "ga");
+    sess_post(s, start_task, NULL);
+    return s;
+fail:
+    session_unref(s);
+    return NULL;
+}
+
+static void closed_task(session *s, void *arg)
+{
+    (void)arg;
+    s->closed = 1;
+    if (s->resp) respond_cancel(s, "client_disconnected");
+    input_free(s);
+    double secs = (double)(sess_now_ns() - s->t_start_ns) / 1e9;
+    metrics_histogram_observe(s_duration, secs);
+    metrics_gauge_add(s_active, -1);
+    atomic_fetch_sub(&g_sessions, 1);
+    atomic_fetch_sub(&s->a->active_sessions, 1);
+    char dur[32];
+    snprintf(dur, sizeof dur, "%.3f", secs);
+    log_info("session ended", "session_id", s->id, "duration_s", dur);
+}
+
+void session_on_closed(session *s)
+{
+    if (sess_post(s, closed_task, NULL) != 0) closed_task(s, NULL);
+    session_unref(s); /* the connection's reference */
+}
+
+/* ------------------------------------------------------------ client events */
+
+typedef struct msg_arg {
+    char *text;
+    size_t len;
+} msg_arg;
+
+static void on_session_update(session *s, proto_client_event *ev)
+{
+    int rate_changed = (ev->session.set & PS_INPUT_RATE) && ev->session.input_rate != s->cfg.input_rate;
+    if (proto_session_merge(&s->cfg, &ev->session) != 0) {
+        sess_error(s, "server_error", "internal_error", "out of memory", NULL, ev->event_id);
+        return;
+    }
+    if (rate_changed || (ev->session.set & PS_TURN_DETECTION)) input_reconfigure(s);
+    sess_send(s, proto_ev_session(s->d, 1, &s->cfg));
+}
+
+static void on_item_create(session *s, proto_client_event *ev)
+{
+    item *after = NULL;
+    if (ev->previous_item_id) {
+        if (strcmp(ev->previous_item_id, "root") == 0) {
+            after = CONV_AT_HEAD;
+        } else if ((after = conv_find(&s->conv, ev->previous_item_id)) == NULL) {
+            char m[200];
+            snprintf(m, sizeof m, "previous_item_id '%s' does not exist in the conversation", ev->previous_item_id);
+            sess_error(s, "invalid_request_error", "item_not_found", m, "previous_item_id", ev->event_id);
+            return;
+        }
+    }
+    proto_content ct = strcmp(ev->role, "assistant") == 0 ? PROTO_OUTPUT_TEXT : PROTO_INPUT_TEXT;
+    item *it = conv_add(&s->conv, after, ev->item_id, ev->role, ct, ev->text, "completed");
+    if (it == NULL) {
+        sess_error(s, "invalid_request_error", "duplicate_item_id", "an item with this id already exists",
+                   "item.id", ev->event_id);
+        return;
+    }
+    proto_item v = conv_view(it);
+    const char *prev = it->prev ? it->prev->id : NULL;
+    sess_send(s, proto_ev_item_added(s->d, &v, prev));
+    sess_send(s, proto_ev_item_done(s->d, &v, prev));
+    if (strcmp(it->role, "user") == 0) sess_observe_words(1, conv_words(it->text));
+}
+
+static void on_response_create(session *s, proto_client_event *ev)
+{
+    if (s->resp || s->resp_waiting) {
+        sess_error(s, "invalid_request_error", "conversation_already_has_active_response",
+                   "a response is already in progress; cancel it first", NULL, ev->event_id);
+        return;
+    }
+    if (input_transcribing(s)) {
+        /* The user's last turn is still being transcribed: answer it once
+         * the transcript is in (input.c starts the response). */
+        s->resp_waiting = 1;
+        s->resp_wait_instructions = ev->instructions ? strdup(ev->instructions) : NULL;
+        s->resp_wait_modalities = ev->modalities;
+        return;
+    }
+    respond_start(s, ev->instructions, ev->modalities, ev->event_id);
+}
+
+static void on_response_cancel(session *s, proto_client_event *ev)
+{
+    if (s->resp_waiting && s->resp == NULL) {
+        s->resp_waiting = 0;
+        free(s->resp_wait_instructions);
+        s->resp_wait_instructions = NULL;
+        return;
+    }
+    if (s->resp == NULL) {
+        sess_error(s, "invalid_request_error", "response_cancel_not_active",
+                   "there is no active response to cancel", NULL, ev->event_id);
+        return;
+    }
+    if (ev->response_id && strcmp(ev->response_id, s->resp->id) != 0) {
+        sess_error(s, "invalid_request_error", "response_not_found",
+                   "response_id does not name the active response", "response_id", ev->event_id);
+        return;
+    }
+    respond_cancel(s, "client_cancelled");
+}
+
+static void message_task(session *s, void *arg)
+{
+    msg_arg *m = arg;
+    proto_client_event ev;
+    proto_error err;
+    if (s->closed) goto out;
+    s->t_last_msg_ns = sess_now_ns();
+    if (proto_parse(m->text, m->len, s->d, (size_t)g_max_audio_samples, &ev, &err) != 0) {
+        sess_error(s, err.type[0] ? err.type : "invalid_request_error", err.code, err.message,
+                   err.param[0] ? err.param : NULL, err.event_id[0] ? err.event_id : NULL);
+        goto out;
+    }
+    switch (ev.type) {
+    case PC_SESSION_UPDATE: on_session_update(s, &ev); break;
+    case PC_AUDIO_APPEND: input_append(s, ev.pcm, ev.samples); break;
+    case PC_AUDIO_COMMIT: input_commit(s, ev.event_id); break;
+    case PC_AUDIO_CLEAR:
+        input_clear(s);
+        sess_send(s, proto_ev_audio_cleared(s->d));
+        break;
+    case PC_ITEM_CREATE: on_item_create(s, &ev); break;
+    case PC_RESPONSE_CREATE: on_response_create(s, &ev); break;
+    case PC_RESPONSE_CANCEL: on_response_cancel(s, &ev); break;
+    }
+    proto_client_event_free(&ev);
+out:
+    free(m->text);
+    free(m);
+}
+
+void session_on_message(session *s, char *text, size_t len)
+{
+    msg_arg *m = malloc(sizeof *m);
+    if (m == NULL) {
+        free(text);
+        return;
+    }
+    m->text = text;
+    m->len = len;
+    if (sess_post(s, message_task, m) != 0) {
+        free(text);
+        free(m);
+    }
+}
+
+static void binary_task(session *s, void *arg)
+{
+    (void)arg;
+    s->t_last_msg_ns = sess_now_ns();
+    sess_error(s, "invalid_request_error", "invalid_message",
+               "binary WebSocket messages are not supported: send JSON text events", NULL, NULL);
+}
+
+void session_on_binary(session *s) { sess_post(s, binary_task, NULL); }

@@ -1,0 +1,37 @@
+/*
+ * A realtime session: one WebSocket client speaking the OpenAI Realtime
+ * protocol, its conversation, and the STT -> LLM -> TTS pipeline serving it.
+ *
+ * Each session runs on its own strand: every client message, plugin event
+ * and timer becomes a task on it, so session state needs no locks and the
+ * event-loop threads never wait for it.
+ */
+#ifndef VOXRAY_SESSION_H
+#define VOXRAY_SESSION_H
+
+#include <stddef.h>
+
+#include "app.h"
+
+typedef struct session session;
+typedef struct ws_conn ws_conn;
+typedef struct metrics_registry metrics_registry;
+
+/* Register the session metric families. */
+int session_metrics_init(metrics_registry *reg, const settings *s);
+
+/* Create a session for a freshly upgraded connection (lws thread): sends
+ * session.created. Holds a reference on conn. NULL on OOM. */
+session *session_new(app *a, ws_conn *conn, int beta);
+/* A complete text message (takes ownership of the malloc'd text). */
+void session_on_message(session *s, char *text, size_t len);
+/* A binary message: answered with an error event. */
+void session_on_binary(session *s);
+/* The connection is gone (lws thread). The session winds down: plugin calls
+ * are cancelled, metrics recorded; the caller's reference is dropped. */
+void session_on_closed(session *s);
+
+/* Sessions alive right now. */
+int session_count(void);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * Session internals shared by session.c (life cycle, client events),
+ * input.c (audio in: resampling, VAD, STT), respond.c (responses: LLM,
+ * sentence chunking, TTS, paced audio out, barge-in) and conversation.c.
+ * Everything here is touched only on the session's strand.
+ */
+#ifndef VOXRAY_SESSION_INT_H
+#define VOXRAY_SESSION_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <voxray/plugin.h>
+
+#include "app.h"
+#include "protocol.h"
+#include "session.h"
+
+typedef struct strand strand;
+typedef struct stage_ctx stage_ctx;
+typedef struct stage_call stage_call;
+typedef struct resampler resampler;
+typedef struct vad vad;
+typedef struct chunker chunker;
+typedef struct ws_conn ws_conn;
+
+/* ------------------------------------------------------------ conversation */
+
+typedef struct item {
+    char id[40];
+    char role[12];
+    proto_content content;
+    char *text;        /* text or transcript; NULL while unknown */
+    char status[16];   /* completed | in_progress | incomplete */
+    struct item *prev, *next;
+} item;
+
+typedef struct conversation {
+    item *head, *tail;
+    size_t n;
+} conversation;
+
+#define CONV_AT_HEAD ((item *)-1)
+/* New item after `after` (NULL: at the end; CONV_AT_HEAD: first).
+ * id NULL: a fresh one. NULL on OOM or a duplicate id. */
+item *conv_add(conversation *cv, item *after, const char *id, const char *role,
+               proto_content content, const char *text, const char *status);
+item *conv_find(conversation *cv, const char *id);
+int conv_set_text(item *it, const char *text);
+void conv_free(conversation *cv);
+/* The LLM prompt: system instructions then every item with text. The
+ * returned array points into the items; free() only the array. */
+vx_message *conv_messages(const conversation *cv, const char *instructions, size_t *n);
+/* proto_item view of an item (pointers into it). */
+proto_item conv_view(const item *it);
+/* Words in a text (for request/reply length metrics). */
+int conv_words(const char *text);
+
+/* ------------------------------------------------------------ input */
+
+typedef struct input_state {
+    resampler *rs;          /* client rate -> STT rate */
+    int rs_in_rate;
+    vad *vad;
+    int16_t *ring;          /* last second of STT-rate audio, for prefix padding */
+    size_t ring_cap, ring_len;
+    uint64_t pos;           /* STT-rate samples processed since the start */
+    uint64_t vad_base;      /* pos when the VAD was last reset (its origin) */
+    int in_speech;
+    uint64_t speech_start_pos;
+    stage_call *stt;        /* the utterance being transcribed */
+    char item_id[40];       /* its user item id ("" when none) */
+    char *partial;          /* last partial hypothesis */
+    int awaiting_final;     /* finish() sent, final not yet in */
+    uint64_t t_speech_end_ns; /* end of the last user turn (latency metric) */
+    int buffered;           /* manual mode: audio appended since commit/clear */
+    int16_t *scratch;
+    size_t scratch_cap;
+} input_state;
+
+/* ------------------------------------------------------------ response */
+
+typedef struct sentence {
+    char *text;
+    size_t samples_total;  /* client-rate samples synthesized for it */
+    size_t samples_sent;   /* of those, released to the client */
+    int tts_done;
+    int announced;         /* its transcript delta was sent */
+    struct sentence *next;
+} sentence;
+
+typedef struct response {
+    char id[40];
+    item *it;              /* the assistant item */
+    unsigned modalities;
+    char *instructions;    /* per-response override or NULL */
+    stage_call *llm;
+    int llm_done;
+    chunker *ch;
+    char *text;            /* everything the LLM said */
+    size_t text_len, text_cap;
+    sentence *sent_head, *sent_tail;
+    sentence *tts_sent;    /* sentence being synthesized */
+    stage_call *tts;
+    /* paced output: client-rate samples not yet released, and for each
+     * queued sample run, the sentence it belongs to */
+    int16_t *q;
+    size_t q_len, q_cap;
+    struct qseg { sentence *s; size_t n; } *segs;
+    size_t n_segs, cap_segs;
+    resampler *out_rs;
+    int out_src_rate;
+    uint64_t t_audio_start_ns;
+    uint64_t samples_released;
+    int audio_started;
+    proto_usage usage;
+    int has_usage;
+    int pending_fail;      /* a TTS call could not start: fail once safe */
+    uint64_t t_created_ns;
+} response;
+
+/* ------------------------------------------------------------ session */
+
+struct session {
+    atomic_int refs;
+    strand *st;
+    app *a;
+    ws_conn *conn;
+    int closed;            /* the connection is gone */
+    char id[40];
+    char label[72];        /* sampled session_id metric label */
+    proto_dialect d;
+    proto_session cfg;
+    stage_ctx *sx;
+    uint64_t t_start_ns;
+    uint64_t t_last_msg_ns;
+    conversation conv;
+    input_state in;
+    response *resp;
+    /* response.create that waits for a transcript still being computed */
+    int resp_waiting;
+    char *resp_wait_instructions;
+    unsigned resp_wait_modalities;
+    uint64_t tick_due_ns;  /* earliest scheduled tick, 0: none */
+};
+
+/* session.c */
+void sess_send(session *s, char *json);           /* NULL-safe; counts nothing */
+void sess_error(session *s, const char *type, const char *code, const char *message,
+                const char *param, const char *event_id);
+void sess_schedule_tick(session *s, uint32_t ms); /* run sess_tick after ms */
+uint64_t sess_now_ns(void);
+void sess_count_interruption(void);
+void sess_observe_turn_latency(session *s, uint64_t ns);
+void sess_observe_words(int request, int words);
+
+/* input.c */
+int input_init(session *s);
+void input_free(session *s);
+/* session.update changed the input rate or VAD settings */
+int input_reconfigure(session *s);
+void input_append(session *s, const int16_t *pcm, size_t n);
+void input_commit(session *s, const char *event_id);
+void input_clear(session *s);
+/* 1 while a user item's transcript is still being computed */
+int input_transcribing(const session *s);
+
+/* respond.c */
+/* Start a response from the conversation. Returns 0, or -1 after sending
+ * an error event. */
+int respond_start(session *s, const char *instructions, unsigned modalities, const char *event_id);
+/* Cancel the active response (reason: turn_detected | client_cancelled). */
+void respond_cancel(session *s, const char *reason);
+/* Paced audio release; returns ms until the next tick is needed (0: none). */
+uint32_t respond_tick(session *s);
+void respond_free(response *r);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * Thread pool with strands (serial task queues).
+ */
+#include "config.h"
+
+#include "worker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+typedef struct task {
+    void (*fn)(void *);
+    void *arg;
+    struct task *next;
+} task;
+
+struct strand {
+    pthread_mutex_t lock;
+    task *head, *tail;
+    int scheduled; /* on the run queue or running */
+    int refs;
+    struct strand *next_ready;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t g_idle_cond = PTHREAD_COND_INITIALIZER;
+static strand *g_ready_head, *g_ready_tail;
+static int g_threads, g_idle, g_max, g_running, g_busy;
+static pthread_t *g_tids;
+static int g_n_tids, g_cap_tids;
+static _Thread_local const strand *t_current;
+
+static void strand_destroy(strand *s)
+{
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* Put s on the ready queue (g_lock held). */
+static void ready_push(strand *s)
+{
+    s->next_ready = NULL;
+    if (g_ready_tail) g_ready_tail->next_ready = s;
+    else g_ready_head = s;
+    g_ready_tail = s;
+}
+
+static void *worker_main(void *unused);
+
+/* Start one more worker (g_lock held). */
+static void spawn_locked(void)
+{
+    if (g_n_tids == g_cap_tids) {
+        int cap = g_cap_tids ? g_cap_tids * 2 : 16;
+        pthread_t *nt = realloc(g_tids, (size_t)cap * sizeof *nt);
+        if (nt == NULL) return;
+        g_tids = nt;
+        g_cap_tids = cap;
+    }
+    if (pthread_create(&g_tids[g_n_tids], NULL, worker_main, NULL) == 0) {
+        g_n_tids++;
+        g_threads++;
+    }
+}
+
+static void run_strand(strand *s)
+{
+    /* Run a bounded batch, then yield so one busy strand cannot starve the
+     * others. */
+    for (int i = 0; i < 64; i++) {
+        pthread_mutex_lock(&s->lock);
+        task *t = s->head;
+        if (t == NULL) {
+            s->scheduled = 0;
+            int dead = s->refs == 0;
+            pthread_mutex_unlock(&s->lock);
+            if (dead) strand_destroy(s);
+            return;
+        }
+        s->head = t->next;
+        if (s->head == NULL) s->tail = NULL;
+        pthread_mutex_unlock(&s->lock);
+        t_current = s;
+        t->fn(t->arg);
+        t_current = NULL;
+        free(t);
+    }
+    pthread_mutex_lock(&s->lock);
+    int more = s->head != NULL;
+    if (!more) {
+        s->scheduled = 0;
+        int dead = s->refs == 0;
+        pthread_mutex_unlock(&s->lock);
+        if (dead) strand_destroy(s);
+        return;
+    }
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&g_lock);
+    ready_push(s);
+    pthread_cond_signal(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void *worker_main(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&g_lock);
+    for (;;) {
+        while (g_ready_head == NULL && g_running) {
+            g_idle++;
+            pthread_cond_wait(&g_cond, &g_lock);
+            g_idle--;
+        }
+        if (g_ready_head == NULL && !g_running) break;
+        strand *s = g_ready_head;
+        g_ready_head = s->next_ready;
+        if (g_ready_head == NULL) g_ready_tail = NULL;
+        g_busy++;
+        /* Everyone busy and work waiting: grow, so a blocked plugin call
+         * cannot hold the rest back. */
+        if (g_idle == 0 && g_ready_head && g_threads < g_max) spawn_locked();
+        pthread_mutex_unlock(&g_lock);
+        run_strand(s);
+        pthread_mutex_lock(&g_lock);
+        g_busy--;
+        if (g_busy == 0 && g_ready_head == NULL) pthread_cond_broadcast(&g_idle_cond);
+    }
+    g_threads--;
+    pthread_mutex_unlock(&g_lock);
+    return NULL;
+}
+
+int workers_start(int min_threads, int max_threads)
+{
+    pthread_mutex_lock(&g_lock);
+    g_running = 1;
+    g_max = max_threads < min_threads ? min_threads : max_threads;
+    for (int i = 0; i < min_threads; i++) spawn_locked();
+    int ok = g_threads > 0;
+    pthread_mutex_unlock(&g_lock);
+    return ok ? 0 : -1;
+}
+
+void workers_stop(void)
+{
+    pthread_mutex_lock(&g_lock);
+    /* Let queued work finish first. */
+    while (g_ready_head != NULL || g_busy > 0) pthread_cond_wait(&g_idle_cond, &g_lock);
+    g_running = 0;
+    pthread_cond_broadcast(&g_cond);
+    int n = g_n_tids;
+    pthread_t *tids = g_tids;
+    g_tids = NULL;
+    g_n_tids = g_cap_tids = 0;
+    pthread_mutex_unlock(&g_lock);
+    for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
+    free(tids);
+}
+
+int workers_count(void)
+{
+    pthread_mutex_lock(&g_lock);
+    int n = g_threads;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+int workers_busy(void)
+{
+    pthread_mutex_lock(&g_lock);
+    int n = g_busy;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+strand *strand_new(void)
+{
+    strand *s = calloc(1, sizeof *s);
+    if (s == NULL) return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    s->refs = 1;
+    return s;
+}
+
+void strand_ref(strand *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->refs++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void strand_unref(strand *s)
+{
+    if (s == NULL) return;
+    pthread_mutex_lock(&s->lock);
+    int dead = --s->refs == 0 && !s->scheduled;
+    pthread_mutex_unlock(&s->lock);
+    if (dead) strand_destroy(s);
+}
+
+int strand_post(strand *s, void (*fn)(void *), void *arg)
+{
+    task *t = malloc(sizeof *t);
+    if (t == NULL) return -1;
+    t->fn = fn;
+    t->arg = arg;
+    t->next = NULL;
+    pthread_mutex_lock(&g_lock);
+    if (!g_running) {
+        pthread_mutex_unlock(&g_lock);
+        free(t);
+        return -1;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (s->tail) s->tail->next = t;
+    else s->head = t;
+    s->tail = t;
+    int schedule = !s->scheduled;
+    s->scheduled = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (schedule) {
+        ready_push(s);
+        if (g_idle > 0) pthread_cond_signal(&g_cond);
+        else if (g_threads < g_max) spawn_locked();
+    }
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
+int strand_current(const strand *s) { return t_current == s; }

@@ -1,0 +1,43 @@
+/*
+ * Worker threads and strands.
+ *
+ * A strand is a serial queue: tasks posted to one strand run one at a time,
+ * in order, on whichever worker is free; different strands run in parallel.
+ * Each session has a strand for its state machine (which never calls a
+ * plugin), and each plugin stream has its own strand for the calls the ABI
+ * serializes per stream (open/feed/finish, generate, synthesize, close), so a
+ * plugin that blocks stalls only its own stream, never the session.
+ *
+ * The pool grows on demand (up to max_threads) when every worker is busy, so
+ * a few hung plugin calls cannot starve the other sessions.
+ */
+#ifndef VOXRAY_WORKER_H
+#define VOXRAY_WORKER_H
+
+#include <stddef.h>
+
+typedef struct strand strand;
+
+/* Start min_threads workers, growing up to max_threads. 0 or -1. */
+int workers_start(int min_threads, int max_threads);
+/* Run every task still queued, then stop and join the workers. */
+void workers_stop(void);
+/* Workers alive / busy right now (for tests and metrics). */
+int workers_count(void);
+int workers_busy(void);
+
+/* A new strand with one reference (NULL on OOM). */
+strand *strand_new(void);
+void strand_ref(strand *s);
+/* Drop a reference; the strand is freed once unreferenced AND idle. Tasks
+ * still queued run first. */
+void strand_unref(strand *s);
+
+/* Queue fn(arg) on s. Returns 0, or -1 if out of memory or the pool is
+ * stopped (fn will not run; the caller cleans up arg). Any thread. */
+int strand_post(strand *s, void (*fn)(void *arg), void *arg);
+
+/* 1 when called from a task currently running on s. */
+int strand_current(const strand *s);
+
+#endif

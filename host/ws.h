@@ -1,0 +1,42 @@
+/*
+ * The WebSocket server for GET /v1/realtime (libwebsockets).
+ *
+ * libwebsockets has no listening socket of its own: the front hands it
+ * connections whose request head asks for a WebSocket upgrade. The front
+ * thread only peeks at the head (path, OpenAI-Beta header), refuses with 503
+ * at max_sessions or while draining, and queues the socket; the lws service
+ * thread adopts it in LWS_CALLBACK_EVENT_WAIT_CANCELLED. lws calls are not
+ * thread-safe, so every other thread talks to a connection only through
+ * ws_send()/ws_close(), which queue and wake the lws thread.
+ *
+ * Limits on the lws thread: a message over [session] max_message_size closes
+ * the socket with 1009, more than max_messages_per_second with 1008, a
+ * client that lets more than max_output_buffer bytes pile up with 1008.
+ */
+#ifndef VOXRAY_WS_H
+#define VOXRAY_WS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "app.h"
+
+typedef struct ws_conn ws_conn;
+
+int ws_start(app *a, char *err, size_t errlen);
+/* Front callback for upgrade heads. Always takes fd. */
+int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t len);
+/* Close every connection with 1001 (going away) and stop the lws thread. */
+void ws_stop(void);
+/* Close every live session with `code` (drain deadline). */
+void ws_close_all(int code, const char *reason);
+
+/* Queue a text message (takes ownership of the malloc'd NUL-terminated
+ * text). Returns 0, or -1 when the connection is closing (text freed). */
+int ws_send(ws_conn *c, char *text);
+/* Close with a WebSocket close code after the queued messages. */
+void ws_close(ws_conn *c, int code, const char *reason);
+void ws_conn_ref(ws_conn *c);
+void ws_conn_unref(ws_conn *c);
+
+#endif

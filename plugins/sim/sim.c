@@ -1,0 +1,542 @@
+/*
+ * sim: configuration, the per-call fate, and the stream worker shared by the
+ * STT, LLM and TTS providers (see sim.h for the model).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "sim.h"
+
+/* Choices of the enum keys, in the order of the SIM_AT_* and SIM_HANG_*
+ * values they parse to. */
+#define SIM_FAIL_AT_CHOICES "start|first_output|mid_stream"
+#define SIM_HANG_CHOICES "none|silent|block"
+
+#define SIM_STACK_SIZE (512 * 1024)
+
+static const vx_config_key sim_config[] = {
+    {"seed", VX_CFG_INT, "1",
+     "seed of the instance's PRNG: same seed and same call sequence, same behaviour",
+     0, 9007199254740991.0, NULL, 0},
+    {"latency", VX_CFG_DURATION, "0",
+     "delay before the first output of a call (STT: first partial of an utterance "
+     "and final after finish; LLM: first token; TTS: first audio chunk)",
+     0, 600000, NULL, 0},
+    {"jitter", VX_CFG_DURATION, "0", "uniform random extra delay 0..jitter added to each delay",
+     0, 600000, NULL, 0},
+    {"failure_rate", VX_CFG_FLOAT, "0", "probability that a call fails", 0, 1, NULL, 0},
+    {"fail_first", VX_CFG_INT, "0",
+     "the first N calls of the instance (all kinds together) fail, whatever failure_rate says",
+     0, 1000000000, NULL, 0},
+    {"error", VX_CFG_ENUM, "unavailable",
+     "error of a failed call: unavailable (503), timeout (504), ratelimit (429) are "
+     "retryable; auth (401), internal (500), protocol (502) are not",
+     0, 0, "unavailable|timeout|ratelimit|auth|internal|protocol", 0},
+    {"fail_at", VX_CFG_ENUM, "start",
+     "where a failing call fails: start (the call returns the error), first_output "
+     "(on_error instead of the first output), mid_stream (some output, then on_error)",
+     0, 0, SIM_FAIL_AT_CHOICES, 0},
+    {"hang", VX_CFG_ENUM, "none",
+     "silent: calls succeed but produce no event until cancel; block: open/generate/"
+     "synthesize block until cancel, return VX_ECANCELED and leave *out to be closed",
+     0, 0, SIM_HANG_CHOICES, 0},
+    {"transcript", VX_CFG_STRING, "hello world", "STT: final text of every utterance",
+     0, 4096, NULL, 0},
+    {"transcripts", VX_CFG_STRING, "",
+     "STT: '|'-separated finals cycled per utterance of a stream (overrides transcript)",
+     0, 16384, NULL, 0},
+    {"partial_every", VX_CFG_DURATION, "200ms",
+     "STT: one more word of the transcript per this much fed audio (0: no partials)",
+     0, 60000, NULL, 0},
+    {"reply", VX_CFG_STRING, "",
+     "LLM: the answer; empty echoes 'You said: <last user message>.'", 0, 16384, NULL, 0},
+    {"token_delay", VX_CFG_DURATION, "20ms", "LLM: time between tokens after the first",
+     0, 60000, NULL, 0},
+    {"sample_rate", VX_CFG_INT, "16000", "TTS: output sample rate in Hz", 8000, 192000, NULL, 0},
+    {"ms_per_char", VX_CFG_INT, "50", "TTS: milliseconds of audio per character of text",
+     0, 10000, NULL, 0},
+    {"chunk_ms", VX_CFG_DURATION, "40ms", "TTS: length of each on_audio chunk", 1, 10000, NULL, 0},
+    {"realtime", VX_CFG_BOOL, "false",
+     "TTS: pace chunks at real time after the first (false: as fast as possible)", 0, 0, NULL, 0},
+    {"voice", VX_CFG_STRING, "alto",
+     "TTS: voice when the caller names none; alto is 220 Hz, tenor 165 Hz, any other "
+     "name a frequency of its own", 0, 64, NULL, 0},
+    {NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
+
+/* ---------------------------------------------------------------- helpers */
+
+uint64_t sim_now_ns(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* splitmix64: tiny, statistically sound, and any state is a valid state. */
+uint64_t sim_rng_next(sim_rng *r) {
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double sim_rng_unit(sim_rng *r) {
+    return (double)(sim_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t sim_jitter_ns(sim_inst *in, sim_rng *r) {
+    if (in->jitter_ns == 0) return 0;
+    return sim_rng_next(r) % (in->jitter_ns + 1);
+}
+
+void sim_seterr(vx_error *err, int code, int retryable, const char *fmt, ...) {
+    va_list ap;
+
+    if (!err) return;
+    err->code = code;
+    err->retryable = retryable;
+    err->upstream_status = 0;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+/* Number the call and deal its fate. The first draw of the call's PRNG
+ * decides failure even for calls fail_first condemns, so the draws of later
+ * calls do not depend on fail_first. */
+void sim_call_begin(sim_inst *in, sim_fate *f) {
+    sim_rng base = {in->seed};
+    double u;
+
+    f->call = atomic_fetch_add_explicit(&in->calls, 1, memory_order_relaxed);
+    f->rng.s = sim_rng_next(&base) ^ (f->call * 0xd1b54a32d192ed03ull);
+    f->rng.s = sim_rng_next(&f->rng);
+    u = sim_rng_unit(&f->rng);
+    f->fail = f->call < in->fail_first || u < in->failure_rate;
+}
+
+void sim_fail_error(sim_inst *in, const sim_fate *f, vx_error *err) {
+    atomic_fetch_add_explicit(&in->failures, 1, memory_order_relaxed);
+    if (in->m_failures) in->api->metric_add(in->m_failures, 1);
+    sim_seterr(err, in->err_code, in->err_retryable, "sim: simulated %s failure (call %llu)",
+               in->err_name, (unsigned long long)f->call);
+    if (err) err->upstream_status = in->err_status;
+}
+
+/* For calls that fail at start: fill err and return the code to hand back. */
+int sim_fail_now(sim_inst *in, const sim_fate *f, vx_error *err) {
+    sim_fail_error(in, f, err);
+    return in->err_code;
+}
+
+/* "one two  three": words are runs of non-space bytes. */
+size_t sim_count_words(const char *text) {
+    size_t n = 0;
+    int in_word = 0;
+
+    for (const unsigned char *p = (const unsigned char *)text; p && *p; p++) {
+        if (isspace(*p)) in_word = 0;
+        else if (!in_word) in_word = 1, n++;
+    }
+    return n;
+}
+
+/* Bytes of text up to the end of its words-th word. */
+size_t sim_prefix_len(const char *text, size_t words) {
+    size_t i = 0, n = 0, end = 0;
+
+    while (text[i] && n < words) {
+        while (text[i] && isspace((unsigned char)text[i])) i++;
+        if (!text[i]) break;
+        while (text[i] && !isspace((unsigned char)text[i])) i++;
+        end = i;
+        n++;
+    }
+    return end;
+}
+
+/* ---------------------------------------------------------------- streams */
+
+/* Fire events until the stream ends and is closed. The mutex is dropped
+ * around every callback so cancel() never waits for the host. */
+static void *sim_worker(void *arg) {
+    struct vx_stream *s = arg;
+    sim_event ev;
+    uint64_t due;
+
+    pthread_mutex_lock(&s->mu);
+    while (!s->closing) {
+        memset(&ev, 0, sizeof(ev));
+        if (!s->ended && s->canceled) {
+            ev.terminal = ev.error = 1;
+            sim_seterr(&ev.err, VX_ECANCELED, 0, "sim: cancelled");
+        } else if (s->ended || s->hang_silent || !s->ops->peek(s, &due)) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        } else if (due > sim_now_ns()) {
+            struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            continue;
+        } else {
+            s->ops->take(s, &ev);
+            if (ev.error) sim_fail_error(s->in, &s->fate, &ev.err);
+        }
+        if (ev.terminal) s->ended = 1;
+        pthread_mutex_unlock(&s->mu);
+        s->ops->deliver(s, &ev);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Set up the common part. Fails with VX_ENOMEM when the thread primitives
+ * cannot be created; the stream then holds nothing to release. */
+int sim_stream_init(struct vx_stream *s, sim_inst *in, const sim_kind_ops *ops,
+                    const sim_fate *f, vx_error *err) {
+    pthread_condattr_t ca;
+    int rc = 0;
+
+    s->in = in;
+    s->ops = ops;
+    s->fate = *f;
+    s->hang_silent = in->hang == SIM_HANG_SILENT;
+    if (pthread_condattr_init(&ca) != 0) goto fail;
+    /* Due times are CLOCK_MONOTONIC: a wall-clock step must not stall or
+     * rush a stream. */
+    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0) rc = pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) goto fail;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        pthread_cond_destroy(&s->cv);
+        goto fail;
+    }
+    return VX_OK;
+fail:
+    sim_seterr(err, VX_ENOMEM, 1, "sim: cannot create stream primitives");
+    return VX_ENOMEM;
+}
+
+/* Start the worker. On failure (VX_ENOMEM: no thread) the caller releases
+ * the stream with sim_stream_close(), which then has nothing to join. */
+int sim_stream_start(struct vx_stream *s, vx_error *err) {
+    pthread_attr_t attr;
+    int rc;
+
+    /* Load tests open thousands of streams: a small stack keeps each
+     * thread cheap, and still leaves the host's callbacks plenty. */
+    if (pthread_attr_init(&attr) != 0) goto fail;
+    pthread_attr_setstacksize(&attr, SIM_STACK_SIZE);
+    rc = pthread_create(&s->thread, &attr, sim_worker, s);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) goto fail;
+    s->has_thread = 1;
+    return VX_OK;
+fail:
+    sim_seterr(err, VX_ENOMEM, 1, "sim: cannot start a stream thread");
+    return VX_ENOMEM;
+}
+
+/* hang = block: publish the stream in *out before blocking, so another
+ * thread that reads *out (with an acquire load) can cancel it, then wait
+ * for that cancel. Returns VX_ECANCELED with *out still set: unlike other
+ * failures the caller owns a stream it must close(). */
+int sim_stream_block(struct vx_stream *s, vx_stream **out, vx_error *err) {
+    sim_inst *in = s->in;
+
+    __atomic_store_n(out, s, __ATOMIC_RELEASE);
+    if (in->api->log_enabled(in->h, VX_LOG_DEBUG))
+        in->api->log(in->h, VX_LOG_DEBUG, "call %llu blocks until cancelled (hang = block)",
+                     (unsigned long long)s->fate.call);
+    pthread_mutex_lock(&s->mu);
+    while (!s->canceled && !s->closing) pthread_cond_wait(&s->cv, &s->mu);
+    s->ended = 1;
+    pthread_mutex_unlock(&s->mu);
+    sim_seterr(err, VX_ECANCELED, 0, "sim: blocked call cancelled");
+    return VX_ECANCELED;
+}
+
+/* Wake the worker after new events were queued; mutex held. */
+void sim_stream_signal(struct vx_stream *s) {
+    pthread_cond_broadcast(&s->cv);
+}
+
+void sim_stream_cancel(struct vx_stream *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->canceled = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Stop and join the worker (an event callback in progress finishes first),
+ * then free everything. */
+void sim_stream_close(struct vx_stream *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->closing = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->has_thread) pthread_join(s->thread, NULL);
+    s->ops->destroy(s);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* ---------------------------------------------------------------- config */
+
+/* The value the host validated, or the schema default when init is called
+ * with a partial config. */
+static const char *sim_cfg(const vx_config *cfg, const char *key) {
+    for (size_t i = 0; cfg && i < cfg->n_items; i++)
+        if (cfg->items[i].key && strcmp(cfg->items[i].key, key) == 0 && cfg->items[i].value)
+            return cfg->items[i].value;
+    for (const vx_config_key *k = sim_config; k->key; k++)
+        if (strcmp(k->key, key) == 0) return k->def;
+    return NULL;
+}
+
+/* Same grammar as the host's validator: a number of ms, or with ms/s/m/h. */
+static int sim_parse_ms(const char *s, uint64_t *out) {
+    char *end;
+    double v, mul;
+
+    if (!isdigit((unsigned char)*s)) return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
+    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1;
+    else if (strcmp(end, "s") == 0) mul = 1000;
+    else if (strcmp(end, "m") == 0) mul = 60000;
+    else if (strcmp(end, "h") == 0) mul = 3600000;
+    else return -1;
+    v *= mul;
+    if (v > 9e15) return -1;
+    *out = (uint64_t)llround(v);
+    return 0;
+}
+
+static int sim_parse_u64(const char *s, uint64_t *out) {
+    char *end;
+    unsigned long long v;
+
+    if (!isdigit((unsigned char)*s)) return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE) return -1;
+    *out = v;
+    return 0;
+}
+
+static int sim_parse_double(const char *s, double *out) {
+    char *end;
+
+    errno = 0;
+    *out = strtod(s, &end);
+    return end == s || *end != '\0' || errno == ERANGE ? -1 : 0;
+}
+
+static int sim_parse_bool(const char *s, int *out) {
+    static const char *const yes[] = {"true", "yes", "on", "1", NULL};
+    static const char *const no[] = {"false", "no", "off", "0", NULL};
+
+    for (int i = 0; yes[i]; i++)
+        if (strcasecmp(s, yes[i]) == 0) return *out = 1, 0;
+    for (int i = 0; no[i]; i++)
+        if (strcasecmp(s, no[i]) == 0) return *out = 0, 0;
+    return -1;
+}
+
+/* Index of v in the '|'-separated choices, or -1. */
+static int sim_parse_enum(const char *v, const char *choices) {
+    size_t vl = strlen(v);
+    int i = 0;
+
+    for (const char *p = choices; p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == vl && strncmp(p, v, l) == 0) return i;
+        p = bar ? bar + 1 : NULL;
+    }
+    return -1;
+}
+
+static char *sim_strndup_trim(const char *s, size_t n) {
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    return strndup(s, n);
+}
+
+/* transcripts "a b | c" -> {"a b", "c"}; an empty list means {transcript}.
+ * Returns -1 when out of memory (what was copied is freed at shutdown). */
+static int sim_split_transcripts(sim_inst *in, const char *list, const char *single) {
+    size_t n = 1;
+    const char *p = list, *bar;
+
+    if (!*list) {
+        in->transcripts = calloc(1, sizeof(*in->transcripts));
+        if (!in->transcripts) return -1;
+        if (!(in->transcripts[0] = sim_strndup_trim(single, strlen(single)))) return -1;
+        in->n_transcripts = 1;
+        return 0;
+    }
+    for (; *p; p++) n += *p == '|';
+    in->transcripts = calloc(n, sizeof(*in->transcripts));
+    if (!in->transcripts) return -1;
+    for (p = list; in->n_transcripts < n; p = bar + 1) {
+        bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (!(in->transcripts[in->n_transcripts] = sim_strndup_trim(p, l))) return -1;
+        in->n_transcripts++;
+        if (!bar) break;
+    }
+    return 0;
+}
+
+/* The error kinds, in the order of the "error" key's choices. */
+static const struct {
+    const char *name;
+    int code, retryable, status;
+} sim_errors[] = {
+    {"unavailable", VX_EUNAVAIL, 1, 503}, {"timeout", VX_ETIMEDOUT, 1, 504},
+    {"ratelimit", VX_ERATELIMIT, 1, 429}, {"auth", VX_EAUTH, 0, 401},
+    {"internal", VX_EINTERNAL, 0, 500},   {"protocol", VX_EPROTO, 0, 502},
+};
+
+/* Read every key into in. Returns the name of the first bad key, NULL when
+ * all parsed, or "" when out of memory. */
+static const char *sim_configure(sim_inst *in, const vx_config *cfg) {
+    const char *reply = sim_cfg(cfg, "reply");
+    uint64_t v;
+    size_t e;
+
+    if (sim_parse_u64(sim_cfg(cfg, "seed"), &in->seed) != 0) return "seed";
+    if (sim_parse_ms(sim_cfg(cfg, "latency"), &v) != 0) return "latency";
+    in->latency_ns = v * 1000000ull;
+    if (sim_parse_ms(sim_cfg(cfg, "jitter"), &v) != 0) return "jitter";
+    in->jitter_ns = v * 1000000ull;
+    if (sim_parse_double(sim_cfg(cfg, "failure_rate"), &in->failure_rate) != 0 ||
+        !(in->failure_rate >= 0 && in->failure_rate <= 1))
+        return "failure_rate";
+    if (sim_parse_u64(sim_cfg(cfg, "fail_first"), &in->fail_first) != 0) return "fail_first";
+    for (e = 0; e < sizeof(sim_errors) / sizeof(sim_errors[0]); e++)
+        if (strcmp(sim_cfg(cfg, "error"), sim_errors[e].name) == 0) break;
+    if (e == sizeof(sim_errors) / sizeof(sim_errors[0])) return "error";
+    in->err_name = sim_errors[e].name;
+    in->err_code = sim_errors[e].code;
+    in->err_retryable = sim_errors[e].retryable;
+    in->err_status = sim_errors[e].status;
+    if ((in->fail_at = sim_parse_enum(sim_cfg(cfg, "fail_at"), SIM_FAIL_AT_CHOICES)) < 0)
+        return "fail_at";
+    if ((in->hang = sim_parse_enum(sim_cfg(cfg, "hang"), SIM_HANG_CHOICES)) < 0) return "hang";
+    if (sim_split_transcripts(in, sim_cfg(cfg, "transcripts"), sim_cfg(cfg, "transcript")))
+        return "";
+    if (sim_parse_ms(sim_cfg(cfg, "partial_every"), &in->partial_every_ms) != 0)
+        return "partial_every";
+    if (!(in->reply = sim_strndup_trim(reply, strlen(reply)))) return "";
+    if (sim_parse_ms(sim_cfg(cfg, "token_delay"), &v) != 0) return "token_delay";
+    in->token_delay_ns = v * 1000000ull;
+    if (sim_parse_u64(sim_cfg(cfg, "sample_rate"), &v) != 0 || v < 8000 || v > 192000)
+        return "sample_rate";
+    in->sample_rate = (uint32_t)v;
+    if (sim_parse_u64(sim_cfg(cfg, "ms_per_char"), &v) != 0 || v > 10000) return "ms_per_char";
+    in->ms_per_char = (uint32_t)v;
+    if (sim_parse_ms(sim_cfg(cfg, "chunk_ms"), &v) != 0 || v < 1 || v > 10000) return "chunk_ms";
+    in->chunk_ms = (uint32_t)v;
+    if (sim_parse_bool(sim_cfg(cfg, "realtime"), &in->realtime) != 0) return "realtime";
+    if (!(in->voice = strdup(sim_cfg(cfg, "voice")))) return "";
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void sim_shutdown(void *inst) {
+    sim_inst *in = inst;
+
+    if (!in) return;
+    for (size_t i = 0; i < in->n_transcripts; i++) free(in->transcripts[i]);
+    free(in->transcripts);
+    free(in->reply);
+    free(in->voice);
+    free(in);
+}
+
+/* Fails with VX_EINVAL naming the key when a value does not parse (the host
+ * validated them, so only a direct caller can get there), VX_ENOMEM. */
+static int sim_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, void **inst,
+                    vx_error *err) {
+    sim_inst *in = calloc(1, sizeof(*in));
+    const char *bad;
+
+    if (!in) {
+        sim_seterr(err, VX_ENOMEM, 0, "sim: out of memory at init");
+        return VX_ENOMEM;
+    }
+    in->api = host;
+    in->h = h;
+    atomic_init(&in->calls, 0);
+    atomic_init(&in->failures, 0);
+    if ((bad = sim_configure(in, cfg)) != NULL) {
+        int rc = *bad ? VX_EINVAL : VX_ENOMEM;
+        if (*bad) sim_seterr(err, rc, 0, "sim: bad value for %s: '%s'", bad, sim_cfg(cfg, bad));
+        else sim_seterr(err, rc, 0, "sim: out of memory at init");
+        sim_shutdown(in);
+        return rc;
+    }
+    if (VX_HOST_HAS(host, metric_add) && host->metric_register && host->metric_add)
+        in->m_failures = host->metric_register(h, VX_METRIC_COUNTER, "sim_failures_total",
+                                               "Failures the sim provider simulated.");
+    host->log(h, VX_LOG_INFO,
+              "simulated provider: seed=%llu latency=%llums failure_rate=%g fail_first=%llu "
+              "error=%s hang=%s",
+              (unsigned long long)in->seed, (unsigned long long)(in->latency_ns / 1000000),
+              in->failure_rate, (unsigned long long)in->fail_first, in->err_name,
+              sim_cfg(cfg, "hang"));
+    *inst = in;
+    return VX_OK;
+}
+
+static int sim_health(void *inst, char *buf, size_t len) {
+    sim_inst *in = inst;
+
+    snprintf(buf, len, "simulated, %llu calls, %llu failures",
+             (unsigned long long)atomic_load(&in->calls),
+             (unsigned long long)atomic_load(&in->failures));
+    return VX_OK;
+}
+
+static const vx_plugin_info sim_info = {
+    .magic = VX_PLUGIN_MAGIC,
+    .struct_size = sizeof(vx_plugin_info),
+    .abi_major = VX_ABI_MAJOR,
+    .abi_minor = VX_ABI_MINOR,
+    .kinds = VX_KIND_STT | VX_KIND_LLM | VX_KIND_TTS,
+    .name = "sim",
+    .version = SIM_VERSION,
+    .description = "deterministic fake STT, LLM and TTS with latency and failure injection",
+    .caps = VX_CAP_STREAMING_INPUT | VX_CAP_PARTIALS | VX_CAP_STREAMING_OUTPUT,
+    .config = sim_config,
+    .init = sim_init,
+    .shutdown = sim_shutdown,
+    .stt = &sim_stt_vtable,
+    .llm = &sim_llm_vtable,
+    .tts = &sim_tts_vtable,
+    .health = sim_health,
+};
+
+VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
+    /* log and log_enabled are all a call needs; metrics are used when present. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log_enabled))
+        return NULL;
+    return &sim_info;
+}

@@ -1,0 +1,74 @@
+/*
+ * libFuzzer harness for host/protocol.c: arbitrary bytes through proto_parse
+ * in both dialects, and through the builders as text, with every output
+ * required to be valid JSON. Not part of `make check` (it needs clang).
+ * Build and run from a configured build directory (for config.h), SRC being
+ * the source tree:
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I$SRC/host $SRC/tests/fuzz/fuzz_protocol.c $SRC/host/protocol.c $(pkg-config --cflags --libs jansson libcrypto) -lm -o fuzz_protocol && mkdir -p corpus && ./fuzz_protocol -max_total_time=60 -max_len=8192 corpus
+ */
+#include "config.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+/* Take a builder's output: it must exist and be JSON. */
+static void must_be_json(char *text)
+{
+    json_t *o;
+    if (text == NULL) abort();
+    o = json_loads(text, 0, NULL);
+    if (o == NULL) abort();
+    json_decref(o);
+    free(text);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const proto_dialect dialects[] = {PROTO_GA, PROTO_BETA};
+    char *text = malloc(size + 1);
+    if (text == NULL) return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+
+    for (int i = 0; i < 2; i++) {
+        proto_dialect d = dialects[i];
+        proto_client_event ev;
+        proto_error err;
+        if (proto_parse((const char *)data, size, d, 48000, &ev, &err) == 0) {
+            if (ev.type == PC_AUDIO_APPEND) {
+                proto_pos p = {"resp_x", "item_x", 0};
+                must_be_json(proto_ev_audio_delta(d, &p, ev.pcm, ev.samples));
+            } else if (ev.type == PC_SESSION_UPDATE) {
+                proto_session s;
+                proto_session_defaults(&s, d);
+                if (proto_session_merge(&s, &ev.session) != 0) abort();
+                must_be_json(proto_ev_session(d, 1, &s));
+                proto_session_clear(&s);
+            } else if (ev.type == PC_ITEM_CREATE) {
+                proto_item it = {ev.item_id, ev.role, "completed", PROTO_INPUT_TEXT, ev.text};
+                must_be_json(proto_ev_item_added(d, &it, ev.previous_item_id));
+            }
+            proto_client_event_free(&ev);
+        } else {
+            /* Messages quote client input (and are cut at any byte). */
+            must_be_json(proto_ev_error(d, &err));
+        }
+    }
+
+    /* The raw bytes as recognizer or model text, up to the first NUL. */
+    {
+        proto_pos p = {text, text, 1};
+        proto_item it = {text, "assistant", "completed", PROTO_OUTPUT_AUDIO, text};
+        must_be_json(proto_ev_transcript_delta(PROTO_GA, &p, text));
+        must_be_json(proto_ev_item_added(PROTO_BETA, &it, text));
+    }
+    free(text);
+    return 0;
+}
