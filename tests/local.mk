@@ -11,3 +11,4 @@ include $(srcdir)/tests/unit/sim.mk
 include $(srcdir)/tests/plugins/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/integration/local.mk
+include $(srcdir)/tests/node/local.mk

@@ -463,10 +463,11 @@ static void start_turn(client *c, int i) {
     c->all_queued = c->stream_done = 0;
     c->stream_t0 = now_us();
     t->t_eos = t->t_stop = t->t_audio = t->stop_to_audio = -1;
+    if (i == 0) t->errors += c->setup_errors; /* errors before the first turn */
 
     if (!c->o->quiet)
         say("turn %d/%d: %s (%.2f s at %d Hz)", i + 1, c->o->nfiles, c->o->files[i],
-              (double)w->samples / w->rate, w->rate);
+            (double)w->samples / w->rate, w->rate);
     stream_feed(c);
 }
 
@@ -601,7 +602,9 @@ static void send_session_update(client *c) {
     }
     if (s && c->o->instructions)
         json_object_set_new(s, "instructions", json_string(c->o->instructions));
-    ev = s ? json_pack("{s:s, s:s, s:o}", "type", "session.update", "event_id", "session_update", "session", s) : NULL;
+    ev = s ? json_pack("{s:s, s:s, s:o}", "type", "session.update", "event_id", "session_update",
+                       "session", s)
+           : NULL;
     send_event(c, ev, 0);
 }
 
@@ -634,7 +637,7 @@ static int check_session(client *c, const json_t *s) {
         rate = json_integer_value(json_object_get(in, "rate"));
         if ((type && strcmp(type, "audio/pcm") != 0) || (rate && rate != c->in_rate)) {
             say("server kept input format %s at %lld Hz; this client sends audio/pcm at %d Hz",
-                  type ? type : "?", (long long)rate, c->in_rate);
+                type ? type : "?", (long long)rate, c->in_rate);
             return -1;
         }
     }
@@ -797,7 +800,7 @@ static void check_dialect(client *c, const char *type) {
         if (strcmp(type, other[i]) == 0 && !(c->warned & (1u << i))) {
             c->warned |= 1u << i;
             say("ignoring \"%s\": a %s event name in a %s session", type,
-                  c->o->beta ? "GA" : "beta", c->o->beta ? "beta" : "GA");
+                c->o->beta ? "GA" : "beta", c->o->beta ? "beta" : "GA");
         }
     }
 }
@@ -826,7 +829,7 @@ static void on_message(client *c, const char *text, size_t len) {
         if (!c->o->quiet) {
             const char *id = jstr(json_object_get(ev, "session"), "id");
             say("connected to %s, session %s (%s)", c->o->url, *id ? id : "?",
-                  beta ? "beta" : "GA");
+                beta ? "beta" : "GA");
         }
         c->ph = PH_WAIT_UPDATED;
         arm_reply_timeout(c);
@@ -844,7 +847,7 @@ static void on_message(client *c, const char *text, size_t len) {
         if (c->wav) wav_writer_set_rate(c->wav, c->out_rate);
         if (!c->o->quiet)
             say("input %d Hz, output %d Hz, %s", c->in_rate, c->out_rate,
-                  c->o->manual ? "manual turns" : "server VAD");
+                c->o->manual ? "manual turns" : "server VAD");
         c->ph = PH_TURNS;
         start_turn(c, 0);
         goto done;
@@ -863,7 +866,7 @@ static void on_message(client *c, const char *text, size_t len) {
         on_transcript(c, t, ev);
     } else if (strcmp(type, "conversation.item.input_audio_transcription.failed") == 0) {
         say("turn %d: input transcription failed: %s", c->cur + 1,
-              jstr(json_object_get(ev, "error"), "message"));
+            jstr(json_object_get(ev, "error"), "message"));
     } else if (strcmp(type, "response.created") == 0) {
         bot_close_line(c);
         t->resp_seen = 1;
@@ -934,7 +937,7 @@ static void on_closed(client *c) {
     bot_close_line(c);
     if (c->close_code)
         say("server closed the connection (code %d%s%s)", c->close_code,
-              c->close_reason[0] ? ": " : "", c->close_reason);
+            c->close_reason[0] ? ": " : "", c->close_reason);
     else
         say("connection lost");
     if (c->ph == PH_TURNS) end_turn(c, "closed");
@@ -1003,7 +1006,8 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2) {
             const unsigned char *p = in;
-            size_t rl = len - 2 < sizeof(c->close_reason) - 1 ? len - 2 : sizeof(c->close_reason) - 1;
+            size_t rl = len - 2, room = sizeof(c->close_reason) - 1;
+            if (rl > room) rl = room;
             c->close_code = (p[0] << 8) | p[1];
             memcpy(c->close_reason, p + 2, rl);
             c->close_reason[rl] = '\0';
@@ -1195,7 +1199,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     }
     if (o->beta && o->rate && o->rate != BETA_RATE) {
         say("--rate %d: the beta dialect has no rate field and is %d Hz only", o->rate,
-              BETA_RATE);
+            BETA_RATE);
         return EXIT_USAGE;
     }
     o->files = argv + optind;
@@ -1222,15 +1226,15 @@ static int load_inputs(const opts *o, wav_audio *wavs, int *in_rate) {
         if (wavs[i].rate != rate) {
             if (o->beta)
                 say("%s: %d Hz, but beta sessions take %d Hz only; resample the file "
-                      "(e.g. sox IN.wav -r %d OUT.wav)", o->files[i], wavs[i].rate, BETA_RATE,
-                      BETA_RATE);
+                    "(e.g. sox IN.wav -r %d OUT.wav)", o->files[i], wavs[i].rate, BETA_RATE,
+                    BETA_RATE);
             else if (o->rate)
                 say("%s: %d Hz differs from --rate %d; the client does not resample: "
-                      "resample the file or declare --rate %d", o->files[i], wavs[i].rate,
-                      o->rate, wavs[i].rate);
+                    "resample the file or declare --rate %d", o->files[i], wavs[i].rate,
+                    o->rate, wavs[i].rate);
             else
                 say("%s: %d Hz, but %s is %d Hz; a session has one input rate",
-                      o->files[i], wavs[i].rate, o->files[0], rate);
+                    o->files[i], wavs[i].rate, o->files[0], rate);
             return -1;
         }
     }
@@ -1284,7 +1288,8 @@ int main(int argc, char **argv) {
     }
     c.wavs = wavs;
     c.turns = turns;
-    for (int i = 0; i < o.nfiles; i++) snprintf(turns[i].status, sizeof(turns[i].status), "not_run");
+    for (int i = 0; i < o.nfiles; i++)
+        snprintf(turns[i].status, sizeof(turns[i].status), "not_run");
     if (load_inputs(&o, wavs, &in_rate) != 0) {
         rc = EXIT_USAGE;
         goto done;
@@ -1367,7 +1372,7 @@ done:
         if (wav_writer_close(c.wav, err, sizeof(err)) != 0) {
             say("%s: %s", o.output, err);
             if (rc == EXIT_OK) rc = EXIT_FAIL;
-        } else if (!o.quiet && rc != EXIT_USAGE) {
+        } else if (!o.quiet && rc != EXIT_USAGE && rc != EXIT_CONNECT) {
             say("wrote %s: %.2f s at %d Hz", o.output, (double)n / rate, rate);
         }
     }

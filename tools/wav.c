@@ -167,7 +167,8 @@ int wav_parse(const unsigned char *buf, size_t len, wav_audio *out, char *err, s
     bits = rd16(fmt + 14);
     if (tag == WAVE_FORMAT_EXTENSIBLE) {
         if (fmt_len < 40) {
-            wav_err(err, errlen, "WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk too short (%zu bytes)", fmt_len);
+            wav_err(err, errlen, "WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk too short (%zu bytes)",
+                    fmt_len);
             goto fail;
         }
         if (memcmp(fmt + 26, wav_guid_tail, sizeof(wav_guid_tail)) != 0) {
@@ -193,7 +194,8 @@ int wav_parse(const unsigned char *buf, size_t len, wav_audio *out, char *err, s
         goto fail;
     }
     if (block != channels * 2) {
-        wav_err(err, errlen, "block align %u does not match %u channel(s) of 16 bits", block, channels);
+        wav_err(err, errlen, "block align %u does not match %u channel(s) of 16 bits", block,
+                channels);
         goto fail;
     }
     if (rate == 0 || rate > 768000) {

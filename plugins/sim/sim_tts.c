@@ -89,7 +89,8 @@ static void tts_render(sim_tts *t, uint64_t i, size_t frames) {
             double g2 = (double)(t->total - n) / (double)(t->fade + 1);
             if (g2 < g) g = g2;
         }
-        t->buf[k] = (int16_t)lrint(TTS_AMPLITUDE * g * sin(2.0 * M_PI * t->freq * (double)n / t->rate));
+        double phase = 2.0 * M_PI * t->freq * (double)n / t->rate;
+        t->buf[k] = (int16_t)lrint(TTS_AMPLITUDE * g * sin(phase));
     }
 }
 

@@ -288,7 +288,8 @@ static void on_audio(void *user, const int16_t *pcm, size_t frames) {
         int16_t *p = realloc(r->d.pcm, cap * sizeof(*p));
         if (p) r->d.pcm = p, r->d.pcm_cap = cap;
     }
-    if (r->d.frames + frames <= r->d.pcm_cap) memcpy(r->d.pcm + r->d.frames, pcm, frames * sizeof(*pcm));
+    if (r->d.frames + frames <= r->d.pcm_cap)
+        memcpy(r->d.pcm + r->d.frames, pcm, frames * sizeof(*pcm));
     r->d.frames += frames;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -833,7 +834,8 @@ static void test_tts_audio_is_a_faded_tone_near_minus_12_dbfs(void **state) {
     assert_true(rec_wait(r, has_ended, 1));
     rec_snap(r, &snap);
     assert_int_equal(snap.frames, 4000);
-    for (size_t i = 0; i < snap.frames; i++) peak = abs(snap.pcm[i]) > peak ? abs(snap.pcm[i]) : peak;
+    for (size_t i = 0; i < snap.frames; i++)
+        if (abs(snap.pcm[i]) > peak) peak = abs(snap.pcm[i]);
     /* -12 dBFS is 8231; a little lower is fine (samples miss the crest). */
     assert_in_range(peak, 7800, 8300);
     assert_in_range(abs(snap.pcm[0]), 0, 200);
