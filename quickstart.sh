@@ -12,7 +12,7 @@ PACKAGES=(
     libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev libspeexdsp-dev
     curl
 )
-TEST_PACKAGES=(redis-server redis-tools prometheus jq)
+TEST_PACKAGES=(redis-server redis-tools prometheus jq sox nginx openssl)
 
 install_missing() {
     local missing=()
@@ -62,6 +62,11 @@ run)
     ;;
 test)
     install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    # Node.js for the protocol tests (any packaged Node >= 18 will do; keep
+    # one that is already installed, e.g. from NodeSource).
+    command -v node >/dev/null 2>&1 || install_missing nodejs
+    command -v npm >/dev/null 2>&1 || install_missing npm
+    [ -d tests/node/node_modules ] || (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
     build
     rc=0
     make -j"$(nproc)" check || rc=$?

@@ -309,7 +309,12 @@ static int run(const char *config_path, int check_only)
 out:
     if (fr) front_stop(fr);
     if (ws_up) ws_stop();
-    if (workers_up) workers_stop();
+    if (workers_up && workers_stop(5000) != 0) {
+        /* A plugin call never returned: unloading its code now would crash. */
+        log_error("a plugin call is still running at shutdown; exiting without unloading plugins");
+        fflush(stdout);
+        _exit(rc);
+    }
     if (health_up) health_stop();
     if (http_up) http_stop();
     plug_set_free(a.plugins);

@@ -663,8 +663,9 @@ static int start_attempt(stage_call *c)
         if (c->finish_requested) post_feed(a, NULL, 0, 1);
     }
     /* STT waits for speech as long as it lasts: its timeout runs from
-     * finish(). LLM and TTS time their first output from the start. */
-    if (c->st != STAGE_STT && g_cfg[c->st].timeout_ms > 0) {
+     * finish() (or now, for a fallback after finish). LLM and TTS time
+     * their first output from the start. */
+    if ((c->st != STAGE_STT || c->finish_requested) && g_cfg[c->st].timeout_ms > 0) {
         att_ref(a);
         if (defer_run((uint32_t)g_cfg[c->st].timeout_ms, timeout_fire, a) != 0) att_unref(a);
     }

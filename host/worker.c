@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 typedef struct task {
     void (*fn)(void *);
@@ -143,11 +144,25 @@ int workers_start(int min_threads, int max_threads)
     return ok ? 0 : -1;
 }
 
-void workers_stop(void)
+int workers_stop(int timeout_ms)
 {
+    struct timespec due;
+    clock_gettime(CLOCK_REALTIME, &due);
+    due.tv_sec += timeout_ms / 1000;
+    due.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (due.tv_nsec >= 1000000000L) {
+        due.tv_sec++;
+        due.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&g_lock);
     /* Let queued work finish first. */
-    while (g_ready_head != NULL || g_busy > 0) pthread_cond_wait(&g_idle_cond, &g_lock);
+    while (g_ready_head != NULL || g_busy > 0) {
+        if (pthread_cond_timedwait(&g_idle_cond, &g_lock, &due) != 0) {
+            int busy = g_busy;
+            pthread_mutex_unlock(&g_lock);
+            return busy > 0 || g_ready_head ? -1 : 0;
+        }
+    }
     g_running = 0;
     pthread_cond_broadcast(&g_cond);
     int n = g_n_tids;
@@ -157,6 +172,7 @@ void workers_stop(void)
     pthread_mutex_unlock(&g_lock);
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
     free(tids);
+    return 0;
 }
 
 int workers_count(void)

@@ -20,8 +20,11 @@ typedef struct strand strand;
 
 /* Start min_threads workers, growing up to max_threads. 0 or -1. */
 int workers_start(int min_threads, int max_threads);
-/* Run every task still queued, then stop and join the workers. */
-void workers_stop(void);
+/* Run every task still queued, then stop and join the workers. Waits at most
+ * timeout_ms for the queue to drain; returns -1 if a task is still running
+ * then (a plugin call that never returns): the threads are left alone and
+ * the caller must not unload plugins. */
+int workers_stop(int timeout_ms);
 /* Workers alive / busy right now (for tests and metrics). */
 int workers_count(void);
 int workers_busy(void);

@@ -120,7 +120,7 @@ void sim_call_begin(sim_inst *in, sim_fate *f) {
     f->rng.s = sim_rng_next(&base) ^ (f->call * 0xd1b54a32d192ed03ull);
     f->rng.s = sim_rng_next(&f->rng);
     u = sim_rng_unit(&f->rng);
-    f->fail = f->call <= in->fail_first || u < in->failure_rate;
+    f->fail = f->call < in->fail_first || u < in->failure_rate;
 }
 
 void sim_fail_error(sim_inst *in, const sim_fate *f, vx_error *err) {

@@ -145,7 +145,7 @@ static int llm_generate(void *inst, const vx_message *msgs, size_t n,
     if (!(l->reply = llm_answer(in, msgs, n))) goto oom;
     if ((n_tok = llm_tokenize(l->reply, &l->off)) < 0) goto oom;
     l->n_tok = (size_t)n_tok;
-    if (0 && p.max_tokens > 0 && (size_t)p.max_tokens < l->n_tok) l->n_tok = (size_t)p.max_tokens;
+    if (p.max_tokens > 0 && (size_t)p.max_tokens < l->n_tok) l->n_tok = (size_t)p.max_tokens;
     for (size_t i = 0; i < n; i++)
         l->usage.prompt_tokens += (uint32_t)sim_count_words(msgs[i].content);
     /* mid_stream: half the answer, at least one token, then the error. */

@@ -8,9 +8,10 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/http_probes.sh \
 	tests/integration/logging.sh \
 	tests/integration/promtool.sh \
-	tests/integration/redis_ready.sh
+	tests/integration/redis_ready.sh \
+	tests/integration/client_e2e.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
 # The shell tests drive the built daemon and plugins (and the test plugins).
-$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built
+$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tools/voxray-client$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built

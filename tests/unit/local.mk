@@ -25,3 +25,11 @@ tests_unit_test_log_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_acl_SOURCES = tests/unit/test_acl.c host/acl.c host/acl.h
 tests_unit_test_acl_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_acl_LDADD = $(CMOCKA_LIBS)
+
+# The WAV reader/writer of tools/voxray-client.
+check_PROGRAMS += tests/unit/test_wav
+TESTS += tests/unit/test_wav
+tests_unit_test_wav_SOURCES = tests/unit/test_wav.c tools/wav.c tools/wav.h
+tests_unit_test_wav_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools
+tests_unit_test_wav_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_wav_LDADD = $(CMOCKA_LIBS)
