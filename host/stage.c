@@ -299,6 +299,7 @@ struct attempt {
     strand *ps;           /* plugin calls of this stream */
     pthread_mutex_t lock;
     vx_stream *stream;
+    vx_stream *start_out; /* *out of the start call, read atomically while it runs */
     int started;          /* the start call returned */
     int abandoned;        /* cancelled or superseded: close as soon as possible */
     int closed;
@@ -479,6 +480,17 @@ static void attempt_end(attempt *a, int rc)
     int started = a->started;
     pthread_mutex_unlock(&a->lock);
     if (!first) return;
+    if (!started && rc != 0) {
+        /* A start call still running: cancel it through the stream it may
+         * have published in *out (see the ABI's threading contract). */
+        vx_stream *pending = __atomic_load_n(&a->start_out, __ATOMIC_ACQUIRE);
+        if (pending) {
+            const loader_plugin *lp = a->pi->lp;
+            if (a->call->st == STAGE_STT) lp->stt.cancel(pending);
+            else if (a->call->st == STAGE_LLM) lp->llm.cancel(pending);
+            else lp->tts.cancel(pending);
+        }
+    }
     if (s && rc != 0) {
         const loader_plugin *lp = a->pi->lp;
         if (a->call->st == STAGE_STT) lp->stt.cancel(s);
@@ -503,21 +515,29 @@ static void start_task(void *arg)
     stage_call *c = a->call;
     const loader_plugin *lp = a->pi->lp;
     vx_error err;
-    vx_stream *s = NULL;
+    vx_stream *s;
     int rc;
     memset(&err, 0, sizeof err);
     switch (c->st) {
     case STAGE_STT: {
         vx_audio_format fmt = {(uint32_t)c->rate, 1, VX_PCM_S16LE};
-        rc = lp->stt.open(a->pi->inst, &fmt, &a->se, &s, &err);
+        rc = lp->stt.open(a->pi->inst, &fmt, &a->se, &a->start_out, &err);
         break;
     }
     case STAGE_LLM:
-        rc = lp->llm.generate(a->pi->inst, c->msgs, c->n_msgs, &c->params, &a->le, &s, &err);
+        rc = lp->llm.generate(a->pi->inst, c->msgs, c->n_msgs, &c->params, &a->le, &a->start_out, &err);
         break;
     default:
-        rc = lp->tts.synthesize(a->pi->inst, c->text, c->voice, &a->fmt, &a->te, &s, &err);
+        rc = lp->tts.synthesize(a->pi->inst, c->text, c->voice, &a->fmt, &a->te, &a->start_out, &err);
         break;
+    }
+    s = __atomic_load_n(&a->start_out, __ATOMIC_ACQUIRE);
+    if (rc != 0 && s != NULL) {
+        /* failed after publishing its stream: ours to close */
+        if (c->st == STAGE_STT) lp->stt.close(s);
+        else if (c->st == STAGE_LLM) lp->llm.close(s);
+        else lp->tts.close(s);
+        s = NULL;
     }
     if (rc == 0 && s == NULL) {
         rc = VX_EINTERNAL;

@@ -40,6 +40,14 @@
  *   - No event fires after close() returns: close() waits for (or stops) any
  *     plugin thread that could still deliver one.
  *   - The host never dlclose()s a plugin that has open streams.
+ *   - Start calls (stt open, llm generate, tts synthesize) should return
+ *     quickly and deliver results through events. A plugin whose start call
+ *     may block for long should store the new stream in *out (with an
+ *     atomic release store) before blocking: the host reads it to cancel()
+ *     a call that overruns its timeout. If a start call then fails with
+ *     *out set, the host close()s that stream. A plugin that does neither
+ *     is abandoned by the host after the timeout (the call's thread stays
+ *     blocked until the call returns).
  *
  * Ownership
  *   - Strings and buffers passed *into* a plugin call are owned by the host and

@@ -265,7 +265,10 @@ export function vtest(name, opts, fn) {
         try {
             await fn(t);
         } catch (e) {
-            for (const d of seen) t.diagnostic(`voxray log (pid ${d.pid}, port ${d.port}):\n${d.logTail()}`);
+            for (const d of seen) {
+                t.diagnostic(`voxray log (pid ${d.pid}, port ${d.port}, ${d.logPath}):`);
+                for (const line of d.logTail().split('\n')) if (line) t.diagnostic(`  ${line}`);
+            }
             throw e;
         } finally {
             Daemon.start = orig;

@@ -1,1 +1,14 @@
-# tests/node/local.mk
+# Protocol tests: real WebSocket clients (npm ws, the openai SDK) against the
+# built daemon on loopback. Each file is run by tests/node/run with node:test
+# TAP output; npm packages live in tests/node/node_modules (package.json).
+VX_NODE_TESTS = \
+	tests/node/realtime.test.mjs \
+	tests/node/bad_input.test.mjs \
+	tests/node/resilience.test.mjs \
+	tests/node/openai_sdk.test.mjs
+TESTS += $(VX_NODE_TESTS)
+EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
+	tests/node/package.json tests/node/package-lock.json
+
+# The tests start the built daemon with the built plugins.
+$(VX_NODE_TESTS:.mjs=.log): voxray $(pkglib_LTLIBRARIES) plugins-built
