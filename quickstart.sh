@@ -10,9 +10,10 @@ PACKAGES=(
     build-essential autoconf automake libtool pkg-config
     libmicrohttpd-dev libwebsockets-dev libhiredis-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev libspeexdsp-dev
+    libpocketsphinx-dev pocketsphinx-en-us flite1-dev libespeak-ng-dev
     curl
 )
-TEST_PACKAGES=(redis-server redis-tools prometheus jq sox nginx openssl)
+TEST_PACKAGES=(redis-server redis-tools prometheus jq sox nginx openssl flite chromium)
 
 install_missing() {
     local missing=()

@@ -8,6 +8,10 @@ include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/unit/audio.mk
 include $(srcdir)/tests/unit/protocol.mk
 include $(srcdir)/tests/unit/sim.mk
+include $(srcdir)/tests/unit/pocketsphinx.mk
+include $(srcdir)/tests/unit/tts_local.mk
+include $(srcdir)/tests/unit/eliza.mk
+include $(srcdir)/tests/unit/openai.mk
 include $(srcdir)/tests/plugins/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/integration/local.mk

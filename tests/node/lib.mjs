@@ -172,8 +172,9 @@ export class Daemon {
         return this.log().split('\n').slice(-lines).join('\n');
     }
 
-    // SIGTERM by PID, SIGKILL after 5 s. Resolves with {code, signal}.
-    async stop() {
+    // SIGTERM by PID, SIGKILL after killAfter ms (5 s). Resolves with
+    // {code, signal}.
+    async stop({ killAfter = 5000 } = {}) {
         liveDaemons.delete(this);
         if (this.exit) return this.exit;
         try {
@@ -187,7 +188,7 @@ export class Daemon {
             } catch {
                 /* already gone */
             }
-        }, 5000);
+        }, killAfter);
         const e = await this.exited;
         clearTimeout(t);
         return e;

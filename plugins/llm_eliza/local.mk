@@ -1,0 +1,1 @@
+# plugins/llm_eliza/local.mk

@@ -1,0 +1,1 @@
+# plugins/stt_pocketsphinx/local.mk

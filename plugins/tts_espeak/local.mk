@@ -1,0 +1,1 @@
+# plugins/tts_espeak/local.mk

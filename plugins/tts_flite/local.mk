@@ -1,0 +1,1 @@
+# plugins/tts_flite/local.mk

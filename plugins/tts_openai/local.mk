@@ -1,0 +1,1 @@
+# plugins/tts_openai/local.mk

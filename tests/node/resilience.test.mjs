@@ -1,0 +1,422 @@
+// The call gate seen from a client: retries, fallback, timeouts, the
+// breaker, failures after output, barge-in, and the metrics a conversation
+// leaves behind. Providers are sim instances with injected faults.
+import { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+    Daemon, vtest, stopAll, turnAudio, joinDeltas, audioSamples, series, sumMetric, words, sleep,
+} from './lib.mjs';
+
+after(stopAll);
+
+const SIM = { plugin: 'sim', ms_per_char: 10 };
+
+// A config: `inst` maps instance names to their sim keys; `chains` gives
+// the provider list of each stage (default: the plain `sim` instance).
+function config(inst, chains = {}, more = {}) {
+    const out = { 'plugin.sim': SIM };
+    for (const [name, keys] of Object.entries(inst)) out[`plugin.${name}`] = { plugin: 'sim', ms_per_char: 10, ...keys };
+    for (const st of ['stt', 'llm', 'tts']) {
+        const c = chains[st] ?? 'sim';
+        out[st] = typeof c === 'string' ? { providers: c } : c;
+    }
+    for (const [k, v] of Object.entries(more)) out[k] = { ...(out[k] || {}), ...v };
+    return out;
+}
+
+async function spokenTurn(c) {
+    await c.sendAudio(turnAudio());
+    return c.collectUntil('response.done');
+}
+
+async function textTurn(c, text, modalities = ['text']) {
+    c.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text }] } });
+    await c.next('conversation.item.done');
+    c.send({ type: 'response.create', response: { output_modalities: modalities } });
+    return c.collectUntil('response.done');
+}
+
+const said = (evs) => evs.at(-1).response.output[0].content[0].transcript ?? evs.at(-1).response.output[0].content[0].text;
+const calls = (m, kind, plugin, status) =>
+    sumMetric(m, 'voxray_plugin_calls_total', status ? { kind, plugin, status } : { kind, plugin });
+
+// ------------------------------------------------------------ fallback
+
+vtest('LLM fallback: the primary fails, the secondary answers the turn, and both are counted', async () => {
+    const d = await Daemon.start(config(
+        { llm_bad: { failure_rate: 1, error: 'unavailable', reply: 'From the bad one.' }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_bad, llm_good', retries: 0 } }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    assert.equal(evs.at(-1).response.status, 'completed');
+    assert.equal(said(evs), 'From the good one.');
+    assert.equal(joinDeltas(evs, 'response.output_audio_transcript.delta'), 'From the good one.');
+    assert.equal(evs.filter((e) => e.type === 'error').length, 0, 'the client sees no error');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_bad', to: 'llm_good' }), 1);
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_bad', error_type: 'unavailable' }), 1);
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_good' }), 0);
+    assert.equal(calls(m, 'llm', 'llm_good', 'ok'), 1);
+});
+
+vtest('STT fallback: the primary fails, the secondary transcribes the whole utterance', async () => {
+    const d = await Daemon.start(config(
+        { stt_bad: { failure_rate: 1, transcript: 'bad words' }, stt_good: { transcript: 'good words here' } },
+        { stt: 'stt_bad, stt_good' }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    const tr = evs.find((e) => e.type === 'conversation.item.input_audio_transcription.completed');
+    assert.equal(tr.transcript, 'good words here');
+    assert.equal(evs.filter((e) => e.type === 'conversation.item.input_audio_transcription.failed').length, 0);
+    assert.equal(said(evs), 'You said: good words here.');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'stt_fallback_total', { from: 'stt_bad', to: 'stt_good' }), 1);
+    assert.equal(sumMetric(m, 'stt_errors_total', { model: 'stt_bad', error_type: 'unavailable' }), 1);
+    assert.equal(calls(m, 'stt', 'stt_good', 'ok'), 1);
+});
+
+vtest('TTS fallback: the primary fails, the secondary speaks the reply', async () => {
+    const d = await Daemon.start(config(
+        { tts_bad: { failure_rate: 1 }, tts_good: {} },
+        { tts: 'tts_bad, tts_good' }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    assert.equal(evs.at(-1).response.status, 'completed');
+    assert.equal(said(evs), 'You said: hello world.');
+    assert.ok(audioSamples(evs, 'response.output_audio.delta') > 0, 'reply audio');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'tts_fallback_total', { from: 'tts_bad', to: 'tts_good' }), 1, 'one sentence, one fallback');
+    assert.equal(sumMetric(m, 'tts_errors_total', { model: 'tts_bad', error_type: 'unavailable' }), 1);
+    assert.equal(calls(m, 'tts', 'tts_good', 'ok'), 1);
+});
+
+// ------------------------------------------------------------ retries
+
+vtest('a retryable failure is retried on the same provider ([llm] retries) without a fallback', async () => {
+    const d = await Daemon.start(config(
+        { llm_flaky: { fail_first: 1, error: 'unavailable', reply: 'Flaky but fine.' }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_flaky, llm_good', retries: 2, retry_backoff: '20ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    assert.equal(evs.at(-1).response.status, 'completed');
+    assert.equal(said(evs), 'Flaky but fine.');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_retries_total', { model: 'llm_flaky' }), 1);
+    assert.equal(sumMetric(m, 'llm_fallback_total'), 0, 'no fallback');
+    assert.equal(calls(m, 'llm', 'llm_flaky', 'ok'), 1);
+    assert.equal(calls(m, 'llm', 'llm_flaky', 'unavailable'), 1);
+    assert.equal(calls(m, 'llm', 'llm_good'), 0);
+});
+
+vtest('a non-retryable failure (auth) is not retried but falls back', async () => {
+    const d = await Daemon.start(config(
+        { llm_auth: { failure_rate: 1, error: 'auth' }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_auth, llm_good', retries: 2, retry_backoff: '20ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    assert.equal(said(evs), 'From the good one.');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_retries_total'), 0, 'no retry');
+    assert.equal(calls(m, 'llm', 'llm_auth'), 1, 'called once');
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_auth', error_type: 'auth' }), 1);
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_auth', to: 'llm_good' }), 1);
+});
+
+// ------------------------------------------------------------ timeouts
+
+vtest('a provider that answers nothing (hang = silent) times out ([llm] timeout) and the next one answers', async () => {
+    const d = await Daemon.start(config(
+        { llm_silent: { hang: 'silent' }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_silent, llm_good', retries: 0, timeout: '300ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    assert.equal(evs.at(-1).response.status, 'completed');
+    assert.equal(said(evs), 'From the good one.');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_silent', error_type: 'timeout' }), 1);
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_silent', to: 'llm_good' }), 1);
+    assert.equal(sumMetric(m, 'voxray_plugin_inflight', { kind: 'llm' }), 0, 'nothing left in flight');
+});
+
+// hang = block: generate() itself blocks until the stream is cancelled
+// (the sim publishes the stream in *out first so that it can be).
+const BLOCK = () => config(
+    { llm_block: { hang: 'block' }, llm_good: { reply: 'From the good one.' } },
+    { llm: { providers: 'llm_block, llm_good', retries: 0, timeout: '300ms', breaker_failures: 0 } });
+
+vtest('a provider whose call blocks (hang = block) times out, the next one answers, and the session keeps working', async () => {
+    const d = await Daemon.start(BLOCK());
+    const c = await d.connect();
+    const first = await textTurn(c, 'hi');
+    assert.equal(first.at(-1).response.status, 'completed');
+    assert.equal(said(first), 'From the good one.');
+    const second = await textTurn(c, 'again');
+    assert.equal(said(second), 'From the good one.');
+    await c.update({ instructions: 'still working' });
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_block', error_type: 'timeout' }), 2);
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_block', to: 'llm_good' }), 2);
+});
+
+vtest('a blocked call that timed out is cancelled: the daemon then stops cleanly on SIGTERM', async () => {
+    const d = await Daemon.start(BLOCK());
+    const c = await d.connect();
+    assert.equal(said(await textTurn(c, 'hi')), 'From the good one.');
+    await c.close();
+    await sleep(200);
+    const exit = await d.stop({ killAfter: 10000 });
+    const log = d.log();
+    assert.doesNotMatch(log, /plugin call is still running at shutdown/, 'no plugin call left blocked');
+    assert.match(log, /voxray stopped/);
+    assert.deepEqual(exit, { code: 0, signal: null });
+});
+
+// ------------------------------------------------------------ failures
+
+vtest('a failure after output (fail_at = mid_stream) fails the response and no other provider repeats it', async () => {
+    const reply = 'One two three four five six seven eight.';
+    const d = await Daemon.start(config(
+        { llm_mid: { failure_rate: 1, fail_at: 'mid_stream', reply }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_mid, llm_good', retries: 2, retry_backoff: '20ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    const r = evs.at(-1).response;
+    assert.equal(r.status, 'failed');
+    assert.equal(r.status_details.type, 'failed');
+    assert.equal(r.status_details.error.code, 'llm_failed');
+    assert.equal(r.status_details.error.type, 'server_error');
+    const text = joinDeltas(evs, 'response.output_text.delta');
+    assert.ok(text.length > 0 && reply.startsWith(text) && text !== reply, `a part of the reply was sent: "${text}"`);
+    assert.doesNotMatch(JSON.stringify(evs), /good one/, 'nothing from the other provider');
+    // the session goes on
+    await c.update({ instructions: 'go on' });
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(calls(m, 'llm', 'llm_good'), 0, 'the second provider was never called');
+    assert.equal(sumMetric(m, 'llm_fallback_total'), 0);
+    assert.equal(sumMetric(m, 'llm_retries_total'), 0, 'no retry after output');
+});
+
+vtest('when every provider fails the response fails, and the session is still usable', async () => {
+    const d = await Daemon.start(config(
+        { llm_a: { failure_rate: 1 }, llm_b: { failure_rate: 1, error: 'internal' } },
+        { llm: { providers: 'llm_a, llm_b', retries: 0 } }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    const r = evs.at(-1).response;
+    assert.equal(r.status, 'failed');
+    assert.equal(r.status_details.type, 'failed');
+    assert.ok(r.status_details.error.message.length > 0);
+    // the user turn is kept; the session still hears, and answers updates
+    assert.equal(evs.find((e) => e.type === 'conversation.item.input_audio_transcription.completed').transcript, 'hello world');
+    await c.update({ instructions: 'still here' });
+    await c.sendAudio(turnAudio());
+    const again = await c.collectUntil('response.done');
+    assert.equal(again.find((e) => e.type === 'conversation.item.input_audio_transcription.completed').transcript, 'hello world');
+    assert.equal(again.at(-1).response.status, 'failed');
+    assert.equal(c.closed, null);
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_a', to: 'llm_b' }), 2);
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_b', error_type: 'internal' }), 2);
+});
+
+// ------------------------------------------------------------ breaker
+
+vtest('the breaker: after breaker_failures failed turns the provider cools down, shows so in /v1/health, and is skipped', async () => {
+    const d = await Daemon.start(config(
+        { llm_a: { failure_rate: 1 }, llm_b: { reply: 'From B.' } },
+        { llm: { providers: 'llm_a, llm_b', retries: 0, breaker_failures: 2, breaker_cooldown: '60s' } }));
+    const h0 = (await d.getJSON('/v1/health')).body;
+    assert.equal(h0.providers.llm.find((p) => p.name === 'llm_a').status, 'available');
+    const c = await d.connect();
+    for (let i = 0; i < 2; i++) assert.equal(said(await textTurn(c, `turn ${i}`)), 'From B.');
+    let m = await d.metrics();
+    const aCalls = calls(m, 'llm', 'llm_a');
+    assert.equal(aCalls, 2);
+
+    const h = (await d.getJSON('/v1/health')).body;
+    const a = h.providers.llm.find((p) => p.name === 'llm_a');
+    const b = h.providers.llm.find((p) => p.name === 'llm_b');
+    assert.equal(a.status, 'unavailable', JSON.stringify(a));
+    assert.match(a.detail, /cooling down/);
+    assert.equal(b.status, 'available');
+    assert.equal(h.services.llm, 'available', 'the stage still has a provider');
+
+    assert.equal(said(await textTurn(c, 'turn 2')), 'From B.');
+    m = await d.metrics();
+    assert.equal(calls(m, 'llm', 'llm_a'), aCalls, 'A was not called for the third turn');
+    assert.equal(calls(m, 'llm', 'llm_b', 'ok'), 3);
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_a', to: 'llm_b' }), 2, 'no fallback counted for a skip');
+    await c.close();
+});
+
+// ------------------------------------------------------------ barge-in
+
+const LONG_REPLY = [
+    'The first thing to know is that the weather changes quickly here.',
+    'In the morning it is often cold and foggy near the coast.',
+    'By noon the sun usually burns through the clouds.',
+    'The afternoons can be warm enough for a short walk on the beach.',
+    'In the evening the wind picks up again from the west.',
+    'Most people bring a light jacket wherever they go.',
+    'Rain is rare in summer but common in the winter months.',
+    'That is really all there is to say about it.',
+].join(' ');
+
+vtest('barge-in: user speech during a reply cancels it (turn_detected), and the item keeps only what was sent', async () => {
+    const d = await Daemon.start(config({}, {}, {
+        'plugin.sim': { reply: LONG_REPLY, ms_per_char: 60, token_delay: '5ms' },
+        metrics: { session_sample_rate: 1 },
+    }));
+    const c = await d.connect();
+    await c.sendAudio(turnAudio());
+    const created = await c.next('response.created');
+    const respId = created.response.id;
+    await c.next('response.output_audio.delta');
+    await sleep(1500); // well into the first sentence's audio, the whole text generated
+
+    await c.sendAudio(turnAudio(24000, { lead: 200 }));
+    const started = await c.next('input_audio_buffer.speech_started');
+    const done = await c.next('response.done', { where: (e) => e.response.id === respId });
+    assert.ok(c.events.indexOf(started) < c.events.indexOf(done), 'speech_started before response.done');
+    assert.equal(done.response.status, 'cancelled');
+    assert.deepEqual(done.response.status_details, { type: 'cancelled', reason: 'turn_detected' });
+    const kept = done.response.output[0].content[0].transcript;
+    assert.equal(done.response.output[0].status, 'incomplete');
+    const full = words(LONG_REPLY), got = words(kept);
+    assert.ok(got.length > 0, 'something was said');
+    assert.ok(got.length < full.length, `a strict prefix: ${got.length} of ${full.length} words`);
+    assert.deepEqual(got, full.slice(0, got.length), `"${kept}" is a prefix of the reply`);
+
+    // the user's turn gets its own response
+    const next = await c.next('response.created', { where: (e) => e.response.id !== respId });
+    assert.notEqual(next.response.id, respId);
+    // no audio for the cancelled response after its response.done
+    const doneAt = c.events.indexOf(done);
+    const late = c.events.slice(doneAt + 1).filter((e) => e.response_id === respId);
+    assert.deepEqual(late.map((e) => e.type), [], 'nothing more for the cancelled response');
+    // the truncated reply is what the next prompt holds: the sim counts
+    // the prompt's words (instructions + user + what was said + user)
+    await c.next('response.output_audio.delta', { where: (e) => e.response_id === next.response.id });
+    await sleep(300);
+    c.send({ type: 'response.cancel' });
+    const done2 = await c.next('response.done', { where: (e) => e.response.id === next.response.id });
+    assert.equal(done2.response.status, 'cancelled');
+    const instr = words(c.created.session.instructions).length;
+    assert.equal(done2.response.usage.input_tokens, instr + 2 + got.length + 2);
+
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'voxray_interruptions_total'), 1);
+    await c.close();
+});
+
+// ------------------------------------------------------------ metrics
+
+const TWO_SENTENCES = 'The weather is fine today. It should stay sunny until the evening.';
+
+function hexId(id) {
+    return createHash('sha256').update(id).digest('hex');
+}
+
+function promtool(text) {
+    return new Promise((resolve) => {
+        const p = execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) => {
+            resolve({ code: err ? err.code : 0, out: stdout + stderr });
+        });
+        p.stdin.end(text);
+    });
+}
+
+vtest('metrics after a conversation match what happened', async () => {
+    const d = await Daemon.start(config({}, {}, {
+        'plugin.sim': { reply: TWO_SENTENCES },
+        metrics: { session_sample_rate: 1 },
+    }));
+    const c = await d.connect();
+    const sid = c.created.session.id;
+    const evs = await spokenTurn(c);
+    assert.equal(evs.at(-1).response.status, 'completed');
+    assert.equal(said(evs), TWO_SENTENCES);
+    await c.close();
+    const m = await d.waitMetrics((x) => sumMetric(x, 'voxray_active_sessions') === 0, { what: 'voxray_active_sessions 0' });
+
+    const label = hexId(sid);
+    assert.match(label, /^[0-9a-f]{64}$/);
+    const one = { model: 'sim', session_id: label };
+    const tokens = words(TWO_SENTENCES).length;
+    const want = [
+        ['voxray_sessions_total', {}, 1],
+        ['voxray_active_sessions', {}, 0],
+        ['voxray_session_duration_seconds_count', {}, 1],
+        ['stt_transcription_latency_seconds_count', one, 1],
+        ['llm_time_to_first_token_seconds_count', one, 1],
+        ['llm_generation_latency_seconds_count', one, 1],
+        ['llm_inter_token_latency_seconds_count', one, tokens - 1],
+        ['tts_time_to_first_audio_chunk_seconds_count', one, 2],
+        ['tts_synthesis_latency_seconds_count', one, 2],
+        ['voxray_plugin_calls_total', { kind: 'llm', plugin: 'sim', op: 'generate', status: 'ok' }, 1],
+        ['voxray_plugin_calls_total', { kind: 'stt', plugin: 'sim', op: 'transcribe', status: 'ok' }, 1],
+        ['voxray_plugin_calls_total', { kind: 'tts', plugin: 'sim', op: 'synthesize', status: 'ok' }, 2],
+        ['voxray_turn_latency_seconds_count', {}, 1],
+        ['voxray_request_length_words_count', {}, 1],
+        ['voxray_request_length_words_sum', {}, 2],
+        ['voxray_reply_length_words_count', {}, 1],
+        ['voxray_reply_length_words_sum', {}, tokens],
+        ['voxray_interruptions_total', {}, 0],
+        ['http_requests_total', { method: 'GET', route: '/v1/realtime', status_code: '101' }, 1],
+        ['http_active_connections', { route: '/v1/realtime' }, 0],
+    ];
+    for (const [name, filter, value] of want) {
+        const s = series(m, name, filter);
+        assert.ok(s.length > 0, `${name}${JSON.stringify(filter)} exists`);
+        assert.equal(sumMetric(m, name, filter), value, `${name}${JSON.stringify(filter)}`);
+    }
+    assert.ok(sumMetric(m, 'stt_time_to_first_token_seconds_count', one) >= 1);
+    // every session-labelled series carries this session's hashed id
+    const labelled = [...m.keys()].filter((k) => k.includes('session_id='));
+    assert.ok(labelled.length > 0);
+    for (const k of labelled) assert.ok(k.includes(`session_id="${label}"`), k);
+
+    const text = await d.metricsText();
+    const pt = await promtool(text);
+    assert.equal(pt.out, '', 'promtool says nothing');
+    assert.equal(pt.code, 0);
+});
+
+vtest('with a large session_sample_rate the session_id label is sampled_out', async () => {
+    const d = await Daemon.start(config({}, {}, { metrics: { session_sample_rate: 1000000 } }));
+    const c = await d.connect();
+    await spokenTurn(c);
+    await c.close();
+    const m = await d.metrics();
+    const s = series(m, 'llm_time_to_first_token_seconds_count', { model: 'sim' });
+    assert.equal(s.length, 1);
+    assert.equal(s[0].labels.session_id, 'sampled_out');
+});
+
+vtest('with [metrics] series_ttl = 1s a session\'s labelled series disappear after it ends', async () => {
+    const d = await Daemon.start(config({}, {}, { metrics: { session_sample_rate: 1, series_ttl: '1s' } }));
+    const c = await d.connect();
+    const label = hexId(c.created.session.id);
+    await spokenTurn(c);
+    const during = await d.metrics();
+    assert.ok(series(during, 'llm_time_to_first_token_seconds_count', { session_id: label }).length === 1);
+    await c.close();
+    const m = await d.waitMetrics(
+        (x) => ![...x.keys()].some((k) => k.includes(label)),
+        { timeout: 6000, what: 'the session series to expire' });
+    // the unlabelled families are still there
+    assert.equal(sumMetric(m, 'voxray_sessions_total'), 1);
+    const pt = await promtool(await d.metricsText());
+    assert.equal(pt.out, '');
+});
