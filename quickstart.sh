@@ -59,6 +59,7 @@ run)
     build
     # Run from the build tree: the plugins are in plugins/.built.
     export VOXRAY_SERVER_PLUGIN_DIR="${VOXRAY_SERVER_PLUGIN_DIR:-$PWD/plugins/.built}"
+    export VOXRAY_SERVER_WEB_ROOT="${VOXRAY_SERVER_WEB_ROOT:-$PWD/web}"
     exec ./voxray -c conf/voxray.ini
     ;;
 test)

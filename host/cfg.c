@@ -16,6 +16,9 @@
 
 #define CFG_MAX_LINE (1 << 20)
 
+#ifndef VX_WEBDIR
+#define VX_WEBDIR "/usr/local/share/voxray/web"
+#endif
 #ifndef VX_PLUGIN_DIR
 #define VX_PLUGIN_DIR "/usr/local/lib/voxray"
 #endif
@@ -25,6 +28,7 @@
 const cfg_key cfg_core_schema[] = {
     {"server", {"listen", VX_CFG_ADDRESS, "0.0.0.0:8080", "address and port for HTTP and WebSocket (one port)", 0, 0, NULL, 0}},
     {"server", {"plugin_dir", VX_CFG_STRING, VX_PLUGIN_DIR, "where NAME.so plugin files are looked up; a colon-separated list is searched in order; relative paths are relative to the config file", 0, 4096, NULL, 0}},
+    {"server", {"web_root", VX_CFG_STRING, VX_WEBDIR, "folder with the demo page served at / (relative to the config file)", 0, 4096, NULL, 0}},
     {"server", {"max_sessions", VX_CFG_INT, "1000", "most concurrent sessions; /ready answers 503 at the limit", 1, 1000000, NULL, 0}},
     {"server", {"http_threads", VX_CFG_INT, "2", "HTTP worker threads", 1, 64, NULL, 0}},
     {"server", {"header_timeout", VX_CFG_DURATION, "10s", "time a client has to send its request head", 100, 600000, NULL, 0}},

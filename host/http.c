@@ -9,7 +9,9 @@
 
 #include "http.h"
 
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/stat.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,21 +30,35 @@
 
 /* ------------------------------------------------------------ labels */
 
-enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_UNMATCHED, R_COUNT };
-static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics",
-                                                 "/v1/health", "/v1/realtime", "unmatched"};
+enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_ROOT, R_STATIC, R_UNMATCHED, R_COUNT };
+static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics", "/v1/health",
+                                                 "/v1/realtime", "/", "/{file}", "unmatched"};
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER, M_COUNT };
 static const char *const method_label[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
                                                   "DELETE", "PATCH", "OPTIONS", "OTHER"};
 
+/* "/name.ext" with a safe file name: a file of the demo page. */
+static int static_name(const char *url, size_t n)
+{
+    if (n < 2 || n > 64 || url[0] != '/' || url[1] == '.') return 0;
+    for (size_t i = 1; i < n; i++) {
+        char ch = url[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_'))
+            return 0;
+    }
+    return memchr(url + 1, '.', n - 1) != NULL;
+}
+
 static int route_of(const char *url)
 {
     if (url == NULL) return R_UNMATCHED;
     size_t n = strcspn(url, "?#");
-    for (int r = 0; r < R_UNMATCHED; r++) {
+    for (int r = 0; r < R_STATIC; r++) {
         if (strlen(route_label[r]) == n && strncmp(url, route_label[r], n) == 0) return r;
     }
+    if (static_name(url, n)) return R_STATIC;
     return R_UNMATCHED;
 }
 
@@ -324,6 +340,48 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, req *rq)
     return respond(c, rq, 200, METRICS_CONTENT_TYPE, out, len, 1);
 }
 
+static const char *content_type_of(const char *name)
+{
+    static const struct { const char *ext, *type; } types[] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
+        {".json", "application/json"}, {".wav", "audio/wav"}, {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(dot, types[i].ext) == 0) return types[i].type;
+    return "application/octet-stream";
+}
+
+/* The demo page and its files, from [server] web_root. */
+static enum MHD_Result handle_static(struct MHD_Connection *c, req *rq, const char *url)
+{
+    char name[80], path[4200];
+    size_t n = strcspn(url, "?#");
+    if (rq->route == R_ROOT) snprintf(name, sizeof name, "index.html");
+    else snprintf(name, sizeof name, "%.*s", (int)(n - 1), url + 1);
+    snprintf(path, sizeof path, "%s/%s", g_app->s.web_root, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) close(fd);
+        return respond_text(c, rq, 404, "not found\n");
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (resp == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type_of(name));
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) rq->status = 200;
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -355,6 +413,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_METRICS: return handle_metrics(c, rq);
     case R_V1_HEALTH: return handle_v1_health(c, rq);
     case R_REALTIME: return respond_text(c, rq, 426, "this endpoint speaks WebSocket: send an Upgrade: websocket request\n");
+    case R_ROOT:
+    case R_STATIC: return handle_static(c, rq, url);
     default: return respond_text(c, rq, 404, "not found\n");
     }
 }

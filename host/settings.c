@@ -292,9 +292,10 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
         if (!s->config_path || !s->config_dir) goto oom;
     }
     s->plugin_dir = resolve_path_list(s->config_dir, get(c, "server", "plugin_dir"));
+    s->web_root = resolve_path(s->config_dir, get(c, "server", "web_root"));
     s->metrics_allow = strdup(allow);
     s->store = strdup(get(c, "session", "store"));
-    if (!s->plugin_dir || !s->metrics_allow || !s->store) goto oom;
+    if (!s->plugin_dir || !s->web_root || !s->metrics_allow || !s->store) goto oom;
     if (*s->store == '\0') {
         cfg_item *it = cfg_find(c, "session", "store");
         snprintf(err, errlen, "%s = \"\": must not be empty (allowed: a session-store plugin instance such as memory or redis)",
@@ -360,6 +361,7 @@ void settings_free(settings *s)
     free(s->config_path);
     free(s->config_dir);
     free(s->plugin_dir);
+    free(s->web_root);
     free(s->metrics_allow);
     free(s->store);
     free(s->instructions);

@@ -26,6 +26,7 @@ typedef struct settings {
     char *config_dir;   /* directory of the config file, for relative paths */
     char listen[300];
     char *plugin_dir;   /* colon-separated, relative entries resolved */
+    char *web_root;     /* demo page files */
     int max_sessions;
     int http_threads;
     long long header_timeout_ms;

@@ -1,0 +1,225 @@
+// The official client: the `openai` package's OpenAIRealtimeWS talks to
+// voxray through nginx terminating TLS (the SDK only speaks wss://), with a
+// throw-away self-signed certificate. nginx is started here on a free
+// loopback port and stopped by its PID.
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import {
+    Daemon, simConfig, vtest, stopAll, tempDir, freePort, turnAudio, toBase64, fromBase64, sleep,
+} from './lib.mjs';
+
+const NGINX = '/usr/sbin/nginx';
+
+let d, proxy;
+
+// nginx as a TLS-terminating WebSocket proxy in front of voxray.
+class Proxy {
+    static async start(upstreamPort) {
+        const dir = tempDir('voxray-nginx-');
+        const port = await freePort();
+        mkdirSync(path.join(dir, 'tmp'));
+        execFileSync('openssl', [
+            'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+            '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+            '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        ], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const conf = `
+daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log info;
+events { worker_connections 64; }
+http {
+    access_log ${dir}/access.log;
+    client_body_temp_path ${dir}/tmp/body;
+    proxy_temp_path ${dir}/tmp/proxy;
+    fastcgi_temp_path ${dir}/tmp/fastcgi;
+    uwsgi_temp_path ${dir}/tmp/uwsgi;
+    scgi_temp_path ${dir}/tmp/scgi;
+    server {
+        listen 127.0.0.1:${port} ssl;
+        ssl_certificate ${dir}/cert.pem;
+        ssl_certificate_key ${dir}/key.pem;
+        location / {
+            proxy_pass http://127.0.0.1:${upstreamPort};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 60s;
+        }
+    }
+}
+`;
+        writeFileSync(path.join(dir, 'nginx.conf'), conf);
+        const fd = openSync(path.join(dir, 'nginx.out'), 'a');
+        const child = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')],
+            { stdio: ['ignore', fd, fd] });
+        closeSync(fd);
+        const p = new Proxy(dir, port, child);
+        const ca = p.ca;
+        const deadline = Date.now() + 10000;
+        for (;;) {
+            if (p.exit) throw new Error(`nginx exited: ${p.log()}`);
+            const status = await new Promise((resolve) => {
+                const req = https.get({ host: '127.0.0.1', port, path: '/health', ca, timeout: 1000 }, (res) => {
+                    res.resume();
+                    resolve(res.statusCode);
+                });
+                req.on('error', () => resolve(0));
+                req.on('timeout', () => req.destroy());
+            });
+            if (status === 200) return p;
+            if (Date.now() > deadline) {
+                await p.stop();
+                throw new Error(`nginx did not proxy /health within 10 s: ${p.log()}`);
+            }
+            await sleep(50);
+        }
+    }
+
+    constructor(dir, port, child) {
+        this.dir = dir;
+        this.port = port;
+        this.child = child;
+        this.pid = child.pid;
+        this.ca = readFileSync(path.join(dir, 'cert.pem'));
+        this.exit = null;
+        this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve((this.exit = { code, signal }))));
+    }
+
+    log() {
+        try {
+            return readFileSync(path.join(this.dir, 'error.log'), 'utf8');
+        } catch {
+            return '';
+        }
+    }
+
+    // SIGQUIT (graceful) by PID, SIGKILL after 5 s.
+    async stop() {
+        if (this.exit) return this.exit;
+        try {
+            process.kill(this.pid, 'SIGQUIT');
+        } catch {
+            /* gone */
+        }
+        const t = setTimeout(() => {
+            try {
+                process.kill(this.pid, 'SIGKILL');
+            } catch {
+                /* gone */
+            }
+        }, 5000);
+        const e = await this.exited;
+        clearTimeout(t);
+        return e;
+    }
+}
+
+before(async () => {
+    d = await Daemon.start(simConfig({ ms_per_char: 10 }));
+    proxy = await Proxy.start(d.port);
+});
+after(async () => {
+    if (proxy) await proxy.stop();
+    await stopAll();
+});
+
+// An OpenAIRealtimeWS connected through the proxy; resolves once open,
+// with every event it emitted recorded in rt.seen.
+async function openRealtime() {
+    const client = new OpenAI({ apiKey: 'test-key', baseURL: `https://127.0.0.1:${proxy.port}/v1`, maxRetries: 0 });
+    const rt = new OpenAIRealtimeWS({ model: 'gpt-realtime', options: { ca: proxy.ca } }, client);
+    rt.seen = [];
+    rt.on('event', (e) => rt.seen.push(e));
+    assert.equal(rt.url.protocol, 'wss:');
+    await new Promise((resolve, reject) => {
+        rt.socket.once('open', resolve);
+        rt.socket.once('error', reject);
+    });
+    return rt;
+}
+
+// Resolve with the first event of `type` emitted by the SDK.
+function once(rt, type, timeout = 10000) {
+    return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no ${type} within ${timeout} ms; seen: ${rt.seen.map((e) => e.type).join(', ')}`)), timeout);
+        rt.once(type, (e) => {
+            clearTimeout(t);
+            resolve(e);
+        });
+    });
+}
+
+function closed(rt) {
+    return new Promise((resolve) => {
+        if (rt.socket.readyState === rt.socket.CLOSED) return resolve();
+        rt.socket.once('close', resolve);
+        rt.close();
+    });
+}
+
+vtest('the openai SDK (OpenAIRealtimeWS over wss through nginx) drives a whole spoken turn', async () => {
+    const rt = await openRealtime();
+    const errors = [];
+    rt.on('error', (e) => errors.push(e));
+    const created = await once(rt, 'session.created');
+    assert.equal(created.session.type, 'realtime');
+
+    const updated = once(rt, 'session.updated');
+    rt.send({
+        type: 'session.update',
+        session: {
+            type: 'realtime',
+            instructions: 'Answer briefly.',
+            audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, turn_detection: { type: 'server_vad' } } },
+        },
+    });
+    assert.equal((await updated).session.instructions, 'Answer briefly.');
+
+    const transcript = once(rt, 'conversation.item.input_audio_transcription.completed');
+    const done = once(rt, 'response.done');
+    const audio = [];
+    rt.on('response.output_audio.delta', (e) => audio.push(fromBase64(e.delta)));
+    const pcm = turnAudio();
+    const step = 2400; // 100 ms
+    for (let o = 0; o < pcm.length; o += step) {
+        rt.send({ type: 'input_audio_buffer.append', audio: toBase64(pcm.subarray(o, o + step)) });
+    }
+    assert.equal((await transcript).transcript, 'hello world');
+    const r = (await done).response;
+    assert.equal(r.status, 'completed');
+    assert.equal(r.output[0].content[0].transcript, 'You said: hello world.');
+    const samples = audio.reduce((n, a) => n + a.length, 0);
+    assert.ok(samples > 0, 'reply audio received through the SDK');
+    assert.deepEqual(errors.map((e) => e.message), [], 'no error');
+    const types = rt.seen.map((e) => e.type);
+    for (const t of ['input_audio_buffer.speech_started', 'input_audio_buffer.committed', 'response.created',
+        'response.output_audio_transcript.delta', 'response.output_audio.done']) {
+        assert.ok(types.includes(t), `${t} reached the SDK`);
+    }
+    await closed(rt);
+});
+
+vtest('the openai SDK surfaces a server error event through its error listener', async () => {
+    const rt = await openRealtime();
+    await once(rt, 'session.created');
+    const err = new Promise((resolve) => rt.on('error', resolve));
+    rt.send({ type: 'conversation.teleport', event_id: 'evt_sdk_1' });
+    const e = await err;
+    assert.equal(e.error?.code, 'unknown_event');
+    assert.equal(e.error?.type, 'invalid_request_error');
+    assert.equal(e.error?.event_id, 'evt_sdk_1');
+    assert.match(e.message, /unknown_event/);
+    // the session goes on
+    const updated = once(rt, 'session.updated');
+    rt.send({ type: 'session.update', session: { instructions: 'after the error' } });
+    assert.equal((await updated).session.instructions, 'after the error');
+    await closed(rt);
+});
