@@ -28,7 +28,6 @@
 const cfg_key cfg_core_schema[] = {
     {"server", {"listen", VX_CFG_ADDRESS, "0.0.0.0:8080", "address and port for HTTP and WebSocket (one port)", 0, 0, NULL, 0}},
     {"server", {"plugin_dir", VX_CFG_STRING, VX_PLUGIN_DIR, "where NAME.so plugin files are looked up; a colon-separated list is searched in order; relative paths are relative to the config file", 0, 4096, NULL, 0}},
-    {"server", {"web_root", VX_CFG_STRING, VX_WEBDIR, "folder with the demo page served at / (relative to the config file)", 0, 4096, NULL, 0}},
     {"server", {"max_sessions", VX_CFG_INT, "1000", "most concurrent sessions; /ready answers 503 at the limit", 1, 1000000, NULL, 0}},
     {"server", {"http_threads", VX_CFG_INT, "2", "HTTP worker threads", 1, 64, NULL, 0}},
     {"server", {"header_timeout", VX_CFG_DURATION, "10s", "time a client has to send its request head", 100, 600000, NULL, 0}},
@@ -36,6 +35,7 @@ const cfg_key cfg_core_schema[] = {
     {"server", {"max_pending", VX_CFG_INT, "1024", "most connections waiting for their request head", 1, 1000000, NULL, 0}},
     {"server", {"drain_timeout", VX_CFG_DURATION, "10s", "on SIGTERM, how long live sessions may finish before exit", 0, 3600000, NULL, 0}},
     {"server", {"health_interval", VX_CFG_DURATION, "500ms", "how often the session store is pinged for /ready", 50, 60000, NULL, 0}},
+    {"server", {"web_root", VX_CFG_STRING, VX_WEBDIR, "folder with the demo page served at / (relative to the config file)", 0, 4096, NULL, 0}},
     {"log", {"level", VX_CFG_ENUM, "info", "least severe level written", 0, 0, "debug|info|warn|error", 0}},
     {"log", {"json", VX_CFG_BOOL, "false", "one JSON object per line instead of text", 0, 0, NULL, 0}},
     {"metrics", {"enabled", VX_CFG_BOOL, "true", "serve GET /metrics (404 when false)", 0, 0, NULL, 0}},
