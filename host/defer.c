@@ -13,6 +13,7 @@ typedef struct job {
     struct timespec due;
     void (*fn)(void *);
     void *arg;
+    uint64_t id;
     struct job *next;
 } job;
 
@@ -21,6 +22,7 @@ static pthread_cond_t g_cond;
 static job *g_head;
 static int g_running;
 static pthread_t g_thread;
+static uint64_t g_next_id = 1;
 
 static int ts_before(const struct timespec *a, const struct timespec *b)
 {
@@ -68,6 +70,28 @@ int defer_start(void)
 
 int defer_run(uint32_t delay_ms, void (*fn)(void *arg), void *arg)
 {
+    return defer_run_id(delay_ms, fn, arg, NULL);
+}
+
+int defer_cancel(uint64_t id)
+{
+    int removed = 0;
+    pthread_mutex_lock(&g_lock);
+    for (job **pp = &g_head; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            job *j = *pp;
+            *pp = j->next;
+            free(j);
+            removed = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return removed;
+}
+
+int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *id)
+{
     job *j = calloc(1, sizeof *j);
     if (j == NULL) return -1;
     clock_gettime(CLOCK_MONOTONIC, &j->due);
@@ -85,6 +109,8 @@ int defer_run(uint32_t delay_ms, void (*fn)(void *arg), void *arg)
         free(j);
         return -1;
     }
+    j->id = g_next_id++;
+    if (id) *id = j->id;
     job **pp = &g_head;
     while (*pp && !ts_before(&j->due, &(*pp)->due)) pp = &(*pp)->next;
     j->next = *pp;

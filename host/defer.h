@@ -12,6 +12,11 @@
 int defer_start(void);
 /* Queue a job. Returns 0, or -1 when stopped or out of memory. */
 int defer_run(uint32_t delay_ms, void (*fn)(void *arg), void *arg);
+/* Same, returning the job's id in *id (never 0) for defer_cancel(). */
+int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *id);
+/* Remove a job that has not started. Returns 1 if it was removed (fn will
+ * not run: the caller owns arg again), 0 if it already ran or is running. */
+int defer_cancel(uint64_t id);
 /* Stop: jobs not yet due are dropped (not run); waits for a running job. */
 void defer_stop(void);
 

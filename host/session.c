@@ -25,7 +25,7 @@
 
 static atomic_int g_sessions;
 static int g_sample_rate = 100;
-static long long g_max_audio_samples;
+#define MAX_APPEND_SECONDS 60
 
 static metrics_family *f_sessions, *f_active, *f_duration, *f_interruptions, *f_req_words,
     *f_reply_words, *f_turn_latency, *f_client_errors;
@@ -74,8 +74,6 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
     s_req_words = metrics_series_get(f_req_words, NULL);
     s_reply_words = metrics_series_get(f_reply_words, NULL);
     s_turn_latency = metrics_series_get(f_turn_latency, NULL);
-    /* one append may carry at most 60 s of audio at the highest rate */
-    g_max_audio_samples = 48000LL * 60;
     return s_sessions && s_active && s_duration && s_interruptions && s_req_words && s_reply_words &&
                    s_turn_latency
                ? 0
@@ -395,7 +393,10 @@ static void message_task(session *s, void *arg)
     proto_error err;
     if (s->closed) goto out;
     s->t_last_msg_ns = sess_now_ns();
-    if (proto_parse(m->text, m->len, s->d, (size_t)g_max_audio_samples, &ev, &err) != 0) {
+    /* One append may carry at most MAX_APPEND_SECONDS of audio at the
+     * session's input rate. */
+    size_t max_samples = (size_t)s->cfg.input_rate * MAX_APPEND_SECONDS;
+    if (proto_parse(m->text, m->len, s->d, max_samples, &ev, &err) != 0) {
         sess_error(s, err.type[0] ? err.type : "invalid_request_error", err.code, err.message,
                    err.param[0] ? err.param : NULL, err.event_id[0] ? err.event_id : NULL);
         goto out;

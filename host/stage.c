@@ -304,6 +304,7 @@ struct attempt {
     int abandoned;        /* cancelled or superseded: close as soon as possible */
     int closed;
     int counted;          /* gate_call_end done */
+    uint64_t timer;       /* pending timeout job (defer id), 0: none */
     int end_rc;
     uint64_t t0;
     vx_stt_events se;
@@ -501,6 +502,10 @@ static void attempt_end(attempt *a, int rc)
         a->counted = 1;
         gate_call_end(a->pi, stage_op[a->call->st], rc, now_ns() - a->t0);
     }
+    /* A pending timeout holds a reference (and through it the session's
+     * metric context): drop it now rather than when it would fire. */
+    if (a->timer && defer_cancel(a->timer)) att_unref(a);
+    a->timer = 0;
     /* If the start call is still running (a blocking plugin), the start task
      * closes the stream when it returns. */
     if (started) {
@@ -645,6 +650,18 @@ static int pick_provider(stage_call *c)
 
 static void timeout_fire(void *arg);
 
+/* Start the attempt's timeout (session strand). */
+static void arm_timeout(attempt *a)
+{
+    if (a->timer && defer_cancel(a->timer)) att_unref(a);
+    a->timer = 0;
+    att_ref(a);
+    if (defer_run_id((uint32_t)g_cfg[a->call->st].timeout_ms, timeout_fire, a, &a->timer) != 0) {
+        a->timer = 0;
+        att_unref(a);
+    }
+}
+
 static void deliver_error_final(stage_call *c, const vx_error *err)
 {
     c->ended = 1;
@@ -685,10 +702,7 @@ static int start_attempt(stage_call *c)
     /* STT waits for speech as long as it lasts: its timeout runs from
      * finish() (or now, for a fallback after finish). LLM and TTS time
      * their first output from the start. */
-    if ((c->st != STAGE_STT || c->finish_requested) && g_cfg[c->st].timeout_ms > 0) {
-        att_ref(a);
-        if (defer_run((uint32_t)g_cfg[c->st].timeout_ms, timeout_fire, a) != 0) att_unref(a);
-    }
+    if ((c->st != STAGE_STT || c->finish_requested) && g_cfg[c->st].timeout_ms > 0) arm_timeout(a);
     return 0;
 }
 
@@ -788,6 +802,8 @@ static void first_output(stage_call *c, attempt *a, uint64_t t)
 {
     if (c->output_started) return;
     c->output_started = 1;
+    if (c->st != STAGE_STT && a->timer && defer_cancel(a->timer)) att_unref(a);
+    if (c->st != STAGE_STT) a->timer = 0;
     c->t_first = t;
     atomic_store(&g_brk[c->st][a->prov].fails, 0);
     atomic_store(&g_brk[c->st][a->prov].until_ms, 0);
@@ -947,10 +963,7 @@ int stage_stt_finish(stage_call *c)
     c->finish_requested = 1;
     c->finish_ns = now_ns();
     if (c->cur == NULL) return 0; /* a retry will replay and finish */
-    if (g_cfg[STAGE_STT].timeout_ms > 0) {
-        att_ref(c->cur);
-        if (defer_run((uint32_t)g_cfg[STAGE_STT].timeout_ms, timeout_fire, c->cur) != 0) att_unref(c->cur);
-    }
+    if (g_cfg[STAGE_STT].timeout_ms > 0) arm_timeout(c->cur);
     return post_feed(c->cur, NULL, 0, 1);
 }
 

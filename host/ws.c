@@ -41,6 +41,7 @@ struct ws_conn {
     ws_conn *next_wake;
     ws_conn *prev_all, *next_all; /* registry (g_all_lock) */
     /* receive side, lws thread only */
+    int doomed;             /* closing for abuse: input is discarded */
     char *rx;
     size_t rx_len, rx_cap;
     uint64_t win_start_ns;
@@ -236,14 +237,41 @@ static int on_writeable(ws_conn *c)
     return 0;
 }
 
+/* Close for abuse. Closing the socket while the peer's data is still unread
+ * would make the kernel send a reset that can destroy our close frame, so
+ * the connection keeps reading (and discarding) until the close frame has
+ * gone out through the normal writable path. */
+static int doom(ws_conn *c, struct lws *wsi, int code, const char *reason)
+{
+    c->doomed = 1;
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = c->rx_cap = 0;
+    pthread_mutex_lock(&c->lock);
+    msg *m = c->head;
+    c->head = c->tail = NULL;
+    c->queued = 0;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+    pthread_mutex_unlock(&c->lock);
+    while (m) {
+        msg *n = m->next;
+        free(m);
+        m = n;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
 static int on_receive(ws_conn *c, struct lws *wsi, const void *in, size_t len)
 {
     size_t max = (size_t)g_app->s.max_message_size;
+    if (c->doomed) return 0;
     if (c->rx_len + len > max) {
         char reason[96];
         snprintf(reason, sizeof reason, "message larger than %zu bytes", max);
         log_warn("closing a session: message too large", "limit", "max_message_size");
-        return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
+        return doom(c, wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
     }
     if (c->rx_len + len + 1 > c->rx_cap) {
         size_t cap = c->rx_cap ? c->rx_cap : 4096;
@@ -265,7 +293,7 @@ static int on_receive(ws_conn *c, struct lws *wsi, const void *in, size_t len)
     }
     if (++c->win_count > g_app->s.max_messages_per_second) {
         log_warn("closing a session: message flood", "limit", "max_messages_per_second");
-        return close_now(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many messages per second");
+        return doom(c, wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many messages per second");
     }
     if (lws_frame_is_binary(wsi)) {
         c->rx_len = 0;
