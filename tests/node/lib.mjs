@@ -102,6 +102,7 @@ export function simConfig(simKeys = {}, more = {}) {
 // ------------------------------------------------------------ the daemon
 
 const liveDaemons = new Set();
+let testDaemons = null; // daemons started by the running vtest()
 
 export class Daemon {
     constructor(port, dir, confPath, logPath, child) {
@@ -138,6 +139,7 @@ export class Daemon {
         closeSync(fd);
         const d = new Daemon(port, dir, confPath, logPath, child);
         liveDaemons.add(d);
+        if (testDaemons) testDaemons.add(d);
         const deadline = Date.now() + 10000;
         for (;;) {
             if (d.exit) {
@@ -241,6 +243,17 @@ export class Daemon {
     }
 }
 
+// A test process that dies must not leave daemons behind.
+process.on('exit', () => {
+    for (const d of liveDaemons) {
+        try {
+            process.kill(d.pid, 'SIGKILL');
+        } catch {
+            /* gone */
+        }
+    }
+});
+
 // Stop every daemon still running (for after() hooks).
 export async function stopAll() {
     await Promise.all([...liveDaemons].map((d) => d.stop()));
@@ -254,28 +267,22 @@ export function vtest(name, opts, fn) {
         opts = {};
     }
     return test(name, { timeout: 60000, ...opts }, async (t) => {
-        const before = new Set(liveDaemons);
-        const seen = new Set(liveDaemons);
-        const orig = Daemon.start;
+        const shared = new Set(liveDaemons);
+        const own = (testDaemons = new Set());
         const clientsBefore = new Set(liveClients);
-        Daemon.start = async function (...args) {
-            const d = await orig.apply(this, args);
-            seen.add(d);
-            return d;
-        };
         try {
             await fn(t);
         } catch (e) {
-            for (const d of seen) {
+            for (const d of [...shared, ...own]) {
                 t.diagnostic(`voxray log (pid ${d.pid}, port ${d.port}, ${d.logPath}):`);
                 for (const line of d.logTail().split('\n')) if (line) t.diagnostic(`  ${line}`);
             }
             throw e;
         } finally {
-            Daemon.start = orig;
+            testDaemons = null;
             for (const c of liveClients) if (!clientsBefore.has(c)) c.terminate();
             // daemons started by the test itself are its own to stop
-            await Promise.all([...seen].filter((d) => !before.has(d)).map((d) => d.stop()));
+            await Promise.all([...own].map((d) => d.stop()));
         }
     });
 }

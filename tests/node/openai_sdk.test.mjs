@@ -62,6 +62,7 @@ http {
             { stdio: ['ignore', fd, fd] });
         closeSync(fd);
         const p = new Proxy(dir, port, child);
+        process.on('exit', () => p.exit || p.kill('SIGKILL'));
         const ca = p.ca;
         const deadline = Date.now() + 10000;
         for (;;) {
@@ -101,21 +102,19 @@ http {
         }
     }
 
-    // SIGQUIT (graceful) by PID, SIGKILL after 5 s.
-    async stop() {
-        if (this.exit) return this.exit;
+    kill(sig) {
         try {
-            process.kill(this.pid, 'SIGQUIT');
+            process.kill(this.pid, sig);
         } catch {
             /* gone */
         }
-        const t = setTimeout(() => {
-            try {
-                process.kill(this.pid, 'SIGKILL');
-            } catch {
-                /* gone */
-            }
-        }, 5000);
+    }
+
+    // SIGQUIT (graceful) by PID, SIGKILL after 5 s.
+    async stop() {
+        if (this.exit) return this.exit;
+        this.kill('SIGQUIT');
+        const t = setTimeout(() => this.kill('SIGKILL'), 5000);
         const e = await this.exited;
         clearTimeout(t);
         return e;
