@@ -62,6 +62,7 @@ typedef struct sim_inst {
 
     atomic_uint_fast64_t calls;
     atomic_uint_fast64_t failures;
+    atomic_uint_fast64_t utterances; /* STT: picks the next of `transcripts` */
     vx_metric *m_failures; /* NULL when the host offers no metrics */
 } sim_inst;
 

@@ -6,8 +6,9 @@
  * rate (never wall-clock), so the same audio gives the same partials however
  * fast it is fed. The first partial of an utterance waits for latency after
  * its first audio; finish() queues the final latency later. With
- * `transcripts`, each utterance of a stream takes the next entry, cycling;
- * an utterance without audio is final "" and does not advance the cycle.
+ * `transcripts`, each utterance takes the next entry, cycling across the
+ * instance (a host opens one stream per turn); an utterance without audio
+ * is final "" and does not advance the cycle.
  *
  * feed() and finish() only queue timed events; the stream's worker fires
  * them in order. Failures count outputs across the whole stream:
@@ -38,7 +39,7 @@ typedef struct sim_stt {
     uint64_t last_due;  /* events stay in order: nothing is due before this */
     uint64_t outputs;   /* outputs queued so far, for fail_at */
     int failed;         /* an on_error is queued: refuse further audio */
-    uint64_t utt;       /* utterances with audio so far: picks the transcript */
+    uint64_t utt;       /* index of the current utterance's transcript */
     uint64_t frames;    /* audio of the current utterance */
     uint64_t first_due; /* earliest time for the utterance's first partial */
     size_t shown;       /* words in the last partial */
@@ -100,7 +101,10 @@ static int stt_feed(vx_stream *s, const int16_t *pcm, size_t frames, vx_error *e
 
     pthread_mutex_lock(&s->mu);
     if ((rc = stt_refuse(t, err)) != VX_OK || s->hang_silent || frames == 0) goto done;
-    if (t->frames == 0) t->first_due = now + in->latency_ns + sim_jitter_ns(in, &s->fate.rng);
+    if (t->frames == 0) {
+        t->first_due = now + in->latency_ns + sim_jitter_ns(in, &s->fate.rng);
+        t->utt = atomic_fetch_add(&in->utterances, 1);
+    }
     t->frames += frames;
     if (in->partial_every_ms == 0) goto done;
     words = sim_count_words(stt_transcript(t));
@@ -128,7 +132,6 @@ static int stt_finish(vx_stream *s, vx_error *err) {
     if (t->frames) text = stt_transcript(t);
     rc = stt_queue(t, STT_FINAL, text, strlen(text),
                    sim_now_ns() + in->latency_ns + sim_jitter_ns(in, &s->fate.rng), err);
-    if (rc == VX_OK && t->frames) t->utt++;
     t->frames = 0;
     t->shown = 0;
 done:

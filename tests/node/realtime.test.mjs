@@ -232,8 +232,9 @@ vtest('the second turn of a session is answered with the first exchange in the p
     const heard = (evs) => evs.find((e) => e.type === 'conversation.item.input_audio_transcription.completed').transcript;
     const said = (evs) => evs.at(-1).response.output[0].content[0].transcript;
     const t1 = heard(first), t2 = heard(second);
-    assert.equal(t1, 'one two');
-    assert.equal(said(first), 'You said: one two.');
+    assert.ok(['one two', 'three four'].includes(t1), `a scripted transcript, got ${t1}`);
+    assert.notEqual(t2, t1, 'the sim cycles its transcripts from turn to turn');
+    assert.equal(said(first), `You said: ${t1}.`);
     assert.equal(said(second), `You said: ${t2}.`, 'the second reply echoes the second transcript');
     // the sim LLM counts prompt words: the second prompt is the first one
     // plus the first reply and the second user turn

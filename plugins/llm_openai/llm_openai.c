@@ -1,0 +1,478 @@
+/*
+ * llm_openai: chat completions from any OpenAI-compatible server (OpenAI,
+ * vLLM, llama.cpp server, Ollama's /v1), streamed.
+ *
+ * A generation is one POST {base_url}/chat/completions with "stream": true.
+ * The answer arrives as server-sent events, each a chat.completion.chunk:
+ * the text is in choices[0].delta.content (absent, null or "" in role-only
+ * and final chunks), the end in choices[0].finish_reason, the token counts
+ * in "usage" (a last chunk with empty choices for OpenAI and vLLM, the
+ * finish chunk for llama.cpp), and "data: [DONE]" closes the stream. Every
+ * content delta becomes one on_token; on_done follows [DONE], or the clean
+ * end of a stream that had a finish_reason but no [DONE]. A server that
+ * ignores "stream" and answers one application/json completion is accepted
+ * too (one token, then on_done).
+ *
+ * Threads: the instance's oai_client runs every request on its driver
+ * thread, which delivers all events of a stream; close() waits for the
+ * driver to let go of the request (see oai_client.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "oai_client.h"
+#include "sse.h"
+
+#define LLM_VERSION "1.0.0"
+#define LLM_NAME "llm_openai"
+/* A single event or a whole non-streamed answer above this is not a chat
+ * completion any more. */
+#define LLM_EVENT_MAX (4u << 20)
+
+static const vx_config_key llm_config[] = {
+    OAI_CONFIG_KEYS("gpt-4o-mini", "60s"),
+    {"temperature", VX_CFG_FLOAT, "0.7",
+     "sampling temperature; negative sends none (reasoning models accept only their own); "
+     "a request's own temperature wins",
+     -1, 2, NULL, 0},
+    {"max_tokens", VX_CFG_INT, "0",
+     "cap on the reply's tokens (0: none sent); a request's own limit wins", 0, 1000000, NULL,
+     0},
+    {"system_prompt", VX_CFG_STRING, "",
+     "replaces the conversation's system message, or adds one; empty keeps the host's", 0,
+     65536, NULL, 0},
+    {"include_usage", VX_CFG_BOOL, "true",
+     "ask for token counts (stream_options.include_usage); turn off for a server that "
+     "rejects the field",
+     0, 0, NULL, 0},
+    {NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
+
+typedef struct llm_inst {
+    const vx_host_api *api;
+    vx_host *h;
+    oai_conf cf;
+    double temperature; /* < 0: not sent */
+    long max_tokens;    /* 0: not sent */
+    char *system_prompt;
+    int include_usage;
+    oai_client *client;
+} llm_inst;
+
+/* One generation. After start, only the driver thread touches it until
+ * close() has stopped the request. */
+struct vx_stream {
+    llm_inst *in;
+    vx_llm_events ev;
+    oai_call *call;
+    sse_parser sse;
+    int mode_known; /* the Content-Type was looked at */
+    int whole;      /* application/json: one completion, buffered in jbuf */
+    char *jbuf;
+    size_t jlen;
+    int finished; /* a finish_reason arrived */
+    int ended;    /* on_done or on_error was delivered */
+    vx_usage usage;
+    int has_usage;
+    vx_error err; /* why an event was refused */
+};
+
+/* ---------------------------------------------------------------- events */
+
+static void llm_done(vx_stream *s) {
+    s->ended = 1;
+    s->ev.on_done(s->ev.user, s->has_usage ? &s->usage : NULL);
+}
+
+static void llm_fail(vx_stream *s, const vx_error *e) {
+    s->ended = 1;
+    s->ev.on_error(s->ev.user, e);
+}
+
+static uint32_t llm_count(const json_t *o, const char *key) {
+    json_int_t v = json_integer_value(json_object_get(o, key));
+    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* An error object where a chunk was expected (vLLM and OpenAI report
+ * failures after the 200 this way). */
+static int llm_stream_error(vx_stream *s, const json_t *j) {
+    const json_t *code = json_object_get(json_object_get(j, "error"), "code");
+    const char *m = oai_error_message(j);
+
+    if (!code) code = json_object_get(j, "code");
+    memset(&s->err, 0, sizeof(s->err));
+    if (json_is_integer(code) && json_integer_value(code) >= 400 &&
+        json_integer_value(code) <= 599)
+        oai_status_error(&s->err, (long)json_integer_value(code));
+    else
+        s->err.code = VX_EUNAVAIL, s->err.retryable = 1;
+    snprintf(s->err.msg, sizeof(s->err.msg), LLM_NAME ": error in the stream: %s",
+             m ? m : "(no message)");
+    return s->err.code;
+}
+
+/* One chat.completion.chunk (or, whole, a chat.completion). Returns 0 or a
+ * VX_E* code with s->err filled. */
+static int llm_chunk(vx_stream *s, const json_t *j, int whole) {
+    const json_t *e = json_object_get(j, "error"), *u = json_object_get(j, "usage");
+    const json_t *ch = json_object_get(j, "choices"), *c0, *msg, *txt, *fr;
+    const char *obj = json_string_value(json_object_get(j, "object"));
+
+    if (!json_is_object(j)) {
+        oai_seterr(&s->err, VX_EPROTO, 0, 0, LLM_NAME ": a stream event is not a JSON object");
+        return VX_EPROTO;
+    }
+    if ((e && !json_is_null(e)) || (obj && strcmp(obj, "error") == 0))
+        return llm_stream_error(s, j);
+    if (json_is_object(u)) {
+        s->usage.prompt_tokens = llm_count(u, "prompt_tokens");
+        s->usage.completion_tokens = llm_count(u, "completion_tokens");
+        s->has_usage = 1;
+    }
+    if (!json_is_array(ch) || json_array_size(ch) == 0) return 0; /* the usage chunk */
+    c0 = json_array_get(ch, 0);
+    msg = json_object_get(c0, whole ? "message" : "delta");
+    txt = json_object_get(msg, "content"); /* may be absent or null */
+    if (json_is_string(txt) && json_string_length(txt) > 0)
+        s->ev.on_token(s->ev.user, json_string_value(txt), json_string_length(txt));
+    fr = json_object_get(c0, "finish_reason");
+    if (json_is_string(fr)) s->finished = 1;
+    return 0;
+}
+
+/* The data of one server-sent event. */
+static int llm_event(void *ctx, const char *data, size_t len) {
+    vx_stream *s = ctx;
+    json_error_t je;
+    json_t *j;
+    int rc;
+
+    if (s->ended) return 0;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        llm_done(s);
+        return 0;
+    }
+    if (!(j = json_loadb(data, len, 0, &je))) {
+        oai_seterr(&s->err, VX_EPROTO, 0, 0, LLM_NAME ": unparseable stream event: %s",
+                   je.text);
+        return VX_EPROTO;
+    }
+    rc = llm_chunk(s, j, 0);
+    json_decref(j);
+    return rc;
+}
+
+/* Map a parser failure to an error in s->err. */
+static int llm_parse_rc(vx_stream *s, int rc) {
+    if (rc == SSE_ETOOBIG)
+        oai_seterr(&s->err, VX_EPROTO, 0, 0, LLM_NAME ": a stream event exceeds %u bytes",
+                   LLM_EVENT_MAX);
+    else if (rc == SSE_ENOMEM)
+        oai_seterr(&s->err, VX_ENOMEM, 1, 0, LLM_NAME ": out of memory reading the stream");
+    return s->err.code;
+}
+
+static int llm_body(void *ctx, const char *p, size_t n, vx_error *err) {
+    vx_stream *s = ctx;
+    int rc;
+
+    if (s->ended) return 0; /* after [DONE]: let the transfer finish quietly */
+    if (!s->mode_known) {
+        s->mode_known = 1;
+        s->whole = strncasecmp(oai_call_content_type(s->call), "application/json", 16) == 0;
+    }
+    if (s->whole) {
+        char *b;
+        if (s->jlen + n > LLM_EVENT_MAX) {
+            oai_seterr(err, VX_EPROTO, 0, 0, LLM_NAME ": the answer exceeds %u bytes",
+                       LLM_EVENT_MAX);
+            return VX_EPROTO;
+        }
+        if (!(b = realloc(s->jbuf, s->jlen + n))) {
+            oai_seterr(err, VX_ENOMEM, 1, 0, LLM_NAME ": out of memory reading the answer");
+            return VX_ENOMEM;
+        }
+        memcpy(b + s->jlen, p, n);
+        s->jbuf = b;
+        s->jlen += n;
+        return 0;
+    }
+    if ((rc = sse_feed(&s->sse, p, n, llm_event, s)) != 0) {
+        llm_parse_rc(s, rc);
+        *err = s->err;
+        return s->err.code;
+    }
+    return 0;
+}
+
+/* A non-streamed answer, complete. */
+static void llm_whole(vx_stream *s) {
+    json_error_t je;
+    json_t *j = json_loadb(s->jbuf ? s->jbuf : "", s->jlen, 0, &je);
+
+    if (!j) {
+        oai_seterr(&s->err, VX_EPROTO, 0, 0, LLM_NAME ": unparseable answer: %s", je.text);
+        llm_fail(s, &s->err);
+    } else if (llm_chunk(s, j, 1) != 0) {
+        llm_fail(s, &s->err);
+    } else {
+        llm_done(s);
+    }
+    json_decref(j);
+}
+
+static void llm_end(void *ctx, const vx_error *e) {
+    vx_stream *s = ctx;
+    int rc;
+
+    if (s->ended) return; /* on_done went out at [DONE] */
+    if (e->code != VX_OK) {
+        llm_fail(s, e);
+        return;
+    }
+    if (s->whole) {
+        llm_whole(s);
+        return;
+    }
+    rc = sse_finish(&s->sse, llm_event, s); /* a last event without its blank line */
+    if (s->ended) return;
+    if (rc != 0) {
+        llm_parse_rc(s, rc);
+        llm_fail(s, &s->err);
+    } else if (s->finished) {
+        llm_done(s); /* no [DONE], but the answer said it was complete */
+    } else {
+        oai_seterr(&s->err, VX_EUNAVAIL, 1, 0,
+                   LLM_NAME ": the stream ended before the answer was complete");
+        llm_fail(s, &s->err);
+    }
+}
+
+static const oai_call_ops llm_ops = {llm_body, llm_end};
+
+/* ---------------------------------------------------------------- requests */
+
+static int llm_add_message(json_t *arr, const char *role, const char *content) {
+    json_t *m = json_object();
+
+    if (!m || json_array_append_new(arr, m) != 0) return -1;
+    return json_object_set_new(m, "role", json_string(role)) ||
+                   json_object_set_new(m, "content", json_string(content ? content : ""))
+               ? -1
+               : 0;
+}
+
+/* The request body. NULL with err filled: VX_EINVAL for a message without a
+ * role or with text that is not UTF-8, VX_ENOMEM. */
+static json_t *llm_request(llm_inst *in, const vx_message *msgs, size_t n,
+                           const vx_llm_params *p, vx_error *err) {
+    const char *sys = in->system_prompt;
+    double temp = p->temperature >= 0 ? p->temperature : in->temperature;
+    long max = p->max_tokens > 0 ? p->max_tokens : in->max_tokens;
+    json_t *body = json_object(), *arr = json_array(), *opt;
+    int replaced = 0, bad = !body || !arr;
+    size_t i;
+
+    for (i = 0; i < n && msgs[i].role; i++)
+        ;
+    if (i < n) {
+        json_decref(body);
+        json_decref(arr);
+        oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": message %zu has no role", i);
+        return NULL;
+    }
+    if (!bad && *sys) {
+        /* system_prompt takes the place of the first system message, or
+         * comes first when the conversation has none. */
+        for (i = 0; i < n && strcmp(msgs[i].role, "system") != 0; i++)
+            ;
+        if (i == n && llm_add_message(arr, "system", sys) != 0) bad = 1;
+    }
+    for (i = 0; !bad && i < n; i++) {
+        const char *content = msgs[i].content;
+        if (*sys && !replaced && strcmp(msgs[i].role, "system") == 0) content = sys, replaced = 1;
+        if (llm_add_message(arr, msgs[i].role, content) != 0) {
+            json_decref(body);
+            json_decref(arr);
+            oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": message %zu is not valid UTF-8", i);
+            return NULL;
+        }
+    }
+    if (!bad) {
+        bad = json_object_set_new(body, "model", json_string(in->cf.model)) ||
+              json_object_set(body, "messages", arr) ||
+              json_object_set_new(body, "stream", json_true());
+        if (!bad && in->include_usage)
+            bad = !(opt = json_object()) || json_object_set_new(body, "stream_options", opt) ||
+                  json_object_set_new(opt, "include_usage", json_true());
+        if (!bad && temp >= 0) bad = json_object_set_new(body, "temperature", json_real(temp));
+        if (!bad && max > 0) bad = json_object_set_new(body, "max_tokens", json_integer(max));
+    }
+    json_decref(arr);
+    if (bad) {
+        json_decref(body);
+        oai_seterr(err, VX_ENOMEM, 1, 0, LLM_NAME ": out of memory building the request");
+        return NULL;
+    }
+    return body;
+}
+
+/* ---------------------------------------------------------------- vtable */
+
+static void llm_free(vx_stream *s) {
+    sse_free(&s->sse);
+    free(s->jbuf);
+    free(s);
+}
+
+/* Fails with VX_EINVAL (missing callbacks, a bad message), VX_ENOMEM. Every
+ * upstream failure arrives through on_error. */
+static int llm_generate(void *inst, const vx_message *msgs, size_t n,
+                        const vx_llm_params *params, const vx_llm_events *ev, vx_stream **out,
+                        vx_error *err) {
+    llm_inst *in = inst;
+    vx_llm_params p = {sizeof(p), -1, 0, NULL};
+    vx_llm_events e = {0};
+    vx_stream *s = NULL;
+    json_t *body = NULL;
+    int rc;
+
+    *out = NULL;
+    if (ev) memcpy(&e, ev, ev->struct_size < sizeof(e) ? ev->struct_size : sizeof(e));
+    if (!e.on_token || !e.on_done || !e.on_error || (n && !msgs)) {
+        oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": generate needs messages and all three events");
+        return VX_EINVAL;
+    }
+    if (params)
+        memcpy(&p, params, params->struct_size < sizeof(p) ? params->struct_size : sizeof(p));
+    if (!(s = calloc(1, sizeof(*s)))) {
+        oai_seterr(err, VX_ENOMEM, 1, 0, LLM_NAME ": out of memory starting a generation");
+        return VX_ENOMEM;
+    }
+    s->in = in;
+    s->ev = e;
+    sse_init(&s->sse, LLM_EVENT_MAX);
+    if (!(body = llm_request(in, msgs, n, &p, err))) {
+        rc = err->code;
+        goto fail;
+    }
+    if ((rc = oai_call_new(in->client, "/chat/completions", &llm_ops, s, &s->call, err)) != VX_OK ||
+        (rc = oai_call_header(s->call, "Accept: text/event-stream", err)) != VX_OK ||
+        (rc = oai_call_json(s->call, body, err)) != VX_OK)
+        goto fail;
+    json_decref(body);
+    *out = s;
+    oai_call_start(s->call);
+    return VX_OK;
+fail:
+    json_decref(body);
+    oai_call_close(s->call);
+    llm_free(s);
+    return rc;
+}
+
+static void llm_cancel(vx_stream *s) {
+    oai_call_cancel(s->call);
+}
+
+static void llm_close(vx_stream *s) {
+    oai_call_close(s->call);
+    llm_free(s);
+}
+
+static const vx_llm_vtable llm_vtable = {
+    .struct_size = sizeof(vx_llm_vtable),
+    .generate = llm_generate,
+    .cancel = llm_cancel,
+    .close = llm_close,
+};
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void llm_shutdown(void *inst) {
+    llm_inst *in = inst;
+
+    if (!in) return;
+    oai_client_free(in->client);
+    oai_conf_free(&in->cf);
+    free(in->system_prompt);
+    free(in);
+}
+
+/* Fails with VX_EINVAL naming a key whose value does not parse (the host
+ * validated them, so only a direct caller gets there), VX_ENOMEM. */
+static int llm_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, void **inst,
+                    vx_error *err) {
+    llm_inst *in = calloc(1, sizeof(*in));
+    const char *bad = NULL;
+    char desc[512];
+    int rc;
+
+    if (!in) {
+        oai_seterr(err, VX_ENOMEM, 0, 0, LLM_NAME ": out of memory at init");
+        return VX_ENOMEM;
+    }
+    in->api = host;
+    in->h = h;
+    if ((rc = oai_conf_load(&in->cf, LLM_NAME, cfg, llm_config, err)) != VX_OK) {
+        free(in);
+        return rc;
+    }
+    if (oai_parse_double(oai_cfg(cfg, llm_config, "temperature"), &in->temperature) != 0)
+        bad = "temperature";
+    else if (oai_parse_long(oai_cfg(cfg, llm_config, "max_tokens"), &in->max_tokens) != 0 ||
+             in->max_tokens < 0)
+        bad = "max_tokens";
+    else {
+        const char *u = oai_cfg(cfg, llm_config, "include_usage");
+        in->include_usage = !(strcasecmp(u, "false") == 0 || strcasecmp(u, "no") == 0 ||
+                              strcasecmp(u, "off") == 0 || strcmp(u, "0") == 0);
+    }
+    if (bad) {
+        oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": bad value for %s: '%s'", bad,
+                   oai_cfg(cfg, llm_config, bad));
+        llm_shutdown(in);
+        return VX_EINVAL;
+    }
+    if (!(in->system_prompt = strdup(oai_cfg(cfg, llm_config, "system_prompt")))) {
+        oai_seterr(err, VX_ENOMEM, 0, 0, LLM_NAME ": out of memory at init");
+        llm_shutdown(in);
+        return VX_ENOMEM;
+    }
+    if ((rc = oai_client_new(host, h, &in->cf, &in->client, err)) != VX_OK) {
+        llm_shutdown(in);
+        return rc;
+    }
+    oai_conf_describe(&in->cf, desc, sizeof(desc));
+    host->log(h, VX_LOG_INFO, "%s", desc);
+    *inst = in;
+    return VX_OK;
+}
+
+static int llm_health(void *inst, char *buf, size_t len) {
+    return oai_client_health(((llm_inst *)inst)->client, buf, len);
+}
+
+static const vx_plugin_info llm_info = {
+    .magic = VX_PLUGIN_MAGIC,
+    .struct_size = sizeof(vx_plugin_info),
+    .abi_major = VX_ABI_MAJOR,
+    .abi_minor = VX_ABI_MINOR,
+    .kinds = VX_KIND_LLM,
+    .name = LLM_NAME,
+    .version = LLM_VERSION,
+    .description = "streamed chat completions from an OpenAI-compatible server "
+                   "(OpenAI, vLLM, llama.cpp, Ollama)",
+    .caps = VX_CAP_STREAMING_OUTPUT | VX_CAP_NETWORK,
+    .config = llm_config,
+    .init = llm_init,
+    .shutdown = llm_shutdown,
+    .llm = &llm_vtable,
+    .health = llm_health,
+};
+
+VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log)) return NULL;
+    return &llm_info;
+}

@@ -1,0 +1,82 @@
+/*
+ * stt_pocketsphinx: offline streaming speech recognition, shared parts.
+ *
+ * One instance owns a pool of pocketsphinx decoders. A decoder holds its own
+ * copy of the acoustic model, dictionary and language model (about 91 MB,
+ * 0.3-0.6 s to create with the en-us model) and may be used by one thread at
+ * a time, so a stream borrows one for its whole life: open() takes it from
+ * the pool, close() gives it back. pool_size decoders are made at init; more
+ * are made on demand up to pool_max; an open() that finds none within
+ * pool_wait fails with VX_EUNAVAIL (retryable).
+ *
+ * Every stream owns one worker thread that runs the decoder and delivers all
+ * of the stream's events, so feed() only copies audio into the stream's
+ * queue and close() only has to join the worker to guarantee that no event
+ * fires afterwards.
+ *
+ * sphinxbase logs through one process-wide callback. The plugin installs it
+ * with its first instance and routes each message to the host logger of the
+ * instance whose decoder runs on the calling thread (a thread-local), so
+ * nothing reaches stderr.
+ */
+#ifndef VX_SPHX_H
+#define VX_SPHX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pocketsphinx.h>
+#include <voxray/plugin.h>
+
+#define SPHX_VERSION "1.0.0"
+#define SPHX_NAME "stt_pocketsphinx"
+
+/* One provider instance. Everything above `mu` is read-only after init, so
+ * streams read it without a lock; the pool below it is guarded by mu. */
+typedef struct sphx_inst {
+    const vx_host_api *api;
+    vx_host *h;
+    char **argv; /* decoder arguments after a program name, NULL-terminated */
+    int argc;
+    char *words; /* extra_args, cut into the words argv points to */
+    uint32_t rate;         /* samplerate: the only rate open() accepts */
+    size_t pool_size, pool_max;
+    uint64_t pool_wait_ms;
+    size_t partial_samples; /* audio between partial hypotheses; 0: none */
+    size_t chunk_samples;   /* audio handed to the decoder per call */
+    size_t queue_max;       /* samples a stream may hold undecoded */
+    vx_metric *m_busy;      /* gauge: decoders lent to streams (NULL: none) */
+    vx_metric *m_timeouts;  /* counter: opens that found no decoder in time */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* a decoder came back, or a waiter was cancelled */
+    ps_decoder_t **idle; /* pool_max slots */
+    size_t n_idle;
+    size_t n_total; /* decoders alive or being created */
+} sphx_inst;
+
+/* stt_pocketsphinx.c */
+void sphx_seterr(vx_error *err, int code, int retryable, const char *fmt, ...) VX_PRINTF(4, 5);
+/* Send the calling thread's sphinxbase messages to in's logger (NULL: drop
+ * them). Returns the previous routing, to restore afterwards. */
+sphx_inst *sphx_log_route(sphx_inst *in);
+/* Take a decoder: an idle one, a new one while fewer than pool_max exist,
+ * or the next one given back within pool_wait. *canceled is polled under
+ * the pool lock; sphx_pool_wake() interrupts the wait to look at it again.
+ * publish(arg) runs once, before the call first blocks (a wait or a decoder
+ * creation), so the caller can make itself cancellable. Returns 0 with *out
+ * set; VX_EUNAVAIL (retryable) when the pool stayed exhausted, VX_ECANCELED,
+ * or VX_EINTERNAL when a new decoder cannot be created (err says why). */
+int sphx_pool_take(sphx_inst *in, const atomic_int *canceled, void (*publish)(void *arg),
+                   void *arg, ps_decoder_t **out, vx_error *err);
+/* Give a decoder back (ps_end_utt already called); `broken` destroys it
+ * instead, making room for a fresh one. */
+void sphx_pool_give(sphx_inst *in, ps_decoder_t *ps, int broken);
+void sphx_pool_wake(sphx_inst *in);
+
+/* sphx_stream.c */
+extern const vx_stt_vtable sphx_stt_vtable;
+
+#endif

@@ -1,0 +1,508 @@
+/*
+ * stt_pocketsphinx streams: one borrowed decoder and one worker thread each.
+ *
+ * feed() copies the audio into fixed-size blocks of chunk_samples (the only
+ * copy) and returns; the worker hands each block, once full, to
+ * ps_process_raw() straight from the queue. finish() closes the current
+ * block and marks the end of the utterance there, so audio fed after a
+ * finish, even before its final is out, belongs to the next utterance. The
+ * worker starts an utterance lazily at its first audio, asks for the
+ * hypothesis every partial_interval of audio and sends it as a partial when
+ * it changed, and at the mark ends the utterance and sends the final; an
+ * utterance without audio is final "" without touching the decoder.
+ *
+ * cancel() makes the worker drop what is queued and send on_error
+ * (VX_ECANCELED), unless every finish already had its final and no audio
+ * came since. A decoder error ends the stream with on_error(VX_EINTERNAL)
+ * and the decoder is destroyed at close instead of going back to the pool.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sphx.h"
+
+#define SPHX_SPARE_BLOCKS 4 /* recycled blocks a stream keeps */
+
+typedef struct sphx_block {
+    struct sphx_block *next;
+    size_t n;      /* samples in pcm */
+    int eou;       /* the utterance ends after these samples */
+    int16_t pcm[]; /* chunk_samples */
+} sphx_block;
+
+struct vx_stream {
+    sphx_inst *in;
+    vx_stt_events ev;
+    ps_decoder_t *ps;
+    int bestpath; /* the decoder computes posteriors: finals get a confidence */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int has_thread;
+    atomic_int canceled;
+
+    /* Guarded by mu. The tail takes more audio until it is full or marked;
+     * every other block is ready for the worker. */
+    sphx_block *head, *tail, *spare;
+    size_t n_spare;
+    size_t queued; /* samples in the queue */
+    int closing;
+    int ended;              /* on_error decided: nothing more is delivered */
+    int failed;             /* the decoder failed: refuse further calls */
+    unsigned long finishes; /* finish() calls */
+    unsigned long finals;   /* finals decided (delivered or about to be) */
+    int fed;                /* audio since the last finish() */
+
+    /* The worker's alone (and close()'s after the join). */
+    int in_utt;
+    int broken;
+    size_t utt_samples, next_partial;
+    char *partial, *text; /* last partial sent; scratch for a hypothesis */
+    size_t partial_cap, text_cap;
+};
+
+/* ---------------------------------------------------------------- text */
+
+static int sphx_filler(const char *w, size_t n) {
+    return (n >= 2 && w[0] == '<' && w[n - 1] == '>') ||
+           (n >= 2 && w[0] == '[' && w[n - 1] == ']') || (n >= 4 && strncmp(w, "++", 2) == 0);
+}
+
+/* The hypothesis as the transcript: words lowercased and single-spaced,
+ * fillers (<s>, </s>, <sil>, [NOISE], ++NOISE++) dropped, and the variant
+ * marks of alternative pronunciations ("hello(2)") removed. Into s->text;
+ * returns -1 when out of memory. */
+static int sphx_clean(struct vx_stream *s, const char *hyp) {
+    size_t need = hyp ? strlen(hyp) + 1 : 1, len = 0;
+    const char *p = hyp;
+
+    if (need > s->text_cap) {
+        char *t = realloc(s->text, need);
+        if (!t) return -1;
+        s->text = t;
+        s->text_cap = need;
+    }
+    while (p && *p) {
+        const char *w;
+        size_t n;
+
+        while (*p == ' ') p++;
+        for (w = p; *p && *p != ' '; p++)
+            ;
+        n = (size_t)(p - w);
+        if (n >= 3 && w[n - 1] == ')') {
+            size_t k = n - 2;
+            while (k > 0 && isdigit((unsigned char)w[k])) k--;
+            if (k > 0 && k < n - 2 && w[k] == '(') n = k;
+        }
+        if (n == 0 || sphx_filler(w, n)) continue;
+        if (len) s->text[len++] = ' ';
+        for (size_t i = 0; i < n; i++) s->text[len++] = (char)tolower((unsigned char)w[i]);
+    }
+    s->text[len] = '\0';
+    return 0;
+}
+
+/* ---------------------------------------------------------------- queue */
+
+/* A block for feed(); mutex held. NULL when out of memory. */
+static sphx_block *sphx_block_get(struct vx_stream *s) {
+    sphx_block *b = s->spare;
+
+    if (b) {
+        s->spare = b->next;
+        s->n_spare--;
+    } else if (!(b = malloc(sizeof(*b) + s->in->chunk_samples * sizeof(int16_t)))) {
+        return NULL;
+    }
+    b->next = NULL;
+    b->n = 0;
+    b->eou = 0;
+    if (s->tail) s->tail->next = b;
+    else s->head = b;
+    s->tail = b;
+    return b;
+}
+
+static void sphx_block_put(struct vx_stream *s, sphx_block *b) {
+    if (s->n_spare < SPHX_SPARE_BLOCKS) {
+        b->next = s->spare;
+        s->spare = b;
+        s->n_spare++;
+    } else {
+        free(b);
+    }
+}
+
+/* The head block if the worker may take it; mutex held. */
+static sphx_block *sphx_ready(struct vx_stream *s) {
+    sphx_block *b = s->head;
+
+    if (!b || (b == s->tail && !b->eou && b->n < s->in->chunk_samples)) return NULL;
+    s->head = b->next;
+    if (!s->head) s->tail = NULL;
+    s->queued -= b->n;
+    return b;
+}
+
+static void sphx_drop_queue(struct vx_stream *s) {
+    sphx_block *b;
+
+    while ((b = s->head)) {
+        s->head = b->next;
+        sphx_block_put(s, b);
+    }
+    s->tail = NULL;
+    s->queued = 0;
+}
+
+/* ---------------------------------------------------------------- worker */
+
+/* End the stream with on_error unless it already ended; worker thread. */
+static void sphx_fail(struct vx_stream *s, int code, const char *what) {
+    vx_error err = {0};
+    int fire;
+
+    pthread_mutex_lock(&s->mu);
+    fire = !s->ended;
+    s->ended = s->failed = 1;
+    sphx_drop_queue(s);
+    pthread_mutex_unlock(&s->mu);
+    if (!fire) return;
+    if (code == VX_ENOMEM) sphx_seterr(&err, code, 1, SPHX_NAME ": out of memory %s", what);
+    else sphx_seterr(&err, code, 0, SPHX_NAME ": decoder failed in %s", what);
+    s->in->api->log(s->in->h, VX_LOG_ERROR, "%s", err.msg);
+    s->ev.on_error(s->ev.user, &err);
+}
+
+/* Send the hypothesis as a partial if it changed. */
+static void sphx_partial(struct vx_stream *s) {
+    int32 score;
+    const char *hyp = ps_get_hyp(s->ps, &score);
+    size_t n;
+
+    if (!hyp || sphx_clean(s, hyp) != 0 || !*s->text) return; /* try again next time */
+    if (s->partial && strcmp(s->partial, s->text) == 0) return;
+    n = strlen(s->text) + 1;
+    if (n > s->partial_cap) {
+        char *p = realloc(s->partial, n);
+        if (!p) return;
+        s->partial = p;
+        s->partial_cap = n;
+    }
+    memcpy(s->partial, s->text, n);
+    if (!atomic_load(&s->canceled)) s->ev.on_partial(s->ev.user, s->partial);
+}
+
+/* End the utterance and send its final, unless cancel() got there first. */
+static void sphx_final(struct vx_stream *s) {
+    const char *text = "";
+    float conf = -1;
+    int32 score;
+    int fire;
+
+    if (s->in_utt) {
+        s->in_utt = 0;
+        if (ps_end_utt(s->ps) < 0) {
+            s->broken = 1;
+            sphx_fail(s, VX_EINTERNAL, "ps_end_utt");
+            return;
+        }
+        if (sphx_clean(s, ps_get_hyp(s->ps, &score)) != 0) {
+            sphx_fail(s, VX_ENOMEM, "copying the transcript");
+            return;
+        }
+        text = s->text;
+        if (*text && s->bestpath) {
+            conf = (float)logmath_exp(ps_get_logmath(s->ps), ps_get_prob(s->ps));
+            if (!(conf >= 0)) conf = 0;
+            if (conf > 1) conf = 1;
+        }
+    }
+    if (s->partial) s->partial[0] = '\0';
+    pthread_mutex_lock(&s->mu);
+    fire = !s->ended && !atomic_load(&s->canceled);
+    if (fire) s->finals++;
+    pthread_mutex_unlock(&s->mu);
+    if (fire) s->ev.on_final(s->ev.user, text, conf);
+}
+
+/* Decode one block taken from the queue. */
+static void sphx_process(struct vx_stream *s, sphx_block *b) {
+    sphx_inst *in = s->in;
+
+    if (b->n) {
+        if (!s->in_utt) {
+            if (ps_start_utt(s->ps) < 0) {
+                s->broken = 1;
+                sphx_fail(s, VX_EINTERNAL, "ps_start_utt");
+                return;
+            }
+            s->in_utt = 1;
+            s->utt_samples = 0;
+            s->next_partial = in->partial_samples;
+        }
+        if (ps_process_raw(s->ps, b->pcm, b->n, 0, 0) < 0) {
+            s->broken = 1;
+            sphx_fail(s, VX_EINTERNAL, "ps_process_raw");
+            return;
+        }
+        s->utt_samples += b->n;
+        if (in->partial_samples && s->utt_samples >= s->next_partial) {
+            while (s->next_partial <= s->utt_samples) s->next_partial += in->partial_samples;
+            sphx_partial(s);
+        }
+    }
+    if (b->eou) sphx_final(s);
+}
+
+static void *sphx_worker(void *arg) {
+    struct vx_stream *s = arg;
+    sphx_block *b;
+
+    sphx_log_route(s->in);
+    pthread_mutex_lock(&s->mu);
+    while (!s->closing) {
+        if (atomic_load(&s->canceled) && !s->ended) {
+            /* Finished: every finish had its final and no audio came since. */
+            int finished = s->finals > 0 && s->finals == s->finishes && !s->fed;
+            s->ended = 1;
+            sphx_drop_queue(s);
+            if (!finished) {
+                vx_error err = {0};
+                sphx_seterr(&err, VX_ECANCELED, 0, SPHX_NAME ": cancelled");
+                pthread_mutex_unlock(&s->mu);
+                s->ev.on_error(s->ev.user, &err);
+                pthread_mutex_lock(&s->mu);
+            }
+            continue;
+        }
+        if (s->ended || !(b = sphx_ready(s))) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+        sphx_process(s, b);
+        pthread_mutex_lock(&s->mu);
+        sphx_block_put(s, b);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- calls */
+
+/* Why feed/finish refuse, or VX_OK; mutex held. */
+static int sphx_refuse(struct vx_stream *s, vx_error *err) {
+    if (atomic_load(&s->canceled)) {
+        sphx_seterr(err, VX_ECANCELED, 0, SPHX_NAME ": stream cancelled");
+        return VX_ECANCELED;
+    }
+    if (s->failed) {
+        sphx_seterr(err, VX_EINTERNAL, 0, SPHX_NAME ": the stream's decoder failed");
+        return VX_EINTERNAL;
+    }
+    return VX_OK;
+}
+
+/* Copies the audio into the queue and wakes the worker when a block filled.
+ * Fails with VX_ECANCELED, VX_EINTERNAL (the decoder failed earlier),
+ * VX_EUNAVAIL (retryable: more than a minute of audio is waiting, the
+ * decoder is not keeping up) or VX_ENOMEM; the audio is then dropped. */
+static int sphx_feed(vx_stream *s, const int16_t *pcm, size_t frames, vx_error *err) {
+    size_t cap = s->in->chunk_samples;
+    int rc, wake = 0;
+
+    pthread_mutex_lock(&s->mu);
+    if ((rc = sphx_refuse(s, err)) != VX_OK || frames == 0) goto done;
+    if (s->queued + frames > s->in->queue_max) {
+        sphx_seterr(err, VX_EUNAVAIL, 1, SPHX_NAME ": decoder is %zu ms behind the audio",
+                    s->queued * 1000 / s->in->rate);
+        rc = VX_EUNAVAIL;
+        goto done;
+    }
+    while (frames) {
+        sphx_block *b = s->tail;
+        size_t k;
+
+        if ((!b || b->eou || b->n == cap) && !(b = sphx_block_get(s))) {
+            sphx_seterr(err, VX_ENOMEM, 1, SPHX_NAME ": out of memory queueing audio");
+            rc = VX_ENOMEM;
+            break;
+        }
+        k = cap - b->n < frames ? cap - b->n : frames;
+        memcpy(b->pcm + b->n, pcm, k * sizeof(*pcm));
+        b->n += k;
+        s->queued += k;
+        pcm += k;
+        frames -= k;
+        if (b->n == cap) wake = 1;
+    }
+    s->fed = 1;
+    if (wake) pthread_cond_signal(&s->cv);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Marks the end of the utterance after the audio fed so far; the worker
+ * sends its final once it has decoded up to there. Fails with VX_ECANCELED,
+ * VX_EINTERNAL (the decoder failed earlier) or VX_ENOMEM. */
+static int sphx_finish(vx_stream *s, vx_error *err) {
+    sphx_block *b;
+    int rc;
+
+    pthread_mutex_lock(&s->mu);
+    if ((rc = sphx_refuse(s, err)) != VX_OK) goto done;
+    b = s->tail;
+    if ((!b || b->eou) && !(b = sphx_block_get(s))) {
+        sphx_seterr(err, VX_ENOMEM, 1, SPHX_NAME ": out of memory ending an utterance");
+        rc = VX_ENOMEM;
+        goto done;
+    }
+    b->eou = 1;
+    s->finishes++;
+    s->fed = 0;
+    pthread_cond_signal(&s->cv);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void sphx_cancel(vx_stream *s) {
+    if (!s) return;
+    atomic_store(&s->canceled, 1);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    sphx_pool_wake(s->in); /* an open() may be waiting for a decoder */
+}
+
+/* Joins the worker (an event callback in progress finishes first), leaves
+ * the decoder between utterances and gives it back to the pool. */
+static void sphx_close(vx_stream *s) {
+    sphx_block *b;
+
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->closing = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->has_thread) pthread_join(s->thread, NULL);
+    if (s->ps) {
+        sphx_inst *prev = sphx_log_route(s->in);
+        if (s->in_utt && ps_end_utt(s->ps) < 0) s->broken = 1;
+        sphx_log_route(prev);
+        sphx_pool_give(s->in, s->ps, s->broken);
+    }
+    sphx_drop_queue(s);
+    while ((b = s->spare)) {
+        s->spare = b->next;
+        free(b);
+    }
+    free(s->partial);
+    free(s->text);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* What sphx_pool_take() calls before it blocks: make the stream reachable
+ * for cancel() through *out, as the ABI asks of slow start calls. */
+typedef struct sphx_publish {
+    vx_stream **out;
+    vx_stream *s;
+    int done;
+} sphx_publish;
+
+static void sphx_publish_out(void *arg) {
+    sphx_publish *p = arg;
+
+    p->done = 1;
+    __atomic_store_n(p->out, p->s, __ATOMIC_RELEASE);
+}
+
+/* Takes a decoder from the pool (waiting up to pool_wait, or creating one up
+ * to pool_max) and starts the stream's worker. Fails with VX_EINVAL (missing
+ * format or events), VX_ENOTSUP (not mono s16le at the samplerate key's
+ * rate), VX_EUNAVAIL (retryable: no decoder free in time), VX_ECANCELED,
+ * VX_EINTERNAL (a new decoder could not be made) or VX_ENOMEM. When it
+ * failed after blocking, *out is set and the caller must close() it. */
+static int sphx_open(void *inst, const vx_audio_format *fmt, const vx_stt_events *ev,
+                     vx_stream **out, vx_error *err) {
+    sphx_inst *in = inst;
+    vx_stt_events e = {0};
+    sphx_publish pub = {out, NULL, 0};
+    struct vx_stream *s;
+    int rc;
+
+    __atomic_store_n(out, NULL, __ATOMIC_RELAXED);
+    if (ev) memcpy(&e, ev, ev->struct_size < sizeof(e) ? ev->struct_size : sizeof(e));
+    if (!fmt || !e.on_partial || !e.on_final || !e.on_error) {
+        sphx_seterr(err, VX_EINVAL, 0, SPHX_NAME ": open needs a format and all three events");
+        return VX_EINVAL;
+    }
+    if (fmt->sample_rate != in->rate || fmt->channels != 1 || fmt->encoding != VX_PCM_S16LE) {
+        sphx_seterr(err, VX_ENOTSUP, 0,
+                    SPHX_NAME ": wants mono s16le at %u Hz, got %u channel(s) at %u Hz",
+                    (unsigned)in->rate, (unsigned)fmt->channels, (unsigned)fmt->sample_rate);
+        return VX_ENOTSUP;
+    }
+    if (!(s = calloc(1, sizeof(*s)))) {
+        sphx_seterr(err, VX_ENOMEM, 1, SPHX_NAME ": out of memory opening a stream");
+        return VX_ENOMEM;
+    }
+    s->in = in;
+    s->ev = e;
+    atomic_init(&s->canceled, 0);
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        sphx_seterr(err, VX_ENOMEM, 1, SPHX_NAME ": cannot create a stream lock");
+        return VX_ENOMEM;
+    }
+    if (pthread_cond_init(&s->cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        sphx_seterr(err, VX_ENOMEM, 1, SPHX_NAME ": cannot create a stream lock");
+        return VX_ENOMEM;
+    }
+    pub.s = s;
+    rc = sphx_pool_take(in, &s->canceled, sphx_publish_out, &pub, &s->ps, err);
+    if (rc == VX_OK && atomic_load(&s->canceled)) {
+        sphx_seterr(err, VX_ECANCELED, 0, SPHX_NAME ": cancelled while opening");
+        rc = VX_ECANCELED;
+    }
+    if (rc == VX_OK) {
+        s->bestpath = cmd_ln_boolean_r(ps_get_config(s->ps), "-bestpath");
+        if (pthread_create(&s->thread, NULL, sphx_worker, s) == 0) s->has_thread = 1;
+        else sphx_seterr(err, VX_ENOMEM, 1, SPHX_NAME ": cannot start a stream thread"),
+             rc = VX_ENOMEM;
+    }
+    if (rc != VX_OK) {
+        /* Published streams belong to the caller now, who closes them. */
+        if (!pub.done) sphx_close(s);
+        return rc;
+    }
+    __atomic_store_n(out, s, __ATOMIC_RELEASE);
+    return VX_OK;
+}
+
+static int sphx_input_format(void *inst, vx_audio_format *out) {
+    sphx_inst *in = inst;
+
+    out->sample_rate = in->rate;
+    out->channels = 1;
+    out->encoding = VX_PCM_S16LE;
+    return VX_OK;
+}
+
+const vx_stt_vtable sphx_stt_vtable = {
+    .struct_size = sizeof(vx_stt_vtable),
+    .open = sphx_open,
+    .feed = sphx_feed,
+    .finish = sphx_finish,
+    .cancel = sphx_cancel,
+    .close = sphx_close,
+    .input_format = sphx_input_format,
+};

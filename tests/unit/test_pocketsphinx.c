@@ -1,0 +1,1215 @@
+/*
+ * The stt_pocketsphinx provider plugin, tested through its built .so as the
+ * host loads it (dlopen, vx_plugin_entry, init, the STT vtable) with the
+ * real en-us model of the pocketsphinx-en-us package.
+ *
+ * Test speech is made once per run by flite (voice slt, 16 kHz) in a
+ * temporary directory and read back from its WAV files. Audio is fed the
+ * way the host feeds it: 10 ms blocks, as fast as the calls return.
+ * Events arrive on the plugin's threads and are recorded under a mutex;
+ * assertions run on the main thread only, and no assertion depends on
+ * speed (time figures are printed as TAP comments).
+ *
+ * PS_TEST_FILTER=pattern runs a subset (e.g. under valgrind);
+ * PS_TEST_VERBOSE=1 prints what the plugin logs, at debug level.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <voxray/plugin.h>
+
+#ifndef PS_SO
+#error "PS_SO must name the built stt_pocketsphinx.so"
+#endif
+
+#define WAIT_MS 120000 /* generous: valgrind runs the decoder 50x slower */
+#define RATE 16000
+#define BLOCK 160           /* 10 ms */
+#define TAIL_MS 300         /* silence after the speech */
+#define MODEL "/usr/share/pocketsphinx/model/en-us"
+
+extern char **environ;
+
+/* ---------------------------------------------------------------- clock */
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t ms_since(uint64_t t0) {
+    return (now_ns() - t0) / 1000000;
+}
+
+static void sleep_ms(unsigned ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* ---------------------------------------------------------------- test host */
+
+static int verbose;
+
+struct vx_metric {
+    vx_host *h;
+    char name[80];
+    double value;
+};
+
+/* The per-instance handle: its config, what it logged and its metrics; the
+ * last two guarded by mu (plugin threads write them). */
+struct vx_host {
+    vx_config cfg;
+    vx_kv kv[32];
+    pthread_mutex_t mu;
+    char log[8192];
+    size_t log_len;
+    struct vx_metric metrics[4];
+    size_t n_metrics;
+};
+
+static void th_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
+    char line[512];
+
+    vsnprintf(line, sizeof(line), fmt, ap);
+    if (verbose) fprintf(stderr, "  [stt:%s] %d %s\n", h->cfg.instance, level, line);
+    if (level < VX_LOG_INFO) return;
+    pthread_mutex_lock(&h->mu);
+    if (h->log_len + strlen(line) + 2 < sizeof(h->log))
+        h->log_len += (size_t)sprintf(h->log + h->log_len, "%s\n", line);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void th_log(vx_host *h, int level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    th_vlog(h, level, fmt, ap);
+    va_end(ap);
+}
+
+static int th_log_enabled(vx_host *h, int level) {
+    return verbose || level >= VX_LOG_INFO;
+}
+
+static void *th_alloc(size_t n) {
+    return malloc(n);
+}
+
+static void th_free(void *p) {
+    free(p);
+}
+
+static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
+    return VX_EUNAVAIL;
+}
+
+static const char *th_config_get(vx_host *h, const char *key) {
+    for (size_t i = 0; i < h->cfg.n_items; i++)
+        if (strcmp(h->cfg.items[i].key, key) == 0) return h->cfg.items[i].value;
+    return NULL;
+}
+
+static vx_metric *th_metric_register(vx_host *h, vx_metric_type type, const char *name,
+                                     const char *help) {
+    vx_metric *m;
+
+    if (h->n_metrics == 4) return NULL;
+    m = &h->metrics[h->n_metrics++];
+    m->h = h;
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    return m;
+}
+
+static void th_metric_add(vx_metric *m, double v) {
+    pthread_mutex_lock(&m->h->mu);
+    m->value += v;
+    pthread_mutex_unlock(&m->h->mu);
+}
+
+static void th_metric_set(vx_metric *m, double v) {
+    pthread_mutex_lock(&m->h->mu);
+    m->value = v;
+    pthread_mutex_unlock(&m->h->mu);
+}
+
+static double metric_value(vx_host *h, const char *name) {
+    double v = -1;
+
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->n_metrics; i++)
+        if (strcmp(h->metrics[i].name, name) == 0) v = h->metrics[i].value;
+    pthread_mutex_unlock(&h->mu);
+    return v;
+}
+
+static const vx_host_api test_api = {
+    .struct_size = sizeof(vx_host_api),
+    .abi_major = VX_ABI_MAJOR,
+    .abi_minor = VX_ABI_MINOR,
+    .log = th_log,
+    .vlog = th_vlog,
+    .log_enabled = th_log_enabled,
+    .now_ns = now_ns,
+    .alloc = th_alloc,
+    .free = th_free,
+    .defer = th_defer,
+    .config_get = th_config_get,
+    .metric_register = th_metric_register,
+    .metric_add = th_metric_add,
+    .metric_set = th_metric_set,
+    .metric_observe = th_metric_add,
+};
+
+/* ---------------------------------------------------------------- recorder */
+
+#define REC_MAX 256
+#define REC_TEXT 256
+
+/* Everything one stream delivered, in order (seq numbers every event).
+ * `closed` is set right after close() returns, so any later event counts
+ * in after_close. */
+typedef struct seen {
+    int closed, after_close;
+    unsigned seq;
+    char partials[REC_MAX][REC_TEXT];
+    unsigned partial_seq[REC_MAX];
+    size_t n_partials;
+    char finals[8][REC_TEXT];
+    unsigned final_seq[8];
+    float confidence[8];
+    size_t n_finals;
+    int errors;
+    vx_error err;
+    uint64_t final_ns;
+} seen;
+
+typedef struct rec {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    seen d;
+} rec;
+
+static void copy_text(char *dst, const char *src) {
+    snprintf(dst, REC_TEXT, "%s", src);
+}
+
+static void on_partial(void *user, const char *text) {
+    rec *r = user;
+    pthread_mutex_lock(&r->mu);
+    if (r->d.closed) r->d.after_close++;
+    if (r->d.n_partials < REC_MAX) {
+        r->d.partial_seq[r->d.n_partials] = r->d.seq;
+        copy_text(r->d.partials[r->d.n_partials++], text);
+    }
+    r->d.seq++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void on_final(void *user, const char *text, float confidence) {
+    rec *r = user;
+    pthread_mutex_lock(&r->mu);
+    if (r->d.closed) r->d.after_close++;
+    if (r->d.n_finals < 8) {
+        r->d.final_seq[r->d.n_finals] = r->d.seq;
+        r->d.confidence[r->d.n_finals] = confidence;
+        copy_text(r->d.finals[r->d.n_finals++], text);
+    }
+    r->d.final_ns = now_ns();
+    r->d.seq++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void on_error(void *user, const vx_error *err) {
+    rec *r = user;
+    pthread_mutex_lock(&r->mu);
+    if (r->d.closed) r->d.after_close++;
+    r->d.errors++;
+    r->d.err = *err;
+    r->d.seq++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+typedef int (*rec_pred)(const seen *d, size_t n);
+
+static int has_finals(const seen *d, size_t n) { return d->n_finals >= n; }
+static int has_errors(const seen *d, size_t n) { return d->errors >= (int)n; }
+static int has_ended(const seen *d, size_t n) { return d->n_finals + (size_t)d->errors >= n; }
+
+/* Wait until pred holds; 0 on time out. */
+static int rec_wait(rec *r, rec_pred pred, size_t n) {
+    uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
+    struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
+    int ok;
+
+    pthread_mutex_lock(&r->mu);
+    while (!(ok = pred(&r->d, n)) && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
+        ;
+    if (!ok) ok = pred(&r->d, n);
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+static seen *rec_snap(rec *r, seen *copy) {
+    pthread_mutex_lock(&r->mu);
+    *copy = r->d;
+    pthread_mutex_unlock(&r->mu);
+    return copy;
+}
+
+/* ---------------------------------------------------------------- speech */
+
+/* The five sentences the design notes say pocketsphinx hears perfectly in
+ * flite's slt voice, as the transcript must read. */
+static const char *const sentences[] = {
+    "hello how are you", "what time is it", "the weather is nice today",
+    "please tell me a story", "i would like a cup of coffee",
+};
+#define N_SENTENCES (sizeof(sentences) / sizeof(sentences[0]))
+
+typedef struct speech {
+    int16_t *pcm;
+    size_t n;
+} speech;
+
+static char tmpdir[64];
+static speech audio[N_SENTENCES];
+
+static uint32_t rd32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t rd16(const unsigned char *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* A RIFF WAVE file of 16 kHz mono s16le PCM; 0 on success. */
+static int wav_read(const char *path, speech *out) {
+    unsigned char *buf = NULL, *p, *end;
+    int fmt_ok = 0, rc = -1;
+    FILE *fp = fopen(path, "rb");
+    long len;
+
+    if (!fp) return -1;
+    if (fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 12 || fseek(fp, 0, SEEK_SET) != 0)
+        goto done;
+    if (!(buf = malloc((size_t)len)) || fread(buf, 1, (size_t)len, fp) != (size_t)len) goto done;
+    if (memcmp(buf, "RIFF", 4) != 0 || memcmp(buf + 8, "WAVE", 4) != 0) goto done;
+    end = buf + len;
+    for (p = buf + 12; p + 8 <= end;) {
+        uint32_t size = rd32(p + 4);
+        unsigned char *body = p + 8;
+        if (size > (size_t)(end - body)) size = (uint32_t)(end - body);
+        if (memcmp(p, "fmt ", 4) == 0 && size >= 16)
+            fmt_ok = rd16(body) == 1 && rd16(body + 2) == 1 && rd32(body + 4) == RATE &&
+                     rd16(body + 14) == 16;
+        if (memcmp(p, "data", 4) == 0 && fmt_ok) {
+            out->n = size / 2;
+            if (!(out->pcm = malloc(out->n * 2 + 2))) goto done;
+            for (size_t i = 0; i < out->n; i++) out->pcm[i] = (int16_t)rd16(body + 2 * i);
+            rc = 0;
+            break;
+        }
+        p = body + size + (size & 1);
+    }
+done:
+    free(buf);
+    fclose(fp);
+    return rc;
+}
+
+/* flite -voice slt -t text -o path; 0 when it exited 0. */
+static int flite(const char *text, const char *path) {
+    char *argv[] = {"flite", "-voice", "slt", "-t", (char *)text, "-o", (char *)path, NULL};
+    pid_t pid;
+    int st;
+
+    if (posix_spawnp(&pid, "flite", NULL, NULL, argv, environ) != 0) return -1;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int speech_setup(void **state) {
+    char path[128];
+
+    snprintf(tmpdir, sizeof(tmpdir), "%s/vx-ps-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(tmpdir)) return -1;
+    for (size_t i = 0; i < N_SENTENCES; i++) {
+        snprintf(path, sizeof(path), "%s/%zu.wav", tmpdir, i);
+        if (flite(sentences[i], path) != 0 || wav_read(path, &audio[i]) != 0) {
+            fprintf(stderr, "# cannot make speech with flite: %s\n", sentences[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int speech_teardown(void **state) {
+    char path[128];
+
+    for (size_t i = 0; i < N_SENTENCES; i++) {
+        free(audio[i].pcm);
+        snprintf(path, sizeof(path), "%s/%zu.wav", tmpdir, i);
+        unlink(path);
+    }
+    rmdir(tmpdir);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- fixture */
+
+static void *ps_dl;
+static const vx_plugin_info *ps;
+
+#define FX_MAX 16
+
+/* Instances, recorders and streams of one test, released by teardown even
+ * when an assertion failed half way: streams first, so no event can reach
+ * a freed recorder. */
+typedef struct fixture {
+    vx_host hosts[4];
+    void *inst[4];
+    size_t n_inst;
+    rec *recs[FX_MAX];
+    size_t n_recs;
+    vx_stream *streams[FX_MAX];
+    size_t n_streams;
+    char file[128]; /* removed at teardown when set */
+} fixture;
+
+static int fx_setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    if (!f) return -1;
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state) {
+    fixture *f = *state;
+
+    for (size_t i = 0; i < f->n_streams; i++)
+        if (f->streams[i]) ps->stt->close(f->streams[i]);
+    for (size_t i = 0; i < f->n_recs; i++) {
+        pthread_mutex_destroy(&f->recs[i]->mu);
+        pthread_cond_destroy(&f->recs[i]->cv);
+        free(f->recs[i]);
+    }
+    for (size_t i = 0; i < f->n_inst; i++) {
+        if (f->inst[i]) ps->shutdown(f->inst[i]);
+        pthread_mutex_destroy(&f->hosts[i].mu);
+    }
+    if (f->file[0]) unlink(f->file);
+    free(f);
+    return 0;
+}
+
+/* Init an instance the way the host does (every schema key, the given value
+ * or the default), pairs of key, value ending with NULL. Returns init's
+ * code; the instance is f->inst[f->n_inst - 1]. */
+static int fx_vinit(fixture *f, vx_error *err, va_list ap) {
+    vx_host *h = &f->hosts[f->n_inst];
+    size_t n = 0;
+    int rc;
+
+    assert_true(f->n_inst < 4);
+    for (const vx_config_key *k = ps->config; k && k->key; k++) {
+        h->kv[n].key = k->key;
+        h->kv[n].value = k->def;
+        n++;
+    }
+    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
+        const char *value = va_arg(ap, const char *);
+        size_t i;
+        for (i = 0; i < n && strcmp(h->kv[i].key, key) != 0; i++)
+            ;
+        assert_true(i < n); /* a key the plugin does not declare */
+        h->kv[i].value = value;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    h->cfg.struct_size = sizeof(vx_config);
+    h->cfg.instance = "pocketsphinx";
+    h->cfg.items = h->kv;
+    h->cfg.n_items = n;
+    rc = ps->init(&test_api, h, &h->cfg, &f->inst[f->n_inst], err);
+    if (rc != VX_OK) f->inst[f->n_inst] = NULL;
+    f->n_inst++;
+    return rc;
+}
+
+static int fx_init(fixture *f, vx_error *err, ...) {
+    va_list ap;
+    int rc;
+
+    va_start(ap, err);
+    rc = fx_vinit(f, err, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* An instance that must init; returns its index. Decoders are expensive,
+ * so tests ask for one unless they need more. */
+static size_t fx_inst(fixture *f, ...) {
+    vx_error err = {0};
+    va_list ap;
+    int rc;
+
+    va_start(ap, f);
+    rc = fx_vinit(f, &err, ap);
+    va_end(ap);
+    if (rc != VX_OK) fprintf(stderr, "# init: %s\n", err.msg);
+    assert_int_equal(rc, VX_OK);
+    return f->n_inst - 1;
+}
+
+static rec *fx_rec(fixture *f) {
+    rec *r = calloc(1, sizeof(*r));
+    pthread_condattr_t ca;
+
+    assert_non_null(r);
+    assert_true(f->n_recs < FX_MAX);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rec_wait's deadline */
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    f->recs[f->n_recs++] = r;
+    return r;
+}
+
+static void fx_track(fixture *f, vx_stream *s) {
+    assert_true(f->n_streams < FX_MAX);
+    f->streams[f->n_streams++] = s;
+}
+
+/* Close a tracked stream now and mark its recorder closed. */
+static void fx_close(fixture *f, vx_stream *s, rec *r) {
+    for (size_t i = 0; i < f->n_streams; i++) {
+        if (f->streams[i] == s) {
+            ps->stt->close(s);
+            f->streams[i] = NULL;
+        }
+    }
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    r->d.closed = 1;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Open on instance `in`; a stream the call leaves in *s (also on failure,
+ * see the ABI) is tracked for teardown. */
+static int stt_open(fixture *f, size_t in, rec *r, vx_stream **s, vx_error *err) {
+    vx_audio_format fmt = {RATE, 1, VX_PCM_S16LE};
+    vx_stt_events ev = {sizeof(ev), r, on_partial, on_final, on_error};
+    int rc;
+
+    *s = NULL;
+    rc = ps->stt->open(f->inst[in], &fmt, &ev, s, err);
+    if (*s) fx_track(f, *s);
+    return rc;
+}
+
+/* Feed pcm in 10 ms blocks, then TAIL_MS of silence. */
+static void feed_speech(vx_stream *s, const int16_t *pcm, size_t n) {
+    static const int16_t zeros[BLOCK];
+    vx_error err = {0};
+
+    for (size_t i = 0; i < n; i += BLOCK)
+        assert_int_equal(ps->stt->feed(s, pcm + i, n - i < BLOCK ? n - i : BLOCK, &err), VX_OK);
+    for (unsigned ms = 0; ms < TAIL_MS; ms += 10)
+        assert_int_equal(ps->stt->feed(s, zeros, BLOCK, &err), VX_OK);
+}
+
+/* One whole utterance: speech, silence, finish. */
+static void say(vx_stream *s, size_t sentence) {
+    vx_error err = {0};
+
+    feed_speech(s, audio[sentence].pcm, audio[sentence].n);
+    assert_int_equal(ps->stt->finish(s, &err), VX_OK);
+}
+
+/* ---------------------------------------------------------------- descriptor */
+
+static void test_descriptor_is_a_streaming_stt_with_partials(void **state) {
+    assert_int_equal(ps->magic, VX_PLUGIN_MAGIC);
+    assert_string_equal(ps->name, "stt_pocketsphinx");
+    assert_int_equal(ps->kinds, VX_KIND_STT);
+    assert_true(ps->caps & VX_CAP_STREAMING_INPUT);
+    assert_true(ps->caps & VX_CAP_PARTIALS);
+    assert_false(ps->caps & VX_CAP_NETWORK);
+    assert_non_null(ps->stt);
+    assert_non_null(ps->stt->input_format);
+    assert_null(ps->llm);
+    assert_null(ps->tts);
+}
+
+static const char *schema_default(const char *key) {
+    for (const vx_config_key *k = ps->config; k->key; k++)
+        if (strcmp(k->key, key) == 0) return k->def;
+    return NULL;
+}
+
+static void test_schema_defaults_point_at_the_debian_en_us_model(void **state) {
+    assert_string_equal(schema_default("hmm"), MODEL "/en-us");
+    assert_string_equal(schema_default("lm"), MODEL "/en-us.lm.bin");
+    assert_string_equal(schema_default("dict"), MODEL "/cmudict-en-us.dict");
+    assert_string_equal(schema_default("jsgf"), "");
+    assert_string_equal(schema_default("pool_size"), "2");
+    assert_string_equal(schema_default("pool_max"), "4");
+    assert_string_equal(schema_default("pool_wait"), "2s");
+    assert_string_equal(schema_default("partial_interval"), "100ms");
+    assert_string_equal(schema_default("samplerate"), "16000");
+    assert_string_equal(schema_default("extra_args"), "");
+}
+
+/* ---------------------------------------------------------------- init */
+
+static void test_input_format_is_the_configured_samplerate(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    vx_audio_format fmt = {0};
+
+    assert_int_equal(ps->stt->input_format(f->inst[in], &fmt), VX_OK);
+    assert_int_equal(fmt.sample_rate, 16000);
+    assert_int_equal(fmt.channels, 1);
+    assert_int_equal(fmt.encoding, VX_PCM_S16LE);
+}
+
+static void test_init_fails_naming_a_missing_acoustic_model(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    assert_int_equal(fx_init(f, &err, "hmm", "/nonexistent/model/en-us", NULL), VX_EINVAL);
+    assert_non_null(strstr(err.msg, "/nonexistent/model/en-us"));
+    assert_non_null(strstr(err.msg, "pocketsphinx-en-us"));
+    assert_false(err.retryable);
+}
+
+static void test_init_fails_naming_a_missing_language_model(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    assert_int_equal(fx_init(f, &err, "lm", "/nonexistent/en-us.lm.bin", NULL), VX_EINVAL);
+    assert_non_null(strstr(err.msg, "/nonexistent/en-us.lm.bin"));
+    assert_non_null(strstr(err.msg, "pocketsphinx-en-us"));
+}
+
+static void test_init_fails_quoting_an_unknown_extra_arg(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    assert_int_not_equal(fx_init(f, &err, "pool_size", "1", "extra_args", "-nosuchoption 1",
+                                 NULL),
+                         VX_OK);
+    assert_non_null(strstr(err.msg, "-nosuchoption"));
+}
+
+static void test_health_reports_busy_decoders(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    char buf[128];
+
+    assert_int_equal(ps->health(f->inst[in], buf, sizeof(buf)), VX_OK);
+    assert_non_null(strstr(buf, "0 of 1 decoders busy"));
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    assert_int_equal(ps->health(f->inst[in], buf, sizeof(buf)), VX_OK);
+    assert_non_null(strstr(buf, "1 of 1 decoders busy"));
+    assert_true(metric_value(&f->hosts[in], "stt_pocketsphinx_decoders_busy") == 1);
+    fx_close(f, s, r);
+    assert_true(metric_value(&f->hosts[in], "stt_pocketsphinx_decoders_busy") == 0);
+}
+
+/* ---------------------------------------------------------------- recognition */
+
+static void test_open_refuses_a_rate_other_than_samplerate(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_audio_format fmt = {8000, 1, VX_PCM_S16LE};
+    vx_stt_events ev = {sizeof(ev), r, on_partial, on_final, on_error};
+    vx_error err = {0};
+    vx_stream *s = NULL;
+
+    assert_int_equal(ps->stt->open(f->inst[in], &fmt, &ev, &s, &err), VX_ENOTSUP);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "16000"));
+}
+
+static void test_final_is_each_flite_sentence_exactly(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    double audio_s = 0, wall_s = 0;
+    int wrong = 0;
+
+    for (size_t i = 0; i < N_SENTENCES; i++) {
+        rec *r = fx_rec(f);
+        vx_error err = {0};
+        vx_stream *s;
+        uint64_t t0;
+        seen d;
+
+        assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+        t0 = now_ns();
+        say(s, i);
+        assert_true(rec_wait(r, has_ended, 1));
+        rec_snap(r, &d);
+        assert_int_equal(d.errors, 0);
+        audio_s += (double)(audio[i].n + RATE * TAIL_MS / 1000) / RATE;
+        wall_s += (double)(d.final_ns - t0) / 1e9;
+        if (strcmp(d.finals[0], sentences[i]) != 0) {
+            fprintf(stderr, "# expected '%s', heard '%s'\n", sentences[i], d.finals[0]);
+            wrong++;
+        }
+        fx_close(f, s, r);
+    }
+    fprintf(stderr, "# %zu sentences, %.2f s of audio decoded in %.2f s: real-time factor %.2f\n",
+            N_SENTENCES, audio_s, wall_s, wall_s / audio_s);
+    assert_int_equal(wrong, 0);
+}
+
+static void test_final_confidence_is_a_posterior_between_0_and_1(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 0);
+    assert_true(rec_wait(r, has_finals, 1));
+    rec_snap(r, &d);
+    assert_true(d.confidence[0] > 0);
+    assert_true(d.confidence[0] <= 1);
+}
+
+static void test_extra_args_reach_the_decoder(void **state) {
+    fixture *f = *state;
+    /* Without the lattice pass there is no posterior: confidence unknown. */
+    size_t in = fx_inst(f, "pool_size", "1", "extra_args", "-bestpath no", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 0);
+    assert_true(rec_wait(r, has_finals, 1));
+    rec_snap(r, &d);
+    assert_string_equal(d.finals[0], sentences[0]);
+    assert_true(d.confidence[0] < 0);
+}
+
+static void test_partials_arrive_before_the_final(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 4);
+    assert_true(rec_wait(r, has_finals, 1));
+    rec_snap(r, &d);
+    assert_true(d.n_partials >= 1);
+    for (size_t i = 0; i < d.n_partials; i++) {
+        assert_true(d.partials[i][0] != '\0');
+        assert_true(d.partial_seq[i] < d.final_seq[0]);
+        if (i) assert_string_not_equal(d.partials[i], d.partials[i - 1]); /* only changes */
+    }
+    fprintf(stderr, "# %zu partials, last '%s', final '%s'\n", d.n_partials,
+            d.partials[d.n_partials - 1], d.finals[0]);
+}
+
+static void test_partial_interval_zero_sends_no_partials(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", "partial_interval", "0", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 1);
+    assert_true(rec_wait(r, has_finals, 1));
+    rec_snap(r, &d);
+    assert_int_equal(d.n_partials, 0);
+    assert_string_equal(d.finals[0], sentences[1]);
+}
+
+static void test_stream_recognizes_a_second_utterance_after_a_final(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 0);
+    assert_true(rec_wait(r, has_finals, 1));
+    say(s, 3);
+    assert_true(rec_wait(r, has_finals, 2));
+    rec_snap(r, &d);
+    assert_string_equal(d.finals[0], sentences[0]);
+    assert_string_equal(d.finals[1], sentences[3]);
+    assert_int_equal(d.errors, 0);
+}
+
+static void test_audio_after_finish_belongs_to_the_next_utterance(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    /* The second utterance is fed before the first final can be out. */
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 1);
+    say(s, 2);
+    assert_true(rec_wait(r, has_finals, 2));
+    rec_snap(r, &d);
+    assert_string_equal(d.finals[0], sentences[1]);
+    assert_string_equal(d.finals[1], sentences[2]);
+}
+
+static void test_finish_without_audio_gives_an_empty_final(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    assert_int_equal(ps->stt->finish(s, &err), VX_OK);
+    assert_true(rec_wait(r, has_finals, 1));
+    rec_snap(r, &d);
+    assert_string_equal(d.finals[0], "");
+    assert_int_equal(d.n_partials, 0);
+    assert_int_equal(d.errors, 0);
+}
+
+static void test_silence_gives_an_empty_final(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    feed_speech(s, NULL, 0);
+    assert_int_equal(ps->stt->finish(s, &err), VX_OK);
+    assert_true(rec_wait(r, has_finals, 1));
+    rec_snap(r, &d);
+    assert_string_equal(d.finals[0], "");
+    assert_int_equal(d.errors, 0);
+}
+
+static void test_jsgf_grammar_replaces_the_language_model(void **state) {
+    fixture *f = *state;
+    static const char grammar[] =
+        "#JSGF V1.0;\ngrammar test;\npublic <cmd> = what time is it | hello how are you;\n";
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    size_t in;
+    seen d;
+    int fd;
+
+    snprintf(f->file, sizeof(f->file), "%s/test.gram", tmpdir);
+    fd = open(f->file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, grammar, sizeof(grammar) - 1), (ssize_t)(sizeof(grammar) - 1));
+    close(fd);
+    /* No language model at all: the grammar must be what is used. */
+    in = fx_inst(f, "pool_size", "1", "jsgf", f->file, "lm", "/nonexistent.lm.bin", NULL);
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 1);
+    assert_true(rec_wait(r, has_finals, 1));
+    rec_snap(r, &d);
+    assert_string_equal(d.finals[0], sentences[1]);
+}
+
+/* ---------------------------------------------------------------- pool */
+
+static void test_open_fails_unavailable_when_the_pool_stays_busy(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", "pool_max", "1", "pool_wait", "300ms", NULL);
+    rec *r1 = fx_rec(f), *r2 = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s1, *s2;
+    uint64_t t0;
+
+    assert_int_equal(stt_open(f, in, r1, &s1, &err), VX_OK);
+    t0 = now_ns();
+    assert_int_equal(stt_open(f, in, r2, &s2, &err), VX_EUNAVAIL);
+    assert_true(ms_since(t0) >= 290); /* it waited for pool_wait first */
+    assert_int_equal(err.code, VX_EUNAVAIL);
+    assert_true(err.retryable);
+    assert_true(metric_value(&f->hosts[in], "stt_pocketsphinx_pool_timeouts_total") == 1);
+    if (s2) fx_close(f, s2, r2); /* published while waiting: the caller closes it */
+
+    fx_close(f, s1, r1);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(stt_open(f, in, r2, &s2, &err), VX_OK);
+}
+
+typedef struct closer {
+    vx_stream *s;
+    unsigned delay_ms;
+} closer;
+
+static void *close_later(void *arg) {
+    closer *c = arg;
+
+    sleep_ms(c->delay_ms);
+    ps->stt->close(c->s);
+    return NULL;
+}
+
+static void test_waiting_open_gets_the_decoder_a_closed_stream_returns(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", "pool_max", "1", "pool_wait", "60s", NULL);
+    rec *r1 = fx_rec(f), *r2 = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s1, *s2;
+    pthread_t t;
+    closer c;
+
+    assert_int_equal(stt_open(f, in, r1, &s1, &err), VX_OK);
+    f->streams[--f->n_streams] = NULL; /* the closer thread closes it */
+    c = (closer){s1, 200};
+    assert_int_equal(pthread_create(&t, NULL, close_later, &c), 0);
+    assert_int_equal(stt_open(f, in, r2, &s2, &err), VX_OK);
+    pthread_join(t, NULL);
+    say(s2, 0);
+    assert_true(rec_wait(r2, has_finals, 1));
+    assert_string_equal(r2->d.finals[0], sentences[0]);
+}
+
+static void test_pool_grows_on_demand_up_to_pool_max(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", "pool_max", "2", "pool_wait", "100ms", NULL);
+    rec *r[3] = {fx_rec(f), fx_rec(f), fx_rec(f)};
+    vx_error err = {0};
+    vx_stream *s[3];
+    char buf[128];
+
+    assert_int_equal(stt_open(f, in, r[0], &s[0], &err), VX_OK);
+    assert_int_equal(stt_open(f, in, r[1], &s[1], &err), VX_OK);
+    assert_int_equal(ps->health(f->inst[in], buf, sizeof(buf)), VX_OK);
+    assert_non_null(strstr(buf, "2 of 2 decoders busy"));
+    assert_int_equal(stt_open(f, in, r[2], &s[2], &err), VX_EUNAVAIL);
+    /* The grown decoder recognizes like the first. */
+    say(s[1], 2);
+    assert_true(rec_wait(r[1], has_finals, 1));
+    assert_string_equal(r[1]->d.finals[0], sentences[2]);
+}
+
+typedef struct opener {
+    fixture *f;
+    size_t in;
+    rec *r;
+    vx_stream *s; /* published by open while it waits */
+    int rc;
+    vx_error err;
+} opener;
+
+static void *open_thread(void *arg) {
+    opener *o = arg;
+    vx_audio_format fmt = {RATE, 1, VX_PCM_S16LE};
+    vx_stt_events ev = {sizeof(ev), o->r, on_partial, on_final, on_error};
+
+    o->rc = ps->stt->open(o->f->inst[o->in], &fmt, &ev, &o->s, &o->err);
+    return NULL;
+}
+
+static void test_cancel_wakes_an_open_waiting_for_a_decoder(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", "pool_max", "1", "pool_wait", "60s", NULL);
+    rec *r1 = fx_rec(f), *r2 = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s1, *waiting = NULL;
+    opener o = {f, in, r2, NULL, 0, {0}};
+    uint64_t t0 = now_ns();
+    pthread_t t;
+
+    assert_int_equal(stt_open(f, in, r1, &s1, &err), VX_OK);
+    assert_int_equal(pthread_create(&t, NULL, open_thread, &o), 0);
+    /* The host reads the stream the blocked call published, and cancels it. */
+    while (!(waiting = __atomic_load_n(&o.s, __ATOMIC_ACQUIRE)) && ms_since(t0) < WAIT_MS)
+        sleep_ms(5);
+    assert_non_null(waiting);
+    ps->stt->cancel(waiting);
+    pthread_join(t, NULL);
+    assert_int_equal(o.rc, VX_ECANCELED);
+    assert_true(o.s == waiting);
+    assert_true(ms_since(t0) < 30000); /* not the 60 s pool_wait */
+    fx_track(f, o.s);
+}
+
+typedef struct speaker {
+    vx_stream *s;
+    size_t sentence;
+} speaker;
+
+static void *speak_thread(void *arg) {
+    speaker *sp = arg;
+    vx_error err = {0};
+    static const int16_t zeros[BLOCK];
+    const speech *a = &audio[sp->sentence];
+
+    for (size_t i = 0; i < a->n; i += BLOCK)
+        if (ps->stt->feed(sp->s, a->pcm + i, a->n - i < BLOCK ? a->n - i : BLOCK, &err)) break;
+    for (unsigned ms = 0; ms < TAIL_MS; ms += 10) ps->stt->feed(sp->s, zeros, BLOCK, &err);
+    ps->stt->finish(sp->s, &err);
+    return NULL;
+}
+
+static void test_two_streams_decode_concurrently_on_two_decoders(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "2", "pool_max", "2", NULL);
+    rec *r[2] = {fx_rec(f), fx_rec(f)};
+    speaker sp[2];
+    vx_error err = {0};
+    pthread_t t[2];
+
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(stt_open(f, in, r[i], &sp[i].s, &err), VX_OK);
+        sp[i].sentence = i ? 4 : 2;
+    }
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, speak_thread, &sp[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_true(rec_wait(r[i], has_finals, 1));
+        assert_string_equal(r[i]->d.finals[0], sentences[sp[i].sentence]);
+        assert_int_equal(r[i]->d.errors, 0);
+    }
+}
+
+/* ---------------------------------------------------------------- cancel, close */
+
+static void test_cancel_mid_utterance_sends_canceled_and_no_final(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    feed_speech(s, audio[3].pcm, audio[3].n / 2);
+    ps->stt->cancel(s);
+    ps->stt->cancel(s); /* idempotent */
+    assert_true(rec_wait(r, has_errors, 1));
+    sleep_ms(100);
+    fx_close(f, s, r);
+    rec_snap(r, &d);
+    assert_int_equal(d.errors, 1);
+    assert_int_equal(d.err.code, VX_ECANCELED);
+    assert_int_equal(d.n_finals, 0);
+}
+
+static void test_cancel_after_finish_replaces_the_pending_final(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    /* Either the final made it out before the cancel, or the cancel replaced
+     * it: exactly one of them, never both. */
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 4);
+    ps->stt->cancel(s);
+    assert_true(rec_wait(r, has_ended, 1));
+    sleep_ms(100);
+    fx_close(f, s, r);
+    rec_snap(r, &d);
+    assert_int_equal(d.n_finals + (size_t)d.errors, 1);
+}
+
+static void test_cancel_after_a_final_sends_nothing(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 0);
+    assert_true(rec_wait(r, has_finals, 1));
+    ps->stt->cancel(s);
+    sleep_ms(100);
+    fx_close(f, s, r);
+    rec_snap(r, &d);
+    assert_int_equal(d.n_finals, 1);
+    assert_int_equal(d.errors, 0);
+}
+
+static void test_feed_and_finish_are_refused_after_cancel(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    int16_t pcm[BLOCK] = {0};
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    ps->stt->cancel(s);
+    assert_true(rec_wait(r, has_errors, 1));
+    assert_int_equal(r->d.err.code, VX_ECANCELED);
+    assert_int_equal(ps->stt->feed(s, pcm, BLOCK, &err), VX_ECANCELED);
+    assert_int_equal(ps->stt->finish(s, &err), VX_ECANCELED);
+}
+
+static void test_no_event_after_close(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "pool_size", "1", NULL);
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+
+    /* Closed while the worker has a whole sentence and its final to go. */
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 4);
+    fx_close(f, s, r);
+    sleep_ms(200);
+    rec_snap(r, &d);
+    assert_int_equal(d.after_close, 0);
+
+    /* The decoder went back to the pool between utterances. */
+    r = fx_rec(f);
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    say(s, 1);
+    assert_true(rec_wait(r, has_finals, 1));
+    assert_string_equal(r->d.finals[0], sentences[1]);
+}
+
+/* ---------------------------------------------------------------- logging */
+
+static void test_decoder_logs_stay_off_stderr(void **state) {
+    fixture *f = *state;
+    char path[128];
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    struct stat st;
+    int fd, saved;
+    size_t in;
+
+    snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+    fflush(stderr);
+    saved = dup(2);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+
+    in = fx_inst(f, "pool_size", "1", NULL);
+    if (stt_open(f, in, r, &s, &err) == VX_OK) {
+        say(s, 0);
+        rec_wait(r, has_finals, 1);
+        fx_close(f, s, r);
+    }
+    ps->shutdown(f->inst[in]);
+    f->inst[in] = NULL;
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(stat(path, &st), 0);
+    unlink(path);
+    fprintf(stderr, "# %lld bytes reached stderr\n", (long long)st.st_size);
+    assert_true(st.st_size < 200);
+    assert_int_equal(r->d.n_finals, 1);
+}
+
+int main(void) {
+#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_descriptor_is_a_streaming_stt_with_partials),
+        cmocka_unit_test(test_schema_defaults_point_at_the_debian_en_us_model),
+        T(test_decoder_logs_stay_off_stderr),
+        T(test_input_format_is_the_configured_samplerate),
+        T(test_init_fails_naming_a_missing_acoustic_model),
+        T(test_init_fails_naming_a_missing_language_model),
+        T(test_init_fails_quoting_an_unknown_extra_arg),
+        T(test_health_reports_busy_decoders),
+
+        T(test_open_refuses_a_rate_other_than_samplerate),
+        T(test_final_is_each_flite_sentence_exactly),
+        T(test_final_confidence_is_a_posterior_between_0_and_1),
+        T(test_extra_args_reach_the_decoder),
+        T(test_partials_arrive_before_the_final),
+        T(test_partial_interval_zero_sends_no_partials),
+        T(test_stream_recognizes_a_second_utterance_after_a_final),
+        T(test_audio_after_finish_belongs_to_the_next_utterance),
+        T(test_finish_without_audio_gives_an_empty_final),
+        T(test_silence_gives_an_empty_final),
+        T(test_jsgf_grammar_replaces_the_language_model),
+
+        T(test_open_fails_unavailable_when_the_pool_stays_busy),
+        T(test_waiting_open_gets_the_decoder_a_closed_stream_returns),
+        T(test_pool_grows_on_demand_up_to_pool_max),
+        T(test_cancel_wakes_an_open_waiting_for_a_decoder),
+        T(test_two_streams_decode_concurrently_on_two_decoders),
+
+        T(test_cancel_mid_utterance_sends_canceled_and_no_final),
+        T(test_cancel_after_finish_replaces_the_pending_final),
+        T(test_cancel_after_a_final_sends_nothing),
+        T(test_feed_and_finish_are_refused_after_cancel),
+        T(test_no_event_after_close),
+    };
+#undef T
+    vx_plugin_entry_fn entry;
+    int failed;
+
+    verbose = getenv("PS_TEST_VERBOSE") != NULL;
+    ps_dl = dlopen(PS_SO, RTLD_NOW | RTLD_LOCAL);
+    if (!ps_dl) {
+        fprintf(stderr, "dlopen %s: %s\n", PS_SO, dlerror());
+        return 1;
+    }
+    *(void **)&entry = dlsym(ps_dl, VX_PLUGIN_ENTRY_SYMBOL);
+    ps = entry ? entry(&test_api) : NULL;
+    if (!ps) {
+        fprintf(stderr, "%s: no usable vx_plugin_entry\n", PS_SO);
+        return 1;
+    }
+    if (getenv("PS_TEST_FILTER")) cmocka_set_test_filter(getenv("PS_TEST_FILTER"));
+    failed = cmocka_run_group_tests(tests, speech_setup, speech_teardown);
+    dlclose(ps_dl);
+    return failed ? 1 : 0;
+}
