@@ -33,6 +33,33 @@ static void vad_params_from(const session *s, vad_params *p)
     p->silence_duration_ms = s->cfg.turn.silence_duration_ms;
 }
 
+static turn *turn_of(session *s, const stage_call *c)
+{
+    for (turn *t = s->in.turns; t; t = t->next)
+        if (t->stt == c) return t;
+    return NULL;
+}
+
+static int in_open(const session *s, const turn *t) { return s->in.open == t; }
+
+/* Forget a turn (cancelling its STT call if still running). */
+static void turn_drop(session *s, turn *t)
+{
+    input_state *in = &s->in;
+    for (turn **pp = &in->turns; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    if (in->open == t) in->open = NULL;
+    if (t->stt) {
+        stage_cancel(t->stt);
+        stage_release(t->stt);
+    }
+    free(t->partial);
+    free(t);
+}
+
 int input_init(session *s)
 {
     input_state *in = &s->in;
@@ -49,20 +76,14 @@ int input_init(session *s)
 void input_free(session *s)
 {
     input_state *in = &s->in;
-    if (in->stt) {
-        stage_cancel(in->stt);
-        stage_release(in->stt);
-        in->stt = NULL;
-    }
+    while (in->turns) turn_drop(s, in->turns);
     resampler_free(in->rs);
     vad_free(in->vad);
     free(in->ring);
-    free(in->partial);
     free(in->scratch);
     in->rs = NULL;
     in->vad = NULL;
     in->ring = NULL;
-    in->partial = NULL;
     in->scratch = NULL;
     in->ring_len = in->ring_cap = in->scratch_cap = 0;
 }
@@ -83,7 +104,12 @@ int input_reconfigure(session *s)
     return 0;
 }
 
-int input_transcribing(const session *s) { return s->in.awaiting_final; }
+int input_transcribing(const session *s)
+{
+    for (const turn *t = s->in.turns; t; t = t->next)
+        if (t->finishing) return 1;
+    return 0;
+}
 
 static void ring_push(input_state *in, const int16_t *pcm, size_t n)
 {
@@ -106,28 +132,16 @@ static void ring_push(input_state *in, const int16_t *pcm, size_t n)
 static void stt_partial(void *user, stage_call *c, const char *text)
 {
     session *s = user;
-    input_state *in = &s->in;
-    if (c != in->stt || !s->cfg.transcription) return;
+    turn *t = turn_of(s, c);
+    if (t == NULL || !s->cfg.transcription) return;
     /* Deltas are append-only: send what extends the previous hypothesis. */
-    const char *old = in->partial ? in->partial : "";
+    const char *old = t->partial ? t->partial : "";
     size_t ol = strlen(old);
     if (strncmp(text, old, ol) == 0 && strlen(text) > ol) {
-        sess_send(s, proto_ev_transcription_delta(s->d, in->item_id, text + ol));
-        free(in->partial);
-        in->partial = strdup(text);
+        sess_send(s, proto_ev_transcription_delta(s->d, t->item_id, text + ol));
+        free(t->partial);
+        t->partial = strdup(text);
     }
-}
-
-static void turn_done(session *s)
-{
-    input_state *in = &s->in;
-    if (in->stt) {
-        stage_release(in->stt);
-        in->stt = NULL;
-    }
-    in->awaiting_final = 0;
-    free(in->partial);
-    in->partial = NULL;
 }
 
 static void maybe_respond(session *s, int create)
@@ -147,56 +161,52 @@ static void maybe_respond(session *s, int create)
 static void stt_final(void *user, stage_call *c, const char *text, float conf)
 {
     session *s = user;
-    input_state *in = &s->in;
+    turn *t = turn_of(s, c);
     (void)conf;
-    if (c != in->stt) return;
-    item *it = conv_find(&s->conv, in->item_id);
+    if (t == NULL) return;
+    item *it = conv_find(&s->conv, t->item_id);
     if (it) {
         conv_set_text(it, text);
         snprintf(it->status, sizeof it->status, "completed");
     }
     log_info("stt transcript received", "session_id", s->id, "text", text, "model", stage_call_model(c));
-    if (s->cfg.transcription) sess_send(s, proto_ev_transcription_completed(s->d, in->item_id, text));
+    if (s->cfg.transcription) sess_send(s, proto_ev_transcription_completed(s->d, t->item_id, text));
     if (it) {
         proto_item v = conv_view(it);
         sess_send(s, proto_ev_item_done(s->d, &v, it->prev ? it->prev->id : NULL));
     }
     sess_observe_words(1, conv_words(text));
-    turn_done(s);
-    /* Nothing heard: no answer (a cough, a door). */
-    int create = s->cfg.turn.enabled && s->cfg.turn.create_response && text[0] != '\0';
-    if (text[0] == '\0' && s->resp_waiting) {
-        s->resp_waiting = 0;
-        free(s->resp_wait_instructions);
-        s->resp_wait_instructions = NULL;
-        create = 0;
-        respond_start(s, NULL, 0, NULL);
+    int was_open = in_open(s, t);
+    turn_drop(s, t);
+    if (was_open) return; /* a final for a turn still being spoken (provider endpointing) */
+    /* Answer once no earlier turn is pending and the user is not speaking
+     * again; nothing heard (a cough, a door) gets no answer. */
+    if (input_transcribing(s)) return;
+    if (s->resp_waiting) {
+        maybe_respond(s, 0);
         return;
     }
+    int create = s->cfg.turn.enabled && s->cfg.turn.create_response && text[0] != '\0' &&
+                 s->in.open == NULL;
     maybe_respond(s, create);
 }
 
 static void stt_error(void *user, stage_call *c, const vx_error *err)
 {
     session *s = user;
-    input_state *in = &s->in;
-    if (c != in->stt) return;
+    turn *t = turn_of(s, c);
+    if (t == NULL) return;
     log_warn("transcription failed", "session_id", s->id, "error", err->msg);
     proto_error e;
     memset(&e, 0, sizeof e);
     snprintf(e.type, sizeof e.type, "server_error");
     snprintf(e.code, sizeof e.code, "transcription_failed");
     snprintf(e.message, sizeof e.message, "speech recognition failed: %.200s", err->msg);
-    if (in->item_id[0]) sess_send(s, proto_ev_transcription_failed(s->d, in->item_id, &e));
-    item *it = conv_find(&s->conv, in->item_id);
+    sess_send(s, proto_ev_transcription_failed(s->d, t->item_id, &e));
+    item *it = conv_find(&s->conv, t->item_id);
     if (it) snprintf(it->status, sizeof it->status, "incomplete");
-    turn_done(s);
-    if (s->resp_waiting) {
-        s->resp_waiting = 0;
-        free(s->resp_wait_instructions);
-        s->resp_wait_instructions = NULL;
-        respond_start(s, NULL, 0, NULL);
-    }
+    turn_drop(s, t);
+    if (s->resp_waiting && !input_transcribing(s)) maybe_respond(s, 0);
 }
 
 static const stage_events stt_events_tmpl = {
@@ -211,41 +221,40 @@ static int open_turn(session *s)
     input_state *in = &s->in;
     stage_events ev = stt_events_tmpl;
     ev.user = s;
-    if (in->stt) { /* an unfinished turn: replace it */
-        stage_cancel(in->stt);
-        stage_release(in->stt);
-        in->stt = NULL;
-    }
-    free(in->partial);
-    in->partial = NULL;
-    proto_new_id("item_", in->item_id, sizeof in->item_id);
-    in->stt = stage_stt_open(s->sx, stt_rate(s), &ev);
-    if (in->stt == NULL) {
+    if (in->open) turn_drop(s, in->open); /* never finished: replace it */
+    turn *t = calloc(1, sizeof *t);
+    if (t == NULL) return 0;
+    proto_new_id("item_", t->item_id, sizeof t->item_id);
+    t->stt = stage_stt_open(s->sx, stt_rate(s), &ev);
+    if (t->stt == NULL) {
+        free(t);
         sess_error(s, "server_error", "no_stt_provider", "no speech-to-text provider is available", NULL, NULL);
         return 0;
     }
+    t->next = in->turns;
+    in->turns = t;
+    in->open = t;
     return 1;
 }
 
 /* The user turn's audio is complete: commit the item, finish STT. */
-static void close_turn(session *s, uint64_t end_pos)
+static void close_turn(session *s)
 {
     input_state *in = &s->in;
-    (void)end_pos;
+    turn *t = in->open;
+    if (t == NULL) return;
+    in->open = NULL;
     in->t_speech_end_ns = sess_now_ns();
-    const char *prev = s->conv.tail ? s->conv.tail->id : NULL;
     char prev_id[40] = "";
-    if (prev) snprintf(prev_id, sizeof prev_id, "%s", prev);
-    sess_send(s, proto_ev_audio_committed(s->d, in->item_id, prev_id[0] ? prev_id : NULL));
-    item *it = conv_add(&s->conv, NULL, in->item_id, "user", PROTO_INPUT_AUDIO, NULL, "in_progress");
+    if (s->conv.tail) snprintf(prev_id, sizeof prev_id, "%s", s->conv.tail->id);
+    sess_send(s, proto_ev_audio_committed(s->d, t->item_id, prev_id[0] ? prev_id : NULL));
+    item *it = conv_add(&s->conv, NULL, t->item_id, "user", PROTO_INPUT_AUDIO, NULL, "in_progress");
     if (it) {
         proto_item v = conv_view(it);
         sess_send(s, proto_ev_item_added(s->d, &v, prev_id[0] ? prev_id : NULL));
     }
-    if (in->stt) {
-        in->awaiting_final = 1;
-        stage_stt_finish(in->stt);
-    }
+    t->finishing = 1;
+    stage_stt_finish(t->stt);
 }
 
 /* ------------------------------------------------------------ VAD */
@@ -286,25 +295,25 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
         in->in_speech = 1;
         in->speech_start_pos = v.start_pos;
         if (open_turn(s)) {
-            sess_send(s, proto_ev_speech_started(s->d, ms_of(s, v.start_pos), in->item_id));
+            sess_send(s, proto_ev_speech_started(s->d, ms_of(s, v.start_pos), in->open->item_id));
             if (s->resp && s->cfg.turn.interrupt_response) respond_cancel(s, "turn_detected");
             /* Feed from prefix_padding before the start, out of the ring. */
             uint64_t pad = (uint64_t)s->cfg.turn.prefix_padding_ms * (uint64_t)stt_rate(s) / 1000;
             uint64_t from = v.start_pos > pad ? v.start_pos - pad : 0;
             uint64_t ring_start = in->pos - in->ring_len;
             if (from < ring_start) from = ring_start;
-            stage_stt_feed(in->stt, in->ring + (from - ring_start), (size_t)(in->pos - from));
+            stage_stt_feed(in->open->stt, in->ring + (from - ring_start), (size_t)(in->pos - from));
         } else {
             in->in_speech = 0;
         }
-    } else if (in->in_speech && in->stt) {
-        stage_stt_feed(in->stt, pcm, n);
+    } else if (in->in_speech && in->open) {
+        stage_stt_feed(in->open->stt, pcm, n);
     }
     (void)block_start;
     if (v.end && in->in_speech) {
         in->in_speech = 0;
-        sess_send(s, proto_ev_speech_stopped(s->d, ms_of(s, v.end_pos), in->item_id));
-        close_turn(s, v.end_pos);
+        if (in->open) sess_send(s, proto_ev_speech_stopped(s->d, ms_of(s, v.end_pos), in->open->item_id));
+        close_turn(s);
     }
 }
 
@@ -327,7 +336,7 @@ void input_append(session *s, const int16_t *pcm, size_t n)
             if (!open_turn(s)) return;
         }
         in->pos += got;
-        if (in->stt) stage_stt_feed(in->stt, in->scratch, got);
+        if (in->open) stage_stt_feed(in->open->stt, in->scratch, got);
         return;
     }
     size_t block = (size_t)stt_rate(s) * BLOCK_MS / 1000;
@@ -350,7 +359,7 @@ void input_commit(session *s, const char *event_id)
         in->in_speech = 0;
         vad_reset(in->vad);
         in->vad_base = in->pos;
-        close_turn(s, in->pos);
+        close_turn(s);
         return;
     }
     if (!in->buffered) {
@@ -359,18 +368,17 @@ void input_commit(session *s, const char *event_id)
         return;
     }
     in->buffered = 0;
-    close_turn(s, in->pos);
+    if (in->open == NULL) {
+        sess_error(s, "server_error", "no_stt_provider", "no speech-to-text provider is available", NULL, event_id);
+        return;
+    }
+    close_turn(s);
 }
 
 void input_clear(session *s)
 {
     input_state *in = &s->in;
-    if (in->stt && !in->awaiting_final) {
-        stage_cancel(in->stt);
-        stage_release(in->stt);
-        in->stt = NULL;
-        in->item_id[0] = '\0';
-    }
+    if (in->open) turn_drop(s, in->open); /* turns already committed go on */
     in->buffered = 0;
     in->in_speech = 0;
     in->ring_len = 0;

@@ -58,6 +58,17 @@ int conv_words(const char *text);
 
 /* ------------------------------------------------------------ input */
 
+/* A user turn being transcribed. The open one receives audio; turns whose
+ * audio ended wait for their final transcript, possibly while the next one
+ * is already being spoken. */
+typedef struct turn {
+    stage_call *stt;
+    char item_id[40];
+    char *partial;          /* last partial hypothesis */
+    int finishing;          /* finish() sent, final not yet in */
+    struct turn *next;
+} turn;
+
 typedef struct input_state {
     resampler *rs;          /* client rate -> STT rate */
     int rs_in_rate;
@@ -68,10 +79,8 @@ typedef struct input_state {
     uint64_t vad_base;      /* pos when the VAD was last reset (its origin) */
     int in_speech;
     uint64_t speech_start_pos;
-    stage_call *stt;        /* the utterance being transcribed */
-    char item_id[40];       /* its user item id ("" when none) */
-    char *partial;          /* last partial hypothesis */
-    int awaiting_final;     /* finish() sent, final not yet in */
+    turn *open;             /* the turn receiving audio, or NULL */
+    turn *turns;            /* every turn not yet transcribed (incl. open) */
     uint64_t t_speech_end_ns; /* end of the last user turn (latency metric) */
     int buffered;           /* manual mode: audio appended since commit/clear */
     int16_t *scratch;
