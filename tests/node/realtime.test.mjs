@@ -4,7 +4,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    Daemon, simConfig, vtest, stopAll, turnAudio, speech, concat,
+    Daemon, simConfig, vtest, stopAll, turnAudio, speech, silence, concat,
     fromBase64, joinDeltas, audioSamples, words,
 } from './lib.mjs';
 
@@ -468,4 +468,24 @@ vtest('beta dialect: the flat session.update shape is accepted', async () => {
     assert.equal(joinDeltas(evs, 'response.text.delta'), 'You said: ok.');
     assert.ok(!evs.some((e) => /audio/.test(e.type)));
     await c.close();
+});
+
+vtest('speaking again while the previous turn is still being transcribed keeps both transcripts', async () => {
+    // The STT takes 1.2 s for a final: the second utterance starts while the
+    // first is still being transcribed.
+    const slow = await Daemon.start(simConfig({ ms_per_char: MS_PER_CHAR, transcripts: 'first words|second words' },
+        { 'plugin.stt_slow': { plugin: 'sim', latency: '1200ms', transcripts: 'first words|second words' },
+          stt: { providers: 'stt_slow' } }));
+    const c = await slow.connect();
+    await c.sendAudio(concat(silence(300), speech(600), silence(700), speech(600), silence(800)));
+    const evs = await c.collectUntil('response.done', { timeout: 15000 });
+    const done = evs.filter((e) => e.type === 'conversation.item.input_audio_transcription.completed');
+    assert.deepEqual(done.map((e) => e.transcript), ['first words', 'second words']);
+    const started = evs.filter((e) => e.type === 'input_audio_buffer.speech_started');
+    assert.equal(started.length, 2);
+    assert.deepEqual(done.map((e) => e.item_id), started.map((e) => e.item_id), 'each transcript completes its own item');
+    // one answer, after both: the prompt holds both user turns
+    assert.equal(evs.filter((e) => e.type === 'response.created').length, 1);
+    await c.close();
+    await slow.stop();
 });
