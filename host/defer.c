@@ -131,10 +131,15 @@ void defer_stop(void)
     pthread_cond_signal(&g_cond);
     pthread_mutex_unlock(&g_lock);
     pthread_join(g_thread, NULL);
+    pthread_mutex_lock(&g_lock);
     while (g_head) {
         job *j = g_head;
         g_head = j->next;
+        pthread_mutex_unlock(&g_lock);
+        j->fn(j->arg);
         free(j);
+        pthread_mutex_lock(&g_lock);
     }
+    pthread_mutex_unlock(&g_lock);
     pthread_cond_destroy(&g_cond);
 }

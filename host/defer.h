@@ -17,7 +17,9 @@ int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *
 /* Remove a job that has not started. Returns 1 if it was removed (fn will
  * not run: the caller owns arg again), 0 if it already ran or is running. */
 int defer_cancel(uint64_t id);
-/* Stop: jobs not yet due are dropped (not run); waits for a running job. */
+/* Stop: jobs not yet due run at once, in order (their owners release what
+ * they hold; anything they post to a stopped worker pool fails cleanly),
+ * then the thread ends. Later defer_run calls fail. */
 void defer_stop(void);
 
 #endif

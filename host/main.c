@@ -315,10 +315,11 @@ out:
         fflush(stdout);
         _exit(rc);
     }
+    /* Timers run now (releasing what they hold) while plugins are loaded. */
+    if (defer_up) defer_stop();
     if (health_up) health_stop();
     if (http_up) http_stop();
     plug_set_free(a.plugins);
-    if (defer_up) defer_stop();
     acl_free(a.metrics_acl);
     metrics_registry_free(a.reg);
     settings_free(&a.s);
