@@ -27,8 +27,8 @@ struct eliza_sessions {
     sess *newest, *oldest;
 };
 
-/* FNV-1a: ids are short and chosen by the host, not by an attacker who
- * could aim at one bucket (and a long chain only costs time anyway). */
+/* FNV-1a. Ids chosen to collide can at worst put every conversation in
+ * one chain, which max_sessions bounds: slower lookups, nothing worse. */
 static uint64_t sess_hash(const char *id) {
     uint64_t h = 0xcbf29ce484222325ull;
 

@@ -9,7 +9,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/logging.sh \
 	tests/integration/promtool.sh \
 	tests/integration/redis_ready.sh \
-	tests/integration/client_e2e.sh
+	tests/integration/client_e2e.sh \
+	tests/integration/offline_e2e.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
