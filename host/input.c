@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "persist.h"
 #include "resample.h"
 #include "session_int.h"
 #include "stage.h"
@@ -176,6 +177,7 @@ static void stt_final(void *user, stage_call *c, const char *text, float conf)
         sess_send(s, proto_ev_item_done(s->d, &v, it->prev ? it->prev->id : NULL));
     }
     sess_observe_words(1, conv_words(text));
+    persist_save(s);
     int was_open = in_open(s, t);
     turn_drop(s, t);
     if (was_open) return; /* a final for a turn still being spoken (provider endpointing) */

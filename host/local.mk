@@ -18,6 +18,7 @@ voxray_SOURCES = \
 	host/ws.c host/ws.h \
 	host/session.c host/session.h host/session_int.h \
 	host/conversation.c host/input.c host/respond.c \
+	host/persist.c host/persist.h \
 	host/protocol.c host/protocol.h \
 	host/resample.c host/resample.h \
 	host/vad.c host/vad.h \

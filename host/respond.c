@@ -17,6 +17,7 @@
 
 #include "chunker.h"
 #include "log.h"
+#include "persist.h"
 #include "resample.h"
 #include "session_int.h"
 #include "stage.h"
@@ -181,6 +182,7 @@ static void finish(session *s, const char *status, const char *reason, const pro
              "reason", reason ? reason : "", "text", r->it->text ? r->it->text : "");
     free(said);
     respond_free(r);
+    persist_save(s);
 }
 
 /* Complete when the LLM is done and every sentence was spoken and sent. */

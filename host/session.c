@@ -14,6 +14,7 @@
 #include "defer.h"
 #include "log.h"
 #include "metrics.h"
+#include "persist.h"
 #include "session_int.h"
 #include "stage.h"
 #include "worker.h"
@@ -122,6 +123,8 @@ static void session_unref(session *s)
     free(s->resp_wait_instructions);
     stage_ctx_free(s->sx);
     if (s->conn) ws_conn_unref(s->conn);
+    free(s->resume_id);
+    strand_unref(s->persist);
     strand_unref(s->st);
     free(s);
 }
@@ -242,14 +245,44 @@ static void tick_task(session *s, void *arg)
 static void start_task(session *s, void *arg)
 {
     (void)arg;
+    char why[256] = "";
+    int resumed = 0;
+    if (s->resume_id) {
+        char fresh[40];
+        snprintf(fresh, sizeof fresh, "%s", s->id);
+        resumed = persist_restore(s, s->resume_id, why, sizeof why) == 0;
+        if (!resumed) {
+            /* keep the fresh id; anything half-restored is dropped */
+            conv_free(&s->conv);
+            snprintf(s->id, sizeof s->id, "%s", fresh);
+        }
+    }
     sess_send(s, proto_ev_session(s->d, 0, &s->cfg));
+    if (s->resume_id && !resumed) {
+        sess_error(s, "invalid_request_error", "session_not_found", why, "session_id", NULL);
+    } else if (resumed) {
+        /* Replay the conversation so the client can show it. */
+        for (item *it = s->conv.head; it; it = it->next) {
+            proto_item v = conv_view(it);
+            const char *prev = it->prev ? it->prev->id : NULL;
+            sess_send(s, proto_ev_item_added(s->d, &v, prev));
+            sess_send(s, proto_ev_item_done(s->d, &v, prev));
+        }
+        char n[16];
+        snprintf(n, sizeof n, "%zu", s->conv.n);
+        log_info("session resumed", "session_id", s->id, "items", n);
+    }
     sess_schedule_tick(s, 1000);
 }
 
-session *session_new(app *a, ws_conn *conn, int beta)
+session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id)
 {
     session *s = calloc(1, sizeof *s);
     if (s == NULL) return NULL;
+    if (resume_id && (s->resume_id = strdup(resume_id)) == NULL) {
+        free(s);
+        return NULL;
+    }
     atomic_init(&s->refs, 1); /* the connection's */
     s->a = a;
     s->conn = conn;
@@ -264,7 +297,8 @@ session *session_new(app *a, ws_conn *conn, int beta)
     if (*a->s.instructions) s->cfg.instructions = strdup(a->s.instructions);
     if (*a->s.voice) s->cfg.voice = strdup(a->s.voice);
     s->st = strand_new();
-    if (s->st == NULL || s->cfg.id == NULL) goto fail;
+    s->persist = strand_new();
+    if (s->st == NULL || s->persist == NULL || s->cfg.id == NULL) goto fail;
     s->sx = stage_ctx_new(s->st, s->label);
     if (s->sx == NULL || input_init(s) != 0) goto fail;
     atomic_fetch_add(&g_sessions, 1);
@@ -318,6 +352,7 @@ static void on_session_update(session *s, proto_client_event *ev)
     }
     if (rate_changed || (ev->session.set & PS_TURN_DETECTION)) input_reconfigure(s);
     sess_send(s, proto_ev_session(s->d, 1, &s->cfg));
+    if (ev->session.set & (PS_INSTRUCTIONS | PS_VOICE)) persist_save(s);
 }
 
 static void on_item_create(session *s, proto_client_event *ev)
@@ -345,6 +380,7 @@ static void on_item_create(session *s, proto_client_event *ev)
     sess_send(s, proto_ev_item_added(s->d, &v, prev));
     sess_send(s, proto_ev_item_done(s->d, &v, prev));
     if (strcmp(it->role, "user") == 0) sess_observe_words(1, conv_words(it->text));
+    persist_save(s);
 }
 
 static void on_response_create(session *s, proto_client_event *ev)

@@ -21,8 +21,10 @@ typedef struct metrics_registry metrics_registry;
 int session_metrics_init(metrics_registry *reg, const settings *s);
 
 /* Create a session for a freshly upgraded connection (lws thread): sends
- * session.created. Holds a reference on conn. NULL on OOM. */
-session *session_new(app *a, ws_conn *conn, int beta);
+ * session.created. With resume_id, the session's state is first loaded from
+ * the session store (an `error` event session_not_found if it is not there,
+ * and a fresh session). Holds a reference on conn. NULL on OOM. */
+session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id);
 /* A complete text message (takes ownership of the malloc'd text). */
 void session_on_message(session *s, char *text, size_t len);
 /* A binary message: answered with an error event. */

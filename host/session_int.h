@@ -133,6 +133,8 @@ typedef struct response {
 struct session {
     atomic_int refs;
     strand *st;
+    strand *persist;       /* store calls (saves), off the session strand */
+    char *resume_id;       /* ?session_id= of the upgrade, or NULL */
     app *a;
     ws_conn *conn;
     int closed;            /* the connection is gone */

@@ -19,6 +19,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "persist.h"
 #include "session.h"
 
 typedef struct msg {
@@ -52,6 +53,7 @@ struct ws_conn {
 typedef struct pending {
     int fd;
     int beta;
+    char resume[72];  /* ?session_id= to resume, "" for a new session */
     uint64_t t0;
     struct pending *next;
 } pending;
@@ -325,6 +327,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         lws_set_opaque_user_data(wsi, NULL);
         int beta = p ? p->beta : 0;
         uint64_t t0 = p ? p->t0 : now_ns();
+        char resume[72] = "";
+        if (p) snprintf(resume, sizeof resume, "%s", p->resume);
         free(p);
         atomic_fetch_sub(&g_pending_count, 1);
         c = calloc(1, sizeof *c);
@@ -342,7 +346,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pthread_mutex_unlock(&g_all_lock);
         http_count_realtime(101, now_ns() - t0);
         http_realtime_active(1);
-        c->sess = session_new(g_app, c, beta);
+        c->sess = session_new(g_app, c, beta, resume[0] ? resume : NULL);
         if (c->sess == NULL) return close_now(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
         return 0;
     }
@@ -545,8 +549,19 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
         return 0;
     }
     head[n] = '\0';
-    /* "GET /v1/realtime?model=x HTTP/1.1" */
+    /* "GET /v1/realtime?model=x&session_id=y HTTP/1.1" */
     if (sscanf(head, "GET %511s HTTP/", path) != 1) return http_add_connection(user, fd, addr, alen);
+    char resume[72] = "";
+    const char *q = strchr(path, '?');
+    for (const char *p = q; p; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, "session_id=", 11) == 0) {
+            size_t l = strcspn(p + 12, "&#");
+            if (l < sizeof resume) {
+                memcpy(resume, p + 12, l);
+                resume[l] = '\0';
+            }
+        }
+    }
     path[strcspn(path, "?#")] = '\0';
     if (strcmp(path, "/v1/realtime") != 0) return http_add_connection(user, fd, addr, alen);
 
@@ -577,6 +592,8 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     }
     p->fd = fd;
     p->beta = beta;
+    if (resume[0] && persist_valid_id(resume)) snprintf(p->resume, sizeof p->resume, "%s", resume);
+    else if (resume[0]) snprintf(p->resume, sizeof p->resume, "invalid");
     p->t0 = t0;
     atomic_fetch_add(&g_pending_count, 1);
     pthread_mutex_lock(&g_pend_lock);

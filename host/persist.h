@@ -1,0 +1,22 @@
+/*
+ * Session state in the session store, for resuming a session by id on any
+ * instance that shares the store. See persist.c.
+ */
+#ifndef VOXRAY_PERSIST_H
+#define VOXRAY_PERSIST_H
+
+#include <stddef.h>
+
+typedef struct session session;
+
+/* 1 if id is a plausible session id ([A-Za-z0-9_-], at most 64 bytes). */
+int persist_valid_id(const char *id);
+/* Queue a save of the session's settled state (session strand; returns at
+ * once, the store call runs on the session's persist strand). */
+void persist_save(session *s);
+/* Load session `id` into s (conversation, instructions, voice, id).
+ * Blocking (the store's timeout bounds it); call on the session strand
+ * before any client event is handled. 0, or -1 with the reason in why. */
+int persist_restore(session *s, const char *id, char *why, size_t len);
+
+#endif
