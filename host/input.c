@@ -58,6 +58,7 @@ static void turn_drop(session *s, turn *t)
         stage_release(t->stt);
     }
     free(t->partial);
+    free(t->prev);
     free(t);
 }
 
@@ -130,19 +131,39 @@ static void ring_push(input_state *in, const int16_t *pcm, size_t n)
 
 /* ------------------------------------------------------------ STT events */
 
+/* Length of the longest common prefix of a and b that ends at a word
+ * boundary in both. */
+static size_t common_words(const char *a, const char *b)
+{
+    size_t i = 0, last = 0;
+    while (a[i] && a[i] == b[i]) {
+        i++;
+        if ((a[i] == ' ' || a[i] == '\0') && (b[i] == ' ' || b[i] == '\0')) last = i;
+    }
+    return last;
+}
+
+/* Partial hypotheses may revise earlier words ("hello yeah" -> "hello how
+ * are"), but transcription deltas can only append. A word is sent once two
+ * consecutive hypotheses agree on everything up to it. */
 static void stt_partial(void *user, stage_call *c, const char *text)
 {
     session *s = user;
     turn *t = turn_of(s, c);
     if (t == NULL || !s->cfg.transcription) return;
-    /* Deltas are append-only: send what extends the previous hypothesis. */
-    const char *old = t->partial ? t->partial : "";
-    size_t ol = strlen(old);
-    if (strncmp(text, old, ol) == 0 && strlen(text) > ol) {
-        sess_send(s, proto_ev_transcription_delta(s->d, t->item_id, text + ol));
-        free(t->partial);
-        t->partial = strdup(text);
+    const char *sent = t->partial ? t->partial : "";
+    size_t sl = strlen(sent);
+    size_t stable = t->prev ? common_words(text, t->prev) : 0;
+    if (stable > sl && strncmp(text, sent, sl) == 0 && (sl == 0 || text[sl] == ' ')) {
+        char *now = strndup(text, stable);
+        if (now) {
+            sess_send(s, proto_ev_transcription_delta(s->d, t->item_id, now + sl));
+            free(t->partial);
+            t->partial = now;
+        }
     }
+    free(t->prev);
+    t->prev = strdup(text);
 }
 
 static void maybe_respond(session *s, int create)

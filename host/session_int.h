@@ -64,7 +64,8 @@ int conv_words(const char *text);
 typedef struct turn {
     stage_call *stt;
     char item_id[40];
-    char *partial;          /* last partial hypothesis */
+    char *partial;          /* transcript sent as deltas so far */
+    char *prev;             /* the previous partial hypothesis */
     int finishing;          /* finish() sent, final not yet in */
     struct turn *next;
 } turn;

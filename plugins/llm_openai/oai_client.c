@@ -212,17 +212,25 @@ const char *oai_error_message(const json_t *j) {
     return NULL;
 }
 
-/* Replace every occurrence of key in msg by "***". Keys shorter than 4
- * bytes are placeholders local servers ignore, and scrubbing them would
- * mangle ordinary words. */
+/* Replace every occurrence of key in msg by "***", and the start of the
+ * key where a message cut to size ends in it. Keys shorter than 4 bytes
+ * are placeholders local servers ignore, and scrubbing them would mangle
+ * ordinary words. */
 static void oai_scrub(char *msg, const char *key) {
-    size_t kl = key ? strlen(key) : 0;
+    size_t kl = key ? strlen(key) : 0, ml;
     char *p;
 
     if (kl < 4) return;
     while ((p = strstr(msg, key)) != NULL) {
         memcpy(p, "***", 3);
         memmove(p + 3, p + kl, strlen(p + kl) + 1);
+    }
+    ml = strlen(msg);
+    for (size_t l = kl - 1 < ml ? kl - 1 : ml; l >= 4; l--) {
+        if (memcmp(msg + ml - l, key, l) == 0) {
+            memcpy(msg + ml - l, "***", 4); /* with the NUL */
+            break;
+        }
     }
 }
 
@@ -322,7 +330,7 @@ static size_t oai_on_write(char *p, size_t size, size_t nmemb, void *ud) {
 }
 
 static void oai_call_free(oai_call *k) {
-    if (k->easy) curl_easy_cleanup(k->easy); /* after the form: curl may still point at it */
+    if (k->easy) curl_easy_cleanup(k->easy); /* first: the handle may point at the form */
     curl_mime_free(k->form);
     curl_slist_free_all(k->hdr);
     free(k->url);

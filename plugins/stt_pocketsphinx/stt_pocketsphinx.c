@@ -127,8 +127,11 @@ static void sphx_log_cb(void *user, err_lvl_t lvl, const char *fmt, ...) {
     if (n == 0) return;
     body = sphx_log_body(line);
     /* The first error explains a failure best; the next ones are its echoes. */
-    if (lvl >= ERR_ERROR && !sphx_tls_err[0])
-        snprintf(sphx_tls_err, sizeof(sphx_tls_err), "%s", body);
+    if (lvl >= ERR_ERROR && !sphx_tls_err[0]) {
+        size_t k = strlen(body) < sizeof(sphx_tls_err) ? strlen(body) : sizeof(sphx_tls_err) - 1;
+        memcpy(sphx_tls_err, body, k);
+        sphx_tls_err[k] = '\0';
+    }
     if (in && in->api->log_enabled(in->h, level))
         in->api->log(in->h, level, "pocketsphinx: %s", body);
 }

@@ -29,6 +29,7 @@
 #include <strings.h>
 
 #include <flite/flite.h>
+#include <flite/flite_version.h>
 #include <voxray/plugin.h>
 
 #define FL_VERSION "1.0.0"

@@ -22,12 +22,13 @@
  *   GET    /__requests          every request so far, as a JSON array
  *   DELETE /__requests          forget them
  *
- * A recorded request is {"method", "path", "headers" (names in lower case),
- * "body" (text bodies), "json" (when the body parses), "form" (multipart:
- * name -> {filename, content_type, size, value}) and "wav" (the form's
- * "file" part checked as a RIFF/WAVE file: valid, error, rate, channels,
- * bits, samples and the sum of the samples)}. Malformed requests get a
- * 400 in OpenAI's error shape.
+ * A recorded request is {"method", "path", "peer_port" (the client's port:
+ * a reused connection keeps it), "headers" (names in lower case), "body"
+ * (text bodies), "json" (when the body parses), "form" (multipart: name ->
+ * {filename, content_type, size, value}) and "wav" (the form's "file" part
+ * checked as a RIFF/WAVE file: valid, error, rate, channels, bits, samples
+ * and the sum of the samples)}. Malformed requests get a 400 in OpenAI's
+ * error shape.
  *
  * One thread per connection: a script sleeps between the pieces it writes,
  * and gives up as soon as the client has gone.
@@ -671,7 +672,13 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 static json_t *record(struct MHD_Connection *conn, const char *method, const char *url, req *r,
                       json_t **body) {
     json_t *rec = json_pack("{s:s, s:s, s:{}}", "method", method, "path", url, "headers");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
+    /* The client's port tells connections apart: a reused one keeps it. */
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        json_object_set_new(rec, "peer_port",
+                            json_integer(ntohs(((struct sockaddr_in *)ci->client_addr)->sin_port)));
     MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header, json_object_get(rec, "headers"));
     *body = NULL;
     if (r->pp) {

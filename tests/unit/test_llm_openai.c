@@ -405,6 +405,21 @@ static void test_http_401_is_an_auth_error_with_the_server_text_but_not_the_key(
     assert_null(strstr(e.msg, "sk-test-very-secret-key"));
 }
 
+static void test_a_message_cut_inside_a_long_key_shows_none_of_it(void **state) {
+    char key[301], prefix[17];
+    vx_error e;
+
+    memcpy(key, "sk-", 3);
+    for (size_t i = 3; i < sizeof(key) - 1; i++) key[i] = (char)('a' + i % 26);
+    key[sizeof(key) - 1] = '\0';
+    setenv(KEY_ENV, key, 1);
+    e = run_error(*state, "e401");
+    assert_int_equal(e.code, VX_EAUTH);
+    assert_non_null(strstr(e.msg, "Incorrect API key provided"));
+    snprintf(prefix, sizeof(prefix), "%s", key);
+    assert_null(strstr(e.msg, prefix));
+}
+
 static void test_html_error_page_is_unavailable_with_its_text(void **state) {
     vx_error e = run_error(*state, "e502html");
     assert_int_equal(e.code, VX_EUNAVAIL);
@@ -657,6 +672,7 @@ int main(void) {
         T(test_http_429_is_a_retryable_rate_limit),
         T(test_http_500_is_retryable_unavailable),
         T(test_http_401_is_an_auth_error_with_the_server_text_but_not_the_key),
+        T(test_a_message_cut_inside_a_long_key_shows_none_of_it),
         T(test_html_error_page_is_unavailable_with_its_text),
         T(test_unknown_model_is_invalid_and_not_retryable),
         T(test_connection_refused_is_retryable_unavailable),

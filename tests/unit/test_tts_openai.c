@@ -204,6 +204,27 @@ static void test_authorization_is_the_bearer_key_from_the_environment(void **sta
     json_decref(q);
 }
 
+static void test_consecutive_requests_reuse_one_connection(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, NULL);
+    rec *r = fx_rec(f);
+    vx_audio_format fmt;
+    vx_error err = {0};
+    vx_stream *s;
+    json_t *q;
+
+    assert_int_equal(speak(f, in, "First.", NULL, r, &fmt, &s, &err), VX_OK);
+    assert_true(rec_wait(r, has_ended, 1));
+    assert_int_equal(speak(f, in, "Second.", NULL, r, &fmt, &s, &err), VX_OK);
+    assert_true(rec_wait(r, has_ended, 2));
+    q = mock_requests();
+    assert_int_equal(json_array_size(q), 2);
+    assert_true(json_integer_value(json_object_get(json_array_get(q, 0), "peer_port")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(q, 0), "peer_port")),
+                     json_integer_value(json_object_get(json_array_get(q, 1), "peer_port")));
+    json_decref(q);
+}
+
 /* ================================================================ errors */
 
 static void test_http_500_is_retryable_unavailable(void **state) {
@@ -328,6 +349,7 @@ int main(void) {
         T(test_voice_argument_overrides_the_configured_voice),
         T(test_speed_is_sent_when_configured),
         T(test_authorization_is_the_bearer_key_from_the_environment),
+        T(test_consecutive_requests_reuse_one_connection),
 
         T(test_http_500_is_retryable_unavailable),
         T(test_http_401_is_an_auth_error_without_the_key),
