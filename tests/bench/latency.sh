@@ -14,7 +14,7 @@ VOXRAY_SERVER_LISTEN="127.0.0.1:$port" VOXRAY_SERVER_PLUGIN_DIR="$top_builddir/p
     VOXRAY_LOG_LEVEL=warn "$top_builddir/voxray" -c "$top_srcdir/conf/voxray.ini" >"$work/v.log" 2>&1 &
 pid=$!
 for i in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
-sentences=("hello how are you" "i am feeling sad today" "my mother does not understand me"
+sentences=("hello how are you" "please tell me a story" "my mother does not understand me"
            "i would like a cup of coffee" "what time is it")
 files=()
 for i in $(seq 0 $((turns - 1))); do

@@ -12,12 +12,15 @@ export VOXRAY_SERVER_LISTEN="127.0.0.1:$VX_PORT"
 export VOXRAY_SERVER_PLUGIN_DIR="$PLUGIN_DIR"
 export VOXRAY_SERVER_WEB_ROOT="$top_srcdir/web"
 start_voxray "$top_srcdir/conf/voxray.ini" "$WORK/v.log" || not_ok "voxray starts on conf/voxray.ini" "$(cat "$WORK/v.log")"
+# /health answers as soon as the process does; sessions wait for /ready
+# (the speech models load first).
+check "voxray becomes ready on the default configuration" wait_status "http://127.0.0.1:$VX_PORT/ready" 200 20
 check "the default configuration serves the offline voice bot" \
     grep -q '"services":{"stt":"available","llm":"available","tts":"available","store":"available"}' \
     <(curl -s "http://127.0.0.1:$VX_PORT/v1/health")
 URL="ws://127.0.0.1:$VX_PORT/v1/realtime"
 
-SENTENCES=("hello how are you" "i am feeling sad today" "my mother does not understand me"
+SENTENCES=("hello how are you" "please tell me a story" "my mother does not understand me"
            "i would like a cup of coffee" "what time is it")
 files=()
 for i in "${!SENTENCES[@]}"; do
