@@ -10,9 +10,10 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/promtool.sh \
 	tests/integration/redis_ready.sh \
 	tests/integration/client_e2e.sh \
-	tests/integration/offline_e2e.sh
+	tests/integration/offline_e2e.sh \
+	tests/integration/openai_e2e.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
 # The shell tests drive the built daemon and plugins (and the test plugins).
-$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tools/voxray-client$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built
+$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tests/tools/mock_openai$(EXEEXT) tools/voxray-client$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built
