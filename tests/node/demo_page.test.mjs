@@ -20,11 +20,15 @@ const shotPath = (name) => path.join(TOP_BUILDDIR, 'tests', 'node', `demo_page-$
 // ---------------------------------------------------------------- PROVIDERS
 // The STT, LLM and TTS the page talks to. Whatever is configured here must
 // transcribe the WAV below as SAID and answer with some text and audio.
+// The offline default of conf/voxray.ini: pocketsphinx hears, ELIZA answers,
+// flite speaks.
 const PROVIDERS = {
-    'plugin.sim': { plugin: 'sim', transcript: SAID, partial_every: '200ms' },
-    stt: { providers: 'sim' },
-    llm: { providers: 'sim' },
-    tts: { providers: 'sim' },
+    'plugin.pocketsphinx': { plugin: 'stt_pocketsphinx', pool_size: 1 },
+    'plugin.eliza': { plugin: 'llm_eliza' },
+    'plugin.flite': { plugin: 'tts_flite' },
+    stt: { providers: 'pocketsphinx' },
+    llm: { providers: 'eliza' },
+    tts: { providers: 'flite' },
 };
 // ---------------------------------------------------------------- /PROVIDERS
 

@@ -125,7 +125,7 @@ export class Daemon {
 
     // Start voxray with a config built from `sections`; resolves once
     // /health answers 200.
-    static async start(sections, { env = {} } = {}) {
+    static async start(sections, { env = {}, waitReady = true } = {}) {
         const port = await freePort();
         const dir = tempDir();
         const confPath = path.join(dir, 'voxray.ini');
@@ -156,6 +156,19 @@ export class Daemon {
             if (Date.now() > deadline) {
                 await d.stop();
                 throw new Error(`voxray did not answer /health within 10 s:\n${d.log()}`);
+            }
+            await sleep(25);
+        }
+        // /health answers as soon as the process does; sessions are accepted
+        // once the providers are loaded (/ready). Give up quietly after 10 s:
+        // some tests want a daemon that is not ready.
+        for (const end = Date.now() + 10000; waitReady && Date.now() < end;) {
+            try {
+                const r = await fetch(`${d.base}/ready`, { signal: AbortSignal.timeout(1000) });
+                await r.arrayBuffer();
+                if (r.status === 200) break;
+            } catch {
+                /* retry */
             }
             await sleep(25);
         }
