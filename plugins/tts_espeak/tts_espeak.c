@@ -48,8 +48,8 @@ static const vx_config_key es_config[] = {
     {"rate", VX_CFG_INT, "175", "speaking rate in words per minute", 80, 450, NULL, 0},
     {"pitch", VX_CFG_INT, "50", "base pitch, 0 (lowest) to 100", 0, 100, NULL, 0},
     {"data_path", VX_CFG_STRING, "",
-     "directory holding espeak-ng-data (empty: espeak-ng's built-in location); read by the "
-     "first instance of the process only",
+     "directory that holds espeak-ng-data, or is it (empty: espeak-ng's built-in location); "
+     "espeak-ng is set up once per process, so only the first instance's value counts",
      0, 4096, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
 
@@ -58,6 +58,7 @@ typedef struct es_inst {
     vx_host *h;
     char voice[ES_VOICE_MAX]; /* the default, known to espeak-ng */
     int rate, pitch;
+    uint32_t sample_rate; /* es_rate, copied at init: it never changes */
 } es_inst;
 
 struct vx_stream {
@@ -254,7 +255,7 @@ static int es_synthesize(void *inst, const char *text, const char *voice, vx_aud
     struct vx_stream *s = NULL;
     vx_tts_events e = {0};
     pthread_attr_t attr;
-    int rc, rate;
+    int rc;
 
     *out = NULL;
     if (ev) memcpy(&e, ev, ev->struct_size < sizeof(e) ? ev->struct_size : sizeof(e));
@@ -266,23 +267,21 @@ static int es_synthesize(void *inst, const char *text, const char *voice, vx_aud
     s->in = in;
     s->ev = e;
     /* A name too long to be a voice cannot be one: the default speaks. */
-    if (voice && strlen(voice) < sizeof(s->voice)) snprintf(s->voice, sizeof(s->voice), "%s", voice);
+    if (voice && strlen(voice) < sizeof(s->voice))
+        snprintf(s->voice, sizeof(s->voice), "%s", voice);
     else if (voice && *voice && in->api->log_enabled(in->h, VX_LOG_DEBUG))
         in->api->log(in->h, VX_LOG_DEBUG, "espeak-ng voice name too long, speaking with %s",
                      in->voice);
     atomic_init(&s->stop, 0);
     atomic_init(&s->closing, 0);
     if (!(s->text = es_normalize(text))) goto oom;
-    pthread_mutex_lock(&es_mu);
-    rate = es_rate;
-    pthread_mutex_unlock(&es_mu);
 
     if (pthread_attr_init(&attr) != 0) goto nothread;
     pthread_attr_setstacksize(&attr, ES_STACK_SIZE);
     rc = pthread_create(&s->thread, &attr, es_worker, s);
     pthread_attr_destroy(&attr);
     if (rc != 0) goto nothread;
-    fmt->sample_rate = (uint32_t)rate;
+    fmt->sample_rate = in->sample_rate;
     fmt->channels = 1;
     fmt->encoding = VX_PCM_S16LE;
     *out = s;
@@ -346,7 +345,8 @@ static int es_engine_start(es_inst *in, const char *path, vx_error *err) {
     espeak_ng_InitializePath(path[0] ? path : NULL);
     st = espeak_ng_Initialize(&ctx);
     espeak_ng_ClearErrorContext(&ctx);
-    if (st == ENS_OK) st = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, ES_BUFFER_MS, NULL);
+    if (st == ENS_OK)
+        st = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, ES_BUFFER_MS, NULL);
     if (st != ENS_OK) {
         espeak_ng_GetStatusCodeMessage(st, msg, sizeof(msg));
         es_seterr(err, VX_EUNAVAIL, 0, "espeak-ng: cannot initialise (data_path '%s'): %s", path,
@@ -407,7 +407,7 @@ static int es_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, vo
     const char *voice = es_cfg(cfg, "voice"), *path = es_cfg(cfg, "data_path");
     espeak_ng_STATUS st;
     struct stat sb;
-    int rc, rate;
+    int rc;
 
     if (!in) {
         es_seterr(err, VX_ENOMEM, 0, "espeak-ng: out of memory at init");
@@ -449,12 +449,12 @@ static int es_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, vo
         es_seterr(err, VX_EINVAL, 0, "espeak-ng: voice '%s': %s", in->voice, msg);
         rc = VX_EINVAL;
     }
-    rate = es_rate;
+    in->sample_rate = (uint32_t)es_rate;
     pthread_mutex_unlock(&es_mu);
     if (rc != VX_OK) goto fail;
 
-    host->log(h, VX_LOG_INFO, "espeak-ng: voice %s, %d words/min, pitch %d, %d Hz", in->voice,
-              in->rate, in->pitch, rate);
+    host->log(h, VX_LOG_INFO, "espeak-ng: voice %s, %d words/min, pitch %d, %u Hz", in->voice,
+              in->rate, in->pitch, (unsigned)in->sample_rate);
     *inst = in;
     return VX_OK;
 fail:

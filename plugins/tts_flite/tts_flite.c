@@ -93,7 +93,6 @@ typedef struct fl_inst {
 } fl_inst;
 
 struct vx_stream {
-    fl_inst *in;
     vx_tts_events ev;
     const fl_voice *voice;
     float stretch;
@@ -309,7 +308,6 @@ static int fl_synthesize(void *inst, const char *text, const char *voice, vx_aud
         return VX_EINVAL;
     }
     if (!(s = calloc(1, sizeof(*s)))) goto oom;
-    s->in = in;
     s->ev = e;
     s->voice = fl_voice_find(voice);
     if (!s->voice) {
@@ -497,7 +495,7 @@ static const vx_plugin_info fl_info = {
     .kinds = VX_KIND_TTS,
     .name = "tts_flite",
     .version = FL_VERSION,
-    .description = "offline English text-to-speech with CMU flite (voices slt, kal16, kal, awb, rms)",
+    .description = "offline English text-to-speech with CMU flite (slt, kal16, kal, awb, rms)",
     .caps = VX_CAP_STREAMING_OUTPUT,
     .config = fl_config,
     .init = fl_init,

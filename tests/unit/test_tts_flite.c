@@ -152,7 +152,8 @@ typedef struct seen {
 } seen;
 
 /* The events user pointer. With hold set, the first on_audio waits until
- * the test clears it: the plugin's thread is then parked mid-synthesis. */
+ * the test clears it (or WAIT_MS passed): the plugin's thread is then
+ * parked mid-synthesis. */
 typedef struct rec {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -180,7 +181,15 @@ static void on_audio(void *user, const int16_t *pcm, size_t frames) {
         memcpy(r->d.pcm + r->d.frames, pcm, frames * sizeof(*pcm));
     r->d.frames += frames;
     pthread_cond_broadcast(&r->cv);
-    while (r->hold) pthread_cond_wait(&r->cv, &r->mu);
+    if (r->hold) {
+        /* Bounded: a plugin that blocks the test thread must fail the test,
+         * not hang it. */
+        uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
+        struct timespec ts = {(time_t)(deadline / 1000000000ull),
+                              (long)(deadline % 1000000000ull)};
+        while (r->hold && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
+            ;
+    }
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -415,6 +424,18 @@ static size_t frames_of(fixture *f, size_t inst, const char *text, const char *v
     return d.frames;
 }
 
+/* Init an instance that must be refused; returns init's code. */
+static int fx_inst_refused(fixture *f, vx_error *err, ...) {
+    va_list ap;
+    int rc;
+
+    va_start(ap, err);
+    rc = fx_try_inst(f, err, ap);
+    va_end(ap);
+    if (rc != VX_OK) f->inst[f->n_inst - 1] = NULL;
+    return rc;
+}
+
 /* ================================================================ descriptor */
 
 static void test_descriptor_is_a_streaming_tts_named_tts_flite(void **state) {
@@ -526,7 +547,8 @@ static void test_rate_two_speaks_in_about_half_the_time(void **state) {
 }
 
 static void test_empty_text_gives_on_done_without_audio(void **state) {
-    static const char *const texts[] = {"", "   ", "\t\n", "\xF0\x9F\x98\x80 \xF0\x9F\x91\x8D", "...?!"};
+    static const char *const texts[] = {"", "   ", "\t\n", "...?!",
+                                        "\xF0\x9F\x98\x80 \xF0\x9F\x91\x8D"};
     fixture *f = *state;
     size_t in = fx_inst(f, NULL);
 
@@ -789,6 +811,16 @@ static void test_synthesize_without_events_is_einval(void **state) {
     assert_int_equal(err.code, VX_EINVAL);
 }
 
+static void test_values_outside_the_schema_are_refused_at_init(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    assert_int_equal(fx_inst_refused(f, &err, "voice", "alloy", NULL), VX_EINVAL);
+    assert_non_null(strstr(err.msg, "voice"));
+    assert_int_equal(fx_inst_refused(f, &err, "rate", "3", NULL), VX_EINVAL);
+    assert_int_equal(fx_inst_refused(f, &err, "chunk_ms", "1h", NULL), VX_EINVAL);
+}
+
 /* ================================================================ main */
 
 int main(void) {
@@ -822,6 +854,7 @@ int main(void) {
         T(test_two_instances_share_the_voices),
 
         T(test_synthesize_without_events_is_einval),
+        T(test_values_outside_the_schema_are_refused_at_init),
     };
 #undef T
     vx_plugin_entry_fn entry;
