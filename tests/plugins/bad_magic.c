@@ -1,5 +1,5 @@
 /* Proves the loader refuses a descriptor whose magic is not VX_PLUGIN_MAGIC. */
-#include "sink_stub.h"
+#include "sink_valid.h"
 
 static const vx_plugin_info info = {
     .magic = 0x12345678u,
@@ -9,7 +9,7 @@ static const vx_plugin_info info = {
     .kinds = VX_KIND_SINK,
     .name = "bad_magic",
     .version = "0.0.1",
-    .sink = &stub_sink,
+    .sink = &valid_sink,
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {

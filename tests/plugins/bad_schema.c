@@ -1,5 +1,5 @@
 /* Proves the loader refuses a config schema with an enum key that has no choices. */
-#include "sink_stub.h"
+#include "sink_valid.h"
 
 static const vx_config_key schema[] = {
     { .key = "bucket", .type = VX_CFG_STRING, .help = "where recordings go" },
@@ -17,7 +17,7 @@ static const vx_plugin_info info = {
     .name = "bad_schema",
     .version = "0.0.1",
     .config = schema,
-    .sink = &stub_sink,
+    .sink = &valid_sink,
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {

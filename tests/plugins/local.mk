@@ -23,7 +23,7 @@ VX_TEST_PLUGINS = \
 	tests/plugins/small_vtable.la \
 	tests/plugins/bad_schema.la
 check_LTLIBRARIES += $(VX_TEST_PLUGINS)
-EXTRA_DIST += tests/plugins/sink_stub.h
+EXTRA_DIST += tests/plugins/sink_valid.h
 
 tests_plugins_good_store_la_SOURCES = tests/plugins/good_store.c
 tests_plugins_good_store_la_CFLAGS = $(VX_PLUGIN_CC)

@@ -1,5 +1,5 @@
 /* Proves the loader refuses a descriptor that claims no kind at all. */
-#include "sink_stub.h"
+#include "sink_valid.h"
 
 static const vx_plugin_info info = {
     .magic = VX_PLUGIN_MAGIC,
@@ -9,7 +9,7 @@ static const vx_plugin_info info = {
     .kinds = 0,
     .name = "no_kinds",
     .version = "0.0.1",
-    .sink = &stub_sink,
+    .sink = &valid_sink,
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {

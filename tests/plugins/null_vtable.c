@@ -1,5 +1,5 @@
 /* Proves the loader refuses a claimed kind (tts) whose vtable is NULL. */
-#include "sink_stub.h"
+#include "sink_valid.h"
 
 static const vx_plugin_info info = {
     .magic = VX_PLUGIN_MAGIC,
@@ -9,7 +9,7 @@ static const vx_plugin_info info = {
     .kinds = VX_KIND_SINK | VX_KIND_TTS,
     .name = "null_vtable",
     .version = "0.0.1",
-    .sink = &stub_sink,
+    .sink = &valid_sink,
     .tts = NULL,
 };
 

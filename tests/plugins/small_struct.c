@@ -1,5 +1,5 @@
 /* Proves the loader refuses a descriptor smaller than ABI 1.0 defined it (16 bytes). */
-#include "sink_stub.h"
+#include "sink_valid.h"
 
 static const vx_plugin_info info = {
     .magic = VX_PLUGIN_MAGIC,
@@ -9,7 +9,7 @@ static const vx_plugin_info info = {
     .kinds = VX_KIND_SINK,
     .name = "small_struct",
     .version = "0.0.1",
-    .sink = &stub_sink,
+    .sink = &valid_sink,
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {

@@ -2,18 +2,18 @@
  * A minimal valid sink vtable shared by the fault-injecting test plugins, so
  * that the one fault each of them carries is its only one.
  */
-#ifndef TEST_PLUGINS_SINK_STUB_H
-#define TEST_PLUGINS_SINK_STUB_H
+#ifndef TEST_PLUGINS_SINK_VALID_H
+#define TEST_PLUGINS_SINK_VALID_H
 
 #include <voxray/plugin.h>
 
-static int stub_upload(void *inst, const vx_recording *rec, vx_error *err) {
+static int accept_upload(void *inst, const vx_recording *rec, vx_error *err) {
     return VX_OK;
 }
 
-static const vx_sink_vtable stub_sink = {
+static const vx_sink_vtable valid_sink = {
     .struct_size = sizeof(vx_sink_vtable),
-    .upload = stub_upload,
+    .upload = accept_upload,
 };
 
 #endif
