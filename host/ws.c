@@ -197,10 +197,14 @@ static void drain_wakeups(void)
     pthread_mutex_lock(&g_wake_lock);
     ws_conn *c = g_wake;
     g_wake = NULL;
-    for (ws_conn *x = c; x; x = x->next_wake) x->flagged = 0;
     pthread_mutex_unlock(&g_wake_lock);
     while (c) {
+        /* Read the link before clearing the flag: once it is clear, another
+         * thread may queue the connection again and reuse next_wake. */
+        pthread_mutex_lock(&g_wake_lock);
         ws_conn *next = c->next_wake;
+        c->flagged = 0;
+        pthread_mutex_unlock(&g_wake_lock);
         if (c->wsi && !atomic_load(&c->dead)) lws_callback_on_writable(c->wsi);
         ws_conn_unref(c);
         c = next;
