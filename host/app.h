@@ -24,7 +24,8 @@ typedef struct app {
     settings s;
     metrics_registry *reg;
     plug_set *plugins;
-    acl *metrics_acl; /* NULL: /metrics open to everyone */
+    _Atomic(acl *) metrics_acl; /* NULL: /metrics open to everyone (SIGHUP swaps it) */
+    atomic_int metrics_enabled;   /* [metrics] enabled (SIGHUP may change it) */
     atomic_int phase;
     atomic_int active_sessions;
 } app;

@@ -327,11 +327,12 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
 
 static enum MHD_Result handle_metrics(struct MHD_Connection *c, req *rq)
 {
-    if (!g_app->s.metrics_enabled) return respond_text(c, rq, 404, "not found\n");
-    if (g_app->metrics_acl) {
+    if (!atomic_load(&g_app->metrics_enabled)) return respond_text(c, rq, 404, "not found\n");
+    acl *allow = atomic_load(&g_app->metrics_acl);
+    if (allow) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci == NULL || !acl_match(g_app->metrics_acl, ci->client_addr))
+        if (ci == NULL || !acl_match(allow, ci->client_addr))
             return respond_text(c, rq, 403, "forbidden\n");
     }
     char *out = NULL;

@@ -179,6 +179,98 @@ static void front_log(void *user, const char *line)
     log_warn("listener", "detail", line);
 }
 
+/* Items of one section, "key=value" lines, for comparing two parses; keys
+ * in `skip` (a NULL-terminated list) are left out. */
+static char *section_text(const cfg_file *c, const char *section, const char *const *skip)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->items[i].section, section) == 0)
+            len += strlen(c->items[i].key) + strlen(c->items[i].value) + 2;
+    char *t = calloc(1, len);
+    if (t == NULL) return NULL;
+    for (size_t i = 0; i < c->n; i++) {
+        const cfg_item *it = &c->items[i];
+        int skipped = 0;
+        for (int k = 0; skip && skip[k]; k++)
+            if (strcmp(it->key, skip[k]) == 0) skipped = 1;
+        if (skipped || strcmp(it->section, section) != 0) continue;
+        strcat(t, it->key);
+        strcat(t, "=");
+        strcat(t, it->value);
+        strcat(t, "\n");
+    }
+    return t;
+}
+
+static int section_changed(const cfg_file *a, const cfg_file *b, const char *section,
+                           const char *const *skip)
+{
+    char *x = section_text(a, section, skip), *y = section_text(b, section, skip);
+    int changed = !x || !y || strcmp(x, y) != 0;
+    free(x);
+    free(y);
+    return changed;
+}
+
+static void free_acl_later(void *arg) { acl_free(arg); }
+
+/* SIGHUP: re-read the file. [log] and [metrics] enabled/allow take effect at
+ * once; other changes need a restart (plugins, listeners and stages are
+ * shared by live sessions), and each changed section is named in the log.
+ * A file with errors changes nothing. */
+static void reload(app *a, cfg_file **cur, const char *path)
+{
+    cfg_file *c = NULL;
+    settings s;
+    char err[1024];
+    memset(&s, 0, sizeof s);
+    if (load_config(path, &c, &s) != 0) {
+        log_error("SIGHUP: the configuration has errors; keeping the running one", "file", path);
+        return;
+    }
+    acl *allow = NULL;
+    if (*s.metrics_allow && acl_parse(s.metrics_allow, &allow, err, sizeof err) != 0) {
+        log_error("SIGHUP: [metrics] allow is invalid; keeping the running configuration", "error", err);
+        settings_free(&s);
+        cfg_free(c);
+        return;
+    }
+    log_set_level(s.log_level);
+    log_set_json(s.log_json);
+    atomic_store(&a->metrics_enabled, s.metrics_enabled);
+    acl *old = atomic_exchange(&a->metrics_acl, allow);
+    /* Requests in flight may still read the old list: free it a bit later. */
+    if (old && defer_run(10000, free_acl_later, old) != 0) acl_free(old);
+
+    /* What a reload cannot apply: every other core section, [metrics]
+     * beyond enabled/allow, every plugin section. */
+    static const char *const applied_metrics[] = {"enabled", "allow", NULL};
+    int restart = 0;
+    for (const cfg_key *k = cfg_core_schema; k->section; k++) {
+        if (k != cfg_core_schema && strcmp(k->section, k[-1].section) == 0) continue;
+        if (strcmp(k->section, "log") == 0) continue;
+        const char *const *skip = strcmp(k->section, "metrics") == 0 ? applied_metrics : NULL;
+        if (section_changed(*cur, c, k->section, skip)) {
+            char sec[64];
+            snprintf(sec, sizeof sec, "[%s]", k->section);
+            log_warn("SIGHUP: this section changed; restart voxray to apply it", "section", sec);
+            restart = 1;
+        }
+    }
+    for (size_t i = 0; i < c->n_sections; i++)
+        if (strncmp(c->sections[i].name, "plugin.", 7) == 0 &&
+            section_changed(*cur, c, c->sections[i].name, NULL)) {
+            log_warn("SIGHUP: this section changed; restart voxray to apply it", "section", c->sections[i].name);
+            restart = 1;
+        }
+    log_info("SIGHUP: configuration reloaded", "file", path, "applied", "[log], [metrics] enabled and allow",
+             "restart_needed", restart ? "yes" : "no");
+    settings_free(&s);
+    cfg_free(*cur);
+    *cur = c;
+}
+
 static int drain(app *a)
 {
     /* Wait for live sessions to end, up to the drain deadline. */
@@ -219,10 +311,15 @@ static int run(const char *config_path, int check_only)
         rc = 0;
         goto out;
     }
-    if (*a.s.metrics_allow && acl_parse(a.s.metrics_allow, &a.metrics_acl, err, sizeof err) != 0) {
-        log_fmt(VX_LOG_ERROR, "[metrics] allow: %s", err);
-        goto out;
+    if (*a.s.metrics_allow) {
+        acl *allow = NULL;
+        if (acl_parse(a.s.metrics_allow, &allow, err, sizeof err) != 0) {
+            log_fmt(VX_LOG_ERROR, "[metrics] allow: %s", err);
+            goto out;
+        }
+        atomic_store(&a.metrics_acl, allow);
     }
+    atomic_store(&a.metrics_enabled, a.s.metrics_enabled);
 
     a.reg = metrics_registry_new();
     if (a.reg == NULL) goto out;
@@ -296,7 +393,7 @@ static int run(const char *config_path, int check_only)
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            log_warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+            reload(&a, &c, config_path);
             continue;
         }
         log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -320,7 +417,7 @@ out:
     if (health_up) health_stop();
     if (http_up) http_stop();
     plug_set_free(a.plugins);
-    acl_free(a.metrics_acl);
+    acl_free(atomic_load(&a.metrics_acl));
     metrics_registry_free(a.reg);
     settings_free(&a.s);
     cfg_free(c);

@@ -11,7 +11,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/redis_ready.sh \
 	tests/integration/client_e2e.sh \
 	tests/integration/offline_e2e.sh \
-	tests/integration/openai_e2e.sh
+	tests/integration/openai_e2e.sh \
+	tests/integration/reload.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 

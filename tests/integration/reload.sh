@@ -1,0 +1,40 @@
+#!/bin/bash
+# SIGHUP re-reads the configuration: [log] and [metrics] enabled/allow apply
+# at once, other changes are named as needing a restart, and a broken file
+# changes nothing.
+. "$top_srcdir/tests/integration/lib.sh"
+
+VX_PORT=$(free_port)
+B="http://127.0.0.1:$VX_PORT"
+write() { # write LEVEL ENABLED ALLOW MAX_SESSIONS
+    printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\nmax_sessions = %s\n[log]\nlevel = %s\n[metrics]\nenabled = %s\n%s\n' \
+        "$VX_PORT" "$PLUGIN_DIR" "$4" "$1" "$2" "${3:+allow = $3}" >"$WORK/r.ini"
+}
+hup() { kill -HUP "$VX_PID"; sleep 0.3; }
+
+write warn true "" 100
+start_voxray "$WORK/r.ini" "$WORK/r.log"
+check "/metrics answers before the reload" [ "$(http_code "$B/metrics")" = 200 ]
+
+write info false "" 100
+hup
+check "the reload is logged (and [log] level = info now applies)" grep -q 'INFO SIGHUP: configuration reloaded' "$WORK/r.log"
+check "[metrics] enabled = false applies without a restart" [ "$(http_code "$B/metrics")" = 404 ]
+check "nothing else changed, so no restart is asked for" grep -q 'restart_needed=no' "$WORK/r.log"
+
+write info true "10.0.0.0/8" 100
+hup
+check "[metrics] allow applies without a restart" [ "$(http_code "$B/metrics")" = 403 ]
+
+write info true "127.0.0.1" 50
+hup
+check "/metrics is open again for the allowed address" [ "$(http_code "$B/metrics")" = 200 ]
+check "a change that needs a restart is named" grep -q 'WARN SIGHUP: this section changed; restart voxray to apply it section=\[server\]' "$WORK/r.log"
+
+printf '[server]\nlisten = nonsense\n' >"$WORK/r.ini"
+hup
+check "a broken file is refused with one error line" grep -q 'ERROR SIGHUP: the configuration has errors; keeping the running one' "$WORK/r.log"
+check "and voxray keeps serving with the previous settings" [ "$(http_code "$B/metrics")" = 200 ]
+stop_pid "$VX_PID"
+check "voxray exits 0 after reloads" [ $? -eq 0 ]
+done_testing
