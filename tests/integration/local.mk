@@ -12,7 +12,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/client_e2e.sh \
 	tests/integration/offline_e2e.sh \
 	tests/integration/openai_e2e.sh \
-	tests/integration/reload.sh
+	tests/integration/reload.sh \
+	tests/integration/prometheus.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
