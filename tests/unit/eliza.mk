@@ -7,5 +7,5 @@ tests_unit_test_eliza_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DELIZA_SO='"$(abs_top_builddir)/plugins/llm_eliza/.libs/llm_eliza.so"' \
 	-DDOCTOR_TXT='"$(abs_top_srcdir)/plugins/llm_eliza/doctor.txt"'
 tests_unit_test_eliza_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_eliza_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS) -ldl
+tests_unit_test_eliza_LDADD = $(VX_HARNESS_LIBS)
 EXTRA_tests_unit_test_eliza_DEPENDENCIES = plugins/llm_eliza/llm_eliza.la

@@ -6,5 +6,13 @@ tests_unit_test_loader_SOURCES = tests/unit/test_loader.c host/loader.c
 tests_unit_test_loader_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
 tests_unit_test_loader_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_loader_LDADD = $(CMOCKA_LIBS) -ldl
+tests_unit_test_loader_LDADD = $(VX_HARNESS_LIBS)
 EXTRA_tests_unit_test_loader_DEPENDENCIES = $(VX_TEST_PLUGINS)
+
+# The harness every test program that loads a real provider .so links:
+# test host API, config builder, fixture, event recorders, WAV/flite and
+# child-process helpers (tests/unit/plugin_harness.h).
+noinst_LIBRARIES += tests/unit/libharness.a
+tests_unit_libharness_a_SOURCES = tests/unit/plugin_harness.c tests/unit/plugin_harness.h
+tests_unit_libharness_a_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+VX_HARNESS_LIBS = tests/unit/libharness.a $(CMOCKA_LIBS) $(PTHREAD_LIBS) -ldl

@@ -7,10 +7,10 @@ tests_tools_mock_openai_SOURCES = tests/tools/mock_openai.c
 tests_tools_mock_openai_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 tests_tools_mock_openai_LDADD = $(MHD_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
 
-VX_OAI_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/tools \
+VX_OAI_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/tools -I$(top_srcdir)/tests/unit \
 	-DMOCK_OPENAI='"$(abs_top_builddir)/tests/tools/mock_openai"'
 VX_OAI_TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
-VX_OAI_TEST_LDADD = $(CURL_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS) -ldl
+VX_OAI_TEST_LDADD = $(CURL_LIBS) $(JANSSON_LIBS) $(VX_HARNESS_LIBS)
 
 check_PROGRAMS += tests/unit/test_llm_openai tests/unit/test_stt_openai \
 	tests/unit/test_tts_openai

@@ -6,6 +6,6 @@ tests_unit_test_pocketsphinx_SOURCES = tests/unit/test_pocketsphinx.c
 tests_unit_test_pocketsphinx_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DPS_SO='"$(abs_top_builddir)/plugins/stt_pocketsphinx/.libs/stt_pocketsphinx.so"'
 tests_unit_test_pocketsphinx_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_pocketsphinx_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS) -ldl
+tests_unit_test_pocketsphinx_LDADD = $(VX_HARNESS_LIBS)
 EXTRA_tests_unit_test_pocketsphinx_DEPENDENCIES = \
 	plugins/stt_pocketsphinx/stt_pocketsphinx.la

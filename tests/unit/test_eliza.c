@@ -7,7 +7,6 @@
  * plugin's threads and are recorded under a mutex; assertions run on the
  * main thread only.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,6 +22,8 @@
 #include <cmocka.h>
 #include <voxray/plugin.h>
 
+#include "plugin_harness.h"
+
 #ifndef ELIZA_SO
 #error "ELIZA_SO must name the built llm_eliza.so"
 #endif
@@ -30,344 +31,75 @@
 #error "DOCTOR_TXT must name plugins/llm_eliza/doctor.txt"
 #endif
 
-#define WAIT_MS 20000 /* generous: valgrind and sanitizers are slow */
-
-/* ---------------------------------------------------------------- clock */
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
-/* ---------------------------------------------------------------- test host */
-
-struct vx_host {
-    vx_config cfg;
-    vx_kv kv[16];
-    pthread_mutex_t mu;
-    char log[4096];
-    size_t log_len;
-};
-
-static void th_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
-    char line[512];
-
-    vsnprintf(line, sizeof(line), fmt, ap);
-    fprintf(stderr, "  [llm:eliza] %d %s\n", level, line);
-    pthread_mutex_lock(&h->mu);
-    if (h->log_len + strlen(line) + 2 < sizeof(h->log))
-        h->log_len += (size_t)sprintf(h->log + h->log_len, "%s\n", line);
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void th_log(vx_host *h, int level, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    th_vlog(h, level, fmt, ap);
-    va_end(ap);
-}
-
-static int th_log_enabled(vx_host *h, int level) {
-    (void)h, (void)level;
-    return 1;
-}
-
-static void *th_alloc(size_t n) {
-    return malloc(n);
-}
-
-static void th_free(void *p) {
-    free(p);
-}
-
-static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
-    (void)h, (void)delay_ms, (void)fn, (void)arg;
-    return VX_EUNAVAIL;
-}
-
-static const char *th_config_get(vx_host *h, const char *key) {
-    for (size_t i = 0; i < h->cfg.n_items; i++)
-        if (strcmp(h->cfg.items[i].key, key) == 0) return h->cfg.items[i].value;
-    return NULL;
-}
-
-static const vx_host_api test_api = {
-    .struct_size = sizeof(vx_host_api),
-    .abi_major = VX_ABI_MAJOR,
-    .abi_minor = VX_ABI_MINOR,
-    .log = th_log,
-    .vlog = th_vlog,
-    .log_enabled = th_log_enabled,
-    .now_ns = now_ns,
-    .alloc = th_alloc,
-    .free = th_free,
-    .defer = th_defer,
-    .config_get = th_config_get,
-};
-
-/* ---------------------------------------------------------------- recorder */
-
-#define REC_MAX 64
-#define REC_TEXT 128
-
-/* Everything one stream delivered, in order. `closed` is set right after
- * close() returns, so any later event is counted in after_close. */
-typedef struct seen {
-    int closed, after_close;
-    size_t events;
-    char tokens[REC_MAX][REC_TEXT];
-    size_t n_tokens;
-    char text[REC_MAX * REC_TEXT];
-    uint64_t first_token_ns;
-    int done;
-    vx_usage usage;
-    int got_usage;
-    int errors;
-    vx_error err;
-} seen;
-
-typedef struct rec {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    seen d;
-} rec;
-
-static void rec_event(rec *r) {
-    if (r->d.closed) r->d.after_close++;
-    r->d.events++;
-    pthread_cond_broadcast(&r->cv);
-}
-
-static void on_token(void *user, const char *text, size_t len) {
-    rec *r = user;
-
-    pthread_mutex_lock(&r->mu);
-    if (!r->d.first_token_ns) r->d.first_token_ns = now_ns();
-    if (r->d.n_tokens < REC_MAX) {
-        size_t l = len < REC_TEXT - 1 ? len : REC_TEXT - 1;
-        memcpy(r->d.tokens[r->d.n_tokens], text, l);
-        r->d.tokens[r->d.n_tokens][l] = '\0';
-    }
-    r->d.n_tokens++;
-    if (strlen(r->d.text) + len < sizeof(r->d.text)) strncat(r->d.text, text, len);
-    rec_event(r);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_done(void *user, const vx_usage *usage) {
-    rec *r = user;
-
-    pthread_mutex_lock(&r->mu);
-    r->d.done++;
-    if (usage) r->d.usage = *usage, r->d.got_usage = 1;
-    rec_event(r);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_error(void *user, const vx_error *err) {
-    rec *r = user;
-
-    pthread_mutex_lock(&r->mu);
-    r->d.errors++;
-    r->d.err = *err;
-    rec_event(r);
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* Wait until the stream ended (done or error) or at least n tokens came;
- * 0 on time out. */
-static int rec_wait(rec *r, int tokens_not_end, size_t n) {
-    uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
-    struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
-    int ok;
-
-    pthread_mutex_lock(&r->mu);
-    for (;;) {
-        ok = tokens_not_end ? r->d.n_tokens >= n : r->d.done + r->d.errors > 0;
-        if (ok || pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
-    }
-    ok = tokens_not_end ? r->d.n_tokens >= n : r->d.done + r->d.errors > 0;
-    pthread_mutex_unlock(&r->mu);
-    return ok;
-}
-
-static seen *rec_snap(rec *r, seen *copy) {
-    pthread_mutex_lock(&r->mu);
-    *copy = r->d;
-    pthread_mutex_unlock(&r->mu);
-    return copy;
-}
+typedef ph_seen seen;
+typedef ph_rec rec;
+typedef ph_fixture fixture;
 
 /* ---------------------------------------------------------------- fixture */
 
 static void *eliza_dl;
 static const vx_plugin_info *eliza;
 
-#define FX_MAX 64
-
-/* Instances, recorders, streams and script files of one test, released by
- * teardown even when an assertion failed half way: streams first, so no
- * event can reach a freed recorder. */
-typedef struct fixture {
-    vx_host hosts[4];
-    void *inst[4];
-    size_t n_inst;
-    rec *recs[FX_MAX];
-    size_t n_recs;
-    vx_stream *streams[FX_MAX];
-    size_t n_streams;
-    char files[4][64];
-    size_t n_files;
-} fixture;
-
 static int fx_setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    if (!f) return -1;
-    *state = f;
-    return 0;
+    return (*state = ph_fx_new(eliza)) ? 0 : -1;
 }
 
 static int fx_teardown(void **state) {
-    fixture *f = *state;
-
-    for (size_t i = 0; i < f->n_streams; i++)
-        if (f->streams[i]) eliza->llm->close(f->streams[i]);
-    for (size_t i = 0; i < f->n_recs; i++) {
-        pthread_mutex_destroy(&f->recs[i]->mu);
-        pthread_cond_destroy(&f->recs[i]->cv);
-        free(f->recs[i]);
-    }
-    for (size_t i = 0; i < f->n_inst; i++) {
-        if (f->inst[i]) eliza->shutdown(f->inst[i]);
-        pthread_mutex_destroy(&f->hosts[i].mu);
-    }
-    for (size_t i = 0; i < f->n_files; i++) unlink(f->files[i]);
-    free(f);
+    ph_fx_free(*state);
     return 0;
 }
 
-/* Fill host slot f->n_inst with every schema key, the given value or the
- * default; pairs of key, value end with NULL. */
-static vx_host *fx_host(fixture *f, va_list ap) {
-    vx_host *h = &f->hosts[f->n_inst];
-    size_t n = 0;
-
-    assert_true(f->n_inst < 4);
-    for (const vx_config_key *k = eliza->config; k && k->key; k++) {
-        h->kv[n].key = k->key;
-        h->kv[n].value = k->def;
-        n++;
-    }
-    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
-        const char *value = va_arg(ap, const char *);
-        size_t i;
-        for (i = 0; i < n && strcmp(h->kv[i].key, key) != 0; i++)
-            ;
-        assert_true(i < n); /* a key the plugin does not declare */
-        h->kv[i].value = value;
-    }
-    pthread_mutex_init(&h->mu, NULL);
-    h->cfg.struct_size = sizeof(vx_config);
-    h->cfg.instance = "eliza";
-    h->cfg.items = h->kv;
-    h->cfg.n_items = n;
-    return h;
-}
-
-/* Init an instance with token_delay 0 unless given; returns its index. */
+/* Init an instance with token_delay 0 unless given (pairs of key, value
+ * ending with NULL); returns its index. */
 static size_t fx_inst(fixture *f, ...) {
     vx_error err = {0};
     vx_host *h;
     va_list ap;
-    size_t i;
 
     va_start(ap, f);
-    h = fx_host(f, ap);
+    h = ph_fx_host(f, "eliza", ap);
     va_end(ap);
-    for (i = 0; strcmp(h->kv[i].key, "token_delay") != 0; i++)
-        ;
-    if (strcmp(h->kv[i].value, "30ms") == 0) h->kv[i].value = "0";
-    assert_int_equal(eliza->init(&test_api, h, &h->cfg, &f->inst[f->n_inst], &err), VX_OK);
-    return f->n_inst++;
+    if (strcmp(ph_host_get(h, "token_delay"), "30ms") == 0) ph_host_set(h, "token_delay", "0");
+    assert_int_equal(ph_fx_init(f, &err), VX_OK);
+    return f->n_inst - 1;
 }
 
 /* Init that is expected to fail: its code, with err filled. */
 static int fx_init_fails(fixture *f, vx_error *err, ...) {
-    vx_host *h;
     va_list ap;
     int rc;
 
     va_start(ap, err);
-    h = fx_host(f, ap);
+    rc = ph_fx_vinit(f, "eliza", err, ap);
     va_end(ap);
-    rc = eliza->init(&test_api, h, &h->cfg, &f->inst[f->n_inst], err);
-    if (rc != VX_OK) f->inst[f->n_inst] = NULL;
-    f->n_inst++;
     return rc;
 }
 
 /* A script file with the given text; removed at teardown. */
 static const char *fx_file(fixture *f, const char *text) {
-    char *path = f->files[f->n_files];
-    int fd;
-
-    assert_true(f->n_files < 4);
-    snprintf(path, sizeof(f->files[0]), "/tmp/test_eliza_XXXXXX");
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    f->n_files++;
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    return path;
+    return ph_fx_file(f, "/tmp/test_eliza_XXXXXX", text);
 }
 
 static rec *fx_rec(fixture *f) {
-    rec *r = calloc(1, sizeof(*r));
-    pthread_condattr_t ca;
-
-    assert_non_null(r);
-    assert_true(f->n_recs < FX_MAX);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rec_wait's deadline */
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    f->recs[f->n_recs++] = r;
-    return r;
+    return ph_fx_rec(f);
 }
 
 /* Close a tracked stream now and mark its recorder closed. */
 static void fx_close(fixture *f, vx_stream *s, rec *r) {
-    for (size_t i = 0; i < f->n_streams; i++) {
-        if (f->streams[i] == s) {
-            eliza->llm->close(s);
-            f->streams[i] = NULL;
-        }
-    }
-    pthread_mutex_lock(&r->mu);
-    r->d.closed = 1;
-    pthread_mutex_unlock(&r->mu);
+    ph_fx_close(f, s, r);
 }
 
 /* Start a generation for msgs in `session`; the stream is tracked. */
 static vx_stream *start(fixture *f, size_t inst, const vx_message *msgs, size_t n,
                         const char *session, int max_tokens, rec *r) {
     vx_llm_params p = {sizeof(p), -1, max_tokens, session};
-    vx_llm_events ev = {sizeof(ev), r, on_token, on_done, on_error};
+    vx_llm_events ev = ph_llm_events(r);
     vx_error err = {0};
     vx_stream *s = NULL;
 
     assert_int_equal(eliza->llm->generate(f->inst[inst], msgs, n, &p, &ev, &s, &err), VX_OK);
     assert_non_null(s);
-    assert_true(f->n_streams < FX_MAX);
-    f->streams[f->n_streams++] = s;
+    ph_fx_track(f, VX_KIND_LLM, s);
     return s;
 }
 
@@ -375,13 +107,13 @@ static vx_stream *start(fixture *f, size_t inst, const vx_message *msgs, size_t 
  * closed again. Returns a static buffer. */
 static const char *answer_to(fixture *f, size_t inst, const vx_message *msgs, size_t n,
                              const char *session) {
-    static char text[REC_MAX * REC_TEXT];
+    static char text[sizeof(((seen *)0)->text)];
     rec *r = fx_rec(f);
     vx_stream *s = start(f, inst, msgs, n, session, 0, r);
     seen d;
 
-    assert_true(rec_wait(r, 0, 0));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 0);
     assert_int_equal(d.done, 1);
     fx_close(f, s, r);
@@ -652,8 +384,8 @@ static void test_tokens_are_words_with_their_following_space(void **state) {
     seen d;
 
     start(f, in, &m, 1, "s", 0, r);
-    assert_true(rec_wait(r, 0, 0));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.n_tokens, 3);
     assert_string_equal(d.tokens[0], "In ");
     assert_string_equal(d.tokens[1], "what ");
@@ -671,8 +403,8 @@ static void test_usage_counts_prompt_words_and_sent_tokens(void **state) {
     seen d;
 
     start(f, in, conv, 2, "s", 0, r);
-    assert_true(rec_wait(r, 0, 0));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_true(d.got_usage);
     assert_int_equal(d.usage.prompt_tokens, 6);
     assert_int_equal(d.usage.completion_tokens, 3);
@@ -686,8 +418,8 @@ static void test_max_tokens_cuts_the_answer_short(void **state) {
     seen d;
 
     start(f, in, &m, 1, "s", 2, r);
-    assert_true(rec_wait(r, 0, 0));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_string_equal(d.text, "In what");
     assert_int_equal(d.usage.completion_tokens, 2);
 }
@@ -697,13 +429,13 @@ static void test_first_token_waits_first_token_delay(void **state) {
     size_t in = fx_inst(f, "first_token_delay", "150ms", NULL);
     vx_message m = {"user", "Men are all alike."};
     rec *r = fx_rec(f);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ph_now_ns();
     seen d;
 
     start(f, in, &m, 1, "s", 0, r);
-    assert_true(rec_wait(r, 0, 0));
-    rec_snap(r, &d);
-    assert_true(d.first_token_ns - t0 >= 150 * 1000000ull);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
+    assert_true(d.first_ns - t0 >= 150 * 1000000ull);
 }
 
 static void test_cancel_ends_the_stream_with_one_canceled_error(void **state) {
@@ -714,12 +446,12 @@ static void test_cancel_ends_the_stream_with_one_canceled_error(void **state) {
     vx_stream *s = start(f, in, &m, 1, "s", 0, r);
     seen d;
 
-    assert_true(rec_wait(r, 1, 1)); /* the first token comes at once */
+    assert_true(ph_rec_wait(r, ph_has_tokens, 1)); /* the first token comes at once */
     eliza->llm->cancel(s);
     eliza->llm->cancel(s); /* idempotent */
-    assert_true(rec_wait(r, 0, 0));
-    sleep_ms(50);
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.err.code, VX_ECANCELED);
     assert_int_equal(d.done, 0);
@@ -734,10 +466,10 @@ static void test_no_event_after_close(void **state) {
     vx_stream *s = start(f, in, &m, 1, "s", 0, r);
     seen d;
 
-    assert_true(rec_wait(r, 1, 1));
+    assert_true(ph_rec_wait(r, ph_has_tokens, 1));
     fx_close(f, s, r);
-    sleep_ms(200);
-    rec_snap(r, &d);
+    ph_sleep_ms(200);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.after_close, 0);
     assert_int_equal(d.done, 0);
 }
@@ -855,21 +587,11 @@ int main(void) {
         T(test_health_counts_conversations),
     };
 #undef T
-    vx_plugin_entry_fn entry;
     int failed;
 
-    eliza_dl = dlopen(ELIZA_SO, RTLD_NOW | RTLD_LOCAL);
-    if (!eliza_dl) {
-        fprintf(stderr, "dlopen %s: %s\n", ELIZA_SO, dlerror());
-        return 1;
-    }
-    *(void **)&entry = dlsym(eliza_dl, VX_PLUGIN_ENTRY_SYMBOL);
-    if (!entry || !(eliza = entry(&test_api))) {
-        fprintf(stderr, "%s: no usable %s\n", ELIZA_SO, VX_PLUGIN_ENTRY_SYMBOL);
-        dlclose(eliza_dl);
-        return 1;
-    }
+    eliza = ph_plugin_load(ELIZA_SO, &eliza_dl);
+    if (!eliza) return 1;
     failed = cmocka_run_group_tests_name("llm_eliza", tests, NULL, NULL);
-    dlclose(eliza_dl);
+    ph_plugin_unload(eliza_dl);
     return failed;
 }

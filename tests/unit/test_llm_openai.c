@@ -22,7 +22,7 @@ static const vx_message convo[] = {
 static int gen(fixture *f, size_t in, const vx_llm_params *p, rec *r, vx_stream **s,
                vx_error *err) {
     vx_llm_params dp = {sizeof(dp), -1, 0, "session-1"};
-    vx_llm_events ev = {sizeof(ev), r, on_token, on_llm_done, on_error};
+    vx_llm_events ev = ph_llm_events(r);
     int rc;
 
     *s = NULL;
@@ -39,9 +39,9 @@ static seen *run(fixture *f, const char *model, seen *d) {
     vx_stream *s;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(20); /* nothing may follow the end */
-    return rec_snap(r, d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(20); /* nothing may follow the end */
+    return ph_rec_snap(r, d);
 }
 
 static void assert_whole_reply(const seen *d) {
@@ -196,7 +196,7 @@ static void test_configured_temperature_and_max_tokens_are_sent(void **state) {
     json_t *q, *b;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     b = json_object_get(q, "json");
     assert_true(json_number_value(json_object_get(b, "temperature")) > 0.199 &&
@@ -228,7 +228,7 @@ static void test_request_params_override_the_configured_ones(void **state) {
     json_t *q, *b;
 
     assert_int_equal(gen(f, in, &p, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     b = json_object_get(q, "json");
     assert_true(json_is_number(json_object_get(b, "temperature")));
@@ -246,7 +246,7 @@ static void test_negative_temperature_sends_none(void **state) {
     json_t *q;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     assert_null(json_object_get(json_object_get(q, "json"), "temperature"));
     json_decref(q);
@@ -261,7 +261,7 @@ static void test_system_prompt_replaces_the_system_message(void **state) {
     json_t *q, *m;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     m = json_object_get(json_object_get(q, "json"), "messages");
     assert_int_equal(json_array_size(m), N_CONVO);
@@ -280,10 +280,10 @@ static void test_system_prompt_is_added_first_when_there_is_none(void **state) {
     vx_stream *s = NULL;
     json_t *q, *m;
 
-    ev = (vx_llm_events){sizeof(ev), r, on_token, on_llm_done, on_error};
+    ev = ph_llm_events(r);
     assert_int_equal(plug->llm->generate(f->inst[in], convo + 1, 1, NULL, &ev, &s, &err), VX_OK);
     fx_track(f, s);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     m = json_object_get(json_object_get(q, "json"), "messages");
     assert_int_equal(json_array_size(m), 2);
@@ -305,7 +305,7 @@ static void test_trailing_slash_of_base_url_is_ignored(void **state) {
     snprintf(url, sizeof(url), "%s/", srv.url);
     in = fx_inst(f, "model", "ok", "base_url", url, NULL);
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     assert_string_equal(jstr(q, "path", NULL), "/v1/chat/completions");
     json_decref(q);
@@ -344,7 +344,7 @@ static void test_api_key_is_used_when_the_environment_has_none(void **state) {
     json_t *q;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     assert_string_equal(jstr(q, "headers", "authorization", NULL), "Bearer sk-literal-key-42");
     json_decref(q);
@@ -360,7 +360,7 @@ static void test_environment_key_wins_over_api_key(void **state) {
 
     setenv(KEY_ENV, "sk-from-env-77", 1);
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     assert_string_equal(jstr(q, "headers", "authorization", NULL), "Bearer sk-from-env-77");
     json_decref(q);
@@ -372,8 +372,8 @@ static void test_the_key_is_never_logged(void **state) {
 
     setenv(KEY_ENV, "sk-secret-do-not-log", 1);
     run(f, "e401", &d);
-    assert_false(host_logged(&f->hosts[0], "sk-secret-do-not-log"));
-    assert_true(host_logged(&f->hosts[0], "$" KEY_ENV));
+    assert_false(ph_logged(&f->hosts[0], "sk-secret-do-not-log"));
+    assert_true(ph_logged(&f->hosts[0], "$" KEY_ENV));
 }
 
 /* ================================================================ errors */
@@ -448,8 +448,8 @@ static void test_connection_refused_is_retryable_unavailable(void **state) {
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", closed_port());
     in = fx_inst(f, "model", "ok", "base_url", url, NULL);
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.err.code, VX_EUNAVAIL);
     assert_true(d.err.retryable);
@@ -465,8 +465,8 @@ static void test_a_silent_server_times_out_retryably(void **state) {
     vx_stream *s;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.err.code, VX_ETIMEDOUT);
     assert_true(d.err.retryable);
@@ -501,7 +501,7 @@ static void test_message_without_role_is_refused_at_once(void **state) {
     size_t in = fx_inst(f, "model", "ok", NULL);
     vx_message bad[] = {{NULL, "hi"}};
     rec *r = fx_rec(f);
-    vx_llm_events ev = {sizeof(ev), r, on_token, on_llm_done, on_error};
+    vx_llm_events ev = ph_llm_events(r);
     vx_error err = {0};
     vx_stream *s = NULL;
 
@@ -522,12 +522,12 @@ static void test_cancel_mid_stream_ends_with_canceled_before_the_reply_is_comple
     vx_stream *s;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_tokens, 1));
+    assert_true(ph_rec_wait(r, ph_has_tokens, 1));
     plug->llm->cancel(s);
     plug->llm->cancel(s); /* idempotent */
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(300); /* longer than the script's gap between chunks */
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(300); /* longer than the script's gap between chunks */
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.done, 0);
     assert_int_equal(d.err.code, VX_ECANCELED);
@@ -545,8 +545,8 @@ static void test_cancel_before_the_answer_starts(void **state) {
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
     plug->llm->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.err.code, VX_ECANCELED);
     assert_int_equal(d.n_tokens, 0);
 }
@@ -560,10 +560,10 @@ static void test_cancel_after_done_sends_nothing(void **state) {
     vx_stream *s;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     plug->llm->cancel(s);
-    sleep_ms(50);
-    rec_snap(r, &d);
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.done, 1);
     assert_int_equal(d.errors, 0);
 }
@@ -577,10 +577,10 @@ static void test_no_token_after_close(void **state) {
     vx_stream *s;
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_tokens, 2));
+    assert_true(ph_rec_wait(r, ph_has_tokens, 2));
     fx_close(f, s, r);
-    sleep_ms(500);
-    assert_int_equal(rec_snap(r, &d)->after_close, 0);
+    ph_sleep_ms(500);
+    assert_int_equal(ph_rec_snap(r, &d)->after_close, 0);
 }
 
 static void test_close_right_after_generate_stops_everything(void **state) {
@@ -594,11 +594,11 @@ static void test_close_right_after_generate_stops_everything(void **state) {
     for (int i = 0; i < 8; i++) {
         r[i] = fx_rec(f);
         assert_int_equal(gen(f, in, NULL, r[i], &s, &err), VX_OK);
-        if (i % 2) sleep_ms(5);
+        if (i % 2) ph_sleep_ms(5);
         fx_close(f, s, r[i]);
     }
-    sleep_ms(100);
-    for (int i = 0; i < 8; i++) assert_int_equal(rec_snap(r[i], &d)->after_close, 0);
+    ph_sleep_ms(100);
+    for (int i = 0; i < 8; i++) assert_int_equal(ph_rec_snap(r[i], &d)->after_close, 0);
 }
 
 /* ================================================================ concurrency */
@@ -616,8 +616,8 @@ static void test_concurrent_streams_of_one_instance_all_complete(void **state) {
         assert_int_equal(gen(f, in, NULL, r[i], &s, &err), VX_OK);
     }
     for (int i = 0; i < 6; i++) {
-        assert_true(rec_wait(r[i], has_ended, 1));
-        assert_whole_reply(rec_snap(r[i], &d));
+        assert_true(ph_rec_wait(r[i], ph_has_ended, 1));
+        assert_whole_reply(ph_rec_snap(r[i], &d));
     }
 }
 
@@ -630,7 +630,7 @@ static void test_health_counts_requests_and_failures(void **state) {
     char buf[512];
 
     assert_int_equal(gen(f, in, NULL, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     assert_int_equal(plug->health(f->inst[in], buf, sizeof(buf)), VX_OK);
     assert_non_null(strstr(buf, "1 requests, 1 failed"));
     assert_non_null(strstr(buf, "HTTP 500"));

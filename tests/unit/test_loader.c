@@ -17,35 +17,11 @@
 #include <cmocka.h>
 
 #include "loader.h"
+#include "plugin_harness.h"
 
 #ifndef TEST_PLUGIN_DIR
 #error "TEST_PLUGIN_DIR must name the directory of the built test plugins"
 #endif
-
-/* ------------------------------------------------------------ host stubs */
-
-static void t_vlog(vx_host *h, int level, const char *fmt, va_list ap) {}
-static void t_log(vx_host *h, int level, const char *fmt, ...) {}
-static int t_log_enabled(vx_host *h, int level) { return 0; }
-static uint64_t t_now_ns(void) { return 1000000000ull; }
-static int t_defer(vx_host *h, uint32_t ms, void (*fn)(void *), void *arg) {
-    return VX_EUNAVAIL;
-}
-static const char *t_config_get(vx_host *h, const char *key) { return NULL; }
-
-static const vx_host_api api = {
-    .struct_size = sizeof(vx_host_api),
-    .abi_major = VX_ABI_MAJOR,
-    .abi_minor = VX_ABI_MINOR,
-    .log = t_log,
-    .vlog = t_vlog,
-    .log_enabled = t_log_enabled,
-    .now_ns = t_now_ns,
-    .alloc = malloc,
-    .free = free,
-    .defer = t_defer,
-    .config_get = t_config_get,
-};
 
 /* ------------------------------------------------------------ fixtures */
 
@@ -127,7 +103,7 @@ static loader_plugin *load(const char *name) {
     snprintf(file, sizeof(file), "%s/%s.so", TEST_PLUGIN_DIR, name);
     memset(err, 'x', sizeof(err) - 1);
     err[sizeof(err) - 1] = '\0';
-    return loader_open_file(file, &api, err, sizeof(err));
+    return loader_open_file(file, &ph_api, err, sizeof(err));
 }
 
 #define assert_has(hay, needle) \
@@ -199,7 +175,7 @@ static void test_copied_store_vtable_works_through_an_instance(void **state) {
     char status[64];
 
     assert_non_null(p);
-    assert_int_equal(loader_instance_init(p, &api, NULL, &cfg, &inst, err,
+    assert_int_equal(loader_instance_init(p, &ph_api, NULL, &cfg, &inst, err,
                                           sizeof(err)), VX_OK);
     assert_string_equal(err, "");
     assert_non_null(inst);
@@ -208,7 +184,7 @@ static void test_copied_store_vtable_works_through_an_instance(void **state) {
     assert_int_equal(p->info.store->get(inst, "k", &val, &len, &e), VX_OK);
     assert_int_equal(len, 3);
     assert_memory_equal(val, "abc", 3);
-    api.free(val);
+    ph_api.free(val);
     assert_int_equal(p->info.store->del(inst, "k", &e), VX_OK);
     assert_int_equal(p->info.store->get(inst, "k", &val, &len, &e), VX_ENOTFOUND);
     assert_int_equal(p->info.store->ping(inst, &e), VX_OK);
@@ -258,13 +234,13 @@ static void test_one_plugin_may_offer_three_kinds(void **state) {
 
 static void test_missing_file_is_refused_with_the_dlopen_reason(void **state) {
     snprintf(file, sizeof(file), "%s/no_such_plugin.so", TEST_PLUGIN_DIR);
-    assert_refused(loader_open_file(file, &api, err, sizeof(err)), file,
+    assert_refused(loader_open_file(file, &ph_api, err, sizeof(err)), file,
                    "cannot load it", "No such file", NULL);
 }
 
 static void test_file_that_is_not_a_shared_object_is_refused(void **state) {
     path_in(file, sizeof(file), "scan", "junk.so");
-    assert_refused(loader_open_file(file, &api, err, sizeof(err)), file,
+    assert_refused(loader_open_file(file, &ph_api, err, sizeof(err)), file,
                    "cannot load it", NULL);
 }
 
@@ -351,7 +327,7 @@ static void test_search_skips_a_directory_without_the_file(void **state) {
 
     path_in(empty, sizeof(empty), "empty", NULL);
     snprintf(path, sizeof(path), "%s:%s", empty, TEST_PLUGIN_DIR);
-    p = loader_open(path, "good_store", &api, err, sizeof(err));
+    p = loader_open(path, "good_store", &ph_api, err, sizeof(err));
     assert_non_null(p);
     assert_string_equal(p->path, TEST_PLUGIN_DIR "/good_store.so");
     loader_close(p);
@@ -364,26 +340,26 @@ static void test_search_takes_the_first_directory_that_has_the_file(void **state
     path_in(shadow, sizeof(shadow), "shadow", NULL);
     path_in(want, sizeof(want), "shadow", "good_store.so");
     snprintf(path, sizeof(path), "%s:%s", shadow, TEST_PLUGIN_DIR);
-    p = loader_open(path, "good_store", &api, err, sizeof(err));
+    p = loader_open(path, "good_store", &ph_api, err, sizeof(err));
     assert_non_null(p);
     assert_string_equal(p->path, want);
     loader_close(p);
 }
 
 static void test_search_reports_where_it_looked(void **state) {
-    assert_null(loader_open("/a:/b", "foo", &api, err, sizeof(err)));
+    assert_null(loader_open("/a:/b", "foo", &ph_api, err, sizeof(err)));
     assert_string_equal(err, "plugin 'foo' not found in /a:/b (looked for foo.so); "
                              "check [server] plugin_dir");
 }
 
 static void test_search_refuses_a_name_with_a_slash(void **state) {
-    assert_null(loader_open(TEST_PLUGIN_DIR, "../plugins/.libs/good_store", &api,
+    assert_null(loader_open(TEST_PLUGIN_DIR, "../plugins/.libs/good_store", &ph_api,
                             err, sizeof(err)));
     assert_has(err, "not a plugin name");
 }
 
 static void test_search_passes_on_the_refusal_of_the_file_it_found(void **state) {
-    assert_null(loader_open(TEST_PLUGIN_DIR, "bad_major", &api, err, sizeof(err)));
+    assert_null(loader_open(TEST_PLUGIN_DIR, "bad_major", &ph_api, err, sizeof(err)));
     assert_has(err, "bad_major.so: built for plugin ABI 2.0");
 }
 
@@ -417,7 +393,7 @@ static void test_scan_reports_every_so_file_sorted(void **state) {
     memset(&s, 0, sizeof(s));
     path_in(dir, sizeof(dir), "scan", NULL);
     snprintf(path, sizeof(path), "%s:/nonexistent-voxray-dir", dir);
-    assert_int_equal(loader_scan(path, &api, on_file, &s, err, sizeof(err)), 3);
+    assert_int_equal(loader_scan(path, &ph_api, on_file, &s, err, sizeof(err)), 3);
     assert_int_equal(s.n, 3);
     assert_string_equal(s.file[0], fmt("%s/bad_magic.so", dir));
     assert_string_equal(s.file[1], fmt("%s/good_store.so", dir));
@@ -434,7 +410,7 @@ static void test_scan_of_no_readable_directory_fails(void **state) {
     seen s;
 
     memset(&s, 0, sizeof(s));
-    assert_int_equal(loader_scan("/nonexistent-a:/nonexistent-b", &api, on_file, &s,
+    assert_int_equal(loader_scan("/nonexistent-a:/nonexistent-b", &ph_api, on_file, &s,
                                  err, sizeof(err)), -1);
     assert_int_equal(s.n, 0);
     assert_has(err, "/nonexistent-a");
@@ -450,7 +426,7 @@ static void test_failing_init_names_instance_message_and_code(void **state) {
     char want[1024];
 
     assert_non_null(p);
-    assert_int_equal(loader_instance_init(p, &api, NULL, &cfg, &inst, err,
+    assert_int_equal(loader_instance_init(p, &ph_api, NULL, &cfg, &inst, err,
                                           sizeof(err)), VX_EAUTH);
     assert_null(inst);
     snprintf(want, sizeof(want),
@@ -465,7 +441,7 @@ static void test_plugin_without_init_gets_a_null_instance(void **state) {
     void *inst = (void *)&cfg;
 
     assert_non_null(p);
-    assert_int_equal(loader_instance_init(p, &api, NULL, &cfg, &inst, err,
+    assert_int_equal(loader_instance_init(p, &ph_api, NULL, &cfg, &inst, err,
                                           sizeof(err)), VX_OK);
     assert_null(inst);
     loader_close(p);

@@ -13,12 +13,10 @@
  * PS_TEST_FILTER=pattern runs a subset (e.g. under valgrind);
  * PS_TEST_VERBOSE=1 prints what the plugin logs, at debug level.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +31,8 @@
 #include <cmocka.h>
 #include <voxray/plugin.h>
 
+#include "plugin_harness.h"
+
 #ifndef PS_SO
 #error "PS_SO must name the built stt_pocketsphinx.so"
 #endif
@@ -43,237 +43,13 @@
 #define TAIL_MS 300         /* silence after the speech */
 #define MODEL "/usr/share/pocketsphinx/model/en-us"
 
-extern char **environ;
+typedef ph_seen seen;
+typedef ph_rec rec;
+typedef ph_fixture fixture;
 
-/* ---------------------------------------------------------------- clock */
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t ms_since(uint64_t t0) {
-    return (now_ns() - t0) / 1000000;
-}
-
-static void sleep_ms(unsigned ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
-/* ---------------------------------------------------------------- test host */
-
-static int verbose;
-
-struct vx_metric {
-    vx_host *h;
-    char name[80];
-    double value;
-};
-
-/* The per-instance handle: its config, what it logged and its metrics; the
- * last two guarded by mu (plugin threads write them). */
-struct vx_host {
-    vx_config cfg;
-    vx_kv kv[32];
-    pthread_mutex_t mu;
-    char log[8192];
-    size_t log_len;
-    struct vx_metric metrics[4];
-    size_t n_metrics;
-};
-
-static void th_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
-    char line[512];
-
-    vsnprintf(line, sizeof(line), fmt, ap);
-    if (verbose) fprintf(stderr, "  [stt:%s] %d %s\n", h->cfg.instance, level, line);
-    if (level < VX_LOG_INFO) return;
-    pthread_mutex_lock(&h->mu);
-    if (h->log_len + strlen(line) + 2 < sizeof(h->log))
-        h->log_len += (size_t)sprintf(h->log + h->log_len, "%s\n", line);
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void th_log(vx_host *h, int level, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    th_vlog(h, level, fmt, ap);
-    va_end(ap);
-}
-
-static int th_log_enabled(vx_host *h, int level) {
-    return verbose || level >= VX_LOG_INFO;
-}
-
-static void *th_alloc(size_t n) {
-    return malloc(n);
-}
-
-static void th_free(void *p) {
-    free(p);
-}
-
-static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
-    return VX_EUNAVAIL;
-}
-
-static const char *th_config_get(vx_host *h, const char *key) {
-    for (size_t i = 0; i < h->cfg.n_items; i++)
-        if (strcmp(h->cfg.items[i].key, key) == 0) return h->cfg.items[i].value;
-    return NULL;
-}
-
-static vx_metric *th_metric_register(vx_host *h, vx_metric_type type, const char *name,
-                                     const char *help) {
-    vx_metric *m;
-
-    if (h->n_metrics == 4) return NULL;
-    m = &h->metrics[h->n_metrics++];
-    m->h = h;
-    snprintf(m->name, sizeof(m->name), "%s", name);
-    return m;
-}
-
-static void th_metric_add(vx_metric *m, double v) {
-    pthread_mutex_lock(&m->h->mu);
-    m->value += v;
-    pthread_mutex_unlock(&m->h->mu);
-}
-
-static void th_metric_set(vx_metric *m, double v) {
-    pthread_mutex_lock(&m->h->mu);
-    m->value = v;
-    pthread_mutex_unlock(&m->h->mu);
-}
-
-static double metric_value(vx_host *h, const char *name) {
-    double v = -1;
-
-    pthread_mutex_lock(&h->mu);
-    for (size_t i = 0; i < h->n_metrics; i++)
-        if (strcmp(h->metrics[i].name, name) == 0) v = h->metrics[i].value;
-    pthread_mutex_unlock(&h->mu);
-    return v;
-}
-
-static const vx_host_api test_api = {
-    .struct_size = sizeof(vx_host_api),
-    .abi_major = VX_ABI_MAJOR,
-    .abi_minor = VX_ABI_MINOR,
-    .log = th_log,
-    .vlog = th_vlog,
-    .log_enabled = th_log_enabled,
-    .now_ns = now_ns,
-    .alloc = th_alloc,
-    .free = th_free,
-    .defer = th_defer,
-    .config_get = th_config_get,
-    .metric_register = th_metric_register,
-    .metric_add = th_metric_add,
-    .metric_set = th_metric_set,
-    .metric_observe = th_metric_add,
-};
-
-/* ---------------------------------------------------------------- recorder */
-
-#define REC_MAX 256
-#define REC_TEXT 256
-
-/* Everything one stream delivered, in order (seq numbers every event).
- * `closed` is set right after close() returns, so any later event counts
- * in after_close. */
-typedef struct seen {
-    int closed, after_close;
-    unsigned seq;
-    char partials[REC_MAX][REC_TEXT];
-    unsigned partial_seq[REC_MAX];
-    size_t n_partials;
-    char finals[8][REC_TEXT];
-    unsigned final_seq[8];
-    float confidence[8];
-    size_t n_finals;
-    int errors;
-    vx_error err;
-    uint64_t final_ns;
-} seen;
-
-typedef struct rec {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    seen d;
-} rec;
-
-static void copy_text(char *dst, const char *src) {
-    snprintf(dst, REC_TEXT, "%s", src);
-}
-
-static void on_partial(void *user, const char *text) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    if (r->d.closed) r->d.after_close++;
-    if (r->d.n_partials < REC_MAX) {
-        r->d.partial_seq[r->d.n_partials] = r->d.seq;
-        copy_text(r->d.partials[r->d.n_partials++], text);
-    }
-    r->d.seq++;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_final(void *user, const char *text, float confidence) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    if (r->d.closed) r->d.after_close++;
-    if (r->d.n_finals < 8) {
-        r->d.final_seq[r->d.n_finals] = r->d.seq;
-        r->d.confidence[r->d.n_finals] = confidence;
-        copy_text(r->d.finals[r->d.n_finals++], text);
-    }
-    r->d.final_ns = now_ns();
-    r->d.seq++;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_error(void *user, const vx_error *err) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    if (r->d.closed) r->d.after_close++;
-    r->d.errors++;
-    r->d.err = *err;
-    r->d.seq++;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-typedef int (*rec_pred)(const seen *d, size_t n);
-
-static int has_finals(const seen *d, size_t n) { return d->n_finals >= n; }
-static int has_errors(const seen *d, size_t n) { return d->errors >= (int)n; }
-static int has_ended(const seen *d, size_t n) { return d->n_finals + (size_t)d->errors >= n; }
-
-/* Wait until pred holds; 0 on time out. */
-static int rec_wait(rec *r, rec_pred pred, size_t n) {
-    uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
-    struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
-    int ok;
-
-    pthread_mutex_lock(&r->mu);
-    while (!(ok = pred(&r->d, n)) && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
-        ;
-    if (!ok) ok = pred(&r->d, n);
-    pthread_mutex_unlock(&r->mu);
-    return ok;
-}
-
-static seen *rec_snap(rec *r, seen *copy) {
-    pthread_mutex_lock(&r->mu);
-    *copy = r->d;
-    pthread_mutex_unlock(&r->mu);
-    return copy;
+/* A stream ended: its final or an error (n of them together). */
+static int has_ended(const seen *d, size_t n) {
+    return d->n_finals + (size_t)d->errors >= n;
 }
 
 /* ---------------------------------------------------------------- speech */
@@ -294,61 +70,6 @@ typedef struct speech {
 static char tmpdir[64];
 static speech audio[N_SENTENCES];
 
-static uint32_t rd32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t rd16(const unsigned char *p) {
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-/* A RIFF WAVE file of 16 kHz mono s16le PCM; 0 on success. */
-static int wav_read(const char *path, speech *out) {
-    unsigned char *buf = NULL, *p, *end;
-    int fmt_ok = 0, rc = -1;
-    FILE *fp = fopen(path, "rb");
-    long len;
-
-    if (!fp) return -1;
-    if (fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 12 || fseek(fp, 0, SEEK_SET) != 0)
-        goto done;
-    if (!(buf = malloc((size_t)len)) || fread(buf, 1, (size_t)len, fp) != (size_t)len) goto done;
-    if (memcmp(buf, "RIFF", 4) != 0 || memcmp(buf + 8, "WAVE", 4) != 0) goto done;
-    end = buf + len;
-    for (p = buf + 12; p + 8 <= end;) {
-        uint32_t size = rd32(p + 4);
-        unsigned char *body = p + 8;
-        if (size > (size_t)(end - body)) size = (uint32_t)(end - body);
-        if (memcmp(p, "fmt ", 4) == 0 && size >= 16)
-            fmt_ok = rd16(body) == 1 && rd16(body + 2) == 1 && rd32(body + 4) == RATE &&
-                     rd16(body + 14) == 16;
-        if (memcmp(p, "data", 4) == 0 && fmt_ok) {
-            out->n = size / 2;
-            if (!(out->pcm = malloc(out->n * 2 + 2))) goto done;
-            for (size_t i = 0; i < out->n; i++) out->pcm[i] = (int16_t)rd16(body + 2 * i);
-            rc = 0;
-            break;
-        }
-        p = body + size + (size & 1);
-    }
-done:
-    free(buf);
-    fclose(fp);
-    return rc;
-}
-
-/* flite -voice slt -t text -o path; 0 when it exited 0. */
-static int flite(const char *text, const char *path) {
-    char *argv[] = {"flite", "-voice", "slt", "-t", (char *)text, "-o", (char *)path, NULL};
-    pid_t pid;
-    int st;
-
-    if (posix_spawnp(&pid, "flite", NULL, NULL, argv, environ) != 0) return -1;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) return -1;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
 static int speech_setup(void **state) {
     char path[128];
 
@@ -357,14 +78,14 @@ static int speech_setup(void **state) {
     if (!mkdtemp(tmpdir)) return -1;
     for (size_t i = 0; i < N_SENTENCES; i++) {
         snprintf(path, sizeof(path), "%s/%zu.wav", tmpdir, i);
-        if (flite(sentences[i], path) != 0 || wav_read(path, &audio[i]) != 0) {
+        if (ph_flite("slt", sentences[i], path) != 0 ||
+            ph_wav_read(path, RATE, &audio[i].pcm, &audio[i].n) != 0) {
             fprintf(stderr, "# cannot make speech with flite: %s\n", sentences[i]);
             return -1;
         }
     }
     return 0;
 }
-
 static int speech_teardown(void **state) {
     char path[128];
 
@@ -382,87 +103,24 @@ static int speech_teardown(void **state) {
 static void *ps_dl;
 static const vx_plugin_info *ps;
 
-#define FX_MAX 16
-
-/* Instances, recorders and streams of one test, released by teardown even
- * when an assertion failed half way: streams first, so no event can reach
- * a freed recorder. */
-typedef struct fixture {
-    vx_host hosts[4];
-    void *inst[4];
-    size_t n_inst;
-    rec *recs[FX_MAX];
-    size_t n_recs;
-    vx_stream *streams[FX_MAX];
-    size_t n_streams;
-    char file[128]; /* removed at teardown when set */
-} fixture;
-
 static int fx_setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    if (!f) return -1;
-    *state = f;
-    return 0;
+    return (*state = ph_fx_new(ps)) ? 0 : -1;
 }
 
 static int fx_teardown(void **state) {
-    fixture *f = *state;
-
-    for (size_t i = 0; i < f->n_streams; i++)
-        if (f->streams[i]) ps->stt->close(f->streams[i]);
-    for (size_t i = 0; i < f->n_recs; i++) {
-        pthread_mutex_destroy(&f->recs[i]->mu);
-        pthread_cond_destroy(&f->recs[i]->cv);
-        free(f->recs[i]);
-    }
-    for (size_t i = 0; i < f->n_inst; i++) {
-        if (f->inst[i]) ps->shutdown(f->inst[i]);
-        pthread_mutex_destroy(&f->hosts[i].mu);
-    }
-    if (f->file[0]) unlink(f->file);
-    free(f);
+    ph_fx_free(*state);
     return 0;
 }
 
 /* Init an instance the way the host does (every schema key, the given value
  * or the default), pairs of key, value ending with NULL. Returns init's
  * code; the instance is f->inst[f->n_inst - 1]. */
-static int fx_vinit(fixture *f, vx_error *err, va_list ap) {
-    vx_host *h = &f->hosts[f->n_inst];
-    size_t n = 0;
-    int rc;
-
-    assert_true(f->n_inst < 4);
-    for (const vx_config_key *k = ps->config; k && k->key; k++) {
-        h->kv[n].key = k->key;
-        h->kv[n].value = k->def;
-        n++;
-    }
-    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
-        const char *value = va_arg(ap, const char *);
-        size_t i;
-        for (i = 0; i < n && strcmp(h->kv[i].key, key) != 0; i++)
-            ;
-        assert_true(i < n); /* a key the plugin does not declare */
-        h->kv[i].value = value;
-    }
-    pthread_mutex_init(&h->mu, NULL);
-    h->cfg.struct_size = sizeof(vx_config);
-    h->cfg.instance = "pocketsphinx";
-    h->cfg.items = h->kv;
-    h->cfg.n_items = n;
-    rc = ps->init(&test_api, h, &h->cfg, &f->inst[f->n_inst], err);
-    if (rc != VX_OK) f->inst[f->n_inst] = NULL;
-    f->n_inst++;
-    return rc;
-}
-
 static int fx_init(fixture *f, vx_error *err, ...) {
     va_list ap;
     int rc;
 
     va_start(ap, err);
-    rc = fx_vinit(f, err, ap);
+    rc = ph_fx_vinit(f, "pocketsphinx", err, ap);
     va_end(ap);
     return rc;
 }
@@ -470,62 +128,34 @@ static int fx_init(fixture *f, vx_error *err, ...) {
 /* An instance that must init; returns its index. Decoders are expensive,
  * so tests ask for one unless they need more. */
 static size_t fx_inst(fixture *f, ...) {
-    vx_error err = {0};
     va_list ap;
-    int rc;
+    size_t in;
 
     va_start(ap, f);
-    rc = fx_vinit(f, &err, ap);
+    in = ph_fx_vinst(f, "pocketsphinx", ap);
     va_end(ap);
-    if (rc != VX_OK) fprintf(stderr, "# init: %s\n", err.msg);
-    assert_int_equal(rc, VX_OK);
-    return f->n_inst - 1;
+    return in;
 }
 
 static rec *fx_rec(fixture *f) {
-    rec *r = calloc(1, sizeof(*r));
-    pthread_condattr_t ca;
-
-    assert_non_null(r);
-    assert_true(f->n_recs < FX_MAX);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rec_wait's deadline */
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    f->recs[f->n_recs++] = r;
-    return r;
+    return ph_fx_rec(f);
 }
 
-static void fx_track(fixture *f, vx_stream *s) {
-    assert_true(f->n_streams < FX_MAX);
-    f->streams[f->n_streams++] = s;
-}
-
-/* Close a tracked stream now and mark its recorder closed. */
+/* Close a tracked stream now and mark its recorder (when given) closed. */
 static void fx_close(fixture *f, vx_stream *s, rec *r) {
-    for (size_t i = 0; i < f->n_streams; i++) {
-        if (f->streams[i] == s) {
-            ps->stt->close(s);
-            f->streams[i] = NULL;
-        }
-    }
-    if (!r) return;
-    pthread_mutex_lock(&r->mu);
-    r->d.closed = 1;
-    pthread_mutex_unlock(&r->mu);
+    ph_fx_close(f, s, r);
 }
 
 /* Open on instance `in`; a stream the call leaves in *s (also on failure,
  * see the ABI) is tracked for teardown. */
 static int stt_open(fixture *f, size_t in, rec *r, vx_stream **s, vx_error *err) {
     vx_audio_format fmt = {RATE, 1, VX_PCM_S16LE};
-    vx_stt_events ev = {sizeof(ev), r, on_partial, on_final, on_error};
+    vx_stt_events ev = ph_stt_events(r);
     int rc;
 
     *s = NULL;
     rc = ps->stt->open(f->inst[in], &fmt, &ev, s, err);
-    if (*s) fx_track(f, *s);
+    if (*s) ph_fx_track(f, VX_KIND_STT, *s);
     return rc;
 }
 
@@ -637,9 +267,9 @@ static void test_health_reports_busy_decoders(void **state) {
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     assert_int_equal(ps->health(f->inst[in], buf, sizeof(buf)), VX_OK);
     assert_non_null(strstr(buf, "1 of 1 decoders busy"));
-    assert_true(metric_value(&f->hosts[in], "stt_pocketsphinx_decoders_busy") == 1);
+    assert_true(ph_metric_value(&f->hosts[in], "stt_pocketsphinx_decoders_busy") == 1);
     fx_close(f, s, r);
-    assert_true(metric_value(&f->hosts[in], "stt_pocketsphinx_decoders_busy") == 0);
+    assert_true(ph_metric_value(&f->hosts[in], "stt_pocketsphinx_decoders_busy") == 0);
 }
 
 /* ---------------------------------------------------------------- recognition */
@@ -649,7 +279,7 @@ static void test_open_refuses_a_rate_other_than_samplerate(void **state) {
     size_t in = fx_inst(f, "pool_size", "1", NULL);
     rec *r = fx_rec(f);
     vx_audio_format fmt = {8000, 1, VX_PCM_S16LE};
-    vx_stt_events ev = {sizeof(ev), r, on_partial, on_final, on_error};
+    vx_stt_events ev = ph_stt_events(r);
     vx_error err = {0};
     vx_stream *s = NULL;
 
@@ -672,10 +302,10 @@ static void test_final_is_each_flite_sentence_exactly(void **state) {
         seen d;
 
         assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
-        t0 = now_ns();
+        t0 = ph_now_ns();
         say(s, i);
-        assert_true(rec_wait(r, has_ended, 1));
-        rec_snap(r, &d);
+        assert_true(ph_rec_wait(r, has_ended, 1));
+        ph_rec_snap(r, &d);
         assert_int_equal(d.errors, 0);
         audio_s += (double)(audio[i].n + RATE * TAIL_MS / 1000) / RATE;
         wall_s += (double)(d.final_ns - t0) / 1e9;
@@ -700,8 +330,8 @@ static void test_final_confidence_is_a_posterior_between_0_and_1(void **state) {
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 0);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &d);
     assert_true(d.confidence[0] > 0);
     assert_true(d.confidence[0] <= 1);
 }
@@ -717,8 +347,8 @@ static void test_extra_args_reach_the_decoder(void **state) {
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 0);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &d);
     assert_string_equal(d.finals[0], sentences[0]);
     assert_true(d.confidence[0] < 0);
 }
@@ -733,12 +363,12 @@ static void test_partials_arrive_before_the_final(void **state) {
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 4);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &d);
     assert_true(d.n_partials >= 1);
     for (size_t i = 0; i < d.n_partials; i++) {
         assert_true(d.partials[i][0] != '\0');
-        assert_true(d.partial_seq[i] < d.final_seq[0]);
+        assert_true(d.partial_at[i] < d.final_at[0]);
         if (i) assert_string_not_equal(d.partials[i], d.partials[i - 1]); /* only changes */
     }
     fprintf(stderr, "# %zu partials, last '%s', final '%s'\n", d.n_partials,
@@ -755,8 +385,8 @@ static void test_partial_interval_zero_sends_no_partials(void **state) {
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 1);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.n_partials, 0);
     assert_string_equal(d.finals[0], sentences[1]);
 }
@@ -771,10 +401,10 @@ static void test_stream_recognizes_a_second_utterance_after_a_final(void **state
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 0);
-    assert_true(rec_wait(r, has_finals, 1));
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
     say(s, 3);
-    assert_true(rec_wait(r, has_finals, 2));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 2));
+    ph_rec_snap(r, &d);
     assert_string_equal(d.finals[0], sentences[0]);
     assert_string_equal(d.finals[1], sentences[3]);
     assert_int_equal(d.errors, 0);
@@ -792,8 +422,8 @@ static void test_audio_after_finish_belongs_to_the_next_utterance(void **state) 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 1);
     say(s, 2);
-    assert_true(rec_wait(r, has_finals, 2));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 2));
+    ph_rec_snap(r, &d);
     assert_string_equal(d.finals[0], sentences[1]);
     assert_string_equal(d.finals[1], sentences[2]);
 }
@@ -808,8 +438,8 @@ static void test_finish_without_audio_gives_an_empty_final(void **state) {
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     assert_int_equal(ps->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &d);
     assert_string_equal(d.finals[0], "");
     assert_int_equal(d.n_partials, 0);
     assert_int_equal(d.errors, 0);
@@ -826,8 +456,8 @@ static void test_silence_gives_an_empty_final(void **state) {
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     feed_speech(s, NULL, 0);
     assert_int_equal(ps->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &d);
     assert_string_equal(d.finals[0], "");
     assert_int_equal(d.errors, 0);
 }
@@ -841,19 +471,21 @@ static void test_jsgf_grammar_replaces_the_language_model(void **state) {
     vx_stream *s;
     size_t in;
     seen d;
+    char path[128];
     int fd;
 
-    snprintf(f->file, sizeof(f->file), "%s/test.gram", tmpdir);
-    fd = open(f->file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    snprintf(path, sizeof(path), "%s/test.gram", tmpdir);
+    ph_fx_remove_later(f, path); /* removed at teardown */
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, grammar, sizeof(grammar) - 1), (ssize_t)(sizeof(grammar) - 1));
     close(fd);
     /* No language model at all: the grammar must be what is used. */
-    in = fx_inst(f, "pool_size", "1", "jsgf", f->file, "lm", "/nonexistent.lm.bin", NULL);
+    in = fx_inst(f, "pool_size", "1", "jsgf", path, "lm", "/nonexistent.lm.bin", NULL);
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 1);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &d);
     assert_string_equal(d.finals[0], sentences[1]);
 }
 
@@ -868,12 +500,12 @@ static void test_open_fails_unavailable_when_the_pool_stays_busy(void **state) {
     uint64_t t0;
 
     assert_int_equal(stt_open(f, in, r1, &s1, &err), VX_OK);
-    t0 = now_ns();
+    t0 = ph_now_ns();
     assert_int_equal(stt_open(f, in, r2, &s2, &err), VX_EUNAVAIL);
-    assert_true(ms_since(t0) >= 290); /* it waited for pool_wait first */
+    assert_true(ph_ms_since(t0) >= 290); /* it waited for pool_wait first */
     assert_int_equal(err.code, VX_EUNAVAIL);
     assert_true(err.retryable);
-    assert_true(metric_value(&f->hosts[in], "stt_pocketsphinx_pool_timeouts_total") == 1);
+    assert_true(ph_metric_value(&f->hosts[in], "stt_pocketsphinx_pool_timeouts_total") == 1);
     if (s2) fx_close(f, s2, r2); /* published while waiting: the caller closes it */
 
     fx_close(f, s1, r1);
@@ -889,7 +521,7 @@ typedef struct closer {
 static void *close_later(void *arg) {
     closer *c = arg;
 
-    sleep_ms(c->delay_ms);
+    ph_sleep_ms(c->delay_ms);
     ps->stt->close(c->s);
     return NULL;
 }
@@ -904,13 +536,13 @@ static void test_waiting_open_gets_the_decoder_a_closed_stream_returns(void **st
     closer c;
 
     assert_int_equal(stt_open(f, in, r1, &s1, &err), VX_OK);
-    f->streams[--f->n_streams] = NULL; /* the closer thread closes it */
+    f->streams[--f->n_streams].s = NULL; /* the closer thread closes it */
     c = (closer){s1, 200};
     assert_int_equal(pthread_create(&t, NULL, close_later, &c), 0);
     assert_int_equal(stt_open(f, in, r2, &s2, &err), VX_OK);
     pthread_join(t, NULL);
     say(s2, 0);
-    assert_true(rec_wait(r2, has_finals, 1));
+    assert_true(ph_rec_wait(r2, ph_has_finals, 1));
     assert_string_equal(r2->d.finals[0], sentences[0]);
 }
 
@@ -929,7 +561,7 @@ static void test_pool_grows_on_demand_up_to_pool_max(void **state) {
     assert_int_equal(stt_open(f, in, r[2], &s[2], &err), VX_EUNAVAIL);
     /* The grown decoder recognizes like the first. */
     say(s[1], 2);
-    assert_true(rec_wait(r[1], has_finals, 1));
+    assert_true(ph_rec_wait(r[1], ph_has_finals, 1));
     assert_string_equal(r[1]->d.finals[0], sentences[2]);
 }
 
@@ -945,7 +577,7 @@ typedef struct opener {
 static void *open_thread(void *arg) {
     opener *o = arg;
     vx_audio_format fmt = {RATE, 1, VX_PCM_S16LE};
-    vx_stt_events ev = {sizeof(ev), o->r, on_partial, on_final, on_error};
+    vx_stt_events ev = ph_stt_events(o->r);
 
     o->rc = ps->stt->open(o->f->inst[o->in], &fmt, &ev, &o->s, &o->err);
     return NULL;
@@ -958,21 +590,21 @@ static void test_cancel_wakes_an_open_waiting_for_a_decoder(void **state) {
     vx_error err = {0};
     vx_stream *s1, *waiting = NULL;
     opener o = {f, in, r2, NULL, 0, {0}};
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ph_now_ns();
     pthread_t t;
 
     assert_int_equal(stt_open(f, in, r1, &s1, &err), VX_OK);
     assert_int_equal(pthread_create(&t, NULL, open_thread, &o), 0);
     /* The host reads the stream the blocked call published, and cancels it. */
-    while (!(waiting = __atomic_load_n(&o.s, __ATOMIC_ACQUIRE)) && ms_since(t0) < WAIT_MS)
-        sleep_ms(5);
+    while (!(waiting = __atomic_load_n(&o.s, __ATOMIC_ACQUIRE)) && ph_ms_since(t0) < WAIT_MS)
+        ph_sleep_ms(5);
     assert_non_null(waiting);
     ps->stt->cancel(waiting);
     pthread_join(t, NULL);
     assert_int_equal(o.rc, VX_ECANCELED);
     assert_true(o.s == waiting);
-    assert_true(ms_since(t0) < 30000); /* not the 60 s pool_wait */
-    fx_track(f, o.s);
+    assert_true(ph_ms_since(t0) < 30000); /* not the 60 s pool_wait */
+    ph_fx_track(f, VX_KIND_STT, o.s);
 }
 
 typedef struct speaker {
@@ -1009,7 +641,7 @@ static void test_two_streams_decode_concurrently_on_two_decoders(void **state) {
         assert_int_equal(pthread_create(&t[i], NULL, speak_thread, &sp[i]), 0);
     for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
     for (int i = 0; i < 2; i++) {
-        assert_true(rec_wait(r[i], has_finals, 1));
+        assert_true(ph_rec_wait(r[i], ph_has_finals, 1));
         assert_string_equal(r[i]->d.finals[0], sentences[sp[i].sentence]);
         assert_int_equal(r[i]->d.errors, 0);
     }
@@ -1029,10 +661,10 @@ static void test_cancel_mid_utterance_sends_canceled_and_no_final(void **state) 
     feed_speech(s, audio[3].pcm, audio[3].n / 2);
     ps->stt->cancel(s);
     ps->stt->cancel(s); /* idempotent */
-    assert_true(rec_wait(r, has_errors, 1));
-    sleep_ms(100);
+    assert_true(ph_rec_wait(r, ph_has_errors, 1));
+    ph_sleep_ms(100);
     fx_close(f, s, r);
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.err.code, VX_ECANCELED);
     assert_int_equal(d.n_finals, 0);
@@ -1051,10 +683,10 @@ static void test_cancel_after_finish_replaces_the_pending_final(void **state) {
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 4);
     ps->stt->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(100);
+    assert_true(ph_rec_wait(r, has_ended, 1));
+    ph_sleep_ms(100);
     fx_close(f, s, r);
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.n_finals + (size_t)d.errors, 1);
 }
 
@@ -1068,11 +700,11 @@ static void test_cancel_after_a_final_sends_nothing(void **state) {
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 0);
-    assert_true(rec_wait(r, has_finals, 1));
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
     ps->stt->cancel(s);
-    sleep_ms(100);
+    ph_sleep_ms(100);
     fx_close(f, s, r);
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.n_finals, 1);
     assert_int_equal(d.errors, 0);
 }
@@ -1087,7 +719,7 @@ static void test_feed_and_finish_are_refused_after_cancel(void **state) {
 
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     ps->stt->cancel(s);
-    assert_true(rec_wait(r, has_errors, 1));
+    assert_true(ph_rec_wait(r, ph_has_errors, 1));
     assert_int_equal(r->d.err.code, VX_ECANCELED);
     assert_int_equal(ps->stt->feed(s, pcm, BLOCK, &err), VX_ECANCELED);
     assert_int_equal(ps->stt->finish(s, &err), VX_ECANCELED);
@@ -1105,15 +737,15 @@ static void test_no_event_after_close(void **state) {
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 4);
     fx_close(f, s, r);
-    sleep_ms(200);
-    rec_snap(r, &d);
+    ph_sleep_ms(200);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.after_close, 0);
 
     /* The decoder went back to the pool between utterances. */
     r = fx_rec(f);
     assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
     say(s, 1);
-    assert_true(rec_wait(r, has_finals, 1));
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
     assert_string_equal(r->d.finals[0], sentences[1]);
 }
 
@@ -1140,7 +772,7 @@ static void test_decoder_logs_stay_off_stderr(void **state) {
     in = fx_inst(f, "pool_size", "1", NULL);
     if (stt_open(f, in, r, &s, &err) == VX_OK) {
         say(s, 0);
-        rec_wait(r, has_finals, 1);
+        ph_rec_wait(r, ph_has_finals, 1);
         fx_close(f, s, r);
     }
     ps->shutdown(f->inst[in]);
@@ -1193,23 +825,16 @@ int main(void) {
         T(test_no_event_after_close),
     };
 #undef T
-    vx_plugin_entry_fn entry;
     int failed;
 
-    verbose = getenv("PS_TEST_VERBOSE") != NULL;
-    ps_dl = dlopen(PS_SO, RTLD_NOW | RTLD_LOCAL);
-    if (!ps_dl) {
-        fprintf(stderr, "dlopen %s: %s\n", PS_SO, dlerror());
-        return 1;
-    }
-    *(void **)&entry = dlsym(ps_dl, VX_PLUGIN_ENTRY_SYMBOL);
-    ps = entry ? entry(&test_api) : NULL;
-    if (!ps) {
-        fprintf(stderr, "%s: no usable vx_plugin_entry\n", PS_SO);
-        return 1;
-    }
+    ph_wait_ms = WAIT_MS;
+    /* Only what the tests search is kept; debug lines on request. */
+    ph_log_echo = getenv("PS_TEST_VERBOSE") != NULL;
+    ph_log_keep = VX_LOG_INFO;
+    ps = ph_plugin_load(PS_SO, &ps_dl);
+    if (!ps) return 1;
     if (getenv("PS_TEST_FILTER")) cmocka_set_test_filter(getenv("PS_TEST_FILTER"));
     failed = cmocka_run_group_tests(tests, speech_setup, speech_teardown);
-    dlclose(ps_dl);
+    ph_plugin_unload(ps_dl);
     return failed ? 1 : 0;
 }

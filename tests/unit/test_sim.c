@@ -2,10 +2,9 @@
  * The sim provider plugin, tested through its built .so exactly as the host
  * loads it: dlopen, vx_plugin_entry, init with a config, then the STT, LLM
  * and TTS vtables. Events arrive on the plugin's threads and are recorded
- * under a mutex; assertions run on the main thread only. Timing is checked
- * with lower bounds only.
+ * under a mutex (plugin_harness); assertions run on the main thread only.
+ * Timing is checked with lower bounds only.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -22,463 +21,62 @@
 #include <cmocka.h>
 #include <voxray/plugin.h>
 
+#include "plugin_harness.h"
+
 #ifndef SIM_SO
 #error "SIM_SO must name the built sim.so"
 #endif
 
-#define WAIT_MS 20000 /* generous: valgrind and sanitizers are slow */
 
-/* ---------------------------------------------------------------- clock */
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t ms_since(uint64_t t0) {
-    return (now_ns() - t0) / 1000000;
-}
-
-static void sleep_ms(unsigned ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
-/* ---------------------------------------------------------------- test host */
-
-struct vx_metric {
-    vx_host *h;
-    char name[64];
-    double value;
-};
-
-/* The per-instance handle: its config, what it logged and the metrics it
- * registered, the last two guarded by mu (plugin threads write them). */
-struct vx_host {
-    vx_config cfg;
-    vx_kv kv[32];
-    pthread_mutex_t mu;
-    char log[8192];
-    size_t log_len;
-    struct vx_metric metrics[4];
-    size_t n_metrics;
-};
-
-static void th_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
-    char line[512];
-
-    vsnprintf(line, sizeof(line), fmt, ap);
-    fprintf(stderr, "  [sim:%s] %d %s\n", h->cfg.instance, level, line);
-    pthread_mutex_lock(&h->mu);
-    if (h->log_len + strlen(line) + 2 < sizeof(h->log))
-        h->log_len += (size_t)sprintf(h->log + h->log_len, "%s\n", line);
-    pthread_mutex_unlock(&h->mu);
-}
-
-/* Wait until the instance logged a line containing needle; 0 on time out. */
-static int host_log_wait(vx_host *h, const char *needle) {
-    for (int i = 0; i < WAIT_MS; i++) {
-        int found;
-        pthread_mutex_lock(&h->mu);
-        found = strstr(h->log, needle) != NULL;
-        pthread_mutex_unlock(&h->mu);
-        if (found) return 1;
-        sleep_ms(1);
-    }
-    return 0;
-}
-
-static void th_log(vx_host *h, int level, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    th_vlog(h, level, fmt, ap);
-    va_end(ap);
-}
-
-static int th_log_enabled(vx_host *h, int level) {
-    return 1;
-}
-
-static void *th_alloc(size_t n) {
-    return malloc(n);
-}
-
-static void th_free(void *p) {
-    free(p);
-}
-
-static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
-    return VX_EUNAVAIL;
-}
-
-static const char *th_config_get(vx_host *h, const char *key) {
-    for (size_t i = 0; i < h->cfg.n_items; i++)
-        if (strcmp(h->cfg.items[i].key, key) == 0) return h->cfg.items[i].value;
-    return NULL;
-}
-
-static vx_metric *th_metric_register(vx_host *h, vx_metric_type type, const char *name,
-                                     const char *help) {
-    vx_metric *m;
-
-    if (type != VX_METRIC_COUNTER || h->n_metrics == 4) return NULL;
-    m = &h->metrics[h->n_metrics++];
-    m->h = h;
-    snprintf(m->name, sizeof(m->name), "%s", name);
-    return m;
-}
-
-/* Plugin threads feed metrics; the owning host's mutex guards them. */
-static void th_metric_add(vx_metric *m, double v) {
-    pthread_mutex_lock(&m->h->mu);
-    m->value += v;
-    pthread_mutex_unlock(&m->h->mu);
-}
-
-static void th_metric_set(vx_metric *m, double v) {
-    pthread_mutex_lock(&m->h->mu);
-    m->value = v;
-    pthread_mutex_unlock(&m->h->mu);
-}
-
-static double metric_value(vx_host *h, const char *name) {
-    double v = -1;
-
-    pthread_mutex_lock(&h->mu);
-    for (size_t i = 0; i < h->n_metrics; i++)
-        if (strcmp(h->metrics[i].name, name) == 0) v = h->metrics[i].value;
-    pthread_mutex_unlock(&h->mu);
-    return v;
-}
-
-static const vx_host_api test_api = {
-    .struct_size = sizeof(vx_host_api),
-    .abi_major = VX_ABI_MAJOR,
-    .abi_minor = VX_ABI_MINOR,
-    .log = th_log,
-    .vlog = th_vlog,
-    .log_enabled = th_log_enabled,
-    .now_ns = now_ns,
-    .alloc = th_alloc,
-    .free = th_free,
-    .defer = th_defer,
-    .config_get = th_config_get,
-    .metric_register = th_metric_register,
-    .metric_add = th_metric_add,
-    .metric_set = th_metric_set,
-    .metric_observe = th_metric_add, /* never reached: only counters register */
-};
-
-/* ---------------------------------------------------------------- recorder */
-
-#define REC_MAX 64
-#define REC_TEXT 256
-#define REC_CHUNKS 4096
-
-/* Everything one stream delivered, in order. `closed` is set right after
- * close() returns, so any later event is counted in after_close. */
-typedef struct seen {
-    int closed, after_close;
-    size_t events;
-    uint64_t first_ns, last_ns; /* first and last output (not done/error) */
-    char partials[REC_MAX][REC_TEXT];
-    size_t n_partials;
-    char finals[REC_MAX][REC_TEXT];
-    float confidence[REC_MAX];
-    size_t n_finals;
-    char tokens[REC_MAX][REC_TEXT];
-    size_t n_tokens;
-    char text[REC_MAX * 16];
-    size_t chunks[REC_CHUNKS];
-    size_t n_chunks;
-    int16_t *pcm;
-    size_t frames, pcm_cap;
-    int done;
-    vx_usage usage;
-    int got_usage;
-    int errors;
-    vx_error err;
-} seen;
-
-/* The events user pointer: what was seen, guarded by mu, signalled on cv. */
-typedef struct rec {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    seen d;
-} rec;
-
-static void rec_event(rec *r, int output) {
-    uint64_t t = now_ns();
-
-    if (r->d.closed) r->d.after_close++;
-    r->d.events++;
-    if (output) {
-        if (!r->d.first_ns) r->d.first_ns = t;
-        r->d.last_ns = t;
-    }
-}
-
-static void copy_text(char *dst, const char *src, size_t len) {
-    if (len >= REC_TEXT) len = REC_TEXT - 1;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
-static void on_partial(void *user, const char *text) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r, 1);
-    if (r->d.n_partials < REC_MAX) copy_text(r->d.partials[r->d.n_partials++], text, strlen(text));
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_final(void *user, const char *text, float confidence) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r, 1);
-    if (r->d.n_finals < REC_MAX) {
-        r->d.confidence[r->d.n_finals] = confidence;
-        copy_text(r->d.finals[r->d.n_finals++], text, strlen(text));
-    }
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_error(void *user, const vx_error *err) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r, 0);
-    r->d.errors++;
-    r->d.err = *err;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_token(void *user, const char *text, size_t len) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r, 1);
-    if (r->d.n_tokens < REC_MAX) copy_text(r->d.tokens[r->d.n_tokens], text, len);
-    r->d.n_tokens++;
-    if (strlen(r->d.text) + len < sizeof(r->d.text)) strncat(r->d.text, text, len);
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_llm_done(void *user, const vx_usage *usage) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r, 0);
-    r->d.done++;
-    if (usage) r->d.usage = *usage, r->d.got_usage = 1;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_audio(void *user, const int16_t *pcm, size_t frames) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r, 1);
-    if (r->d.n_chunks < REC_CHUNKS) r->d.chunks[r->d.n_chunks++] = frames;
-    if (r->d.frames + frames > r->d.pcm_cap) {
-        size_t cap = (r->d.frames + frames) * 2;
-        int16_t *p = realloc(r->d.pcm, cap * sizeof(*p));
-        if (p) r->d.pcm = p, r->d.pcm_cap = cap;
-    }
-    if (r->d.frames + frames <= r->d.pcm_cap)
-        memcpy(r->d.pcm + r->d.frames, pcm, frames * sizeof(*pcm));
-    r->d.frames += frames;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_tts_done(void *user) {
-    on_llm_done(user, NULL);
-}
-
-static vx_stt_events stt_events(rec *r) {
-    vx_stt_events e = {sizeof(e), r, on_partial, on_final, on_error};
-    return e;
-}
-
-static vx_llm_events llm_events(rec *r) {
-    vx_llm_events e = {sizeof(e), r, on_token, on_llm_done, on_error};
-    return e;
-}
-
-static vx_tts_events tts_events(rec *r) {
-    vx_tts_events e = {sizeof(e), r, on_audio, on_tts_done, on_error};
-    return e;
-}
-
-typedef int (*rec_pred)(const seen *d, size_t n);
-
-static int has_partials(const seen *d, size_t n) { return d->n_partials >= n; }
-static int has_finals(const seen *d, size_t n) { return d->n_finals >= n; }
-static int has_tokens(const seen *d, size_t n) { return d->n_tokens >= n; }
-static int has_ended(const seen *d, size_t n) { return d->done + d->errors >= (int)n; }
-
-/* Wait until pred holds; 0 on time out. */
-static int rec_wait(rec *r, rec_pred pred, size_t n) {
-    uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
-    struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
-    int ok;
-
-    pthread_mutex_lock(&r->mu);
-    while (!(ok = pred(&r->d, n)) && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
-        ;
-    if (!ok) ok = pred(&r->d, n);
-    pthread_mutex_unlock(&r->mu);
-    return ok;
-}
-
-/* A copy of what a recorder saw, taken under its mutex, for assertions. */
-static seen *rec_snap(rec *r, seen *copy) {
-    pthread_mutex_lock(&r->mu);
-    *copy = r->d;
-    pthread_mutex_unlock(&r->mu);
-    return copy;
-}
-static size_t rec_events(rec *r) {
-    size_t n;
-    pthread_mutex_lock(&r->mu);
-    n = r->d.events;
-    pthread_mutex_unlock(&r->mu);
-    return n;
-}
+typedef ph_seen seen;
+typedef ph_rec rec;
+typedef ph_fixture fixture;
 
 /* ---------------------------------------------------------------- fixture */
 
 static void *sim_dl;
 static const vx_plugin_info *sim;
 
-typedef enum { K_STT, K_LLM, K_TTS } kind;
-
-#define FX_MAX 256
-
-/* Instances, recorders and streams of one test, released by teardown even
- * when an assertion failed half way: streams first, so no event can reach
- * a freed recorder. */
-typedef struct fixture {
-    vx_host hosts[4];
-    void *inst[4];
-    size_t n_inst;
-    rec *recs[FX_MAX];
-    size_t n_recs;
-    struct {
-        kind k;
-        vx_stream *s;
-    } streams[FX_MAX];
-    size_t n_streams;
-} fixture;
+typedef enum { K_STT = VX_KIND_STT, K_LLM = VX_KIND_LLM, K_TTS = VX_KIND_TTS } kind;
 
 static int fx_setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    if (!f) return -1;
-    *state = f;
-    return 0;
-}
-
-static void stream_close(kind k, vx_stream *s) {
-    if (k == K_STT) sim->stt->close(s);
-    else if (k == K_LLM) sim->llm->close(s);
-    else sim->tts->close(s);
+    return (*state = ph_fx_new(sim)) ? 0 : -1;
 }
 
 static int fx_teardown(void **state) {
-    fixture *f = *state;
-
-    for (size_t i = 0; i < f->n_streams; i++)
-        if (f->streams[i].s) stream_close(f->streams[i].k, f->streams[i].s);
-    for (size_t i = 0; i < f->n_recs; i++) {
-        pthread_mutex_destroy(&f->recs[i]->mu);
-        pthread_cond_destroy(&f->recs[i]->cv);
-        free(f->recs[i]->d.pcm);
-        free(f->recs[i]);
-    }
-    for (size_t i = 0; i < f->n_inst; i++) {
-        sim->shutdown(f->inst[i]);
-        pthread_mutex_destroy(&f->hosts[i].mu);
-    }
-    free(f);
+    ph_fx_free(*state);
     return 0;
 }
 
 /* Init an instance the way the host does (every schema key, the given value
  * or the default). Pairs of key, value end with NULL. Returns its index. */
 static size_t fx_inst(fixture *f, ...) {
-    vx_host *h = &f->hosts[f->n_inst];
-    vx_error err = {0};
-    size_t n = 0;
     va_list ap;
+    size_t in;
 
-    assert_true(f->n_inst < 4);
-    for (const vx_config_key *k = sim->config; k && k->key; k++) {
-        h->kv[n].key = k->key;
-        h->kv[n].value = k->def;
-        n++;
-    }
     va_start(ap, f);
-    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
-        const char *value = va_arg(ap, const char *);
-        size_t i;
-        for (i = 0; i < n && strcmp(h->kv[i].key, key) != 0; i++)
-            ;
-        assert_true(i < n); /* a key the plugin does not declare */
-        h->kv[i].value = value;
-    }
+    in = ph_fx_vinst(f, "sim", ap);
     va_end(ap);
-    pthread_mutex_init(&h->mu, NULL);
-    h->cfg.struct_size = sizeof(vx_config);
-    h->cfg.instance = "sim";
-    h->cfg.items = h->kv;
-    h->cfg.n_items = n;
-    assert_int_equal(sim->init(&test_api, h, &h->cfg, &f->inst[f->n_inst], &err), VX_OK);
-    return f->n_inst++;
+    return in;
 }
 
 static rec *fx_rec(fixture *f) {
-    rec *r = calloc(1, sizeof(*r));
-    pthread_condattr_t ca;
-
-    assert_non_null(r);
-    assert_true(f->n_recs < FX_MAX);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rec_wait's deadline */
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    f->recs[f->n_recs++] = r;
-    return r;
+    return ph_fx_rec(f);
 }
 
 static void fx_track(fixture *f, kind k, vx_stream *s) {
-    assert_true(f->n_streams < FX_MAX);
-    f->streams[f->n_streams].k = k;
-    f->streams[f->n_streams].s = s;
-    f->n_streams++;
+    ph_fx_track(f, (vx_kind)k, s);
 }
 
 /* Close a tracked stream now and mark its recorder closed. */
 static void fx_close(fixture *f, vx_stream *s, rec *r) {
-    for (size_t i = 0; i < f->n_streams; i++) {
-        if (f->streams[i].s == s) {
-            stream_close(f->streams[i].k, s);
-            f->streams[i].s = NULL;
-        }
-    }
-    pthread_mutex_lock(&r->mu);
-    r->d.closed = 1;
-    pthread_mutex_unlock(&r->mu);
+    ph_fx_close(f, s, r);
 }
 
 static int stt_open(fixture *f, size_t inst, uint32_t rate, rec *r, vx_stream **s,
                     vx_error *err) {
     vx_audio_format fmt = {rate, 1, VX_PCM_S16LE};
-    vx_stt_events ev = stt_events(r);
+    vx_stt_events ev = ph_stt_events(r);
     int rc;
 
     *s = NULL;
@@ -502,7 +100,7 @@ static void stt_feed_ms(vx_stream *s, uint32_t rate, unsigned ms, unsigned piece
 static int llm_start(fixture *f, size_t inst, const vx_message *msgs, size_t n, int max_tokens,
                      rec *r, vx_stream **s, vx_error *err) {
     vx_llm_params p = {sizeof(p), -1, max_tokens, "session-1"};
-    vx_llm_events ev = llm_events(r);
+    vx_llm_events ev = ph_llm_events(r);
     int rc;
 
     *s = NULL;
@@ -515,7 +113,7 @@ static const vx_message hi[] = {{"user", "hi"}};
 
 static int tts_start(fixture *f, size_t inst, const char *text, const char *voice,
                      vx_audio_format *fmt, rec *r, vx_stream **s, vx_error *err) {
-    vx_tts_events ev = tts_events(r);
+    vx_tts_events ev = ph_tts_events(r);
     int rc;
 
     *s = NULL;
@@ -577,12 +175,12 @@ static void test_stt_partials_grow_one_word_per_partial_every_of_audio(void **st
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     for (size_t i = 0; i < 4; i++) {
         stt_feed_ms(s, 16000, 100, 100);
-        assert_true(rec_wait(r, has_partials, i + 1));
+        assert_true(ph_rec_wait(r, ph_has_partials, i + 1));
     }
     stt_feed_ms(s, 16000, 300, 100); /* no fifth word: no more partials */
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.n_partials, 4);
     for (size_t i = 0; i < 4; i++) assert_string_equal(snap.partials[i], want[i]);
 }
@@ -599,8 +197,8 @@ static void test_stt_partials_count_audio_time_at_the_stream_rate(void **state) 
     assert_int_equal(stt_open(f, in, 8000, r, &s, &err), VX_OK);
     stt_feed_ms(s, 8000, 200, 10);
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.n_partials, 2);
     assert_string_equal(snap.partials[0], "one");
     assert_string_equal(snap.partials[1], "one two");
@@ -617,8 +215,8 @@ static void test_stt_final_is_the_transcript_with_confidence_0_9(void **state) {
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     stt_feed_ms(s, 16000, 100, 20);
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &snap);
     assert_string_equal(snap.finals[0], "turn the lights on");
     assert_float_equal(snap.confidence[0], 0.9f, 1e-6);
 }
@@ -636,8 +234,8 @@ static void test_stt_transcripts_cycle_per_utterance(void **state) {
         stt_feed_ms(s, 16000, 40, 20);
         assert_int_equal(sim->stt->finish(s, &err), VX_OK);
     }
-    assert_true(rec_wait(r, has_finals, 3));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_finals, 3));
+    ph_rec_snap(r, &snap);
     assert_string_equal(snap.finals[0], "alpha beta");
     assert_string_equal(snap.finals[1], "gamma");
     assert_string_equal(snap.finals[2], "alpha beta");
@@ -653,8 +251,8 @@ static void test_stt_empty_utterance_gives_empty_final(void **state) {
 
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    ph_rec_snap(r, &snap);
     assert_string_equal(snap.finals[0], "");
     assert_int_equal(snap.n_partials, 0);
 }
@@ -671,8 +269,8 @@ static void test_stt_empty_utterance_does_not_advance_the_cycle(void **state) {
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
     stt_feed_ms(s, 16000, 40, 20);
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 2));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_finals, 2));
+    ph_rec_snap(r, &snap);
     assert_string_equal(snap.finals[0], "");
     assert_string_equal(snap.finals[1], "first");
 }
@@ -691,8 +289,8 @@ static void test_llm_echo_repeats_the_last_user_message(void **state) {
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, msgs, 4, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.done, 1);
     assert_string_equal(snap.text, "You said: what time is it.");
     assert_int_equal(snap.n_tokens, 6);
@@ -709,8 +307,8 @@ static void test_llm_echo_without_user_message_says_hello(void **state) {
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, msgs, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.done, 1);
     assert_string_equal(snap.text, "Hello.");
 }
@@ -725,8 +323,8 @@ static void test_llm_reply_is_sent_one_word_per_token(void **state) {
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.done, 1);
     assert_int_equal(snap.n_tokens, 4);
     for (size_t i = 0; i < 4; i++) assert_string_equal(snap.tokens[i], want[i]);
@@ -744,8 +342,8 @@ static void test_llm_usage_counts_prompt_words_and_sent_tokens(void **state) {
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, msgs, 3, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_true(snap.got_usage);
     assert_int_equal(snap.usage.prompt_tokens, 4 + 4 + 1);
     assert_int_equal(snap.usage.completion_tokens, 3);
@@ -760,8 +358,8 @@ static void test_llm_max_tokens_stops_early_with_on_done(void **state) {
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, hi, 1, 2, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.done, 1);
     assert_int_equal(snap.n_tokens, 2);
     assert_string_equal(snap.text, "one two ");
@@ -782,7 +380,7 @@ static void test_tts_reports_mono_s16le_at_the_configured_rate(void **state) {
     assert_int_equal(fmt.sample_rate, 24000);
     assert_int_equal(fmt.channels, 1);
     assert_int_equal(fmt.encoding, VX_PCM_S16LE);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
 }
 
 static void test_tts_length_is_chars_times_ms_per_char(void **state) {
@@ -796,8 +394,8 @@ static void test_tts_length_is_chars_times_ms_per_char(void **state) {
 
     /* 11 characters, one of them two bytes of UTF-8: 11 x 30 ms at 16 kHz. */
     assert_int_equal(tts_start(f, in, "h\xc3\xa9llo world", NULL, &fmt, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.done, 1);
     assert_int_equal(snap.frames, 11 * 30 * 16000 / 1000);
 }
@@ -812,8 +410,8 @@ static void test_tts_chunks_are_chunk_ms_long(void **state) {
     vx_stream *s;
 
     assert_int_equal(tts_start(f, in, "abc", NULL, &fmt, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     /* 150 ms in 20 ms chunks of 320 frames: 7 full ones and 160 frames. */
     assert_int_equal(snap.n_chunks, 8);
     for (size_t i = 0; i < 7; i++) assert_int_equal(snap.chunks[i], 320);
@@ -831,8 +429,8 @@ static void test_tts_audio_is_a_faded_tone_near_minus_12_dbfs(void **state) {
     int peak = 0;
 
     assert_int_equal(tts_start(f, in, "hello", NULL, &fmt, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.frames, 4000);
     for (size_t i = 0; i < snap.frames; i++)
         if (abs(snap.pcm[i]) > peak) peak = abs(snap.pcm[i]);
@@ -852,7 +450,7 @@ static size_t crossings(fixture *f, const char *voice) {
     size_t n = 0;
 
     assert_int_equal(tts_start(f, in, "0123456789", voice, &fmt, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     pthread_mutex_lock(&r->mu);
     for (size_t i = 1; i < r->d.frames; i++) n += (r->d.pcm[i - 1] < 0) != (r->d.pcm[i] < 0);
     pthread_mutex_unlock(&r->mu);
@@ -875,13 +473,13 @@ static void test_tts_realtime_paces_chunks_at_real_time(void **state) {
     vx_audio_format fmt = {0};
     vx_error err = {0};
     vx_stream *s;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ph_now_ns();
 
     /* 200 ms in five 40 ms chunks: the last one is due 160 ms after the
      * first, which is due at once. */
     assert_int_equal(tts_start(f, in, "abcd", NULL, &fmt, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.n_chunks, 5);
     assert_true((snap.last_ns - t0) / 1000000 >= 159);
 }
@@ -895,11 +493,11 @@ static void test_latency_delays_the_first_llm_token(void **state) {
     seen snap;
     vx_error err = {0};
     vx_stream *s;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ph_now_ns();
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_true((snap.first_ns - t0) / 1000000 >= 199);
 }
 
@@ -910,11 +508,11 @@ static void test_token_delay_spaces_the_tokens(void **state) {
     seen snap;
     vx_error err = {0};
     vx_stream *s;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ph_now_ns();
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.n_tokens, 5);
     assert_true((snap.last_ns - t0) / 1000000 >= 199); /* four gaps of 50 ms */
 }
@@ -929,10 +527,10 @@ static void test_latency_delays_the_stt_final_after_finish(void **state) {
 
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     stt_feed_ms(s, 16000, 100, 20);
-    t0 = now_ns();
+    t0 = ph_now_ns();
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    assert_true(ms_since(t0) >= 199);
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    assert_true(ph_ms_since(t0) >= 199);
 }
 
 static void test_latency_delays_the_first_stt_partial_after_audio_starts(void **state) {
@@ -942,12 +540,12 @@ static void test_latency_delays_the_first_stt_partial_after_audio_starts(void **
     seen snap;
     vx_error err = {0};
     vx_stream *s;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ph_now_ns();
 
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     stt_feed_ms(s, 16000, 40, 20);
-    assert_true(rec_wait(r, has_partials, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_partials, 1));
+    ph_rec_snap(r, &snap);
     assert_true((snap.first_ns - t0) / 1000000 >= 199);
 }
 
@@ -959,11 +557,11 @@ static void test_latency_delays_the_first_tts_chunk(void **state) {
     vx_audio_format fmt = {0};
     vx_error err = {0};
     vx_stream *s;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ph_now_ns();
 
     assert_int_equal(tts_start(f, in, "hi", NULL, &fmt, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_true((snap.first_ns - t0) / 1000000 >= 199);
 }
 
@@ -987,8 +585,8 @@ static void test_fail_first_fails_exactly_the_first_two_calls(void **state) {
             assert_int_equal(err.upstream_status, 429);
         } else {
             assert_int_equal(rc, VX_OK);
-            assert_true(rec_wait(r, has_ended, 1));
-            assert_int_equal(rec_snap(r, &snap)->done, 1);
+            assert_true(ph_rec_wait(r, ph_has_ended, 1));
+            assert_int_equal(ph_rec_snap(r, &snap)->done, 1);
         }
     }
 }
@@ -1009,11 +607,11 @@ static void test_error_kind_sets_code_retryable_and_upstream_status(void **state
         void *inst = NULL;
         vx_stream *s = NULL;
         rec *r = fx_rec(f);
-        vx_llm_events ev = llm_events(r);
+        vx_llm_events ev = ph_llm_events(r);
 
         pthread_mutex_init(&h.mu, NULL);
         h.cfg = (vx_config){sizeof(vx_config), "sim", kv, 2};
-        assert_int_equal(sim->init(&test_api, &h, &h.cfg, &inst, &err), VX_OK);
+        assert_int_equal(sim->init(&ph_api, &h, &h.cfg, &inst, &err), VX_OK);
         assert_int_equal(sim->llm->generate(inst, hi, 1, NULL, &ev, &s, &err), kinds[i].code);
         sim->shutdown(inst);
         pthread_mutex_destroy(&h.mu);
@@ -1041,8 +639,8 @@ static void test_fail_at_start_fails_stt_open_and_tts_synthesize_too(void **stat
     assert_int_equal(e2.retryable, 0);
     assert_int_equal(e2.upstream_status, 401);
     assert_int_equal(tts_start(f, in, "hi", NULL, &fmt, r, &s, &e3), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    assert_int_equal(rec_snap(r, &snap)->errors, 0);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    assert_int_equal(ph_rec_snap(r, &snap)->errors, 0);
 }
 
 /* The pass/fail pattern of 64 calls on a fresh instance; calls that
@@ -1087,9 +685,9 @@ static void test_fail_at_first_output_sends_on_error_instead_of_the_first_token(
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(50);
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.errors, 1);
     assert_int_equal(snap.err.code, VX_ETIMEDOUT);
     assert_int_equal(snap.err.retryable, 1);
@@ -1108,9 +706,9 @@ static void test_fail_at_mid_stream_sends_some_tokens_then_on_error(void **state
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(50);
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.errors, 1);
     assert_int_equal(snap.err.code, VX_EUNAVAIL);
     assert_in_range(snap.n_tokens, 1, 5);
@@ -1127,9 +725,9 @@ static void test_fail_at_mid_stream_sends_some_audio_then_on_error(void **state)
     vx_stream *s;
 
     assert_int_equal(tts_start(f, in, "hello there", NULL, &fmt, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(50);
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.errors, 1);
     assert_true(snap.n_chunks >= 1);
     assert_true(snap.frames < 11 * 50 * 16);
@@ -1147,8 +745,8 @@ static void test_stt_fail_at_first_output_replaces_the_first_partial(void **stat
 
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     stt_feed_ms(s, 16000, 200, 200); /* one partial_every: the first partial */
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.err.code, VX_EPROTO);
     assert_int_equal(snap.n_partials + snap.n_finals, 0);
     /* The stream is dead: more audio is refused with the same error. */
@@ -1168,9 +766,9 @@ static void test_stt_fail_at_mid_stream_replaces_the_final_after_a_partial(void 
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     stt_feed_ms(s, 16000, 100, 20);
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(50);
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.n_partials, 1);
     assert_int_equal(snap.n_finals, 0);
     assert_int_equal(snap.errors, 1);
@@ -1185,7 +783,7 @@ static void test_simulated_failures_feed_sim_failures_total(void **state) {
 
     for (int i = 0; i < 5; i++)
         if (llm_start(f, in, hi, 1, 0, r, &s, &err) == VX_OK) fx_close(f, s, r);
-    assert_true(metric_value(&f->hosts[in], "sim_failures_total") == 3.0);
+    assert_true(ph_metric_value(&f->hosts[in], "sim_failures_total") == 3.0);
 }
 
 /* ================================================================ hang */
@@ -1199,12 +797,12 @@ static void test_hang_silent_llm_sends_nothing_until_cancel(void **state) {
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    sleep_ms(150);
-    assert_int_equal(rec_events(r), 0);
+    ph_sleep_ms(150);
+    assert_int_equal(ph_rec_events(r), 0);
     sim->llm->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(50);
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.events, 1);
     assert_int_equal(snap.err.code, VX_ECANCELED);
 }
@@ -1220,11 +818,11 @@ static void test_hang_silent_stt_accepts_audio_but_sends_nothing_until_cancel(vo
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     stt_feed_ms(s, 16000, 200, 20);
     assert_int_equal(sim->stt->finish(s, &err), VX_OK);
-    sleep_ms(150);
-    assert_int_equal(rec_events(r), 0);
+    ph_sleep_ms(150);
+    assert_int_equal(ph_rec_events(r), 0);
     sim->stt->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &snap);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.events, 1);
     assert_int_equal(snap.err.code, VX_ECANCELED);
 }
@@ -1245,15 +843,15 @@ static void *blocked_call_run(void *arg) {
     void *inst = b->f->inst[b->in];
 
     if (b->k == K_LLM) {
-        vx_llm_events ev = llm_events(b->r);
+        vx_llm_events ev = ph_llm_events(b->r);
         b->rc = sim->llm->generate(inst, hi, 1, NULL, &ev, &b->out, &b->err);
     } else if (b->k == K_STT) {
         vx_audio_format fmt = {16000, 1, VX_PCM_S16LE};
-        vx_stt_events ev = stt_events(b->r);
+        vx_stt_events ev = ph_stt_events(b->r);
         b->rc = sim->stt->open(inst, &fmt, &ev, &b->out, &b->err);
     } else {
         vx_audio_format fmt = {0};
-        vx_tts_events ev = tts_events(b->r);
+        vx_tts_events ev = ph_tts_events(b->r);
         b->rc = sim->tts->synthesize(inst, "hi", NULL, &fmt, &ev, &b->out, &b->err);
     }
     atomic_store(&b->returned, 1);
@@ -1270,8 +868,8 @@ static void check_blocks_until_cancel(fixture *f, kind k) {
     pthread_t t;
 
     assert_int_equal(pthread_create(&t, NULL, blocked_call_run, &b), 0);
-    logged = host_log_wait(&f->hosts[b.in], "blocks until cancelled");
-    sleep_ms(200);
+    logged = ph_log_wait(&f->hosts[b.in], "blocks until cancelled");
+    ph_sleep_ms(200);
     returned_early = atomic_load(&b.returned);
     s = __atomic_load_n(&b.out, __ATOMIC_ACQUIRE);
     if (!s) fail_msg("the blocked call did not publish its stream");
@@ -1285,8 +883,8 @@ static void check_blocks_until_cancel(fixture *f, kind k) {
     assert_int_equal(b.rc, VX_ECANCELED);
     assert_int_equal(b.err.code, VX_ECANCELED);
     assert_ptr_equal(b.out, s);
-    sleep_ms(50);
-    assert_int_equal(rec_events(b.r), 0);
+    ph_sleep_ms(50);
+    assert_int_equal(ph_rec_events(b.r), 0);
 }
 
 static void test_hang_block_blocks_generate_until_cancel(void **state) {
@@ -1323,16 +921,16 @@ static void test_cancel_is_idempotent_and_ends_with_one_canceled_error(void **st
     canceller c;
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_tokens, 1));
+    assert_true(ph_rec_wait(r, ph_has_tokens, 1));
     c.s = s;
     for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, cancel_run, &c), 0);
     sim->llm->cancel(s);
     for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
     sim->llm->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(50);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
     sim->llm->cancel(s);
-    rec_snap(r, &snap);
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.errors, 1);
     assert_int_equal(snap.err.code, VX_ECANCELED);
     assert_int_equal(snap.done, 0);
@@ -1348,10 +946,10 @@ static void test_cancel_after_done_sends_nothing(void **state) {
     vx_stream *s;
 
     assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     sim->llm->cancel(s);
-    sleep_ms(50);
-    rec_snap(r, &snap);
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &snap);
     assert_int_equal(snap.done, 1);
     assert_int_equal(snap.errors, 0);
 }
@@ -1367,8 +965,8 @@ static void test_stt_cancel_refuses_more_audio(void **state) {
 
     assert_int_equal(stt_open(f, in, 16000, r, &s, &err), VX_OK);
     sim->stt->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    assert_int_equal(rec_snap(r, &snap)->err.code, VX_ECANCELED);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    assert_int_equal(ph_rec_snap(r, &snap)->err.code, VX_ECANCELED);
     assert_int_equal(sim->stt->feed(s, pcm, 160, &err), VX_ECANCELED);
     assert_int_equal(sim->stt->finish(s, &err), VX_ECANCELED);
 }
@@ -1386,11 +984,11 @@ static void test_no_llm_event_after_close(void **state) {
     for (int i = 0; i < 40; i++) {
         r[i] = fx_rec(f);
         assert_int_equal(llm_start(f, in, hi, 1, 0, r[i], &s, &err), VX_OK);
-        if (i % 2) sleep_ms(1); /* some close mid-stream, some before the first token */
+        if (i % 2) ph_sleep_ms(1); /* some close mid-stream, some before the first token */
         fx_close(f, s, r[i]);
     }
-    sleep_ms(50);
-    for (int i = 0; i < 40; i++) assert_int_equal(rec_snap(r[i], &snap)->after_close, 0);
+    ph_sleep_ms(50);
+    for (int i = 0; i < 40; i++) assert_int_equal(ph_rec_snap(r[i], &snap)->after_close, 0);
 }
 
 static void test_no_tts_event_after_close(void **state) {
@@ -1406,11 +1004,11 @@ static void test_no_tts_event_after_close(void **state) {
         r[i] = fx_rec(f);
         assert_int_equal(tts_start(f, in, "a long sentence to speak", NULL, &fmt, r[i], &s, &err),
                          VX_OK);
-        if (i % 2) sleep_ms(1);
+        if (i % 2) ph_sleep_ms(1);
         fx_close(f, s, r[i]);
     }
-    sleep_ms(50);
-    for (int i = 0; i < 20; i++) assert_int_equal(rec_snap(r[i], &snap)->after_close, 0);
+    ph_sleep_ms(50);
+    for (int i = 0; i < 20; i++) assert_int_equal(ph_rec_snap(r[i], &snap)->after_close, 0);
 }
 
 static void test_no_stt_event_after_close(void **state) {
@@ -1428,8 +1026,8 @@ static void test_no_stt_event_after_close(void **state) {
         assert_int_equal(sim->stt->finish(s, &err), VX_OK);
         fx_close(f, s, r[i]);
     }
-    sleep_ms(50);
-    for (int i = 0; i < 20; i++) assert_int_equal(rec_snap(r[i], &snap)->after_close, 0);
+    ph_sleep_ms(50);
+    for (int i = 0; i < 20; i++) assert_int_equal(ph_rec_snap(r[i], &snap)->after_close, 0);
 }
 
 /* ================================================================ concurrency */
@@ -1449,7 +1047,7 @@ static void *session_run(void *arg) {
     session *x = arg;
     char text[32];
     vx_message msg = {"user", text};
-    vx_llm_events ev = llm_events(x->r);
+    vx_llm_events ev = ph_llm_events(x->r);
     vx_error err = {0};
     vx_stream *s = NULL;
 
@@ -1457,7 +1055,7 @@ static void *session_run(void *arg) {
     snprintf(x->want, sizeof(x->want), "You said: message %d.", x->n);
     x->rc = sim->llm->generate(x->f->inst[x->in], &msg, 1, NULL, &ev, &s, &err);
     if (x->rc != VX_OK) return NULL;
-    x->ok = rec_wait(x->r, has_ended, 1);
+    x->ok = ph_rec_wait(x->r, ph_has_ended, 1);
     sim->llm->close(s);
     return NULL;
 }
@@ -1477,7 +1075,7 @@ static void test_twenty_concurrent_llm_streams_all_complete(void **state) {
     for (int i = 0; i < 24; i++) {
         assert_int_equal(x[i].rc, VX_OK);
         assert_true(x[i].ok);
-        rec_snap(x[i].r, &snap);
+        ph_rec_snap(x[i].r, &snap);
         assert_int_equal(snap.done, 1);
         assert_int_equal(snap.errors, 0);
         assert_string_equal(snap.text, x[i].want);
@@ -1499,17 +1097,17 @@ static void *voice_session_run(void *arg) {
     voice_session *x = arg;
     void *inst = x->f->inst[x->in];
     vx_audio_format in_fmt = {16000, 1, VX_PCM_S16LE}, out_fmt;
-    vx_stt_events se = stt_events(x->stt);
-    vx_llm_events le = llm_events(x->llm);
-    vx_tts_events te = tts_events(x->tts);
+    vx_stt_events se = ph_stt_events(x->stt);
+    vx_llm_events le = ph_llm_events(x->llm);
+    vx_tts_events te = ph_tts_events(x->tts);
     vx_message msg = {"user", NULL};
     vx_stream *s = NULL, *l = NULL, *t = NULL;
     vx_error err = {0};
-    char heard[REC_TEXT], said[REC_MAX * 16];
+    char heard[PH_REC_TEXT], said[sizeof(x->llm->d.text)];
 
     x->ok = sim->stt->open(inst, &in_fmt, &se, &s, &err) == VX_OK;
     for (int i = 0; x->ok && i < 5; i++) x->ok = sim->stt->feed(s, pcm, 1600, &err) == VX_OK;
-    x->ok = x->ok && sim->stt->finish(s, &err) == VX_OK && rec_wait(x->stt, has_finals, 1);
+    x->ok = x->ok && sim->stt->finish(s, &err) == VX_OK && ph_rec_wait(x->stt, ph_has_finals, 1);
     if (s) sim->stt->close(s);
     if (!x->ok) return NULL;
     pthread_mutex_lock(&x->stt->mu);
@@ -1517,14 +1115,14 @@ static void *voice_session_run(void *arg) {
     pthread_mutex_unlock(&x->stt->mu);
     msg.content = heard;
     x->ok = sim->llm->generate(inst, &msg, 1, NULL, &le, &l, &err) == VX_OK &&
-            rec_wait(x->llm, has_ended, 1);
+            ph_rec_wait(x->llm, ph_has_ended, 1);
     if (l) sim->llm->close(l);
     if (!x->ok) return NULL;
     pthread_mutex_lock(&x->llm->mu);
     snprintf(said, sizeof(said), "%s", x->llm->d.text);
     pthread_mutex_unlock(&x->llm->mu);
     x->ok = sim->tts->synthesize(inst, said, NULL, &out_fmt, &te, &t, &err) == VX_OK &&
-            rec_wait(x->tts, has_ended, 1);
+            ph_rec_wait(x->tts, ph_has_ended, 1);
     if (t) sim->tts->close(t);
     return NULL;
 }
@@ -1544,10 +1142,10 @@ static void test_twenty_voice_sessions_share_one_instance_for_all_stages(void **
     for (int i = 0; i < 20; i++) pthread_join(t[i], NULL);
     for (int i = 0; i < 20; i++) {
         assert_true(x[i].ok);
-        assert_string_equal(rec_snap(x[i].stt, &snap)->finals[0], "what is the weather");
-        assert_string_equal(rec_snap(x[i].llm, &snap)->text, "You said: what is the weather.");
+        assert_string_equal(ph_rec_snap(x[i].stt, &snap)->finals[0], "what is the weather");
+        assert_string_equal(ph_rec_snap(x[i].llm, &snap)->text, "You said: what is the weather.");
         /* 30 characters x 2 ms at 16 kHz */
-        assert_int_equal(rec_snap(x[i].tts, &snap)->frames, 30 * 2 * 16);
+        assert_int_equal(ph_rec_snap(x[i].tts, &snap)->frames, 30 * 2 * 16);
         assert_int_equal(snap.done, 1);
     }
 }
@@ -1631,23 +1229,13 @@ int main(void) {
         T(test_health_reports_calls_and_failures),
     };
 #undef T
-    vx_plugin_entry_fn entry;
     int failed;
 
-    sim_dl = dlopen(SIM_SO, RTLD_NOW | RTLD_LOCAL);
-    if (!sim_dl) {
-        fprintf(stderr, "dlopen %s: %s\n", SIM_SO, dlerror());
-        return 1;
-    }
-    *(void **)&entry = dlsym(sim_dl, VX_PLUGIN_ENTRY_SYMBOL);
-    sim = entry ? entry(&test_api) : NULL;
-    if (!sim) {
-        fprintf(stderr, "%s: no usable vx_plugin_entry\n", SIM_SO);
-        return 1;
-    }
+    sim = ph_plugin_load(SIM_SO, &sim_dl);
+    if (!sim) return 1;
     /* SIM_TEST_FILTER=test_hang* runs a subset (e.g. under valgrind). */
     if (getenv("SIM_TEST_FILTER")) cmocka_set_test_filter(getenv("SIM_TEST_FILTER"));
     failed = cmocka_run_group_tests(tests, NULL, NULL);
-    dlclose(sim_dl);
+    ph_plugin_unload(sim_dl);
     return failed ? 1 : 0;
 }

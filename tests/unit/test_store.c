@@ -4,10 +4,7 @@
  * then the store vtable. The Redis tests run against real redis-server
  * processes on free loopback ports, started and killed by PID here.
  */
-#include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +22,8 @@
 #include <hiredis/hiredis.h>
 #include <voxray/plugin.h>
 
+#include "plugin_harness.h"
+
 #ifndef STORE_MEMORY_SO
 #error "STORE_MEMORY_SO must name the built store_memory.so"
 #endif
@@ -34,110 +31,14 @@
 #error "STORE_REDIS_SO must name the built store_redis.so"
 #endif
 
-/* ---------------------------------------------------------------- clock */
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t now_ms(void) {
-    return now_ns() / 1000000;
+    return ph_now_ns() / 1000000;
 }
-
-static void sleep_ms(unsigned ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
-/* ---------------------------------------------------------------- test host */
-
-/* The per-instance handle: the instance's config and everything it logged,
- * kept so tests can check that no secret reached the log. */
-struct vx_host {
-    vx_config cfg;
-    vx_kv kv[16];
-    pthread_mutex_t mu;
-    char log[16384];
-    size_t log_len;
-};
-
-static void th_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
-    char line[1024];
-    va_list cp;
-
-    va_copy(cp, ap);
-    vsnprintf(line, sizeof(line), fmt, cp);
-    va_end(cp);
-    fprintf(stderr, "  [store:%s] %d %s\n", h->cfg.instance, level, line);
-    pthread_mutex_lock(&h->mu);
-    h->log_len += (size_t)snprintf(h->log + h->log_len, sizeof(h->log) - h->log_len, "%s\n",
-                                   line);
-    if (h->log_len >= sizeof(h->log)) h->log_len = sizeof(h->log) - 1;
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void th_log(vx_host *h, int level, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    th_vlog(h, level, fmt, ap);
-    va_end(ap);
-}
-
-static int th_log_enabled(vx_host *h, int level) {
-    return 1;
-}
-
-static void *th_alloc(size_t n) {
-    return malloc(n);
-}
-
-static void th_free(void *p) {
-    free(p);
-}
-
-static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
-    return VX_EUNAVAIL;
-}
-
-static const char *th_config_get(vx_host *h, const char *key) {
-    for (size_t i = 0; i < h->cfg.n_items; i++)
-        if (strcmp(h->cfg.items[i].key, key) == 0) return h->cfg.items[i].value;
-    return NULL;
-}
-
-static const vx_host_api test_api = {
-    .struct_size = sizeof(vx_host_api),
-    .abi_major = VX_ABI_MAJOR,
-    .abi_minor = VX_ABI_MINOR,
-    .log = th_log,
-    .vlog = th_vlog,
-    .log_enabled = th_log_enabled,
-    .now_ns = now_ns,
-    .alloc = th_alloc,
-    .free = th_free,
-    .defer = th_defer,
-    .config_get = th_config_get,
-};
 
 /* ---------------------------------------------------------------- plugins */
 
 static void *mem_dl, *rd_dl;
 static const vx_plugin_info *mem_plugin, *rd_plugin;
-
-static const vx_plugin_info *load_plugin(const char *path, void **dl) {
-    vx_plugin_entry_fn entry;
-
-    *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!*dl) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
-        return NULL;
-    }
-    *(void **)&entry = dlsym(*dl, VX_PLUGIN_ENTRY_SYMBOL);
-    return entry ? entry(&test_api) : NULL;
-}
 
 /* One store instance under test; torn down by the test's teardown even when
  * an assertion failed half way. */
@@ -152,30 +53,14 @@ typedef struct fixture {
  * or the default) and init. Pairs of key, value; NULL ends the list. */
 static int fx_open(fixture *f, const vx_plugin_info *p, vx_error *err, ...) {
     va_list ap;
-    size_t n = 0;
+    int rc;
 
     f->plugin = p;
-    pthread_mutex_init(&f->host.mu, NULL);
-    for (const vx_config_key *k = p->config; k && k->key; k++) {
-        f->host.kv[n].key = k->key;
-        f->host.kv[n].value = k->def;
-        n++;
-    }
     va_start(ap, err);
-    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
-        const char *value = va_arg(ap, const char *);
-        size_t i;
-        for (i = 0; i < n && strcmp(f->host.kv[i].key, key) != 0; i++)
-            ;
-        assert_true(i < n); /* a key the plugin does not declare */
-        f->host.kv[i].value = value;
-    }
+    rc = ph_host_vconfig(&f->host, p, p->name, ap);
     va_end(ap);
-    f->host.cfg.struct_size = sizeof(vx_config);
-    f->host.cfg.instance = p->name;
-    f->host.cfg.items = f->host.kv;
-    f->host.cfg.n_items = n;
-    return p->init(&test_api, &f->host, &f->host.cfg, &f->inst, err);
+    assert_int_equal(rc, 0); /* every key is one the plugin declares */
+    return p->init(&ph_api, &f->host, &f->host.cfg, &f->inst, err);
 }
 
 static int fx_setup(void **state) {
@@ -193,7 +78,7 @@ static int fx_teardown(void **state) {
     if (f->inst) f->plugin->shutdown(f->inst);
     for (size_t i = 0; i < sizeof(f->servers) / sizeof(f->servers[0]); i++)
         if (f->servers[i] > 0) redis_stop(f->servers[i]);
-    if (f->plugin) pthread_mutex_destroy(&f->host.mu);
+    if (f->plugin) ph_host_release(&f->host);
     free(f);
     return 0;
 }
@@ -217,7 +102,7 @@ static int store_get_str(fixture *f, const char *key, char *out, size_t outlen) 
     }
     assert_non_null(val);
     snprintf(out, outlen, "%.*s", (int)len, (const char *)val);
-    test_api.free(val);
+    ph_api.free(val);
     return rc;
 }
 
@@ -230,25 +115,9 @@ static pid_t children[16];
 
 static void children_kill_all(void) {
     for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++) {
-        if (children[i] > 0) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
+        ph_child_stop(children[i], SIGKILL);
+        children[i] = 0;
     }
-}
-
-static int free_port(void) {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd < 0) return -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
 }
 
 /* A reply from a direct connection to the server, or NULL. */
@@ -278,7 +147,7 @@ static int redis_wait_up(int port, unsigned timeout_ms) {
             freeReplyObject(r);
             return 1;
         }
-        sleep_ms(20);
+        ph_sleep_ms(20);
     } while (now_ms() < end);
     return 0;
 }
@@ -288,6 +157,11 @@ static int redis_wait_up(int port, unsigned timeout_ms) {
 static pid_t redis_start(int port, const char *pass) {
     const char *bin = getenv("REDIS_SERVER") ? getenv("REDIS_SERVER") : "redis-server";
     char portstr[16];
+    char *argv[] = {(char *)bin, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp", NULL};
+    char *with_pass[] = {(char *)bin, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                         "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp",
+                         "--requirepass", (char *)pass, NULL};
     size_t slot;
     pid_t pid;
 
@@ -295,25 +169,8 @@ static pid_t redis_start(int port, const char *pass) {
         ;
     if (slot == sizeof(children) / sizeof(children[0])) return -1;
     snprintf(portstr, sizeof(portstr), "%d", port);
-    pid = fork();
+    pid = ph_child_start(pass ? with_pass : argv, -2, SIGKILL);
     if (pid < 0) return -1;
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (devnull >= 0) {
-            dup2(devnull, STDIN_FILENO);
-            dup2(devnull, STDOUT_FILENO);
-        }
-        if (pass)
-            execlp(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp",
-                   "--requirepass", pass, (char *)NULL);
-        else
-            execlp(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp", (char *)NULL);
-        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
     children[slot] = pid;
     if (!redis_wait_up(port, 5000)) {
         fprintf(stderr, "redis-server on port %d did not come up\n", port);
@@ -327,8 +184,7 @@ static void redis_stop(pid_t pid) {
     if (pid <= 0) return;
     for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++) {
         if (children[i] == pid) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
+            ph_child_stop(pid, SIGKILL);
             children[i] = 0;
         }
     }
@@ -341,7 +197,7 @@ static pid_t shared_pid;
 
 static int shared_setup(void **state) {
     if (shared_pid <= 0) {
-        if (shared_port <= 0) shared_port = free_port();
+        if (shared_port <= 0) shared_port = ph_free_port();
         if (shared_port <= 0) return -1;
         shared_pid = redis_start(shared_port, NULL);
         if (shared_pid <= 0) return -1;
@@ -379,7 +235,7 @@ static int ping_until_ok(fixture *f, unsigned timeout_ms) {
         vx_error err = {0};
         rc = f->plugin->store->ping(f->inst, &err);
         if (rc == VX_OK || now_ms() >= end) return rc;
-        sleep_ms(25);
+        ph_sleep_ms(25);
     }
 }
 
@@ -463,13 +319,13 @@ static void test_memory_binary_values_keep_nul_bytes(void **state) {
     assert_int_equal(f->plugin->store->get(f->inst, "b", &val, &len, &err), VX_OK);
     assert_int_equal(len, sizeof(bin));
     assert_memory_equal(val, bin, sizeof(bin));
-    test_api.free(val);
+    ph_api.free(val);
     /* An empty value is a value, not a missing key. */
     assert_int_equal(f->plugin->store->put(f->inst, "e", "", 0, 0, &err), VX_OK);
     assert_int_equal(f->plugin->store->get(f->inst, "e", &val, &len, &err), VX_OK);
     assert_int_equal(len, 0);
     assert_non_null(val);
-    test_api.free(val);
+    ph_api.free(val);
 }
 
 static void test_memory_entry_expires_after_ttl(void **state) {
@@ -479,7 +335,7 @@ static void test_memory_entry_expires_after_ttl(void **state) {
     open_memory(f, NULL);
     assert_int_equal(store_put(f, "t", "v", 1), VX_OK);
     assert_int_equal(store_get_str(f, "t", buf, sizeof(buf)), VX_OK);
-    sleep_ms(1100);
+    ph_sleep_ms(1100);
     assert_int_equal(store_get_str(f, "t", buf, sizeof(buf)), VX_ENOTFOUND);
 }
 
@@ -520,7 +376,7 @@ static void test_memory_expired_keys_do_not_count_against_max_keys(void **state)
     open_memory(f, "2");
     assert_int_equal(store_put(f, "old1", "x", 1), VX_OK);
     assert_int_equal(store_put(f, "old2", "x", 1), VX_OK);
-    sleep_ms(1100);
+    ph_sleep_ms(1100);
     /* Never read again: only the sweep can reclaim them. */
     assert_int_equal(store_put(f, "new1", "y", 0), VX_OK);
     assert_int_equal(store_put(f, "new2", "y", 0), VX_OK);
@@ -571,14 +427,14 @@ static void *worker_run(void *arg) {
         rc = st->put(w->f->inst, key, val, strlen(val), 60, &err);
         if (rc == VX_OK) rc = st->get(w->f->inst, key, &got, &len, &err);
         if (rc == VX_OK && (len != strlen(val) || memcmp(got, val, len) != 0)) rc = VX_EINTERNAL;
-        test_api.free(got);
+        ph_api.free(got);
         got = NULL;
         if (rc == VX_OK) rc = st->put(w->f->inst, "shared", val, strlen(val), 60, &err);
         if (rc == VX_OK) {
             rc = st->get(w->f->inst, "shared", &got, &len, &err);
             /* Any worker's value, but always a whole one. */
             if (rc == VX_OK && (len < 20 || memcmp(got, "worker ", 7) != 0)) rc = VX_EINTERNAL;
-            test_api.free(got);
+            ph_api.free(got);
         }
         if (rc == VX_OK && i % 10 == 0) rc = st->del(w->f->inst, key, &err);
         if (rc != VX_OK && w->failures++ == 0)
@@ -668,7 +524,7 @@ static void test_redis_binary_values_keep_nul_bytes(void **state) {
     assert_int_equal(f->plugin->store->get(f->inst, "b in", &val, &len, &err), VX_OK);
     assert_int_equal(len, sizeof(bin));
     assert_memory_equal(val, bin, sizeof(bin));
-    test_api.free(val);
+    ph_api.free(val);
 }
 
 static void test_redis_get_missing_key_is_enotfound(void **state) {
@@ -750,7 +606,7 @@ static void open_owned(fixture *f, int port, const char *password) {
 
 static void test_redis_ping_fails_fast_when_server_dies(void **state) {
     fixture *f = *state;
-    int port = free_port();
+    int port = ph_free_port();
     vx_error err = {0};
     uint64_t t0;
 
@@ -780,7 +636,7 @@ static void test_redis_ping_fails_fast_when_server_dies(void **state) {
 
 static void test_redis_reconnects_after_server_restart(void **state) {
     fixture *f = *state;
-    int port = free_port();
+    int port = ph_free_port();
     vx_error err = {0};
     char buf[128];
 
@@ -804,7 +660,7 @@ static void test_redis_reconnects_after_server_restart(void **state) {
 
 static void test_redis_command_times_out_when_server_hangs(void **state) {
     fixture *f = *state;
-    int port = free_port();
+    int port = ph_free_port();
     vx_error err = {0};
     uint64_t t0, took;
 
@@ -825,7 +681,7 @@ static void test_redis_command_times_out_when_server_hangs(void **state) {
 
 static void test_redis_init_succeeds_while_server_down(void **state) {
     fixture *f = *state;
-    int port = free_port();
+    int port = ph_free_port();
     vx_error err = {0};
     char buf[128];
 
@@ -843,7 +699,7 @@ static void test_redis_init_succeeds_while_server_down(void **state) {
 
 static void test_redis_wrong_password_is_eauth_and_never_shown(void **state) {
     fixture *f = *state;
-    int port = free_port();
+    int port = ph_free_port();
     vx_error err = {0};
     char buf[256];
 
@@ -865,7 +721,7 @@ static void test_redis_wrong_password_is_eauth_and_never_shown(void **state) {
 
 static void test_redis_missing_password_is_eauth(void **state) {
     fixture *f = *state;
-    int port = free_port();
+    int port = ph_free_port();
     vx_error err = {0};
 
     f->servers[0] = redis_start(port, "right-horse-battery");
@@ -877,7 +733,7 @@ static void test_redis_missing_password_is_eauth(void **state) {
 
 static void test_redis_acl_user_and_password_connect(void **state) {
     fixture *f = *state;
-    int port = free_port();
+    int port = ph_free_port();
     char addr[32];
     vx_error err = {0};
 
@@ -941,14 +797,14 @@ int main(void) {
     int failed;
 
     atexit(children_kill_all);
-    mem_plugin = load_plugin(STORE_MEMORY_SO, &mem_dl);
-    rd_plugin = load_plugin(STORE_REDIS_SO, &rd_dl);
+    mem_plugin = ph_plugin_load(STORE_MEMORY_SO, &mem_dl);
+    rd_plugin = ph_plugin_load(STORE_REDIS_SO, &rd_dl);
     if (!mem_plugin || !rd_plugin) {
         fprintf(stderr, "cannot load the store plugins\n");
         return 1;
     }
     failed = cmocka_run_group_tests(tests, NULL, group_teardown);
-    dlclose(mem_dl);
-    dlclose(rd_dl);
+    ph_plugin_unload(mem_dl);
+    ph_plugin_unload(rd_dl);
     return failed ? 1 : 0;
 }

@@ -15,7 +15,7 @@ static int has_result(const seen *d, size_t n) {
 static int open_stream(fixture *f, size_t in, uint32_t rate, rec *r, vx_stream **s,
                        vx_error *err) {
     vx_audio_format fmt = {rate, 1, VX_PCM_S16LE};
-    vx_stt_events ev = {sizeof(ev), r, on_partial, on_final, on_error};
+    vx_stt_events ev = ph_stt_events(r);
     int rc;
 
     *s = NULL;
@@ -54,9 +54,9 @@ static seen *utterance(fixture *f, const char *model, size_t n, seen *d) {
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     feed_ramp(s, 16000, n);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_result, 1));
-    sleep_ms(20);
-    return rec_snap(r, d);
+    assert_true(ph_rec_wait(r, has_result, 1));
+    ph_sleep_ms(20);
+    return ph_rec_snap(r, d);
 }
 
 static vx_error utterance_error(fixture *f, const char *model) {
@@ -93,7 +93,7 @@ static void test_stereo_is_not_supported(void **state) {
     size_t in = fx_inst(f, NULL);
     vx_audio_format fmt = {16000, 2, VX_PCM_S16LE};
     rec *r = fx_rec(f);
-    vx_stt_events ev = {sizeof(ev), r, on_partial, on_final, on_error};
+    vx_stt_events ev = ph_stt_events(r);
     vx_error err = {0};
     vx_stream *s = NULL;
 
@@ -111,7 +111,7 @@ static void test_final_is_the_trimmed_transcript_with_unknown_confidence(void **
     assert_int_equal(d.n_finals, 1);
     assert_string_equal(d.finals[0], MOCK_TEXT);
     assert_true(d.confidence[0] < 0);
-    assert_int_equal(d.partials, 0);
+    assert_int_equal(d.n_partials, 0);
 }
 
 static void test_posted_wav_is_16k_mono_s16_with_every_fed_sample(void **state) {
@@ -127,8 +127,8 @@ static void test_posted_wav_is_16k_mono_s16_with_every_fed_sample(void **state) 
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     sum = feed_ramp(s, 16000, 12345);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    assert_string_equal(rec_snap(r, &d)->finals[0], "12345 samples at 16000 Hz");
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    assert_string_equal(ph_rec_snap(r, &d)->finals[0], "12345 samples at 16000 Hz");
     q = mock_last();
     wav = json_object_get(q, "wav");
     assert_true(json_is_true(json_object_get(wav, "valid")));
@@ -168,7 +168,7 @@ static void test_language_and_prompt_are_sent_when_configured(void **state) {
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     feed_ramp(s, 16000, 1600);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
     q = mock_last();
     assert_string_equal(jstr(q, "form", "language", "value", NULL), "fr");
     assert_string_equal(jstr(q, "form", "prompt", "value", NULL), "Voxray, café");
@@ -186,8 +186,8 @@ static void test_a_stream_at_8k_posts_an_8k_wav(void **state) {
     assert_int_equal(open_stream(f, in, 8000, r, &s, &err), VX_OK);
     feed_ramp(s, 8000, 4000);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 1));
-    assert_string_equal(rec_snap(r, &d)->finals[0], "4000 samples at 8000 Hz");
+    assert_true(ph_rec_wait(r, ph_has_finals, 1));
+    assert_string_equal(ph_rec_snap(r, &d)->finals[0], "4000 samples at 8000 Hz");
 }
 
 static void test_empty_utterance_gives_an_empty_final_without_a_request(void **state) {
@@ -215,8 +215,8 @@ static void test_utterances_of_one_stream_get_finals_in_order(void **state) {
     assert_int_equal(plug->stt->finish(s, &err), VX_OK); /* nothing heard */
     feed_ramp(s, 16000, 3000);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_finals, 3));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_finals, 3));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 0);
     assert_string_equal(d.finals[0], "1000 samples at 16000 Hz");
     assert_string_equal(d.finals[1], "");
@@ -301,8 +301,8 @@ static void test_connection_refused_is_retryable_unavailable(void **state) {
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     feed_ramp(s, 16000, 1600);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.err.code, VX_EUNAVAIL);
     assert_true(d.err.retryable);
 }
@@ -318,8 +318,8 @@ static void test_a_silent_server_times_out_retryably(void **state) {
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     feed_ramp(s, 16000, 1600);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.err.code, VX_ETIMEDOUT);
     assert_true(d.err.retryable);
 }
@@ -335,7 +335,7 @@ static void test_a_failed_stream_refuses_more_audio(void **state) {
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     feed_ramp(s, 16000, 1600);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     assert_int_equal(plug->stt->feed(s, block, 160, &err), VX_EUNAVAIL);
 }
 
@@ -353,12 +353,12 @@ static void test_cancel_during_the_request_ends_with_canceled(void **state) {
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     feed_ramp(s, 16000, 1600);
     assert_int_equal(plug->stt->finish(s, &err), VX_OK);
-    for (int i = 0; i < WAIT_MS && mock_count() == 0; i += 5) sleep_ms(5); /* in flight */
+    for (int i = 0; i < WAIT_MS && mock_count() == 0; i += 5) ph_sleep_ms(5); /* in flight */
     plug->stt->cancel(s);
     plug->stt->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(50);
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.err.code, VX_ECANCELED);
     assert_int_equal(d.n_finals, 0);
@@ -377,8 +377,8 @@ static void test_cancel_of_an_idle_stream_ends_with_canceled(void **state) {
     assert_int_equal(open_stream(f, in, 16000, r, &s, &err), VX_OK);
     feed_ramp(s, 16000, 800);
     plug->stt->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.err.code, VX_ECANCELED);
     assert_int_equal(mock_count(), 0);
@@ -398,11 +398,11 @@ static void test_no_event_after_close(void **state) {
         feed_ramp(s, 16000, 1600);
         assert_int_equal(plug->stt->finish(s, &err), VX_OK);
         assert_int_equal(plug->stt->finish(s, &err), VX_OK); /* an empty one queued behind */
-        if (i % 2) sleep_ms(20);
+        if (i % 2) ph_sleep_ms(20);
         fx_close(f, s, r[i]);
     }
-    sleep_ms(100);
-    for (int i = 0; i < 4; i++) assert_int_equal(rec_snap(r[i], &d)->after_close, 0);
+    ph_sleep_ms(100);
+    for (int i = 0; i < 4; i++) assert_int_equal(ph_rec_snap(r[i], &d)->after_close, 0);
 }
 
 int main(void) {

@@ -6,7 +6,6 @@
  * a test needs "in the middle of a synthesis" it holds the plugin's thread
  * inside the first on_audio callback until it has acted.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -22,6 +21,8 @@
 #include <cmocka.h>
 #include <voxray/plugin.h>
 
+#include "plugin_harness.h"
+
 #ifndef TTS_SO
 #error "TTS_SO must name the built tts_flite.so"
 #endif
@@ -33,218 +34,60 @@ static const char *const long_text =
     "The quick brown fox jumps over the lazy dog, and then it runs all the way back "
     "home through the long grass of the meadow, while the sun goes down behind the hills.";
 
-/* ---------------------------------------------------------------- clock */
+typedef ph_seen seen;
+typedef ph_rec rec;
+typedef ph_fixture fixture;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+/* ---------------------------------------------------------------- fixture */
+
+static void *tts_dl;
+static const vx_plugin_info *tts;
+
+static int fx_setup(void **state) {
+    return (*state = ph_fx_new(tts)) ? 0 : -1;
 }
 
-static void sleep_ms(unsigned ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
+static int fx_teardown(void **state) {
+    ph_fx_free(*state);
+    return 0;
 }
 
-/* ---------------------------------------------------------------- test host */
-
-/* The per-instance handle: its config and what it logged (plugin threads
- * log too, so mu guards the log). */
-struct vx_host {
-    vx_config cfg;
-    vx_kv kv[16];
-    pthread_mutex_t mu;
-    char log[8192];
-    size_t log_len;
-};
-
-static void th_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
-    char line[512];
-
-    vsnprintf(line, sizeof(line), fmt, ap);
-    fprintf(stderr, "  [tts:%s] %d %s\n", h->cfg.instance, level, line);
-    pthread_mutex_lock(&h->mu);
-    if (h->log_len + strlen(line) + 2 < sizeof(h->log))
-        h->log_len += (size_t)sprintf(h->log + h->log_len, "%s\n", line);
-    pthread_mutex_unlock(&h->mu);
+/* Init an instance the way the host does (every schema key, the given value
+ * or the default). Pairs of key, value end with NULL. Returns init's code;
+ * the instance is f->inst[f->n_inst - 1]. */
+static int fx_try_inst(fixture *f, vx_error *err, va_list ap) {
+    return ph_fx_vinit(f, "flite", err, ap);
 }
 
-static void th_log(vx_host *h, int level, const char *fmt, ...) {
+static size_t fx_inst(fixture *f, ...) {
     va_list ap;
-    va_start(ap, fmt);
-    th_vlog(h, level, fmt, ap);
+    size_t in;
+
+    va_start(ap, f);
+    in = ph_fx_vinst(f, "flite", ap);
     va_end(ap);
+    return in;
 }
 
-static int host_logged(vx_host *h, const char *needle) {
-    int found;
-    pthread_mutex_lock(&h->mu);
-    found = strstr(h->log, needle) != NULL;
-    pthread_mutex_unlock(&h->mu);
-    return found;
+static rec *fx_rec(fixture *f) {
+    return ph_fx_rec(f);
 }
 
-static int th_log_enabled(vx_host *h, int level) {
-    return 1;
+/* Close a tracked stream now and mark its recorder closed. */
+static void fx_close(fixture *f, vx_stream *s, rec *r) {
+    ph_fx_close(f, s, r);
 }
 
-static void *th_alloc(size_t n) {
-    return malloc(n);
-}
+static int tts_start(fixture *f, size_t inst, const char *text, const char *voice,
+                     vx_audio_format *fmt, rec *r, vx_stream **s) {
+    vx_tts_events ev = ph_tts_events(r);
+    vx_error err = {0};
+    int rc;
 
-static void th_free(void *p) {
-    free(p);
-}
-
-static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
-    return VX_EUNAVAIL;
-}
-
-static const char *th_config_get(vx_host *h, const char *key) {
-    for (size_t i = 0; i < h->cfg.n_items; i++)
-        if (strcmp(h->cfg.items[i].key, key) == 0) return h->cfg.items[i].value;
-    return NULL;
-}
-
-static vx_metric *th_metric_register(vx_host *h, vx_metric_type type, const char *name,
-                                     const char *help) {
-    return NULL;
-}
-
-static void th_metric_any(vx_metric *m, double v) {
-}
-
-static const vx_host_api test_api = {
-    .struct_size = sizeof(vx_host_api),
-    .abi_major = VX_ABI_MAJOR,
-    .abi_minor = VX_ABI_MINOR,
-    .log = th_log,
-    .vlog = th_vlog,
-    .log_enabled = th_log_enabled,
-    .now_ns = now_ns,
-    .alloc = th_alloc,
-    .free = th_free,
-    .defer = th_defer,
-    .config_get = th_config_get,
-    .metric_register = th_metric_register,
-    .metric_add = th_metric_any,
-    .metric_set = th_metric_any,
-    .metric_observe = th_metric_any,
-};
-
-/* ---------------------------------------------------------------- recorder */
-
-#define REC_CHUNKS 4096
-
-/* Everything one stream delivered, in order. `closed` is set right after
- * close() returns, so any later event is counted in after_close. */
-typedef struct seen {
-    int closed, after_close;
-    size_t events;
-    size_t first_audio_at, done_at; /* 1-based event numbers, 0: never */
-    size_t chunks[REC_CHUNKS];
-    size_t n_chunks;
-    int16_t *pcm;
-    size_t frames, pcm_cap;
-    int done, errors;
-    vx_error err;
-} seen;
-
-/* The events user pointer. With hold set, the first on_audio waits until
- * the test clears it (or WAIT_MS passed): the plugin's thread is then
- * parked mid-synthesis. */
-typedef struct rec {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int hold;
-    seen d;
-} rec;
-
-static void rec_event(rec *r) {
-    if (r->d.closed) r->d.after_close++;
-    r->d.events++;
-}
-
-static void on_audio(void *user, const int16_t *pcm, size_t frames) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r);
-    if (!r->d.first_audio_at) r->d.first_audio_at = r->d.events;
-    if (r->d.n_chunks < REC_CHUNKS) r->d.chunks[r->d.n_chunks++] = frames;
-    if (r->d.frames + frames > r->d.pcm_cap) {
-        size_t cap = (r->d.frames + frames) * 2;
-        int16_t *p = realloc(r->d.pcm, cap * sizeof(*p));
-        if (p) r->d.pcm = p, r->d.pcm_cap = cap;
-    }
-    if (r->d.frames + frames <= r->d.pcm_cap)
-        memcpy(r->d.pcm + r->d.frames, pcm, frames * sizeof(*pcm));
-    r->d.frames += frames;
-    pthread_cond_broadcast(&r->cv);
-    if (r->hold) {
-        /* Bounded: a plugin that blocks the test thread must fail the test,
-         * not hang it. */
-        uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
-        struct timespec ts = {(time_t)(deadline / 1000000000ull),
-                              (long)(deadline % 1000000000ull)};
-        while (r->hold && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
-            ;
-    }
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_done(void *user) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r);
-    r->d.done++;
-    r->d.done_at = r->d.events;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void on_error(void *user, const vx_error *err) {
-    rec *r = user;
-    pthread_mutex_lock(&r->mu);
-    rec_event(r);
-    r->d.errors++;
-    r->d.err = *err;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-typedef int (*rec_pred)(const seen *d);
-
-static int has_audio(const seen *d) { return d->n_chunks > 0; }
-static int has_ended(const seen *d) { return d->done + d->errors > 0; }
-
-/* Wait until pred holds; 0 on time out. */
-static int rec_wait(rec *r, rec_pred pred) {
-    uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
-    struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
-    int ok;
-
-    pthread_mutex_lock(&r->mu);
-    while (!(ok = pred(&r->d)) && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
-        ;
-    if (!ok) ok = pred(&r->d);
-    pthread_mutex_unlock(&r->mu);
-    return ok;
-}
-
-/* A copy of what a recorder saw (pcm still points into the recorder). */
-static seen *rec_snap(rec *r, seen *copy) {
-    pthread_mutex_lock(&r->mu);
-    *copy = r->d;
-    pthread_mutex_unlock(&r->mu);
-    return copy;
-}
-
-static void rec_release(rec *r) {
-    pthread_mutex_lock(&r->mu);
-    r->hold = 0;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    *s = NULL;
+    rc = tts->tts->synthesize(f->inst[inst], text, voice, fmt, &ev, s, &err);
+    if (*s) ph_fx_track(f, VX_KIND_TTS, *s);
+    return rc;
 }
 
 static double rms(const int16_t *pcm, size_t n) {
@@ -267,141 +110,6 @@ static double correlation(const int16_t *a, const int16_t *b, size_t n) {
     return va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
 }
 
-/* ---------------------------------------------------------------- fixture */
-
-static void *tts_dl;
-static const vx_plugin_info *tts;
-
-#define FX_MAX 64
-
-/* Instances, recorders and streams of one test, released by teardown even
- * when an assertion failed half way: streams first, so no event can reach
- * a freed recorder. */
-typedef struct fixture {
-    vx_host hosts[4];
-    void *inst[4];
-    size_t n_inst;
-    rec *recs[FX_MAX];
-    size_t n_recs;
-    vx_stream *streams[FX_MAX];
-    size_t n_streams;
-} fixture;
-
-static int fx_setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    if (!f) return -1;
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state) {
-    fixture *f = *state;
-
-    for (size_t i = 0; i < f->n_recs; i++) rec_release(f->recs[i]);
-    for (size_t i = 0; i < f->n_streams; i++)
-        if (f->streams[i]) tts->tts->close(f->streams[i]);
-    for (size_t i = 0; i < f->n_recs; i++) {
-        pthread_mutex_destroy(&f->recs[i]->mu);
-        pthread_cond_destroy(&f->recs[i]->cv);
-        free(f->recs[i]->d.pcm);
-        free(f->recs[i]);
-    }
-    for (size_t i = 0; i < f->n_inst; i++) {
-        if (f->inst[i]) tts->shutdown(f->inst[i]);
-        pthread_mutex_destroy(&f->hosts[i].mu);
-    }
-    free(f);
-    return 0;
-}
-
-/* Init an instance the way the host does (every schema key, the given value
- * or the default). Pairs of key, value end with NULL. Returns init's code;
- * the instance is f->inst[f->n_inst - 1]. */
-static int fx_try_inst(fixture *f, vx_error *err, va_list ap) {
-    vx_host *h = &f->hosts[f->n_inst];
-    size_t n = 0;
-    int rc;
-
-    assert_true(f->n_inst < 4);
-    for (const vx_config_key *k = tts->config; k && k->key; k++) {
-        h->kv[n].key = k->key;
-        h->kv[n].value = k->def;
-        n++;
-    }
-    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
-        const char *value = va_arg(ap, const char *);
-        size_t i;
-        for (i = 0; i < n && strcmp(h->kv[i].key, key) != 0; i++)
-            ;
-        assert_true(i < n); /* a key the plugin does not declare */
-        h->kv[i].value = value;
-    }
-    pthread_mutex_init(&h->mu, NULL);
-    h->cfg.struct_size = sizeof(vx_config);
-    h->cfg.instance = "flite";
-    h->cfg.items = h->kv;
-    h->cfg.n_items = n;
-    rc = tts->init(&test_api, h, &h->cfg, &f->inst[f->n_inst], err);
-    f->n_inst++;
-    return rc;
-}
-
-static size_t fx_inst(fixture *f, ...) {
-    vx_error err = {0};
-    va_list ap;
-    int rc;
-
-    va_start(ap, f);
-    rc = fx_try_inst(f, &err, ap);
-    va_end(ap);
-    if (rc != VX_OK) fprintf(stderr, "init: %s\n", err.msg);
-    assert_int_equal(rc, VX_OK);
-    return f->n_inst - 1;
-}
-
-static rec *fx_rec(fixture *f) {
-    rec *r = calloc(1, sizeof(*r));
-    pthread_condattr_t ca;
-
-    assert_non_null(r);
-    assert_true(f->n_recs < FX_MAX);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rec_wait's deadline */
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    f->recs[f->n_recs++] = r;
-    return r;
-}
-
-/* Close a tracked stream now and mark its recorder closed. */
-static void fx_close(fixture *f, vx_stream *s, rec *r) {
-    for (size_t i = 0; i < f->n_streams; i++) {
-        if (f->streams[i] == s) {
-            tts->tts->close(s);
-            f->streams[i] = NULL;
-        }
-    }
-    pthread_mutex_lock(&r->mu);
-    r->d.closed = 1;
-    pthread_mutex_unlock(&r->mu);
-}
-
-static int tts_start(fixture *f, size_t inst, const char *text, const char *voice,
-                     vx_audio_format *fmt, rec *r, vx_stream **s) {
-    vx_tts_events ev = {sizeof(ev), r, on_audio, on_done, on_error};
-    vx_error err = {0};
-    int rc;
-
-    *s = NULL;
-    rc = tts->tts->synthesize(f->inst[inst], text, voice, fmt, &ev, s, &err);
-    if (*s) {
-        assert_true(f->n_streams < FX_MAX);
-        f->streams[f->n_streams++] = *s;
-    }
-    return rc;
-}
-
 /* Speak text to the end; the recorder holds the result. */
 static rec *speak(fixture *f, size_t inst, const char *text, const char *voice,
                   vx_audio_format *fmt) {
@@ -409,7 +117,7 @@ static rec *speak(fixture *f, size_t inst, const char *text, const char *voice,
     vx_stream *s;
 
     assert_int_equal(tts_start(f, inst, text, voice, fmt, r, &s), VX_OK);
-    assert_true(rec_wait(r, has_ended));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     return r;
 }
 
@@ -418,7 +126,7 @@ static size_t frames_of(fixture *f, size_t inst, const char *text, const char *v
     rec *r = speak(f, inst, text, voice, &fmt);
     seen d;
 
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.done, 1);
     assert_int_equal(d.errors, 0);
     return d.frames;
@@ -432,8 +140,7 @@ static int fx_inst_refused(fixture *f, vx_error *err, ...) {
     va_start(ap, err);
     rc = fx_try_inst(f, err, ap);
     va_end(ap);
-    if (rc != VX_OK) f->inst[f->n_inst - 1] = NULL;
-    return rc;
+        return rc;
 }
 
 /* ================================================================ descriptor */
@@ -469,7 +176,7 @@ static void test_hello_is_16khz_speech_between_1_and_4_seconds(void **state) {
     rec *r = speak(f, in, hello, NULL, &fmt);
     seen d;
 
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(fmt.sample_rate, 16000);
     assert_int_equal(fmt.channels, 1);
     assert_int_equal(fmt.encoding, VX_PCM_S16LE);
@@ -488,7 +195,7 @@ static void test_chunks_are_chunk_ms_long_except_the_last(void **state) {
     rec *r = speak(f, in, hello, NULL, &fmt);
     seen d;
 
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_true(d.n_chunks > 1);
     for (size_t i = 0; i + 1 < d.n_chunks; i++) assert_int_equal(d.chunks[i], 640);
     assert_in_range(d.chunks[d.n_chunks - 1], 1, 640);
@@ -501,7 +208,7 @@ static void test_audio_comes_in_several_chunks_before_on_done(void **state) {
     rec *r = speak(f, in, hello, NULL, &fmt);
     seen d;
 
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_true(d.n_chunks > 1);
     for (size_t i = 0; i < d.n_chunks; i++) assert_in_range(d.chunks[i], 1, 1600);
     assert_int_equal(d.first_audio_at, 1);
@@ -517,8 +224,8 @@ static void test_same_text_gives_the_same_audio(void **state) {
     rec *b = speak(f, in, hello, NULL, &fmt);
     seen da, db;
 
-    rec_snap(a, &da);
-    rec_snap(b, &db);
+    ph_rec_snap(a, &da);
+    ph_rec_snap(b, &db);
     /* Unvoiced sounds are excited with rand() noise, so the samples are
      * not bit-identical; the waveform is. */
     assert_int_equal(da.frames, db.frames);
@@ -557,7 +264,7 @@ static void test_empty_text_gives_on_done_without_audio(void **state) {
         rec *r = speak(f, in, texts[i], NULL, &fmt);
         seen d;
 
-        rec_snap(r, &d);
+        ph_rec_snap(r, &d);
         assert_int_equal(fmt.sample_rate, 16000);
         assert_int_equal(d.done, 1);
         assert_int_equal(d.errors, 0);
@@ -596,7 +303,7 @@ static void test_voice_kal_speaks_at_8khz(void **state) {
     rec *r = speak(f, in, hello, NULL, &fmt);
     seen d;
 
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(fmt.sample_rate, 8000);
     assert_int_equal(d.done, 1);
     assert_in_range(d.frames, 8000, 4 * 8000);
@@ -616,7 +323,7 @@ static void test_every_voice_speaks_at_its_own_rate(void **state) {
         rec *r = speak(f, in, hello, voices[i].voice, &fmt);
         seen d;
 
-        rec_snap(r, &d);
+        ph_rec_snap(r, &d);
         assert_int_equal(fmt.sample_rate, voices[i].rate);
         assert_int_equal(d.done, 1);
         assert_in_range(d.frames, voices[i].rate, 4 * voices[i].rate);
@@ -643,11 +350,11 @@ static void test_unknown_voice_falls_back_to_the_default_with_a_debug_log(void *
     rec *r = speak(f, in, hello, "alloy", &fmt);
     seen d;
 
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(fmt.sample_rate, 8000);
     assert_int_equal(d.done, 1);
     assert_int_equal(d.frames, want);
-    assert_true(host_logged(&f->hosts[in], "alloy"));
+    assert_true(ph_logged(&f->hosts[in], "alloy"));
     assert_int_equal(frames_of(f, in, hello, ""), want);
 }
 
@@ -664,11 +371,11 @@ static void test_cancel_after_the_first_chunk_stops_the_synthesis(void **state) 
 
     r->hold = 1; /* park the plugin inside the first on_audio */
     assert_int_equal(tts_start(f, in, long_text, NULL, &fmt, r, &s), VX_OK);
-    assert_true(rec_wait(r, has_audio));
+    assert_true(ph_rec_wait(r, ph_has_chunks, 1));
     tts->tts->cancel(s);
-    rec_release(r);
-    assert_true(rec_wait(r, has_ended));
-    rec_snap(r, &d);
+    ph_rec_release(r);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.done + d.errors, 1);
     if (d.errors) assert_int_equal(d.err.code, VX_ECANCELED);
     assert_true(d.frames < full / 2);
@@ -685,11 +392,11 @@ static void test_cancel_is_idempotent_and_ends_with_one_event(void **state) {
     assert_int_equal(tts_start(f, in, long_text, NULL, &fmt, r, &s), VX_OK);
     tts->tts->cancel(s);
     tts->tts->cancel(s);
-    assert_true(rec_wait(r, has_ended));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     tts->tts->cancel(s);
-    sleep_ms(50);
+    ph_sleep_ms(50);
     fx_close(f, s, r);
-    rec_snap(r, &d);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.done + d.errors, 1);
     if (d.errors) assert_int_equal(d.err.code, VX_ECANCELED);
 }
@@ -703,12 +410,12 @@ static void test_cancel_after_done_sends_nothing(void **state) {
     seen before, after;
 
     assert_int_equal(tts_start(f, in, hello, NULL, &fmt, r, &s), VX_OK);
-    assert_true(rec_wait(r, has_ended));
-    rec_snap(r, &before);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &before);
     tts->tts->cancel(s);
-    sleep_ms(50);
+    ph_sleep_ms(50);
     fx_close(f, s, r);
-    rec_snap(r, &after);
+    ph_rec_snap(r, &after);
     assert_int_equal(after.events, before.events);
     assert_int_equal(after.done, 1);
     assert_int_equal(after.errors, 0);
@@ -725,10 +432,10 @@ static void test_close_without_waiting_is_safe_and_silences_the_stream(void **st
         seen d;
 
         assert_int_equal(tts_start(f, in, long_text, NULL, &fmt, r, &s), VX_OK);
-        if (i % 2) sleep_ms(1);
+        if (i % 2) ph_sleep_ms(1);
         fx_close(f, s, r);
-        sleep_ms(5);
-        rec_snap(r, &d);
+        ph_sleep_ms(5);
+        ph_rec_snap(r, &d);
         assert_int_equal(d.after_close, 0);
         assert_true(d.done + d.errors <= 1);
     }
@@ -744,11 +451,11 @@ static void test_close_while_the_host_holds_on_audio_waits_for_it(void **state) 
 
     r->hold = 1;
     assert_int_equal(tts_start(f, in, long_text, NULL, &fmt, r, &s), VX_OK);
-    assert_true(rec_wait(r, has_audio));
-    rec_release(r);
+    assert_true(ph_rec_wait(r, ph_has_chunks, 1));
+    ph_rec_release(r);
     fx_close(f, s, r);
-    sleep_ms(20);
-    rec_snap(r, &d);
+    ph_sleep_ms(20);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.after_close, 0);
 }
 
@@ -772,8 +479,8 @@ static void test_eight_concurrent_streams_give_the_same_audio(void **state) {
         }
         for (int i = 0; i < 8; i++) {
             seen d;
-            assert_true(rec_wait(rs[i], has_ended));
-            rec_snap(rs[i], &d);
+            assert_true(ph_rec_wait(rs[i], ph_has_ended, 1));
+            ph_rec_snap(rs[i], &d);
             assert_int_equal(d.done, 1);
             assert_int_equal(d.errors, 0);
             assert_int_equal(d.frames, want);
@@ -800,11 +507,12 @@ static void test_two_instances_share_the_voices(void **state) {
 static void test_synthesize_without_events_is_einval(void **state) {
     fixture *f = *state;
     size_t in = fx_inst(f, NULL);
-    vx_tts_events ev = {sizeof(ev), NULL, on_audio, NULL, on_error};
+    vx_tts_events ev = ph_tts_events(NULL);
     vx_audio_format fmt = {0};
     vx_error err = {0};
     vx_stream *s = (vx_stream *)&fmt;
 
+    ev.on_done = NULL; /* the one callback missing */
     assert_int_equal(tts->tts->synthesize(f->inst[in], hello, NULL, &fmt, &ev, &s, &err),
                      VX_EINVAL);
     assert_null(s);
@@ -857,21 +565,12 @@ int main(void) {
         T(test_values_outside_the_schema_are_refused_at_init),
     };
 #undef T
-    vx_plugin_entry_fn entry;
     int failed;
 
-    tts_dl = dlopen(TTS_SO, RTLD_NOW | RTLD_LOCAL);
-    if (!tts_dl) {
-        fprintf(stderr, "dlopen %s: %s\n", TTS_SO, dlerror());
-        return 1;
-    }
-    entry = (vx_plugin_entry_fn)(uintptr_t)dlsym(tts_dl, VX_PLUGIN_ENTRY_SYMBOL);
-    if (!entry || !(tts = entry(&test_api))) {
-        fprintf(stderr, "%s: no usable %s\n", TTS_SO, VX_PLUGIN_ENTRY_SYMBOL);
-        dlclose(tts_dl);
-        return 1;
-    }
+    ph_wait_ms = WAIT_MS;
+    tts = ph_plugin_load(TTS_SO, &tts_dl);
+    if (!tts) return 1;
     failed = cmocka_run_group_tests_name("tts_flite", tests, NULL, NULL);
-    dlclose(tts_dl);
+    ph_plugin_unload(tts_dl);
     return failed;
 }

@@ -11,7 +11,7 @@
 
 static int speak(fixture *f, size_t in, const char *text, const char *voice, rec *r,
                  vx_audio_format *fmt, vx_stream **s, vx_error *err) {
-    vx_tts_events ev = {sizeof(ev), r, on_audio, on_tts_done, on_error};
+    vx_tts_events ev = ph_tts_events(r);
     int rc;
 
     *s = NULL;
@@ -29,9 +29,9 @@ static seen *run(fixture *f, const char *model, const char *text, seen *d) {
     vx_stream *s;
 
     assert_int_equal(speak(f, in, text, NULL, r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(20);
-    return rec_snap(r, d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(20);
+    return ph_rec_snap(r, d);
 }
 
 static vx_error run_error(fixture *f, const char *model) {
@@ -68,7 +68,7 @@ static void test_format_is_24k_mono_s16le_by_default(void **state) {
     assert_int_equal(fmt.sample_rate, 24000);
     assert_int_equal(fmt.channels, 1);
     assert_int_equal(fmt.encoding, VX_PCM_S16LE);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
 }
 
 static void test_sample_rate_key_sets_the_format(void **state) {
@@ -81,7 +81,7 @@ static void test_sample_rate_key_sets_the_format(void **state) {
 
     assert_int_equal(speak(f, in, "Hi.", NULL, r, &fmt, &s, &err), VX_OK);
     assert_int_equal(fmt.sample_rate, 22050);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
 }
 
 /* ================================================================ audio */
@@ -116,15 +116,15 @@ static void test_a_slow_answer_streams_in_several_chunks(void **state) {
     vx_stream *s;
 
     assert_int_equal(speak(f, in, "Streaming!", NULL, r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_chunks, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_chunks, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.done, 0); /* audio before the answer is complete */
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.done, 1);
     assert_true(d.n_chunks >= 3);
     assert_int_equal(d.frames, 10 * FRAMES_PER_CHAR);
-    assert_true(d.first_output_ns < d.end_ns);
+    assert_true(d.first_ns < d.end_ns);
 }
 
 static void test_blank_text_is_done_at_once_without_a_request(void **state) {
@@ -165,13 +165,13 @@ static void test_voice_argument_overrides_the_configured_voice(void **state) {
     json_t *q;
 
     assert_int_equal(speak(f, in, "One.", "af_heart", r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     assert_string_equal(jstr(q, "json", "voice", NULL), "af_heart");
     json_decref(q);
     mock_reset();
     assert_int_equal(speak(f, in, "Two.", "", r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 2));
+    assert_true(ph_rec_wait(r, ph_has_ended, 2));
     q = mock_last();
     assert_string_equal(jstr(q, "json", "voice", NULL), "nova");
     json_decref(q);
@@ -187,7 +187,7 @@ static void test_speed_is_sent_when_configured(void **state) {
     json_t *q;
 
     assert_int_equal(speak(f, in, "Faster.", NULL, r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     q = mock_last();
     assert_true(json_number_value(json_object_get(json_object_get(q, "json"), "speed")) == 1.25);
     json_decref(q);
@@ -214,9 +214,9 @@ static void test_consecutive_requests_reuse_one_connection(void **state) {
     json_t *q;
 
     assert_int_equal(speak(f, in, "First.", NULL, r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
     assert_int_equal(speak(f, in, "Second.", NULL, r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 2));
+    assert_true(ph_rec_wait(r, ph_has_ended, 2));
     q = mock_requests();
     assert_int_equal(json_array_size(q), 2);
     assert_true(json_integer_value(json_object_get(json_array_get(q, 0), "peer_port")) > 0);
@@ -268,8 +268,8 @@ static void test_connection_refused_is_retryable_unavailable(void **state) {
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", closed_port());
     in = fx_inst(f, "base_url", url, NULL);
     assert_int_equal(speak(f, in, "Hi.", NULL, r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.err.code, VX_EUNAVAIL);
     assert_true(d.err.retryable);
 }
@@ -284,8 +284,8 @@ static void test_a_silent_server_times_out_retryably(void **state) {
     vx_stream *s;
 
     assert_int_equal(speak(f, in, "Hi.", NULL, r, &fmt, &s, &err), VX_OK);
-    assert_true(rec_wait(r, has_ended, 1));
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_rec_snap(r, &d);
     assert_int_equal(d.err.code, VX_ETIMEDOUT);
     assert_true(d.err.retryable);
 }
@@ -303,12 +303,12 @@ static void test_cancel_mid_stream_ends_with_canceled(void **state) {
 
     assert_int_equal(speak(f, in, "A sentence long enough to cancel.", NULL, r, &fmt, &s, &err),
                      VX_OK);
-    assert_true(rec_wait(r, has_chunks, 1));
+    assert_true(ph_rec_wait(r, ph_has_chunks, 1));
     plug->tts->cancel(s);
     plug->tts->cancel(s);
-    assert_true(rec_wait(r, has_ended, 1));
-    sleep_ms(200);
-    rec_snap(r, &d);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(200);
+    ph_rec_snap(r, &d);
     assert_int_equal(d.errors, 1);
     assert_int_equal(d.done, 0);
     assert_int_equal(d.err.code, VX_ECANCELED);
@@ -327,10 +327,10 @@ static void test_no_audio_after_close(void **state) {
 
     assert_int_equal(speak(f, in, "Closing in the middle of this.", NULL, r, &fmt, &s, &err),
                      VX_OK);
-    assert_true(rec_wait(r, has_chunks, 1));
+    assert_true(ph_rec_wait(r, ph_has_chunks, 1));
     fx_close(f, s, r);
-    sleep_ms(300);
-    assert_int_equal(rec_snap(r, &d)->after_close, 0);
+    ph_sleep_ms(300);
+    assert_int_equal(ph_rec_snap(r, &d)->after_close, 0);
 }
 
 int main(void) {
