@@ -9,3 +9,8 @@ include $(srcdir)/plugins/llm_eliza/local.mk
 include $(srcdir)/plugins/llm_openai/local.mk
 include $(srcdir)/plugins/stt_openai/local.mk
 include $(srcdir)/plugins/tts_openai/local.mk
+
+# Plugins are dlopen()ed by file name; libtool's .la files are not needed
+# at run time.
+install-exec-hook:
+	rm -f $(DESTDIR)$(pkglibdir)/*.la
