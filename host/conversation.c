@@ -109,3 +109,14 @@ int conv_words(const char *text)
     }
     return n;
 }
+
+void conv_keep_words(item *it, int keep)
+{
+    if (it->text == NULL) return;
+    char *p = it->text;
+    for (int w = 0; w < keep && *p; w++) {
+        while (*p && isspace((unsigned char)*p)) p++;
+        while (*p && !isspace((unsigned char)*p)) p++;
+    }
+    *p = '\0';
+}

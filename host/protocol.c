@@ -735,10 +735,25 @@ static int parse_response_cancel(const json_t *root, proto_client_event *ev, pro
     return dup_str(root, "response_id", "response_id", &ev->response_id, e) < 0 ? -1 : 0;
 }
 
+/* conversation.item.truncate: the client played only audio_end_ms of an
+ * assistant item's audio. */
+static int parse_item_truncate(const json_t *root, proto_client_event *ev, proto_error *e)
+{
+    int r;
+    if (dup_str(root, "item_id", "item_id", &ev->item_id, e) < 0) return -1;
+    if (ev->item_id == NULL) return missing(e, "item_id");
+    if ((r = get_int(root, "content_index", "content_index", 0, 1000, &ev->content_index, e)) < 0) return -1;
+    if (r == 0) return missing(e, "content_index");
+    if ((r = get_int(root, "audio_end_ms", "audio_end_ms", 0, 86400000, &ev->audio_end_ms, e)) < 0) return -1;
+    if (r == 0) return missing(e, "audio_end_ms");
+    return 0;
+}
+
 static const struct {
     const char *name;
     proto_client_type type;
 } client_types[] = {
+    {"conversation.item.truncate", PC_ITEM_TRUNCATE},
     {"session.update", PC_SESSION_UPDATE},
     {"input_audio_buffer.append", PC_AUDIO_APPEND},
     {"input_audio_buffer.commit", PC_AUDIO_COMMIT},
@@ -817,6 +832,7 @@ int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_
     case PC_ITEM_CREATE: rc = parse_item_create(root, ev, err); break;
     case PC_RESPONSE_CREATE: rc = parse_response_create(root, d, ev, err); break;
     case PC_RESPONSE_CANCEL: rc = parse_response_cancel(root, ev, err); break;
+    case PC_ITEM_TRUNCATE: rc = parse_item_truncate(root, ev, err); break;
     }
 out:
     if (rc != 0) {
@@ -1110,6 +1126,17 @@ char *proto_ev_audio_committed(proto_dialect d, const char *item_id, const char 
     (void)d;
     rc |= put(o, "previous_item_id", jstr_null(previous_item_id));
     rc |= put(o, "item_id", jstr0(item_id));
+    return ev_end(o, rc);
+}
+
+char *proto_ev_item_truncated(proto_dialect d, const char *item_id, int content_index, int audio_end_ms)
+{
+    (void)d;
+    json_t *o = ev_begin("conversation.item.truncated");
+    if (o == NULL) return ev_end(NULL, -1);
+    int rc = put(o, "item_id", json_string(item_id ? item_id : "")) |
+             put(o, "content_index", json_integer(content_index)) |
+             put(o, "audio_end_ms", json_integer(audio_end_ms));
     return ev_end(o, rc);
 }
 

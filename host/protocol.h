@@ -121,7 +121,8 @@ typedef enum proto_client_type {
     PC_AUDIO_CLEAR,
     PC_ITEM_CREATE,
     PC_RESPONSE_CREATE,
-    PC_RESPONSE_CANCEL
+    PC_RESPONSE_CANCEL,
+    PC_ITEM_TRUNCATE
 } proto_client_type;
 
 typedef struct proto_client_event {
@@ -142,6 +143,10 @@ typedef struct proto_client_event {
     unsigned modalities;    /* 0: session's */
     /* PC_RESPONSE_CANCEL */
     char *response_id;      /* NULL: the current one */
+    /* PC_ITEM_TRUNCATE: item_id (above), the audio part and how much of it
+     * the client played */
+    int content_index;
+    int audio_end_ms;
 } proto_client_event;
 
 /* Parse one client text frame. `max_audio_samples` bounds a single append
@@ -182,6 +187,9 @@ char *proto_ev_audio_cleared(proto_dialect d);
 char *proto_ev_item_added(proto_dialect d, const proto_item *it, const char *previous_item_id);
 /* GA conversation.item.done; beta: none (NULL, ENOENT) */
 char *proto_ev_item_done(proto_dialect d, const proto_item *it, const char *previous_item_id);
+
+/* conversation.item.truncated (both dialects) */
+char *proto_ev_item_truncated(proto_dialect d, const char *item_id, int content_index, int audio_end_ms);
 
 char *proto_ev_transcription_delta(proto_dialect d, const char *item_id, const char *delta);
 char *proto_ev_transcription_completed(proto_dialect d, const char *item_id, const char *transcript);

@@ -149,6 +149,8 @@ static void finish(session *s, const char *status, const char *reason, const pro
     if (said == NULL) said = strdup("");
     if (said) trim(said);
     conv_set_text(r->it, said ? said : "");
+    if (s->cfg.output_rate > 0)
+        r->it->audio_ms = (int)(r->samples_released * 1000 / (uint64_t)s->cfg.output_rate);
     snprintf(r->it->status, sizeof r->it->status, "%s", strcmp(status, "completed") == 0 ? "completed" : "incomplete");
 
     proto_pos p = pos_of(r);

@@ -422,6 +422,42 @@ static void on_response_cancel(session *s, proto_client_event *ev)
     respond_cancel(s, "client_cancelled");
 }
 
+/* The client played only audio_end_ms of an assistant item: the
+ * conversation keeps the share of its words that was heard. */
+static void on_item_truncate(session *s, proto_client_event *ev)
+{
+    item *it = conv_find(&s->conv, ev->item_id);
+    char m[200];
+    if (it == NULL) {
+        snprintf(m, sizeof m, "item '%s' does not exist in the conversation", ev->item_id);
+        sess_error(s, "invalid_request_error", "item_not_found", m, "item_id", ev->event_id);
+        return;
+    }
+    if (strcmp(it->role, "assistant") != 0 || it->content != PROTO_OUTPUT_AUDIO || ev->content_index != 0) {
+        sess_error(s, "invalid_request_error", "invalid_value",
+                   "only the audio part (content_index 0) of an assistant audio item can be truncated",
+                   "item_id", ev->event_id);
+        return;
+    }
+    if (s->resp && s->resp->it == it) respond_cancel(s, "client_cancelled");
+    if (ev->audio_end_ms > it->audio_ms) {
+        snprintf(m, sizeof m, "audio_end_ms %d is past the end of the item's audio (%d ms)", ev->audio_end_ms,
+                 it->audio_ms);
+        sess_error(s, "invalid_request_error", "invalid_value", m, "audio_end_ms", ev->event_id);
+        return;
+    }
+    if (it->audio_ms > 0) {
+        if (ev->audio_end_ms < it->audio_ms) {
+            int words = conv_words(it->text);
+            conv_keep_words(it, (int)((long long)words * ev->audio_end_ms / it->audio_ms));
+            it->audio_ms = ev->audio_end_ms;
+            snprintf(it->status, sizeof it->status, "incomplete");
+        }
+    }
+    sess_send(s, proto_ev_item_truncated(s->d, it->id, 0, ev->audio_end_ms));
+    persist_save(s);
+}
+
 static void message_task(session *s, void *arg)
 {
     msg_arg *m = arg;
@@ -448,6 +484,7 @@ static void message_task(session *s, void *arg)
     case PC_ITEM_CREATE: on_item_create(s, &ev); break;
     case PC_RESPONSE_CREATE: on_response_create(s, &ev); break;
     case PC_RESPONSE_CANCEL: on_response_cancel(s, &ev); break;
+    case PC_ITEM_TRUNCATE: on_item_truncate(s, &ev); break;
     }
     proto_client_event_free(&ev);
 out:

@@ -32,6 +32,7 @@ typedef struct item {
     proto_content content;
     char *text;        /* text or transcript; NULL while unknown */
     char status[16];   /* completed | in_progress | incomplete */
+    int audio_ms;      /* assistant audio sent for it (truncate bounds) */
     struct item *prev, *next;
 } item;
 
@@ -55,6 +56,8 @@ vx_message *conv_messages(const conversation *cv, const char *instructions, size
 proto_item conv_view(const item *it);
 /* Words in a text (for request/reply length metrics). */
 int conv_words(const char *text);
+/* Keep the first `keep` words of the item's text. */
+void conv_keep_words(item *it, int keep);
 
 /* ------------------------------------------------------------ input */
 

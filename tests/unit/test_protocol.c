@@ -567,9 +567,9 @@ static void unknown_event_is_named_in_the_message(void **state)
 {
     proto_error err;
     (void)state;
-    parse_err(PROTO_GA, q("{'type':'conversation.item.truncate','event_id':'x9'}"),
+    parse_err(PROTO_GA, q("{'type':'conversation.item.delete','event_id':'x9'}"),
               "unknown_event", NULL, &err);
-    assert_non_null(strstr(err.message, "conversation.item.truncate"));
+    assert_non_null(strstr(err.message, "conversation.item.delete"));
     assert_string_equal(err.event_id, "x9");
 }
 
@@ -1678,6 +1678,48 @@ static void parse_fails_cleanly_when_jansson_runs_out_of_memory(void **state)
     assert_true(ok);
 }
 
+
+/* conversation.item.truncate: which item, which part, how much was played. */
+static void item_truncate_parses_in_both_dialects(void **state)
+{
+    (void)state;
+    for (int d = PROTO_GA; d <= PROTO_BETA; d++) {
+        proto_client_event ev;
+        parse_ok((proto_dialect)d,
+                 "{\"type\":\"conversation.item.truncate\",\"event_id\":\"t1\",\"item_id\":\"item_a\","
+                 "\"content_index\":0,\"audio_end_ms\":1500}", &ev);
+        assert_int_equal(ev.type, PC_ITEM_TRUNCATE);
+        assert_string_equal(ev.item_id, "item_a");
+        assert_int_equal(ev.content_index, 0);
+        assert_int_equal(ev.audio_end_ms, 1500);
+        assert_string_equal(ev.event_id, "t1");
+        proto_client_event_free(&ev);
+    }
+}
+
+static void item_truncate_needs_item_and_audio_end(void **state)
+{
+    (void)state;
+    refused(PROTO_GA, "{\"type\":\"conversation.item.truncate\",\"content_index\":0,\"audio_end_ms\":1}",
+            "missing_required_parameter", "item_id");
+    refused(PROTO_GA, "{\"type\":\"conversation.item.truncate\",\"item_id\":\"x\",\"content_index\":0}",
+            "missing_required_parameter", "audio_end_ms");
+    refused(PROTO_GA, "{\"type\":\"conversation.item.truncate\",\"item_id\":\"x\",\"content_index\":0,"
+            "\"audio_end_ms\":-5}", "invalid_value", "audio_end_ms");
+    refused(PROTO_GA, "{\"type\":\"conversation.item.truncate\",\"item_id\":\"x\",\"content_index\":0,"
+            "\"audio_end_ms\":\"5\"}", "invalid_type", "audio_end_ms");
+}
+
+static void item_truncated_event_has_the_reference_fields(void **state)
+{
+    (void)state;
+    json_t *o = load(proto_ev_item_truncated(PROTO_GA, "item_a", 0, 1500), "conversation.item.truncated");
+    assert_string_equal(json_string_value(json_object_get(o, "item_id")), "item_a");
+    assert_int_equal(json_integer_value(json_object_get(o, "content_index")), 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "audio_end_ms")), 1500);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1782,6 +1824,9 @@ int main(void)
         cmocka_unit_test(valid_multibyte_utf8_is_kept_as_is),
         cmocka_unit_test(builders_fail_cleanly_when_jansson_runs_out_of_memory),
         cmocka_unit_test(parse_fails_cleanly_when_jansson_runs_out_of_memory),
+        cmocka_unit_test(item_truncate_parses_in_both_dialects),
+        cmocka_unit_test(item_truncate_needs_item_and_audio_end),
+        cmocka_unit_test(item_truncated_event_has_the_reference_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
