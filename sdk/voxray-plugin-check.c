@@ -1,0 +1,1197 @@
+/*
+ * voxray-plugin-check: conformance checker for provider plugins.
+ *
+ *     voxray-plugin-check [--config key=value ...] [--timeout SECONDS]
+ *                         [--recording FILE] [-v] PLUGIN.so
+ *
+ * Loads the file with the daemon's own loader (host/loader.c), so a plugin
+ * the checker accepts is one the daemon accepts; validates the configuration
+ * with the daemon's rules (host/cfg.c), creates one instance and drives every
+ * kind the plugin claims through the contract of <voxray/plugin.h>. Prints one
+ * TAP line per check ("ok N - ..." / "not ok N - ...: reason"), then the plan
+ * and a summary. Exit status 0 only when every check passed.
+ *
+ * Events are recorded under a mutex and waited for with a deadline, and every
+ * plugin call runs on a helper thread bounded by the same deadline, so a hung
+ * plugin is reported as "timed out" instead of hanging the checker. After a
+ * call that never returned the plugin is in an unknown state: the checker
+ * reports it and exits at once without unloading it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "loader.h"
+
+#define CK_SETTLE_MS 150 /* quiet period in which no stray event may arrive */
+#define CK_MAX_CONFIG 64
+
+/* ---------------------------------------------------------------- TAP */
+
+static int ck_n, ck_failed;
+static double ck_timeout_s = 10;
+static int ck_verbose;
+
+static void ck_ok(const char *fmt, ...) VX_PRINTF(1, 2);
+static void ck_ok(const char *fmt, ...) {
+    va_list ap;
+
+    va_start(ap, fmt);
+    printf("ok %d - ", ++ck_n);
+    vprintf(fmt, ap);
+    putchar('\n');
+    va_end(ap);
+    fflush(stdout);
+}
+
+/* One failed check: "not ok N - what: reason". */
+static void ck_fail(const char *what, const char *fmt, ...) VX_PRINTF(2, 3);
+static void ck_fail(const char *what, const char *fmt, ...) {
+    va_list ap;
+
+    va_start(ap, fmt);
+    printf("not ok %d - %s: ", ++ck_n, what);
+    vprintf(fmt, ap);
+    putchar('\n');
+    va_end(ap);
+    ck_failed++;
+    fflush(stdout);
+}
+
+/* ok or not ok with the reason, by `pass`. */
+static void ck_check(int pass, const char *what, const char *fmt, ...) VX_PRINTF(3, 4);
+static void ck_check(int pass, const char *what, const char *fmt, ...) {
+    va_list ap;
+    char why[512];
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (pass) ck_ok("%s", what);
+    else ck_fail(what, "%s", why);
+}
+
+static void ck_summary(void) {
+    printf("1..%d\n# %d check(s), %d failed: %s\n", ck_n, ck_n, ck_failed,
+           ck_failed ? "the plugin does NOT conform" : "the plugin conforms");
+    fflush(stdout);
+}
+
+/* ---------------------------------------------------------------- time */
+
+static uint64_t ck_now_ns(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct timespec ck_deadline(double seconds) {
+    uint64_t t = ck_now_ns() + (uint64_t)(seconds * 1e9);
+
+    return (struct timespec){(time_t)(t / 1000000000ull), (long)(t % 1000000000ull)};
+}
+
+static void ck_sleep_ms(unsigned ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
+}
+
+static void ck_cond_init(pthread_cond_t *c) {
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* ---------------------------------------------------------------- host API */
+
+struct vx_host {
+    char prefix[128]; /* "[tts:tts_tone]" */
+    vx_kv items[CK_MAX_CONFIG];
+    size_t n_items;
+};
+
+struct vx_metric {
+    struct vx_metric *next;
+    vx_metric_type type;
+    char name[128];
+    double value;
+    unsigned long updates;
+};
+
+static pthread_mutex_t ck_metric_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vx_metric *ck_metrics;
+static unsigned long ck_metric_bad; /* calls with a wrong type or value */
+
+static int ck_log_enabled(vx_host *h, int level) {
+    (void)h;
+    return level >= (ck_verbose ? VX_LOG_DEBUG : VX_LOG_INFO);
+}
+
+static void ck_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    char line[2048];
+
+    if (!ck_log_enabled(h, level)) return;
+    vsnprintf(line, sizeof line, fmt, ap);
+    /* One fprintf per line so lines from plugin threads do not interleave. */
+    fprintf(stderr, "%s %s: %s\n", h ? h->prefix : "[plugin]",
+            level >= 0 && level <= 3 ? names[level] : "?", line);
+}
+
+static void ck_log(vx_host *h, int level, const char *fmt, ...) {
+    va_list ap;
+
+    va_start(ap, fmt);
+    ck_vlog(h, level, fmt, ap);
+    va_end(ap);
+}
+
+static void *ck_alloc(size_t n) { return malloc(n ? n : 1); }
+static void ck_free(void *p) { free(p); }
+
+static const char *ck_config_get(vx_host *h, const char *key) {
+    for (size_t i = 0; h && key && i < h->n_items; i++)
+        if (strcmp(h->items[i].key, key) == 0) return h->items[i].value;
+    return NULL;
+}
+
+static vx_metric *ck_metric_register(vx_host *h, vx_metric_type type, const char *name,
+                                     const char *help) {
+    struct vx_metric *m;
+    size_t i;
+
+    (void)h;
+    (void)help;
+    if (name == NULL || !name[0] || strlen(name) >= sizeof m->name) return NULL;
+    if (type < VX_METRIC_COUNTER || type > VX_METRIC_HISTOGRAM) return NULL;
+    for (i = 0; name[i]; i++) {
+        char c = name[i];
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return NULL;
+    }
+    pthread_mutex_lock(&ck_metric_lock);
+    for (m = ck_metrics; m; m = m->next)
+        if (strcmp(m->name, name) == 0) break;
+    if (m && m->type != type) m = NULL; /* type clash */
+    else if (m == NULL && (m = calloc(1, sizeof *m)) != NULL) {
+        m->type = type;
+        snprintf(m->name, sizeof m->name, "%s", name);
+        m->next = ck_metrics;
+        ck_metrics = m;
+    }
+    pthread_mutex_unlock(&ck_metric_lock);
+    return m;
+}
+
+static void ck_metric_update(vx_metric *m, double v, int ok) {
+    if (m == NULL) return;
+    pthread_mutex_lock(&ck_metric_lock);
+    if (ok) {
+        m->value = m->type == VX_METRIC_GAUGE ? v : m->value + v;
+        m->updates++;
+    } else {
+        ck_metric_bad++;
+    }
+    pthread_mutex_unlock(&ck_metric_lock);
+}
+
+static void ck_metric_add(vx_metric *m, double v) {
+    ck_metric_update(m, v, m && (m->type == VX_METRIC_GAUGE || v >= 0));
+}
+static void ck_metric_set(vx_metric *m, double v) {
+    ck_metric_update(m, v, m && m->type == VX_METRIC_GAUGE);
+}
+static void ck_metric_observe(vx_metric *m, double v) {
+    ck_metric_update(m, v, m && m->type == VX_METRIC_HISTOGRAM);
+}
+
+/* A tiny defer thread: jobs sorted by due time, run one at a time. Stopping
+ * runs the jobs not yet due at once (as the daemon does) and refuses later
+ * ones with VX_EUNAVAIL. */
+typedef struct ck_job {
+    struct ck_job *next;
+    uint64_t due;
+    void (*fn)(void *);
+    void *arg;
+} ck_job;
+
+static pthread_mutex_t ck_defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ck_defer_cond;
+static ck_job *ck_jobs;
+static int ck_defer_stopping, ck_defer_running;
+static pthread_t ck_defer_thread;
+
+static void *ck_defer_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&ck_defer_lock);
+    for (;;) {
+        ck_job *j = ck_jobs;
+
+        if (j == NULL && ck_defer_stopping) break;
+        if (j == NULL) {
+            pthread_cond_wait(&ck_defer_cond, &ck_defer_lock);
+            continue;
+        }
+        if (!ck_defer_stopping && j->due > ck_now_ns()) {
+            struct timespec ts = {(time_t)(j->due / 1000000000ull),
+                                  (long)(j->due % 1000000000ull)};
+            pthread_cond_timedwait(&ck_defer_cond, &ck_defer_lock, &ts);
+            continue;
+        }
+        ck_jobs = j->next;
+        pthread_mutex_unlock(&ck_defer_lock);
+        j->fn(j->arg);
+        free(j);
+        pthread_mutex_lock(&ck_defer_lock);
+    }
+    pthread_mutex_unlock(&ck_defer_lock);
+    return NULL;
+}
+
+static int ck_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
+    ck_job *j, **pp;
+    int rc = VX_OK;
+
+    (void)h;
+    if (fn == NULL) return VX_EINVAL;
+    pthread_mutex_lock(&ck_defer_lock);
+    if (ck_defer_stopping || !ck_defer_running) {
+        rc = VX_EUNAVAIL;
+    } else if ((j = malloc(sizeof *j)) == NULL) {
+        rc = VX_ENOMEM;
+    } else {
+        j->due = ck_now_ns() + (uint64_t)delay_ms * 1000000ull;
+        j->fn = fn;
+        j->arg = arg;
+        for (pp = &ck_jobs; *pp && (*pp)->due <= j->due; pp = &(*pp)->next) {}
+        j->next = *pp;
+        *pp = j;
+        pthread_cond_signal(&ck_defer_cond);
+    }
+    pthread_mutex_unlock(&ck_defer_lock);
+    return rc;
+}
+
+static void ck_defer_stop(void) {
+    if (!ck_defer_running) return;
+    pthread_mutex_lock(&ck_defer_lock);
+    ck_defer_stopping = 1;
+    pthread_cond_signal(&ck_defer_cond);
+    pthread_mutex_unlock(&ck_defer_lock);
+    pthread_join(ck_defer_thread, NULL);
+    ck_defer_running = 0;
+}
+
+static const vx_host_api ck_api = {
+    .struct_size = sizeof(vx_host_api),
+    .abi_major = VX_ABI_MAJOR,
+    .abi_minor = VX_ABI_MINOR,
+    .log = ck_log,
+    .vlog = ck_vlog,
+    .log_enabled = ck_log_enabled,
+    .now_ns = ck_now_ns,
+    .alloc = ck_alloc,
+    .free = ck_free,
+    .defer = ck_defer,
+    .config_get = ck_config_get,
+    .metric_register = ck_metric_register,
+    .metric_add = ck_metric_add,
+    .metric_set = ck_metric_set,
+    .metric_observe = ck_metric_observe,
+};
+
+/* ---------------------------------------------------------------- bounded calls */
+
+/* Run fn(arg) on its own thread and wait at most the timeout. A call that
+ * does not return leaves the plugin in an unknown state (it may hold the
+ * stream, its locks, its threads): report it, and exit without unloading. */
+typedef struct ck_call {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    void (*fn)(void *);
+    void *arg;
+} ck_call;
+
+static void *ck_call_main(void *p) {
+    ck_call *c = p;
+
+    c->fn(c->arg);
+    pthread_mutex_lock(&c->lock);
+    c->done = 1;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+static void ck_bounded(const char *what, void (*fn)(void *), void *arg) {
+    ck_call *c = calloc(1, sizeof *c);
+    struct timespec dl = ck_deadline(ck_timeout_s);
+    pthread_t t;
+    int done;
+
+    if (c == NULL) {
+        fn(arg); /* no memory for the watchdog: run unguarded */
+        return;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    ck_cond_init(&c->cond);
+    c->fn = fn;
+    c->arg = arg;
+    if (pthread_create(&t, NULL, ck_call_main, c) != 0) {
+        fn(arg);
+        goto out;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (!c->done && pthread_cond_timedwait(&c->cond, &c->lock, &dl) != ETIMEDOUT) {}
+    done = c->done;
+    pthread_mutex_unlock(&c->lock);
+    if (!done) {
+        ck_fail(what, "call did not return: timed out after %g s", ck_timeout_s);
+        ck_summary();
+        fflush(NULL);
+        _exit(1); /* the plugin's thread still runs inside it: no cleanup */
+    }
+    pthread_join(t, NULL);
+out:
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* ---------------------------------------------------------------- event recorder */
+
+/* What one stream delivered. Kept alive until the plugin is unloaded, so a
+ * (wrong) event after close() is recorded rather than a use after free. */
+typedef struct ck_rec {
+    struct ck_rec *next;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int partials, finals, errors, dones, tokens, audios;
+    size_t frames, token_bytes;
+    int terminals;       /* finals + errors (STT), dones + errors (LLM/TTS) */
+    int after_terminal;  /* LLM/TTS: events after the terminal one */
+    int after_close;     /* events after close() returned */
+    int after_error;     /* events after an on_error ("no further event follows") */
+    int closed;
+    int last_error;
+    char last_msg[256];
+    int last_event_error; /* the event being recorded is an on_error */
+    char text[256]; /* last final / start of the reply */
+} ck_rec;
+
+static ck_rec *ck_recs;
+
+static ck_rec *ck_rec_new(void) {
+    ck_rec *r = calloc(1, sizeof *r);
+
+    if (r == NULL) {
+        fprintf(stderr, "voxray-plugin-check: out of memory\n");
+        exit(2);
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    ck_cond_init(&r->cond);
+    r->next = ck_recs;
+    ck_recs = r;
+    return r;
+}
+
+static void ck_rec_free_all(void) {
+    while (ck_recs) {
+        ck_rec *r = ck_recs;
+        ck_recs = r->next;
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+    }
+}
+
+/* Common bookkeeping of every event; call with r->lock held. */
+static void ck_rec_event(ck_rec *r, int terminal) {
+    if (r->closed) r->after_close++;
+    if (r->errors > (r->last_event_error ? 1 : 0)) r->after_error++;
+    if (terminal) r->terminals++;
+    pthread_cond_broadcast(&r->cond);
+}
+
+/* Wait until the count of terminal events reaches n; 0 on success, -1 on
+ * timeout. */
+static int ck_wait_terminals(ck_rec *r, int n) {
+    struct timespec dl = ck_deadline(ck_timeout_s);
+    int rc = 0;
+
+    pthread_mutex_lock(&r->lock);
+    while (r->terminals < n && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&r->cond, &r->lock, &dl);
+    rc = r->terminals >= n ? 0 : -1;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* Wait for any output (or the end); 0 on success, -1 on timeout. */
+static int ck_wait_output(ck_rec *r) {
+    struct timespec dl = ck_deadline(ck_timeout_s);
+    int rc = 0;
+
+    pthread_mutex_lock(&r->lock);
+    while (r->tokens + r->audios + r->partials + r->terminals == 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&r->cond, &r->lock, &dl);
+    rc = r->tokens + r->audios + r->partials + r->terminals > 0 ? 0 : -1;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+static void ck_rec_mark_closed(ck_rec *r) {
+    pthread_mutex_lock(&r->lock);
+    r->closed = 1;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Snapshot one counter under the lock. */
+#define CK_GET(r, field, out) \
+    do { pthread_mutex_lock(&(r)->lock); (out) = (r)->field; pthread_mutex_unlock(&(r)->lock); } while (0)
+
+static void ck_on_error(void *u, const vx_error *e) {
+    ck_rec *r = u;
+
+    pthread_mutex_lock(&r->lock);
+    if (r->terminals && (r->dones || r->errors)) r->after_terminal++;
+    r->errors++;
+    r->last_event_error = 1;
+    r->last_error = e ? e->code : 0;
+    snprintf(r->last_msg, sizeof r->last_msg, "%s", e ? e->msg : "(NULL vx_error)");
+    ck_rec_event(r, 1);
+    r->last_event_error = 0;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* STT */
+static void ck_on_partial(void *u, const char *text) {
+    ck_rec *r = u;
+
+    (void)text;
+    pthread_mutex_lock(&r->lock);
+    r->partials++;
+    ck_rec_event(r, 0);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void ck_on_final(void *u, const char *text, float conf) {
+    ck_rec *r = u;
+
+    (void)conf;
+    pthread_mutex_lock(&r->lock);
+    r->finals++;
+    snprintf(r->text, sizeof r->text, "%s", text ? text : "(NULL)");
+    ck_rec_event(r, 1);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* LLM */
+static void ck_on_token(void *u, const char *text, size_t len) {
+    ck_rec *r = u;
+
+    pthread_mutex_lock(&r->lock);
+    if (r->terminals) r->after_terminal++;
+    if (r->token_bytes + len < sizeof r->text && text)
+        memcpy(r->text + r->token_bytes, text, len);
+    r->tokens++;
+    r->token_bytes += len;
+    ck_rec_event(r, 0);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void ck_on_llm_done(void *u, const vx_usage *usage) {
+    ck_rec *r = u;
+
+    (void)usage;
+    pthread_mutex_lock(&r->lock);
+    if (r->terminals) r->after_terminal++;
+    r->dones++;
+    ck_rec_event(r, 1);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* TTS */
+static void ck_on_audio(void *u, const int16_t *pcm, size_t frames) {
+    ck_rec *r = u;
+
+    (void)pcm;
+    pthread_mutex_lock(&r->lock);
+    if (r->terminals) r->after_terminal++;
+    r->audios++;
+    r->frames += frames;
+    ck_rec_event(r, 0);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void ck_on_tts_done(void *u) {
+    ck_on_llm_done(u, NULL);
+}
+
+/* ---------------------------------------------------------------- stream ops */
+
+/* Arguments and results of one bounded plugin call. */
+typedef struct ck_op {
+    const loader_plugin *p;
+    void *inst;
+    vx_stream *s;
+    ck_rec *r;
+    int rc;
+    vx_error err;
+    vx_audio_format fmt;
+    const char *text;
+    const int16_t *pcm;
+    size_t frames;
+    int blocks; /* STT feed: number of blocks; cancel/close: 1 stt, 2 llm, 3 tts */
+} ck_op;
+
+static void ck_do_cancel(void *a) {
+    ck_op *o = a;
+
+    if (o->blocks == 1) o->p->stt.cancel(o->s);
+    else if (o->blocks == 2) o->p->llm.cancel(o->s);
+    else if (o->blocks == 3) o->p->tts.cancel(o->s);
+}
+
+static void *ck_cancel_thread(void *a) {
+    ck_do_cancel(a);
+    return NULL;
+}
+
+/* cancel() from two threads at once, then once more: idempotent and callable
+ * from any thread. */
+static void ck_cancel_twice_main(void *a) {
+    ck_op *o = a;
+    pthread_t t;
+    int th = pthread_create(&t, NULL, ck_cancel_thread, o) == 0;
+
+    ck_do_cancel(o);
+    if (th) pthread_join(t, NULL);
+    ck_do_cancel(o);
+}
+
+static void ck_cancel_twice(const char *what, const loader_plugin *p, vx_stream *s, int kind) {
+    ck_op o = {.p = p, .s = s, .blocks = kind};
+
+    ck_bounded(what, ck_cancel_twice_main, &o);
+}
+
+static void ck_do_close(void *a) {
+    ck_op *o = a;
+
+    if (o->blocks == 1) o->p->stt.close(o->s);
+    else if (o->blocks == 2) o->p->llm.close(o->s);
+    else o->p->tts.close(o->s);
+}
+
+/* close(), then watch for CK_SETTLE_MS: no event may fire after it returned. */
+static void ck_close_check(const char *what, const loader_plugin *p, vx_stream *s,
+                           ck_rec *r, int kind) {
+    ck_op o = {.p = p, .s = s, .blocks = kind};
+    int late;
+
+    ck_bounded(what, ck_do_close, &o);
+    ck_rec_mark_closed(r);
+    ck_sleep_ms(CK_SETTLE_MS);
+    CK_GET(r, after_close, late);
+    ck_check(late == 0, what, "%d event(s) fired after close() returned", late);
+}
+
+/* ---------------------------------------------------------------- STT */
+
+static void ck_stt_open(void *a) {
+    ck_op *o = a;
+    vx_stt_events ev = {sizeof ev, o->r, ck_on_partial, ck_on_final, ck_on_error};
+    vx_audio_format fmt = {16000, 1, VX_PCM_S16LE};
+
+    o->rc = o->p->stt.open(o->inst, &fmt, &ev, &o->s, &o->err);
+}
+
+static void ck_stt_feed(void *a) {
+    ck_op *o = a;
+
+    o->rc = VX_OK;
+    for (int i = 0; i < o->blocks && o->rc == VX_OK; i++)
+        o->rc = o->p->stt.feed(o->s, o->pcm, o->frames, &o->err);
+}
+
+static void ck_stt_finish(void *a) {
+    ck_op *o = a;
+
+    o->rc = o->p->stt.finish(o->s, &o->err);
+}
+
+/* Open a 16 kHz mono stream; on failure report it and return NULL. */
+static vx_stream *ck_stt_start(const loader_plugin *p, void *inst, ck_rec *r, const char *what) {
+    ck_op o = {.p = p, .inst = inst, .r = r};
+
+    ck_bounded(what, ck_stt_open, &o);
+    if (o.rc != VX_OK || o.s == NULL) {
+        ck_fail(what, "open returned %s (%d)%s%s", loader_error_name(o.rc), o.rc,
+                o.err.msg[0] ? ": " : "", o.err.msg);
+        /* A stream published in *out before a failure is the host's to close. */
+        if (o.s) ck_close_check("stt: close after a failed open", p, o.s, r, 1);
+        return NULL;
+    }
+    ck_ok("%s", what);
+    return o.s;
+}
+
+/* Feed `ms` of silence in 10 ms blocks. */
+static int ck_stt_feed_silence(const loader_plugin *p, vx_stream *s, int ms, const char *what) {
+    static const int16_t zeros[160];
+    ck_op o = {.p = p, .s = s, .pcm = zeros, .frames = 160, .blocks = ms / 10};
+
+    ck_bounded(what, ck_stt_feed, &o);
+    ck_check(o.rc == VX_OK, what, "feed returned %s (%d): %s", loader_error_name(o.rc), o.rc,
+             o.err.msg);
+    return o.rc;
+}
+
+/* finish -> exactly one on_final or on_error; `n` is the terminal count to
+ * expect after it. Returns 0 when the utterance ended in on_final. */
+static int ck_stt_utterance(const loader_plugin *p, vx_stream *s, ck_rec *r, int n,
+                            const char *what) {
+    ck_op o = {.p = p, .s = s};
+    int got, errors;
+
+    ck_bounded(what, ck_stt_finish, &o);
+    if (o.rc != VX_OK) {
+        ck_fail(what, "finish returned %s (%d): %s", loader_error_name(o.rc), o.rc, o.err.msg);
+        return -1;
+    }
+    if (ck_wait_terminals(r, n) != 0) {
+        ck_fail(what, "no on_final or on_error: timed out after %g s", ck_timeout_s);
+        return -1;
+    }
+    ck_sleep_ms(CK_SETTLE_MS);
+    pthread_mutex_lock(&r->lock);
+    got = r->terminals;
+    errors = r->errors;
+    pthread_mutex_unlock(&r->lock);
+    if (got != n) {
+        ck_fail(what, "%d on_final/on_error for %d utterance(s), expected exactly %d", got, n, n);
+        return -1;
+    }
+    if (errors) {
+        ck_ok("%s # ended with on_error %s: %s", what, loader_error_name(r->last_error),
+              r->last_msg);
+        return -1;
+    }
+    ck_ok("%s # final \"%s\"", what, r->text);
+    return 0;
+}
+
+static void ck_stt(const loader_plugin *p, void *inst) {
+    ck_rec *r = ck_rec_new();
+    vx_stream *s;
+
+    s = ck_stt_start(p, inst, r, "stt: open at 16 kHz mono");
+    if (s) {
+        if (ck_stt_feed_silence(p, s, 1000, "stt: feed 1 s of silence in 10 ms blocks") == VX_OK &&
+            ck_stt_utterance(p, s, r, 1, "stt: finish -> exactly one on_final or on_error") == 0 &&
+            ck_stt_feed_silence(p, s, 500, "stt: feed a second utterance") == VX_OK)
+            ck_stt_utterance(p, s, r, 2, "stt: second utterance -> exactly one on_final");
+        ck_close_check("stt: no event after close", p, s, r, 1);
+    }
+
+    r = ck_rec_new();
+    s = ck_stt_start(p, inst, r, "stt: open a stream to cancel");
+    if (s) {
+        ck_op o = {.p = p, .s = s};
+        int t, f, e;
+
+        ck_stt_feed_silence(p, s, 300, "stt: feed before cancel");
+        ck_bounded("stt: finish before cancel", ck_stt_finish, &o);
+        ck_cancel_twice("stt: cancel is idempotent from two threads", p, s, 1);
+        ck_ok("stt: cancel is idempotent from two threads");
+        ck_sleep_ms(CK_SETTLE_MS);
+        pthread_mutex_lock(&r->lock);
+        f = r->finals;
+        e = r->errors;
+        t = r->after_error;
+        pthread_mutex_unlock(&r->lock);
+        ck_check(f <= 1 && e <= 1 && t == 0,
+                 "stt: finish + cancel: at most one on_final, nothing after on_error",
+                 "%d on_final, %d on_error, %d event(s) after on_error", f, e, t);
+        ck_close_check("stt: no event after close of a cancelled stream", p, s, r, 1);
+    }
+}
+
+/* ---------------------------------------------------------------- LLM */
+
+static void ck_llm_generate(void *a) {
+    ck_op *o = a;
+    static const vx_message msgs[] = {
+        {"system", "You are a helpful voice assistant. Answer briefly."},
+        {"user", "Hello, can you tell me something about the weather?"}};
+    vx_llm_params params = {sizeof params, -1, 0, "vx-plugin-check"};
+    vx_llm_events ev = {sizeof ev, o->r, ck_on_token, ck_on_llm_done, ck_on_error};
+
+    o->rc = o->p->llm.generate(o->inst, msgs, 2, &params, &ev, &o->s, &o->err);
+}
+
+static void ck_tts_synthesize(void *a) {
+    ck_op *o = a;
+    vx_tts_events ev = {sizeof ev, o->r, ck_on_audio, ck_on_tts_done, ck_on_error};
+
+    o->rc = o->p->tts.synthesize(o->inst, o->text, NULL, &o->fmt, &ev, &o->s, &o->err);
+}
+
+/* Start an LLM (kind 2) or TTS (kind 3) stream; NULL on failure (reported). */
+static vx_stream *ck_start(const loader_plugin *p, void *inst, ck_rec *r, int kind,
+                           const char *text, vx_audio_format *fmt, const char *what) {
+    ck_op o = {.p = p, .inst = inst, .r = r, .text = text};
+
+    ck_bounded(what, kind == 2 ? ck_llm_generate : ck_tts_synthesize, &o);
+    if (o.rc != VX_OK || o.s == NULL) {
+        ck_fail(what, "returned %s (%d)%s%s%s", loader_error_name(o.rc), o.rc,
+                o.err.msg[0] ? ": " : "", o.err.msg,
+                o.rc == VX_OK ? " but left *out NULL" : "");
+        if (o.s) ck_close_check("close after a failed start", p, o.s, r, kind);
+        return NULL;
+    }
+    if (fmt) *fmt = o.fmt;
+    ck_ok("%s", what);
+    return o.s;
+}
+
+/* A whole stream: output, then exactly one terminal event, nothing after. */
+static void ck_stream_complete(const loader_plugin *p, void *inst, int kind) {
+    const char *k = kind == 2 ? "llm" : "tts";
+    char what[160];
+    ck_rec *r = ck_rec_new();
+    vx_audio_format fmt = {0, 0, 0};
+    vx_stream *s;
+    int outputs, terms, after, errors, dones;
+
+    snprintf(what, sizeof what, "%s: %s", k,
+             kind == 2 ? "generate with a 2-message conversation"
+                       : "synthesize \"Hello there.\"");
+    s = ck_start(p, inst, r, kind, "Hello there.", &fmt, what);
+    if (s == NULL) return;
+    if (kind == 3)
+        ck_check(fmt.sample_rate >= 8000 && fmt.sample_rate <= 192000 && fmt.channels == 1 &&
+                     fmt.encoding == VX_PCM_S16LE,
+                 "tts: *fmt is mono s16le at 8..192 kHz",
+                 "reported %u Hz, %u channel(s), encoding %u", fmt.sample_rate, fmt.channels,
+                 fmt.encoding);
+
+    snprintf(what, sizeof what, "%s: %s then exactly one on_done or on_error", k,
+             kind == 2 ? "tokens" : "audio chunks");
+    if (ck_wait_terminals(r, 1) != 0) {
+        ck_fail(what, "no on_done or on_error: timed out after %g s", ck_timeout_s);
+    } else {
+        ck_sleep_ms(CK_SETTLE_MS);
+        pthread_mutex_lock(&r->lock);
+        outputs = kind == 2 ? r->tokens : r->audios;
+        terms = r->terminals;
+        after = r->after_terminal;
+        errors = r->errors;
+        dones = r->dones;
+        pthread_mutex_unlock(&r->lock);
+        if (terms != 1 || after)
+            ck_fail(what, "%d terminal event(s), %d event(s) after the first one", terms, after);
+        else if (errors)
+            ck_ok("%s # on_error %s: %s", what, loader_error_name(r->last_error), r->last_msg);
+        else if (dones && outputs == 0)
+            ck_fail(what, "on_done without any %s", kind == 2 ? "token" : "audio");
+        else if (kind == 2)
+            ck_ok("%s # %d token(s): \"%.60s\"", what, outputs, r->text);
+        else {
+            double secs = (double)r->frames / fmt.sample_rate;
+            ck_ok("%s # %d chunk(s), %.2f s of audio", what, outputs, secs);
+        }
+        if (kind == 3 && dones && !errors) {
+            snprintf(what, sizeof what, "tts: audio in the format reported by *fmt");
+            ck_check(r->frames > 0 && r->frames < (size_t)fmt.sample_rate * 60, what,
+                     "%zu frames at %u Hz for \"Hello there.\"", r->frames, fmt.sample_rate);
+        }
+    }
+    snprintf(what, sizeof what, "%s: no event after close", k);
+    ck_close_check(what, p, s, r, kind);
+}
+
+/* cancel mid-stream -> the stream still ends (on_error(VX_ECANCELED) or
+ * on_done), then close. */
+static void ck_stream_cancel(const loader_plugin *p, void *inst, int kind) {
+    const char *k = kind == 2 ? "llm" : "tts";
+    const char *text = "Hello there. This sentence is long enough to take a while to speak, "
+                       "so that cancelling it really interrupts the stream.";
+    char what[160];
+    ck_rec *r = ck_rec_new();
+    vx_stream *s;
+    int terms, err;
+
+    snprintf(what, sizeof what, "%s: start a stream to cancel", k);
+    if ((s = ck_start(p, inst, r, kind, text, NULL, what)) == NULL) return;
+    snprintf(what, sizeof what, "%s: first output before cancel", k);
+    if (ck_wait_output(r) != 0)
+        ck_fail(what, "no event at all: timed out after %g s", ck_timeout_s);
+    else
+        ck_ok("%s", what);
+    snprintf(what, sizeof what, "%s: cancel is idempotent from two threads", k);
+    ck_cancel_twice(what, p, s, kind);
+    ck_ok("%s", what);
+    snprintf(what, sizeof what, "%s: cancelled stream ends with exactly one on_error or on_done", k);
+    if (ck_wait_terminals(r, 1) != 0) {
+        ck_fail(what, "no terminal event after cancel: timed out after %g s", ck_timeout_s);
+    } else {
+        ck_sleep_ms(CK_SETTLE_MS);
+        CK_GET(r, terminals, terms);
+        CK_GET(r, errors, err);
+        if (terms != 1) ck_fail(what, "%d terminal event(s)", terms);
+        else if (err) ck_ok("%s # on_error %s", what, loader_error_name(r->last_error));
+        else ck_ok("%s # on_done", what);
+    }
+    snprintf(what, sizeof what, "%s: no event after close of a cancelled stream", k);
+    ck_close_check(what, p, s, r, kind);
+}
+
+/* close right after a successful start, without cancel. */
+static void ck_stream_close_early(const loader_plugin *p, void *inst, int kind) {
+    const char *k = kind == 2 ? "llm" : "tts";
+    char what[160];
+    ck_rec *r = ck_rec_new();
+    vx_stream *s;
+
+    snprintf(what, sizeof what, "%s: start a stream to close at once", k);
+    if ((s = ck_start(p, inst, r, kind, "Hello there. Closing early.", NULL, what)) == NULL)
+        return;
+    snprintf(what, sizeof what, "%s: close right after start is safe", k);
+    ck_close_check(what, p, s, r, kind);
+}
+
+/* ---------------------------------------------------------------- store */
+
+typedef struct ck_store_op {
+    const loader_plugin *p;
+    void *inst;
+    int which; /* 0 ping, 1 put, 2 get, 3 del */
+    const char *key;
+    const void *val;
+    size_t len;
+    void *out;
+    size_t out_len;
+    int rc;
+    vx_error err;
+} ck_store_op;
+
+static void ck_store_call(void *a) {
+    ck_store_op *o = a;
+    const vx_store_vtable *v = &o->p->store;
+
+    memset(&o->err, 0, sizeof o->err);
+    switch (o->which) {
+    case 0: o->rc = v->ping(o->inst, &o->err); break;
+    case 1: o->rc = v->put(o->inst, o->key, o->val, o->len, 60, &o->err); break;
+    case 2: o->rc = v->get(o->inst, o->key, &o->out, &o->out_len, &o->err); break;
+    default: o->rc = v->del(o->inst, o->key, &o->err); break;
+    }
+}
+
+static int ck_store_do(ck_store_op *o, int which, const char *what) {
+    o->which = which;
+    o->out = NULL;
+    o->out_len = 0;
+    ck_bounded(what, ck_store_call, o);
+    return o->rc;
+}
+
+static void ck_store(const loader_plugin *p, void *inst) {
+    unsigned char val[256];
+    char key[96];
+    ck_store_op o = {.p = p, .inst = inst, .key = key};
+    int rc;
+
+    for (size_t i = 0; i < sizeof val; i++) val[i] = (unsigned char)(255 - i); /* NULs inside */
+    snprintf(key, sizeof key, "vx-plugin-check:%ld:bin", (long)getpid());
+
+    rc = ck_store_do(&o, 0, "store: ping");
+    ck_check(rc == VX_OK, "store: ping", "%s (%d): %s", loader_error_name(rc), rc, o.err.msg);
+
+    o.val = val;
+    o.len = sizeof val;
+    rc = ck_store_do(&o, 1, "store: put 256 bytes of binary data");
+    ck_check(rc == VX_OK, "store: put 256 bytes of binary data", "%s (%d): %s",
+             loader_error_name(rc), rc, o.err.msg);
+
+    rc = ck_store_do(&o, 2, "store: get returns the same bytes");
+    ck_check(rc == VX_OK && o.out && o.out_len == sizeof val && memcmp(o.out, val, sizeof val) == 0,
+             "store: get returns the same bytes", "rc %s (%d), %zu byte(s)%s%s",
+             loader_error_name(rc), rc, o.out_len,
+             rc == VX_OK && o.out_len == sizeof val ? ", content differs" : "",
+             o.err.msg[0] ? o.err.msg : "");
+    ck_api.free(o.out); /* Ownership: allocated with host->alloc */
+
+    rc = ck_store_do(&o, 3, "store: del");
+    ck_check(rc == VX_OK, "store: del", "%s (%d): %s", loader_error_name(rc), rc, o.err.msg);
+
+    rc = ck_store_do(&o, 2, "store: get after del -> VX_ENOTFOUND");
+    ck_api.free(o.out);
+    ck_check(rc == VX_ENOTFOUND, "store: get after del -> VX_ENOTFOUND", "returned %s (%d)",
+             loader_error_name(rc), rc);
+
+    snprintf(key, sizeof key, "vx-plugin-check:%ld:never-written", (long)getpid());
+    rc = ck_store_do(&o, 2, "store: get of a missing key -> VX_ENOTFOUND");
+    ck_api.free(o.out);
+    ck_check(rc == VX_ENOTFOUND, "store: get of a missing key -> VX_ENOTFOUND",
+             "returned %s (%d)", loader_error_name(rc), rc);
+
+    rc = ck_store_do(&o, 3, "store: del of a missing key is VX_OK");
+    ck_check(rc == VX_OK, "store: del of a missing key is VX_OK", "returned %s (%d): %s",
+             loader_error_name(rc), rc, o.err.msg);
+}
+
+/* ---------------------------------------------------------------- sink */
+
+typedef struct ck_sink_op {
+    const loader_plugin *p;
+    void *inst;
+    const vx_recording *rec;
+    int rc;
+    vx_error err;
+} ck_sink_op;
+
+static void ck_sink_call(void *a) {
+    ck_sink_op *o = a;
+
+    o->rc = o->p->sink.upload(o->inst, o->rec, &o->err);
+}
+
+static void ck_sink(const loader_plugin *p, void *inst, const char *file) {
+    static const vx_kv meta[] = {{"checker", "voxray-plugin-check"}};
+    struct stat st;
+    struct timespec now;
+    vx_recording rec;
+    ck_sink_op o = {.p = p, .inst = inst, .rec = &rec};
+
+    if (file == NULL) {
+        ck_ok("sink: upload # SKIP no recording given (--recording FILE)");
+        return;
+    }
+    if (stat(file, &st) != 0) {
+        ck_fail("sink: upload", "cannot stat %s: %s", file, strerror(errno));
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    memset(&rec, 0, sizeof rec);
+    rec.struct_size = sizeof rec;
+    rec.path = file;
+    rec.session_id = "vx-plugin-check";
+    rec.content_type = "audio/wav";
+    rec.bytes = (uint64_t)st.st_size;
+    rec.started_unix_ms = (int64_t)now.tv_sec * 1000 - 1000;
+    rec.duration_s = 1.0;
+    rec.meta = meta;
+    rec.n_meta = 1;
+    ck_bounded("sink: upload", ck_sink_call, &o);
+    ck_check(o.rc == VX_OK, "sink: upload", "%s (%d): %s", loader_error_name(o.rc), o.rc,
+             o.err.msg);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void ck_usage(FILE *f) {
+    fprintf(f,
+            "usage: voxray-plugin-check [options] PLUGIN.so\n"
+            "Load a voxray provider plugin and check it against the plugin ABI contract.\n"
+            "  -c, --config KEY=VALUE  set a key of the instance config (repeatable)\n"
+            "  -t, --timeout SECONDS   deadline for every call and event (default 10)\n"
+            "  -r, --recording FILE    a file to upload when checking a sink\n"
+            "  -v, --verbose           show the plugin's debug log\n"
+            "  -h, --help              this text\n"
+            "Prints one TAP line per check; exits 0 only if every check passed.\n");
+}
+
+static void ck_print_info(const loader_plugin *p) {
+    const vx_plugin_info *i = &p->info;
+    char kinds[64], allowed[256];
+
+    printf("# plugin: %s %s (%s)\n", i->name, i->version, p->path);
+    printf("# description: %s\n", i->description);
+    printf("# kinds: %s\n", loader_kinds_str(i->kinds, kinds, sizeof kinds));
+    printf("# ABI: %u.%u (host %d.%d), descriptor %u bytes\n", i->abi_major, i->abi_minor,
+           VX_ABI_MAJOR, VX_ABI_MINOR, i->struct_size);
+    printf("# caps:%s%s%s%s%s\n", i->caps & VX_CAP_STREAMING_INPUT ? " streaming_input" : "",
+           i->caps & VX_CAP_PARTIALS ? " partials" : "",
+           i->caps & VX_CAP_STREAMING_OUTPUT ? " streaming_output" : "",
+           i->caps & VX_CAP_MULTILINGUAL ? " multilingual" : "",
+           i->caps & VX_CAP_NETWORK ? " network" : "");
+    printf("# config schema:%s\n", i->config && i->config[0].key ? "" : " (none)");
+    for (const vx_config_key *k = i->config; k && k->key; k++)
+        printf("#   %-20s %s, default %s%s%s -- %s\n", k->key, cfg_allowed(k, allowed, sizeof allowed),
+               k->flags & VX_CFG_SECRET ? "(secret)" : k->def ? k->def : "(none)",
+               k->flags & VX_CFG_REQUIRED ? ", required" : "",
+               k->flags & VX_CFG_SECRET ? ", secret" : "", k->help ? k->help : "");
+    fflush(stdout);
+}
+
+/* Build the instance config: schema defaults, then --config overrides, each
+ * validated as the daemon would. Returns the number of problems reported. */
+static int ck_build_config(const loader_plugin *p, vx_host *h, char **sets, int n_sets) {
+    int bad = 0;
+    char why[512];
+
+    for (const vx_config_key *k = p->info.config; k && k->key && h->n_items < CK_MAX_CONFIG; k++) {
+        h->items[h->n_items].key = k->key;
+        h->items[h->n_items++].value = k->def;
+        if (k->def && cfg_check_value(k, k->def, why, sizeof why) != 0) {
+            ck_fail("config: schema default is valid", "%s = \"%s\": %s", k->key, k->def, why);
+            bad++;
+        }
+    }
+    for (int i = 0; i < n_sets; i++) {
+        char *eq = strchr(sets[i], '=');
+        const vx_config_key *k = NULL;
+        size_t j;
+
+        *eq = '\0';
+        for (j = 0; j < h->n_items; j++)
+            if (strcmp(h->items[j].key, sets[i]) == 0) break;
+        if (j < h->n_items) k = &p->info.config[j];
+        if (k == NULL) {
+            ck_fail("config: --config key is in the schema", "unknown key '%s'", sets[i]);
+            bad++;
+        } else if (cfg_check_value(k, eq + 1, why, sizeof why) != 0) {
+            ck_fail("config: --config value is valid", "%s = \"%s\": %s", sets[i], eq + 1, why);
+            bad++;
+        } else {
+            h->items[j].value = eq + 1;
+        }
+        *eq = '=';
+    }
+    for (size_t j = 0; j < h->n_items; j++)
+        if ((p->info.config[j].flags & VX_CFG_REQUIRED) && h->items[j].value == NULL) {
+            ck_fail("config: required keys are set", "'%s' is required: pass --config %s=...",
+                    h->items[j].key, h->items[j].key);
+            bad++;
+        }
+    if (!bad) ck_ok("config: %zu key(s) valid", h->n_items);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"timeout", required_argument, NULL, 't'},
+        {"recording", required_argument, NULL, 'r'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    char *sets[CK_MAX_CONFIG], *end, err[1024], kinds[64];
+    int n_sets = 0, c;
+    const char *recording = NULL;
+    loader_plugin *p = NULL;
+    vx_host host;
+    vx_config cfg;
+    void *inst = NULL;
+    unsigned k;
+
+    while ((c = getopt_long(argc, argv, "c:t:r:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=' || n_sets == CK_MAX_CONFIG) {
+                fprintf(stderr, "voxray-plugin-check: --config wants KEY=VALUE, got '%s'\n", optarg);
+                return 2;
+            }
+            sets[n_sets++] = optarg;
+            break;
+        case 't':
+            ck_timeout_s = strtod(optarg, &end);
+            if (*end || !(ck_timeout_s > 0 && ck_timeout_s <= 3600)) {
+                fprintf(stderr, "voxray-plugin-check: --timeout wants seconds in (0, 3600], got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'r': recording = optarg; break;
+        case 'v': ck_verbose = 1; break;
+        case 'h': ck_usage(stdout); return 0;
+        default: ck_usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        ck_usage(stderr);
+        return 2;
+    }
+    ck_cond_init(&ck_defer_cond);
+    if (pthread_create(&ck_defer_thread, NULL, ck_defer_main, NULL) == 0) ck_defer_running = 1;
+
+    memset(&host, 0, sizeof host);
+    snprintf(host.prefix, sizeof host.prefix, "[plugin]");
+    if ((p = loader_open_file(argv[optind], &ck_api, err, sizeof err)) == NULL) {
+        ck_fail("load", "%s", err);
+        goto done;
+    }
+    ck_print_info(p);
+    ck_ok("load: %s %s, ABI %u.%u, kinds %s", p->info.name, p->info.version, p->info.abi_major,
+          p->info.abi_minor, loader_kinds_str(p->info.kinds, kinds, sizeof kinds));
+    snprintf(host.prefix, sizeof host.prefix, "[%s:%s]", kinds, p->info.name);
+
+    if (ck_build_config(p, &host, sets, n_sets) != 0) goto done;
+    cfg = (vx_config){sizeof cfg, p->info.name, host.items, host.n_items};
+    if (loader_instance_init(p, &ck_api, &host, &cfg, &inst, err, sizeof err) != VX_OK) {
+        ck_fail("init", "%s", err);
+        goto done;
+    }
+    ck_ok("init with the default config%s", n_sets ? " and --config overrides" : "");
+
+    if (p->info.abi_minor >= 1 && p->info.health) {
+        char buf[128];
+        int rc;
+
+        memset(buf, 'X', sizeof buf);
+        rc = p->info.health(inst, buf, sizeof buf);
+        if (memchr(buf, '\0', sizeof buf) == NULL)
+            ck_fail("health", "status text not NUL-terminated within the buffer");
+        else
+            ck_ok("health # %s: %s", rc == VX_OK ? "healthy" : loader_error_name(rc), buf);
+    }
+
+    k = p->info.kinds;
+    if (k & VX_KIND_STT) ck_stt(p, inst);
+    if (k & VX_KIND_LLM) {
+        ck_stream_complete(p, inst, 2);
+        ck_stream_cancel(p, inst, 2);
+        ck_stream_close_early(p, inst, 2);
+    }
+    if (k & VX_KIND_TTS) {
+        ck_stream_complete(p, inst, 3);
+        ck_stream_cancel(p, inst, 3);
+        ck_stream_close_early(p, inst, 3);
+    }
+    if (k & VX_KIND_STORE) ck_store(p, inst);
+    if (k & VX_KIND_SINK) ck_sink(p, inst, recording);
+
+done:
+    ck_defer_stop(); /* pending jobs run now, before the instance goes */
+    if (inst && p->info.shutdown) p->info.shutdown(inst);
+    if (p) {
+        unsigned long regs = 0, ups = 0;
+        for (struct vx_metric *m = ck_metrics; m; m = m->next) regs++, ups += m->updates;
+        printf("# metrics: %lu registered, %lu update(s), %lu refused\n", regs, ups, ck_metric_bad);
+        loader_close(p);
+    }
+    while (ck_metrics) {
+        struct vx_metric *m = ck_metrics;
+        ck_metrics = m->next;
+        free(m);
+    }
+    ck_rec_free_all();
+    pthread_cond_destroy(&ck_defer_cond);
+    ck_summary();
+    return ck_failed ? 1 : 0;
+}

@@ -1,0 +1,105 @@
+#!/bin/bash
+# What a third-party plugin author gets: the conformance checker accepts the
+# example plugin and every real plugin, refuses broken and hanging ones with
+# the reason, and the example builds out of tree from an installed SDK with
+# nothing but pkg-config.
+. "$top_srcdir/tests/integration/lib.sh"
+
+CHECK="$top_builddir/voxray-plugin-check"
+EXAMPLE="$top_builddir/sdk/examples/.libs/tts_tone.so"
+
+# conforms DESCRIPTION [checker args...]: the checker exits 0 and reports no
+# failed check.
+conforms() {
+    local d=$1 out rc; shift
+    out=$("$CHECK" "$@" 2>"$WORK/stderr"); rc=$?
+    if [ $rc -eq 0 ] && ! grep -q '^not ok' <<<"$out" && grep -q 'the plugin conforms' <<<"$out"; then
+        ok "$d"
+    else
+        not_ok "$d" "exit $rc: $CHECK $*"; diag "$out" "$(tail -5 "$WORK/stderr")"
+    fi
+}
+
+# refused DESCRIPTION PATTERN [checker args...]: the checker exits non-zero
+# and prints a "not ok" line matching PATTERN.
+refused() {
+    local d=$1 pat=$2 out rc; shift 2
+    out=$("$CHECK" "$@" 2>"$WORK/stderr"); rc=$?
+    if [ $rc -ne 0 ] && grep -E "^not ok [0-9]+ - .*$pat" <<<"$out" >/dev/null; then
+        ok "$d"
+    else
+        not_ok "$d" "exit $rc, wanted non-zero and a 'not ok' line matching /$pat/"; diag "$out"
+    fi
+}
+
+# --- the in-tree example and the real plugins
+conforms "the example plugin conforms" "$EXAMPLE"
+conforms "the example plugin conforms as fast as possible (realtime = false)" \
+    --config realtime=false --config ms_per_char=10ms "$EXAMPLE"
+conforms "sim conforms (STT, LLM and TTS)" "$PLUGIN_DIR/sim.so"
+conforms "store_memory conforms" "$PLUGIN_DIR/store_memory.so"
+conforms "llm_eliza conforms" "$PLUGIN_DIR/llm_eliza.so"
+conforms "tts_flite conforms" "$PLUGIN_DIR/tts_flite.so"
+conforms "stt_pocketsphinx conforms" --config pool_size=1 "$PLUGIN_DIR/stt_pocketsphinx.so"
+
+out=$("$CHECK" "$EXAMPLE" 2>/dev/null)
+check "the checker prints the plugin's kinds, version, ABI and schema" \
+    grep -q -e '^# kinds: tts$' <<<"$out"
+check "... and every schema key with its default" \
+    grep -q -e '^#   ms_per_char .*default 60ms' <<<"$out"
+
+# --- plugins that must be refused
+refused "a plugin missing a mandatory method fails to load, with the reason" \
+    'load: .*missing_method.*(cancel|close|method)' "$TEST_PLUGIN_DIR/missing_method.so"
+refused "a plugin whose init fails is reported" 'init' "$TEST_PLUGIN_DIR/init_fails.so"
+refused "a plugin that never answers is reported as timed out, not waited for" \
+    'timed out' --config hang=silent --timeout 1 "$PLUGIN_DIR/sim.so"
+refused "an unknown --config key is refused" "unknown key 'no_such_key'" \
+    --config no_such_key=1 "$EXAMPLE"
+refused "a --config value outside the schema is refused with what is allowed" \
+    'sample_rate = "1": .*8000' --config sample_rate=1 "$EXAMPLE"
+
+# --- the out-of-tree author flow against an installed SDK
+inst="$WORK/inst"
+if make -s -C "$top_builddir" install DESTDIR="$inst" >"$WORK/install.log" 2>&1; then
+    ok "make install DESTDIR=... succeeds"
+else
+    not_ok "make install DESTDIR=... succeeds" "$(tail -5 "$WORK/install.log")"
+fi
+pc=$(find "$inst" -name voxray-plugin.pc -path '*/pkgconfig/*' | head -1)
+icheck=$(find "$inst" -name voxray-plugin-check -type f | head -1)
+check "the SDK installs voxray-plugin.pc, voxray/plugin.h and the checker" \
+    test -n "$pc" -a -n "$icheck" -a -n "$(find "$inst" -path '*/include/voxray/plugin.h')"
+check "the example is installed with the documentation" \
+    test -n "$(find "$inst" -path '*/examples/tts_tone.c')" -a -n "$(find "$inst" -path '*/examples/Makefile')"
+
+export PKG_CONFIG_PATH="${pc%/*}" PKG_CONFIG_SYSROOT_DIR="$inst"
+cflags=$(pkg-config --cflags voxray-plugin 2>&1)
+check "pkg-config gives the installed include directory and hidden visibility" \
+    bash -c '[[ "$1" == *"-I$2"*"/include"* && "$1" == *-fvisibility=hidden* ]]' _ "$cflags" "$inst"
+
+author="$WORK/author"
+mkdir -p "$author"
+cp "$top_srcdir/sdk/examples/tts_tone.c" "$top_srcdir/sdk/examples/Makefile" "$author/"
+if make -s -C "$author" CFLAGS='-O2 -Wall -Wextra -Werror' >"$WORK/author.log" 2>&1; then
+    ok "the example builds out of tree with the author Makefile, warning-free"
+else
+    not_ok "the example builds out of tree with the author Makefile, warning-free" \
+        "$(cat "$WORK/author.log")"
+fi
+rm -f "$author/tts_tone.so"
+# The exact command the documentation gives.
+if (cd "$author" && cc $(pkg-config --cflags voxray-plugin) -shared -fPIC -o tts_tone.so \
+        tts_tone.c -lpthread) >"$WORK/cc.log" 2>&1; then
+    ok "the example builds with cc \$(pkg-config --cflags voxray-plugin) -shared -fPIC"
+else
+    not_ok "the example builds with cc \$(pkg-config --cflags voxray-plugin) -shared -fPIC" \
+        "$(cat "$WORK/cc.log")"
+fi
+CHECK="${icheck:-$CHECK}" conforms "the installed checker accepts the out-of-tree build" \
+    "$author/tts_tone.so"
+syms=$(nm -D --defined-only "$author/tts_tone.so" 2>&1 | awk '{ print $NF }')
+check "the out-of-tree build exports only vx_plugin_entry" test "$syms" = vx_plugin_entry
+[ "$syms" = vx_plugin_entry ] || diag "$syms"
+
+done_testing
