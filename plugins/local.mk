@@ -9,6 +9,8 @@ include $(srcdir)/plugins/llm_eliza/local.mk
 include $(srcdir)/plugins/llm_openai/local.mk
 include $(srcdir)/plugins/stt_openai/local.mk
 include $(srcdir)/plugins/tts_openai/local.mk
+include $(srcdir)/plugins/rec_file/local.mk
+include $(srcdir)/plugins/rec_s3/local.mk
 
 # Plugins are dlopen()ed by file name; libtool's .la files are not needed
 # at run time.

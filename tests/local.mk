@@ -12,6 +12,8 @@ include $(srcdir)/tests/unit/pocketsphinx.mk
 include $(srcdir)/tests/unit/tts_local.mk
 include $(srcdir)/tests/unit/eliza.mk
 include $(srcdir)/tests/unit/openai.mk
+include $(srcdir)/tests/unit/rec_file.mk
+include $(srcdir)/tests/unit/rec_s3.mk
 include $(srcdir)/tests/plugins/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/integration/local.mk

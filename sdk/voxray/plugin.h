@@ -76,8 +76,9 @@ extern "C" {
 /* Minor history:
  *   0  initial ABI.
  *   1  vx_plugin_info.health (optional self-reported status for /v1/health).
+ *   2  vx_recording.name (the object name the host chose for the file).
  */
-#define VX_ABI_MINOR 1
+#define VX_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define VX_EXPORT __attribute__((visibility("default")))
@@ -361,22 +362,43 @@ typedef struct vx_store_vtable {
 
 /* ---------------------------------------------------------------- sink */
 
+/* One finished file of a recording. A recording job is a WAV
+ * ("audio/wav", stereo: user left, bot right) and its JSON sidecar
+ * ("application/json"); the host uploads them as two calls, the WAV first,
+ * so a sidecar in the destination means its WAV is complete there too. */
 typedef struct vx_recording {
     uint32_t struct_size;
     const char *path;         /* finished local file, readable for the call */
     const char *session_id;   /* raw session id */
-    const char *content_type; /* e.g. "audio/wav" */
-    uint64_t bytes;
-    double duration_s;
-    int64_t started_unix_ms;
-    const vx_kv *meta; /* extra metadata, n_meta entries */
+    const char *content_type; /* "audio/wav" or "application/json" */
+    uint64_t bytes;           /* size of the file at path */
+    double duration_s;        /* of the call the file belongs to */
+    int64_t started_unix_ms;  /* when that call started (UTC) */
+    const vx_kv *meta; /* extra metadata, n_meta entries (instance, status...) */
     size_t n_meta;
+    /* --- minor 2 --- */
+    /* Where the file goes, relative to the sink's root: "YYYY/MM/DD/<session
+     * id>.wav" (UTC date of started_unix_ms) or ".json". Only [A-Za-z0-9._/-]
+     * characters. A sink built for minor 2 reads it only when
+     * struct_size >= VX_RECORDING_SIZE_1_2 and otherwise derives the same
+     * name from started_unix_ms, session_id and content_type. */
+    const char *name;
 } vx_recording;
+
+#define VX_RECORDING_SIZE_1_2 (offsetof(vx_recording, name) + sizeof(const char *))
 
 typedef struct vx_sink_vtable {
     uint32_t struct_size;
-    /* Upload one finished recording. Blocking; the host owns the queue, the
-     * workers and the retries around it and deletes the file afterwards. */
+    /* Upload one finished file. Blocking: it runs on a host upload worker,
+     * bounded by the sink's own timeouts (it must return; the host cannot
+     * cancel it). The host owns the queue, the retries (exponential backoff
+     * with jitter, driven by err->retryable) and the local copy: it deletes
+     * the file only after VX_OK, and keeps it in its dead-letter folder when
+     * the retries are exhausted or the error is not retryable. An upload must
+     * therefore be idempotent (the same name may be uploaded again after a
+     * partial failure or a replay) and must never leave a partial object
+     * under `name` that looks complete. Credentials refused (HTTP 401/403)
+     * are VX_EAUTH with retryable = 0: repeating them cannot help. */
     int (*upload)(void *inst, const vx_recording *rec, vx_error *err);
 } vx_sink_vtable;
 

@@ -1,0 +1,1 @@
+# plugins/rec_file/local.mk: the local-folder recording sink.

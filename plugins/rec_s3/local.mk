@@ -1,0 +1,1 @@
+# plugins/rec_s3/local.mk: the S3 recording sink.

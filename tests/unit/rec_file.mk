@@ -1,0 +1,1 @@
+# tests/unit/rec_file.mk: the file recording sink.
