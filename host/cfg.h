@@ -85,7 +85,7 @@ int cfg_parse_duration_ms(const char *s, long long *out);
 /* host:port, [v6]:port, :port. host may be empty (= all interfaces). */
 int cfg_parse_address(const char *s, char *host, size_t hostlen, int *port);
 
-/* The core schema (sections server, log, metrics, session, stt, llm, tts),
+/* The core schema (sections server, log, metrics, session, stt, llm, tts, recording),
  * terminated by an entry with section NULL. */
 extern const cfg_key cfg_core_schema[];
 /* The section names the host knows besides plugin.* . */

@@ -16,12 +16,12 @@
 #include "plugins.h"
 
 static const char *const op_names[GATE_OP_COUNT] = {"get", "put", "del", "ping",
-                                                    "transcribe", "generate", "synthesize"};
+                                                    "transcribe", "generate", "synthesize", "upload"};
 static const char *const op_kind[GATE_OP_COUNT] = {"store", "store", "store", "store",
-                                                   "stt", "llm", "tts"};
-enum { K_STORE, K_STT, K_LLM, K_TTS, K_COUNT };
-static const int op_kidx[GATE_OP_COUNT] = {K_STORE, K_STORE, K_STORE, K_STORE, K_STT, K_LLM, K_TTS};
-static const char *const kind_names[K_COUNT] = {"store", "stt", "llm", "tts"};
+                                                   "stt", "llm", "tts", "sink"};
+enum { K_STORE, K_STT, K_LLM, K_TTS, K_SINK, K_COUNT };
+static const int op_kidx[GATE_OP_COUNT] = {K_STORE, K_STORE, K_STORE, K_STORE, K_STT, K_LLM, K_TTS, K_SINK};
+static const char *const kind_names[K_COUNT] = {"store", "stt", "llm", "tts", "sink"};
 
 /* status index 0 is "ok", i is the error -i (1..11), 12 "unknown" */
 #define N_STATUS 13
@@ -193,6 +193,16 @@ int gate_store_ping(plug_instance *pi, vx_error *err)
     uint64_t t0 = now_ns();
     gate_call_begin(pi, GATE_OP_PING);
     return finish(pi, GATE_OP_PING, t0, pi->lp->store.ping(pi->inst, err), err);
+}
+
+int gate_sink_upload(plug_instance *pi, const vx_recording *rec, vx_error *err)
+{
+    memset(err, 0, sizeof *err);
+    uint64_t t0 = now_ns();
+    gate_call_begin(pi, GATE_OP_UPLOAD);
+    int rc = pi->lp->sink.upload(pi->inst, rec, err);
+    if (rc > 0) rc = VX_EINTERNAL; /* a positive return is a plugin bug, not success */
+    return finish(pi, GATE_OP_UPLOAD, t0, rc, err);
 }
 
 int gate_health(plug_instance *pi, char *buf, size_t len)

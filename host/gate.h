@@ -37,6 +37,11 @@ int gate_store_put(plug_instance *pi, const char *key, const void *val, size_t l
 int gate_store_del(plug_instance *pi, const char *key, vx_error *err);
 int gate_store_ping(plug_instance *pi, vx_error *err);
 
+/* Recording sink: one blocking upload (vx_sink_vtable.upload), counted as
+ * kind="sink", op="upload". err is zeroed first and always has a message
+ * on failure. */
+int gate_sink_upload(plug_instance *pi, const vx_recording *rec, vx_error *err);
+
 /* Generic accounting for calls made elsewhere (stage.c): begin raises
  * voxray_plugin_inflight, end lowers it and records the duration and the
  * outcome (rc 0 = ok, VX_ECANCELED = canceled, else the error name). */
@@ -48,6 +53,7 @@ typedef enum gate_op {
     GATE_OP_TRANSCRIBE, /* stt stream */
     GATE_OP_GENERATE,   /* llm stream */
     GATE_OP_SYNTHESIZE, /* tts stream */
+    GATE_OP_UPLOAD,     /* sink */
     GATE_OP_COUNT
 } gate_op;
 void gate_call_begin(plug_instance *pi, gate_op op);

@@ -26,6 +26,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "recording.h"
 #include "stage.h"
 
 /* ------------------------------------------------------------ labels */
@@ -319,6 +320,22 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
     json_object_set_new(providers, "store", json_pack("[{s:s,s:s,s:s,s:s}]", "name", ps->store->name, "plugin",
                                                       ps->store->module, "status",
                                                       store_ok ? "available" : "unavailable", "detail", detail));
+    /* Recording: informational. A sink that is down does not stop calls
+     * (recordings wait on local disk), so it changes neither ok nor /ready. */
+    if (ps->sink) {
+        size_t idx = 0;
+        while (idx < ps->n_inst && ps->inst[idx] != ps->sink) idx++;
+        int ok = health_instance_ok(idx, detail, sizeof detail);
+        int depth = 0, dead = 0;
+        recording_counts(&depth, &dead);
+        json_object_set_new(services, "recording", json_string(ok ? "available" : "unavailable"));
+        json_object_set_new(providers, "recording",
+                            json_pack("[{s:s,s:s,s:s,s:s,s:i,s:i}]", "name", ps->sink->name, "plugin",
+                                      ps->sink->module, "status", ok ? "available" : "unavailable", "detail",
+                                      detail, "queue_depth", depth, "dead_letter_jobs", dead));
+    } else {
+        json_object_set_new(services, "recording", json_string("disabled"));
+    }
     json_object_set_new(o, "ok", json_boolean(all_ok));
     json_object_set_new(o, "services", services);
     json_object_set_new(o, "providers", providers);

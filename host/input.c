@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "persist.h"
+#include "recorder.h"
 #include "resample.h"
 #include "session_int.h"
 #include "stage.h"
@@ -25,6 +26,16 @@
 #define BLOCK_MS 10
 
 static int stt_rate(const session *s) { return s->a->s.stt_sample_rate; }
+static int ms_of(const session *s, uint64_t pos) { return (int)(pos * 1000 / (uint64_t)stt_rate(s)); }
+
+/* Where input position `pos` lies in the recording (ms): the append being
+ * processed ends where the recorder placed it. */
+static long long rec_ms_of(const session *s, uint64_t pos)
+{
+    long long back = pos < s->in.append_end ? (long long)ms_of(s, s->in.append_end - pos) : 0;
+    long long ms = recorder_user_end_ms(s->rec) - back;
+    return ms < 0 ? 0 : ms;
+}
 
 static void vad_params_from(const session *s, vad_params *p)
 {
@@ -192,6 +203,10 @@ static void stt_final(void *user, stage_call *c, const char *text, float conf)
         snprintf(it->status, sizeof it->status, "completed");
     }
     log_info("stt transcript received", "session_id", s->id, "text", text, "model", stage_call_model(c));
+    recorder_note(s->rec, t->item_id, "user", "transcript", text);
+    recorder_note(s->rec, t->item_id, "user", "stt", stage_call_model(c));
+    recorder_note_ms(s->rec, t->item_id, "user", "transcribed_ms", -1);
+    recorder_provider(s->rec, "stt", stage_call_model(c));
     if (s->cfg.transcription) sess_send(s, proto_ev_transcription_completed(s->d, t->item_id, text));
     if (it) {
         proto_item v = conv_view(it);
@@ -228,6 +243,8 @@ static void stt_error(void *user, stage_call *c, const vx_error *err)
     sess_send(s, proto_ev_transcription_failed(s->d, t->item_id, &e));
     item *it = conv_find(&s->conv, t->item_id);
     if (it) snprintf(it->status, sizeof it->status, "incomplete");
+    recorder_note(s->rec, t->item_id, "user", "status", "transcription_failed");
+    recorder_note(s->rec, t->item_id, "user", "error", err->msg);
     turn_drop(s, t);
     if (s->resp_waiting && !input_transcribing(s)) maybe_respond(s, 0);
 }
@@ -277,6 +294,7 @@ static void close_turn(session *s)
         sess_send(s, proto_ev_item_added(s->d, &v, prev_id[0] ? prev_id : NULL));
     }
     t->finishing = 1;
+    recorder_note_ms(s->rec, t->item_id, "user", "committed_ms", -1);
     stage_stt_finish(t->stt);
 }
 
@@ -300,7 +318,6 @@ static void on_vad(void *user, vad_event e, uint64_t pos)
     }
 }
 
-static int ms_of(const session *s, uint64_t pos) { return (int)(pos * 1000 / (uint64_t)stt_rate(s)); }
 
 /* One block of STT-rate audio in server_vad mode. */
 static void vad_block(session *s, const int16_t *pcm, size_t n)
@@ -319,6 +336,7 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
         in->speech_start_pos = v.start_pos;
         if (open_turn(s)) {
             sess_send(s, proto_ev_speech_started(s->d, ms_of(s, v.start_pos), in->open->item_id));
+            recorder_note_ms(s->rec, in->open->item_id, "user", "speech_started_ms", rec_ms_of(s, v.start_pos));
             if (s->resp && s->cfg.turn.interrupt_response) respond_cancel(s, "turn_detected");
             /* Feed from prefix_padding before the start, out of the ring. */
             uint64_t pad = (uint64_t)s->cfg.turn.prefix_padding_ms * (uint64_t)stt_rate(s) / 1000;
@@ -335,7 +353,10 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
     (void)block_start;
     if (v.end && in->in_speech) {
         in->in_speech = 0;
-        if (in->open) sess_send(s, proto_ev_speech_stopped(s->d, ms_of(s, v.end_pos), in->open->item_id));
+        if (in->open) {
+            sess_send(s, proto_ev_speech_stopped(s->d, ms_of(s, v.end_pos), in->open->item_id));
+            recorder_note_ms(s->rec, in->open->item_id, "user", "speech_stopped_ms", rec_ms_of(s, v.end_pos));
+        }
         close_turn(s);
     }
 }
@@ -344,6 +365,7 @@ void input_append(session *s, const int16_t *pcm, size_t n)
 {
     input_state *in = &s->in;
     if (in->rs == NULL || n == 0) return;
+    recorder_user_audio(s->rec, pcm, n, s->cfg.input_rate);
     size_t cap = resampler_out_capacity(in->rs, n);
     if (cap > in->scratch_cap) {
         int16_t *nb = realloc(in->scratch, cap * sizeof *nb);
@@ -352,11 +374,13 @@ void input_append(session *s, const int16_t *pcm, size_t n)
         in->scratch_cap = cap;
     }
     size_t got = resampler_process(in->rs, pcm, n, in->scratch, in->scratch_cap);
+    in->append_end = in->pos + got;
     if (!s->cfg.turn.enabled) {
         /* Manual: everything appended belongs to the next commit. */
         if (!in->buffered) {
             in->buffered = 1;
             if (!open_turn(s)) return;
+            recorder_note_ms(s->rec, in->open->item_id, "user", "speech_started_ms", rec_ms_of(s, in->pos));
         }
         in->pos += got;
         if (in->open) stage_stt_feed(in->open->stt, in->scratch, got);

@@ -19,6 +19,9 @@ voxray_SOURCES = \
 	host/session.c host/session.h host/session_int.h \
 	host/conversation.c host/input.c host/respond.c \
 	host/persist.c host/persist.h \
+	host/recorder.c host/recorder.h \
+	host/recording.c host/recording.h \
+	host/fsutil.c host/fsutil.h \
 	host/protocol.c host/protocol.h \
 	host/resample.c host/resample.h \
 	host/vad.c host/vad.h \

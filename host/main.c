@@ -31,6 +31,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugins.h"
+#include "recorder.h"
+#include "recording.h"
 #include "session.h"
 #include "settings.h"
 #include "stage.h"
@@ -45,13 +47,16 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: voxray [-c FILE] [--check-config | --list-plugins | --plugin-help NAME]\n"
+            "Usage: voxray [-c FILE] [--check-config | --list-plugins | --plugin-help NAME |\n"
+            "                         --replay-recordings]\n"
             "\n"
             "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
             "  -t, --check-config    validate the configuration and the plugins it names, then exit 0/1\n"
             "      --list-plugins    list the plugin files found in plugin_dir\n"
             "      --plugin-help NAME  describe plugin NAME and its configuration keys\n"
             "      --plugin-dir DIR  override [server] plugin_dir for --list-plugins/--plugin-help\n"
+            "      --replay-recordings  upload every recording in [recording] dead_letter_dir now\n"
+            "                        through the configured sink; exit 0 when none is left, 1 otherwise\n"
             "  -V, --version         print the version and plugin ABI\n"
             "  -h, --help            this text\n"
             "\n"
@@ -286,13 +291,52 @@ static int drain(app *a)
     }
 }
 
+/* voxray --replay-recordings: the sink alone, no server. */
+static int replay(const char *config_path)
+{
+    app a;
+    cfg_file *c = NULL;
+    char err[1024];
+    int rc = 1;
+    memset(&a, 0, sizeof a);
+    if (load_config(config_path, &c, &a.s) != 0) return 1;
+    log_set_level(a.s.log_level);
+    log_set_json(a.s.log_json);
+    if (!a.s.rec_enabled) {
+        log_error("recording is not enabled in this configuration; nothing to replay", "config", config_path);
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    a.reg = metrics_registry_new();
+    if (a.reg == NULL || gate_metrics_init(a.reg) != 0 || recording_metrics_init(a.reg) != 0) goto out;
+    if (defer_start() != 0) goto out;
+    if (plug_set_load(&a.s, c, &a.plugins, err, sizeof err) != 0 ||
+        plug_set_init_roles(a.plugins, a.reg, VX_KIND_SINK, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        defer_stop();
+        goto out;
+    }
+    int left = recording_replay(&a);
+    rc = left == 0 ? 0 : 1;
+    defer_stop();
+out:
+    plug_set_free(a.plugins);
+    metrics_registry_free(a.reg);
+    settings_free(&a.s);
+    cfg_free(c);
+    log_clear_secrets();
+    return rc;
+}
+
 static int run(const char *config_path, int check_only)
 {
     app a;
     cfg_file *c = NULL;
     front *fr = NULL;
     char err[1024];
-    int rc = 1, http_up = 0, defer_up = 0, health_up = 0, workers_up = 0, ws_up = 0;
+    int rc = 1, http_up = 0, defer_up = 0, health_up = 0, workers_up = 0, ws_up = 0, rec_up = 0;
+    int sink_stuck = 0;
     sigset_t set;
 
     memset(&a, 0, sizeof a);
@@ -305,9 +349,9 @@ static int run(const char *config_path, int check_only)
         goto out;
     }
     if (check_only) {
-        printf("configuration %s is valid: store=%s stt=[%s] llm=[%s] tts=[%s], %zu plugin file(s)\n",
+        printf("configuration %s is valid: store=%s stt=[%s] llm=[%s] tts=[%s] recording=%s, %zu plugin file(s)\n",
                config_path, a.s.store, a.s.providers[0], a.s.providers[1], a.s.providers[2],
-               a.plugins->n_files);
+               a.s.rec_enabled ? a.s.rec_sink : "off", a.plugins->n_files);
         rc = 0;
         goto out;
     }
@@ -325,7 +369,8 @@ static int run(const char *config_path, int check_only)
     if (a.reg == NULL) goto out;
     apply_buckets(a.reg, &a.s);
     if (http_metrics_init(a.reg) != 0 || gate_metrics_init(a.reg) != 0 ||
-        session_metrics_init(a.reg, &a.s) != 0) {
+        session_metrics_init(a.reg, &a.s) != 0 || recording_metrics_init(a.reg) != 0 ||
+        recorder_metrics_init(a.reg) != 0) {
         log_error("cannot register metrics");
         goto out;
     }
@@ -337,6 +382,9 @@ static int run(const char *config_path, int check_only)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit must make a write fail (EFBIG, handled), not kill
+     * the server with every call on it. */
+    signal(SIGXFSZ, SIG_IGN);
 
     if (defer_start() != 0) goto out;
     defer_up = 1;
@@ -379,6 +427,11 @@ static int run(const char *config_path, int check_only)
         log_error("cannot register the pipeline metrics");
         goto out;
     }
+    if (recording_start(&a, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    rec_up = 1;
     if (health_start(&a) != 0) goto out;
     health_up = 1;
     atomic_store(&a.phase, APP_RUNNING);
@@ -406,7 +459,10 @@ static int run(const char *config_path, int check_only)
 out:
     if (fr) front_stop(fr);
     if (ws_up) ws_stop();
-    if (workers_up && workers_stop(5000) != 0) {
+    /* The sessions just closed finish their recordings (on the workers),
+     * then the upload queue gets shutdown_upload_timeout to empty. */
+    if (rec_up && recording_stop(10000, a.s.rec_shutdown_timeout_ms) != 0) sink_stuck = 1;
+    if (sink_stuck || (workers_up && workers_stop(5000) != 0)) {
         /* A plugin call never returned: unloading its code now would crash. */
         log_error("a plugin call is still running at shutdown; exiting without unloading plugins");
         fflush(stdout);
@@ -428,19 +484,20 @@ out:
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LIST = 256, OPT_HELP_PLUGIN, OPT_PLUGIN_DIR };
+    enum { OPT_LIST = 256, OPT_HELP_PLUGIN, OPT_PLUGIN_DIR, OPT_REPLAY };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, 't'},
         {"list-plugins", no_argument, NULL, OPT_LIST},
         {"plugin-help", required_argument, NULL, OPT_HELP_PLUGIN},
         {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+        {"replay-recordings", no_argument, NULL, OPT_REPLAY},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *help_name = NULL, *plugin_dir = NULL;
-    int check = 0, list = 0, opt;
+    int check = 0, list = 0, replay_rec = 0, opt;
 
     while ((opt = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
         switch (opt) {
@@ -449,6 +506,7 @@ int main(int argc, char **argv)
         case OPT_LIST: list = 1; break;
         case OPT_HELP_PLUGIN: help_name = optarg; break;
         case OPT_PLUGIN_DIR: plugin_dir = optarg; break;
+        case OPT_REPLAY: replay_rec = 1; break;
         case 'V':
             printf("voxray %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, VX_ABI_MAJOR, VX_ABI_MINOR);
             return 0;
@@ -481,5 +539,6 @@ int main(int argc, char **argv)
         cfg_free(c);
         return rc;
     }
+    if (replay_rec) return replay(config_path);
     return run(config_path, check);
 }

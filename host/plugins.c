@@ -433,6 +433,10 @@ int plug_set_load(const settings *s, cfg_file *c, plug_set **out, char *err, siz
         }
         for (int j = 0; j < n; j++) free(names[j]);
     }
+    if (s->rec_enabled) {
+        ps->sink = get_instance(ps, s, c, s->rec_sink, VX_KIND_SINK, err, errlen);
+        if (ps->sink == NULL) goto fail;
+    }
     /* Declared sections nobody uses are still loaded and validated. */
     for (size_t i = 0; i < c->n_sections; i++) {
         const char *sec = c->sections[i].name;
@@ -449,9 +453,14 @@ fail:
 
 int plug_set_init(plug_set *ps, metrics_registry *reg, char *err, size_t errlen)
 {
+    return plug_set_init_roles(ps, reg, ~0u, err, errlen);
+}
+
+int plug_set_init_roles(plug_set *ps, metrics_registry *reg, unsigned roles, char *err, size_t errlen)
+{
     for (size_t i = 0; i < ps->n_inst; i++) {
         plug_instance *pi = ps->inst[i];
-        if (pi->roles == 0) continue;
+        if ((pi->roles & roles) == 0) continue;
         pi->host->reg = reg;
         pi->gate = gate_instance_new(reg, pi);
         if (pi->gate == NULL) {

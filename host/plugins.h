@@ -47,6 +47,7 @@ typedef struct plug_set {
     plug_instance **inst;
     size_t n_inst;
     plug_instance *store;
+    plug_instance *sink;  /* [recording] sink when recording is enabled, else NULL */
     plug_instance *stage[STAGE_COUNT][PLUG_MAX_PROVIDERS];
     int n_stage[STAGE_COUNT];
 } plug_set;
@@ -58,6 +59,9 @@ int plug_set_load(const settings *s, cfg_file *c, plug_set **out, char *err, siz
  * tts). On failure returns -1 with the reason; instances already
  * initialised are shut down again. */
 int plug_set_init(plug_set *ps, metrics_registry *reg, char *err, size_t errlen);
+/* Same, only for the instances used in one of `roles` (vx_kind bits):
+ * voxray --replay-recordings needs the sink alone. */
+int plug_set_init_roles(plug_set *ps, metrics_registry *reg, unsigned roles, char *err, size_t errlen);
 /* Shut instances down (reverse order) and unload the files. NULL is fine. */
 void plug_set_free(plug_set *ps);
 

@@ -18,6 +18,7 @@
 #include "chunker.h"
 #include "log.h"
 #include "persist.h"
+#include "recorder.h"
 #include "resample.h"
 #include "session_int.h"
 #include "stage.h"
@@ -180,6 +181,12 @@ static void finish(session *s, const char *status, const char *reason, const pro
         sess_send(s, proto_ev_response(s->d, 1, &pr));
     }
     sess_observe_words(0, conv_words(r->it->text));
+    recorder_note(s->rec, r->it->id, "assistant", "status", status);
+    if (reason) recorder_note(s->rec, r->it->id, "assistant", "reason", reason);
+    recorder_note(s->rec, r->it->id, "assistant", "text", r->it->text);
+    recorder_note_ms(s->rec, r->it->id, "assistant", "done_ms", -1);
+    if (audio) recorder_note_ms(s->rec, r->it->id, "assistant", "audio_ms", r->it->audio_ms);
+    if (err) recorder_note(s->rec, r->it->id, "assistant", "error", err->message);
     log_info("response done", "session_id", s->id, "response_id", r->id, "status", status,
              "reason", reason ? reason : "", "text", r->it->text ? r->it->text : "");
     free(said);
@@ -267,7 +274,9 @@ static void tts_audio(void *user, stage_call *c, const int16_t *pcm, size_t n, c
     if (!r->audio_started) {
         r->audio_started = 1;
         r->t_audio_start_ns = sess_now_ns();
+        recorder_note(s->rec, r->it->id, "assistant", "tts", stage_call_model(c));
     }
+    recorder_provider(s->rec, "tts", stage_call_model(c));
     respond_tick(s);
 }
 
@@ -346,6 +355,11 @@ static void llm_token(void *user, stage_call *c, const char *text, size_t len)
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->llm) return;
+    if (r->text_len == 0) {
+        recorder_note(s->rec, r->it->id, "assistant", "llm", stage_call_model(c));
+        recorder_note_ms(s->rec, r->it->id, "assistant", "first_token_ms", -1);
+        recorder_provider(s->rec, "llm", stage_call_model(c));
+    }
     append_text(r, text, len);
     if (r->modalities & PROTO_MOD_AUDIO) {
         chunker_push(r->ch, text, len, on_sentence, s);
@@ -419,11 +433,13 @@ uint32_t respond_tick(session *s)
                 free(t);
             }
         }
+        if (r->samples_released == 0) recorder_note_ms(s->rec, r->it->id, "assistant", "first_audio_ms", -1);
         if (r->samples_released == 0 && s->in.t_speech_end_ns) {
             sess_observe_turn_latency(s, sess_now_ns() - s->in.t_speech_end_ns);
             s->in.t_speech_end_ns = 0;
         }
         sess_send(s, proto_ev_audio_delta(s->d, &p, r->q + done, n));
+        recorder_bot_audio(s->rec, r->q + done, n, s->cfg.output_rate, r->it->id);
         sg->s->samples_sent += n;
         sg->n -= n;
         r->samples_released += n;
@@ -473,6 +489,8 @@ int respond_start(session *s, const char *instructions, unsigned modalities, con
         goto oom;
     }
     s->resp = r;
+    recorder_note(s->rec, r->it->id, "assistant", "response_id", r->id);
+    recorder_note_ms(s->rec, r->it->id, "assistant", "created_ms", -1);
 
     if ((r->modalities & PROTO_MOD_AUDIO) && stage_providers(STAGE_TTS) == 0) {
         /* No voice configured: answer in text rather than not at all. */
@@ -513,5 +531,7 @@ void respond_cancel(session *s, const char *reason)
 {
     if (s->resp == NULL) return;
     if (strcmp(reason, "turn_detected") == 0) sess_count_interruption();
+    /* The client stops playing now: what was sent ahead was never heard. */
+    recorder_bot_stop(s->rec);
     finish(s, "cancelled", reason, NULL);
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "persist.h"
+#include "recorder.h"
 #include "session_int.h"
 #include "stage.h"
 #include "worker.h"
@@ -225,12 +226,14 @@ static void tick_task(session *s, void *arg)
     if (st->max_duration_ms > 0 && now - s->t_start_ns >= (uint64_t)st->max_duration_ms * 1000000ull) {
         sess_error(s, "invalid_request_error", "session_expired",
                    "the session reached its maximum duration ([session] max_duration)", NULL, NULL);
+        s->end_reason = "max_duration";
         ws_close(s->conn, CLOSE_NORMAL, "session expired");
         return;
     }
     if (st->session_idle_timeout_ms > 0 && now - s->t_last_msg_ns >= (uint64_t)st->session_idle_timeout_ms * 1000000ull) {
         sess_error(s, "invalid_request_error", "session_idle_timeout",
                    "no client message for too long ([session] idle_timeout)", NULL, NULL);
+        s->end_reason = "idle_timeout";
         ws_close(s->conn, CLOSE_NORMAL, "idle timeout");
         return;
     }
@@ -256,6 +259,14 @@ static void start_task(session *s, void *arg)
             conv_free(&s->conv);
             snprintf(s->id, sizeof s->id, "%s", fresh);
         }
+    }
+    if (!s->closed) {
+        /* A resumed session's earlier connections have recordings of their
+         * own under its id: this one gets a name of its own. */
+        char rid[64];
+        if (resumed) snprintf(rid, sizeof rid, "%.40s-%lld", s->id, (long long)s->t_start_unix_ms);
+        else snprintf(rid, sizeof rid, "%s", s->id);
+        s->rec = recorder_open(&s->a->s, rid, s->t_start_ns, s->t_start_unix_ms);
     }
     sess_send(s, proto_ev_session(s->d, 0, &s->cfg));
     if (s->resume_id && !resumed) {
@@ -291,6 +302,11 @@ session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id)
     proto_new_id("sess_", s->id, sizeof s->id);
     sampled_session_id(s->id, s->label, sizeof s->label);
     s->t_start_ns = s->t_last_msg_ns = sess_now_ns();
+    {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        s->t_start_unix_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+    }
     proto_session_defaults(&s->cfg, s->d);
     free(s->cfg.id);
     s->cfg.id = strdup(s->id);
@@ -320,6 +336,10 @@ static void closed_task(session *s, void *arg)
     s->closed = 1;
     if (s->resp) respond_cancel(s, "client_disconnected");
     input_free(s);
+    const char *why = s->end_reason ? s->end_reason
+                      : atomic_load(&s->a->phase) == APP_DRAINING ? "server_shutdown" : "client_closed";
+    recorder_close(s->rec, why);
+    s->rec = NULL;
     double secs = (double)(sess_now_ns() - s->t_start_ns) / 1e9;
     metrics_histogram_observe(s_duration, secs);
     metrics_gauge_add(s_active, -1);
@@ -380,6 +400,9 @@ static void on_item_create(session *s, proto_client_event *ev)
     sess_send(s, proto_ev_item_added(s->d, &v, prev));
     sess_send(s, proto_ev_item_done(s->d, &v, prev));
     if (strcmp(it->role, "user") == 0) sess_observe_words(1, conv_words(it->text));
+    recorder_note(s->rec, it->id, it->role, "text", it->text);
+    recorder_note(s->rec, it->id, it->role, "source", "conversation.item.create");
+    recorder_note_ms(s->rec, it->id, it->role, "created_ms", -1);
     persist_save(s);
 }
 
@@ -452,6 +475,9 @@ static void on_item_truncate(session *s, proto_client_event *ev)
             conv_keep_words(it, (int)((long long)words * ev->audio_end_ms / it->audio_ms));
             it->audio_ms = ev->audio_end_ms;
             snprintf(it->status, sizeof it->status, "incomplete");
+            recorder_bot_truncate(s->rec, it->id, ev->audio_end_ms);
+            recorder_note(s->rec, it->id, "assistant", "text", it->text);
+            recorder_note_ms(s->rec, it->id, "assistant", "audio_end_ms", ev->audio_end_ms);
         }
     }
     sess_send(s, proto_ev_item_truncated(s->d, it->id, 0, ev->audio_end_ms));

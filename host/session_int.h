@@ -23,6 +23,7 @@ typedef struct resampler resampler;
 typedef struct vad vad;
 typedef struct chunker chunker;
 typedef struct ws_conn ws_conn;
+typedef struct recorder recorder;
 
 /* ------------------------------------------------------------ conversation */
 
@@ -80,6 +81,7 @@ typedef struct input_state {
     int16_t *ring;          /* last second of STT-rate audio, for prefix padding */
     size_t ring_cap, ring_len;
     uint64_t pos;           /* STT-rate samples processed since the start */
+    uint64_t append_end;    /* pos at the end of the append being processed */
     uint64_t vad_base;      /* pos when the VAD was last reset (its origin) */
     int in_speech;
     uint64_t speech_start_pos;
@@ -157,6 +159,9 @@ struct session {
     char *resp_wait_instructions;
     unsigned resp_wait_modalities;
     uint64_t tick_due_ns;  /* earliest scheduled tick, 0: none */
+    int64_t t_start_unix_ms;
+    recorder *rec;         /* the call's recording, or NULL */
+    const char *end_reason; /* why the server closed it (static string), or NULL */
 };
 
 /* session.c */

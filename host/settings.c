@@ -192,7 +192,7 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
                      c->path && *c->path ? c->path : "config", sec->line);
             return -1;
         }
-        snprintf(err, errlen, "%s:%d: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, plugin.NAME)",
+        snprintf(err, errlen, "%s:%d: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, recording, plugin.NAME)",
                  c->path && *c->path ? c->path : "config", sec->line, sec->name);
         return -1;
     }
@@ -209,7 +209,7 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
         }
         if (!cfg_is_core_section(it->section)) {
             snprintf(err, errlen,
-                     "%s: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, plugin.NAME)",
+                     "%s: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, recording, plugin.NAME)",
                      cfg_where(c, it, where, sizeof where), it->section);
             return -1;
         }
@@ -346,6 +346,35 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
         s->breaker_failures[st] = (int)get_int(c, stage_name(st), "breaker_failures");
         s->breaker_cooldown_ms[st] = get_int(c, stage_name(st), "breaker_cooldown");
     }
+    s->rec_enabled = get_bool(c, "recording", "enabled");
+    s->rec_sample_rate = (int)get_int(c, "recording", "sample_rate");
+    s->rec_audio_rate = (int)get_int(c, "recording", "audio_rate");
+    s->rec_queue_size = (int)get_int(c, "recording", "queue_size");
+    s->rec_workers = (int)get_int(c, "recording", "workers");
+    s->rec_max_retries = (int)get_int(c, "recording", "max_retries");
+    s->rec_backoff_ms = get_int(c, "recording", "retry_backoff");
+    s->rec_backoff_max_ms = get_int(c, "recording", "retry_backoff_max");
+    s->rec_replay_interval_ms = get_int(c, "recording", "replay_interval");
+    s->rec_shutdown_timeout_ms = get_int(c, "recording", "shutdown_upload_timeout");
+    s->rec_max_backlog = get_int(c, "recording", "max_backlog");
+    s->rec_sink = strdup(get(c, "recording", "sink"));
+    s->rec_spool_dir = resolve_path(s->config_dir, get(c, "recording", "spool_dir"));
+    s->rec_dead_letter_dir = resolve_path(s->config_dir, get(c, "recording", "dead_letter_dir"));
+    s->rec_instance = strdup(get(c, "recording", "instance"));
+    if (!s->rec_sink || !s->rec_spool_dir || !s->rec_dead_letter_dir || !s->rec_instance) goto oom;
+    if (s->rec_enabled && *s->rec_sink == '\0') {
+        cfg_item *it = cfg_find(c, "recording", "sink");
+        snprintf(err, errlen, "%s = \"\": must not be empty when recording is enabled (allowed: a recording-sink plugin instance such as file or s3)",
+                 it ? cfg_where(c, it, where, sizeof where) : "[recording] sink");
+        settings_free(s);
+        return -1;
+    }
+    if (s->rec_enabled && strcmp(s->rec_spool_dir, s->rec_dead_letter_dir) == 0) {
+        snprintf(err, errlen, "[recording] spool_dir and dead_letter_dir are the same folder (%s): give the dead letters a folder of their own",
+                 s->rec_spool_dir);
+        settings_free(s);
+        return -1;
+    }
     s->instructions = strdup(get(c, "session", "instructions"));
     s->voice = strdup(get(c, "session", "voice"));
     if (!s->instructions || !s->voice) goto oom;
@@ -366,6 +395,10 @@ void settings_free(settings *s)
     free(s->store);
     free(s->instructions);
     free(s->voice);
+    free(s->rec_sink);
+    free(s->rec_spool_dir);
+    free(s->rec_dead_letter_dir);
+    free(s->rec_instance);
     for (int i = 0; i < STAGE_COUNT; i++) free(s->providers[i]);
     memset(s, 0, sizeof *s);
 }

@@ -63,6 +63,22 @@ typedef struct settings {
     long long session_ttl_ms;
     char *providers[STAGE_COUNT]; /* raw comma-separated lists */
 
+    int rec_enabled;
+    char *rec_sink;            /* instance name */
+    int rec_sample_rate;       /* 1 in N sessions */
+    int rec_audio_rate;        /* Hz of the WAV */
+    char *rec_spool_dir;       /* resolved */
+    char *rec_dead_letter_dir; /* resolved */
+    int rec_queue_size;
+    int rec_workers;
+    int rec_max_retries;
+    long long rec_backoff_ms;
+    long long rec_backoff_max_ms;
+    long long rec_replay_interval_ms;
+    long long rec_shutdown_timeout_ms;
+    long long rec_max_backlog;
+    char *rec_instance;        /* "" = host name */
+
     bucket_override buckets[SETTINGS_MAX_BUCKET_OVERRIDES];
     size_t n_buckets;
 } settings;

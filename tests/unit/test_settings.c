@@ -178,7 +178,7 @@ static void unknown_section_error_lists_the_allowed_sections(void **state)
     load_refused("[server]\nlisten = :80\n[sever]\nmax_sessions = 3\n", err, sizeof err);
     assert_contains(err, "test.ini:3: unknown section [sever]");
     assert_contains(err, "[sever]");
-    assert_contains(err, "allowed: server, log, metrics, session, stt, llm, tts, plugin.NAME");
+    assert_contains(err, "allowed: server, log, metrics, session, stt, llm, tts, recording, plugin.NAME");
 }
 
 static void unknown_key_error_names_place_key_and_allowed_keys(void **state)
