@@ -7,11 +7,12 @@ VX_NODE_TESTS = \
 	tests/node/resilience.test.mjs \
 	tests/node/openai_sdk.test.mjs \
 	tests/node/demo_page.test.mjs \
-	tests/node/resume.test.mjs
+	tests/node/resume.test.mjs \
+	tests/node/recording.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json
 
 # The tests start the built daemon with the built plugins.
-$(VX_NODE_TESTS:.mjs=.log): voxray $(pkglib_LTLIBRARIES) plugins-built
+$(VX_NODE_TESTS:.mjs=.log): voxray $(pkglib_LTLIBRARIES) plugins-built $(VX_TEST_PLUGINS)
 CLEANFILES += tests/node/demo_page-*.png
