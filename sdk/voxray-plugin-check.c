@@ -966,43 +966,118 @@ typedef struct ck_sink_op {
     const vx_recording *rec;
     int rc;
     vx_error err;
+    double ms; /* how long the call took */
 } ck_sink_op;
 
 static void ck_sink_call(void *a) {
     ck_sink_op *o = a;
+    uint64_t t0 = ck_now_ns();
 
+    memset(&o->err, 0, sizeof o->err);
     o->rc = o->p->sink.upload(o->inst, o->rec, &o->err);
+    o->ms = (double)(ck_now_ns() - t0) / 1e6;
 }
 
-static void ck_sink(const loader_plugin *p, void *inst, const char *file) {
+static int ck_sink_do(ck_sink_op *o, const vx_recording *rec, const char *what) {
+    o->rec = rec;
+    ck_bounded(what, ck_sink_call, o);
+    return o->rc;
+}
+
+/* A recording of session `session` started a second ago, named as a 1.2
+ * host names it: "YYYY/MM/DD/<session>.wav", the UTC date of the start. */
+static void ck_sink_recording(vx_recording *rec, const char *path, const char *session,
+                              char *name, size_t name_len) {
     static const vx_kv meta[] = {{"checker", "voxray-plugin-check"}};
     struct stat st;
     struct timespec now;
+    struct tm tm;
+    time_t t;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    memset(rec, 0, sizeof *rec);
+    rec->struct_size = sizeof *rec;
+    rec->path = path;
+    rec->session_id = session;
+    rec->content_type = "audio/wav";
+    rec->bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    rec->started_unix_ms = (int64_t)now.tv_sec * 1000 - 1000;
+    rec->duration_s = 1.0;
+    rec->meta = meta;
+    rec->n_meta = 1;
+    t = (time_t)(rec->started_unix_ms / 1000);
+    gmtime_r(&t, &tm);
+    snprintf(name, name_len, "%04d/%02d/%02d/%s.wav", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, session);
+    rec->name = name;
+}
+
+/* What every sink must do, with or without a real file to upload:
+ *   - a local file that does not exist is an error: a VX_E* code, the same
+ *     in err->code, and a message (the host would otherwise delete nothing
+ *     and count a recording as kept that is lost);
+ * and with --recording FILE:
+ *   - the upload returns within the --timeout bound, with VX_OK;
+ *   - the same upload again is VX_OK (uploads are idempotent: the host
+ *     repeats them after a partial failure or a replay);
+ *   - the struct of an ABI 1.1 host, which ends before `name`, is accepted
+ *     (the sink must derive the name, not read past struct_size). */
+static void ck_sink(const loader_plugin *p, void *inst, const char *file) {
     vx_recording rec;
-    ck_sink_op o = {.p = p, .inst = inst, .rec = &rec};
+    void *old;
+    ck_sink_op o = {.p = p, .inst = inst};
+    char name[128], missing[128], bound[96], why[384];
+    const size_t old_size = VX_RECORDING_SIZE_1_2 - sizeof(const char *);
+    int rc;
+
+    snprintf(missing, sizeof missing, "/nonexistent/vx-plugin-check-%ld.wav", (long)getpid());
+    ck_sink_recording(&rec, missing, "vx-plugin-check-missing", name, sizeof name);
+    rc = ck_sink_do(&o, &rec, "sink: upload of a path that does not exist");
+    if (rc == VX_OK)
+        snprintf(why, sizeof why, "returned VX_OK for %s", missing);
+    else if (rc > VX_EINVAL || rc < VX_ENOTFOUND)
+        snprintf(why, sizeof why, "returned %d, not a VX_E* code", rc);
+    else if (o.err.code != rc)
+        snprintf(why, sizeof why, "returned %s (%d) but err->code is %d", loader_error_name(rc),
+                 rc, o.err.code);
+    else
+        snprintf(why, sizeof why, "returned %s (%d) with an empty err->msg",
+                 loader_error_name(rc), rc);
+    ck_check(rc != VX_OK && rc <= VX_EINVAL && rc >= VX_ENOTFOUND && o.err.code == rc &&
+                 memchr(o.err.msg, '\0', sizeof o.err.msg) && o.err.msg[0],
+             "sink: upload of a path that does not exist fails with a VX_E* code and a message",
+             "%s", why);
 
     if (file == NULL) {
         ck_ok("sink: upload # SKIP no recording given (--recording FILE)");
         return;
     }
-    if (stat(file, &st) != 0) {
-        ck_fail("sink: upload", "cannot stat %s: %s", file, strerror(errno));
+    if (access(file, R_OK) != 0) {
+        ck_fail("sink: upload", "cannot read %s: %s", file, strerror(errno));
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &now);
-    memset(&rec, 0, sizeof rec);
-    rec.struct_size = sizeof rec;
-    rec.path = file;
-    rec.session_id = "vx-plugin-check";
-    rec.content_type = "audio/wav";
-    rec.bytes = (uint64_t)st.st_size;
-    rec.started_unix_ms = (int64_t)now.tv_sec * 1000 - 1000;
-    rec.duration_s = 1.0;
-    rec.meta = meta;
-    rec.n_meta = 1;
-    ck_bounded("sink: upload", ck_sink_call, &o);
-    ck_check(o.rc == VX_OK, "sink: upload", "%s (%d): %s", loader_error_name(o.rc), o.rc,
-             o.err.msg);
+    ck_sink_recording(&rec, file, "vx-plugin-check", name, sizeof name);
+    snprintf(bound, sizeof bound, "sink: upload returns within %g s", ck_timeout_s);
+    rc = ck_sink_do(&o, &rec, bound);
+    ck_ok("%s (took %.0f ms)", bound, o.ms);
+    ck_check(rc == VX_OK, "sink: upload", "%s (%d): %s", loader_error_name(rc), rc, o.err.msg);
+
+    rc = ck_sink_do(&o, &rec, "sink: the same upload again is VX_OK (idempotent)");
+    ck_check(rc == VX_OK, "sink: the same upload again is VX_OK (idempotent)", "%s (%d): %s",
+             loader_error_name(rc), rc, o.err.msg);
+
+    /* Exactly as large as a 1.1 host's struct, so reading `name` anyway
+     * reads past the allocation (and a sanitizer says so). */
+    if ((old = malloc(old_size)) == NULL) {
+        ck_fail("sink: a recording of ABI 1.1 size (no name) is accepted", "out of memory");
+        return;
+    }
+    rec.struct_size = (uint32_t)old_size;
+    memcpy(old, &rec, old_size);
+    rc = ck_sink_do(&o, (const vx_recording *)old, "sink: a recording of ABI 1.1 size (no name) is accepted");
+    free(old);
+    ck_check(rc == VX_OK, "sink: a recording of ABI 1.1 size (no name) is accepted",
+             "%s (%d): %s", loader_error_name(rc), rc, o.err.msg);
 }
 
 /* ---------------------------------------------------------------- main */

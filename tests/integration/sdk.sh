@@ -1,8 +1,8 @@
 #!/bin/bash
 # What a third-party plugin author gets: the conformance checker accepts the
-# example plugin and every real plugin, refuses broken and hanging ones with
-# the reason, and the example builds out of tree from an installed SDK with
-# nothing but pkg-config.
+# example plugin and every real plugin (a sink with a real upload), refuses
+# broken and hanging ones with the reason, and the example builds out of
+# tree from an installed SDK with nothing but pkg-config.
 . "$top_srcdir/tests/integration/lib.sh"
 
 CHECK="$top_builddir/voxray-plugin-check"
@@ -41,6 +41,23 @@ conforms "store_memory conforms" "$PLUGIN_DIR/store_memory.so"
 conforms "llm_eliza conforms" "$PLUGIN_DIR/llm_eliza.so"
 conforms "tts_flite conforms" "$PLUGIN_DIR/tts_flite.so"
 conforms "stt_pocketsphinx conforms" --config pool_size=1 "$PLUGIN_DIR/stt_pocketsphinx.so"
+
+# --- a real sink, uploading a real file into a folder of this test
+rec="$WORK/recording.wav"
+head -c 100000 /dev/urandom >"$rec"
+mkdir -p "$WORK/sink"
+conforms "rec_file conforms, uploading a recording" \
+    --recording "$rec" --config dir="$WORK/sink" "$PLUGIN_DIR/rec_file.so"
+up=$(find "$WORK/sink" -path '*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]/vx-plugin-check.wav')
+check "... the file is at <dir>/YYYY/MM/DD/<session>.wav, byte for byte" \
+    bash -c '[ -n "$1" ] && cmp -s "$1" "$2"' _ "$up" "$rec"
+check "... and nothing else is left in the folder (no temporary file)" \
+    test "$(find "$WORK/sink" -type f | wc -l)" -eq 1
+conforms "rec_file conforms without a recording (the checks that need none)" \
+    --config dir="$WORK/sink" "$PLUGIN_DIR/rec_file.so"
+refused "a sink that reports VX_OK for a file that does not exist is refused" \
+    'sink: upload of a path that does not exist.*returned VX_OK' \
+    --recording "$rec" "$TEST_PLUGIN_DIR/sink_accepts_all.so"
 
 out=$("$CHECK" "$EXAMPLE" 2>/dev/null)
 check "the checker prints the plugin's kinds, version, ABI and schema" \

@@ -22,7 +22,8 @@ VX_TEST_PLUGINS = \
 	tests/plugins/null_vtable.la \
 	tests/plugins/small_vtable.la \
 	tests/plugins/bad_schema.la \
-	tests/plugins/sink_faulty.la
+	tests/plugins/sink_faulty.la \
+	tests/plugins/sink_accepts_all.la
 check_LTLIBRARIES += $(VX_TEST_PLUGINS)
 EXTRA_DIST += tests/plugins/sink_valid.h
 
@@ -103,3 +104,7 @@ tests_plugins_bad_schema_la_LDFLAGS = $(VX_PLUGIN_LINK)
 tests_plugins_sink_faulty_la_SOURCES = tests/plugins/sink_faulty.c
 tests_plugins_sink_faulty_la_CFLAGS = $(VX_PLUGIN_CC)
 tests_plugins_sink_faulty_la_LDFLAGS = $(VX_PLUGIN_LINK)
+
+tests_plugins_sink_accepts_all_la_SOURCES = tests/plugins/sink_accepts_all.c
+tests_plugins_sink_accepts_all_la_CFLAGS = $(VX_PLUGIN_CC)
+tests_plugins_sink_accepts_all_la_LDFLAGS = $(VX_PLUGIN_LINK)
