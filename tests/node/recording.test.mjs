@@ -177,7 +177,8 @@ vtest('bot audio cut by barge-in ends where playback ended', async () => {
     const done = evs.find((e) => e.type === 'response.done' && e.response.status === 'cancelled') ??
         c.events.find((e) => e.type === 'response.done');
     assert.equal(done.response.status, 'cancelled');
-    const sentMs = (audioSamples(c.events, 'response.output_audio.delta') * 1000) / IN_RATE;
+    const first = c.events.filter((e) => e.type === 'response.output_audio.delta' && e.response_id === done.response.id);
+    const sentMs = (audioSamples(first, 'response.output_audio.delta') * 1000) / IN_RATE;
     await c.collectUntil('response.done', { timeout: 15000 }); // the answer to the second turn
     await c.close();
     const { wav, side } = await uploaded(d, id);
