@@ -14,7 +14,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/openai_e2e.sh \
 	tests/integration/reload.sh \
 	tests/integration/prometheus.sh \
-	tests/integration/sdk.sh
+	tests/integration/sdk.sh \
+	tests/integration/recording.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
