@@ -25,7 +25,7 @@ body=$(curl -s "$B/ready")
 check "/ready body is JSON with status ok" grep -q '"status":"ok"' <<<"$body"
 
 body=$(curl -s "$B/v1/health")
-check "/v1/health names every stage" grep -q '"services":{"stt":"unconfigured","llm":"unconfigured","tts":"unconfigured","store":"available"}' <<<"$body"
+check "/v1/health names every stage" grep -q '"services":{"stt":"unconfigured","llm":"unconfigured","tts":"unconfigured","store":"available","recording":"disabled"}' <<<"$body"
 check "/v1/health lists the store provider" grep -q '"name":"memory","plugin":"store_memory","status":"available"' <<<"$body"
 
 check "unknown path is 404" [ "$(http_code "$B/no/such/thing")" = 404 ]

@@ -16,7 +16,7 @@ start_voxray "$top_srcdir/conf/voxray.ini" "$WORK/v.log" || not_ok "voxray start
 # (the speech models load first).
 check "voxray becomes ready on the default configuration" wait_status "http://127.0.0.1:$VX_PORT/ready" 200 20
 check "the default configuration serves the offline voice bot" \
-    grep -q '"services":{"stt":"available","llm":"available","tts":"available","store":"available"}' \
+    grep -q '"services":{"stt":"available","llm":"available","tts":"available","store":"available","recording":"disabled"}' \
     <(curl -s "http://127.0.0.1:$VX_PORT/v1/health")
 URL="ws://127.0.0.1:$VX_PORT/v1/realtime"
 
@@ -47,4 +47,33 @@ check "stt_pocketsphinx calls are counted" grep -q 'voxray_plugin_calls_total{ki
 check "llm_eliza calls are counted" grep -q 'voxray_plugin_calls_total{kind="llm",plugin="eliza",op="generate",status="ok"} 5' <<<"$m"
 stop_pid "$VX_PID"
 check "voxray stops cleanly" [ $? -eq 0 ]
+
+# The same bot with recording on, into the file sink (set from the
+# environment only): the call arrives as a WAV and a sidecar whose turns are
+# what the client saw.
+mkdir -p "$WORK/recordings"
+start_voxray "$top_srcdir/conf/voxray.ini" "$WORK/r.log" VOXRAY_RECORDING_ENABLED=true \
+    VOXRAY_RECORDING_SPOOL_DIR="$WORK/spool" VOXRAY_RECORDING_DEAD_LETTER_DIR="$WORK/dead" \
+    VOXRAY_PLUGIN_FILE_DIR="$WORK/recordings" || not_ok "voxray starts with recording on" "$(cat "$WORK/r.log")"
+wait_status "http://127.0.0.1:$VX_PORT/ready" 200 20
+"$CLIENT" -u "$URL" --json "${files[0]}" "${files[2]}" >"$WORK/rturns.json" 2>"$WORK/rclient.err"
+check "a recorded call completes" [ $? -eq 0 ]
+sid=$(sed -n 's/.*session \(sess_[A-Za-z0-9]*\).*/\1/p' "$WORK/rclient.err" | head -1)
+i=0; while [ -z "$(find "$WORK/recordings" -name "$sid.json" 2>/dev/null)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wav=$(find "$WORK/recordings" -name "$sid.wav")
+json=$(find "$WORK/recordings" -name "$sid.json")
+check "rec_file holds <dir>/YYYY/MM/DD/<session>.wav and .json" \
+    bash -c "[[ '$wav' =~ /recordings/[0-9]{4}/[0-9]{2}/[0-9]{2}/$sid\.wav$ ]] && [ -s '$json' ]"
+check "the recording is a 16 kHz stereo WAV as long as the call" \
+    bash -c "[ \$(soxi -c '$wav') = 2 ] && [ \$(soxi -r '$wav') = 16000 ] && awk -v d=\$(soxi -D '$wav') 'BEGIN { exit !(d > 4) }'"
+check "the sidecar's transcripts are what the client was told" \
+    bash -c "diff <(jq -r '.turns[] | select(.role == \"user\") | .transcript' '$json') <(jq -r .transcript '$WORK/rturns.json')"
+check "the sidecar's replies are what the bot said" \
+    bash -c "diff <(jq -r '.turns[] | select(.role == \"assistant\") | .text' '$json') <(jq -r .reply '$WORK/rturns.json')"
+check "the sidecar names the offline providers" \
+    quiet jq -e '.providers == {"stt": ["pocketsphinx"], "llm": ["eliza"], "tts": ["flite"]}' "$json"
+check "both channels carry sound" bash -c "sox '$wav' -n remix 1 stat 2>&1 | awk '/RMS +amplitude/ { exit !(\$3 > 0.01) }' && \
+    sox '$wav' -n remix 2 stat 2>&1 | awk '/RMS +amplitude/ { exit !(\$3 > 0.01) }'"
+stop_pid "$VX_PID"
+check "nothing is left to upload or dead-lettered" bash -c "[ -z \"\$(find '$WORK/spool' '$WORK/dead' -type f)\" ]"
 done_testing
