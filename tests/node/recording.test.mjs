@@ -312,3 +312,18 @@ vtest('a session ending with the upload queue full is dead-lettered, then replay
     await d.waitMetrics((m) => m.get('recording_jobs_success_total') === 3, { timeout: 20000, what: 'all three uploaded' });
     assert.deepEqual(readdirSync(d.dirs.dead), []);
 });
+
+vtest('sample_rate = 2 records one session in two', async () => {
+    const d = await recorder({}, { sample_rate: 2 });
+    const ids = [];
+    for (let i = 0; i < 4; i++) {
+        const c = await d.connect();
+        ids.push(c.created.session.id);
+        await c.close();
+    }
+    await d.waitMetrics((m) => m.get('recording_jobs_success_total') === 2, { what: 'two recordings uploaded' });
+    await sleep(300);
+    const wavs = walk(d.dirs.sink).filter((f) => f.endsWith('.wav'));
+    assert.equal(wavs.length, 2);
+    assert.equal((await d.metrics()).get('recording_jobs_enqueued_total'), 2, 'the others were never recorded');
+});
