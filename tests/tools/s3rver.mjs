@@ -16,7 +16,8 @@
  *   --address A    address to bind (default 127.0.0.1)
  *   --log FILE     append one line per answered request: "METHOD URL STATUS"
  *                  (URL is the path and query as sent, e.g.
- *                  "PUT /b/k?partNumber=1&uploadId=... 200")
+ *                  "PUT /b/k?partNumber=1&uploadId=... 200"), written
+ *                  before the answer is sent
  *   --modules DIR  the node_modules holding @20minutes/s3rver (default:
  *                  ../node/node_modules next to this file)
  *
@@ -109,14 +110,19 @@ try {
     process.exit(1);
 }
 if (opts.log) {
-    server.httpServer.on('request', (req, res) => {
-        res.on('finish', () => {
+    // Written when the status line is, before any byte of the answer goes
+    // out: a client that has its answer finds the line already there.
+    server.httpServer.prependListener('request', (req, res) => {
+        const url = req.url;
+        const writeHead = res.writeHead;
+        res.writeHead = function (status, ...rest) {
             try {
-                appendFileSync(opts.log, `${req.method} ${req.url} ${res.statusCode}\n`);
+                appendFileSync(opts.log, `${req.method} ${url} ${status}\n`);
             } catch (e) {
                 process.stderr.write(`s3rver.mjs: --log ${opts.log}: ${e.message}\n`);
             }
-        });
+            return writeHead.call(this, status, ...rest);
+        };
     });
 }
 for (const sig of ['SIGTERM', 'SIGINT']) {
