@@ -796,6 +796,12 @@ typedef struct wire {
     uint64_t part_bytes;
     char first_bad[400];
     char first_line[300], first_host[100]; /* of the first request */
+    /* When set, every request is answered with this status and an S3 error
+     * document naming code; error_in_complete answers Complete with 200
+     * and an error document, as S3 may. */
+    int status;
+    const char *code;
+    int error_in_complete;
     pthread_t thread;
 } wire;
 
@@ -865,7 +871,19 @@ static int wire_one(wire *w, int fd) {
                  header_value(head, "x-amz-content-sha256", v, sizeof(v)) ? v : "(none)", hash);
     if (header_value(head, "Authorization", v, sizeof(v)) && strstr(v, "x-amz-content-sha256"))
         w->signed_hash++;
-    if (strncmp(head, "POST ", 5) == 0 && strstr(head, "?uploads= "))
+    if (w->status) {
+        char doc[300];
+        snprintf(doc, sizeof(doc), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s"
+                 "</Code><Message>forced by the test</Message></Error>", w->code);
+        snprintf(reply, sizeof(reply), "HTTP/1.1 %d Forced\r\nContent-Type: application/xml\r\n"
+                 "Content-Length: %zu\r\n\r\n%s", w->status, strlen(doc), doc);
+    } else if (w->error_in_complete && strncmp(head, "POST ", 5) == 0 &&
+               strstr(head, "?uploadId=")) {
+        static const char doc[] = "<Error><Code>InternalError</Code><Message>We encountered an "
+                                  "internal error. Please try again.</Message></Error>";
+        snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+                 "Content-Length: %zu\r\n\r\n%s", sizeof(doc) - 1, doc);
+    } else if (strncmp(head, "POST ", 5) == 0 && strstr(head, "?uploads= "))
         snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
                  "Content-Length: %zu\r\n\r\n%s", sizeof(created) - 1, created);
     else if (strncmp(head, "PUT ", 4) == 0 && strstr(head, "partNumber=")) {
@@ -894,12 +912,12 @@ static void *wire_main(void *a) {
     return NULL;
 }
 
-/* Start the fake S3 on a free loopback port; returns the port. */
+/* Start the fake S3 on a free loopback port (w zeroed, its answer fields
+ * set); returns the port. */
 static int wire_start(wire *w) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof(sa);
 
-    memset(w, 0, sizeof(*w));
     w->lfd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(w->lfd >= 0);
     assert_int_equal(bind(w->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -918,7 +936,7 @@ static void wire_stop(wire *w) {
 
 static void test_every_request_carries_the_real_sha256_of_its_body(void **state) {
     ph_fixture *f = *state;
-    wire w;
+    wire w = {0};
     char endpoint[64];
     void *s;
     const char *small = make_file(f, 3000, 19, 1), *big = make_file(f, 12 * MiB + 7, 20, 1);
@@ -939,11 +957,76 @@ static void test_every_request_carries_the_real_sha256_of_its_body(void **state)
     assert_int_equal(w.part_bytes, 12 * MiB + 7);
 }
 
+static void test_s3_error_answers_map_to_codes_and_retryability(void **state) {
+    static const struct {
+        int status;
+        const char *code;
+        int vx, retryable;
+    } cases[] = {
+        {403, "AccessDenied", VX_EAUTH, 0},
+        {401, "Unauthorized", VX_EAUTH, 0},
+        {400, "ExpiredToken", VX_EAUTH, 0},
+        {400, "InvalidArgument", VX_EINVAL, 0},
+        {400, "RequestTimeout", VX_ETIMEDOUT, 1},
+        {404, "NoSuchBucket", VX_EINVAL, 0},
+        {429, "TooManyRequests", VX_ERATELIMIT, 1},
+        {503, "SlowDown", VX_ERATELIMIT, 1},
+        {503, "ServiceUnavailable", VX_EUNAVAIL, 1},
+        {500, "InternalError", VX_EUNAVAIL, 1},
+        {502, "BadGateway", VX_EUNAVAIL, 1},
+    };
+    ph_fixture *f = *state;
+    const char *path = make_file(f, 3000, 23, 1);
+    char endpoint[64], want[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        wire w = {.status = cases[i].status, .code = cases[i].code};
+        vx_error err;
+        void *s;
+
+        snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", wire_start(&w));
+        s = SINK(f, "endpoint", endpoint);
+        int rc = upload_path(s, path, "2026/12/04/sess_err.wav", &err);
+        wire_stop(&w);
+        plug->shutdown(s); /* the fixture has room for 4 instances only */
+        f->inst[--f->n_inst] = NULL;
+        ph_host_release(&f->hosts[f->n_inst]);
+        fprintf(stderr, "# %d %s -> %d retryable %d: %s\n", cases[i].status, cases[i].code, rc,
+                err.retryable, err.msg);
+        assert_int_equal(rc, cases[i].vx);
+        assert_int_equal(err.code, cases[i].vx);
+        assert_int_equal(err.retryable, cases[i].retryable);
+        assert_int_equal(err.upstream_status, cases[i].status);
+        snprintf(want, sizeof(want), "%d %s", cases[i].status, cases[i].code);
+        assert_non_null(strstr(err.msg, want));
+    }
+}
+
+static void test_error_inside_a_200_complete_answer_fails_and_aborts(void **state) {
+    ph_fixture *f = *state;
+    wire w = {.error_in_complete = 1};
+    char endpoint[64];
+    const char *path = make_file(f, 6 * MiB, 24, 1);
+    void *s;
+    vx_error err;
+
+    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", wire_start(&w));
+    s = SINK(f, "endpoint", endpoint, "multipart_threshold", "5242880");
+    int rc = upload_path(s, path, "2026/12/04/sess_complete.wav", &err);
+    wire_stop(&w);
+    assert_int_equal(rc, VX_EUNAVAIL);
+    assert_int_equal(err.retryable, 1);
+    assert_non_null(strstr(err.msg, "InternalError"));
+    /* Create, one part, Complete, then the abort. */
+    assert_int_equal(w.requests, 4);
+    assert_false(ph_logged(HOST(f), "could not abort"));
+}
+
 /* The local S3 server cannot check virtual-host requests (see s3rver.mjs),
  * so the fake one shows where they go: curl resolves *.localhost itself. */
 static void test_virtual_host_style_puts_the_bucket_in_the_host_name(void **state) {
     ph_fixture *f = *state;
-    wire w;
+    wire w = {0};
     char endpoint[64], host[100];
     void *s;
     const char *path = make_file(f, 3000, 22, 1);
@@ -1007,6 +1090,8 @@ int main(void) {
         T(test_file_at_threshold_is_one_put),
         T(test_every_request_carries_the_real_sha256_of_its_body),
         T(test_virtual_host_style_puts_the_bucket_in_the_host_name),
+        T(test_s3_error_answers_map_to_codes_and_retryability),
+        T(test_error_inside_a_200_complete_answer_fails_and_aborts),
         T(test_wrong_secret_is_eauth_not_retryable_and_never_shown),
         T(test_wrong_secret_on_a_multipart_upload_is_eauth_too),
         T(test_server_down_is_retryable_eunavail_within_the_connect_timeout),
