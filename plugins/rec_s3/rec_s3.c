@@ -12,7 +12,10 @@
  * CreateMultipartUpload aborts the upload (best effort: a bucket lifecycle
  * rule for incomplete uploads is the backstop when the abort itself fails).
  * Uploading the same name again replaces the object with the same bytes,
- * so a repeated call is harmless.
+ * so a repeated call is harmless. part_size cannot go below S3's 5 MiB
+ * minimum: some local servers accept smaller parts, but S3 refuses them
+ * only at CompleteMultipartUpload (EntityTooSmall), after the whole file
+ * went up; it is raised when a file would need more than 10,000 parts.
  *
  * Signing. libcurl's CURLOPT_AWS_SIGV4 signs each request. libcurl 7.88
  * does not hash a body it reads through a callback, so x-amz-content-sha256
@@ -27,22 +30,28 @@
  *   HTTP 401/403 (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied,
  *     RequestTimeTooSkewed) and 400 ExpiredToken/InvalidToken
  *                                -> VX_EAUTH, not retryable
- *   404 NoSuchBucket and other 4xx -> VX_EINVAL, not retryable (the
+ *   404 NoSuchBucket, other 4xx and 3xx (301 PermanentRedirect: the bucket
+ *     lives in another region) -> VX_EINVAL, not retryable (the
  *     configuration or the request is wrong; VX_ENOTFOUND is the store's
  *     "no such key", not a failure, so it is not used)
  *   404 NoSuchUpload (a multipart upload vanished) -> VX_EUNAVAIL, retryable
  *   408 and 400 RequestTimeout -> VX_ETIMEDOUT, retryable
  *   429, 503 SlowDown         -> VX_ERATELIMIT, retryable
- *   other 5xx, and an error inside a 200 answer to
- *     CompleteMultipartUpload -> VX_EUNAVAIL, retryable
- *   refused, DNS, reset, TLS handshake -> VX_EUNAVAIL, retryable
+ *   other 5xx           -> VX_EUNAVAIL, retryable
+ *   an error document inside a 200 answer to CompleteMultipartUpload ->
+ *     mapped by its code (InternalError: VX_EUNAVAIL, retryable)
+ *   refused, DNS, reset, TLS handshake -> VX_EUNAVAIL, retryable (a
+ *     certificate that fails verification: not retryable)
  *   curl timeout, or less than 1 KiB/s for stall_timeout -> VX_ETIMEDOUT,
  *     retryable
  *   the local file missing, unreadable or shrinking -> VX_EINVAL, not
  *     retryable
  * The message names the S3 error code from the XML answer when there is one
- * ("403 SignatureDoesNotMatch: ..."). A file larger than one PUT or 10,000
- * parts allow is refused with VX_EINVAL before any request.
+ * ("403 SignatureDoesNotMatch: ..."). A file larger than 10,000 parts of
+ * 5 GiB is refused with VX_EINVAL before any request. Failures are not
+ * logged one by one (the host has them); the first failure after a success
+ * is logged as a warning and the recovery as info, and health() reports
+ * "failing: 403 SignatureDoesNotMatch (3 in a row, last 2s ago)".
  *
  * Threads. upload() runs concurrently on host workers. Each call has its own
  * curl easy handle (the parts of one upload share its connection; calls do
@@ -419,8 +428,8 @@ static int s3_http_code(long status, const char *code, int *retry) {
         *retry = 1;
         return VX_EUNAVAIL;
     }
-    if (status >= 400) return VX_EINVAL;
-    return VX_EPROTO; /* 1xx/3xx as a final answer: nothing we can follow */
+    if (status >= 300) return VX_EINVAL; /* 3xx: PermanentRedirect, wrong region or endpoint */
+    return VX_EPROTO; /* an error document in a 2xx answer, code unknown */
 }
 
 /* An S3 error answer (or an error document inside a 200), into err. */
@@ -555,9 +564,10 @@ static int s3_perform(s3_sink *s, CURL *curl, s3_req *r, const char *key, vx_err
 
     res = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-    /* Forget the password and headers before anything else can go wrong. */
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, NULL);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    /* Drop every option, the password and the pointers into r (which may
+     * not outlive this call) with them; the connection stays for the next
+     * request of this upload. */
+    curl_easy_reset(curl);
 
     if (r->status >= 200 && r->status <= 299 && res == CURLE_OK) {
         rc = VX_OK;
@@ -573,9 +583,11 @@ static int s3_perform(s3_sink *s, CURL *curl, s3_req *r, const char *key, vx_err
         s3_seterr(err, rc, 1, (int)r->status, "no final HTTP answer (%s s3://%s/%s)", r->what,
                   s->bucket, key);
     }
-    if (rc != VX_OK && err) {
+    if (rc != VX_OK) {
         s3_scrub(err->msg, s->secret);
         s3_scrub(err->msg, s->token);
+        s3_scrub(reason, s->secret);
+        s3_scrub(reason, s->token);
     }
     curl_slist_free_all(hdr);
     return rc;
@@ -814,9 +826,11 @@ static int s3_multipart(s3_sink *s, CURL *curl, const vx_recording *rec, int fd,
     /* S3 may answer 200 and then report a failure in the body. */
     if (r.resp && strstr(r.resp, "<Error>")) {
         s3_answer_error(s, &r, key, err, reason, rlen);
-        err->code = VX_EUNAVAIL;
-        err->retryable = 1;
-        rc = VX_EUNAVAIL;
+        if (err->code == VX_EPROTO) { /* S3 documents these as transient */
+            err->code = VX_EUNAVAIL;
+            err->retryable = 1;
+        }
+        rc = err->code;
         goto abort;
     }
     rc = VX_OK;
