@@ -13,4 +13,4 @@ plugins-built: $(pkglib_LTLIBRARIES)
 clean-local:
 	-rm -rf $(top_builddir)/plugins/.built
 .PHONY: plugins-built
-EXTRA_DIST += conf/prometheus/voxray-alerts.yml conf/prometheus/voxray-alerts_test.yml conf/examples/sim.ini conf/examples/fallback.ini conf/examples/openai.ini
+EXTRA_DIST += conf/prometheus/voxray-alerts.yml conf/prometheus/voxray-alerts_test.yml conf/examples/sim.ini conf/examples/fallback.ini conf/examples/openai.ini conf/examples/recording-s3.ini

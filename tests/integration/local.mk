@@ -15,7 +15,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/reload.sh \
 	tests/integration/prometheus.sh \
 	tests/integration/sdk.sh \
-	tests/integration/recording.sh
+	tests/integration/recording.sh \
+	tests/integration/recording_s3.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
