@@ -485,8 +485,11 @@ vtest('speaking again while the previous turn is still being transcribed keeps b
     const started = evs.filter((e) => e.type === 'input_audio_buffer.speech_started');
     assert.equal(started.length, 2);
     assert.equal(done.length, 2, 'both turns are transcribed');
+    // Which utterance the sim's cycling transcripts give to which stream
+    // depends on which STT stream opened first (they open concurrently):
+    // what matters is that each item gets exactly one of them.
     const heard = Object.fromEntries(done.map((e) => [e.item_id, e.transcript]));
-    assert.deepEqual(started.map((e) => heard[e.item_id]), ['first words', 'second words'],
+    assert.deepEqual(started.map((e) => heard[e.item_id]).sort(), ['first words', 'second words'],
         'each transcript completes its own item');
     // one answer, after both: the prompt holds both user turns
     assert.equal(evs.filter((e) => e.type === 'response.created').length, 1);
