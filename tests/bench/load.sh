@@ -3,6 +3,8 @@
 # voxray-client sessions of T spoken turns each against simulated providers
 # that fail 10% of the time (fallback to a second provider).
 #   tests/bench/load.sh [BUILD_DIR] [SESSIONS] [TURNS]
+# RECORD=1 records every session (rec_file into a temporary folder) and
+# reports what the recordings cost: server CPU, bytes written, uploads.
 set -u
 top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 top_builddir=$(cd "${1:-$top_srcdir}" && pwd)
@@ -30,7 +32,15 @@ providers = flaky, steady
 providers = flaky, steady
 [tts]
 providers = flaky, steady
+[recording]
+enabled = $([ "${RECORD:-0}" = 1 ] && echo true || echo false)
+spool_dir = $work/spool
+dead_letter_dir = $work/dead
+[plugin.file]
+plugin = rec_file
+dir = $work/recordings
 INI
+mkdir -p "$work/recordings"
 "$top_builddir/voxray" -c "$work/load.ini" >"$work/v.log" 2>&1 &
 pid=$!
 for i in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
@@ -49,3 +59,14 @@ cat "$work"/c*.json | jq -s -r 'group_by(.status) | map("\(.[0].status): \(lengt
 cat "$work"/c*.json | jq -s -r '[.[].stop_to_audio_ms | select(. != null)] | sort |
     "speech_stopped -> first audio: median \(.[length / 2 | floor]) ms, p95 \(.[(length * 0.95 | ceil) - 1]) ms"'
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^(stt|llm|tts)_fallback_total|^voxray_sessions_total|^voxray_active_sessions'
+if [ "${RECORD:-0}" = 1 ]; then
+    for i in $(seq 1 100); do
+        curl -s "http://127.0.0.1:$port/metrics" | grep -q "^recording_jobs_success_total $sessions$" && break
+        sleep 0.1
+    done
+    curl -s "http://127.0.0.1:$port/metrics" | grep -E '^recording_|^voxray_recording_capture'
+    echo "recordings: $(find "$work/recordings" -name '*.wav' | wc -l) WAVs, $(du -sk "$work/recordings" | cut -f1) KiB"
+fi
+ticks=$(getconf CLK_TCK)
+read -r ut st < <(awk '{ print $14, $15 }' "/proc/$pid/stat")
+echo "server CPU: $(echo "scale=2; ($ut + $st) / $ticks" | bc) s (recording: ${RECORD:-0})"
