@@ -42,6 +42,7 @@ typedef struct rjob {
     int wav_done, json_done;
     int abandoned;    /* shutdown gave up waiting for its upload (2: its worker let go) */
     int finishing;    /* its upload returned; its worker handles the files */
+    int busy;         /* another process holds its lock */
     uint64_t due_ns;  /* not before (backoff) */
     struct rjob *next;
 } rjob;
@@ -412,7 +413,10 @@ static int run_job(rjob *j, int *retry)
     *retry = 0;
     int fd = lock_job(s, j);
     if (fd == -1) return 1; /* gone: uploaded by another process */
-    if (fd == -2) return 1; /* another process has it; it stays a dead letter */
+    if (fd == -2) { /* another process has it; it stays a dead letter */
+        j->busy = 1;
+        return 1;
+    }
     j->attempts++;
     int rc = upload_job(Q.a->plugins->sink, s, j, &err);
     pthread_mutex_lock(&Q.mu);
@@ -782,7 +786,10 @@ int recording_replay(app *a)
         }
         char p[PATH_MAX];
         int still = file_path(p, sizeof p, s->rec_dead_letter_dir, j.id, ".wav") == 0 && file_exists(p);
-        printf("%-40s %s\n", j.id, still ? "FAILED (kept in the dead-letter folder)" : "uploaded");
+        printf("%-40s %s\n", j.id,
+               !still ? "uploaded"
+               : j.busy ? "skipped (another voxray process is uploading it now)"
+                        : "FAILED (kept in the dead-letter folder)");
         if (still) left++;
         else done++;
         free(ids[i]);

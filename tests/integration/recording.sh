@@ -175,6 +175,36 @@ check "dead letters are re-submitted at start" in_sink "$dl_id"
 check "... and leave the folder once uploaded" bash -c "[ -z \"\$(ls -A '$DEAD')\" ]"
 stop_pid "$VX_PID"
 
+# ---------------------------------------------------------------- two processes
+# The daemon (slow sink) is uploading two dead letters when an operator
+# runs --replay-recordings: the CLI leaves them alone, nothing is uploaded
+# twice or lost.
+rm -rf "$SINK"/*
+start "$WORK/dl.ini" "$WORK/dl3.log" || not_ok "voxray starts" "$(cat "$WORK/dl3.log")"
+"$CLIENT" -u "$(URL)" -s 0 "$WORK/turn.wav" >/dev/null 2>"$WORK/two-c1.err"
+"$CLIENT" -u "$(URL)" -s 0 "$WORK/turn.wav" >/dev/null 2>"$WORK/two-c2.err"
+two_ids=$(ids_of "$WORK"/two-c*.err)
+i=0; while [ "$(ls "$DEAD"/*.wav 2>/dev/null | wc -l)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+stop_pid "$VX_PID"
+check "two recordings are dead-lettered" [ "$(ls "$DEAD"/*.wav 2>/dev/null | wc -l)" -eq 2 ]
+conf "$WORK/slow.ini" "delay = 3s"
+start "$WORK/slow.ini" "$WORK/slow.log" || not_ok "voxray starts" "$(cat "$WORK/slow.log")"
+sleep 1
+"$VOXRAY" --replay-recordings -c "$WORK/fixed.ini" >"$WORK/replay3.out" 2>&1
+rc=$?
+check "--replay-recordings skips the jobs a running voxray is uploading" \
+    bash -c "[ $rc -eq 1 ] && [ \$(grep -c 'skipped (another voxray process is uploading it now)' '$WORK/replay3.out') -eq 2 ]"
+all=1
+for id in $two_ids; do
+    i=0; while ! in_sink "$id" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    in_sink "$id" || all=0
+done
+check "... and the daemon's uploads complete" [ $all -eq 1 ]
+check "... once each" bash -c "[ \$(find '$SINK' -name '*.wav' | wc -l) -eq 2 ]"
+i=0; while [ -n "$(ls -A "$DEAD")" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "... and the dead-letter folder empties" bash -c "[ -z \"\$(ls -A '$DEAD')\" ]"
+stop_pid "$VX_PID"
+
 # ---------------------------------------------------------------- crash
 # kill -9 in the middle of a call: the raw audio on disk is salvaged into a
 # recording marked incomplete at the next start, and uploaded.
