@@ -33,3 +33,10 @@ tests_unit_test_wav_SOURCES = tests/unit/test_wav.c tools/wav.c tools/wav.h
 tests_unit_test_wav_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools
 tests_unit_test_wav_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wav_LDADD = $(CMOCKA_LIBS)
+
+# Durable file operations of the recording pipeline.
+check_PROGRAMS += tests/unit/test_fsutil
+TESTS += tests/unit/test_fsutil
+tests_unit_test_fsutil_SOURCES = tests/unit/test_fsutil.c host/fsutil.c host/fsutil.h
+tests_unit_test_fsutil_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_fsutil_LDADD = $(CMOCKA_LIBS)
