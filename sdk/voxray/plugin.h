@@ -77,8 +77,10 @@ extern "C" {
  *   0  initial ABI.
  *   1  vx_plugin_info.health (optional self-reported status for /v1/health).
  *   2  vx_recording.name (the object name the host chose for the file).
+ *   3  tools: vx_llm_params.tools_json, tool_choice, messages_json;
+ *      vx_llm_events.on_tool_call.
  */
-#define VX_ABI_MINOR 2
+#define VX_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define VX_EXPORT __attribute__((visibility("default")))
@@ -294,7 +296,25 @@ typedef struct vx_llm_params {
     double temperature; /* < 0: plugin default */
     int32_t max_tokens; /* <= 0: plugin default */
     const char *session_id; /* opaque, for plugins that keep per-session state */
+    /* --- minor 3 (read only when struct_size >= VX_LLM_PARAMS_SIZE_1_3) --- */
+    /* Functions the model may call, a JSON array in the OpenAI Realtime
+     * shape: [{"type":"function","name":"get_weather","description":"...",
+     * "parameters":{...JSON Schema...}}]. NULL when the client offered none. */
+    const char *tools_json;
+    /* NULL or "auto": the model decides; "none": no call; "required": at
+     * least one call; otherwise the name of the one function to call. */
+    const char *tool_choice;
+    /* The whole conversation as a JSON array of chat-completions messages,
+     * including what msgs[] cannot express: an assistant's calls
+     * {"role":"assistant","content":null,"tool_calls":[{"id":"call_1",
+     * "type":"function","function":{"name":"f","arguments":"{...}"}}]} and
+     * their results {"role":"tool","tool_call_id":"call_1","content":"..."}.
+     * NULL when the conversation has no tool turns; msgs[] always holds every
+     * text message, so a plugin without tool support can ignore this. */
+    const char *messages_json;
 } vx_llm_params;
+
+#define VX_LLM_PARAMS_SIZE_1_3 (offsetof(vx_llm_params, messages_json) + sizeof(const char *))
 
 typedef struct vx_usage {
     uint32_t prompt_tokens;
@@ -309,7 +329,19 @@ typedef struct vx_llm_events {
     /* Generation complete; usage may be NULL when unknown. No event follows. */
     void (*on_done)(void *user, const vx_usage *usage);
     void (*on_error)(void *user, const vx_error *err);
+    /* --- minor 3 (call only when struct_size >= VX_LLM_EVENTS_SIZE_1_3) --- */
+    /* The model calls a tool offered in params->tools_json. Calls of one
+     * generation are numbered by `index` from 0; the first fragment of a
+     * call carries its call_id and function name (both non-NULL), later
+     * fragments NULL; `args` is the next piece of the call's JSON arguments
+     * (not NUL-terminated, len may be 0). Fragments of different calls may
+     * interleave with each other and with on_token. on_done ends the
+     * generation as usual. */
+    void (*on_tool_call)(void *user, uint32_t index, const char *call_id, const char *name,
+                         const char *args, size_t len);
 } vx_llm_events;
+
+#define VX_LLM_EVENTS_SIZE_1_3 (offsetof(vx_llm_events, on_tool_call) + sizeof(void (*)(void)))
 
 typedef struct vx_llm_vtable {
     uint32_t struct_size;
