@@ -511,7 +511,7 @@ int respond_start(session *s, const char *instructions, unsigned modalities, con
     sess_send(s, proto_ev_item_added(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
     sess_send(s, proto_ev_content_part(s->d, 0, r->id, 0, &v));
 
-    vx_llm_params params = {sizeof params, s->cfg.temperature, s->cfg.max_output_tokens, s->id};
+    vx_llm_params params = {.struct_size = sizeof params, .temperature = s->cfg.temperature, .max_tokens = s->cfg.max_output_tokens, .session_id = s->id};
     stage_events ev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error};
     r->llm = stage_llm_generate(s->sx, msgs, n, &params, &ev);
     free(msgs);

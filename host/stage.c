@@ -685,7 +685,7 @@ static int start_attempt(stage_call *c)
     a->pi = g_cfg[c->st].prov[c->prov];
     a->t0 = now_ns();
     a->se = (vx_stt_events){sizeof a->se, a, ev_stt_partial, ev_stt_final, ev_error};
-    a->le = (vx_llm_events){sizeof a->le, a, ev_llm_token, ev_llm_done, ev_error};
+    a->le = (vx_llm_events){.struct_size = sizeof a->le, .user = a, .on_token = ev_llm_token, .on_done = ev_llm_done, .on_error = ev_error};
     a->te = (vx_tts_events){sizeof a->te, a, ev_tts_audio, ev_tts_done, ev_error};
     c->cur = a;
     gate_call_begin(a->pi, stage_op[c->st]);

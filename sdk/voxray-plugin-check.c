@@ -740,8 +740,8 @@ static void ck_llm_generate(void *a) {
     static const vx_message msgs[] = {
         {"system", "You are a helpful voice assistant. Answer briefly."},
         {"user", "Hello, can you tell me something about the weather?"}};
-    vx_llm_params params = {sizeof params, -1, 0, "vx-plugin-check"};
-    vx_llm_events ev = {sizeof ev, o->r, ck_on_token, ck_on_llm_done, ck_on_error};
+    vx_llm_params params = {.struct_size = sizeof params, .temperature = -1, .session_id = "vx-plugin-check"};
+    vx_llm_events ev = {.struct_size = sizeof ev, .user = o->r, .on_token = ck_on_token, .on_done = ck_on_llm_done, .on_error = ck_on_error};
 
     o->rc = o->p->llm.generate(o->inst, msgs, 2, &params, &ev, &o->s, &o->err);
 }

@@ -332,7 +332,7 @@ static int llm_generate(void *inst, const vx_message *msgs, size_t n,
                         const vx_llm_params *params, const vx_llm_events *ev, vx_stream **out,
                         vx_error *err) {
     llm_inst *in = inst;
-    vx_llm_params p = {sizeof(p), -1, 0, NULL};
+    vx_llm_params p = {.struct_size = sizeof(p), .temperature = -1};
     vx_llm_events e = {0};
     vx_stream *s = NULL;
     json_t *body = NULL;

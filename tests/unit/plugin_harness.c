@@ -399,7 +399,7 @@ vx_stt_events ph_stt_events(ph_rec *r) {
 }
 
 vx_llm_events ph_llm_events(ph_rec *r) {
-    vx_llm_events e = {sizeof(e), r, on_token, on_llm_done, on_error};
+    vx_llm_events e = {.struct_size = sizeof(e), .user = r, .on_token = on_token, .on_done = on_llm_done, .on_error = on_error};
     return e;
 }
 
