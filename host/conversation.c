@@ -86,6 +86,58 @@ vx_message *conv_messages(const conversation *cv, const char *instructions, size
     return m;
 }
 
+item *conv_detached(const char *role, proto_content content)
+{
+    item *it = calloc(1, sizeof *it);
+    if (it == NULL) return NULL;
+    proto_new_id("item_", it->id, sizeof it->id);
+    snprintf(it->role, sizeof it->role, "%s", role);
+    snprintf(it->status, sizeof it->status, "in_progress");
+    it->content = content;
+    return it;
+}
+
+void conv_item_free(item *it)
+{
+    if (it == NULL) return;
+    free(it->text);
+    free(it);
+}
+
+vx_message *conv_messages_from(const conversation *cv, const char *instructions, const proto_input_item *in,
+                               size_t n_in, size_t *n, const char **missing)
+{
+    vx_message *m = calloc(n_in + 1, sizeof *m);
+    size_t k = 0;
+    *missing = NULL;
+    if (m == NULL) return NULL;
+    if (instructions && *instructions) {
+        m[k].role = "system";
+        m[k].content = instructions;
+        k++;
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        if (in[i].ref_id) {
+            const item *it = conv_find((conversation *)cv, in[i].ref_id);
+            if (it == NULL) {
+                *missing = in[i].ref_id;
+                free(m);
+                return NULL;
+            }
+            if (it->text == NULL || it->text[0] == '\0') continue;
+            m[k].role = it->role;
+            m[k].content = it->text;
+        } else {
+            if (in[i].text == NULL || in[i].text[0] == '\0') continue;
+            m[k].role = in[i].role;
+            m[k].content = in[i].text;
+        }
+        k++;
+    }
+    *n = k;
+    return m;
+}
+
 proto_item conv_view(const item *it)
 {
     proto_item p;

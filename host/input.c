@@ -180,15 +180,17 @@ static void stt_partial(void *user, stage_call *c, const char *text)
 static void maybe_respond(session *s, int create)
 {
     if (s->resp_waiting) {
-        char *instr = s->resp_wait_instructions;
-        unsigned mods = s->resp_wait_modalities;
+        proto_client_event *ev = s->resp_wait;
         s->resp_waiting = 0;
-        s->resp_wait_instructions = NULL;
-        respond_start(s, instr, mods, NULL);
-        free(instr);
+        s->resp_wait = NULL;
+        respond_start(s, ev);
+        if (ev) {
+            proto_client_event_free(ev);
+            free(ev);
+        }
         return;
     }
-    if (create && s->resp == NULL) respond_start(s, NULL, 0, NULL);
+    if (create && s->resp == NULL) respond_start(s, NULL);
 }
 
 static void stt_final(void *user, stage_call *c, const char *text, float conf)

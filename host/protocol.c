@@ -669,47 +669,63 @@ static int str_cat(char **acc, const char *s, size_t n)
     return 0;
 }
 
-/* conversation.item.create: a text message only; its text parts are joined. */
-static int parse_item_create(const json_t *root, proto_client_event *ev, proto_error *e)
+/* A message item: its role and its text parts joined. */
+static int parse_message(const json_t *item, const char *param, const char **id, char **role_out,
+                         char **text_out, proto_error *e)
 {
-    json_t *item = json_object_get(root, "item"), *content, *part;
-    const char *type, *role, *prev, *id;
-    char p[64];
+    json_t *content, *part;
+    const char *type, *role;
+    char p[96];
     size_t i;
-    if (get_str(root, "previous_item_id", "previous_item_id", &prev, e) < 0) return -1;
-    if (item == NULL) return missing(e, "item");
-    if (!json_is_object(item)) return bad_type(e, "item", "an object", item);
-    if (get_str(item, "type", "item.type", &type, e) < 0) return -1;
+    if (!json_is_object(item)) return bad_type(e, param, "an object", item);
+    snprintf(p, sizeof p, "%s.type", param);
+    if (get_str(item, "type", p, &type, e) < 0) return -1;
     if (type && strcmp(type, "message") != 0)
-        return perr(e, "invalid_value", "item.type",
+        return perr(e, "invalid_value", p,
                     "Item type '%.40s' is not supported: only 'message' items are.", type);
-    if (get_str(item, "id", "item.id", &id, e) < 0) return -1;
-    if (get_str(item, "role", "item.role", &role, e) < 0) return -1;
-    if (role == NULL) return missing(e, "item.role");
+    snprintf(p, sizeof p, "%s.id", param);
+    if (get_str(item, "id", p, id, e) < 0) return -1;
+    snprintf(p, sizeof p, "%s.role", param);
+    if (get_str(item, "role", p, &role, e) < 0) return -1;
+    if (role == NULL) return missing(e, p);
     if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0 && strcmp(role, "system") != 0)
-        return perr(e, "invalid_value", "item.role",
-                    "Invalid value for 'item.role': '%.40s'. Supported values are: 'user', "
-                    "'assistant' and 'system'.", role);
+        return perr(e, "invalid_value", p,
+                    "Invalid value for '%s': '%.40s'. Supported values are: 'user', "
+                    "'assistant' and 'system'.", p, role);
     content = json_object_get(item, "content");
-    if (content == NULL) return missing(e, "item.content");
-    if (!json_is_array(content)) return bad_type(e, "item.content", "an array", content);
-    if (str_cat(&ev->text, "", 0) < 0) goto oom;
+    snprintf(p, sizeof p, "%s.content", param);
+    if (content == NULL) return missing(e, p);
+    if (!json_is_array(content)) return bad_type(e, p, "an array", content);
+    if (str_cat(text_out, "", 0) < 0) goto oom;
     json_array_foreach(content, i, part) {
         const char *ptype, *text;
-        snprintf(p, sizeof p, "item.content[%zu]", i);
+        snprintf(p, sizeof p, "%s.content[%zu]", param, i);
         if (!json_is_object(part)) return bad_type(e, p, "an object", part);
-        snprintf(p, sizeof p, "item.content[%zu].type", i);
+        snprintf(p, sizeof p, "%s.content[%zu].type", param, i);
         if (get_str(part, "type", p, &ptype, e) < 0) return -1;
         if (ptype == NULL) return missing(e, p);
         if (strcmp(ptype, "input_text") != 0 && strcmp(ptype, "text") != 0 &&
             strcmp(ptype, "output_text") != 0)
             return perr(e, "invalid_value", p,
                         "Content type '%.40s' is not supported: only text parts are.", ptype);
-        snprintf(p, sizeof p, "item.content[%zu].text", i);
+        snprintf(p, sizeof p, "%s.content[%zu].text", param, i);
         if (get_str(part, "text", p, &text, e) < 0) return -1;
-        if (text && str_cat(&ev->text, text, strlen(text)) < 0) goto oom;
+        if (text && str_cat(text_out, text, strlen(text)) < 0) goto oom;
     }
-    if ((ev->role = strdup(role)) == NULL) goto oom;
+    if ((*role_out = strdup(role)) == NULL) goto oom;
+    return 0;
+oom:
+    return perr(e, "server_error", param, "Out of memory.");
+}
+
+/* conversation.item.create: a text message only; its text parts are joined. */
+static int parse_item_create(const json_t *root, proto_client_event *ev, proto_error *e)
+{
+    json_t *item = json_object_get(root, "item");
+    const char *prev, *id = NULL;
+    if (get_str(root, "previous_item_id", "previous_item_id", &prev, e) < 0) return -1;
+    if (item == NULL) return missing(e, "item");
+    if (parse_message(item, "item", &id, &ev->role, &ev->text, e) < 0) return -1;
     if (id && (ev->item_id = strdup(id)) == NULL) goto oom;
     if (prev && (ev->previous_item_id = strdup(prev)) == NULL) goto oom;
     return 0;
@@ -717,16 +733,102 @@ oom:
     return perr(e, "server_error", "item", "Out of memory.");
 }
 
+/* Metadata: at most 16 string values, keys <= 64 and values <= 512 bytes. */
+static int parse_metadata(const json_t *v, const char *param, char **out, proto_error *e)
+{
+    const char *k;
+    json_t *x;
+    if (json_is_null(v)) return 0;
+    if (!json_is_object(v)) return bad_type(e, param, "an object or null", v);
+    if (json_object_size(v) > 16)
+        return perr(e, "invalid_value", param, "'%s' may hold at most 16 keys.", param);
+    json_object_foreach((json_t *)v, k, x) {
+        if (strlen(k) > 64)
+            return perr(e, "invalid_value", param, "'%s' keys may be at most 64 characters.", param);
+        if (!json_is_string(x))
+            return perr(e, "invalid_type", param, "'%s.%.64s' must be a string.", param, k);
+        if (json_string_length(x) > 512)
+            return perr(e, "invalid_value", param, "'%s.%.64s' may be at most 512 characters.", param, k);
+    }
+    if ((*out = json_dumps(v, JSON_COMPACT)) == NULL) return perr(e, "server_error", param, "Out of memory.");
+    return 0;
+}
+
+/* response.input: messages and item references. */
+static int parse_input(const json_t *v, proto_client_event *ev, proto_error *e)
+{
+    size_t i;
+    json_t *it;
+    char p[64];
+    if (!json_is_array(v)) return bad_type(e, "response.input", "an array", v);
+    ev->has_input = 1;
+    if (json_array_size(v) == 0) return 0;
+    if (json_array_size(v) > 1024)
+        return perr(e, "invalid_value", "response.input", "'response.input' may hold at most 1024 items.");
+    ev->input = calloc(json_array_size(v), sizeof *ev->input);
+    if (ev->input == NULL) return perr(e, "server_error", "response.input", "Out of memory.");
+    json_array_foreach(v, i, it) {
+        const char *type = NULL, *id = NULL;
+        proto_input_item *in = &ev->input[ev->n_input];
+        snprintf(p, sizeof p, "response.input[%zu]", i);
+        if (json_is_object(it)) type = json_string_value(json_object_get(it, "type"));
+        if (type && strcmp(type, "item_reference") == 0) {
+            char q[80];
+            snprintf(q, sizeof q, "%s.id", p);
+            if (get_str(it, "id", q, &id, e) < 0) return -1;
+            if (id == NULL) return missing(e, q);
+            if ((in->ref_id = strdup(id)) == NULL) return perr(e, "server_error", p, "Out of memory.");
+        } else if (parse_message(it, p, &id, &in->role, &in->text, e) < 0) {
+            free(in->text);
+            in->text = NULL;
+            return -1;
+        }
+        ev->n_input++;
+    }
+    return 0;
+}
+
 static int parse_response_create(const json_t *root, proto_dialect d, proto_client_event *ev,
                                  proto_error *e)
 {
-    json_t *r, *m;
+    json_t *r, *m, *v;
     const char *key = d == PROTO_BETA ? "modalities" : "output_modalities";
     const char *param = d == PROTO_BETA ? "response.modalities" : "response.output_modalities";
+    const char *mt_key = d == PROTO_BETA ? "max_response_output_tokens" : "max_output_tokens";
+    const char *conv;
+    ev->max_output_tokens = -1;
     if (get_obj(root, "response", "response", &r, e) < 0) return -1;
     if (r == NULL) return 0;
     if (dup_str(r, "instructions", "response.instructions", &ev->instructions, e) < 0) return -1;
     if ((m = opt(r, key)) != NULL && parse_modalities(m, param, &ev->modalities, e) < 0) return -1;
+    if ((v = opt(r, "metadata")) != NULL && parse_metadata(v, "response.metadata", &ev->metadata_json, e) < 0)
+        return -1;
+    if (get_str(r, "conversation", "response.conversation", &conv, e) < 0) return -1;
+    if (conv && strcmp(conv, "none") == 0) ev->out_of_band = 1;
+    else if (conv && strcmp(conv, "auto") != 0)
+        return perr(e, "invalid_value", "response.conversation",
+                    "Invalid value for 'response.conversation': '%.40s'. Supported values are: 'auto' and 'none'.",
+                    conv);
+    if ((v = opt(r, mt_key)) != NULL) {
+        char mp[64];
+        snprintf(mp, sizeof mp, "response.%s", mt_key);
+        if (parse_max_tokens(v, mp, &ev->max_output_tokens, e) < 0) return -1;
+    }
+    if (d == PROTO_BETA) {
+        if (dup_str(r, "voice", "response.voice", &ev->voice, e) < 0) return -1;
+    } else {
+        json_t *audio, *out;
+        if (get_obj(r, "audio", "response.audio", &audio, e) < 0) return -1;
+        if (audio && get_obj(audio, "output", "response.audio.output", &out, e) < 0) return -1;
+        if (audio && out && (v = opt(out, "voice")) != NULL &&
+            parse_voice_ga(v, "response.audio.output.voice", &ev->voice, e) < 0)
+            return -1;
+        if (audio && out && (v = opt(out, "format")) != NULL) {
+            int rate = 0;
+            if (parse_format_ga(v, "response.audio.output.format", &rate, e) < 0) return -1;
+        }
+    }
+    if ((v = opt(r, "input")) != NULL && parse_input(v, ev, e) < 0) return -1;
     return 0;
 }
 
@@ -854,6 +956,14 @@ void proto_client_event_free(proto_client_event *ev)
     free(ev->text);
     free(ev->instructions);
     free(ev->response_id);
+    free(ev->metadata_json);
+    free(ev->voice);
+    for (size_t i = 0; i < ev->n_input; i++) {
+        free(ev->input[i].role);
+        free(ev->input[i].text);
+        free(ev->input[i].ref_id);
+    }
+    free(ev->input);
     memset(ev, 0, sizeof *ev);
 }
 
@@ -1326,7 +1436,12 @@ static json_t *response_json(proto_dialect d, const proto_response *r)
         rc |= put(audio, "output", out);
         rc |= put(o, "audio", audio);
     }
-    rc |= put(o, "metadata", json_null());
+    {
+        json_t *md = r->metadata_json ? json_loads(r->metadata_json, 0, NULL) : NULL;
+        rc |= put(o, "metadata", md ? md : json_null());
+    }
+    rc |= put(o, "conversation_id", r->conversation_id ? jstr(r->conversation_id) : json_null());
+    rc |= put(o, "max_output_tokens", max_tokens_json(r->max_output_tokens));
     rc |= put(o, "usage", usage_json(d, r->usage));
     if (rc) {
         json_decref(o);

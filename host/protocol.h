@@ -125,6 +125,14 @@ typedef enum proto_client_type {
     PC_ITEM_TRUNCATE
 } proto_client_type;
 
+/* One item of response.create's `input`: a message (role, text) or a
+ * reference to an item of the conversation (ref_id). */
+typedef struct proto_input_item {
+    char *role;
+    char *text;
+    char *ref_id;
+} proto_input_item;
+
 typedef struct proto_client_event {
     proto_client_type type;
     char event_id[96];  /* the client's, "" if none */
@@ -141,6 +149,13 @@ typedef struct proto_client_event {
     /* PC_RESPONSE_CREATE: per-response overrides */
     char *instructions;     /* NULL: session's */
     unsigned modalities;    /* 0: session's */
+    char *metadata_json;    /* response.metadata as JSON text, NULL: none */
+    int out_of_band;        /* conversation: "none" */
+    int max_output_tokens;  /* -1: session's, 0: "inf", > 0 */
+    char *voice;            /* NULL: session's */
+    int has_input;          /* response.input given (maybe []) */
+    proto_input_item *input;
+    size_t n_input;
     /* PC_RESPONSE_CANCEL */
     char *response_id;      /* NULL: the current one */
     /* PC_ITEM_TRUNCATE: item_id (above), the audio part and how much of it
@@ -211,6 +226,9 @@ typedef struct proto_response {
     const char *voice;
     int output_rate;
     const proto_usage *usage;  /* NULL: null */
+    const char *metadata_json; /* echoed object, NULL: null */
+    const char *conversation_id; /* NULL: null (out-of-band) */
+    int max_output_tokens;     /* 0: "inf" */
 } proto_response;
 
 /* response.created (done = 0) / response.done (done = 1) */

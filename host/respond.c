@@ -69,6 +69,9 @@ void respond_free(response *r)
         st = n;
     }
     chunker_free(r->ch);
+    if (r->out_of_band) conv_item_free(r->it);
+    free(r->metadata_json);
+    free(r->voice);
     resampler_free(r->out_rs);
     free(r->q);
     free(r->segs);
@@ -126,6 +129,20 @@ static void trim(char *t)
     t[n - a] = '\0';
 }
 
+/* The response object as the events show it. */
+static void response_view(const session *s, const response *r, proto_response *pr, const char *status)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->id = r->id;
+    pr->status = status;
+    pr->modalities = r->modalities;
+    pr->voice = r->voice ? r->voice : s->cfg.voice;
+    pr->output_rate = s->cfg.output_rate;
+    pr->metadata_json = r->metadata_json;
+    pr->conversation_id = r->out_of_band ? NULL : s->conv_id;
+    pr->max_output_tokens = r->max_output_tokens;
+}
+
 /* ------------------------------------------------------------ finishing */
 
 static void finish(session *s, const char *status, const char *reason, const proto_error *err)
@@ -165,18 +182,13 @@ static void finish(session *s, const char *status, const char *reason, const pro
         proto_item v = conv_view(r->it);
         sess_send(s, proto_ev_content_part(s->d, 1, r->id, 0, &v));
         sess_send(s, proto_ev_output_item(s->d, 1, r->id, 0, &v));
-        sess_send(s, proto_ev_item_done(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
+        if (!r->out_of_band) sess_send(s, proto_ev_item_done(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
         proto_response pr;
-        memset(&pr, 0, sizeof pr);
-        pr.id = r->id;
-        pr.status = status;
+        response_view(s, r, &pr, status);
         pr.status_reason = reason;
         pr.error = err;
         pr.output = &v;
         pr.n_output = 1;
-        pr.modalities = r->modalities;
-        pr.voice = s->cfg.voice;
-        pr.output_rate = s->cfg.output_rate;
         pr.usage = r->has_usage ? &r->usage : NULL;
         sess_send(s, proto_ev_response(s->d, 1, &pr));
     }
@@ -204,7 +216,10 @@ static void maybe_complete(session *s)
         for (sentence *st = r->sent_head; st; st = st->next)
             if (!st->tts_done) return;
     }
-    finish(s, "completed", NULL, NULL);
+    if (r->max_output_tokens > 0 && r->has_usage && r->usage.output_tokens >= r->max_output_tokens)
+        finish(s, "incomplete", "max_output_tokens", NULL); /* the provider stopped at the limit */
+    else
+        finish(s, "completed", NULL, NULL);
 }
 
 static void fail(session *s, const char *code, const vx_error *verr)
@@ -318,7 +333,7 @@ static void kick_tts(session *s)
     if (st == NULL) return;
     stage_events ev = {.user = s, .on_audio = tts_audio, .on_done = tts_done, .on_error = tts_error};
     r->tts_sent = st;
-    r->tts = stage_tts_synthesize(s->sx, st->text, s->cfg.voice, &ev);
+    r->tts = stage_tts_synthesize(s->sx, st->text, r->voice ? r->voice : s->cfg.voice, &ev);
     /* Failing here could free the chunker that called us: flag it. */
     if (r->tts == NULL) r->pending_fail = 1;
 }
@@ -463,8 +478,11 @@ uint32_t respond_tick(session *s)
 
 /* ------------------------------------------------------------ start / cancel */
 
-int respond_start(session *s, const char *instructions, unsigned modalities, const char *event_id)
+int respond_start(session *s, const proto_client_event *ev)
 {
+    const char *event_id = ev ? ev->event_id : NULL;
+    const char *missing = NULL;
+    vx_message *msgs = NULL;
     if (s->resp) {
         sess_error(s, "invalid_request_error", "conversation_already_has_active_response",
                    "a response is already in progress; cancel it first", NULL, event_id);
@@ -473,24 +491,38 @@ int respond_start(session *s, const char *instructions, unsigned modalities, con
     response *r = calloc(1, sizeof *r);
     if (r == NULL) goto oom;
     proto_new_id("resp_", r->id, sizeof r->id);
-    r->modalities = modalities ? modalities : s->cfg.modalities;
-    if (instructions && (r->instructions = strdup(instructions)) == NULL) goto oom;
+    r->modalities = ev && ev->modalities ? ev->modalities : s->cfg.modalities;
+    r->max_output_tokens = ev && ev->max_output_tokens >= 0 ? ev->max_output_tokens : s->cfg.max_output_tokens;
+    r->out_of_band = ev && ev->out_of_band;
+    if (ev && ev->instructions && (r->instructions = strdup(ev->instructions)) == NULL) goto oom;
+    if (ev && ev->metadata_json && (r->metadata_json = strdup(ev->metadata_json)) == NULL) goto oom;
+    if (ev && ev->voice && (r->voice = strdup(ev->voice)) == NULL) goto oom;
     r->ch = chunker_new(0, 0);
     if (r->ch == NULL) goto oom;
     r->t_created_ns = sess_now_ns();
 
     size_t n = 0;
-    vx_message *msgs = conv_messages(&s->conv, r->instructions ? r->instructions : s->cfg.instructions, &n);
+    const char *instr = r->instructions ? r->instructions : s->cfg.instructions;
+    if (ev && ev->has_input)
+        msgs = conv_messages_from(&s->conv, instr, ev->input, ev->n_input, &n, &missing);
+    else
+        msgs = conv_messages(&s->conv, instr, &n);
+    if (msgs == NULL && missing) {
+        char m[160];
+        snprintf(m, sizeof m, "response.input refers to item '%.60s', which is not in the conversation", missing);
+        respond_free(r);
+        sess_error(s, "invalid_request_error", "item_not_found", m, "response.input", event_id);
+        return -1;
+    }
     if (msgs == NULL) goto oom;
     proto_content ct = (r->modalities & PROTO_MOD_AUDIO) ? PROTO_OUTPUT_AUDIO : PROTO_OUTPUT_TEXT;
-    r->it = conv_add(&s->conv, NULL, NULL, "assistant", ct, NULL, "in_progress");
-    if (r->it == NULL) {
-        free(msgs);
-        goto oom;
-    }
+    /* An out-of-band response's item stays outside the conversation. */
+    r->it = r->out_of_band ? conv_detached("assistant", ct) : conv_add(&s->conv, NULL, NULL, "assistant", ct, NULL, "in_progress");
+    if (r->it == NULL) goto oom;
     s->resp = r;
     recorder_note(s->rec, r->it->id, "assistant", "response_id", r->id);
     recorder_note_ms(s->rec, r->it->id, "assistant", "created_ms", -1);
+    if (r->out_of_band) recorder_note(s->rec, r->it->id, "assistant", "conversation", "none");
 
     if ((r->modalities & PROTO_MOD_AUDIO) && stage_providers(STAGE_TTS) == 0) {
         /* No voice configured: answer in text rather than not at all. */
@@ -499,21 +531,19 @@ int respond_start(session *s, const char *instructions, unsigned modalities, con
     }
 
     proto_response pr;
-    memset(&pr, 0, sizeof pr);
-    pr.id = r->id;
-    pr.status = "in_progress";
-    pr.modalities = r->modalities;
-    pr.voice = s->cfg.voice;
-    pr.output_rate = s->cfg.output_rate;
+    response_view(s, r, &pr, "in_progress");
     sess_send(s, proto_ev_response(s->d, 0, &pr));
     proto_item v = conv_view(r->it);
     sess_send(s, proto_ev_output_item(s->d, 0, r->id, 0, &v));
-    sess_send(s, proto_ev_item_added(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
+    if (!r->out_of_band) sess_send(s, proto_ev_item_added(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
     sess_send(s, proto_ev_content_part(s->d, 0, r->id, 0, &v));
 
-    vx_llm_params params = {.struct_size = sizeof params, .temperature = s->cfg.temperature, .max_tokens = s->cfg.max_output_tokens, .session_id = s->id};
-    stage_events ev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error};
-    r->llm = stage_llm_generate(s->sx, msgs, n, &params, &ev);
+    vx_llm_params params = {.struct_size = sizeof params,
+                            .temperature = s->cfg.temperature,
+                            .max_tokens = r->max_output_tokens,
+                            .session_id = s->id};
+    stage_events sev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error};
+    r->llm = stage_llm_generate(s->sx, msgs, n, &params, &sev);
     free(msgs);
     if (r->llm == NULL) {
         vx_error e = {VX_EUNAVAIL, 0, 0, "no language model provider is available"};
@@ -522,6 +552,7 @@ int respond_start(session *s, const char *instructions, unsigned modalities, con
     }
     return 0;
 oom:
+    free(msgs);
     respond_free(r);
     sess_error(s, "server_error", "internal_error", "out of memory", NULL, event_id);
     return -1;

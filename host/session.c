@@ -121,7 +121,10 @@ static void session_unref(session *s)
     respond_free(s->resp);
     conv_free(&s->conv);
     proto_session_clear(&s->cfg);
-    free(s->resp_wait_instructions);
+    if (s->resp_wait) {
+        proto_client_event_free(s->resp_wait);
+        free(s->resp_wait);
+    }
     stage_ctx_free(s->sx);
     if (s->conn) ws_conn_unref(s->conn);
     free(s->resume_id);
@@ -300,6 +303,7 @@ session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id)
     ws_conn_ref(conn);
     s->d = beta ? PROTO_BETA : PROTO_GA;
     proto_new_id("sess_", s->id, sizeof s->id);
+    proto_new_id("conv_", s->conv_id, sizeof s->conv_id);
     sampled_session_id(s->id, s->label, sizeof s->label);
     s->t_start_ns = s->t_last_msg_ns = sess_now_ns();
     {
@@ -417,19 +421,25 @@ static void on_response_create(session *s, proto_client_event *ev)
         /* The user's last turn is still being transcribed: answer it once
          * the transcript is in (input.c starts the response). */
         s->resp_waiting = 1;
-        s->resp_wait_instructions = ev->instructions ? strdup(ev->instructions) : NULL;
-        s->resp_wait_modalities = ev->modalities;
+        s->resp_wait = malloc(sizeof *s->resp_wait);
+        if (s->resp_wait) {
+            *s->resp_wait = *ev; /* the event's memory moves here */
+            memset(ev, 0, sizeof *ev);
+        }
         return;
     }
-    respond_start(s, ev->instructions, ev->modalities, ev->event_id);
+    respond_start(s, ev);
 }
 
 static void on_response_cancel(session *s, proto_client_event *ev)
 {
     if (s->resp_waiting && s->resp == NULL) {
         s->resp_waiting = 0;
-        free(s->resp_wait_instructions);
-        s->resp_wait_instructions = NULL;
+        if (s->resp_wait) {
+            proto_client_event_free(s->resp_wait);
+            free(s->resp_wait);
+            s->resp_wait = NULL;
+        }
         return;
     }
     if (s->resp == NULL) {

@@ -55,6 +55,15 @@ void conv_free(conversation *cv);
 vx_message *conv_messages(const conversation *cv, const char *instructions, size_t *n);
 /* proto_item view of an item (pointers into it). */
 proto_item conv_view(const item *it);
+/* An item outside the conversation (an out-of-band response's); free it
+ * with conv_item_free. NULL on OOM. */
+item *conv_detached(const char *role, proto_content content);
+void conv_item_free(item *it);
+/* The prompt from explicit items (response.input): system instructions,
+ * then each message or referenced conversation item. NULL with *missing set
+ * to the id of a reference not in the conversation, or on OOM. */
+vx_message *conv_messages_from(const conversation *cv, const char *instructions, const proto_input_item *in,
+                               size_t n_in, size_t *n, const char **missing);
 /* Words in a text (for request/reply length metrics). */
 int conv_words(const char *text);
 /* Keep the first `keep` words of the item's text. */
@@ -132,6 +141,10 @@ typedef struct response {
     int has_usage;
     int pending_fail;      /* a TTS call could not start: fail once safe */
     uint64_t t_created_ns;
+    char *metadata_json;   /* response.metadata to echo, or NULL */
+    int out_of_band;       /* conversation "none": it is not in the conversation */
+    int max_output_tokens; /* effective (0: inf) */
+    char *voice;           /* per-response voice, or NULL */
 } response;
 
 /* ------------------------------------------------------------ session */
@@ -145,6 +158,7 @@ struct session {
     ws_conn *conn;
     int closed;            /* the connection is gone */
     char id[40];
+    char conv_id[40];      /* "conv_..." the default conversation */
     char label[72];        /* sampled session_id metric label */
     proto_dialect d;
     proto_session cfg;
@@ -156,8 +170,7 @@ struct session {
     response *resp;
     /* response.create that waits for a transcript still being computed */
     int resp_waiting;
-    char *resp_wait_instructions;
-    unsigned resp_wait_modalities;
+    proto_client_event *resp_wait; /* the response.create waiting (owned), or NULL: a VAD turn's */
     uint64_t tick_due_ns;  /* earliest scheduled tick, 0: none */
     int64_t t_start_unix_ms;
     recorder *rec;         /* the call's recording, or NULL */
@@ -186,9 +199,11 @@ void input_clear(session *s);
 int input_transcribing(const session *s);
 
 /* respond.c */
-/* Start a response from the conversation. Returns 0, or -1 after sending
- * an error event. */
-int respond_start(session *s, const char *instructions, unsigned modalities, const char *event_id);
+/* Start a response from the conversation; ev is the client's
+ * response.create (overrides: instructions, modalities, metadata,
+ * conversation "none", max_output_tokens, voice, input) or NULL for a turn
+ * the server detected. Returns 0, or -1 after sending an error event. */
+int respond_start(session *s, const proto_client_event *ev);
 /* Cancel the active response (reason: turn_detected | client_cancelled). */
 void respond_cancel(session *s, const char *reason);
 /* Paced audio release; returns ms until the next tick is needed (0: none). */

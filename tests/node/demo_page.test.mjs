@@ -190,10 +190,11 @@ pageTest(
         t.diagnostic(`states: ${v.states.join(' -> ')}; first reply shown: ${JSON.stringify(v.replies[0])}`);
     },
     {
-        // A long reply (0.1 s of audio per character) and a second utterance
-        // 1.3 s after the first.
+        // A long reply (0.1 s of audio per character, ~4 s) and a second
+        // utterance 2.5 s after the first: inside the reply even when a busy
+        // machine starts the reply late.
         ctx: async () => {
-            bargeWav = bargeWav || synth('barge', [SAID, SAID]);
+            bargeWav = bargeWav || synth('barge', [SAID, SAID], { gap: 2.5 });
             return launch(bargeWav);
         },
         daemon: () =>
