@@ -392,11 +392,17 @@ static void llm_done(void *user, stage_call *c, const vx_usage *u)
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->llm) return;
+    snprintf(r->llm_model, sizeof r->llm_model, "%s", stage_call_model(c));
     if (u) {
         r->usage.input_tokens = (int)u->prompt_tokens;
         r->usage.output_tokens = (int)u->completion_tokens;
-        r->has_usage = 1;
+    } else {
+        /* The provider reports no usage: count words instead. */
+        r->usage.input_tokens = r->prompt_words;
+        r->usage.output_tokens = conv_words(r->text);
     }
+    r->has_usage = 1;
+    sess_count_tokens(r->llm_model, r->usage.input_tokens, r->usage.output_tokens);
     stage_release(r->llm);
     r->llm = NULL;
     r->llm_done = 1;
@@ -515,6 +521,7 @@ int respond_start(session *s, const proto_client_event *ev)
         return -1;
     }
     if (msgs == NULL) goto oom;
+    for (size_t i = 0; i < n; i++) r->prompt_words += conv_words(msgs[i].content);
     proto_content ct = (r->modalities & PROTO_MOD_AUDIO) ? PROTO_OUTPUT_AUDIO : PROTO_OUTPUT_TEXT;
     /* An out-of-band response's item stays outside the conversation. */
     r->it = r->out_of_band ? conv_detached("assistant", ct) : conv_add(&s->conv, NULL, NULL, "assistant", ct, NULL, "in_progress");

@@ -30,7 +30,7 @@ static int g_sample_rate = 100;
 #define MAX_APPEND_SECONDS 60
 
 static metrics_family *f_sessions, *f_active, *f_duration, *f_interruptions, *f_req_words,
-    *f_reply_words, *f_turn_latency, *f_client_errors;
+    *f_reply_words, *f_turn_latency, *f_client_errors, *f_llm_tokens;
 static metrics_series *s_sessions, *s_active, *s_duration, *s_interruptions, *s_req_words,
     *s_reply_words, *s_turn_latency;
 
@@ -66,8 +66,12 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
                                               b_lat, sizeof b_lat / sizeof b_lat[0]);
     f_client_errors = metrics_counter_family(reg, "voxray_client_errors_total",
                                              "Error events sent to clients, by code.", 1, l_code);
+    static const char *const l_tokens[] = {"model", "type"};
+    f_llm_tokens = metrics_counter_family(reg, "voxray_llm_tokens_total",
+                                          "LLM tokens per provider instance: type input (prompt) or output, as the provider reported them (words when it did not).",
+                                          2, l_tokens);
     if (!f_sessions || !f_active || !f_duration || !f_interruptions || !f_req_words || !f_reply_words ||
-        !f_turn_latency || !f_client_errors)
+        !f_turn_latency || !f_client_errors || !f_llm_tokens)
         return -1;
     s_sessions = metrics_series_get(f_sessions, NULL);
     s_active = metrics_series_get(f_active, NULL);
@@ -83,6 +87,19 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
 }
 
 void sess_count_interruption(void) { metrics_counter_inc(s_interruptions); }
+
+void sess_count_tokens(const char *model, int input, int output)
+{
+    const char *lv[2] = {model ? model : "", "input"};
+    for (int k = 0; k < 2; k++) {
+        int n = k == 0 ? input : output;
+        lv[1] = k == 0 ? "input" : "output";
+        metrics_series *m = metrics_series_get(f_llm_tokens, lv);
+        if (m == NULL) continue;
+        if (n > 0) metrics_counter_add(m, (uint64_t)n);
+        metrics_series_release(m);
+    }
+}
 void sess_observe_turn_latency(session *s, uint64_t ns)
 {
     (void)s;

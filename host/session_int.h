@@ -139,6 +139,8 @@ typedef struct response {
     int audio_started;
     proto_usage usage;
     int has_usage;
+    int prompt_words;      /* the prompt's words, for usage when the provider reports none */
+    char llm_model[64];    /* the LLM instance that answered */
     int pending_fail;      /* a TTS call could not start: fail once safe */
     uint64_t t_created_ns;
     char *metadata_json;   /* response.metadata to echo, or NULL */
@@ -184,6 +186,8 @@ void sess_error(session *s, const char *type, const char *code, const char *mess
 void sess_schedule_tick(session *s, uint32_t ms); /* run sess_tick after ms */
 uint64_t sess_now_ns(void);
 void sess_count_interruption(void);
+/* voxray_llm_tokens_total{model, type} */
+void sess_count_tokens(const char *model, int input, int output);
 void sess_observe_turn_latency(session *s, uint64_t ns);
 void sess_observe_words(int request, int words);
 

@@ -146,3 +146,19 @@ for (const [what, response, code, param] of [
         await c.close();
     });
 }
+
+vtest('response.done carries the usage and voxray_llm_tokens_total counts it per model', async () => {
+    const c = await d.connect();
+    await say(c, 'count my words please');
+    const before = await d.metrics();
+    const key = (t) => `voxray_llm_tokens_total{model="sim",type="${t}"}`;
+    c.send({ type: 'response.create', response: { output_modalities: ['text'] } });
+    const done = await c.next('response.done', { timeout: 15000 });
+    const u = done.response.usage;
+    assert.ok(u.input_tokens > 0 && u.output_tokens > 0, JSON.stringify(u));
+    assert.equal(u.total_tokens, u.input_tokens + u.output_tokens);
+    const m = await d.metrics();
+    assert.equal((m.get(key('input')) ?? 0) - (before.get(key('input')) ?? 0), u.input_tokens);
+    assert.equal((m.get(key('output')) ?? 0) - (before.get(key('output')) ?? 0), u.output_tokens);
+    await c.close();
+});
