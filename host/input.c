@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,62 @@ static long long rec_ms_of(const session *s, uint64_t pos)
     return ms < 0 ? 0 : ms;
 }
 
+/* semantic_vad. The energy VAD still finds speech; the end of a turn
+ * weighs the transcript too. Silence after a sentence that sounds finished
+ * ends the turn after the eagerness's short silence; silence after one that
+ * does not (its last word is a conjunction, preposition, article, pronoun,
+ * auxiliary or filler: "I want to", "and", "because", "the", "um") holds the
+ * turn open for the eagerness's hold time, during which the user may go
+ * on without starting a new turn. Indexed by PROTO_EAGER_* (auto = medium). */
+static const int eager_silence_ms[] = {400, 600, 400, 250};
+static const int eager_hold_ms[] = {1200, 2000, 1200, 700};
+
+static const char *const unfinished_words[] = {
+    "and", "or", "but", "so", "because", "cause", "if", "when", "while", "then", "than", "that",
+    "which", "who", "whom", "whose", "where", "until", "unless", "although", "though", "since",
+    "the", "a", "an", "this", "these", "those", "my", "your", "his", "her", "our", "their", "its",
+    "to", "of", "in", "on", "at", "for", "with", "from", "about", "into", "by", "like", "as",
+    "i", "we", "you", "they", "he", "she", "it", "i'm", "i'd", "i'll", "it's", "there's",
+    "is", "are", "was", "were", "am", "be", "been", "have", "has", "had", "do", "does", "did",
+    "want", "would", "could", "should", "will", "can", "might", "must", "need", "gonna", "wanna",
+    "um", "uh", "er", "erm", "hmm", "mm", "well", "maybe", "also", "just", "very", "really", "some",
+    NULL,
+};
+
+/* 1 when a hypothesis ends in a word after which a sentence goes on. */
+static int sounds_unfinished(const char *text)
+{
+    if (text == NULL) return 0;
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '.' || text[n - 1] == '!' || text[n - 1] == '?')) {
+        if (text[n - 1] != ' ') return 0; /* the recognizer punctuated an end */
+        n--;
+    }
+    if (n > 0 && text[n - 1] == ',') return 1;
+    size_t b = n;
+    while (b > 0 && text[b - 1] != ' ') b--;
+    char w[32];
+    size_t k = 0;
+    for (size_t i = b; i < n && k + 1 < sizeof w; i++) w[k++] = (char)tolower((unsigned char)text[i]);
+    w[k] = '\0';
+    if (k == 0) return 0;
+    for (int i = 0; unfinished_words[i]; i++)
+        if (strcmp(w, unfinished_words[i]) == 0) return 1;
+    return 0;
+}
+
+static int eager_index(const session *s)
+{
+    int e = s->cfg.turn.eagerness;
+    return e >= 0 && e <= 3 ? e : 0;
+}
+
 static void vad_params_from(const session *s, vad_params *p)
 {
     vad_params_default(p);
     p->threshold = s->cfg.turn.threshold;
     p->prefix_padding_ms = s->cfg.turn.prefix_padding_ms;
-    p->silence_duration_ms = s->cfg.turn.silence_duration_ms;
+    p->silence_duration_ms = s->cfg.turn.semantic ? eager_silence_ms[eager_index(s)] : s->cfg.turn.silence_duration_ms;
 }
 
 static turn *turn_of(session *s, const stage_call *c)
@@ -321,6 +372,25 @@ static void on_vad(void *user, vad_event e, uint64_t pos)
 }
 
 
+/* The user's turn ended at STT-rate position end_pos. */
+static void end_of_speech(session *s, uint64_t end_pos)
+{
+    input_state *in = &s->in;
+    in->in_speech = 0;
+    in->holding = 0;
+    if (in->open) {
+        sess_send(s, proto_ev_speech_stopped(s->d, ms_of(s, end_pos), in->open->item_id));
+        recorder_note_ms(s->rec, in->open->item_id, "user", "speech_stopped_ms", rec_ms_of(s, end_pos));
+    }
+    close_turn(s);
+}
+
+void input_tick(session *s)
+{
+    input_state *in = &s->in;
+    if (in->holding && in->in_speech && sess_now_ns() >= in->hold_deadline_ns) end_of_speech(s, in->hold_end_pos);
+}
+
 /* One block of STT-rate audio in server_vad mode. */
 static void vad_block(session *s, const int16_t *pcm, size_t n)
 {
@@ -333,6 +403,10 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
     in->pos += n;
     ring_push(in, pcm, n);
 
+    if (v.start && in->holding) {
+        in->holding = 0; /* the user went on: the same turn continues */
+        log_debug("semantic turn detection: speech resumed within the hold", "session_id", s->id);
+    }
     if (v.start && !in->in_speech) {
         in->in_speech = 1;
         in->speech_start_pos = v.start_pos;
@@ -353,14 +427,25 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
         stage_stt_feed(in->open->stt, pcm, n);
     }
     (void)block_start;
-    if (v.end && in->in_speech) {
-        in->in_speech = 0;
-        if (in->open) {
-            sess_send(s, proto_ev_speech_stopped(s->d, ms_of(s, v.end_pos), in->open->item_id));
-            recorder_note_ms(s->rec, in->open->item_id, "user", "speech_stopped_ms", rec_ms_of(s, v.end_pos));
+    if (v.end && in->in_speech && s->cfg.turn.semantic && in->open) {
+        const char *hyp = in->open->prev ? in->open->prev : in->open->partial;
+        if (sounds_unfinished(hyp)) {
+            int hold = eager_hold_ms[eager_index(s)];
+            in->holding = 1;
+            in->hold_end_pos = v.end_pos;
+            in->hold_until = v.end_pos + (uint64_t)hold * (uint64_t)stt_rate(s) / 1000;
+            in->hold_deadline_ns = sess_now_ns() + (uint64_t)(hold + 300) * 1000000ull;
+            sess_schedule_tick(s, (uint32_t)hold + 300);
+            log_debug("semantic turn detection: unfinished sentence, holding the turn", "session_id", s->id,
+                      "hypothesis", hyp);
+            v.end = 0;
         }
-        close_turn(s);
     }
+    if (in->holding && in->pos >= in->hold_until) {
+        v.end = 1;
+        v.end_pos = in->hold_end_pos;
+    }
+    if (v.end && in->in_speech) end_of_speech(s, v.end_pos);
 }
 
 void input_append(session *s, const int16_t *pcm, size_t n)
@@ -406,6 +491,7 @@ void input_commit(session *s, const char *event_id)
             return;
         }
         in->in_speech = 0;
+        in->holding = 0;
         vad_reset(in->vad);
         in->vad_base = in->pos;
         close_turn(s);
@@ -430,6 +516,7 @@ void input_clear(session *s)
     if (in->open) turn_drop(s, in->open); /* turns already committed go on */
     in->buffered = 0;
     in->in_speech = 0;
+    in->holding = 0;
     in->ring_len = 0;
     if (in->vad) vad_reset(in->vad);
     in->vad_base = in->pos;

@@ -376,12 +376,29 @@ static int parse_turn(const json_t *v, const char *param, proto_turn_detection *
         return 0;
     }
     if (!json_is_object(v)) return bad_type(e, param, "an object or null", v);
-    *t = (proto_turn_detection){1, 0.5, 300, 500, 1, 1};
+    *t = (proto_turn_detection){.enabled = 1, .threshold = 0.5, .prefix_padding_ms = 300,
+                                .silence_duration_ms = 500, .create_response = 1, .interrupt_response = 1};
     snprintf(p, sizeof p, "%s.type", param);
     if (get_str(v, "type", p, &type, e) < 0) return -1;
-    if (type && strcmp(type, "server_vad") != 0)
+    if (type && strcmp(type, "semantic_vad") == 0) {
+        const char *eager;
+        static const char *const names[] = {"auto", "low", "medium", "high"};
+        t->semantic = 1;
+        snprintf(p, sizeof p, "%s.eagerness", param);
+        if (get_str(v, "eagerness", p, &eager, e) < 0) return -1;
+        if (eager) {
+            int k = 0;
+            while (k < 4 && strcmp(eager, names[k]) != 0) k++;
+            if (k == 4)
+                return perr(e, "invalid_value", p,
+                            "Invalid value for '%s': '%.40s'. Supported values are: 'low', 'medium', "
+                            "'high' and 'auto'.", p, eager);
+            t->eagerness = k;
+        }
+    } else if (type && strcmp(type, "server_vad") != 0) {
         return perr(e, "invalid_value", p,
-                    "Turn detection '%.40s' is not supported: only 'server_vad' is supported.", type);
+                    "Turn detection '%.40s' is not supported: use 'server_vad' or 'semantic_vad'.", type);
+    }
     snprintf(p, sizeof p, "%s.threshold", param);
     if (get_num(v, "threshold", p, 0.0, 1.0, &t->threshold, e) < 0) return -1;
     snprintf(p, sizeof p, "%s.prefix_padding_ms", param);
@@ -463,111 +480,124 @@ static int parse_voice_ga(const json_t *v, const char *param, char **dst, proto_
     return 0;
 }
 
-/* Members both dialects spell alike. */
-static int parse_session_common(const json_t *so, proto_session *s, proto_error *e)
+/* A member of session.update that does not parse is reported (its error
+ * kept in ev->field_errors) and left out; the other members still apply.
+ * Returns -1 only when out of memory. */
+static int field_failed(proto_client_event *ev, const proto_error *fe, proto_error *e)
 {
+    proto_error *n = realloc(ev->field_errors, (ev->n_field_errors + 1) * sizeof *n);
+    if (n == NULL) return perr(e, "server_error", "session", "Out of memory.");
+    ev->field_errors = n;
+    n[ev->n_field_errors++] = *fe;
+    return 0;
+}
+
+#define FIELD(call)                                                                  \
+    do {                                                                             \
+        proto_error fe_;                                                             \
+        memset(&fe_, 0, sizeof fe_);                                                 \
+        proto_error *e = &fe_;                                                       \
+        if ((call) < 0 && field_failed(ev, &fe_, err) < 0) return -1;                \
+        (void)e;                                                                     \
+    } while (0)
+
+/* Members both dialects spell alike. */
+static int parse_session_common(const json_t *so, proto_client_event *ev, proto_error *err)
+{
+    proto_session *s = &ev->session;
     const char *model;
     int rc;
-    if ((rc = dup_str(so, "instructions", "session.instructions", &s->instructions, e)) < 0)
-        return -1;
-    if (rc) s->set |= PS_INSTRUCTIONS;
+    FIELD((rc = dup_str(so, "instructions", "session.instructions", &s->instructions, e)) < 0
+              ? -1 : ((rc ? (s->set |= PS_INSTRUCTIONS) : 0), 0));
     /* The model is the deployment's choice; a client's is type-checked only. */
-    if (get_str(so, "model", "session.model", &model, e) < 0) return -1;
-    if ((rc = get_num(so, "temperature", "session.temperature", 0.0, 2.0, &s->temperature, e)) < 0)
-        return -1;
-    if (rc) s->set |= PS_TEMPERATURE;
+    FIELD(get_str(so, "model", "session.model", &model, e));
+    FIELD((rc = get_num(so, "temperature", "session.temperature", 0.0, 2.0, &s->temperature, e)) < 0
+              ? -1 : ((rc ? (s->set |= PS_TEMPERATURE) : 0), 0));
     return 0;
 }
 
-static int parse_session_ga(const json_t *so, proto_session *s, proto_error *e)
+static int parse_session_ga(const json_t *so, proto_client_event *ev, proto_error *err)
 {
+    proto_session *s = &ev->session;
     const char *type;
     json_t *audio, *in, *out, *fmt, *v;
-    if (get_str(so, "type", "session.type", &type, e) < 0) return -1;
+    if (get_str(so, "type", "session.type", &type, err) < 0) return -1;
     if (type && strcmp(type, "realtime") != 0)
-        return perr(e, "invalid_value", "session.type",
+        return perr(err, "invalid_value", "session.type",
                     "Session type '%.40s' is not supported: only 'realtime' is.", type);
-    if (parse_session_common(so, s, e) < 0) return -1;
-    if ((v = opt(so, "output_modalities")) != NULL) {
-        if (parse_modalities(v, "session.output_modalities", &s->modalities, e) < 0) return -1;
-        s->set |= PS_MODALITIES;
-    }
-    if ((v = opt(so, "max_output_tokens")) != NULL) {
-        if (parse_max_tokens(v, "session.max_output_tokens", &s->max_output_tokens, e) < 0)
-            return -1;
-        s->set |= PS_MAX_OUTPUT_TOKENS;
-    }
-    if (get_obj(so, "audio", "session.audio", &audio, e) < 0) return -1;
+    if (parse_session_common(so, ev, err) < 0) return -1;
+    if ((v = opt(so, "output_modalities")) != NULL)
+        FIELD(parse_modalities(v, "session.output_modalities", &s->modalities, e) < 0
+                  ? -1 : ((s->set |= PS_MODALITIES), 0));
+    if ((v = opt(so, "max_output_tokens")) != NULL)
+        FIELD(parse_max_tokens(v, "session.max_output_tokens", &s->max_output_tokens, e) < 0
+                  ? -1 : ((s->set |= PS_MAX_OUTPUT_TOKENS), 0));
+    audio = NULL;
+    FIELD(get_obj(so, "audio", "session.audio", &audio, e));
     if (audio == NULL) return 0;
-    if (get_obj(audio, "input", "session.audio.input", &in, e) < 0) return -1;
+    in = out = NULL;
+    FIELD(get_obj(audio, "input", "session.audio.input", &in, e));
     if (in) {
-        if (get_obj(in, "format", "session.audio.input.format", &fmt, e) < 0) return -1;
-        if (fmt) {
-            if (parse_format_ga(fmt, "session.audio.input.format", &s->input_rate, e) < 0)
-                return -1;
-            s->set |= PS_INPUT_RATE;
-        }
+        fmt = NULL;
+        FIELD(get_obj(in, "format", "session.audio.input.format", &fmt, e));
+        if (fmt)
+            FIELD(parse_format_ga(fmt, "session.audio.input.format", &s->input_rate, e) < 0
+                      ? -1 : ((s->set |= PS_INPUT_RATE), 0));
         if ((v = json_object_get(in, "turn_detection")) != NULL) {
-            if (parse_turn(v, "session.audio.input.turn_detection", &s->turn, e) < 0) return -1;
-            s->set |= PS_TURN_DETECTION;
+            proto_turn_detection t = s->turn;
+            FIELD(parse_turn(v, "session.audio.input.turn_detection", &t, e) < 0
+                      ? -1 : ((s->turn = t), (s->set |= PS_TURN_DETECTION), 0));
         }
-        if ((v = json_object_get(in, "transcription")) != NULL) {
-            if (parse_transcription(v, "session.audio.input.transcription", &s->transcription, e) < 0)
-                return -1;
-            s->set |= PS_TRANSCRIPTION;
-        }
+        if ((v = json_object_get(in, "transcription")) != NULL)
+            FIELD(parse_transcription(v, "session.audio.input.transcription", &s->transcription, e) < 0
+                      ? -1 : ((s->set |= PS_TRANSCRIPTION), 0));
     }
-    if (get_obj(audio, "output", "session.audio.output", &out, e) < 0) return -1;
+    FIELD(get_obj(audio, "output", "session.audio.output", &out, e));
     if (out) {
-        if (get_obj(out, "format", "session.audio.output.format", &fmt, e) < 0) return -1;
-        if (fmt) {
-            if (parse_format_ga(fmt, "session.audio.output.format", &s->output_rate, e) < 0)
-                return -1;
-            s->set |= PS_OUTPUT_RATE;
-        }
-        if ((v = opt(out, "voice")) != NULL) {
-            if (parse_voice_ga(v, "session.audio.output.voice", &s->voice, e) < 0) return -1;
-            s->set |= PS_VOICE;
-        }
+        fmt = NULL;
+        FIELD(get_obj(out, "format", "session.audio.output.format", &fmt, e));
+        if (fmt)
+            FIELD(parse_format_ga(fmt, "session.audio.output.format", &s->output_rate, e) < 0
+                      ? -1 : ((s->set |= PS_OUTPUT_RATE), 0));
+        if ((v = opt(out, "voice")) != NULL)
+            FIELD(parse_voice_ga(v, "session.audio.output.voice", &s->voice, e) < 0
+                      ? -1 : ((s->set |= PS_VOICE), 0));
     }
     return 0;
 }
 
-static int parse_session_beta(const json_t *so, proto_session *s, proto_error *e)
+static int parse_session_beta(const json_t *so, proto_client_event *ev, proto_error *err)
 {
+    proto_session *s = &ev->session;
     json_t *v;
     int rc;
-    if (parse_session_common(so, s, e) < 0) return -1;
-    if ((rc = dup_str(so, "voice", "session.voice", &s->voice, e)) < 0) return -1;
-    if (rc) s->set |= PS_VOICE;
-    if ((v = opt(so, "modalities")) != NULL) {
-        if (parse_modalities(v, "session.modalities", &s->modalities, e) < 0) return -1;
-        s->set |= PS_MODALITIES;
-    }
-    if ((v = opt(so, "max_response_output_tokens")) != NULL) {
-        if (parse_max_tokens(v, "session.max_response_output_tokens", &s->max_output_tokens, e) < 0)
-            return -1;
-        s->set |= PS_MAX_OUTPUT_TOKENS;
-    }
-    if ((v = opt(so, "input_audio_format")) != NULL) {
-        if (parse_format_beta(v, "session.input_audio_format", &s->input_rate, e) < 0) return -1;
-        s->set |= PS_INPUT_RATE;
-    }
-    if ((v = opt(so, "output_audio_format")) != NULL) {
-        if (parse_format_beta(v, "session.output_audio_format", &s->output_rate, e) < 0) return -1;
-        s->set |= PS_OUTPUT_RATE;
-    }
+    if (parse_session_common(so, ev, err) < 0) return -1;
+    FIELD((rc = dup_str(so, "voice", "session.voice", &s->voice, e)) < 0
+              ? -1 : ((rc ? (s->set |= PS_VOICE) : 0), 0));
+    if ((v = opt(so, "modalities")) != NULL)
+        FIELD(parse_modalities(v, "session.modalities", &s->modalities, e) < 0
+                  ? -1 : ((s->set |= PS_MODALITIES), 0));
+    if ((v = opt(so, "max_response_output_tokens")) != NULL)
+        FIELD(parse_max_tokens(v, "session.max_response_output_tokens", &s->max_output_tokens, e) < 0
+                  ? -1 : ((s->set |= PS_MAX_OUTPUT_TOKENS), 0));
+    if ((v = opt(so, "input_audio_format")) != NULL)
+        FIELD(parse_format_beta(v, "session.input_audio_format", &s->input_rate, e) < 0
+                  ? -1 : ((s->set |= PS_INPUT_RATE), 0));
+    if ((v = opt(so, "output_audio_format")) != NULL)
+        FIELD(parse_format_beta(v, "session.output_audio_format", &s->output_rate, e) < 0
+                  ? -1 : ((s->set |= PS_OUTPUT_RATE), 0));
     if ((v = json_object_get(so, "turn_detection")) != NULL) {
-        if (parse_turn(v, "session.turn_detection", &s->turn, e) < 0) return -1;
-        s->set |= PS_TURN_DETECTION;
+        proto_turn_detection t = s->turn;
+        FIELD(parse_turn(v, "session.turn_detection", &t, e) < 0
+                  ? -1 : ((s->turn = t), (s->set |= PS_TURN_DETECTION), 0));
     }
-    if ((v = json_object_get(so, "input_audio_transcription")) != NULL) {
-        if (parse_transcription(v, "session.input_audio_transcription", &s->transcription, e) < 0)
-            return -1;
-        s->set |= PS_TRANSCRIPTION;
-    }
+    if ((v = json_object_get(so, "input_audio_transcription")) != NULL)
+        FIELD(parse_transcription(v, "session.input_audio_transcription", &s->transcription, e) < 0
+                  ? -1 : ((s->set |= PS_TRANSCRIPTION), 0));
     return 0;
 }
+
+#undef FIELD
 
 /* ============================================================ client events */
 
@@ -578,8 +608,7 @@ static int parse_session_update(const json_t *root, proto_dialect d, proto_clien
     if (so == NULL) return missing(e, "session");
     if (!json_is_object(so)) return bad_type(e, "session", "an object", so);
     proto_session_defaults(&ev->session, d);
-    return d == PROTO_BETA ? parse_session_beta(so, &ev->session, e)
-                           : parse_session_ga(so, &ev->session, e);
+    return d == PROTO_BETA ? parse_session_beta(so, ev, e) : parse_session_ga(so, ev, e);
 }
 
 static int b64_char(unsigned char c)
@@ -958,6 +987,7 @@ void proto_client_event_free(proto_client_event *ev)
     free(ev->response_id);
     free(ev->metadata_json);
     free(ev->voice);
+    free(ev->field_errors);
     for (size_t i = 0; i < ev->n_input; i++) {
         free(ev->input[i].role);
         free(ev->input[i].text);
@@ -975,7 +1005,8 @@ void proto_session_defaults(proto_session *s, proto_dialect d)
     s->input_rate = 24000;
     s->output_rate = 24000;
     s->modalities = d == PROTO_BETA ? (PROTO_MOD_TEXT | PROTO_MOD_AUDIO) : PROTO_MOD_AUDIO;
-    s->turn = (proto_turn_detection){1, 0.5, 300, 500, 1, 1};
+    s->turn = (proto_turn_detection){.enabled = 1, .threshold = 0.5, .prefix_padding_ms = 300,
+                                     .silence_duration_ms = 500, .create_response = 1, .interrupt_response = 1};
     s->temperature = -1.0;
     s->max_output_tokens = 0;
     s->transcription = 1;
@@ -1105,6 +1136,12 @@ static json_t *turn_json(proto_dialect d, const proto_turn_detection *t)
     json_t *o;
     if (!t->enabled) return json_null();
     if (!isfinite(t->threshold)) return NULL;
+    if (t->semantic) {
+        static const char *const names[] = {"auto", "low", "medium", "high"};
+        return json_pack("{s:s, s:s, s:b, s:b}", "type", "semantic_vad", "eagerness",
+                         names[t->eagerness >= 0 && t->eagerness < 4 ? t->eagerness : 0], "create_response",
+                         t->create_response, "interrupt_response", t->interrupt_response);
+    }
     o = json_pack("{s:s, s:f, s:i, s:i, s:b, s:b}", "type", "server_vad", "threshold", t->threshold,
                   "prefix_padding_ms", t->prefix_padding_ms, "silence_duration_ms",
                   t->silence_duration_ms, "create_response", t->create_response,

@@ -58,8 +58,13 @@ typedef struct proto_error {
 #define PS_MAX_OUTPUT_TOKENS (1u << 7)
 #define PS_TRANSCRIPTION (1u << 8)
 
+/* semantic_vad eagerness */
+enum { PROTO_EAGER_AUTO = 0, PROTO_EAGER_LOW, PROTO_EAGER_MEDIUM, PROTO_EAGER_HIGH };
+
 typedef struct proto_turn_detection {
     int enabled;              /* 0: turn_detection null (manual commit) */
+    int semantic;             /* semantic_vad: the end of a turn also weighs the transcript */
+    int eagerness;            /* PROTO_EAGER_* (semantic_vad) */
     double threshold;         /* 0..1 */
     int prefix_padding_ms;
     int silence_duration_ms;
@@ -136,8 +141,11 @@ typedef struct proto_input_item {
 typedef struct proto_client_event {
     proto_client_type type;
     char event_id[96];  /* the client's, "" if none */
-    /* PC_SESSION_UPDATE */
+    /* PC_SESSION_UPDATE: the members that parsed (session.set), and one
+     * error per member that did not (the update applies the rest) */
     proto_session session;
+    proto_error *field_errors;
+    size_t n_field_errors;
     /* PC_AUDIO_APPEND: decoded little-endian s16 mono samples (malloc'd) */
     int16_t *pcm;
     size_t samples;

@@ -258,6 +258,7 @@ static void tick_task(session *s, void *arg)
         return;
     }
     uint32_t next = 1000;
+    input_tick(s);
     uint32_t pace = respond_tick(s);
     if (pace && pace < next) next = pace;
     sess_schedule_tick(s, next);
@@ -384,9 +385,18 @@ typedef struct msg_arg {
     size_t len;
 } msg_arg;
 
+/* session.update: what parsed applies; each member that did not gets its
+ * own error event (a client asking for one unsupported setting keeps the
+ * rest of its configuration). */
 static void on_session_update(session *s, proto_client_event *ev)
 {
     int rate_changed = (ev->session.set & PS_INPUT_RATE) && ev->session.input_rate != s->cfg.input_rate;
+    for (size_t i = 0; i < ev->n_field_errors; i++) {
+        const proto_error *e = &ev->field_errors[i];
+        sess_error(s, e->type[0] ? e->type : "invalid_request_error", e->code, e->message,
+                   e->param[0] ? e->param : NULL, ev->event_id);
+    }
+    if (ev->n_field_errors && ev->session.set == 0) return; /* nothing valid to apply */
     if (proto_session_merge(&s->cfg, &ev->session) != 0) {
         sess_error(s, "server_error", "internal_error", "out of memory", NULL, ev->event_id);
         return;

@@ -97,6 +97,12 @@ typedef struct input_state {
     turn *open;             /* the turn receiving audio, or NULL */
     turn *turns;            /* every turn not yet transcribed (incl. open) */
     uint64_t t_speech_end_ns; /* end of the last user turn (latency metric) */
+    /* semantic_vad: silence came after an unfinished sentence; the turn is
+     * kept open until hold_until (STT-rate position) or hold_deadline_ns
+     * (wall clock, for a client that stopped sending audio) */
+    int holding;
+    uint64_t hold_end_pos, hold_until;
+    uint64_t hold_deadline_ns;
     int buffered;           /* manual mode: audio appended since commit/clear */
     int16_t *scratch;
     size_t scratch_cap;
@@ -201,6 +207,8 @@ void input_commit(session *s, const char *event_id);
 void input_clear(session *s);
 /* 1 while a user item's transcript is still being computed */
 int input_transcribing(const session *s);
+/* Timer: end a semantic_vad hold whose time ran out. */
+void input_tick(session *s);
 
 /* respond.c */
 /* Start a response from the conversation; ev is the client's

@@ -48,14 +48,24 @@ static void parse_ok(proto_dialect d, const char *json, proto_client_event *ev)
 }
 
 /* Parse what must be refused with `code` naming `param`; ev must be empty. */
+/* The event is refused with code/param; for a session.update whose member
+ * is bad, that member's error is the one reported (the others apply). */
 static void parse_err(proto_dialect d, const char *json, const char *code, const char *param,
                       proto_error *err)
 {
     proto_client_event ev, zero;
     memset(&zero, 0, sizeof zero);
     int rc = proto_parse(json, strlen(json), d, 0, &ev, err);
-    assert_int_equal(rc, -1);
-    assert_memory_equal(&ev, &zero, sizeof ev);
+    if (rc == 0 && ev.type == PC_SESSION_UPDATE) {
+        assert_int_equal(ev.n_field_errors, 1);
+        *err = ev.field_errors[0];
+        memcpy(err->event_id, ev.event_id, sizeof err->event_id);
+        assert_int_equal(ev.session.set, 0); /* the one member given was not applied */
+        proto_client_event_free(&ev);
+    } else {
+        assert_int_equal(rc, -1);
+        assert_memory_equal(&ev, &zero, sizeof ev);
+    }
     assert_string_equal(err->type, "invalid_request_error");
     assert_string_equal(err->code, code);
     if (param) assert_string_equal(err->param, param);
@@ -446,18 +456,65 @@ static void rate_of_wrong_type_is_invalid_type(void **state)
             "invalid_type", "session.audio.input.format.rate");
 }
 
-static void semantic_vad_is_refused(void **state)
+static void semantic_vad_is_accepted_with_its_eagerness(void **state)
+{
+    proto_client_event ev;
+    proto_error err;
+    (void)state;
+    const char *j = q("{'type':'session.update','session':{'audio':{'input':"
+                      "{'turn_detection':{'type':'semantic_vad','eagerness':'low','create_response':false}}}}}");
+    assert_int_equal(proto_parse(j, strlen(j), PROTO_GA, 0, &ev, &err), 0);
+    assert_int_equal(ev.n_field_errors, 0);
+    assert_true(ev.session.set & PS_TURN_DETECTION);
+    assert_true(ev.session.turn.enabled);
+    assert_true(ev.session.turn.semantic);
+    assert_int_equal(ev.session.turn.eagerness, PROTO_EAGER_LOW);
+    assert_false(ev.session.turn.create_response);
+    assert_true(ev.session.turn.interrupt_response);
+    proto_client_event_free(&ev);
+    j = q("{'type':'session.update','session':{'turn_detection':{'type':'semantic_vad'}}}");
+    assert_int_equal(proto_parse(j, strlen(j), PROTO_BETA, 0, &ev, &err), 0);
+    assert_true(ev.session.turn.semantic);
+    assert_int_equal(ev.session.turn.eagerness, PROTO_EAGER_AUTO);
+    proto_client_event_free(&ev);
+}
+
+static void unknown_eagerness_is_invalid_value(void **state)
 {
     proto_error err;
     (void)state;
     parse_err(PROTO_GA, q("{'type':'session.update','session':{'audio':{'input':"
-                          "{'turn_detection':{'type':'semantic_vad'}}}}}"),
+                          "{'turn_detection':{'type':'semantic_vad','eagerness':'eager'}}}}}"),
+              "invalid_value", "session.audio.input.turn_detection.eagerness", &err);
+}
+
+static void unknown_turn_detection_type_is_invalid_value(void **state)
+{
+    proto_error err;
+    (void)state;
+    parse_err(PROTO_GA, q("{'type':'session.update','session':{'audio':{'input':"
+                          "{'turn_detection':{'type':'push_to_talk'}}}}}"),
               "invalid_value", "session.audio.input.turn_detection.type", &err);
-    assert_non_null(strstr(err.message, "only 'server_vad'"));
-    parse_err(PROTO_BETA, q("{'type':'session.update','session':"
-                            "{'turn_detection':{'type':'semantic_vad'}}}"),
-              "invalid_value", "session.turn_detection.type", &err);
-    assert_non_null(strstr(err.message, "only 'server_vad'"));
+    assert_non_null(strstr(err.message, "'semantic_vad'"));
+}
+
+static void a_bad_member_leaves_the_valid_ones_of_the_update(void **state)
+{
+    proto_client_event ev;
+    proto_error err;
+    (void)state;
+    const char *j = q("{'type':'session.update','event_id':'e9','session':{'instructions':'Be brief.',"
+                      "'output_modalities':['smell'],'audio':{'input':{'turn_detection':{'type':'server_vad',"
+                      "'threshold':7}},'output':{'voice':'tenor'}}}}");
+    assert_int_equal(proto_parse(j, strlen(j), PROTO_GA, 0, &ev, &err), 0);
+    assert_int_equal(ev.n_field_errors, 2);
+    assert_string_equal(ev.field_errors[0].param, "session.output_modalities");
+    assert_string_equal(ev.field_errors[1].param, "session.audio.input.turn_detection.threshold");
+    assert_int_equal(ev.session.set, PS_INSTRUCTIONS | PS_VOICE);
+    assert_string_equal(ev.session.instructions, "Be brief.");
+    assert_string_equal(ev.session.voice, "tenor");
+    assert_string_equal(ev.event_id, "e9");
+    proto_client_event_free(&ev);
 }
 
 static void threshold_outside_zero_to_one_is_invalid_value(void **state)
@@ -1746,7 +1803,10 @@ int main(void)
         cmocka_unit_test(beta_g711_is_unsupported_audio_format),
         cmocka_unit_test(unsupported_rate_is_invalid_value),
         cmocka_unit_test(rate_of_wrong_type_is_invalid_type),
-        cmocka_unit_test(semantic_vad_is_refused),
+        cmocka_unit_test(semantic_vad_is_accepted_with_its_eagerness),
+        cmocka_unit_test(unknown_eagerness_is_invalid_value),
+        cmocka_unit_test(unknown_turn_detection_type_is_invalid_value),
+        cmocka_unit_test(a_bad_member_leaves_the_valid_ones_of_the_update),
         cmocka_unit_test(threshold_outside_zero_to_one_is_invalid_value),
         cmocka_unit_test(negative_silence_duration_is_invalid_value),
         cmocka_unit_test(turn_detection_of_wrong_type_is_invalid_type),
