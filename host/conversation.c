@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "session_int.h"
 
 item *conv_find(conversation *cv, const char *id)
@@ -45,6 +47,80 @@ item *conv_add(conversation *cv, item *after, const char *id, const char *role,
     return it;
 }
 
+item *conv_add_function(conversation *cv, item *after, const char *id, const char *type, const char *call_id,
+                        const char *name, const char *text, const char *status)
+{
+    char *nm = name ? strdup(name) : NULL;
+    if (name && nm == NULL) return NULL;
+    item *it = conv_add(cv, after, id, strcmp(type, "function_call") == 0 ? "assistant" : "tool",
+                        PROTO_OUTPUT_TEXT, text ? text : "", status);
+    if (it == NULL) {
+        free(nm);
+        return NULL;
+    }
+    snprintf(it->type, sizeof it->type, "%s", type);
+    snprintf(it->call_id, sizeof it->call_id, "%s", call_id ? call_id : "");
+    it->name = nm;
+    return it;
+}
+
+void conv_remove(conversation *cv, item *it)
+{
+    if (it->prev) it->prev->next = it->next;
+    else cv->head = it->next;
+    if (it->next) it->next->prev = it->prev;
+    else cv->tail = it->prev;
+    cv->n--;
+    conv_item_free(it);
+}
+
+item *conv_find_call(conversation *cv, const char *call_id)
+{
+    for (item *it = cv->head; it; it = it->next)
+        if (strcmp(it->type, "function_call") == 0 && strcmp(it->call_id, call_id) == 0) return it;
+    return NULL;
+}
+
+char *conv_messages_json(const conversation *cv, const char *instructions)
+{
+    int any = 0;
+    for (const item *it = cv->head; it && !any; it = it->next) any = it->type[0] != '\0';
+    if (!any) return NULL;
+    json_t *a = json_array(), *last = NULL;
+    if (a == NULL) return NULL;
+    if (instructions && *instructions)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "role", "system", "content", instructions));
+    for (const item *it = cv->head; it; it = it->next) {
+        if (strcmp(it->type, "function_call") == 0) {
+            json_t *call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", it->call_id, "type", "function", "function",
+                                     "name", it->name ? it->name : "", "arguments",
+                                     it->text && *it->text ? it->text : "{}");
+            /* Calls right after an assistant message belong to it. */
+            if (last == NULL || strcmp(json_string_value(json_object_get(last, "role")), "assistant") != 0) {
+                last = json_pack("{s:s, s:n}", "role", "assistant", "content");
+                json_array_append_new(a, last);
+            }
+            json_t *calls = json_object_get(last, "tool_calls");
+            if (calls == NULL) {
+                calls = json_array();
+                json_object_set_new(last, "tool_calls", calls);
+            }
+            json_array_append_new(calls, call);
+        } else if (strcmp(it->type, "function_call_output") == 0) {
+            last = json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", it->call_id, "content",
+                             it->text ? it->text : "");
+            json_array_append_new(a, last);
+        } else {
+            if (it->text == NULL || it->text[0] == '\0') continue;
+            last = json_pack("{s:s, s:s}", "role", it->role, "content", it->text);
+            json_array_append_new(a, last);
+        }
+    }
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
 int conv_set_text(item *it, const char *text)
 {
     char *t = strdup(text ? text : "");
@@ -59,8 +135,7 @@ void conv_free(conversation *cv)
     item *it = cv->head;
     while (it) {
         item *n = it->next;
-        free(it->text);
-        free(it);
+        conv_item_free(it);
         it = n;
     }
     memset(cv, 0, sizeof *cv);
@@ -77,7 +152,7 @@ vx_message *conv_messages(const conversation *cv, const char *instructions, size
         k++;
     }
     for (const item *it = cv->head; it; it = it->next) {
-        if (it->text == NULL || it->text[0] == '\0') continue;
+        if (it->text == NULL || it->text[0] == '\0' || it->type[0]) continue;
         m[k].role = it->role;
         m[k].content = it->text;
         k++;
@@ -101,6 +176,7 @@ void conv_item_free(item *it)
 {
     if (it == NULL) return;
     free(it->text);
+    free(it->name);
     free(it);
 }
 
@@ -124,7 +200,7 @@ vx_message *conv_messages_from(const conversation *cv, const char *instructions,
                 free(m);
                 return NULL;
             }
-            if (it->text == NULL || it->text[0] == '\0') continue;
+            if (it->text == NULL || it->text[0] == '\0' || it->type[0]) continue;
             m[k].role = it->role;
             m[k].content = it->text;
         } else {
@@ -146,6 +222,9 @@ proto_item conv_view(const item *it)
     p.status = it->status;
     p.content = it->content;
     p.text = it->text;
+    p.type = it->type[0] ? it->type : NULL;
+    p.call_id = it->call_id;
+    p.name = it->name;
     return p;
 }
 

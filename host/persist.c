@@ -99,6 +99,11 @@ void persist_save(session *s)
             json_t *t = json_string(it->text);
             if (t) json_object_set_new(ji, "text", t);
         }
+        if (it->type[0]) {
+            json_object_set_new(ji, "type", json_string(it->type));
+            json_object_set_new(ji, "call_id", json_string(it->call_id));
+            if (it->name) json_object_set_new(ji, "name", json_string(it->name));
+        }
         json_array_append_new(items, ji);
     }
     json_object_set_new(o, "items", items);
@@ -166,9 +171,14 @@ int persist_restore(session *s, const char *id, char *why, size_t len)
         const char *ct = json_string_value(json_object_get(ji, "content"));
         const char *st = json_string_value(json_object_get(ji, "status"));
         const char *text = json_string_value(json_object_get(ji, "text"));
+        const char *type = json_string_value(json_object_get(ji, "type"));
         proto_content c;
         if (!iid || !role || !ct || content_of(ct, &c) != 0) continue;
-        conv_add(&s->conv, NULL, iid, role, c, text, st ? st : "completed");
+        if (type && (strcmp(type, "function_call") == 0 || strcmp(type, "function_call_output") == 0))
+            conv_add_function(&s->conv, NULL, iid, type, json_string_value(json_object_get(ji, "call_id")),
+                              json_string_value(json_object_get(ji, "name")), text, st ? st : "completed");
+        else
+            conv_add(&s->conv, NULL, iid, role, c, text, st ? st : "completed");
     }
     json_decref(o);
     snprintf(s->id, sizeof s->id, "%s", id);

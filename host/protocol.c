@@ -23,6 +23,7 @@
 
 #include "protocol.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -480,6 +481,95 @@ static int parse_voice_ga(const json_t *v, const char *param, char **dst, proto_
     return 0;
 }
 
+/* Function tools: [{type:"function", name, description?, parameters?}],
+ * kept as normalized JSON text. MCP tools are not supported. */
+static int parse_tools(const json_t *v, const char *param, char **out, proto_error *e)
+{
+    size_t i;
+    json_t *t, *arr;
+    char p[96];
+    if (!json_is_array(v)) return bad_type(e, param, "an array", v);
+    if (json_array_size(v) > 128) return perr(e, "invalid_value", param, "'%s' may hold at most 128 tools.", param);
+    arr = json_array();
+    if (arr == NULL) return perr(e, "server_error", param, "Out of memory.");
+    json_array_foreach(v, i, t) {
+        const char *type, *name, *desc;
+        json_t *params;
+        snprintf(p, sizeof p, "%s[%zu]", param, i);
+        if (!json_is_object(t)) {
+            json_decref(arr);
+            return bad_type(e, p, "an object", t);
+        }
+        snprintf(p, sizeof p, "%s[%zu].type", param, i);
+        if (get_str(t, "type", p, &type, e) < 0) goto fail;
+        if (type && strcmp(type, "function") != 0) {
+            perr(e, "invalid_value", p, "Tool type '%.40s' is not supported: only 'function' tools are.", type);
+            goto fail;
+        }
+        snprintf(p, sizeof p, "%s[%zu].name", param, i);
+        if (get_str(t, "name", p, &name, e) < 0) goto fail;
+        if (name == NULL) {
+            missing(e, p);
+            goto fail;
+        }
+        size_t n = strlen(name);
+        int ok = n >= 1 && n <= 64;
+        for (size_t k = 0; ok && k < n; k++)
+            ok = isalnum((unsigned char)name[k]) || name[k] == '_' || name[k] == '-';
+        if (!ok) {
+            perr(e, "invalid_value", p, "Invalid function name '%.64s': use 1 to 64 letters, digits, '_' or '-'.", name);
+            goto fail;
+        }
+        snprintf(p, sizeof p, "%s[%zu].description", param, i);
+        if (get_str(t, "description", p, &desc, e) < 0) goto fail;
+        snprintf(p, sizeof p, "%s[%zu].parameters", param, i);
+        if (get_obj(t, "parameters", p, &params, e) < 0) goto fail;
+        json_t *o = json_pack("{s:s, s:s}", "type", "function", "name", name);
+        if (o && desc) json_object_set_new(o, "description", json_string(desc));
+        if (o && params) json_object_set(o, "parameters", params);
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            perr(e, "server_error", param, "Out of memory.");
+            goto fail;
+        }
+    }
+    free(*out);
+    *out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return *out ? 0 : perr(e, "server_error", param, "Out of memory.");
+fail:
+    json_decref(arr);
+    return -1;
+}
+
+/* "auto" | "none" | "required" | {type:"function", name} (stored as the name). */
+static int parse_tool_choice(const json_t *v, const char *param, char **out, proto_error *e)
+{
+    const char *c = json_string_value(v);
+    char p[96];
+    if (c) {
+        if (strcmp(c, "auto") != 0 && strcmp(c, "none") != 0 && strcmp(c, "required") != 0)
+            return perr(e, "invalid_value", param,
+                        "Invalid value for '%s': '%.40s'. Supported values are: 'auto', 'none', 'required' "
+                        "or {\"type\": \"function\", \"name\": ...}.", param, c);
+    } else if (json_is_object(v)) {
+        const char *type;
+        snprintf(p, sizeof p, "%s.type", param);
+        if (get_str(v, "type", p, &type, e) < 0) return -1;
+        if (type && strcmp(type, "function") != 0)
+            return perr(e, "invalid_value", p, "Tool choice type '%.40s' is not supported: use 'function'.", type);
+        snprintf(p, sizeof p, "%s.name", param);
+        if (get_str(v, "name", p, &c, e) < 0) return -1;
+        if (c == NULL) return missing(e, p);
+    } else {
+        return bad_type(e, param, "a string or an object", v);
+    }
+    char *d = strdup(c);
+    if (d == NULL) return perr(e, "server_error", param, "Out of memory.");
+    free(*out);
+    *out = d;
+    return 0;
+}
+
 /* A member of session.update that does not parse is reported (its error
  * kept in ev->field_errors) and left out; the other members still apply.
  * Returns -1 only when out of memory. */
@@ -513,6 +603,12 @@ static int parse_session_common(const json_t *so, proto_client_event *ev, proto_
     FIELD(get_str(so, "model", "session.model", &model, e));
     FIELD((rc = get_num(so, "temperature", "session.temperature", 0.0, 2.0, &s->temperature, e)) < 0
               ? -1 : ((rc ? (s->set |= PS_TEMPERATURE) : 0), 0));
+    json_t *v;
+    if ((v = opt(so, "tools")) != NULL)
+        FIELD(parse_tools(v, "session.tools", &s->tools_json, e) < 0 ? -1 : ((s->set |= PS_TOOLS), 0));
+    if ((v = opt(so, "tool_choice")) != NULL)
+        FIELD(parse_tool_choice(v, "session.tool_choice", &s->tool_choice, e) < 0
+                  ? -1 : ((s->set |= PS_TOOL_CHOICE), 0));
     return 0;
 }
 
@@ -711,7 +807,8 @@ static int parse_message(const json_t *item, const char *param, const char **id,
     if (get_str(item, "type", p, &type, e) < 0) return -1;
     if (type && strcmp(type, "message") != 0)
         return perr(e, "invalid_value", p,
-                    "Item type '%.40s' is not supported: only 'message' items are.", type);
+                    "Item type '%.40s' is not supported: use 'message', 'function_call' or "
+                    "'function_call_output'.", type);
     snprintf(p, sizeof p, "%s.id", param);
     if (get_str(item, "id", p, id, e) < 0) return -1;
     snprintf(p, sizeof p, "%s.role", param);
@@ -748,13 +845,42 @@ oom:
 }
 
 /* conversation.item.create: a text message only; its text parts are joined. */
+/* function_call_output {call_id, output} or function_call {call_id, name,
+ * arguments}. */
+static int parse_function_item(const json_t *item, const char *type, const char **id, proto_client_event *ev,
+                               proto_error *e)
+{
+    const char *call_id, *name = NULL, *text;
+    int out = strcmp(type, "function_call_output") == 0;
+    if (get_str(item, "id", "item.id", id, e) < 0) return -1;
+    if (get_str(item, "call_id", "item.call_id", &call_id, e) < 0) return -1;
+    if (call_id == NULL) return missing(e, "item.call_id");
+    if (strlen(call_id) > 64) return perr(e, "invalid_value", "item.call_id", "'item.call_id' may be at most 64 characters.");
+    if (!out) {
+        if (get_str(item, "name", "item.name", &name, e) < 0) return -1;
+        if (name == NULL) return missing(e, "item.name");
+    }
+    if (get_str(item, out ? "output" : "arguments", out ? "item.output" : "item.arguments", &text, e) < 0) return -1;
+    if (text == NULL && out) return missing(e, "item.output");
+    if ((ev->item_type = strdup(type)) == NULL || (ev->call_id = strdup(call_id)) == NULL ||
+        (name && (ev->name = strdup(name)) == NULL) || (ev->text = strdup(text ? text : "{}")) == NULL ||
+        (ev->role = strdup(out ? "tool" : "assistant")) == NULL)
+        return perr(e, "server_error", "item", "Out of memory.");
+    return 0;
+}
+
 static int parse_item_create(const json_t *root, proto_client_event *ev, proto_error *e)
 {
     json_t *item = json_object_get(root, "item");
-    const char *prev, *id = NULL;
+    const char *prev, *id = NULL, *type = NULL;
     if (get_str(root, "previous_item_id", "previous_item_id", &prev, e) < 0) return -1;
     if (item == NULL) return missing(e, "item");
-    if (parse_message(item, "item", &id, &ev->role, &ev->text, e) < 0) return -1;
+    if (json_is_object(item)) type = json_string_value(json_object_get(item, "type"));
+    if (type && (strcmp(type, "function_call_output") == 0 || strcmp(type, "function_call") == 0)) {
+        if (parse_function_item(item, type, &id, ev, e) < 0) return -1;
+    } else if (parse_message(item, "item", &id, &ev->role, &ev->text, e) < 0) {
+        return -1;
+    }
     if (id && (ev->item_id = strdup(id)) == NULL) goto oom;
     if (prev && (ev->previous_item_id = strdup(prev)) == NULL) goto oom;
     return 0;
@@ -858,6 +984,12 @@ static int parse_response_create(const json_t *root, proto_dialect d, proto_clie
         }
     }
     if ((v = opt(r, "input")) != NULL && parse_input(v, ev, e) < 0) return -1;
+    if ((v = opt(r, "tools")) != NULL) {
+        if (parse_tools(v, "response.tools", &ev->tools_json, e) < 0) return -1;
+        ev->has_tools = 1;
+    }
+    if ((v = opt(r, "tool_choice")) != NULL && parse_tool_choice(v, "response.tool_choice", &ev->tool_choice, e) < 0)
+        return -1;
     return 0;
 }
 
@@ -988,6 +1120,11 @@ void proto_client_event_free(proto_client_event *ev)
     free(ev->metadata_json);
     free(ev->voice);
     free(ev->field_errors);
+    free(ev->item_type);
+    free(ev->call_id);
+    free(ev->name);
+    free(ev->tools_json);
+    free(ev->tool_choice);
     for (size_t i = 0; i < ev->n_input; i++) {
         free(ev->input[i].role);
         free(ev->input[i].text);
@@ -1023,11 +1160,21 @@ static int dup_or_null(const char *src, char **out)
 
 int proto_session_merge(proto_session *s, const proto_session *upd)
 {
-    char *instr = NULL, *voice = NULL;
+    char *instr = NULL, *voice = NULL, *tools = NULL, *choice = NULL;
     unsigned set = upd->set;
-    /* Both copies first, so a failure leaves s as it was. */
+    /* Every copy first, so a failure leaves s as it was. */
     if ((set & PS_INSTRUCTIONS) && dup_or_null(upd->instructions, &instr) < 0) goto fail;
     if ((set & PS_VOICE) && dup_or_null(upd->voice, &voice) < 0) goto fail;
+    if ((set & PS_TOOLS) && dup_or_null(upd->tools_json, &tools) < 0) goto fail;
+    if ((set & PS_TOOL_CHOICE) && dup_or_null(upd->tool_choice, &choice) < 0) goto fail;
+    if (set & PS_TOOLS) {
+        free(s->tools_json);
+        s->tools_json = tools;
+    }
+    if (set & PS_TOOL_CHOICE) {
+        free(s->tool_choice);
+        s->tool_choice = choice;
+    }
     if (set & PS_INSTRUCTIONS) {
         free(s->instructions);
         s->instructions = instr;
@@ -1048,6 +1195,8 @@ int proto_session_merge(proto_session *s, const proto_session *upd)
 fail:
     free(instr);
     free(voice);
+    free(tools);
+    free(choice);
     errno = ENOMEM;
     return -1;
 }
@@ -1059,6 +1208,8 @@ void proto_session_clear(proto_session *s)
     free(s->model);
     free(s->instructions);
     free(s->voice);
+    free(s->tools_json);
+    free(s->tool_choice);
     memset(s, 0, sizeof *s);
 }
 
@@ -1158,6 +1309,19 @@ static json_t *max_tokens_json(int n)
     return n > 0 ? json_integer(n) : json_string("inf");
 }
 
+static json_t *tools_json(const char *text)
+{
+    json_t *t = text ? json_loads(text, 0, NULL) : NULL;
+    return t ? t : json_array();
+}
+
+static json_t *tool_choice_json(const char *c)
+{
+    if (c == NULL) return json_string("auto");
+    if (strcmp(c, "auto") == 0 || strcmp(c, "none") == 0 || strcmp(c, "required") == 0) return json_string(c);
+    return json_pack("{s:s, s:s}", "type", "function", "name", c);
+}
+
 static json_t *session_ga(const proto_session *s)
 {
     json_t *o = json_object(), *audio = json_object(), *in = json_object(), *out = json_object();
@@ -1176,8 +1340,8 @@ static json_t *session_ga(const proto_session *s)
     rc |= put(audio, "input", in);
     rc |= put(audio, "output", out);
     rc |= put(o, "audio", audio);
-    rc |= put(o, "tools", json_array());
-    rc |= put(o, "tool_choice", json_string("auto"));
+    rc |= put(o, "tools", tools_json(s->tools_json));
+    rc |= put(o, "tool_choice", tool_choice_json(s->tool_choice));
     rc |= put(o, "max_output_tokens", max_tokens_json(s->max_output_tokens));
     rc |= put(o, "tracing", json_null());
     rc |= put(o, "truncation", json_string("auto"));
@@ -1203,8 +1367,8 @@ static json_t *session_beta(const proto_session *s)
     rc |= put(o, "output_audio_format", json_string("pcm16"));
     rc |= put(o, "input_audio_transcription", s->transcription ? json_object() : json_null());
     rc |= put(o, "turn_detection", turn_json(PROTO_BETA, &s->turn));
-    rc |= put(o, "tools", json_array());
-    rc |= put(o, "tool_choice", json_string("auto"));
+    rc |= put(o, "tools", tools_json(s->tools_json));
+    rc |= put(o, "tool_choice", tool_choice_json(s->tool_choice));
     if (s->temperature >= 0 && isfinite(s->temperature))
         rc |= put(o, "temperature", json_real(s->temperature));
     rc |= put(o, "max_response_output_tokens", max_tokens_json(s->max_output_tokens));
@@ -1315,6 +1479,16 @@ static json_t *item_part(proto_dialect d, proto_content c, const char *text)
 
 static json_t *item_json(proto_dialect d, const proto_item *it)
 {
+    if (it->type && strcmp(it->type, "function_call") == 0)
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", it->id ? it->id : "", "type", "function_call",
+                         "object", "realtime.item", "status", it->status ? it->status : "completed", "call_id",
+                         it->call_id ? it->call_id : "", "name", it->name ? it->name : "", "arguments",
+                         it->text ? it->text : "");
+    if (it->type && strcmp(it->type, "function_call_output") == 0)
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", it->id ? it->id : "", "type",
+                         "function_call_output", "object", "realtime.item", "status",
+                         it->status ? it->status : "completed", "call_id", it->call_id ? it->call_id : "",
+                         "output", it->text ? it->text : "");
     json_t *o = json_object(), *content = json_array();
     int rc = 0;
     rc |= put(o, "id", jstr0(it->id));
@@ -1613,4 +1787,36 @@ char *proto_ev_transcript_done(proto_dialect d, const proto_pos *p, const char *
 {
     return pos_text(dname(d, "response.output_audio_transcript.done",
                           "response.audio_transcript.done"), p, "transcript", transcript);
+}
+
+static json_t *fn_args_event(const char *type, const proto_pos *p, const char *call_id)
+{
+    json_t *o = ev_begin(type);
+    int rc = 0;
+    rc |= put(o, "response_id", jstr0(p->response_id));
+    rc |= put(o, "item_id", jstr0(p->item_id));
+    rc |= put(o, "output_index", json_integer(p->output_index));
+    rc |= put(o, "call_id", jstr0(call_id));
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *proto_ev_function_args_delta(proto_dialect d, const proto_pos *p, const char *call_id, const char *delta)
+{
+    (void)d;
+    json_t *o = fn_args_event("response.function_call_arguments.delta", p, call_id);
+    return ev_end(o, o ? put(o, "delta", jstr0(delta)) : -1);
+}
+
+char *proto_ev_function_args_done(proto_dialect d, const proto_pos *p, const char *call_id, const char *name,
+                                  const char *arguments)
+{
+    (void)d;
+    json_t *o = fn_args_event("response.function_call_arguments.done", p, call_id);
+    int rc = o ? put(o, "arguments", jstr0(arguments)) : -1;
+    if (o && name) rc |= put(o, "name", jstr0(name));
+    return ev_end(o, rc);
 }

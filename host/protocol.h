@@ -57,6 +57,8 @@ typedef struct proto_error {
 #define PS_TEMPERATURE (1u << 6)
 #define PS_MAX_OUTPUT_TOKENS (1u << 7)
 #define PS_TRANSCRIPTION (1u << 8)
+#define PS_TOOLS (1u << 9)
+#define PS_TOOL_CHOICE (1u << 10)
 
 /* semantic_vad eagerness */
 enum { PROTO_EAGER_AUTO = 0, PROTO_EAGER_LOW, PROTO_EAGER_MEDIUM, PROTO_EAGER_HIGH };
@@ -87,6 +89,8 @@ typedef struct proto_session {
     double temperature;   /* < 0: unset */
     int max_output_tokens; /* <= 0: "inf" */
     int transcription;    /* send input transcription events */
+    char *tools_json;     /* function tools, a JSON array [{type,name,description,parameters}]; NULL: none */
+    char *tool_choice;    /* "auto" (NULL), "none", "required" or a function name */
 } proto_session;
 
 /* Defaults: 24 kHz in and out, modalities audio (GA) / text+audio (beta),
@@ -108,13 +112,19 @@ typedef enum proto_content {
     PROTO_OUTPUT_AUDIO    /* assistant audio, with transcript */
 } proto_content;
 
-/* A conversation item: always a message with one content part here. */
+/* A conversation item: a message with one content part, or (type
+ * "function_call") a tool call the model made, or ("function_call_output")
+ * the result the client sent for one. */
 typedef struct proto_item {
     const char *id;
-    const char *role;     /* "user" | "assistant" | "system" */
+    const char *role;     /* "user" | "assistant" | "system" (messages) */
     const char *status;   /* "completed" | "in_progress" | "incomplete" */
     proto_content content;
-    const char *text;     /* text, or the transcript of audio (NULL: null) */
+    const char *text;     /* text, or the transcript of audio (NULL: null);
+                           * function_call: arguments; function_call_output: output */
+    const char *type;     /* NULL or "message", "function_call", "function_call_output" */
+    const char *call_id;  /* function_call, function_call_output */
+    const char *name;     /* function_call */
 } proto_item;
 
 /* ------------------------------------------------------------ client events */
@@ -153,7 +163,10 @@ typedef struct proto_client_event {
     char *item_id;          /* client-chosen id or NULL */
     char *previous_item_id; /* NULL: append at the end */
     char *role;             /* "user" | "assistant" | "system" */
-    char *text;             /* the message text */
+    char *text;             /* the message text; function_call: arguments; function_call_output: output */
+    char *item_type;        /* NULL: message; "function_call" | "function_call_output" */
+    char *call_id;          /* function_call, function_call_output */
+    char *name;             /* function_call */
     /* PC_RESPONSE_CREATE: per-response overrides */
     char *instructions;     /* NULL: session's */
     unsigned modalities;    /* 0: session's */
@@ -162,6 +175,9 @@ typedef struct proto_client_event {
     int max_output_tokens;  /* -1: session's, 0: "inf", > 0 */
     char *voice;            /* NULL: session's */
     int has_input;          /* response.input given (maybe []) */
+    char *tools_json;       /* response.tools (NULL: session's) */
+    int has_tools;
+    char *tool_choice;      /* response.tool_choice (NULL: session's) */
     proto_input_item *input;
     size_t n_input;
     /* PC_RESPONSE_CANCEL */
@@ -262,6 +278,10 @@ char *proto_ev_text_done(proto_dialect d, const proto_pos *p, const char *text);
  * pcm is s16 mono, base64-encoded little-endian. */
 char *proto_ev_audio_delta(proto_dialect d, const proto_pos *p, const int16_t *pcm, size_t samples);
 char *proto_ev_audio_done(proto_dialect d, const proto_pos *p);
+/* response.function_call_arguments.delta / .done (both dialects) */
+char *proto_ev_function_args_delta(proto_dialect d, const proto_pos *p, const char *call_id, const char *delta);
+char *proto_ev_function_args_done(proto_dialect d, const proto_pos *p, const char *call_id, const char *name,
+                                  const char *arguments);
 /* GA response.output_audio_transcript.delta/done; beta response.audio_transcript.* */
 char *proto_ev_transcript_delta(proto_dialect d, const proto_pos *p, const char *delta);
 char *proto_ev_transcript_done(proto_dialect d, const proto_pos *p, const char *transcript);

@@ -46,8 +46,40 @@ static int append_text(response *r, const char *t, size_t n)
 
 static proto_pos pos_of(const response *r)
 {
-    proto_pos p = {r->id, r->it->id, 0};
+    proto_pos p = {r->id, r->it->id, r->msg_index};
     return p;
+}
+
+/* The message item enters the output (first text or audio, or the end of a
+ * response that produced nothing else). */
+static void announce(session *s, response *r)
+{
+    if (r->announced) return;
+    r->announced = 1;
+    r->msg_index = r->n_out++;
+    proto_item v = conv_view(r->it);
+    sess_send(s, proto_ev_output_item(s->d, 0, r->id, r->msg_index, &v));
+    if (!r->out_of_band) sess_send(s, proto_ev_item_added(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
+    sess_send(s, proto_ev_content_part(s->d, 0, r->id, r->msg_index, &v));
+}
+
+/* A tool call's arguments are complete (or, cut short, incomplete). */
+static void finish_call(session *s, response *r, struct rcall *k, const char *status)
+{
+    k->done = 1;
+    snprintf(k->it->status, sizeof k->it->status, "%s", status);
+    proto_pos p = {r->id, k->it->id, k->output_index};
+    proto_item v = conv_view(k->it);
+    sess_send(s, proto_ev_function_args_done(s->d, &p, k->it->call_id, k->it->name, k->it->text));
+    sess_send(s, proto_ev_output_item(s->d, 1, r->id, k->output_index, &v));
+    if (!r->out_of_band) sess_send(s, proto_ev_item_done(s->d, &v, k->it->prev ? k->it->prev->id : NULL));
+    recorder_note(s->rec, k->it->id, "assistant", "type", "function_call");
+    recorder_note(s->rec, k->it->id, "assistant", "call_id", k->it->call_id);
+    recorder_note(s->rec, k->it->id, "assistant", "name", k->it->name);
+    recorder_note(s->rec, k->it->id, "assistant", "arguments", k->it->text);
+    recorder_note(s->rec, k->it->id, "assistant", "response_id", r->id);
+    log_info("tool call", "session_id", s->id, "response_id", r->id, "call_id", k->it->call_id, "name",
+             k->it->name ? k->it->name : "", "status", status);
 }
 
 void respond_free(response *r)
@@ -69,7 +101,10 @@ void respond_free(response *r)
         st = n;
     }
     chunker_free(r->ch);
-    if (r->out_of_band) conv_item_free(r->it);
+    if (r->out_of_band) {
+        conv_item_free(r->it);
+        for (int i = 0; i < r->n_calls; i++) conv_item_free(r->calls[i].it);
+    }
     free(r->metadata_json);
     free(r->voice);
     resampler_free(r->out_rs);
@@ -160,6 +195,11 @@ static void finish(session *s, const char *status, const char *reason, const pro
         stage_release(r->tts);
         r->tts = NULL;
     }
+    for (int i = 0; i < r->n_calls; i++)
+        if (!r->calls[i].done) finish_call(s, r, &r->calls[i], "incomplete");
+    /* A response that only called tools has no message item. */
+    int with_message = r->announced || r->n_calls == 0;
+    if (with_message) announce(s, r);
     int audio = (r->modalities & PROTO_MOD_AUDIO) != 0;
     char *said;
     if (audio && strcmp(status, "completed") != 0) said = spoken_text(r);
@@ -173,34 +213,52 @@ static void finish(session *s, const char *status, const char *reason, const pro
 
     proto_pos p = pos_of(r);
     if (!s->closed) {
-        if (audio) {
-            sess_send(s, proto_ev_audio_done(s->d, &p));
-            sess_send(s, proto_ev_transcript_done(s->d, &p, r->it->text));
-        } else {
-            sess_send(s, proto_ev_text_done(s->d, &p, r->it->text));
+        proto_item out[17];
+        int n_out = 0;
+        if (with_message) {
+            if (audio) {
+                sess_send(s, proto_ev_audio_done(s->d, &p));
+                sess_send(s, proto_ev_transcript_done(s->d, &p, r->it->text));
+            } else {
+                sess_send(s, proto_ev_text_done(s->d, &p, r->it->text));
+            }
+            proto_item v = conv_view(r->it);
+            sess_send(s, proto_ev_content_part(s->d, 1, r->id, r->msg_index, &v));
+            sess_send(s, proto_ev_output_item(s->d, 1, r->id, r->msg_index, &v));
+            if (!r->out_of_band) sess_send(s, proto_ev_item_done(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
         }
-        proto_item v = conv_view(r->it);
-        sess_send(s, proto_ev_content_part(s->d, 1, r->id, 0, &v));
-        sess_send(s, proto_ev_output_item(s->d, 1, r->id, 0, &v));
-        if (!r->out_of_band) sess_send(s, proto_ev_item_done(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
+        /* response.done lists the items by output_index. */
+        for (int idx = 0; idx < r->n_out && n_out < 17; idx++) {
+            if (with_message && idx == r->msg_index) out[n_out++] = conv_view(r->it);
+            for (int i = 0; i < r->n_calls; i++)
+                if (r->calls[i].output_index == idx) out[n_out++] = conv_view(r->calls[i].it);
+        }
         proto_response pr;
         response_view(s, r, &pr, status);
         pr.status_reason = reason;
         pr.error = err;
-        pr.output = &v;
-        pr.n_output = 1;
+        pr.output = out;
+        pr.n_output = (size_t)n_out;
         pr.usage = r->has_usage ? &r->usage : NULL;
         sess_send(s, proto_ev_response(s->d, 1, &pr));
     }
-    sess_observe_words(0, conv_words(r->it->text));
-    recorder_note(s->rec, r->it->id, "assistant", "status", status);
-    if (reason) recorder_note(s->rec, r->it->id, "assistant", "reason", reason);
-    recorder_note(s->rec, r->it->id, "assistant", "text", r->it->text);
-    recorder_note_ms(s->rec, r->it->id, "assistant", "done_ms", -1);
-    if (audio) recorder_note_ms(s->rec, r->it->id, "assistant", "audio_ms", r->it->audio_ms);
-    if (err) recorder_note(s->rec, r->it->id, "assistant", "error", err->message);
+    if (with_message) {
+        sess_observe_words(0, conv_words(r->it->text));
+        recorder_note(s->rec, r->it->id, "assistant", "status", status);
+        if (reason) recorder_note(s->rec, r->it->id, "assistant", "reason", reason);
+        recorder_note(s->rec, r->it->id, "assistant", "text", r->it->text);
+        recorder_note_ms(s->rec, r->it->id, "assistant", "done_ms", -1);
+        if (audio) recorder_note_ms(s->rec, r->it->id, "assistant", "audio_ms", r->it->audio_ms);
+        if (err) recorder_note(s->rec, r->it->id, "assistant", "error", err->message);
+    }
+    char calls[16];
+    snprintf(calls, sizeof calls, "%d", r->n_calls);
     log_info("response done", "session_id", s->id, "response_id", r->id, "status", status,
-             "reason", reason ? reason : "", "text", r->it->text ? r->it->text : "");
+             "reason", reason ? reason : "", "text", r->it->text ? r->it->text : "", "tool_calls", calls);
+    if (!with_message && !r->out_of_band) {
+        conv_remove(&s->conv, r->it); /* never announced: the conversation never had it */
+        r->it = NULL;
+    }
     free(said);
     respond_free(r);
     persist_save(s);
@@ -370,6 +428,7 @@ static void llm_token(void *user, stage_call *c, const char *text, size_t len)
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->llm) return;
+    if (len > 0) announce(s, r);
     if (r->text_len == 0) {
         recorder_note(s->rec, r->it->id, "assistant", "llm", stage_call_model(c));
         recorder_note_ms(s->rec, r->it->id, "assistant", "first_token_ms", -1);
@@ -387,11 +446,63 @@ static void llm_token(void *user, stage_call *c, const char *text, size_t len)
     }
 }
 
+static void llm_tool_call(void *user, stage_call *c, uint32_t index, const char *call_id, const char *name,
+                          const char *args, size_t len)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->llm) return;
+    struct rcall *k = NULL;
+    for (int i = 0; i < r->n_calls; i++)
+        if (r->calls[i].index == index) k = &r->calls[i];
+    if (k == NULL) {
+        if (r->n_calls == (int)(sizeof r->calls / sizeof r->calls[0])) return; /* more calls than we keep */
+        char cid[72];
+        if (call_id && *call_id) snprintf(cid, sizeof cid, "%s", call_id);
+        else proto_new_id("call_", cid, sizeof cid);
+        item *it;
+        if (r->out_of_band) {
+            it = conv_detached("assistant", PROTO_OUTPUT_TEXT);
+            if (it) {
+                snprintf(it->type, sizeof it->type, "function_call");
+                snprintf(it->call_id, sizeof it->call_id, "%s", cid);
+                it->name = strdup(name ? name : "");
+                it->text = strdup("");
+            }
+        } else {
+            it = conv_add_function(&s->conv, NULL, NULL, "function_call", cid, name ? name : "", "", "in_progress");
+        }
+        if (it == NULL) return;
+        k = &r->calls[r->n_calls++];
+        k->index = index;
+        k->it = it;
+        k->output_index = r->n_out++;
+        proto_item v = conv_view(it);
+        sess_send(s, proto_ev_output_item(s->d, 0, r->id, k->output_index, &v));
+        if (!r->out_of_band) sess_send(s, proto_ev_item_added(s->d, &v, it->prev ? it->prev->id : NULL));
+        recorder_provider(s->rec, "llm", stage_call_model(c));
+    }
+    if (len > 0 && !k->done) {
+        size_t have = k->it->text ? strlen(k->it->text) : 0;
+        char *t = realloc(k->it->text, have + len + 1);
+        if (t == NULL) return;
+        memcpy(t + have, args, len);
+        t[have + len] = '\0';
+        k->it->text = t;
+        char *d = strndup(args, len);
+        proto_pos p = {r->id, k->it->id, k->output_index};
+        if (d) sess_send(s, proto_ev_function_args_delta(s->d, &p, k->it->call_id, d));
+        free(d);
+    }
+}
+
 static void llm_done(void *user, stage_call *c, const vx_usage *u)
 {
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->llm) return;
+    for (int i = 0; i < r->n_calls; i++)
+        if (!r->calls[i].done) finish_call(s, r, &r->calls[i], "completed");
     snprintf(r->llm_model, sizeof r->llm_model, "%s", stage_call_model(c));
     if (u) {
         r->usage.input_tokens = (int)u->prompt_tokens;
@@ -540,18 +651,22 @@ int respond_start(session *s, const proto_client_event *ev)
     proto_response pr;
     response_view(s, r, &pr, "in_progress");
     sess_send(s, proto_ev_response(s->d, 0, &pr));
-    proto_item v = conv_view(r->it);
-    sess_send(s, proto_ev_output_item(s->d, 0, r->id, 0, &v));
-    if (!r->out_of_band) sess_send(s, proto_ev_item_added(s->d, &v, r->it->prev ? r->it->prev->id : NULL));
-    sess_send(s, proto_ev_content_part(s->d, 0, r->id, 0, &v));
 
+    const char *tools = ev && ev->has_tools ? ev->tools_json : s->cfg.tools_json;
+    if (tools && strcmp(tools, "[]") == 0) tools = NULL;
+    char *mjson = ev && ev->has_input ? NULL : conv_messages_json(&s->conv, instr);
     vx_llm_params params = {.struct_size = sizeof params,
                             .temperature = s->cfg.temperature,
                             .max_tokens = r->max_output_tokens,
-                            .session_id = s->id};
-    stage_events sev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error};
+                            .session_id = s->id,
+                            .tools_json = tools,
+                            .tool_choice = ev && ev->tool_choice ? ev->tool_choice : s->cfg.tool_choice,
+                            .messages_json = mjson};
+    stage_events sev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error,
+                        .on_tool_call = llm_tool_call};
     r->llm = stage_llm_generate(s->sx, msgs, n, &params, &sev);
     free(msgs);
+    free(mjson);
     if (r->llm == NULL) {
         vx_error e = {VX_EUNAVAIL, 0, 0, "no language model provider is available"};
         fail(s, "no_llm_provider", &e);

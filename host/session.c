@@ -419,8 +419,22 @@ static void on_item_create(session *s, proto_client_event *ev)
             return;
         }
     }
-    proto_content ct = strcmp(ev->role, "assistant") == 0 ? PROTO_OUTPUT_TEXT : PROTO_INPUT_TEXT;
-    item *it = conv_add(&s->conv, after, ev->item_id, ev->role, ct, ev->text, "completed");
+    item *it;
+    if (ev->item_type) {
+        /* A tool result answers a call the model made in this conversation
+         * (a chat-completions provider refuses an orphan result). */
+        if (strcmp(ev->item_type, "function_call_output") == 0 && conv_find_call(&s->conv, ev->call_id) == NULL) {
+            char m[200];
+            snprintf(m, sizeof m, "no function_call with call_id '%.64s' in the conversation", ev->call_id);
+            sess_error(s, "invalid_request_error", "invalid_value", m, "item.call_id", ev->event_id);
+            return;
+        }
+        it = conv_add_function(&s->conv, after, ev->item_id, ev->item_type, ev->call_id, ev->name, ev->text,
+                               "completed");
+    } else {
+        proto_content ct = strcmp(ev->role, "assistant") == 0 ? PROTO_OUTPUT_TEXT : PROTO_INPUT_TEXT;
+        it = conv_add(&s->conv, after, ev->item_id, ev->role, ct, ev->text, "completed");
+    }
     if (it == NULL) {
         sess_error(s, "invalid_request_error", "duplicate_item_id", "an item with this id already exists",
                    "item.id", ev->event_id);
@@ -430,7 +444,11 @@ static void on_item_create(session *s, proto_client_event *ev)
     const char *prev = it->prev ? it->prev->id : NULL;
     sess_send(s, proto_ev_item_added(s->d, &v, prev));
     sess_send(s, proto_ev_item_done(s->d, &v, prev));
-    if (strcmp(it->role, "user") == 0) sess_observe_words(1, conv_words(it->text));
+    if (strcmp(it->role, "user") == 0 && !it->type[0]) sess_observe_words(1, conv_words(it->text));
+    if (it->type[0]) {
+        recorder_note(s->rec, it->id, it->role, "type", it->type);
+        recorder_note(s->rec, it->id, it->role, "call_id", it->call_id);
+    }
     recorder_note(s->rec, it->id, it->role, "text", it->text);
     recorder_note(s->rec, it->id, it->role, "source", "conversation.item.create");
     recorder_note_ms(s->rec, it->id, it->role, "created_ms", -1);

@@ -31,7 +31,11 @@ typedef struct item {
     char id[40];
     char role[12];
     proto_content content;
-    char *text;        /* text or transcript; NULL while unknown */
+    char *text;        /* text or transcript; NULL while unknown; a function
+                        * call's arguments, a function_call_output's output */
+    char type[24];     /* "" (message), "function_call", "function_call_output" */
+    char call_id[72];  /* function items */
+    char *name;        /* function_call */
     char status[16];   /* completed | in_progress | incomplete */
     int audio_ms;      /* assistant audio sent for it (truncate bounds) */
     struct item *prev, *next;
@@ -48,10 +52,23 @@ typedef struct conversation {
 item *conv_add(conversation *cv, item *after, const char *id, const char *role,
                proto_content content, const char *text, const char *status);
 item *conv_find(conversation *cv, const char *id);
+/* A function item (type "function_call" or "function_call_output") after
+ * `after` (as conv_add). NULL on OOM or a duplicate id. */
+item *conv_add_function(conversation *cv, item *after, const char *id, const char *type, const char *call_id,
+                        const char *name, const char *text, const char *status);
+/* Unlink and free an item. */
+void conv_remove(conversation *cv, item *it);
+/* The function_call item with this call_id, or NULL. */
+item *conv_find_call(conversation *cv, const char *call_id);
+/* The conversation as a chat-completions messages JSON array (assistant
+ * tool_calls and tool results included), instructions first; NULL when it
+ * has no function items (or on OOM): msgs[] says everything then. */
+char *conv_messages_json(const conversation *cv, const char *instructions);
 int conv_set_text(item *it, const char *text);
 void conv_free(conversation *cv);
-/* The LLM prompt: system instructions then every item with text. The
- * returned array points into the items; free() only the array. */
+/* The LLM prompt: system instructions then every message with text
+ * (function items are left out: see conv_messages_json). The returned array
+ * points into the items; free() only the array. */
 vx_message *conv_messages(const conversation *cv, const char *instructions, size_t *n);
 /* proto_item view of an item (pointers into it). */
 proto_item conv_view(const item *it);
@@ -153,6 +170,18 @@ typedef struct response {
     int out_of_band;       /* conversation "none": it is not in the conversation */
     int max_output_tokens; /* effective (0: inf) */
     char *voice;           /* per-response voice, or NULL */
+    /* Output items: the message (announced with its first token, or at the
+     * end when nothing else came) and the tool calls, in output_index order. */
+    int announced;
+    int msg_index;         /* the message's output_index */
+    int n_out;             /* output items announced */
+    struct rcall {
+        uint32_t index;    /* the provider's call index */
+        item *it;          /* its function_call item */
+        int output_index;
+        int done;
+    } calls[16];
+    int n_calls;
 } response;
 
 /* ------------------------------------------------------------ session */

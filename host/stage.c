@@ -325,6 +325,9 @@ static void call_unref(stage_call *c)
     }
     free(c->msgs);
     free((char *)c->params.session_id);
+    free((char *)c->params.tools_json);
+    free((char *)c->params.tool_choice);
+    free((char *)c->params.messages_json);
     free(c->text);
     free(c->voice);
     ctx_unref(c->x);
@@ -349,7 +352,7 @@ const char *stage_call_model(const stage_call *c)
 
 /* ---- delivery of plugin events to the session strand */
 
-enum { D_PARTIAL = 1, D_FINAL, D_TOKEN, D_AUDIO, D_DONE, D_ERROR, D_START_FAILED, D_TIMEOUT };
+enum { D_PARTIAL = 1, D_FINAL, D_TOKEN, D_AUDIO, D_DONE, D_ERROR, D_START_FAILED, D_TIMEOUT, D_TOOL };
 
 typedef struct delivery {
     attempt *a;
@@ -363,6 +366,8 @@ typedef struct delivery {
     vx_usage usage;
     int has_usage;
     vx_error err;
+    uint32_t index;      /* D_TOOL */
+    char *call_id, *name;
 } delivery;
 
 static void deliver_task(void *arg);
@@ -375,6 +380,8 @@ static void post_delivery(attempt *a, delivery *d)
         att_unref(a);
         free(d->text);
         free(d->pcm);
+        free(d->call_id);
+        free(d->name);
         free(d);
     }
 }
@@ -408,6 +415,28 @@ static void ev_text(attempt *a, int type, const char *text, size_t len, float co
 static void ev_stt_partial(void *u, const char *text) { ev_text(u, D_PARTIAL, text, text ? strlen(text) : 0, 0); }
 static void ev_stt_final(void *u, const char *text, float conf) { ev_text(u, D_FINAL, text, text ? strlen(text) : 0, conf); }
 static void ev_llm_token(void *u, const char *text, size_t len) { ev_text(u, D_TOKEN, text, len, 0); }
+
+static void ev_llm_tool(void *u, uint32_t index, const char *call_id, const char *name, const char *args,
+                        size_t len)
+{
+    delivery *d = new_delivery(D_TOOL);
+    if (d == NULL) return;
+    d->index = index;
+    d->text = malloc(len + 1);
+    d->call_id = call_id ? strndup(call_id, 128) : NULL;
+    d->name = name ? strndup(name, 128) : NULL;
+    if (d->text == NULL || (call_id && d->call_id == NULL) || (name && d->name == NULL)) {
+        free(d->text);
+        free(d->call_id);
+        free(d->name);
+        free(d);
+        return;
+    }
+    memcpy(d->text, args ? args : "", len);
+    d->text[len] = '\0';
+    d->len = len;
+    post_delivery(u, d);
+}
 
 static void ev_error(void *u, const vx_error *err)
 {
@@ -685,7 +714,12 @@ static int start_attempt(stage_call *c)
     a->pi = g_cfg[c->st].prov[c->prov];
     a->t0 = now_ns();
     a->se = (vx_stt_events){sizeof a->se, a, ev_stt_partial, ev_stt_final, ev_error};
-    a->le = (vx_llm_events){.struct_size = sizeof a->le, .user = a, .on_token = ev_llm_token, .on_done = ev_llm_done, .on_error = ev_error};
+    a->le = (vx_llm_events){.struct_size = sizeof a->le,
+                            .user = a,
+                            .on_token = ev_llm_token,
+                            .on_done = ev_llm_done,
+                            .on_error = ev_error,
+                            .on_tool_call = ev_llm_tool};
     a->te = (vx_tts_events){sizeof a->te, a, ev_tts_audio, ev_tts_done, ev_error};
     c->cur = a;
     gate_call_begin(a->pi, stage_op[c->st]);
@@ -847,6 +881,13 @@ static void deliver_task(void *arg)
         c->t_last = d->t_ns;
         if (c->ev.on_token) c->ev.on_token(c->ev.user, c, d->text, d->len);
         break;
+    case D_TOOL:
+        /* A tool call is output: it is never repeated by another provider. */
+        if (!c->output_started) observe(x, c->st, prov, H_FIRST, d->t_ns - a->t0);
+        first_output(c, a, d->t_ns);
+        c->t_last = d->t_ns;
+        if (c->ev.on_tool_call) c->ev.on_tool_call(c->ev.user, c, d->index, d->call_id, d->name, d->text, d->len);
+        break;
     case D_AUDIO: {
         /* Delivered to the client right after this returns: TTFA is
          * measured here, on the session strand. */
@@ -894,6 +935,8 @@ static void deliver_task(void *arg)
 out:
     free(d->text);
     free(d->pcm);
+    free(d->call_id);
+    free(d->name);
     free(d);
     att_unref(a);
 }
@@ -984,6 +1027,12 @@ stage_call *stage_llm_generate(stage_ctx *x, const vx_message *msgs, size_t n,
     c->params.temperature = params ? params->temperature : -1;
     c->params.max_tokens = params ? params->max_tokens : 0;
     if (params && params->session_id) c->params.session_id = strdup(params->session_id);
+    if (params && params->struct_size >= VX_LLM_PARAMS_SIZE_1_3) {
+        if ((params->tools_json && (c->params.tools_json = strdup(params->tools_json)) == NULL) ||
+            (params->tool_choice && (c->params.tool_choice = strdup(params->tool_choice)) == NULL) ||
+            (params->messages_json && (c->params.messages_json = strdup(params->messages_json)) == NULL))
+            goto fail;
+    }
     return call_go(c);
 fail:
     call_unref(c);

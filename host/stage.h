@@ -49,6 +49,10 @@ typedef struct stage_events {
     void (*on_audio)(void *user, stage_call *c, const int16_t *pcm, size_t n,
                      const vx_audio_format *fmt);                                    /* tts */
     void (*on_done)(void *user, stage_call *c, const vx_usage *usage);             /* llm, tts */
+    /* llm: a fragment of tool call `index` (call_id and name on its first
+     * fragment, NULL after; args the next piece of its JSON arguments) */
+    void (*on_tool_call)(void *user, stage_call *c, uint32_t index, const char *call_id, const char *name,
+                         const char *args, size_t len);
     /* The call failed for good (every provider tried, or a failure after
      * output was delivered). No event follows. */
     void (*on_error)(void *user, stage_call *c, const vx_error *err);

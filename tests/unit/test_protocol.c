@@ -907,15 +907,69 @@ static void item_ids_are_kept(void **state)
     proto_client_event_free(&ev);
 }
 
-static void function_call_item_is_not_supported(void **state)
+static void function_call_item_without_call_id_is_missing_required_parameter(void **state)
 {
     proto_error err;
     (void)state;
     parse_err(PROTO_GA, q("{'type':'conversation.item.create','event_id':'f','item':"
                           "{'type':'function_call','name':'f','arguments':'{}'}}"),
+              "missing_required_parameter", "item.call_id", &err);
+    assert_string_equal(err.event_id, "f");
+}
+
+static void function_call_output_item_is_parsed(void **state)
+{
+    proto_client_event ev;
+    proto_error err;
+    (void)state;
+    const char *j = q("{'type':'conversation.item.create','item':{'type':'function_call_output',"
+                      "'call_id':'call_1','output':'{\\'temp\\':21}'}}");
+    assert_int_equal(proto_parse(j, strlen(j), PROTO_GA, 0, &ev, &err), 0);
+    assert_string_equal(ev.item_type, "function_call_output");
+    assert_string_equal(ev.call_id, "call_1");
+    assert_string_equal(ev.text, "{\"temp\":21}");
+    proto_client_event_free(&ev);
+    parse_err(PROTO_GA, q("{'type':'conversation.item.create','item':{'type':'function_call_output','call_id':'c'}}"),
+              "missing_required_parameter", "item.output", &err);
+}
+
+static void other_item_types_are_not_supported(void **state)
+{
+    proto_error err;
+    (void)state;
+    parse_err(PROTO_GA, q("{'type':'conversation.item.create','item':{'type':'mcp_call'}}"),
               "invalid_value", "item.type", &err);
     assert_non_null(strstr(err.message, "not supported"));
-    assert_string_equal(err.event_id, "f");
+}
+
+static void session_tools_are_parsed_and_echoed(void **state)
+{
+    proto_client_event ev;
+    proto_error err;
+    proto_session s;
+    (void)state;
+    const char *j = q("{'type':'session.update','session':{'tools':[{'type':'function','name':'get_weather',"
+                      "'description':'Weather','parameters':{'type':'object'}}],'tool_choice':'required'}}");
+    assert_int_equal(proto_parse(j, strlen(j), PROTO_GA, 0, &ev, &err), 0);
+    assert_int_equal(ev.n_field_errors, 0);
+    assert_true(ev.session.set & PS_TOOLS);
+    assert_true(ev.session.set & PS_TOOL_CHOICE);
+    proto_session_defaults(&s, PROTO_GA);
+    assert_int_equal(proto_session_merge(&s, &ev.session), 0);
+    json_t *o = load(proto_ev_session(PROTO_GA, 1, &s), "session.updated");
+    json_t *tools = json_object_get(json_object_get(o, "session"), "tools");
+    assert_int_equal(json_array_size(tools), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tools, 0), "name")), "get_weather");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "session"), "tool_choice")), "required");
+    json_decref(o);
+    proto_session_clear(&s);
+    proto_client_event_free(&ev);
+    parse_err(PROTO_GA, q("{'type':'session.update','session':{'tools':[{'type':'mcp','server_url':'x'}]}}"),
+              "invalid_value", "session.tools[0].type", &err);
+    parse_err(PROTO_GA, q("{'type':'session.update','session':{'tools':[{'type':'function','name':'bad name'}]}}"),
+              "invalid_value", "session.tools[0].name", &err);
+    parse_err(PROTO_GA, q("{'type':'session.update','session':{'tool_choice':'sometimes'}}"),
+              "invalid_value", "session.tool_choice", &err);
 }
 
 static void unknown_role_is_invalid_value(void **state)
@@ -1842,7 +1896,10 @@ int main(void)
         cmocka_unit_test(beta_assistant_message_with_text_part),
         cmocka_unit_test(system_message_is_accepted),
         cmocka_unit_test(item_ids_are_kept),
-        cmocka_unit_test(function_call_item_is_not_supported),
+        cmocka_unit_test(function_call_item_without_call_id_is_missing_required_parameter),
+        cmocka_unit_test(function_call_output_item_is_parsed),
+        cmocka_unit_test(other_item_types_are_not_supported),
+        cmocka_unit_test(session_tools_are_parsed_and_echoed),
         cmocka_unit_test(unknown_role_is_invalid_value),
         cmocka_unit_test(missing_item_is_missing_required_parameter),
         cmocka_unit_test(audio_content_part_is_not_supported),
