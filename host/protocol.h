@@ -8,9 +8,11 @@
  * PCM (OpenSSL). It holds no session state and calls no plugin.
  *
  * Client events understood:
- *   session.update, input_audio_buffer.append, input_audio_buffer.commit,
- *   input_audio_buffer.clear, conversation.item.create (text messages),
- *   response.create, response.cancel.
+ *   session.update (a member that does not parse is reported and left out;
+ *   the others apply), input_audio_buffer.append, input_audio_buffer.commit,
+ *   input_audio_buffer.clear, conversation.item.create (text messages,
+ *   function_call, function_call_output), conversation.item.truncate,
+ *   response.create (with its per-response options), response.cancel.
  * Anything else, malformed JSON, wrong field types, bad base64, audio formats
  * voxray cannot take: proto_parse() fails with a proto_error the session
  * sends back as an `error` event; the session goes on.
