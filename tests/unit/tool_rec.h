@@ -8,7 +8,8 @@
  *     fragment and its arguments concatenated;
  *   - `bad` counts what the ABI forbids: an index past the calls seen so
  *     far plus one, a first fragment without id or name, a later fragment
- *     with one, a fragment after on_done/on_error;
+ *     with one, a fragment after on_done/on_error, a fragment that is not
+ *     whole UTF-8 characters;
  *   - tokens_before is how many tokens had arrived at the first fragment.
  *
  * Include it once per test program, after plugin_harness.h. tr_new()'s
@@ -49,6 +50,24 @@ typedef struct tool_rec {
 
 static tool_rec *tr_all;
 
+/* 1 when p[0..len) is whole, well-formed UTF-8 characters. */
+static int tr_utf8(const char *p, size_t len) {
+    const unsigned char *s = (const unsigned char *)p, *end = s + len;
+
+    while (s < end) {
+        size_t n = *s < 0x80             ? 1
+                   : (*s & 0xe0) == 0xc0 ? 2
+                   : (*s & 0xf0) == 0xe0 ? 3
+                   : (*s & 0xf8) == 0xf0 ? 4
+                                         : 0;
+        if (!n || (size_t)(end - s) < n) return 0;
+        for (size_t i = 1; i < n; i++)
+            if ((s[i] & 0xc0) != 0x80) return 0;
+        s += n;
+    }
+    return 1;
+}
+
 static void tr_on_token(void *user, const char *text, size_t len) {
     tool_rec *t = user;
     t->inner.on_token(t->inner.user, text, len);
@@ -76,7 +95,8 @@ static void tr_on_tool_call(void *user, uint32_t index, const char *call_id, con
     pthread_mutex_lock(&t->mu);
     if (!t->fragments) t->tokens_before = tokens;
     t->fragments++;
-    if (ended || index > t->n_calls || index >= TR_CALLS || (len && !args)) {
+    if (ended || index > t->n_calls || index >= TR_CALLS || (len && !args) ||
+        !tr_utf8(args, len)) {
         t->bad++;
     } else {
         tr_call *c = &t->calls[index];
