@@ -137,7 +137,7 @@ static tools_call *tools_find(tools_stream *ts, const json_t *idx, const char *i
             tools_call *c = &ts->calls[i];
             if (!c->has_srv || c->srv != v) continue;
             /* The same number with another id: a server that numbers every
-             * call of a parallel set 0. */
+             * call of a parallel set 0 (Ollama, ollama#15457). */
             if (id && c->srv_id && strcmp(c->id, id) != 0) return NULL;
             return c;
         }

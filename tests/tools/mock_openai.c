@@ -17,7 +17,8 @@
  *                               tool calls (whatever tools the request
  *                               offered): tools_openai tools_parallel
  *                               tools_ollama tools_llamacpp tools_noindex
- *                               tools_text tools_noname tools_nonstream
+ *                               tools_index0 tools_text tools_noname
+ *                               tools_nonstream
  *                               (see tool_events);
  *                               any other model: 404 model_not_found
  *   POST .../audio/transcriptions  whisper-1 (any unknown name too) count
@@ -472,6 +473,9 @@ static json_t *llamacpp_chunk(const char *model, json_t *delta, const char *fini
  *                   in the finish chunk
  *   tools_noindex   older Ollama: two whole calls in one delta, neither with
  *                   index nor id (get_weather TOOL_ARGS, get_time {})
+ *   tools_index0    Ollama 0.20 (ollama#15457): two whole calls in two
+ *                   chunks, both index 0, ids call_o0 (get_weather
+ *                   TOOL_ARGS) and call_o1 (get_time {})
  *   tools_text      "Let me check the weather." in 3 tokens, then
  *                   call_t1 get_weather TOOL_ARGS in 3 pieces
  *   tools_noname    a call whose fragments never name the function
@@ -521,6 +525,12 @@ static json_t *tool_events(const char *model) {
                         call_frag(-1, NULL, "get_time", "{}"), NULL);
         json_array_append_new(ev, ollama_chunk(model, c, NULL));
         json_array_append_new(ev, ollama_chunk(model, json_object(), "stop"));
+    } else if (strcmp(model, "tools_index0") == 0) {
+        c = calls_delta(call_frag(0, "call_o0", "get_weather", TOOL_ARGS), NULL);
+        json_array_append_new(ev, ollama_chunk(model, c, NULL));
+        c = calls_delta(call_frag(0, "call_o1", "get_time", "{}"), NULL);
+        json_array_append_new(ev, ollama_chunk(model, c, NULL));
+        json_array_append_new(ev, ollama_chunk(model, json_object(), "tool_calls"));
     } else if (strcmp(model, "tools_text") == 0) {
         add_chunk(ev, model,
                   json_pack("{s:s, s:s, s:n}", "role", "assistant", "content", "", "refusal"),

@@ -811,6 +811,22 @@ static void test_calls_without_index_or_id_get_their_own_index_and_a_made_up_id(
     assert_string_not_equal(t->calls[0].id, t->calls[1].id);
 }
 
+static void test_calls_sharing_index_0_with_their_own_ids_are_told_apart(void **state) {
+    fixture *f = *state;
+    tool_rec *t = tr(f);
+    seen d;
+
+    trun(f, "tools_index0", t, &d);
+    assert_int_equal(d.done, 1);
+    assert_int_equal(t->bad, 0);
+    assert_int_equal(t->n_calls, 2);
+    assert_string_equal(t->calls[0].id, "call_o0");
+    assert_string_equal(t->calls[0].args, TOOL_ARGS);
+    assert_string_equal(t->calls[1].id, "call_o1");
+    assert_string_equal(t->calls[1].name, "get_time");
+    assert_string_equal(t->calls[1].args, "{}");
+}
+
 static void test_text_then_a_call_gives_tokens_then_fragments(void **state) {
     fixture *f = *state;
     tool_rec *t = tr(f);
@@ -1200,6 +1216,7 @@ int main(void) {
         T(test_ollama_whole_call_in_one_chunk_is_one_fragment),
         T(test_llamacpp_whole_call_with_usage_in_the_finish_chunk),
         T(test_calls_without_index_or_id_get_their_own_index_and_a_made_up_id),
+        T(test_calls_sharing_index_0_with_their_own_ids_are_told_apart),
         T(test_text_then_a_call_gives_tokens_then_fragments),
         T(test_a_whole_json_answer_with_a_call),
         T(test_a_call_that_never_names_its_function_is_a_protocol_error),
