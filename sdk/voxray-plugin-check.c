@@ -393,6 +393,12 @@ typedef struct ck_rec {
     char last_msg[256];
     int last_event_error; /* the event being recorded is an on_error */
     char text[256]; /* last final / start of the reply */
+    int tool_frags, tool_calls; /* LLM: on_tool_call fragments, calls they opened */
+    int tool_bad;               /* fragments that broke on_tool_call's rules */
+    char tool_why[160];         /* the first of those */
+    char tool_name[64];         /* call 0: its function and the start of its arguments */
+    char tool_args[128];
+    size_t tool_args_len;
 } ck_rec;
 
 static ck_rec *ck_recs;
@@ -515,6 +521,48 @@ static void ck_on_token(void *u, const char *text, size_t len) {
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The one function ck_llm_generate offers. */
+#define CK_TOOL "get_weather"
+
+/* A broken rule of on_tool_call; the first one is kept. Lock held. */
+static void ck_tool_bad(ck_rec *r, const char *fmt, ...) VX_PRINTF(2, 3);
+static void ck_tool_bad(ck_rec *r, const char *fmt, ...) {
+    va_list ap;
+
+    if (r->tool_bad++) return;
+    va_start(ap, fmt);
+    vsnprintf(r->tool_why, sizeof r->tool_why, fmt, ap);
+    va_end(ap);
+}
+
+static void ck_on_tool_call(void *u, uint32_t index, const char *id, const char *name,
+                            const char *args, size_t len) {
+    ck_rec *r = u;
+
+    pthread_mutex_lock(&r->lock);
+    if (r->terminals) r->after_terminal++;
+    r->tool_frags++;
+    if (index > (uint32_t)r->tool_calls) {
+        ck_tool_bad(r, "index %u before any fragment of call %d", index, r->tool_calls);
+    } else if (index == (uint32_t)r->tool_calls) {
+        r->tool_calls++;
+        if (!id || !*id || !name || !*name)
+            ck_tool_bad(r, "the first fragment of call %u lacks its id or name", index);
+        else if (strcmp(name, CK_TOOL) != 0)
+            ck_tool_bad(r, "call %u names '%.40s', which was not offered", index, name);
+        if (index == 0) snprintf(r->tool_name, sizeof r->tool_name, "%s", name ? name : "");
+    } else if (id || name) {
+        ck_tool_bad(r, "a later fragment of call %u repeats its id or name", index);
+    }
+    if (len && !args) ck_tool_bad(r, "args NULL with len %zu", len);
+    if (index == 0 && args && r->tool_args_len + len < sizeof r->tool_args) {
+        memcpy(r->tool_args + r->tool_args_len, args, len);
+        r->tool_args_len += len;
+    }
+    ck_rec_event(r, 0);
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void ck_on_llm_done(void *u, const vx_usage *usage) {
     ck_rec *r = u;
 
@@ -558,6 +606,7 @@ typedef struct ck_op {
     const int16_t *pcm;
     size_t frames;
     int blocks; /* STT feed: number of blocks; cancel/close: 1 stt, 2 llm, 3 tts */
+    int tools;  /* LLM generate: 1 offer CK_TOOL, 2 and pass events of ABI 1.2 */
 } ck_op;
 
 static void ck_do_cancel(void *a) {
@@ -740,9 +789,21 @@ static void ck_llm_generate(void *a) {
     static const vx_message msgs[] = {
         {"system", "You are a helpful voice assistant. Answer briefly."},
         {"user", "Hello, can you tell me something about the weather?"}};
+    static const char tools[] =
+        "[{\"type\":\"function\",\"name\":\"" CK_TOOL "\",\"description\":\"Current "
+        "weather in a city\",\"parameters\":{\"type\":\"object\",\"properties\":"
+        "{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}]";
     vx_llm_params params = {.struct_size = sizeof params, .temperature = -1, .session_id = "vx-plugin-check"};
     vx_llm_events ev = {.struct_size = sizeof ev, .user = o->r, .on_token = ck_on_token, .on_done = ck_on_llm_done, .on_error = ck_on_error};
 
+    if (o->tools) {
+        params.tools_json = tools;
+        params.tool_choice = "required";
+        ev.on_tool_call = ck_on_tool_call;
+    }
+    /* A host of ABI 1.2: the struct ends before on_tool_call (whose slot
+     * still points at the recorder, so a plugin that reads it is caught). */
+    if (o->tools == 2) ev.struct_size = VX_LLM_EVENTS_SIZE_1_3 - sizeof(void (*)(void));
     o->rc = o->p->llm.generate(o->inst, msgs, 2, &params, &ev, &o->s, &o->err);
 }
 
@@ -753,22 +814,27 @@ static void ck_tts_synthesize(void *a) {
     o->rc = o->p->tts.synthesize(o->inst, o->text, NULL, &o->fmt, &ev, &o->s, &o->err);
 }
 
-/* Start an LLM (kind 2) or TTS (kind 3) stream; NULL on failure (reported). */
+/* Start the LLM (kind 2) or TTS (kind 3) stream o describes; NULL on failure
+ * (reported). */
+static vx_stream *ck_start_op(ck_op *o, int kind, vx_audio_format *fmt, const char *what) {
+    ck_bounded(what, kind == 2 ? ck_llm_generate : ck_tts_synthesize, o);
+    if (o->rc != VX_OK || o->s == NULL) {
+        ck_fail(what, "returned %s (%d)%s%s%s", loader_error_name(o->rc), o->rc,
+                o->err.msg[0] ? ": " : "", o->err.msg,
+                o->rc == VX_OK ? " but left *out NULL" : "");
+        if (o->s) ck_close_check("close after a failed start", o->p, o->s, o->r, kind);
+        return NULL;
+    }
+    if (fmt) *fmt = o->fmt;
+    ck_ok("%s", what);
+    return o->s;
+}
+
 static vx_stream *ck_start(const loader_plugin *p, void *inst, ck_rec *r, int kind,
                            const char *text, vx_audio_format *fmt, const char *what) {
     ck_op o = {.p = p, .inst = inst, .r = r, .text = text};
 
-    ck_bounded(what, kind == 2 ? ck_llm_generate : ck_tts_synthesize, &o);
-    if (o.rc != VX_OK || o.s == NULL) {
-        ck_fail(what, "returned %s (%d)%s%s%s", loader_error_name(o.rc), o.rc,
-                o.err.msg[0] ? ": " : "", o.err.msg,
-                o.rc == VX_OK ? " but left *out NULL" : "");
-        if (o.s) ck_close_check("close after a failed start", p, o.s, r, kind);
-        return NULL;
-    }
-    if (fmt) *fmt = o.fmt;
-    ck_ok("%s", what);
-    return o.s;
+    return ck_start_op(&o, kind, fmt, what);
 }
 
 /* A whole stream: output, then exactly one terminal event, nothing after. */
@@ -875,6 +941,55 @@ static void ck_stream_close_early(const loader_plugin *p, void *inst, int kind) 
         return;
     snprintf(what, sizeof what, "%s: close right after start is safe", k);
     ck_close_check(what, p, s, r, kind);
+}
+
+/* ABI 1.3 tools: offer CK_TOOL with tool_choice "required". A plugin may
+ * ignore tools and answer with text; the calls it makes must follow the
+ * rules of on_tool_call (indexes from 0 in order, id and name on a call's
+ * first fragment only, an offered function, nothing after the end). With
+ * old_events the host looks like ABI 1.2, whose events end before
+ * on_tool_call: no call may reach it. The arguments are shown, not parsed
+ * (the checker has no JSON library). */
+static void ck_llm_tools(const loader_plugin *p, void *inst, int old_events) {
+    ck_rec *r = ck_rec_new();
+    ck_op o = {.p = p, .inst = inst, .r = r, .tools = old_events ? 2 : 1};
+    const char *what;
+    vx_stream *s;
+    int terms, after, frags, calls, bad, tokens;
+
+    what = old_events ? "llm: generate offering a tool to events of ABI 1.2"
+                      : "llm: generate offering a tool (tool_choice \"required\")";
+    if ((s = ck_start_op(&o, 2, NULL, what)) == NULL) return;
+    what = old_events ? "llm: events of ABI 1.2 never receive on_tool_call"
+                      : "llm: tool calls follow the rules of on_tool_call, then one end";
+    if (ck_wait_terminals(r, 1) != 0) {
+        ck_fail(what, "no on_done or on_error: timed out after %g s", ck_timeout_s);
+    } else {
+        ck_sleep_ms(CK_SETTLE_MS);
+        pthread_mutex_lock(&r->lock);
+        terms = r->terminals;
+        after = r->after_terminal;
+        frags = r->tool_frags;
+        calls = r->tool_calls;
+        bad = r->tool_bad;
+        tokens = r->tokens;
+        pthread_mutex_unlock(&r->lock);
+        if (terms != 1 || after)
+            ck_fail(what, "%d terminal event(s), %d event(s) after the first one", terms, after);
+        else if (old_events)
+            ck_check(frags == 0, what, "%d on_tool_call fragment(s) past the events' size",
+                     frags);
+        else if (bad)
+            ck_fail(what, "%s (%d fragment(s) broke the rules)", r->tool_why, bad);
+        else if (calls)
+            ck_ok("%s # %d call(s) in %d fragment(s); %s(%.*s)", what, calls, frags,
+                  r->tool_name, (int)r->tool_args_len, r->tool_args);
+        else
+            ck_ok("%s # no call: %d token(s)", what, tokens);
+    }
+    ck_close_check(old_events ? "llm: no event after close (events of ABI 1.2)"
+                              : "llm: no event after close (tools offered)",
+                   p, s, r, 2);
 }
 
 /* ---------------------------------------------------------------- store */
@@ -1242,6 +1357,8 @@ int main(int argc, char **argv) {
         ck_stream_complete(p, inst, 2);
         ck_stream_cancel(p, inst, 2);
         ck_stream_close_early(p, inst, 2);
+        ck_llm_tools(p, inst, 0);
+        ck_llm_tools(p, inst, 1);
     }
     if (k & VX_KIND_TTS) {
         ck_stream_complete(p, inst, 3);

@@ -13,6 +13,20 @@
  * ignores "stream" and answers one application/json completion is accepted
  * too (one token, then on_done).
  *
+ * Tools (ABI 1.3). When the host offers functions (params->tools_json, a
+ * non-empty array) and its events can take calls (on_tool_call), the
+ * request carries them as "tools", converted to the chat-completions shape,
+ * and tool_choice mapped (tools.h); params->messages_json, when set, is sent
+ * as "messages" in place of msgs[], with system_prompt applied the same way.
+ * Calls stream in choices[0].delta.tool_calls[] beside or instead of text
+ * and go out through on_tool_call, fragment by fragment (tools.h says how
+ * the servers' styles are reconciled); finish_reason "tool_calls" then ends
+ * the answer as any other. Without tools offered the request is built
+ * exactly as before ABI 1.3. A host whose events end before on_tool_call
+ * (or leave it NULL) is never offered tools, and a call a server sends
+ * anyway is dropped: such a generation ends with on_done and the text
+ * alone. Params older than 1.3 read as "no tools, no messages_json".
+ *
  * Threads: the instance's oai_client runs every request on its driver
  * thread, which delivers all events of a stream; close() waits for the
  * driver to let go of the request (see oai_client.h).
@@ -23,6 +37,7 @@
 
 #include "oai_client.h"
 #include "sse.h"
+#include "tools.h"
 
 #define LLM_VERSION "1.0.0"
 #define LLM_NAME "llm_openai"
@@ -74,19 +89,34 @@ struct vx_stream {
     int ended;    /* on_done or on_error was delivered */
     vx_usage usage;
     int has_usage;
+    tools_stream tools; /* the answer's tool calls */
     vx_error err; /* why an event was refused */
 };
 
 /* ---------------------------------------------------------------- events */
 
+static void llm_fail(vx_stream *s, const vx_error *e) {
+    s->ended = 1;
+    s->ev.on_error(s->ev.user, e);
+}
+
+/* The answer is complete: on_done, or on_error when a tool call of it
+ * never got a name (nothing of that call reached the host). */
 static void llm_done(vx_stream *s) {
+    if (tools_finish(&s->tools, &s->err) != VX_OK) {
+        llm_fail(s, &s->err);
+        return;
+    }
     s->ended = 1;
     s->ev.on_done(s->ev.user, s->has_usage ? &s->usage : NULL);
 }
 
-static void llm_fail(vx_stream *s, const vx_error *e) {
-    s->ended = 1;
-    s->ev.on_error(s->ev.user, e);
+/* tools_emit_fn: one fragment of a call, to the host. */
+static void llm_tool(void *ctx, uint32_t index, const char *id, const char *name,
+                     const char *args, size_t len) {
+    vx_stream *s = ctx;
+
+    s->ev.on_tool_call(s->ev.user, index, id, name, args, len);
 }
 
 static uint32_t llm_count(const json_t *o, const char *key) {
@@ -116,7 +146,7 @@ static int llm_stream_error(vx_stream *s, const json_t *j) {
  * VX_E* code with s->err filled. */
 static int llm_chunk(vx_stream *s, const json_t *j, int whole) {
     const json_t *e = json_object_get(j, "error"), *u = json_object_get(j, "usage");
-    const json_t *ch = json_object_get(j, "choices"), *c0, *msg, *txt, *fr;
+    const json_t *ch = json_object_get(j, "choices"), *c0, *msg, *txt, *fr, *tc;
     const char *obj = json_string_value(json_object_get(j, "object"));
 
     if (!json_is_object(j)) {
@@ -136,6 +166,10 @@ static int llm_chunk(vx_stream *s, const json_t *j, int whole) {
     txt = json_object_get(msg, "content"); /* may be absent or null */
     if (json_is_string(txt) && json_string_length(txt) > 0)
         s->ev.on_token(s->ev.user, json_string_value(txt), json_string_length(txt));
+    tc = json_object_get(msg, "tool_calls"); /* absent, null or [] without calls */
+    if (s->ev.on_tool_call && json_is_array(tc) &&
+        tools_feed(&s->tools, tc, llm_tool, s, &s->err) != VX_OK)
+        return s->err.code;
     fr = json_object_get(c0, "finish_reason");
     if (json_is_string(fr)) s->finished = 1;
     return 0;
@@ -263,53 +297,118 @@ static int llm_add_message(json_t *arr, const char *role, const char *content) {
                : 0;
 }
 
-/* The request body. NULL with err filled: VX_EINVAL for a message without a
- * role or with text that is not UTF-8, VX_ENOMEM. */
-static json_t *llm_request(llm_inst *in, const vx_message *msgs, size_t n,
-                           const vx_llm_params *p, vx_error *err) {
+/* The messages array built from msgs[]. NULL with err filled: VX_EINVAL for
+ * a message without a role or with text that is not UTF-8, VX_ENOMEM. */
+static json_t *llm_messages(llm_inst *in, const vx_message *msgs, size_t n, vx_error *err) {
     const char *sys = in->system_prompt;
-    double temp = p->temperature >= 0 ? p->temperature : in->temperature;
-    long max = p->max_tokens > 0 ? p->max_tokens : in->max_tokens;
-    json_t *body = json_object(), *arr = json_array(), *opt;
-    int replaced = 0, bad = !body || !arr;
+    json_t *arr = json_array();
+    int replaced = 0;
     size_t i;
 
     for (i = 0; i < n && msgs[i].role; i++)
         ;
     if (i < n) {
-        json_decref(body);
         json_decref(arr);
         oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": message %zu has no role", i);
         return NULL;
     }
-    if (!bad && *sys) {
+    if (!arr) goto oom;
+    if (*sys) {
         /* system_prompt takes the place of the first system message, or
          * comes first when the conversation has none. */
         for (i = 0; i < n && strcmp(msgs[i].role, "system") != 0; i++)
             ;
-        if (i == n && llm_add_message(arr, "system", sys) != 0) bad = 1;
+        if (i == n && llm_add_message(arr, "system", sys) != 0) goto oom;
     }
-    for (i = 0; !bad && i < n; i++) {
+    for (i = 0; i < n; i++) {
         const char *content = msgs[i].content;
         if (*sys && !replaced && strcmp(msgs[i].role, "system") == 0) content = sys, replaced = 1;
         if (llm_add_message(arr, msgs[i].role, content) != 0) {
-            json_decref(body);
             json_decref(arr);
             oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": message %zu is not valid UTF-8", i);
             return NULL;
         }
     }
-    if (!bad) {
-        bad = json_object_set_new(body, "model", json_string(in->cf.model)) ||
-              json_object_set(body, "messages", arr) ||
-              json_object_set_new(body, "stream", json_true());
-        if (!bad && in->include_usage)
-            bad = !(opt = json_object()) || json_object_set_new(body, "stream_options", opt) ||
-                  json_object_set_new(opt, "include_usage", json_true());
-        if (!bad && temp >= 0) bad = json_object_set_new(body, "temperature", json_real(temp));
-        if (!bad && max > 0) bad = json_object_set_new(body, "max_tokens", json_integer(max));
-    }
+    return arr;
+oom:
     json_decref(arr);
+    oai_seterr(err, VX_ENOMEM, 1, 0, LLM_NAME ": out of memory building the request");
+    return NULL;
+}
+
+/* The messages array from params->messages_json, with system_prompt applied
+ * as llm_messages applies it. NULL with err filled: VX_EINVAL when the text
+ * is not a JSON array of objects with a string "role", VX_ENOMEM. */
+static json_t *llm_messages_json(llm_inst *in, const char *text, vx_error *err) {
+    const char *sys = in->system_prompt;
+    json_error_t je;
+    json_t *arr = json_loads(text, 0, &je), *m, *first = NULL;
+    size_t i;
+
+    if (!json_is_array(arr)) {
+        oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": messages_json is not a JSON array%s%s",
+                   arr ? "" : ": ", arr ? "" : je.text);
+        json_decref(arr);
+        return NULL;
+    }
+    json_array_foreach(arr, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!role) {
+            oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": messages_json[%zu] has no role", i);
+            json_decref(arr);
+            return NULL;
+        }
+        if (!first && strcmp(role, "system") == 0) first = m;
+    }
+    if (*sys) {
+        if (first
+                ? json_object_set_new(first, "content", json_string(sys)) != 0
+                : json_array_insert_new(
+                      arr, 0, json_pack("{s:s, s:s}", "role", "system", "content", sys)) != 0) {
+            json_decref(arr);
+            oai_seterr(err, VX_ENOMEM, 1, 0, LLM_NAME ": out of memory building the request");
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* The request body. tools: offer params' tools (the host can take calls).
+ * NULL with err filled: VX_EINVAL for a message, messages_json or
+ * tools_json the plugin cannot use, VX_ENOMEM. */
+static json_t *llm_request(llm_inst *in, const vx_message *msgs, size_t n,
+                           const vx_llm_params *p, int tools, vx_error *err) {
+    int v13 = p->struct_size >= VX_LLM_PARAMS_SIZE_1_3;
+    double temp = p->temperature >= 0 ? p->temperature : in->temperature;
+    long max = p->max_tokens > 0 ? p->max_tokens : in->max_tokens;
+    json_t *body = NULL, *arr = NULL, *tl = NULL, *choice = NULL, *opt;
+    int bad;
+
+    if (v13 && tools && p->tools_json && tools_convert(p->tools_json, &tl, err) != VX_OK)
+        return NULL;
+    arr = v13 && p->messages_json ? llm_messages_json(in, p->messages_json, err)
+                                  : llm_messages(in, msgs, n, err);
+    if (!arr) {
+        json_decref(tl);
+        return NULL;
+    }
+    /* tool_choice means nothing without tools (and servers refuse it). */
+    if (tl) choice = tools_choice(p->tool_choice);
+    bad = !(body = json_object()) ||
+          json_object_set_new(body, "model", json_string(in->cf.model)) ||
+          json_object_set(body, "messages", arr) ||
+          json_object_set_new(body, "stream", json_true());
+    if (!bad && in->include_usage)
+        bad = !(opt = json_object()) || json_object_set_new(body, "stream_options", opt) ||
+              json_object_set_new(opt, "include_usage", json_true());
+    if (!bad && temp >= 0) bad = json_object_set_new(body, "temperature", json_real(temp));
+    if (!bad && max > 0) bad = json_object_set_new(body, "max_tokens", json_integer(max));
+    if (!bad && tl) bad = json_object_set(body, "tools", tl);
+    if (!bad && tl && p->tool_choice && *p->tool_choice)
+        bad = !choice || json_object_set(body, "tool_choice", choice);
+    json_decref(arr);
+    json_decref(tl);
+    json_decref(choice);
     if (bad) {
         json_decref(body);
         oai_seterr(err, VX_ENOMEM, 1, 0, LLM_NAME ": out of memory building the request");
@@ -322,12 +421,13 @@ static json_t *llm_request(llm_inst *in, const vx_message *msgs, size_t n,
 
 static void llm_free(vx_stream *s) {
     sse_free(&s->sse);
+    tools_stream_free(&s->tools);
     free(s->jbuf);
     free(s);
 }
 
-/* Fails with VX_EINVAL (missing callbacks, a bad message), VX_ENOMEM. Every
- * upstream failure arrives through on_error. */
+/* Fails with VX_EINVAL (missing callbacks, a bad message, messages_json or
+ * tools_json), VX_ENOMEM. Every upstream failure arrives through on_error. */
 static int llm_generate(void *inst, const vx_message *msgs, size_t n,
                         const vx_llm_params *params, const vx_llm_events *ev, vx_stream **out,
                         vx_error *err) {
@@ -340,6 +440,7 @@ static int llm_generate(void *inst, const vx_message *msgs, size_t n,
 
     *out = NULL;
     if (ev) memcpy(&e, ev, ev->struct_size < sizeof(e) ? ev->struct_size : sizeof(e));
+    if (!ev || ev->struct_size < VX_LLM_EVENTS_SIZE_1_3) e.on_tool_call = NULL;
     if (!e.on_token || !e.on_done || !e.on_error || (n && !msgs)) {
         oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": generate needs messages and all three events");
         return VX_EINVAL;
@@ -353,7 +454,7 @@ static int llm_generate(void *inst, const vx_message *msgs, size_t n,
     s->in = in;
     s->ev = e;
     sse_init(&s->sse, LLM_EVENT_MAX);
-    if (!(body = llm_request(in, msgs, n, &p, err))) {
+    if (!(body = llm_request(in, msgs, n, &p, e.on_tool_call != NULL, err))) {
         rc = err->code;
         goto fail;
     }

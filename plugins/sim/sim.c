@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "sim.h"
 
 /* Choices of the enum keys, in the order of the SIM_AT_* and SIM_HANG_*
@@ -59,6 +61,17 @@ static const vx_config_key sim_config[] = {
      "LLM: the answer; empty echoes 'You said: <last user message>.'", 0, 16384, NULL, 0},
     {"token_delay", VX_CFG_DURATION, "20ms", "LLM: time between tokens after the first",
      0, 60000, NULL, 0},
+    {"tool_call", VX_CFG_STRING, "",
+     "LLM: 'NAME {JSON arguments}' (arguments default {}): when the request offers NAME "
+     "among its tools and tool_choice is auto, a user turn is answered by this call (its "
+     "arguments in 3 fragments, then on_done) instead of text; tool_choice 'required' or a "
+     "function name forces a call, 'none' forbids it; a tool result last in the "
+     "conversation is answered 'Tool said: <its content>.'",
+     0, 16384, NULL, 0},
+    {"tool_trigger", VX_CFG_STRING, "",
+     "LLM: make the tool_call only when the last user message contains this text "
+     "(ignoring case); empty: on every user turn",
+     0, 256, NULL, 0},
     {"sample_rate", VX_CFG_INT, "16000", "TTS: output sample rate in Hz", 8000, 192000, NULL, 0},
     {"ms_per_char", VX_CFG_INT, "50", "TTS: milliseconds of audio per character of text",
      0, 10000, NULL, 0},
@@ -403,6 +416,34 @@ static int sim_split_transcripts(sim_inst *in, const char *list, const char *sin
     return 0;
 }
 
+/* tool_call "get_weather {\"city\": \"Paris\"}" -> name and arguments (a
+ * JSON object, "{}" when none is given, kept as written). An empty value
+ * sets nothing. Returns 0, -1 when the value is malformed (a name outside
+ * [A-Za-z0-9_-]{1,64}, arguments that are not a JSON object), -2 when out
+ * of memory. */
+static int sim_parse_tool_call(sim_inst *in, const char *v) {
+    size_t name_len;
+    json_t *j;
+    int ok;
+
+    while (isspace((unsigned char)*v)) v++;
+    if (!*v) return 0;
+    for (name_len = 0; v[name_len] && !isspace((unsigned char)v[name_len]); name_len++)
+        if (!isalnum((unsigned char)v[name_len]) && v[name_len] != '_' && v[name_len] != '-')
+            return -1;
+    if (name_len > 64) return -1;
+    if (!(in->tool_name = strndup(v, name_len))) return -2;
+    if (!(in->tool_args = sim_strndup_trim(v + name_len, strlen(v + name_len)))) return -2;
+    if (!*in->tool_args) {
+        free(in->tool_args);
+        if (!(in->tool_args = strdup("{}"))) return -2;
+    }
+    j = json_loads(in->tool_args, 0, NULL);
+    ok = json_is_object(j);
+    json_decref(j);
+    return ok ? 0 : -1;
+}
+
 /* The error kinds, in the order of the "error" key's choices. */
 static const struct {
     const char *name;
@@ -446,6 +487,13 @@ static const char *sim_configure(sim_inst *in, const vx_config *cfg) {
     if (!(in->reply = sim_strndup_trim(reply, strlen(reply)))) return "";
     if (sim_parse_ms(sim_cfg(cfg, "token_delay"), &v) != 0) return "token_delay";
     in->token_delay_ns = v * 1000000ull;
+    switch (sim_parse_tool_call(in, sim_cfg(cfg, "tool_call"))) {
+    case -1:
+        return "tool_call";
+    case -2:
+        return "";
+    }
+    if (!(in->tool_trigger = strdup(sim_cfg(cfg, "tool_trigger")))) return "";
     if (sim_parse_u64(sim_cfg(cfg, "sample_rate"), &v) != 0 || v < 8000 || v > 192000)
         return "sample_rate";
     in->sample_rate = (uint32_t)v;
@@ -467,6 +515,9 @@ static void sim_shutdown(void *inst) {
     for (size_t i = 0; i < in->n_transcripts; i++) free(in->transcripts[i]);
     free(in->transcripts);
     free(in->reply);
+    free(in->tool_name);
+    free(in->tool_args);
+    free(in->tool_trigger);
     free(in->voice);
     free(in);
 }

@@ -53,6 +53,9 @@ typedef struct sim_inst {
 
     char *reply; /* LLM: "" is echo mode */
     uint64_t token_delay_ns;
+    char *tool_name;    /* LLM: the function tool_call names, or NULL */
+    char *tool_args;    /* its JSON arguments (NULL with tool_name) */
+    char *tool_trigger; /* "": every user turn asks for the call */
 
     uint32_t sample_rate; /* TTS */
     uint32_t ms_per_char;

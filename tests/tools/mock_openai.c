@@ -14,6 +14,12 @@
  *                               multiline nodone slow
  *                               hang truncated badjson streamerror ollama
  *                               llamacpp nonstream e401 e429 e500 e502html;
+ *                               tool calls (whatever tools the request
+ *                               offered): tools_openai tools_parallel
+ *                               tools_ollama tools_llamacpp tools_noindex
+ *                               tools_index0 tools_text tools_noname
+ *                               tools_nonstream
+ *                               (see tool_events);
  *                               any other model: 404 model_not_found
  *   POST .../audio/transcriptions  whisper-1 (any unknown name too) count
  *                               notext badjson slow hang e401 e429 e500
@@ -28,7 +34,11 @@
  * {filename, content_type, size, value}) and "wav" (the form's "file" part
  * checked as a RIFF/WAVE file: valid, error, rate, channels, bits, samples
  * and the sum of the samples)}. Malformed requests get a 400 in OpenAI's
- * error shape.
+ * error shape; for chat that includes what OpenAI checks of function
+ * calling: "tools" in the chat-completions shape and not empty,
+ * "tool_choice" only with tools and naming an offered function, an
+ * assistant message's null content only beside its "tool_calls", and a
+ * "tool" message only answering a call of an earlier assistant message.
  *
  * One thread per connection: a script sleeps between the pieces it writes,
  * and gives up as soon as the client has gone.
@@ -39,6 +49,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +360,314 @@ static json_t *chat_events(const char *model, const char *shape) {
     return ev;
 }
 
+/* ---------------------------------------------------------------- tool calls */
+
+/* What the tool scripts call: the arguments each one reassembles to. */
+#define TOOL_ARGS "{\"city\":\"São Paulo\",\"unit\":\"celsius\"}"
+#define TOOL_COMPLETION_TOKENS 17
+
+/* OpenAI splits arguments wherever its tokens end: inside keys, around
+ * quotes, between the bytes of a word (never inside a UTF-8 sequence: each
+ * piece is a JSON string). */
+static const char *const tool_pieces[] = {"{\"",   "city", "\":\"", "S",   "ão",   " Paulo",
+                                          "\",\"", "unit", "\":\"", "cel", "sius", "\"}"};
+#define N_PIECES (sizeof(tool_pieces) / sizeof(tool_pieces[0]))
+
+static json_t *usage_of(int completion) {
+    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", PROMPT_TOKENS, "completion_tokens",
+                     completion, "total_tokens", PROMPT_TOKENS + completion);
+}
+
+/* One entry of delta.tool_calls. index < 0, id, name and args NULL: left
+ * out. */
+static json_t *call_frag(int index, const char *id, const char *name, const char *args) {
+    json_t *f = json_object(), *fn = json_object();
+
+    if (index >= 0) json_object_set_new(f, "index", json_integer(index));
+    if (id) {
+        json_object_set_new(f, "id", json_string(id));
+        json_object_set_new(f, "type", json_string("function"));
+    }
+    if (name) json_object_set_new(fn, "name", json_string(name));
+    if (args) json_object_set_new(fn, "arguments", json_string(args));
+    json_object_set_new(f, "function", fn);
+    return f;
+}
+
+/* A delta carrying the given fragments (taken), NULL-ended. */
+static json_t *calls_delta(json_t *first, ...) {
+    json_t *d = json_pack("{s:[]}", "tool_calls"), *arr = json_object_get(d, "tool_calls");
+    va_list ap;
+
+    va_start(ap, first);
+    for (json_t *f = first; f; f = va_arg(ap, json_t *)) json_array_append_new(arr, f);
+    va_end(ap);
+    return d;
+}
+
+/* Append an OpenAI chunk with delta (taken). */
+static void add_chunk(json_t *ev, const char *model, json_t *delta, const char *finish) {
+    json_array_append_new(ev, chunk_choice(model, delta, finish, 1));
+}
+
+/* OpenAI's first chunk of a tool answer: the role, no content, and the
+ * first fragment of call 0. */
+static void add_first_call(json_t *ev, const char *model, const char *id, const char *name) {
+    json_t *d = calls_delta(call_frag(0, id, name, ""), NULL);
+
+    json_object_set_new(d, "role", json_string("assistant"));
+    json_object_set_new(d, "content", json_null());
+    json_object_set_new(d, "refusal", json_null());
+    add_chunk(ev, model, d, NULL);
+}
+
+/* OpenAI's ending of a tool answer: the finish chunk, then usage. */
+static void add_tool_end(json_t *ev, const char *model) {
+    json_t *c = chunk_new(model);
+
+    add_chunk(ev, model, json_object(), "tool_calls");
+    json_object_set_new(c, "usage", usage_of(TOOL_COMPLETION_TOKENS));
+    json_array_append_new(ev, c);
+}
+
+/* An Ollama chunk with delta (taken): role and content "" in every delta,
+ * no usage:null. */
+static json_t *ollama_chunk(const char *model, json_t *delta, const char *finish) {
+    json_object_set_new(delta, "role", json_string("assistant"));
+    json_object_set_new(delta, "content", json_string(""));
+    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:[{s:i, s:o, s:o}]}", "id", "chatcmpl-123",
+                     "object", "chat.completion.chunk", "created", 1700000000, "model", model,
+                     "system_fingerprint", "fp_ollama", "choices", "index", 0, "delta", delta,
+                     "finish_reason", finish ? json_string(finish) : json_null());
+}
+
+/* A llama.cpp chunk with delta (taken); usage (taken) in the finish chunk. */
+static json_t *llamacpp_chunk(const char *model, json_t *delta, const char *finish,
+                              json_t *usage) {
+    json_t *c =
+        json_pack("{s:[{s:o, s:i, s:o}], s:i, s:s, s:s, s:s, s:s}", "choices", "finish_reason",
+                  finish ? json_string(finish) : json_null(), "index", 0, "delta", delta,
+                  "created", 1700000000, "id", "chatcmpl-llama", "model", model,
+                  "system_fingerprint", "b4000-mock", "object", "chat.completion.chunk");
+
+    if (usage) {
+        json_object_set_new(c, "usage", usage);
+        json_object_set_new(
+            c, "timings",
+            json_pack("{s:i, s:f}", "prompt_n", PROMPT_TOKENS, "predicted_ms", 12.5));
+    }
+    return c;
+}
+
+/* The events of a tool script (the final "[DONE]" not in the list), or
+ * NULL when model names none:
+ *   tools_openai    call_w8L2 get_weather: id and name in the first
+ *                   fragment with "" arguments, then TOOL_ARGS in 12 pieces;
+ *                   finish_reason tool_calls, then the usage chunk
+ *   tools_parallel  call_p0 get_weather {"city":"Paris"} and call_p1
+ *                   get_time {"zone":"Europe/Paris"}, their fragments
+ *                   interleaved by index
+ *   tools_ollama    Ollama: the whole call (call_ol1 get_weather TOOL_ARGS)
+ *                   in one chunk, role and content "" in every delta
+ *   tools_llamacpp  llama.cpp: the whole call (call_lc1) in one chunk, usage
+ *                   in the finish chunk
+ *   tools_noindex   older Ollama: two whole calls in one delta, neither with
+ *                   index nor id (get_weather TOOL_ARGS, get_time {})
+ *   tools_index0    Ollama 0.20 (ollama#15457): two whole calls in two
+ *                   chunks, both index 0, ids call_o0 (get_weather
+ *                   TOOL_ARGS) and call_o1 (get_time {})
+ *   tools_text      "Let me check the weather." in 3 tokens, then
+ *                   call_t1 get_weather TOOL_ARGS in 3 pieces
+ *   tools_noname    a call whose fragments never name the function
+ *   tools_nonstream (not streamed: see tool_completion) */
+static json_t *tool_events(const char *model) {
+    static const struct {
+        int index;
+        const char *args;
+    } parallel[] = {
+        {0, "{\"city\":"}, {1, "{\"zone\":\"Europe"}, {0, "\"Paris\"}"}, {1, "/Paris\"}"}};
+    static const char *const text[] = {"Let me", " check", " the weather."};
+    static const char *const text_args[] = {"{\"city\":\"São",
+                                            " Paulo\",\"unit\":", "\"celsius\"}"};
+    json_t *ev = json_array(), *c;
+
+    if (strcmp(model, "tools_openai") == 0) {
+        add_first_call(ev, model, "call_w8L2", "get_weather");
+        for (size_t i = 0; i < N_PIECES; i++)
+            add_chunk(ev, model, calls_delta(call_frag(0, NULL, NULL, tool_pieces[i]), NULL),
+                      NULL);
+        add_tool_end(ev, model);
+    } else if (strcmp(model, "tools_parallel") == 0) {
+        add_first_call(ev, model, "call_p0", "get_weather");
+        add_chunk(ev, model, calls_delta(call_frag(1, "call_p1", "get_time", ""), NULL), NULL);
+        for (size_t i = 0; i < sizeof(parallel) / sizeof(parallel[0]); i++)
+            add_chunk(
+                ev, model,
+                calls_delta(call_frag(parallel[i].index, NULL, NULL, parallel[i].args), NULL),
+                NULL);
+        add_tool_end(ev, model);
+    } else if (strcmp(model, "tools_ollama") == 0) {
+        c = calls_delta(call_frag(0, "call_ol1", "get_weather", TOOL_ARGS), NULL);
+        json_array_append_new(ev, ollama_chunk(model, c, NULL));
+        json_array_append_new(ev, ollama_chunk(model, json_object(), "tool_calls"));
+        c = json_pack("{s:s, s:s, s:i, s:s, s:s, s:[], s:o}", "id", "chatcmpl-123", "object",
+                      "chat.completion.chunk", "created", 1700000000, "model", model,
+                      "system_fingerprint", "fp_ollama", "choices", "usage",
+                      usage_of(TOOL_COMPLETION_TOKENS));
+        json_array_append_new(ev, c);
+    } else if (strcmp(model, "tools_llamacpp") == 0) {
+        c = calls_delta(call_frag(0, "call_lc1", "get_weather", TOOL_ARGS), NULL);
+        json_array_append_new(ev, llamacpp_chunk(model, c, NULL, NULL));
+        json_array_append_new(ev, llamacpp_chunk(model, json_object(), "tool_calls",
+                                                 usage_of(TOOL_COMPLETION_TOKENS)));
+    } else if (strcmp(model, "tools_noindex") == 0) {
+        c = calls_delta(call_frag(-1, NULL, "get_weather", TOOL_ARGS),
+                        call_frag(-1, NULL, "get_time", "{}"), NULL);
+        json_array_append_new(ev, ollama_chunk(model, c, NULL));
+        json_array_append_new(ev, ollama_chunk(model, json_object(), "stop"));
+    } else if (strcmp(model, "tools_index0") == 0) {
+        c = calls_delta(call_frag(0, "call_o0", "get_weather", TOOL_ARGS), NULL);
+        json_array_append_new(ev, ollama_chunk(model, c, NULL));
+        c = calls_delta(call_frag(0, "call_o1", "get_time", "{}"), NULL);
+        json_array_append_new(ev, ollama_chunk(model, c, NULL));
+        json_array_append_new(ev, ollama_chunk(model, json_object(), "tool_calls"));
+    } else if (strcmp(model, "tools_text") == 0) {
+        add_chunk(ev, model,
+                  json_pack("{s:s, s:s, s:n}", "role", "assistant", "content", "", "refusal"),
+                  NULL);
+        for (size_t i = 0; i < 3; i++)
+            add_chunk(ev, model, json_pack("{s:s}", "content", text[i]), NULL);
+        add_chunk(ev, model, calls_delta(call_frag(0, "call_t1", "get_weather", ""), NULL),
+                  NULL);
+        for (size_t i = 0; i < 3; i++)
+            add_chunk(ev, model, calls_delta(call_frag(0, NULL, NULL, text_args[i]), NULL),
+                      NULL);
+        add_tool_end(ev, model);
+    } else if (strcmp(model, "tools_noname") == 0) {
+        add_chunk(ev, model, calls_delta(call_frag(0, "call_nn", NULL, "{}"), NULL), NULL);
+        add_tool_end(ev, model);
+    } else {
+        json_decref(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+/* tools_nonstream: one chat.completion whose message holds the call. */
+static json_t *tool_completion(const char *model) {
+    return json_pack("{s:s, s:s, s:i, s:s, s:[{s:i, s:{s:s, s:n, s:[o]}, s:s}], s:o}", "id",
+                     "chatcmpl-mock", "object", "chat.completion", "created", 1700000000,
+                     "model", model, "choices", "index", 0, "message", "role", "assistant",
+                     "content", "tool_calls",
+                     call_frag(-1, "call_ns1", "get_weather", TOOL_ARGS), "finish_reason",
+                     "tool_calls", "usage", usage_of(TOOL_COMPLETION_TOKENS));
+}
+
+/* What OpenAI checks of the function calling in a chat request. Sends the
+ * 400 and returns 1 when something is wrong. */
+static int bad_tools(struct MHD_Connection *conn, const json_t *body, enum MHD_Result *rc) {
+    const json_t *tools = json_object_get(body, "tools"),
+                 *choice = json_object_get(body, "tool_choice");
+    const json_t *msgs = json_object_get(body, "messages"), *t, *m;
+    json_t *ids = json_object(); /* call ids of earlier assistant messages */
+    char why[256] = "";
+    size_t i, k;
+
+    if (tools && !json_is_array(tools))
+        snprintf(why, sizeof(why), "Invalid type for 'tools': expected an array.");
+    else if (tools && json_array_size(tools) == 0)
+        snprintf(why, sizeof(why),
+                 "Invalid 'tools': empty array. Expected an array with "
+                 "minimum length 1, but got an empty array instead.");
+    json_array_foreach(tools, i, t) {
+        if (*why) break;
+        if (!json_is_object(json_object_get(t, "function")))
+            snprintf(why, sizeof(why), "Missing required parameter: 'tools[%zu].function'.", i);
+        else if (!json_is_string(json_object_get(json_object_get(t, "function"), "name")))
+            snprintf(why, sizeof(why),
+                     "Missing required parameter: 'tools[%zu].function.name'.", i);
+        else if (!json_is_string(json_object_get(t, "type")) ||
+                 strcmp(json_string_value(json_object_get(t, "type")), "function") != 0)
+            snprintf(why, sizeof(why),
+                     "Invalid value for 'tools[%zu].type': expected 'function'.", i);
+    }
+    if (!*why && choice && !tools)
+        snprintf(why, sizeof(why),
+                 "Invalid value for 'tool_choice': 'tool_choice' is only "
+                 "allowed when 'tools' are specified.");
+    if (!*why && json_is_string(choice)) {
+        const char *c = json_string_value(choice);
+        if (strcmp(c, "auto") != 0 && strcmp(c, "none") != 0 && strcmp(c, "required") != 0)
+            snprintf(why, sizeof(why),
+                     "Invalid value: '%.64s'. Supported values are: 'none', "
+                     "'auto', and 'required'.",
+                     c);
+    } else if (!*why && choice) {
+        const char *name =
+            json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
+        int offered = 0;
+        json_array_foreach(tools, i, t) {
+            const char *n =
+                json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+            offered |= name && n && strcmp(n, name) == 0;
+        }
+        if (!name)
+            snprintf(why, sizeof(why),
+                     "Missing required parameter: 'tool_choice.function.name'.");
+        else if (!offered)
+            snprintf(why, sizeof(why),
+                     "Invalid value for 'tool_choice': function '%.64s' is not "
+                     "among the tools.",
+                     name);
+    }
+    json_array_foreach(msgs, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const json_t *content = json_object_get(m, "content"),
+                     *calls = json_object_get(m, "tool_calls");
+        if (*why) break;
+        if (!role) {
+            snprintf(why, sizeof(why), "Missing required parameter: 'messages[%zu].role'.", i);
+        } else if (json_is_array(calls) && json_array_size(calls) &&
+                   strcmp(role, "assistant") == 0) {
+            json_array_foreach(calls, k, t) {
+                const json_t *fn = json_object_get(t, "function");
+                if (!json_is_string(json_object_get(t, "id")) ||
+                    !json_is_string(json_object_get(fn, "name")) ||
+                    !json_is_string(json_object_get(fn, "arguments"))) {
+                    snprintf(why, sizeof(why),
+                             "Missing required parameter: "
+                             "'messages[%zu].tool_calls[%zu]' needs id, function.name and "
+                             "function.arguments (a string).",
+                             i, k);
+                    break;
+                }
+                json_object_set_new(ids, json_string_value(json_object_get(t, "id")),
+                                    json_true());
+            }
+            if (!*why && content && !json_is_null(content) && !json_is_string(content))
+                snprintf(why, sizeof(why), "Invalid type for 'messages[%zu].content'.", i);
+        } else if (!json_is_string(content)) {
+            snprintf(why, sizeof(why),
+                     "Invalid type for 'messages[%zu].content': expected a "
+                     "string, got %s.",
+                     i, content ? "something else" : "nothing");
+        } else if (strcmp(role, "tool") == 0) {
+            const char *id = json_string_value(json_object_get(m, "tool_call_id"));
+            if (!id)
+                snprintf(why, sizeof(why),
+                         "Missing required parameter: 'messages[%zu].tool_call_id'.", i);
+            else if (!json_object_get(ids, id))
+                snprintf(why, sizeof(why),
+                         "Invalid parameter: messages with role 'tool' must be a "
+                         "response to a preceeding message with 'tool_calls'.");
+        }
+    }
+    json_decref(ids);
+    if (!*why) return 0;
+    *rc = send_error(conn, 400, "invalid_request_error", NULL, "%s", why);
+    return 1;
+}
+
 /* Append "data: ...<eol><eol>" (or, multiline, the event pretty-printed
  * over several data lines). */
 static void sse_append(char **buf, size_t *len, const char *data, const char *eol, int multiline) {
@@ -373,7 +692,7 @@ static void sse_append(char **buf, size_t *len, const char *data, const char *eo
 
 static enum MHD_Result chat(struct MHD_Connection *conn, json_t *body) {
     const char *model = json_string_value(json_object_get(body, "model"));
-    json_t *msgs = json_object_get(body, "messages"), *ev;
+    json_t *msgs = json_object_get(body, "messages"), *ev = NULL;
     const char *shape = "openai", *eol = "\n";
     int multiline = 0, done = 1, keepalive = 0, split = 0;
     unsigned delay = 0;
@@ -385,13 +704,10 @@ static enum MHD_Result chat(struct MHD_Connection *conn, json_t *body) {
     if (!model) return send_error(conn, 400, "invalid_request_error", NULL, "you must provide a model parameter");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
         return send_error(conn, 400, "invalid_request_error", NULL, "'messages' must be a non-empty array");
-    json_array_foreach(msgs, i, ev) {
-        if (!json_is_string(json_object_get(ev, "role")) ||
-            !json_is_string(json_object_get(ev, "content")))
-            return send_error(conn, 400, "invalid_request_error", NULL,
-                              "messages[%zu] needs a string role and content", i);
-    }
+    if (bad_tools(conn, body, &rc)) return rc;
     if (canned_error(conn, model, &rc)) return rc;
+    if (strcmp(model, "tools_nonstream") == 0)
+        return send_json(conn, 200, tool_completion(model));
     if (strcmp(model, "nonstream") == 0) {
         char text[256] = "";
         for (i = 0; i < N_TOKENS; i++) strcat(text, chat_tokens[i]);
@@ -409,6 +725,8 @@ static enum MHD_Result chat(struct MHD_Connection *conn, json_t *body) {
     else if (strcmp(model, "keepalive") == 0) keepalive = 1;
     else if (strcmp(model, "split") == 0) split = 1;
     else if (strcmp(model, "slow") == 0) delay = 200;
+    else if ((ev = tool_events(model)) != NULL)
+        shape = "tools";
     else if (strcmp(model, "hang") != 0 && strcmp(model, "truncated") != 0 &&
              strcmp(model, "badjson") != 0 && strcmp(model, "streamerror") != 0 &&
              strcmp(model, "ok") != 0)
@@ -421,7 +739,7 @@ static enum MHD_Result chat(struct MHD_Connection *conn, json_t *body) {
         s->ending = END_HANG;
         return send_script(conn, 200, "text/event-stream; charset=utf-8", s);
     }
-    ev = chat_events(model, shape);
+    if (strcmp(shape, "tools") != 0) ev = chat_events(model, shape);
     upto = json_array_size(ev);
     if (strcmp(model, "truncated") == 0) upto = 4, done = 0, s->ending = END_CUT;
     if (strcmp(model, "badjson") == 0 || strcmp(model, "streamerror") == 0) upto = 3, done = 0;

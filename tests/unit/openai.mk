@@ -16,7 +16,8 @@ check_PROGRAMS += tests/unit/test_llm_openai tests/unit/test_stt_openai \
 	tests/unit/test_tts_openai
 TESTS += tests/unit/test_llm_openai tests/unit/test_stt_openai tests/unit/test_tts_openai
 
-tests_unit_test_llm_openai_SOURCES = tests/unit/test_llm_openai.c tests/tools/mock_openai.h
+tests_unit_test_llm_openai_SOURCES = tests/unit/test_llm_openai.c tests/tools/mock_openai.h \
+	tests/unit/tool_rec.h
 tests_unit_test_llm_openai_CPPFLAGS = $(VX_OAI_TEST_CPPFLAGS) \
 	-DPLUGIN_SO='"$(abs_top_builddir)/plugins/llm_openai/.libs/llm_openai.so"'
 tests_unit_test_llm_openai_CFLAGS = $(VX_OAI_TEST_CFLAGS)

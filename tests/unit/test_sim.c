@@ -22,6 +22,7 @@
 #include <voxray/plugin.h>
 
 #include "plugin_harness.h"
+#include "tool_rec.h"
 
 #ifndef SIM_SO
 #error "SIM_SO must name the built sim.so"
@@ -43,8 +44,10 @@ static int fx_setup(void **state) {
     return (*state = ph_fx_new(sim)) ? 0 : -1;
 }
 
+/* The fixture closes every stream before the tool recorders go. */
 static int fx_teardown(void **state) {
     ph_fx_free(*state);
+    tr_free_all();
     return 0;
 }
 
@@ -58,6 +61,17 @@ static size_t fx_inst(fixture *f, ...) {
     in = ph_fx_vinst(f, "sim", ap);
     va_end(ap);
     return in;
+}
+
+/* Init an instance as fx_inst does and return init's code. */
+static int fx_init_rc(fixture *f, vx_error *err, ...) {
+    va_list ap;
+    int rc;
+
+    va_start(ap, err);
+    rc = ph_fx_vinit(f, "sim", err, ap);
+    va_end(ap);
+    return rc;
 }
 
 static rec *fx_rec(fixture *f) {
@@ -99,7 +113,10 @@ static void stt_feed_ms(vx_stream *s, uint32_t rate, unsigned ms, unsigned piece
 
 static int llm_start(fixture *f, size_t inst, const vx_message *msgs, size_t n, int max_tokens,
                      rec *r, vx_stream **s, vx_error *err) {
-    vx_llm_params p = {sizeof(p), -1, max_tokens, "session-1"};
+    vx_llm_params p = {.struct_size = sizeof(p),
+                       .temperature = -1,
+                       .max_tokens = max_tokens,
+                       .session_id = "session-1"};
     vx_llm_events ev = ph_llm_events(r);
     int rc;
 
@@ -140,7 +157,8 @@ static void test_schema_declares_every_documented_key(void **state) {
     static const char *const keys[] = {
         "seed", "latency", "jitter", "failure_rate", "fail_first", "error", "fail_at",
         "hang", "transcript", "transcripts", "partial_every", "reply", "token_delay",
-        "sample_rate", "ms_per_char", "chunk_ms", "realtime", NULL};
+        "tool_call", "tool_trigger", "sample_rate", "ms_per_char", "chunk_ms", "realtime",
+        NULL};
 
     for (size_t i = 0; keys[i]; i++) {
         const vx_config_key *k = sim->config;
@@ -364,6 +382,335 @@ static void test_llm_max_tokens_stops_early_with_on_done(void **state) {
     assert_int_equal(snap.n_tokens, 2);
     assert_string_equal(snap.text, "one two ");
     assert_int_equal(snap.usage.completion_tokens, 2);
+}
+
+/* ================================================================ LLM tools */
+
+/* A third of the arguments' bytes ends inside the "ã": the sim must cut
+ * its fragments at a character boundary (tool_rec counts bad UTF-8). */
+#define WEATHER_CALL "get_weather {\"city\":\"São Paulo\",\"unit\":\"°C\"}"
+#define WEATHER_ARGS "{\"city\":\"São Paulo\",\"unit\":\"°C\"}"
+#define TOOLS                                                                                  \
+    "[{\"type\":\"function\",\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}},"  \
+    "{\"type\":\"function\",\"name\":\"get_time\",\"parameters\":{\"type\":\"object\"}}]"
+/* A conversation whose last message is the result of a call. */
+#define CONVO_RESULT                                                                           \
+    "[{\"role\":\"user\",\"content\":\"Weather in São Paulo?\"},"                             \
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_sim0\",\"type\":" \
+    "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},"            \
+    "{\"role\":\"tool\",\"tool_call_id\":\"call_sim0\",\"content\":\" 24 degrees and sunny \"}]"
+
+static const vx_message weather_q[] = {{"user", "What is the WEATHER like?"}};
+
+static vx_llm_params tool_params(const char *tools, const char *choice, const char *messages) {
+    vx_llm_params p = {.struct_size = sizeof(p),
+                       .temperature = -1,
+                       .session_id = "session-1",
+                       .tools_json = tools,
+                       .tool_choice = choice,
+                       .messages_json = messages};
+    return p;
+}
+
+/* Generate msgs on instance in with p and ev; returns generate's code and,
+ * when VX_OK, waits for the end. */
+static int tool_gen(fixture *f, size_t in, const vx_message *msgs, size_t n,
+                    const vx_llm_params *p, const vx_llm_events *ev, tool_rec *t,
+                    vx_error *err) {
+    vx_stream *s = NULL;
+    int rc = sim->llm->generate(f->inst[in], msgs, n, p, ev, &s, err);
+
+    if (s) fx_track(f, K_LLM, s);
+    if (rc == VX_OK) assert_true(ph_rec_wait(t->r, ph_has_ended, 1));
+    return rc;
+}
+
+/* Offer TOOLS with choice (and messages) to msgs; the calls in *t, the
+ * rest in *d. */
+static void tool_run(fixture *f, size_t in, const vx_message *msgs, size_t n,
+                     const char *choice, const char *messages, tool_rec *t, seen *d) {
+    vx_llm_params p = tool_params(TOOLS, choice, messages);
+    vx_llm_events ev = tr_events(t);
+    vx_error err = {0};
+
+    assert_int_equal(tool_gen(f, in, msgs, n, &p, &ev, t, &err), VX_OK);
+    ph_sleep_ms(20); /* nothing may follow the end */
+    ph_rec_snap(t->r, d);
+    *t = tr_snap(t);
+}
+
+static tool_rec *tr(fixture *f) {
+    return tr_new(fx_rec(f));
+}
+
+static void assert_one_call(const seen *d, const tool_rec *t, const char *name,
+                            const char *args) {
+    assert_int_equal(d->errors, 0);
+    assert_int_equal(d->done, 1);
+    assert_int_equal(d->n_tokens, 0);
+    assert_int_equal(t->bad, 0);
+    assert_int_equal(t->n_calls, 1);
+    assert_string_equal(t->calls[0].name, name);
+    assert_string_equal(t->calls[0].args, args);
+}
+
+static void test_llm_tool_call_is_made_in_3_fragments_then_done(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, NULL, NULL, t, &d);
+    assert_one_call(&d, t, "get_weather", WEATHER_ARGS);
+    assert_string_equal(t->calls[0].id, "call_sim0");
+    assert_int_equal(t->calls[0].fragments, 3);
+    assert_true(d.got_usage);
+    assert_int_equal(d.usage.completion_tokens, 3);
+}
+
+static void test_llm_tool_call_ids_follow_the_instance_call_numbers(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *a = tr(f), *b = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, NULL, NULL, a, &d);
+    tool_run(f, in, hi, 1, "auto", NULL, b, &d);
+    assert_string_equal(a->calls[0].id, "call_sim0");
+    assert_string_equal(b->calls[0].id, "call_sim1");
+}
+
+static void test_llm_tool_call_of_a_function_not_offered_is_text(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", "get_stock {}", "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, NULL, NULL, t, &d);
+    assert_int_equal(d.done, 1);
+    assert_string_equal(d.text, "You said: hi.");
+    assert_int_equal(t->fragments, 0);
+}
+
+static void test_llm_tool_choice_none_never_calls(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, "none", NULL, t, &d);
+    assert_string_equal(d.text, "You said: hi.");
+    assert_int_equal(t->fragments, 0);
+}
+
+static void test_llm_tool_trigger_limits_the_call_to_turns_that_ask(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "tool_trigger", "weather", "token_delay",
+                        "1ms", NULL);
+    tool_rec *a = tr(f), *b = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, NULL, NULL, a, &d);
+    assert_string_equal(d.text, "You said: hi.");
+    assert_int_equal(a->fragments, 0);
+    tool_run(f, in, weather_q, 1, NULL, NULL, b, &d);
+    assert_one_call(&d, b, "get_weather", WEATHER_ARGS);
+}
+
+static void test_llm_tool_trigger_reads_the_last_user_message_of_messages_json(void **state) {
+    static const char convo[] = "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+                                "\"and the weather?\"}]}]";
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "tool_trigger", "weather", "token_delay",
+                        "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, NULL, convo, t, &d);
+    assert_one_call(&d, t, "get_weather", WEATHER_ARGS);
+}
+
+static void test_llm_tool_choice_required_forces_the_configured_function(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "tool_trigger", "weather", "token_delay",
+                        "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, "required", NULL, t, &d); /* "hi" does not ask */
+    assert_one_call(&d, t, "get_weather", WEATHER_ARGS);
+}
+
+static void test_llm_tool_choice_required_without_tool_call_calls_the_first_tool(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, "required", NULL, t, &d);
+    assert_one_call(&d, t, "get_weather", "{}");
+}
+
+static void test_llm_tool_choice_naming_a_function_forces_that_one(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, "get_time", NULL, t, &d);
+    assert_one_call(&d, t, "get_time", "{}");
+}
+
+static void test_llm_forced_call_is_made_even_after_a_tool_result(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, weather_q, 1, "get_weather", CONVO_RESULT, t, &d);
+    assert_one_call(&d, t, "get_weather", WEATHER_ARGS);
+}
+
+static void test_llm_tool_choice_naming_a_function_not_offered_is_refused(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, NULL);
+    tool_rec *t = tr(f);
+    vx_llm_params p = tool_params(TOOLS, "get_stock", NULL);
+    vx_llm_events ev = tr_events(t);
+    vx_error err = {0};
+
+    assert_int_equal(tool_gen(f, in, hi, 1, &p, &ev, t, &err), VX_EINVAL);
+    assert_non_null(strstr(err.msg, "get_stock"));
+}
+
+static void test_llm_tools_json_that_is_not_an_array_is_refused(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, NULL);
+    tool_rec *t = tr(f);
+    vx_llm_params p = tool_params("{\"name\":\"get_weather\"}", NULL, NULL);
+    vx_llm_events ev = tr_events(t);
+    vx_error err = {0};
+
+    assert_int_equal(tool_gen(f, in, hi, 1, &p, &ev, t, &err), VX_EINVAL);
+    assert_non_null(strstr(err.msg, "tools_json"));
+}
+
+static void test_llm_tool_result_is_answered_tool_said(void **state) {
+    static const char *const want[] = {"Tool ", "said: ", "24 ", "degrees ", "and ", "sunny."};
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, weather_q, 1, NULL, CONVO_RESULT, t, &d);
+    assert_int_equal(d.done, 1);
+    assert_string_equal(d.text, "Tool said: 24 degrees and sunny.");
+    assert_int_equal(d.n_tokens, 6);
+    for (size_t i = 0; i < 6; i++) assert_string_equal(d.tokens[i], want[i]);
+    assert_int_equal(t->fragments, 0); /* no second call: the turn is over */
+}
+
+static void test_llm_tool_result_wins_over_the_configured_reply(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "reply", "Fixed answer.", "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    vx_llm_params p = tool_params(NULL, NULL, CONVO_RESULT);
+    vx_llm_events ev = tr_events(t);
+    vx_error err = {0};
+    seen d;
+
+    assert_int_equal(tool_gen(f, in, weather_q, 1, &p, &ev, t, &err), VX_OK);
+    assert_string_equal(ph_rec_snap(t->r, &d)->text, "Tool said: 24 degrees and sunny.");
+}
+
+static void test_llm_without_tools_tool_call_changes_nothing(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    vx_llm_params p = tool_params(NULL, "required", NULL);
+    vx_llm_events ev = tr_events(t);
+    vx_error err = {0};
+    seen d;
+
+    assert_int_equal(tool_gen(f, in, weather_q, 1, &p, &ev, t, &err), VX_OK);
+    ph_rec_snap(t->r, &d);
+    assert_string_equal(d.text, "You said: What is the WEATHER like?.");
+    assert_int_equal(d.n_tokens, 7);
+    assert_int_equal(tr_snap(t).fragments, 0);
+}
+
+static void test_llm_an_empty_tools_array_offers_nothing(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    vx_llm_params p = tool_params("[]", "required", NULL);
+    vx_llm_events ev = tr_events(t);
+    vx_error err = {0};
+    seen d;
+
+    assert_int_equal(tool_gen(f, in, hi, 1, &p, &ev, t, &err), VX_OK);
+    assert_string_equal(ph_rec_snap(t->r, &d)->text, "You said: hi.");
+    assert_int_equal(tr_snap(t).fragments, 0);
+}
+
+static void test_llm_params_older_than_1_3_mean_no_tools(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    vx_llm_params p = tool_params(TOOLS, "required", CONVO_RESULT);
+    vx_llm_events ev = tr_events(t);
+    vx_error err = {0};
+    seen d;
+
+    p.struct_size = (uint32_t)(VX_LLM_PARAMS_SIZE_1_3 - 3 * sizeof(char *));
+    assert_int_equal(tool_gen(f, in, hi, 1, &p, &ev, t, &err), VX_OK);
+    assert_string_equal(ph_rec_snap(t->r, &d)->text, "You said: hi.");
+    assert_int_equal(tr_snap(t).fragments, 0);
+}
+
+/* Documented choice: events without on_tool_call are never offered a
+ * call; the answer is the text one. */
+static void test_llm_events_older_than_1_3_never_get_a_call(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    vx_llm_params p = tool_params(TOOLS, "required", NULL);
+    vx_llm_events ev = tr_events_1_2(t);
+    vx_error err = {0};
+    seen d;
+
+    assert_int_equal(tool_gen(f, in, hi, 1, &p, &ev, t, &err), VX_OK);
+    ph_rec_snap(t->r, &d);
+    assert_int_equal(d.done, 1);
+    assert_string_equal(d.text, "You said: hi.");
+    assert_int_equal(tr_snap(t).fragments, 0);
+}
+
+static void test_llm_tool_call_fails_mid_stream_like_tokens(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "tool_call", WEATHER_CALL, "fail_first", "1", "fail_at",
+                        "mid_stream", "token_delay", "1ms", NULL);
+    tool_rec *t = tr(f);
+    seen d;
+
+    tool_run(f, in, hi, 1, NULL, NULL, t, &d);
+    assert_int_equal(d.done, 0);
+    assert_int_equal(d.errors, 1);
+    assert_int_equal(t->fragments, 1); /* half of 3, at least one */
+    assert_int_equal(t->bad, 0);
+}
+
+static void test_llm_malformed_tool_call_refuses_init(void **state) {
+    static const char *const bad[] = {"get weather", "get_weather [1]", "get.weather {}",
+                                      "get_weather {\"city\":"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fixture *f = ph_fx_new(sim);
+        vx_error err = {0};
+        assert_non_null(f);
+        assert_int_equal(fx_init_rc(f, &err, "tool_call", bad[i], NULL), VX_EINVAL);
+        assert_non_null(strstr(err.msg, "tool_call"));
+        ph_fx_free(f);
+    }
 }
 
 /* ================================================================ TTS */
@@ -1186,6 +1533,27 @@ int main(void) {
         T(test_llm_reply_is_sent_one_word_per_token),
         T(test_llm_usage_counts_prompt_words_and_sent_tokens),
         T(test_llm_max_tokens_stops_early_with_on_done),
+
+        T(test_llm_tool_call_is_made_in_3_fragments_then_done),
+        T(test_llm_tool_call_ids_follow_the_instance_call_numbers),
+        T(test_llm_tool_call_of_a_function_not_offered_is_text),
+        T(test_llm_tool_choice_none_never_calls),
+        T(test_llm_tool_trigger_limits_the_call_to_turns_that_ask),
+        T(test_llm_tool_trigger_reads_the_last_user_message_of_messages_json),
+        T(test_llm_tool_choice_required_forces_the_configured_function),
+        T(test_llm_tool_choice_required_without_tool_call_calls_the_first_tool),
+        T(test_llm_tool_choice_naming_a_function_forces_that_one),
+        T(test_llm_forced_call_is_made_even_after_a_tool_result),
+        T(test_llm_tool_choice_naming_a_function_not_offered_is_refused),
+        T(test_llm_tools_json_that_is_not_an_array_is_refused),
+        T(test_llm_tool_result_is_answered_tool_said),
+        T(test_llm_tool_result_wins_over_the_configured_reply),
+        T(test_llm_without_tools_tool_call_changes_nothing),
+        T(test_llm_an_empty_tools_array_offers_nothing),
+        T(test_llm_params_older_than_1_3_mean_no_tools),
+        T(test_llm_events_older_than_1_3_never_get_a_call),
+        T(test_llm_tool_call_fails_mid_stream_like_tokens),
+        cmocka_unit_test(test_llm_malformed_tool_call_refuses_init),
 
         T(test_tts_reports_mono_s16le_at_the_configured_rate),
         T(test_tts_length_is_chars_times_ms_per_char),
