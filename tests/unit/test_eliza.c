@@ -92,7 +92,7 @@ static void fx_close(fixture *f, vx_stream *s, rec *r) {
 /* Start a generation for msgs in `session`; the stream is tracked. */
 static vx_stream *start(fixture *f, size_t inst, const vx_message *msgs, size_t n,
                         const char *session, int max_tokens, rec *r) {
-    vx_llm_params p = {sizeof(p), -1, max_tokens, session};
+    vx_llm_params p = {.struct_size = sizeof(p), .temperature = -1, .max_tokens = max_tokens, .session_id = session};
     vx_llm_events ev = ph_llm_events(r);
     vx_error err = {0};
     vx_stream *s = NULL;
