@@ -8,7 +8,8 @@ VX_NODE_TESTS = \
 	tests/node/openai_sdk.test.mjs \
 	tests/node/demo_page.test.mjs \
 	tests/node/resume.test.mjs \
-	tests/node/recording.test.mjs
+	tests/node/recording.test.mjs \
+	tests/node/clients.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json
