@@ -675,9 +675,10 @@ export class TraceProxy {
 
     _upgrade(req, socket, head) {
         const conn = ++this.conns;
+        // every header but the hop-by-hop and handshake ones
         const headers = {};
-        for (const k of ['authorization', 'openai-beta', 'user-agent', 'api-key', 'x-api-key']) {
-            if (req.headers[k] !== undefined) headers[k] = req.headers[k];
+        for (const [k, v] of Object.entries(req.headers)) {
+            if (!/^(host|connection|upgrade|content-length|sec-websocket-.*)$/.test(k)) headers[k] = v;
         }
         const protocols = (req.headers['sec-websocket-protocol'] || '').split(',').map((x) => x.trim()).filter(Boolean);
         this._push({ conn, dir: 'open', t: Date.now() - this.t0, type: '<open>', ev: { url: req.url, headers } });
