@@ -30,7 +30,7 @@ import { AudioFrame } from '@livekit/rtc-node';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import {
-    Daemon, simConfig, vtest, stopAll, turnAudio, toBase64, sleep, TraceProxy, TlsProxy, IN_RATE,
+    Daemon, simConfig, vtest, stopAll, turnAudio, sleep, TraceProxy, TlsProxy, IN_RATE,
 } from './lib.mjs';
 
 const AGENT_INSTRUCTIONS = 'You are a terse assistant. Answer in one sentence.';
