@@ -5,13 +5,15 @@
 // Daemons are stopped by their PID (SIGTERM, then SIGKILL after 5 s).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 
 export { WebSocket, sleep };
 
@@ -575,6 +577,325 @@ export class Client {
 
     terminate() {
         if (!this.closed) this.ws.terminate();
+    }
+}
+
+// ------------------------------------------------------------ relays
+
+// Close a ws socket with the code the other side gave, where one may be sent.
+function relayClose(ws, code, reason) {
+    if (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CONNECTING) return;
+    const sendable = code >= 1000 && code <= 4999 && ![1004, 1005, 1006, 1015].includes(code);
+    try {
+        if (sendable) ws.close(code, reason);
+        else ws.close();
+    } catch {
+        ws.terminate();
+    }
+}
+
+// A copy of an event fit for a trace: base64 audio replaced by its size.
+function traceable(ev) {
+    if (!ev || typeof ev !== 'object') return ev;
+    const out = { ...ev };
+    if (typeof out.audio === 'string' && out.audio.length > 64) out.audio = `<${Buffer.from(out.audio, 'base64').length} bytes of base64 audio>`;
+    if (typeof out.delta === 'string' && /audio\.delta$/.test(out.type || '') && out.delta.length > 64) {
+        out.delta = `<${Buffer.from(out.delta, 'base64').length} bytes of base64 audio>`;
+    }
+    return out;
+}
+
+// A recording WebSocket relay in front of voxray, for clients that cannot be
+// handed a recording socket: every frame goes through unchanged and is noted
+// in `log` as {conn, dir: 'send' (client to voxray) | 'recv', t (ms since the
+// relay started), type, ev}. Plain HTTP requests (/health) are passed on too.
+export class TraceProxy {
+    static async start(upstreamPort) {
+        const p = new TraceProxy(upstreamPort);
+        p.port = await freePort();
+        await new Promise((resolve, reject) => {
+            p.server.once('error', reject);
+            p.server.listen(p.port, '127.0.0.1', resolve);
+        });
+        return p;
+    }
+
+    constructor(upstreamPort) {
+        this.upstreamPort = upstreamPort;
+        this.t0 = Date.now();
+        this.log = [];
+        this.conns = 0;
+        this.sockets = new Set();
+        this.waiters = [];
+        this.wss = new WebSocketServer({
+            noServer: true,
+            perMessageDeflate: false,
+            handleProtocols: (protocols, req) => req.upstreamProtocol || false,
+        });
+        this.server = http.createServer((req, res) => {
+            const up = http.request({
+                host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, headers: req.headers,
+            }, (ures) => {
+                res.writeHead(ures.statusCode, ures.headers);
+                ures.pipe(res);
+            });
+            up.on('error', () => res.destroy());
+            req.pipe(up);
+        });
+        this.server.on('upgrade', (req, socket, head) => this._upgrade(req, socket, head));
+    }
+
+    get wsBase() {
+        return `ws://127.0.0.1:${this.port}`;
+    }
+
+    get httpBase() {
+        return `http://127.0.0.1:${this.port}`;
+    }
+
+    _note(conn, dir, data, isBinary) {
+        let ev;
+        if (isBinary) ev = { type: '<binary>', bytes: data.length };
+        else {
+            try {
+                ev = JSON.parse(data.toString());
+            } catch {
+                ev = { type: '<unparseable>', raw: data.toString().slice(0, 200) };
+            }
+        }
+        this._push({ conn, dir, t: Date.now() - this.t0, type: ev?.type, ev: traceable(ev) });
+    }
+
+    _push(entry) {
+        this.log.push(entry);
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w) f();
+    }
+
+    _upgrade(req, socket, head) {
+        const conn = ++this.conns;
+        // every header but the hop-by-hop and handshake ones
+        const headers = {};
+        for (const [k, v] of Object.entries(req.headers)) {
+            if (!/^(host|connection|upgrade|content-length|sec-websocket-.*)$/.test(k)) headers[k] = v;
+        }
+        const protocols = (req.headers['sec-websocket-protocol'] || '').split(',').map((x) => x.trim()).filter(Boolean);
+        this._push({ conn, dir: 'open', t: Date.now() - this.t0, type: '<open>', ev: { url: req.url, headers } });
+        const up = new WebSocket(`ws://127.0.0.1:${this.upstreamPort}${req.url}`, protocols, { headers, perMessageDeflate: false });
+        this.sockets.add(up);
+        const early = [];
+        let client = null;
+        up.on('message', (data, isBinary) => {
+            this._note(conn, 'recv', data, isBinary);
+            if (client) client.send(data, { binary: isBinary });
+            else early.push([data, isBinary]);
+        });
+        up.once('unexpected-response', (r, res) => {
+            this._push({ conn, dir: 'recv', t: Date.now() - this.t0, type: '<refused>', ev: { status: res.statusCode } });
+            socket.end(`HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        });
+        up.on('error', () => {
+            if (!client) socket.destroy();
+            else client.terminate();
+        });
+        up.on('close', (code, reason) => {
+            this.sockets.delete(up);
+            this._push({ conn, dir: 'recv', t: Date.now() - this.t0, type: '<close>', ev: { code, reason: reason.toString() } });
+            if (client) relayClose(client, code, reason.toString());
+            else socket.destroy();
+        });
+        up.once('open', () => {
+            req.upstreamProtocol = up.protocol || undefined;
+            this.wss.handleUpgrade(req, socket, head, (ws) => {
+                client = ws;
+                this.sockets.add(ws);
+                for (const [data, isBinary] of early) ws.send(data, { binary: isBinary });
+                ws.on('message', (data, isBinary) => {
+                    this._note(conn, 'send', data, isBinary);
+                    if (up.readyState === WebSocket.OPEN) up.send(data, { binary: isBinary });
+                });
+                ws.on('close', (code, reason) => {
+                    this.sockets.delete(ws);
+                    this._push({ conn, dir: 'send', t: Date.now() - this.t0, type: '<close>', ev: { code, reason: reason.toString() } });
+                    relayClose(up, code, reason.toString());
+                });
+                ws.on('error', () => up.terminate());
+            });
+        });
+    }
+
+    // Entries matching dir ('send'/'recv'), type (string, RegExp or null)
+    // and where(ev), from index `from` of the log.
+    find({ dir, type = null, where, from = 0 } = {}) {
+        const out = [];
+        for (let i = from; i < this.log.length; i++) {
+            const e = this.log[i];
+            if (dir && e.dir !== dir) continue;
+            if (type !== null && !(type instanceof RegExp ? type.test(e.type || '') : e.type === type)) continue;
+            if (where && !where(e.ev, e)) continue;
+            out.push({ ...e, index: i });
+        }
+        return out;
+    }
+
+    sent(type, where) {
+        return this.find({ dir: 'send', type, where }).map((e) => e.ev);
+    }
+
+    received(type, where) {
+        return this.find({ dir: 'recv', type, where }).map((e) => e.ev);
+    }
+
+    // The first entry matching `q` (see find), waiting up to timeout ms.
+    async waitFor(q, { timeout = 10000, what } = {}) {
+        const deadline = Date.now() + timeout;
+        for (;;) {
+            const hit = this.find(q)[0];
+            if (hit) return hit;
+            const left = deadline - Date.now();
+            if (left <= 0) {
+                const desc = what || `${q.dir || 'any'} ${q.type instanceof RegExp ? q.type : q.type || 'event'}`;
+                throw new Error(`timed out after ${timeout} ms waiting for ${desc}; trace: ${this.summary()}`);
+            }
+            let to;
+            await Promise.race([
+                new Promise((r) => this.waiters.push(r)),
+                new Promise((r) => (to = setTimeout(r, left))),
+            ]);
+            clearTimeout(to);
+        }
+    }
+
+    // One line per event: '> type' sent, '< type' received, errors with code.
+    summary() {
+        return this.log.map((e) => {
+            const arrow = e.dir === 'send' ? '>' : e.dir === 'recv' ? '<' : '*';
+            let s = `${arrow}${e.type}`;
+            if (e.type === 'error') s += `(${e.ev.error?.code}: ${e.ev.error?.message})`;
+            return s;
+        }).join(' ');
+    }
+
+    // The whole trace as JSON lines.
+    jsonl() {
+        return this.log.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    }
+
+    async stop() {
+        for (const s of this.sockets) s.terminate();
+        this.sockets.clear();
+        await new Promise((resolve) => {
+            this.server.close(() => resolve());
+            this.server.closeAllConnections?.();
+        });
+    }
+}
+
+// nginx as a TLS-terminating WebSocket proxy in front of a loopback port
+// (for clients that only speak wss://), with a throw-away self-signed
+// certificate (`ca`). Started on a free port and stopped by its PID.
+const NGINX = '/usr/sbin/nginx';
+
+export class TlsProxy {
+    static async start(upstreamPort) {
+        const dir = tempDir('voxray-nginx-');
+        const port = await freePort();
+        mkdirSync(path.join(dir, 'tmp'));
+        execFileSync('openssl', [
+            'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+            '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+            '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        ], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const conf = `
+daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log info;
+events { worker_connections 64; }
+http {
+    access_log ${dir}/access.log;
+    client_body_temp_path ${dir}/tmp/body;
+    proxy_temp_path ${dir}/tmp/proxy;
+    fastcgi_temp_path ${dir}/tmp/fastcgi;
+    uwsgi_temp_path ${dir}/tmp/uwsgi;
+    scgi_temp_path ${dir}/tmp/scgi;
+    server {
+        listen 127.0.0.1:${port} ssl;
+        ssl_certificate ${dir}/cert.pem;
+        ssl_certificate_key ${dir}/key.pem;
+        location / {
+            proxy_pass http://127.0.0.1:${upstreamPort};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 60s;
+        }
+    }
+}
+`;
+        writeFileSync(path.join(dir, 'nginx.conf'), conf);
+        const fd = openSync(path.join(dir, 'nginx.out'), 'a');
+        const child = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')],
+            { stdio: ['ignore', fd, fd] });
+        closeSync(fd);
+        const p = new TlsProxy(dir, port, child);
+        process.on('exit', () => p.exit || p.kill('SIGKILL'));
+        const ca = p.ca;
+        const deadline = Date.now() + 10000;
+        for (;;) {
+            if (p.exit) throw new Error(`nginx exited: ${p.log()}`);
+            const status = await new Promise((resolve) => {
+                const req = https.get({ host: '127.0.0.1', port, path: '/health', ca, timeout: 1000 }, (res) => {
+                    res.resume();
+                    resolve(res.statusCode);
+                });
+                req.on('error', () => resolve(0));
+                req.on('timeout', () => req.destroy());
+            });
+            if (status === 200) return p;
+            if (Date.now() > deadline) {
+                await p.stop();
+                throw new Error(`nginx did not proxy /health within 10 s: ${p.log()}`);
+            }
+            await sleep(50);
+        }
+    }
+
+    constructor(dir, port, child) {
+        this.dir = dir;
+        this.port = port;
+        this.child = child;
+        this.pid = child.pid;
+        this.ca = readFileSync(path.join(dir, 'cert.pem'));
+        this.exit = null;
+        this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve((this.exit = { code, signal }))));
+    }
+
+    log() {
+        try {
+            return readFileSync(path.join(this.dir, 'error.log'), 'utf8');
+        } catch {
+            return '';
+        }
+    }
+
+    kill(sig) {
+        try {
+            process.kill(this.pid, sig);
+        } catch {
+            /* gone */
+        }
+    }
+
+    // SIGQUIT (graceful) by PID, SIGKILL after 5 s.
+    async stop() {
+        if (this.exit) return this.exit;
+        this.kill('SIGQUIT');
+        const t = setTimeout(() => this.kill('SIGKILL'), 5000);
+        const e = await this.exited;
+        clearTimeout(t);
+        return e;
     }
 }
 
