@@ -1017,6 +1017,8 @@ static const struct {
     proto_client_type type;
 } client_types[] = {
     {"conversation.item.truncate", PC_ITEM_TRUNCATE},
+    {"conversation.item.retrieve", PC_ITEM_RETRIEVE},
+    {"conversation.item.delete", PC_ITEM_DELETE},
     {"session.update", PC_SESSION_UPDATE},
     {"input_audio_buffer.append", PC_AUDIO_APPEND},
     {"input_audio_buffer.commit", PC_AUDIO_COMMIT},
@@ -1096,6 +1098,10 @@ int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_
     case PC_RESPONSE_CREATE: rc = parse_response_create(root, d, ev, err); break;
     case PC_RESPONSE_CANCEL: rc = parse_response_cancel(root, ev, err); break;
     case PC_ITEM_TRUNCATE: rc = parse_item_truncate(root, ev, err); break;
+    case PC_ITEM_RETRIEVE:
+    case PC_ITEM_DELETE:
+        rc = dup_str(root, "item_id", "item_id", &ev->item_id, err) < 0 ? -1 : ev->item_id ? 0 : missing(err, "item_id");
+        break;
     }
 out:
     if (rc != 0) {
@@ -1555,8 +1561,9 @@ char *proto_ev_transcription_completed(proto_dialect d, const char *item_id, con
     rc |= put(o, "content_index", json_integer(0));
     rc |= put(o, "transcript", jstr0(transcript));
     /* usage is required by the type; the STT plugins report no token counts. */
-    rc |= put(o, "usage", json_pack("{s:s, s:i, s:i, s:i}", "type", "tokens", "input_tokens", 0,
-                                    "output_tokens", 0, "total_tokens", 0));
+    rc |= put(o, "usage", json_pack("{s:s, s:i, s:i, s:i, s:{s:i, s:i}}", "type", "tokens", "input_tokens", 0,
+                                    "output_tokens", 0, "total_tokens", 0, "input_token_details", "text_tokens", 0,
+                                    "audio_tokens", 0));
     return ev_end(o, rc);
 }
 
@@ -1819,4 +1826,17 @@ char *proto_ev_function_args_done(proto_dialect d, const proto_pos *p, const cha
     int rc = o ? put(o, "arguments", jstr0(arguments)) : -1;
     if (o && name) rc |= put(o, "name", jstr0(name));
     return ev_end(o, rc);
+}
+
+char *proto_ev_item_retrieved(proto_dialect d, const proto_item *it)
+{
+    json_t *o = ev_begin("conversation.item.retrieved");
+    return ev_end(o, o ? put(o, "item", item_json(d, it)) : -1);
+}
+
+char *proto_ev_item_deleted(proto_dialect d, const char *item_id)
+{
+    (void)d;
+    json_t *o = ev_begin("conversation.item.deleted");
+    return ev_end(o, o ? put(o, "item_id", jstr0(item_id)) : -1);
 }

@@ -139,7 +139,9 @@ typedef enum proto_client_type {
     PC_ITEM_CREATE,
     PC_RESPONSE_CREATE,
     PC_RESPONSE_CANCEL,
-    PC_ITEM_TRUNCATE
+    PC_ITEM_TRUNCATE,
+    PC_ITEM_RETRIEVE,
+    PC_ITEM_DELETE
 } proto_client_type;
 
 /* One item of response.create's `input`: a message (role, text) or a
@@ -229,6 +231,9 @@ char *proto_ev_item_added(proto_dialect d, const proto_item *it, const char *pre
 /* GA conversation.item.done; beta: none (NULL, ENOENT) */
 char *proto_ev_item_done(proto_dialect d, const proto_item *it, const char *previous_item_id);
 
+/* conversation.item.retrieved (the item) / conversation.item.deleted */
+char *proto_ev_item_retrieved(proto_dialect d, const proto_item *it);
+char *proto_ev_item_deleted(proto_dialect d, const char *item_id);
 /* conversation.item.truncated (both dialects) */
 char *proto_ev_item_truncated(proto_dialect d, const char *item_id, int content_index, int audio_end_ms);
 

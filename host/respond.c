@@ -470,7 +470,10 @@ static void llm_tool_call(void *user, stage_call *c, uint32_t index, const char 
                 it->text = strdup("");
             }
         } else {
-            it = conv_add_function(&s->conv, NULL, NULL, "function_call", cid, name ? name : "", "", "in_progress");
+            /* Before the message item while that is not announced, so that
+             * previous_item_id always names an item the client knows. */
+            item *after = r->announced ? NULL : r->it->prev ? r->it->prev : CONV_AT_HEAD;
+            it = conv_add_function(&s->conv, after, NULL, "function_call", cid, name ? name : "", "", "in_progress");
         }
         if (it == NULL) return;
         k = &r->calls[r->n_calls++];

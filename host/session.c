@@ -539,6 +539,57 @@ static void on_item_truncate(session *s, proto_client_event *ev)
     persist_save(s);
 }
 
+static void on_item_retrieve(session *s, proto_client_event *ev)
+{
+    item *it = conv_find(&s->conv, ev->item_id);
+    if (it == NULL) {
+        char m[200];
+        snprintf(m, sizeof m, "item '%.64s' does not exist in the conversation", ev->item_id);
+        sess_error(s, "invalid_request_error", "item_not_found", m, "item_id", ev->event_id);
+        return;
+    }
+    proto_item v = conv_view(it);
+    sess_send(s, proto_ev_item_retrieved(s->d, &v));
+}
+
+/* conversation.item.delete: the item leaves the conversation (and the
+ * prompts that follow). The assistant item of the response in progress
+ * cannot be deleted. */
+static void on_item_delete(session *s, proto_client_event *ev)
+{
+    item *it = conv_find(&s->conv, ev->item_id);
+    char m[200];
+    if (it == NULL) {
+        snprintf(m, sizeof m, "item '%.64s' does not exist in the conversation", ev->item_id);
+        sess_error(s, "invalid_request_error", "item_not_found", m, "item_id", ev->event_id);
+        return;
+    }
+    if (s->resp && s->resp->it == it) {
+        sess_error(s, "invalid_request_error", "invalid_value",
+                   "the item of the response in progress cannot be deleted; cancel the response first", "item_id",
+                   ev->event_id);
+        return;
+    }
+    for (int i = 0; s->resp && i < s->resp->n_calls; i++)
+        if (s->resp->calls[i].it == it) {
+            sess_error(s, "invalid_request_error", "invalid_value",
+                       "the item of the response in progress cannot be deleted; cancel the response first",
+                       "item_id", ev->event_id);
+            return;
+        }
+    for (turn *t = s->in.turns; t; t = t->next)
+        if (strcmp(t->item_id, it->id) == 0) {
+            sess_error(s, "invalid_request_error", "invalid_value",
+                       "the item is still being transcribed and cannot be deleted yet", "item_id", ev->event_id);
+            return;
+        }
+    char id[40];
+    snprintf(id, sizeof id, "%s", it->id);
+    conv_remove(&s->conv, it);
+    sess_send(s, proto_ev_item_deleted(s->d, id));
+    persist_save(s);
+}
+
 static void message_task(session *s, void *arg)
 {
     msg_arg *m = arg;
@@ -566,6 +617,8 @@ static void message_task(session *s, void *arg)
     case PC_RESPONSE_CREATE: on_response_create(s, &ev); break;
     case PC_RESPONSE_CANCEL: on_response_cancel(s, &ev); break;
     case PC_ITEM_TRUNCATE: on_item_truncate(s, &ev); break;
+    case PC_ITEM_RETRIEVE: on_item_retrieve(s, &ev); break;
+    case PC_ITEM_DELETE: on_item_delete(s, &ev); break;
     }
     proto_client_event_free(&ev);
 out:

@@ -162,3 +162,34 @@ vtest('response.done carries the usage and voxray_llm_tokens_total counts it per
     assert.equal((m.get(key('output')) ?? 0) - (before.get(key('output')) ?? 0), u.output_tokens);
     await c.close();
 });
+
+vtest('conversation.item.retrieve returns the item; an unknown id is an error', async () => {
+    const c = await d.connect();
+    c.send({ type: 'conversation.item.create', item: { id: 'item_r1', type: 'message', role: 'user', content: [{ type: 'input_text', text: 'remember me' }] } });
+    await c.next('conversation.item.done');
+    c.send({ type: 'conversation.item.retrieve', item_id: 'item_r1' });
+    const got = await c.next('conversation.item.retrieved');
+    assert.equal(got.item.id, 'item_r1');
+    assert.equal(got.item.content[0].text, 'remember me');
+    const id = c.send({ type: 'conversation.item.retrieve', item_id: 'item_none' });
+    const err = await c.next('error');
+    assert.equal(err.error.code, 'item_not_found');
+    assert.equal(err.error.event_id, id);
+    await c.close();
+});
+
+vtest('conversation.item.delete removes the item from the conversation and the prompt', async () => {
+    const c = await d.connect();
+    await say(c, 'keep this');
+    c.send({ type: 'conversation.item.create', item: { id: 'item_gone', type: 'message', role: 'user', content: [{ type: 'input_text', text: 'forget this' }] } });
+    await c.next('conversation.item.done');
+    c.send({ type: 'conversation.item.delete', item_id: 'item_gone' });
+    const del = await c.next('conversation.item.deleted');
+    assert.equal(del.item_id, 'item_gone');
+    c.send({ type: 'response.create', response: { output_modalities: ['text'] } });
+    const evs = await c.collectUntil('response.done', { timeout: 15000 });
+    assert.equal(joinDeltas(evs, 'response.output_text.delta'), 'You said: keep this.');
+    c.send({ type: 'conversation.item.delete', item_id: 'item_gone' });
+    assert.equal((await c.next('error')).error.code, 'item_not_found');
+    await c.close();
+});
