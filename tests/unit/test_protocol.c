@@ -624,9 +624,9 @@ static void unknown_event_is_named_in_the_message(void **state)
 {
     proto_error err;
     (void)state;
-    parse_err(PROTO_GA, q("{'type':'conversation.item.delete','event_id':'x9'}"),
+    parse_err(PROTO_GA, q("{'type':'conversation.item.rewind','event_id':'x9'}"),
               "unknown_event", NULL, &err);
-    assert_non_null(strstr(err.message, "conversation.item.delete"));
+    assert_non_null(strstr(err.message, "conversation.item.rewind"));
     assert_string_equal(err.event_id, "x9");
 }
 

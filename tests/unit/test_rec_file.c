@@ -215,7 +215,7 @@ static void test_descriptor_is_a_sink_named_rec_file_with_health(void **state) {
     assert_int_equal(rf->kinds, VX_KIND_SINK);
     assert_string_equal(rf->name, "rec_file");
     assert_int_equal(rf->abi_major, VX_ABI_MAJOR);
-    assert_int_equal(rf->abi_minor, 2);
+    assert_int_equal(rf->abi_minor, VX_ABI_MINOR);
     assert_non_null(rf->sink);
     assert_non_null(rf->sink->upload);
     assert_non_null(rf->health);
