@@ -102,7 +102,7 @@ int http_metrics_init(metrics_registry *reg)
                                     "HTTP requests being served right now (including open WebSocket sessions).",
                                     1, l_act);
     f_errors = metrics_counter_family(reg, "http_errors_total",
-                                      "HTTP errors: error_type is the status code of 4xx/5xx answers, or aborted.",
+                                      "HTTP errors: error_type is the status code of 4xx/5xx answers, aborted, or tls_on_plain_port (a TLS handshake reached the plain port).",
                                       3, l_err);
     f_timeouts = metrics_counter_family(reg, "http_timeout_total",
                                         "HTTP requests that timed out before completion.", 2, l_to);
@@ -500,6 +500,11 @@ void http_front_dropped(void *user, front_drop why, const char *method, const ch
 {
     (void)user;
     int m = method_of(method), r = route_of(path);
+    if (why == FRONT_DROP_TLS) { /* no HTTP request at all: an error, not a request */
+        const char *lv[] = {method_label[m], route_label[r], "tls_on_plain_port"};
+        count_uncached(f_errors, lv);
+        return;
+    }
     int code = why == FRONT_DROP_TIMEOUT ? 408 : why == FRONT_DROP_TOO_LARGE ? 431
              : why == FRONT_DROP_OVERLOAD ? 503 : 0;
     if (code == 0) return; /* closed before a request existed */
