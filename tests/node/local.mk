@@ -8,9 +8,10 @@ VX_NODE_TESTS = \
 	tests/node/openai_sdk.test.mjs \
 	tests/node/demo_page.test.mjs \
 	tests/node/resume.test.mjs \
-	tests/node/recording.test.mjs
+	tests/node/recording.test.mjs \
+	tests/node/auth.test.mjs
 TESTS += $(VX_NODE_TESTS)
-EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
+EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/tls_proxy.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json
 
 # The tests start the built daemon with the built plugins.
