@@ -623,7 +623,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_READY: return handle_ready(c, rq);
     case R_METRICS: return handle_metrics(c, rq);
     case R_V1_HEALTH: return handle_v1_health(c, rq);
-    case R_REALTIME: return respond_text(c, rq, 426, "this endpoint speaks WebSocket: send an Upgrade: websocket request\n");
+    case R_REALTIME:
+        /* Without a credential, say first that one is needed: a browser
+         * page cannot see why its upgrade failed and asks here. */
+        if (auth_enabled() && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") == NULL) {
+            limits_client cl;
+            client_of(c, &cl);
+            auth_refused(AUTH_MISSING, route_label[R_REALTIME], cl.text);
+            return respond_error(c, rq, 401, "invalid_request_error", "invalid_api_key", NULL,
+                                 "missing API key: send Authorization: Bearer KEY or the subprotocol "
+                                 "openai-insecure-api-key.KEY");
+        }
+        return respond_text(c, rq, 426, "this endpoint speaks WebSocket: send an Upgrade: websocket request\n");
     case R_ROOT:
     case R_STATIC: return handle_static(c, rq, url);
     default: return respond_text(c, rq, 404, "not found\n");

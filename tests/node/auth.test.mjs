@@ -118,6 +118,14 @@ vtest('without a key the upgrade gets 401 with an OpenAI-shaped error and never 
         'no upgrade happened');
 });
 
+vtest('a plain GET /v1/realtime without a key says 401, so that a browser page can tell why its upgrade failed', async () => {
+    const r = await d.get('/v1/realtime');
+    assert.equal(r.status, 401);
+    assert.equal(JSON.parse(r.text).error.code, 'invalid_api_key');
+    const k = await d.get('/v1/realtime', { headers: { Authorization: `Bearer ${KEY}` } });
+    assert.equal(k.status, 426, 'with a key: the usual "speak WebSocket"');
+});
+
 vtest('a wrong key gets 401 invalid_api_key', async () => {
     const before = await d.sumMetric('voxray_auth_failures_total', { reason: 'invalid' });
     const r = await attempt(d, { headers: { Authorization: `Bearer ${WRONG}` } });
