@@ -24,7 +24,7 @@
 
 #define KEY_MIN 16
 #define KEY_MAX 512
-#define KEYS_MAX 100000            /* keys in force at most (32 bytes each) */
+#define KEYS_MAX 10000             /* keys in force at most: each check compares them all */
 #define SECRET_BUCKETS 4096
 #define SECRET_RAW 32              /* random bytes in a secret */
 #define SECRET_GRACE_NS (600ull * 1000000000ull) /* used/expired ones remembered */
