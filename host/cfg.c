@@ -36,6 +36,10 @@ const cfg_key cfg_core_schema[] = {
     {"server", {"drain_timeout", VX_CFG_DURATION, "10s", "on SIGTERM, how long live sessions may finish before exit", 0, 3600000, NULL, 0}},
     {"server", {"health_interval", VX_CFG_DURATION, "500ms", "how often the session store is pinged for /ready", 50, 60000, NULL, 0}},
     {"server", {"web_root", VX_CFG_STRING, VX_WEBDIR, "folder with the demo page served at / (relative to the config file)", 0, 4096, NULL, 0}},
+    {"server", {"allowed_origins", VX_CFG_STRING, "", "comma-separated origins (https://app.example.com) browsers may open /v1/realtime from; an upgrade with another Origin gets 403 (empty: any; upgrades without Origin always pass)", 0, 8192, NULL, 0}},
+    {"server", {"trusted_proxies", VX_CFG_STRING, "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client (the right-most address not in this list); empty: the TCP peer is the client", 0, 4096, NULL, 0}},
+    {"server", {"max_sessions_per_ip", VX_CFG_INT, "0", "most concurrent /v1/realtime sessions per client IP (IPv6: per /64); more get 429 (0: no limit)", 0, 1000000, NULL, 0}},
+    {"server", {"max_upgrades_per_second_per_ip", VX_CFG_FLOAT, "0", "/v1/realtime upgrades a client IP may start per second, with bursts of as many (at least 1); more get 429 (0: no limit)", 0, 1000000, NULL, 0}},
     {"log", {"level", VX_CFG_ENUM, "info", "least severe level written", 0, 0, "debug|info|warn|error", 0}},
     {"log", {"json", VX_CFG_BOOL, "false", "one JSON object per line instead of text", 0, 0, NULL, 0}},
     {"metrics", {"enabled", VX_CFG_BOOL, "true", "serve GET /metrics (404 when false)", 0, 0, NULL, 0}},
@@ -82,6 +86,10 @@ const cfg_key cfg_core_schema[] = {
     {"recording", {"shutdown_upload_timeout", VX_CFG_DURATION, "30s", "on SIGTERM, how long queued uploads may run; what is left is dead-lettered", 0, 3600000, NULL, 0}},
     {"recording", {"max_backlog", VX_CFG_INT, "2097152", "bytes of captured audio a session may have waiting for the disk; beyond it audio is dropped and counted", 65536, 1073741824, NULL, 0}},
     {"recording", {"instance", VX_CFG_STRING, "", "instance name written in the sidecar (empty: the host name)", 0, 256, NULL, 0}},
+    {"auth", {"api_keys", VX_CFG_STRING, "", "comma-separated API keys accepted on /v1/realtime and /v1/realtime/client_secrets (Authorization: Bearer KEY or the openai-insecure-api-key.KEY subprotocol); auth is on when this or keys_file is set", 0, 65536, NULL, VX_CFG_SECRET}},
+    {"auth", {"keys_file", VX_CFG_STRING, "", "file with one API key per line (# comments), relative to the config file; re-read on SIGHUP", 0, 4096, NULL, 0}},
+    {"auth", {"client_secret_max_ttl", VX_CFG_DURATION, "2h", "longest life of a client secret; a longer expires_after is shortened to this", 1000, 7200000, NULL, 0}},
+    {"auth", {"max_client_secrets", VX_CFG_INT, "1000", "client secrets that may be outstanding (minted, neither used nor expired); more get 429", 1, 100000, NULL, 0}},
     {NULL, {NULL, 0, NULL, NULL, 0, 0, NULL, 0}},
 };
 

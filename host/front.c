@@ -20,6 +20,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -178,6 +179,14 @@ static int front_has_token(const char *v, size_t n, const char *tok) {
     return 0;
 }
 
+/* Whether the first bytes are a TLS record carrying a handshake (a
+ * ClientHello): content type 22, then protocol version 3.x. No HTTP request
+ * starts with byte 0x16 (a method is made of token characters), so this never
+ * mistakes a real request; fewer than three bytes are not judged yet. */
+static int front_is_tls(const unsigned char *b, size_t n) {
+    return n >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04;
+}
+
 /* Whether a complete head (request line, headers, blank line) asks for a
  * WebSocket: an Upgrade header naming "websocket" and a Connection header
  * naming "upgrade", in any case and any number of header lines. */
@@ -244,6 +253,14 @@ static void front_reject(front *f, int fd, const char *resp, size_t len) {
     close(fd);
 }
 
+/* The peer's address as text, for logs. */
+static void front_addr_text(const struct sockaddr_storage *ss, char *out, size_t len) {
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)len);
+}
+
 /* Drop a pending connection: answer, close, report, free. */
 static void front_drop_conn(front *f, front_conn *c, front_drop why) {
     char method[FRONT_METHOD_MAX], path[FRONT_PATH_MAX], head[FRONT_METHOD_MAX + FRONT_PATH_MAX];
@@ -261,6 +278,15 @@ static void front_drop_conn(front *f, front_conn *c, front_drop why) {
     case FRONT_DROP_TOO_LARGE: resp = front_431; len = sizeof front_431 - 1; break;
     case FRONT_DROP_OVERLOAD: resp = front_503; len = sizeof front_503 - 1; break;
     case FRONT_DROP_CLOSED: break;
+    case FRONT_DROP_TLS: {
+        /* Plain text would only puzzle a TLS client; closing ends its
+         * handshake at once instead of after the head timeout. */
+        char host[INET6_ADDRSTRLEN] = "?";
+        front_addr_text(&c->addr, host, sizeof host);
+        front_log(f, "TLS handshake on the plain-HTTP port from %s: terminate TLS in front of voxray "
+                     "(ingress, nginx) or connect with ws:// and http://", host);
+        break;
+    }
     }
     front_detach(f, c);
     front_reject(f, c->fd, resp, len);
@@ -294,6 +320,10 @@ static int front_peek(front *f, front_conn *c, int hup) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !hup) return 1;
     if (n <= 0) { /* orderly close with nothing sent, reset, or error */
         front_drop_conn(f, c, FRONT_DROP_CLOSED);
+        return 0;
+    }
+    if (front_is_tls((const unsigned char *)f->buf, (size_t)n)) {
+        front_drop_conn(f, c, FRONT_DROP_TLS);
         return 0;
     }
     /* The peeked bytes are always the same prefix, so only the new part (and

@@ -8,6 +8,9 @@
  * at most max_pending connections may be waiting for their head. Otherwise
  * the front answers itself (408, 431 or 503, "Connection: close") and closes
  * the socket, and reports the drop through the `dropped` callback.
+ * A client starting a TLS handshake on this plain port (an SDK dialing
+ * wss:// or https://) is closed as soon as its ClientHello shows, without
+ * waiting for the head timeout.
  */
 #ifndef VOXRAY_FRONT_H
 #define VOXRAY_FRONT_H
@@ -21,7 +24,9 @@ typedef enum front_drop {
     FRONT_DROP_TIMEOUT = 1, /* head incomplete at the deadline: 408 sent */
     FRONT_DROP_TOO_LARGE,   /* no end of head within max_head: 431 sent */
     FRONT_DROP_OVERLOAD,    /* max_pending reached: 503 sent */
-    FRONT_DROP_CLOSED       /* peer closed or reset before the head ended */
+    FRONT_DROP_CLOSED,      /* peer closed or reset before the head ended */
+    FRONT_DROP_TLS          /* a TLS ClientHello instead of a head: closed at
+                             * once without an answer, one log line */
 } front_drop;
 
 typedef struct front_callbacks {
@@ -43,8 +48,10 @@ typedef struct front_callbacks {
     void (*dropped)(void *user, front_drop why, const char *method, const char *path);
     /* Trouble the front handles by itself but an operator should see: accept
      * failing for lack of descriptors or memory (the front then sheds the
-     * connection with a 503 or pauses accepting for 100 ms, never spinning).
-     * One line without a newline, at most one a second. May be NULL. */
+     * connection with a 503 or pauses accepting for 100 ms, never spinning),
+     * a TLS handshake on this plain port. One line without a newline, at
+     * most one a second (later ones say how many were suppressed). May be
+     * NULL. */
     void (*log)(void *user, const char *line);
 } front_callbacks;
 

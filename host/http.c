@@ -22,18 +22,23 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "auth.h"
 #include "gate.h"
 #include "health.h"
+#include "client_limits.h"
 #include "log.h"
 #include "metrics.h"
+#include "protocol.h"
 #include "recording.h"
 #include "stage.h"
 
 /* ------------------------------------------------------------ labels */
 
-enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_ROOT, R_STATIC, R_UNMATCHED, R_COUNT };
+enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_CLIENT_SECRETS, R_ROOT, R_STATIC, R_UNMATCHED,
+       R_COUNT };
 static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics", "/v1/health",
-                                                 "/v1/realtime", "/", "/{file}", "unmatched"};
+                                                 "/v1/realtime", "/v1/realtime/client_secrets", "/",
+                                                 "/{file}", "unmatched"};
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER, M_COUNT };
 static const char *const method_label[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
@@ -102,7 +107,7 @@ int http_metrics_init(metrics_registry *reg)
                                     "HTTP requests being served right now (including open WebSocket sessions).",
                                     1, l_act);
     f_errors = metrics_counter_family(reg, "http_errors_total",
-                                      "HTTP errors: error_type is the status code of 4xx/5xx answers, or aborted.",
+                                      "HTTP errors: error_type is the status code of 4xx/5xx answers, aborted, or tls_on_plain_port (a TLS handshake reached the plain port).",
                                       3, l_err);
     f_timeouts = metrics_counter_family(reg, "http_timeout_total",
                                         "HTTP requests that timed out before completion.", 2, l_to);
@@ -204,10 +209,17 @@ static void count_uncached(metrics_family *f, const char *const *lv)
 static struct MHD_Daemon *g_daemon;
 static app *g_app;
 
+/* Largest request body taken (POST /v1/realtime/client_secrets); larger
+ * ones are drained and answered 413. */
+#define BODY_MAX (256 * 1024)
+
 typedef struct req {
     uint64_t t0;
     int method, route;
     int status; /* 0 until a response is queued */
+    char *body; /* the request body, for routes that read one */
+    size_t len, cap;
+    int too_large;
 } req;
 
 static uint64_t now_ns(void)
@@ -227,7 +239,10 @@ static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(resp, "Allow", "GET, HEAD");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, "Allow", rq->route == R_CLIENT_SECRETS ? "POST" : "GET, HEAD");
+    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"voxray\"");
+    if (status == 429) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 426) {
         MHD_add_response_header(resp, "Upgrade", "websocket");
         MHD_add_response_header(resp, "Connection", "Upgrade");
@@ -259,6 +274,165 @@ static enum MHD_Result respond_json(struct MHD_Connection *c, req *rq, int statu
     body[n] = '\n';
     body[n + 1] = '\0';
     return respond(c, rq, status, "application/json", body, n + 1, 1);
+}
+
+/* An error as the OpenAI API shapes it:
+ * {"error":{"message","type","code","param"}}. */
+static enum MHD_Result respond_error(struct MHD_Connection *c, req *rq, int status, const char *type,
+                                     const char *code, const char *param, const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", message, "type", type, "code", code,
+                          "param", param);
+    if (o == NULL) return respond_text(c, rq, 500, "internal error\n");
+    if (param == NULL) json_object_set_new(json_object_get(o, "error"), "param", json_null());
+    return respond_json(c, rq, status, o);
+}
+
+/* The effective session a client secret opens, as session.created will show
+ * it: the server's defaults with the requested configuration merged in.
+ * requested may be NULL. Returns a new reference, or NULL with the reason
+ * in e (an invalid configuration) or e->code "" (out of memory). */
+static json_t *effective_session(const char *requested, proto_error *e)
+{
+    proto_session cfg;
+    proto_client_event ev;
+    json_t *out = NULL, *ev_json;
+    char *text = NULL;
+
+    memset(e, 0, sizeof *e);
+    memset(&ev, 0, sizeof ev);
+    proto_session_defaults(&cfg, PROTO_GA);
+    if (*g_app->s.instructions) cfg.instructions = strdup(g_app->s.instructions);
+    if (*g_app->s.voice) cfg.voice = strdup(g_app->s.voice);
+    if (requested) {
+        char *upd = NULL;
+        int rc = asprintf(&upd, "{\"type\":\"session.update\",\"session\":%s}", requested);
+        if (rc < 0) goto out;
+        rc = proto_parse(upd, strlen(upd), PROTO_GA, 0, &ev, e);
+        free(upd);
+        if (rc != 0) goto out;
+        if (proto_session_merge(&cfg, &ev.session) != 0) goto out;
+    }
+    if ((text = proto_ev_session(PROTO_GA, 0, &cfg)) == NULL) goto out;
+    if ((ev_json = json_loads(text, 0, NULL)) != NULL) {
+        out = json_incref(json_object_get(ev_json, "session"));
+        json_decref(ev_json);
+        if (out) json_object_del(out, "id"); /* sessions get their ids when they open */
+    }
+out:
+    free(text);
+    if (requested) proto_client_event_free(&ev);
+    proto_session_clear(&cfg);
+    return out;
+}
+
+/* The client's address for logs (behind a trusted proxy: the one it names). */
+static void client_of(struct MHD_Connection *c, limits_client *cl)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    limits_identify(ci ? ci->client_addr : NULL, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"),
+                    cl);
+}
+
+/* POST /v1/realtime/client_secrets: mint an ephemeral key (auth.h) that
+ * opens one session, with the session configuration of the request. The
+ * body and the answer have the shapes of the OpenAI API. */
+static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq)
+{
+    char cred[600], value[AUTH_SECRET_LEN + 1];
+    json_t *body = NULL, *v, *session = NULL, *out;
+    json_error_t jerr;
+    long long ttl = 600, expires_at = 0;
+    char *requested = NULL;
+    proto_error pe;
+    enum MHD_Result ret;
+
+    if (auth_enabled()) {
+        const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        auth_result ar = auth_credential(authz, NULL, cred, sizeof cred) ? auth_check_key(cred) : AUTH_MISSING;
+        explicit_bzero(cred, sizeof cred);
+        if (ar != AUTH_OK) {
+            limits_client cl;
+            client_of(c, &cl);
+            auth_refused(ar, route_label[R_CLIENT_SECRETS], cl.text);
+            return respond_error(c, rq, 401, "invalid_request_error", "invalid_api_key", NULL,
+                                 ar == AUTH_MISSING ? "missing API key: send Authorization: Bearer KEY"
+                                                    : "invalid API key (client secrets cannot mint client secrets)");
+        }
+    }
+    if (rq->too_large)
+        return respond_error(c, rq, 413, "invalid_request_error", "request_too_large", NULL,
+                             "the request body is larger than 256 KiB");
+    if (rq->len > 0) {
+        body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &jerr);
+        if (body == NULL || !json_is_object(body)) {
+            char m[300];
+            snprintf(m, sizeof m, "the body is not a JSON object%s%s", body ? "" : ": ", body ? "" : jerr.text);
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_json", NULL, m);
+        }
+    }
+    if (body && (v = json_object_get(body, "expires_after")) != NULL && !json_is_null(v)) {
+        json_t *anchor = json_is_object(v) ? json_object_get(v, "anchor") : NULL;
+        json_t *secs = json_is_object(v) ? json_object_get(v, "seconds") : NULL;
+        if (!json_is_object(v)) {
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_type", "expires_after",
+                                 "expires_after must be an object");
+        }
+        if (anchor && !json_is_null(anchor) &&
+            (!json_is_string(anchor) || strcmp(json_string_value(anchor), "created_at") != 0)) {
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_value", "expires_after.anchor",
+                                 "expires_after.anchor must be 'created_at'");
+        }
+        if (secs && !json_is_null(secs)) {
+            if (!json_is_integer(secs) || json_integer_value(secs) < 10 || json_integer_value(secs) > 7200) {
+                json_decref(body);
+                return respond_error(c, rq, 400, "invalid_request_error", "invalid_value", "expires_after.seconds",
+                                     "expires_after.seconds must be an integer from 10 to 7200");
+            }
+            ttl = (long long)json_integer_value(secs);
+        }
+    }
+    if (ttl > auth_max_ttl_s()) ttl = auth_max_ttl_s();
+    if (body && (v = json_object_get(body, "session")) != NULL && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_type", "session",
+                                 "session must be an object");
+        }
+        requested = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (requested == NULL) {
+            json_decref(body);
+            return respond_text(c, rq, 500, "internal error\n");
+        }
+    }
+    json_decref(body);
+    session = effective_session(requested, &pe);
+    if (session == NULL) {
+        free(requested);
+        if (pe.code[0] == '\0') return respond_text(c, rq, 500, "internal error\n");
+        return respond_error(c, rq, 400, pe.type[0] ? pe.type : "invalid_request_error", pe.code,
+                             pe.param[0] ? pe.param : NULL, pe.message);
+    }
+    int rc = auth_mint(ttl, requested, value, sizeof value, &expires_at);
+    free(requested);
+    if (rc == -1) {
+        json_decref(session);
+        limits_count("client_secrets");
+        return respond_error(c, rq, 429, "invalid_request_error", "rate_limit_exceeded", NULL,
+                             "too many client secrets outstanding ([auth] max_client_secrets); use or let some expire");
+    }
+    if (rc != 0) {
+        json_decref(session);
+        return respond_text(c, rq, 500, "internal error\n");
+    }
+    out = json_pack("{s:s,s:I,s:o}", "value", value, "expires_at", (json_int_t)expires_at, "session", session);
+    explicit_bzero(value, sizeof value);
+    if (out == NULL) return respond_text(c, rq, 500, "internal error\n");
+    ret = respond_json(c, rq, 200, out);
+    return ret;
 }
 
 static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
@@ -406,7 +580,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     (void)cls;
     (void)version;
-    (void)upload_data;
     req *rq = *con_cls;
     if (rq == NULL) {
         rq = calloc(1, sizeof *rq);
@@ -418,11 +591,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rq;
         return MHD_YES;
     }
-    if (*upload_size != 0) { /* no route takes a body: drain and ignore it */
+    if (*upload_size != 0) { /* only client_secrets reads a body; others drain it */
+        if (rq->route == R_CLIENT_SECRETS && rq->method == M_POST && !rq->too_large) {
+            if (rq->len + *upload_size > BODY_MAX) {
+                rq->too_large = 1;
+            } else {
+                if (rq->len + *upload_size > rq->cap) {
+                    size_t cap = rq->cap ? rq->cap : 4096;
+                    while (cap < rq->len + *upload_size) cap *= 2;
+                    char *nb = realloc(rq->body, cap);
+                    if (nb == NULL) return MHD_NO;
+                    rq->body = nb;
+                    rq->cap = cap;
+                }
+                memcpy(rq->body + rq->len, upload_data, *upload_size);
+                rq->len += *upload_size;
+            }
+        }
         *upload_size = 0;
         return MHD_YES;
     }
     if (rq->route == R_UNMATCHED) return respond_text(c, rq, 404, "not found\n");
+    if (rq->route == R_CLIENT_SECRETS) {
+        if (rq->method != M_POST) return respond_text(c, rq, 405, "method not allowed\n");
+        return handle_client_secrets(c, rq);
+    }
     if (rq->method != M_GET && rq->method != M_HEAD)
         return respond_text(c, rq, 405, "method not allowed\n");
     switch (rq->route) {
@@ -430,7 +623,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_READY: return handle_ready(c, rq);
     case R_METRICS: return handle_metrics(c, rq);
     case R_V1_HEALTH: return handle_v1_health(c, rq);
-    case R_REALTIME: return respond_text(c, rq, 426, "this endpoint speaks WebSocket: send an Upgrade: websocket request\n");
+    case R_REALTIME:
+        /* Without a credential, say first that one is needed: a browser
+         * page cannot see why its upgrade failed and asks here. */
+        if (auth_enabled() && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") == NULL) {
+            limits_client cl;
+            client_of(c, &cl);
+            auth_refused(AUTH_MISSING, route_label[R_REALTIME], cl.text);
+            return respond_error(c, rq, 401, "invalid_request_error", "invalid_api_key", NULL,
+                                 "missing API key: send Authorization: Bearer KEY or the subprotocol "
+                                 "openai-insecure-api-key.KEY");
+        }
+        return respond_text(c, rq, 426, "this endpoint speaks WebSocket: send an Upgrade: websocket request\n");
     case R_ROOT:
     case R_STATIC: return handle_static(c, rq, url);
     default: return respond_text(c, rq, 404, "not found\n");
@@ -454,6 +658,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         const char *lv[] = {method_label[rq->method], route_label[rq->route], "aborted"};
         count_uncached(f_errors, lv);
     }
+    free(rq->body);
     free(rq);
 }
 
@@ -500,6 +705,11 @@ void http_front_dropped(void *user, front_drop why, const char *method, const ch
 {
     (void)user;
     int m = method_of(method), r = route_of(path);
+    if (why == FRONT_DROP_TLS) { /* no HTTP request at all: an error, not a request */
+        const char *lv[] = {method_label[m], route_label[r], "tls_on_plain_port"};
+        count_uncached(f_errors, lv);
+        return;
+    }
     int code = why == FRONT_DROP_TIMEOUT ? 408 : why == FRONT_DROP_TOO_LARGE ? 431
              : why == FRONT_DROP_OVERLOAD ? 503 : 0;
     if (code == 0) return; /* closed before a request existed */

@@ -16,6 +16,9 @@ voxray_SOURCES = \
 	host/worker.c host/worker.h \
 	host/stage.c host/stage.h \
 	host/ws.c host/ws.h \
+	host/auth.c host/auth.h \
+	host/client_limits.c host/client_limits.h \
+	host/head.c host/head.h \
 	host/session.c host/session.h host/session_int.h \
 	host/conversation.c host/input.c host/respond.c \
 	host/persist.c host/persist.h \

@@ -21,6 +21,8 @@
 
 #include "acl.h"
 #include "app.h"
+#include "auth.h"
+#include "client_limits.h"
 #include "cfg.h"
 #include "defer.h"
 #include "front.h"
@@ -241,6 +243,11 @@ static void reload(app *a, cfg_file **cur, const char *path)
         cfg_free(c);
         return;
     }
+    /* [auth]: the keys (api_keys and keys_file, whose file is read again
+     * even when the configuration did not change) and the client secret
+     * limits. A bad key or an unreadable file keeps the keys in force. */
+    int auth_ok = auth_load(&s, err, sizeof err) == 0;
+    if (!auth_ok) log_error("SIGHUP: the API keys could not be loaded; keeping the ones in force", "error", err);
     log_set_level(s.log_level);
     log_set_json(s.log_json);
     atomic_store(&a->metrics_enabled, s.metrics_enabled);
@@ -254,7 +261,7 @@ static void reload(app *a, cfg_file **cur, const char *path)
     int restart = 0;
     for (const cfg_key *k = cfg_core_schema; k->section; k++) {
         if (k != cfg_core_schema && strcmp(k->section, k[-1].section) == 0) continue;
-        if (strcmp(k->section, "log") == 0) continue;
+        if (strcmp(k->section, "log") == 0 || strcmp(k->section, "auth") == 0) continue;
         const char *const *skip = strcmp(k->section, "metrics") == 0 ? applied_metrics : NULL;
         if (section_changed(*cur, c, k->section, skip)) {
             char sec[64];
@@ -269,7 +276,8 @@ static void reload(app *a, cfg_file **cur, const char *path)
             log_warn("SIGHUP: this section changed; restart voxray to apply it", "section", c->sections[i].name);
             restart = 1;
         }
-    log_info("SIGHUP: configuration reloaded", "file", path, "applied", "[log], [metrics] enabled and allow",
+    log_info("SIGHUP: configuration reloaded", "file", path, "applied",
+             auth_ok ? "[log], [metrics] enabled and allow, [auth]" : "[log], [metrics] enabled and allow",
              "restart_needed", restart ? "yes" : "no");
     settings_free(&s);
     cfg_free(*cur);
@@ -348,6 +356,13 @@ static int run(const char *config_path, int check_only)
         log_fmt(VX_LOG_ERROR, "%s", err);
         goto out;
     }
+    /* The keys (and their file) are checked before anything starts, so a
+     * typo never leaves a server open. */
+    if ((check_only ? auth_check_settings(&a.s, err, sizeof err) : auth_load(&a.s, err, sizeof err)) != 0 ||
+        limits_configure(&a.s, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
     if (check_only) {
         printf("configuration %s is valid: store=%s stt=[%s] llm=[%s] tts=[%s] recording=%s, %zu plugin file(s)\n",
                config_path, a.s.store, a.s.providers[0], a.s.providers[1], a.s.providers[2],
@@ -368,7 +383,8 @@ static int run(const char *config_path, int check_only)
     a.reg = metrics_registry_new();
     if (a.reg == NULL) goto out;
     apply_buckets(a.reg, &a.s);
-    if (http_metrics_init(a.reg) != 0 || gate_metrics_init(a.reg) != 0 ||
+    if (http_metrics_init(a.reg) != 0 || auth_metrics_init(a.reg) != 0 || limits_metrics_init(a.reg) != 0 ||
+        gate_metrics_init(a.reg) != 0 ||
         session_metrics_init(a.reg, &a.s) != 0 || recording_metrics_init(a.reg) != 0 ||
         recorder_metrics_init(a.reg) != 0) {
         log_error("cannot register metrics");
@@ -474,6 +490,8 @@ out:
     if (http_up) http_stop();
     plug_set_free(a.plugins);
     acl_free(atomic_load(&a.metrics_acl));
+    auth_free();
+    limits_free();
     metrics_registry_free(a.reg);
     settings_free(&a.s);
     cfg_free(c);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "acl.h"
 #include "log.h"
@@ -113,6 +114,30 @@ fail:
     return NULL;
 }
 
+/* [server] allowed_origins: every entry is scheme://host[:port] with scheme
+ * http or https and nothing after the authority, as browsers send Origin. */
+static int check_origins(const char *list, char *why, size_t len)
+{
+    char *o[256];
+    int n = settings_split_list(list, o, 256), rc = 0;
+    if (n < 0) {
+        snprintf(why, len, "empty entry or more than 256 origins");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *h = strncasecmp(o[i], "https://", 8) == 0 ? o[i] + 8
+                      : strncasecmp(o[i], "http://", 7) == 0 ? o[i] + 7 : NULL;
+        size_t hl = h ? strlen(h) : 0;
+        if (hl > 0 && h[hl - 1] == '/') hl--; /* "https://a.example/" is fine */
+        if (rc == 0 && (h == NULL || hl == 0 || strcspn(h, "/?#@ \t") < hl)) {
+            snprintf(why, len, "'%.100s' is not an origin (scheme://host[:port], no path)", o[i]);
+            rc = -1;
+        }
+        free(o[i]);
+    }
+    return rc;
+}
+
 static const vx_config_key *core_key(const char *section, const char *key)
 {
     for (const cfg_key *k = cfg_core_schema; k->section; k++)
@@ -192,7 +217,7 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
                      c->path && *c->path ? c->path : "config", sec->line);
             return -1;
         }
-        snprintf(err, errlen, "%s:%d: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, recording, plugin.NAME)",
+        snprintf(err, errlen, "%s:%d: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, recording, auth, plugin.NAME)",
                  c->path && *c->path ? c->path : "config", sec->line, sec->name);
         return -1;
     }
@@ -209,7 +234,7 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
         }
         if (!cfg_is_core_section(it->section)) {
             snprintf(err, errlen,
-                     "%s: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, recording, plugin.NAME)",
+                     "%s: unknown section [%s] (allowed: server, log, metrics, session, stt, llm, tts, recording, auth, plugin.NAME)",
                      cfg_where(c, it, where, sizeof where), it->section);
             return -1;
         }
@@ -282,6 +307,25 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
             return -1;
         }
         acl_free(a);
+    }
+
+    const char *proxies = get(c, "server", "trusted_proxies");
+    if (*proxies) {
+        acl *a = NULL;
+        if (acl_parse(proxies, &a, why, sizeof why) != 0) {
+            cfg_item *it = cfg_find(c, "server", "trusted_proxies");
+            snprintf(err, errlen, "%s = \"%s\": %s (allowed: comma-separated CIDRs like 10.0.0.0/8, ::1/128)",
+                     it ? cfg_where(c, it, where, sizeof where) : "[server] trusted_proxies", proxies, why);
+            return -1;
+        }
+        acl_free(a);
+    }
+    const char *origins = get(c, "server", "allowed_origins");
+    if (check_origins(origins, why, sizeof why) != 0) {
+        cfg_item *it = cfg_find(c, "server", "allowed_origins");
+        snprintf(err, errlen, "%s = \"%s\": %s (allowed: comma-separated origins like https://app.example.com or http://localhost:8080)",
+                 it ? cfg_where(c, it, where, sizeof where) : "[server] allowed_origins", origins, why);
+        return -1;
     }
 
     /* Paths relative to the config file. */
@@ -378,6 +422,18 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->instructions = strdup(get(c, "session", "instructions"));
     s->voice = strdup(get(c, "session", "voice"));
     if (!s->instructions || !s->voice) goto oom;
+    s->allowed_origins = strdup(origins);
+    s->trusted_proxies = strdup(proxies);
+    s->max_sessions_per_ip = (int)get_int(c, "server", "max_sessions_per_ip");
+    cfg_parse_double(get(c, "server", "max_upgrades_per_second_per_ip"), &s->max_upgrades_per_second_per_ip);
+    s->auth_api_keys = strdup(get(c, "auth", "api_keys"));
+    {
+        const char *kf = get(c, "auth", "keys_file");
+        s->auth_keys_file = *kf ? resolve_path(s->config_dir, kf) : strdup("");
+    }
+    s->client_secret_max_ttl_ms = get_int(c, "auth", "client_secret_max_ttl");
+    s->max_client_secrets = (int)get_int(c, "auth", "max_client_secrets");
+    if (!s->allowed_origins || !s->trusted_proxies || !s->auth_api_keys || !s->auth_keys_file) goto oom;
     return 0;
 oom:
     snprintf(err, errlen, "out of memory reading the configuration");
@@ -400,5 +456,9 @@ void settings_free(settings *s)
     free(s->rec_dead_letter_dir);
     free(s->rec_instance);
     for (int i = 0; i < STAGE_COUNT; i++) free(s->providers[i]);
+    free(s->allowed_origins);
+    free(s->trusted_proxies);
+    free(s->auth_api_keys);
+    free(s->auth_keys_file);
     memset(s, 0, sizeof *s);
 }

@@ -81,6 +81,15 @@ typedef struct settings {
 
     bucket_override buckets[SETTINGS_MAX_BUCKET_OVERRIDES];
     size_t n_buckets;
+
+    char *allowed_origins;     /* raw comma-separated list, validated */
+    char *trusted_proxies;     /* raw CIDR list, validated */
+    int max_sessions_per_ip;   /* 0: no limit */
+    double max_upgrades_per_second_per_ip; /* 0: no limit */
+    char *auth_api_keys;       /* raw comma-separated list (secret) */
+    char *auth_keys_file;      /* resolved; "" when not set */
+    long long client_secret_max_ttl_ms;
+    int max_client_secrets;
 } settings;
 
 /* Histogram families whose buckets [metrics] buckets.<family> may set. */

@@ -17,7 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "auth.h"
+#include "head.h"
 #include "http.h"
+#include "client_limits.h"
 #include "log.h"
 #include "persist.h"
 #include "session.h"
@@ -48,6 +53,7 @@ struct ws_conn {
     uint64_t win_start_ns;
     int win_count;
     uint64_t t_open;
+    limits_client client;   /* its per-IP session slot, given back in CLOSED */
 };
 
 typedef struct pending {
@@ -55,8 +61,18 @@ typedef struct pending {
     int beta;
     char resume[72];  /* ?session_id= to resume, "" for a new session */
     uint64_t t0;
+    limits_client client;
+    char *update;     /* session.update of a client secret's session, or NULL */
     struct pending *next;
 } pending;
+
+/* An upgrade that did not become a session: its slot and memory go. */
+static void pending_free(pending *p)
+{
+    limits_release(&p->client);
+    free(p->update);
+    free(p);
+}
 
 static app *g_app;
 static struct lws_context *g_ctx;
@@ -186,7 +202,7 @@ static void adopt_pending(void)
             atomic_fetch_sub(&g_pending_count, 1);
             log_warn("websocket adoption failed");
             http_count_realtime(500, now_ns() - p->t0);
-            free(p);
+            pending_free(p);
         }
         p = next;
     }
@@ -332,11 +348,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         int beta = p ? p->beta : 0;
         uint64_t t0 = p ? p->t0 : now_ns();
         char resume[72] = "";
-        if (p) snprintf(resume, sizeof resume, "%s", p->resume);
-        free(p);
+        char *update = NULL;
+        limits_client client = {0};
+        if (p) {
+            snprintf(resume, sizeof resume, "%s", p->resume);
+            client = p->client;
+            update = p->update;
+            free(p);
+        }
         atomic_fetch_sub(&g_pending_count, 1);
         c = calloc(1, sizeof *c);
-        if (c == NULL) return -1;
+        if (c == NULL) {
+            limits_release(&client);
+            free(update);
+            return -1;
+        }
+        c->client = client;
         atomic_init(&c->refs, 1); /* lws's reference, dropped in CLOSED */
         pthread_mutex_init(&c->lock, NULL);
         c->wsi = wsi;
@@ -351,7 +378,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         http_count_realtime(101, now_ns() - t0);
         http_realtime_active(1);
         c->sess = session_new(g_app, c, beta, resume[0] ? resume : NULL);
-        if (c->sess == NULL) return close_now(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+        if (c->sess == NULL) {
+            free(update);
+            return close_now(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+        }
+        /* A client secret's session configuration: applied as the first
+         * client message, before anything the client sends (this thread
+         * delivers those, and the session's strand keeps the order). */
+        if (update) session_on_message(c->sess, update, strlen(update));
         return 0;
     }
 
@@ -374,6 +408,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c->next_all) c->next_all->prev_all = c->prev_all;
         pthread_mutex_unlock(&g_all_lock);
         http_realtime_active(-1);
+        limits_release(&c->client);
         if (c->sess) session_on_closed(c->sess);
         c->sess = NULL;
         ws_conn_unref(c);
@@ -386,7 +421,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_set_opaque_user_data(wsi, NULL);
             atomic_fetch_sub(&g_pending_count, 1);
             http_count_realtime(400, now_ns() - p->t0);
-            free(p);
+            pending_free(p);
         }
         return 0;
     }
@@ -406,6 +441,10 @@ static const struct lws_protocols protocols[] = {
      * browsers using the OpenAI SDK ask for "realtime". */
     {"realtime", callback, sizeof(ws_conn *), 65536, 0, NULL, 0},
     {"voxray", callback, sizeof(ws_conn *), 65536, 0, NULL, 0},
+    /* Offered with openai-insecure-api-key.KEY by beta browser clients;
+     * a browser needs the answer to name one of the subprotocols it
+     * offered, and the key itself is never echoed. */
+    {"openai-beta.realtime-v1", callback, sizeof(ws_conn *), 65536, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -489,7 +528,7 @@ void ws_stop(void)
     while (p) {
         pending *n = p->next;
         close(p->fd);
-        free(p);
+        pending_free(p);
         p = n;
     }
     pthread_mutex_lock(&g_wake_lock);
@@ -505,47 +544,61 @@ void ws_stop(void)
 
 /* ------------------------------------------------------------ front thread */
 
-/* Header value (case-insensitive name) in a raw head, into out. */
-static int head_header(const char *head, const char *name, char *out, size_t len)
+/* Answer an upgrade ourselves and close: an OpenAI-shaped JSON error
+ * ({"error":{"message","type","code","param"}}), `extra` header lines
+ * ("Name: value\r\n" each, may be ""). The head (headlen bytes, only peeked
+ * so far) is read first: closing a socket with unread bytes sends a reset
+ * that can destroy the answer in flight. */
+static void refuse(int fd, size_t headlen, int status, const char *type, const char *code,
+                   const char *message, const char *extra)
 {
-    size_t nl = strlen(name);
-    const char *p = strstr(head, "\r\n");
-    while (p && p[2] != '\r' && p[2] != '\0') {
-        const char *line = p + 2;
-        const char *eol = strstr(line, "\r\n");
-        if (eol == NULL) break;
-        if ((size_t)(eol - line) > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-            const char *v = line + nl + 1;
-            while (*v == ' ' || *v == '\t') v++;
-            size_t vl = (size_t)(eol - v);
-            if (vl >= len) vl = len - 1;
-            memcpy(out, v, vl);
-            out[vl] = '\0';
-            return 1;
-        }
-        p = eol;
-    }
-    return 0;
-}
-
-static void refuse(int fd, int code, const char *text, const char *detail)
-{
-    char body[256], resp[512];
-    snprintf(body, sizeof body, "{\"error\":{\"type\":\"server_error\",\"code\":\"%s\",\"message\":\"%s\"}}\n",
-             code == 503 ? "unavailable" : "bad_request", detail);
+    static const struct { int status; const char *text; } reasons[] = {
+        {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
+        {429, "Too Many Requests"}, {503, "Service Unavailable"},
+    };
+    const char *text = "Error";
+    char head[8192], resp[1024];
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+        if (reasons[i].status == status) text = reasons[i].text;
+    json_t *o = json_pack("{s:{s:s,s:s,s:s,s:n}}", "error", "message", message, "type", type, "code", code,
+                          "param");
+    char *body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Retry-After: 1\r\nConnection: close\r\n\r\n%s",
-                     code, text, strlen(body), body);
-    ssize_t w = send(fd, resp, (size_t)n, MSG_NOSIGNAL);
-    (void)w;
+                     "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n%s\n",
+                     status, text, body ? strlen(body) + 1 : 1, extra, body ? body : "");
+    free(body);
+    while (headlen > 0) {
+        ssize_t r = recv(fd, head, headlen < sizeof head ? headlen : sizeof head, MSG_DONTWAIT);
+        if (r <= 0) break;
+        headlen -= (size_t)r;
+    }
+    if (n > 0) {
+        ssize_t w = send(fd, resp, (size_t)n < sizeof resp ? (size_t)n : sizeof resp - 1, MSG_NOSIGNAL);
+        (void)w;
+    }
     shutdown(fd, SHUT_WR);
     close(fd);
 }
 
+/* Whether a Sec-WebSocket-Protocol list names a subprotocol we answer. */
+static int offers_ours(const char *list)
+{
+    for (size_t i = 0; protocols[i].name; i++) {
+        size_t n = strlen(protocols[i].name);
+        for (const char *p = list; (p = strcasestr(p, protocols[i].name)) != NULL; p += n) {
+            int starts = p == list || p[-1] == ',' || p[-1] == ' ' || p[-1] == '\t';
+            int ends = p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == '\t';
+            if (starts && ends) return 1;
+        }
+    }
+    return 0;
+}
+
 int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
 {
-    char head[8192], path[512], value[512];
+    char head[8192], path[512], value[512], authz[1024], protos[2048], xff[2048], origin[512], cred[600];
     uint64_t t0 = now_ns();
     ssize_t n = recv(fd, head, sizeof head - 1, MSG_PEEK);
     if (n <= 0) {
@@ -553,6 +606,8 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
         return 0;
     }
     head[n] = '\0';
+    const char *eoh = strstr(head, "\r\n\r\n");
+    size_t hl = eoh ? (size_t)(eoh - head) + 4 : (size_t)n;
     /* "GET /v1/realtime?model=x&session_id=y HTTP/1.1" */
     if (sscanf(head, "GET %511s HTTP/", path) != 1) return http_add_connection(user, fd, addr, alen);
     char resume[72] = "";
@@ -569,33 +624,103 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     path[strcspn(path, "?#")] = '\0';
     if (strcmp(path, "/v1/realtime") != 0) return http_add_connection(user, fd, addr, alen);
 
+    int has_protos = head_values(head, hl, "Sec-WebSocket-Protocol", protos, sizeof protos) != 0;
     int beta = 0;
-    if (head_header(head, "OpenAI-Beta", value, sizeof value) && strcasestr(value, "realtime=v1")) beta = 1;
-    if (head_header(head, "Sec-WebSocket-Protocol", value, sizeof value) &&
-        strcasestr(value, "openai-beta.realtime-v1"))
-        beta = 1;
+    if (head_values(head, hl, "OpenAI-Beta", value, sizeof value) > 0 && strcasestr(value, "realtime=v1")) beta = 1;
+    if (has_protos && strcasestr(protos, "openai-beta.realtime-v1")) beta = 1;
 
     int phase = atomic_load(&g_app->phase);
     if (phase != APP_RUNNING) {
-        refuse(fd, 503, "Service Unavailable", phase == APP_DRAINING ? "server is draining" : "server is starting");
+        refuse(fd, hl, 503, "server_error", "unavailable",
+               phase == APP_DRAINING ? "server is draining" : "server is starting", "Retry-After: 1\r\n");
         http_count_realtime(503, now_ns() - t0);
         return 0;
     }
+
+    /* Who is asking: the peer, or the client behind a trusted proxy. */
+    limits_client client;
+    int nx = head_values(head, hl, "X-Forwarded-For", xff, sizeof xff);
+    limits_identify(addr, nx > 0 ? xff : NULL, &client);
+
+    /* Browsers send one Origin; two, or one too long to read, match nothing. */
+    int no = head_values(head, hl, "Origin", origin, sizeof origin);
+    if (no != 0 && !limits_origin_allowed(no == 1 ? origin : "")) {
+        refuse(fd, hl, 403, "invalid_request_error", "origin_not_allowed",
+               "this Origin may not open /v1/realtime (see [server] allowed_origins)", "");
+        http_count_realtime(403, now_ns() - t0);
+        log_warn("websocket refused: origin not allowed", "origin", no == 1 ? origin : "(unreadable)", "client",
+                 client.text);
+        return 0;
+    }
+
+    limits_verdict lv = limits_admit(&client);
+    if (lv != LIMITS_OK) {
+        refuse(fd, hl, 429, "invalid_request_error", "rate_limit_exceeded",
+               lv == LIMITS_RATE ? "too many connections per second from this address"
+                                 : "too many open sessions from this address",
+               "Retry-After: 1\r\n");
+        http_count_realtime(429, now_ns() - t0);
+        log_debug("websocket refused: per-client limit", "limit",
+                  lv == LIMITS_RATE ? "max_upgrades_per_second_per_ip" : "max_sessions_per_ip", "client", client.text);
+        return 0;
+    }
+
     int busy = session_count() + atomic_load(&g_pending_count);
     if (busy >= g_app->s.max_sessions) {
-        refuse(fd, 503, "Service Unavailable", "max_sessions reached");
+        limits_release(&client);
+        refuse(fd, hl, 503, "server_error", "unavailable", "max_sessions reached", "Retry-After: 1\r\n");
         http_count_realtime(503, now_ns() - t0);
         log_warn("websocket refused: max_sessions reached");
         return 0;
     }
+
+    /* A browser needs the server to pick one of the subprotocols it
+     * offered; without one of ours lws would just hang up. */
+    if (has_protos && !offers_ours(protos)) {
+        limits_release(&client);
+        refuse(fd, hl, 400, "invalid_request_error", "invalid_subprotocol",
+               "Sec-WebSocket-Protocol must include realtime (with openai-insecure-api-key.KEY for a key)", "");
+        http_count_realtime(400, now_ns() - t0);
+        return 0;
+    }
+
+    /* The credential, last: a client secret is used up only by an upgrade
+     * that is otherwise accepted. */
+    int na = head_values(head, hl, "Authorization", authz, sizeof authz);
+    int found = auth_credential(na != 0 ? authz : NULL, has_protos ? protos : NULL, cred, sizeof cred);
+    char *bound = NULL;
+    auth_result ar = found ? auth_redeem(cred, &bound) : AUTH_MISSING;
+    explicit_bzero(cred, sizeof cred);
+    explicit_bzero(authz, sizeof authz);
+    if (ar != AUTH_OK && auth_enabled()) {
+        limits_release(&client);
+        static const char *const why[] = {
+            "", "missing API key: send Authorization: Bearer KEY or the subprotocol openai-insecure-api-key.KEY",
+            "invalid API key", "client secret expired", "client secret already used"};
+        refuse(fd, hl, 401, "invalid_request_error", "invalid_api_key", why[ar],
+               "WWW-Authenticate: Bearer realm=\"voxray\"\r\n");
+        http_count_realtime(401, now_ns() - t0);
+        auth_refused(ar, "/v1/realtime", client.text);
+        return 0;
+    }
+
     pending *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        refuse(fd, 503, "Service Unavailable", "out of memory");
+    char *update = NULL;
+    int has_bound = bound != NULL;
+    if (has_bound && asprintf(&update, "{\"type\":\"session.update\",\"session\":%s}", bound) < 0) update = NULL;
+    free(bound);
+    if (p == NULL || (has_bound && update == NULL)) {
+        free(p);
+        free(update);
+        limits_release(&client);
+        refuse(fd, hl, 503, "server_error", "unavailable", "out of memory", "Retry-After: 1\r\n");
         http_count_realtime(503, now_ns() - t0);
         return 0;
     }
     p->fd = fd;
     p->beta = beta;
+    p->client = client;
+    p->update = update;
     if (resume[0] && persist_valid_id(resume)) snprintf(p->resume, sizeof p->resume, "%s", resume);
     else if (resume[0]) snprintf(p->resume, sizeof p->resume, "invalid");
     p->t0 = t0;

@@ -3,9 +3,15 @@
  *
  * libwebsockets has no listening socket of its own: the front hands it
  * connections whose request head asks for a WebSocket upgrade. The front
- * thread only peeks at the head (path, OpenAI-Beta header), refuses with 503
- * at max_sessions or while draining, and queues the socket; the lws service
- * thread adopts it in LWS_CALLBACK_EVENT_WAIT_CANCELLED. lws calls are not
+ * thread only peeks at the head and answers by itself, with an OpenAI-shaped
+ * JSON error, what must not become a session, in this order: 503 while
+ * starting or draining, 403 for an Origin outside [server] allowed_origins,
+ * 429 over a per-client limit (client_limits.h), 503 at max_sessions, 400
+ * when the offered subprotocols hold none of ours, 401 without a valid API
+ * key or client secret (auth.h; the secret is used up only here, last).
+ * It then queues the socket; the lws service thread adopts it in
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED. A client secret's session configuration
+ * reaches the session as its first message. lws calls are not
  * thread-safe, so every other thread talks to a connection only through
  * ws_send()/ws_close(), which queue and wake the lws thread.
  *

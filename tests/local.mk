@@ -3,6 +3,7 @@
 include $(srcdir)/tests/unit/metrics.mk
 include $(srcdir)/tests/unit/loader.mk
 include $(srcdir)/tests/unit/front.mk
+include $(srcdir)/tests/unit/auth.mk
 include $(srcdir)/tests/unit/store.mk
 include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/unit/audio.mk

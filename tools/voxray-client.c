@@ -124,6 +124,7 @@ typedef struct opts {
     double timeout;      /* seconds */
     int json;
     int quiet;
+    const char *api_key; /* $VOXRAY_API_KEY, sent as a Bearer token; NULL: none */
     char **files;
     int nfiles;
 } opts;
@@ -960,6 +961,15 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
                                             *p + len))
                 return -1;
         }
+        if (c->o->api_key) {
+            unsigned char **p = in;
+            char v[600];
+            int n = snprintf(v, sizeof v, "Bearer %s", c->o->api_key);
+            if (n < 0 || (size_t)n >= sizeof v ||
+                lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
+                                            (const unsigned char *)v, n, p, *p + len))
+                return -1;
+        }
         break;
 
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -1088,6 +1098,9 @@ static void usage(FILE *f) {
 "  -h, --help           show this help\n"
 "      --version        show the version\n"
 "\n"
+"Environment: VOXRAY_API_KEY, when set, is sent as \"Authorization: Bearer KEY\"\n"
+"(a server with [auth] keys refuses connections without one).\n"
+"\n"
 "Input: RIFF/WAVE 16-bit PCM, mono or stereo (downmixed).\n"
 "\n"
 "Figures: \"time to first audio\" runs from sending the file's last non-silent\n"
@@ -1148,6 +1161,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     o->speed = 1;
     o->silence_ms = 1500;
     o->timeout = 30;
+    o->api_key = getenv("VOXRAY_API_KEY"); /* not an option: command lines are public */
+    if (o->api_key && *o->api_key == '\0') o->api_key = NULL;
     while ((ch = getopt_long(argc, argv, "u:o:s:qh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'u': o->url = optarg; break;

@@ -19,6 +19,14 @@
 //   latencies    ms from end of speech (speech_stopped) to first reply audio
 //   lastError    { type, code, message } of the last error shown, or null
 //   inputRate    the rate declared for input_audio_buffer.append
+//   keyAsked     the server wants an API key and the page shows its field
+//   usedSecret   the last call opened with a client secret
+//
+// When the server asks for an API key ([auth] in voxray.ini), a browser
+// cannot send it as a header: the page trades the key the user types for a
+// one-use client secret (POST /v1/realtime/client_secrets) and offers that
+// as the WebSocket subprotocol openai-insecure-api-key.SECRET next to
+// "realtime". The key stays in the input field; nothing is stored.
 'use strict';
 
 (() => {
@@ -46,6 +54,8 @@
         empty: $('empty'),
         error: $('error'),
         stats: $('stats'),
+        auth: $('auth'),
+        apiKey: $('api-key'),
     };
 
     const hook = {
@@ -61,6 +71,8 @@
         lastError: null,
         inputRate: 0,
         sessionId: null,
+        keyAsked: false,
+        usedSecret: false,
     };
     window.voxray = hook;
 
@@ -237,6 +249,7 @@
             node: null,
             source: null,
             sink: null,
+            opened: false, // the WebSocket opened (a refused upgrade never does)
             ready: false, // session.updated received: appends may flow
             outRate: 24000,
             users: new Map(), // item_id -> { text element, text }
@@ -297,11 +310,76 @@
         }
     }
 
-    function connect(s, rate) {
+    // ------------------------------------------------------------ API key
+
+    function askForKey() {
+        hook.keyAsked = true;
+        ui.auth.hidden = false;
+        ui.apiKey.focus();
+    }
+
+    // Trade the API key for a client secret good for one session.
+    async function clientSecret(key) {
+        let r;
+        try {
+            r = await fetch('/v1/realtime/client_secrets', {
+                method: 'POST',
+                headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+                body: JSON.stringify({ expires_after: { anchor: 'created_at', seconds: 60 } }),
+                cache: 'no-store',
+            });
+        } catch (e) {
+            throw { code: 'network_error', message: `Could not reach the server: ${e && e.message ? e.message : e}` };
+        }
+        let body = null;
+        try {
+            body = await r.json();
+        } catch {
+            /* not JSON: reported by status below */
+        }
+        if (r.ok && body && typeof body.value === 'string') return body.value;
+        if (r.status === 401) {
+            askForKey();
+            throw { code: 'invalid_api_key', message: 'The server refused this API key.' };
+        }
+        throw (body && body.error) || { code: `http_${r.status}`, message: `Could not get a client secret (HTTP ${r.status}).` };
+    }
+
+    // A browser is not told why an upgrade failed; a plain GET of the same
+    // path answers 401 when the server wants a key.
+    async function keyNeeded() {
+        try {
+            const r = await fetch('/v1/realtime', { cache: 'no-store' });
+            return r.status === 401;
+        } catch {
+            return false;
+        }
+    }
+
+    async function connect(s, rate) {
         const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/v1/realtime`;
-        const ws = new WebSocket(url);
+        const key = ui.apiKey.value.trim();
+        let ws;
+        if (key) {
+            let secret;
+            try {
+                secret = await clientSecret(key);
+            } catch (e) {
+                if (sess !== s) return;
+                showError(e);
+                stop();
+                return;
+            }
+            if (sess !== s) return;
+            hook.usedSecret = true;
+            ws = new WebSocket(url, ['realtime', `openai-insecure-api-key.${secret}`]);
+        } else {
+            hook.usedSecret = false;
+            ws = new WebSocket(url);
+        }
         s.ws = ws;
         ws.onopen = () => {
+            s.opened = true;
             send(s, {
                 type: 'session.update',
                 session: {
@@ -322,8 +400,19 @@
             }
             if (sess === s) onEvent(s, ev);
         };
-        ws.onclose = (e) => {
+        ws.onclose = async (e) => {
             if (sess !== s || s.closing) return;
+            if (!s.opened && !key && (await keyNeeded())) {
+                if (sess !== s) return;
+                askForKey();
+                showError({
+                    code: 'invalid_api_key',
+                    message: 'This server needs an API key: enter it and press the button again.',
+                });
+                stop();
+                return;
+            }
+            if (sess !== s) return;
             showError({
                 code: `close_${e.code}`,
                 message: `The connection closed${e.reason ? `: ${e.reason}` : ''}.`,
@@ -551,6 +640,9 @@
     ui.talk.addEventListener('click', () => {
         if (sess) stop();
         else start();
+    });
+    ui.apiKey.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && !sess) start();
     });
     window.addEventListener('pagehide', () => {
         if (sess) stop();

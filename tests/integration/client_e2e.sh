@@ -49,4 +49,17 @@ printf 'not a wav' >"$WORK/bad.wav"
 "$CLIENT" -u "$URL" "$WORK/bad.wav" >/dev/null 2>&1
 check "a file that is not a WAV gives exit code 2" [ $? -eq 2 ]
 stop_pid "$VX_PID"
+
+# A server that wants an API key: VOXRAY_API_KEY carries it.
+KEY=sk-voxray-client-5e1f0a9c2b7d4836
+VX_PORT=$(free_port)
+sed -e "s/^listen = .*/listen = 127.0.0.1:$VX_PORT/" "$WORK/c.ini" >"$WORK/k.ini"
+printf '[auth]\napi_keys = %s\n' "$KEY" >>"$WORK/k.ini"
+start_voxray "$WORK/k.ini" "$WORK/k.log" || not_ok "voxray starts with [auth] api_keys" "$(cat "$WORK/k.log")"
+URL="ws://127.0.0.1:$VX_PORT/v1/realtime"
+VOXRAY_API_KEY=$KEY "$CLIENT" -u "$URL" -s 0 --json "$WORK/turn.wav" >"$WORK/key.json" 2>>"$WORK/err.txt"
+check "VOXRAY_API_KEY opens a session on a server with keys" quiet jq -e '.status == "completed"' "$WORK/key.json"
+"$CLIENT" -u "$URL" -s 0 "$WORK/turn.wav" >/dev/null 2>"$WORK/nokey.txt"
+check "without the key the client cannot connect (exit code 3)" [ $? -eq 3 ]
+stop_pid "$VX_PID"
 done_testing

@@ -45,7 +45,17 @@ check "keep-alive connections are reused" [ "$conns" -ge 2 ]
 resp=$(exec 3<>"/dev/tcp/127.0.0.1/$VX_PORT"; printf 'GET /ready HTTP/1.1\r\nHost: x\r\n' >&3; timeout 3 head -1 <&3 | tr -d '\r')
 check "an incomplete request head gets 408" [ "$resp" = "HTTP/1.1 408 Request Timeout" ]
 
+# A client speaking TLS to the plain port (the openai SDK dials wss:// even
+# for an http:// base URL) is closed at once, not after header_timeout.
+t0=$(date +%s%N)
+timeout 5 openssl s_client -connect "127.0.0.1:$VX_PORT" </dev/null >"$WORK/tls.out" 2>&1
+t1=$(date +%s%N)
+check "a TLS handshake on the plain port is closed within a second" [ $(((t1 - t0) / 1000000)) -lt 1000 ]
+check "the TLS handshake is logged with what to do" grep -q 'TLS handshake on the plain-HTTP port from 127.0.0.1: terminate TLS in front of voxray' "$WORK/a.log"
+
 m=$(curl -s "$B/metrics")
+v=$(metric_value 'http_errors_total{method="OTHER",route="unmatched",error_type="tls_on_plain_port"}' <<<"$m")
+check "the TLS handshake is counted as http_errors_total{error_type=\"tls_on_plain_port\"}" [ "${v:-0}" = 1 ]
 v=$(metric_value 'http_requests_total{method="GET",route="/health",status_code="200"}' <<<"$m")
 check "http_requests_total counts GET /health (>= 3)" [ "${v:-0}" -ge 3 ]
 v=$(metric_value 'http_requests_total{method="GET",route="unmatched",status_code="404"}' <<<"$m")

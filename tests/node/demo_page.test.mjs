@@ -227,6 +227,42 @@ pageTest(
     },
 );
 
+const PAGE_KEY = 'sk-voxray-page-7c41e09b2d6a8f35';
+pageTest(
+    'when the server wants an API key the page asks for it, trades it for a client secret and talks',
+    async (t, page, srv) => {
+        const talk = page.locator('#talk');
+        const field = page.getByLabel('API key');
+        assert.equal(await field.isVisible(), false, 'no key field until the server asks');
+        await talk.click();
+        await waitHook(page, (v) => v.keyAsked && v.state === 'idle');
+        assert.equal(await field.isVisible(), true);
+        assert.match(await page.getByRole('alert').textContent(), /needs an API key/);
+
+        await field.fill('sk-voxray-page-wrong-000000000');
+        await talk.click();
+        await waitHook(page, (v) => v.lastError && v.lastError.message === 'The server refused this API key.' && v.state === 'idle');
+
+        await field.fill(PAGE_KEY);
+        await talk.click();
+        await waitHook(page, (v) => v.transcripts.length > 0 && v.audioSamples > 0);
+        const v = await hook(page);
+        assert.equal(v.usedSecret, true);
+        assert.deepEqual(v.transcripts, [SAID]);
+        assert.equal(await srv.sumMetric('voxray_client_secrets_created_total'), 1);
+        // The key only went to the server, once; the page kept it nowhere.
+        const kept = await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]);
+        assert.deepEqual(kept, [0, 0, '']);
+        assert.ok(!srv.log().includes(PAGE_KEY), 'the key is not in the server log');
+        const shot = shotPath('api-key');
+        await page.screenshot({ path: shot });
+        t.diagnostic(`screenshot: ${shot}`);
+    },
+    {
+        daemon: () => Daemon.start({ server: { web_root: WEB_ROOT }, ...PROVIDERS, auth: { api_keys: PAGE_KEY } }),
+    },
+);
+
 pageTest('the capture worklet turns a rate the server does not take into 24 kHz s16 blocks of 20 ms', async (t, page) => {
     // One second of a 440 Hz tone at half scale through worklet.js in an
     // OfflineAudioContext running at 96 kHz.

@@ -12,7 +12,8 @@ VX_NODE_TESTS = \
 	tests/node/response_options.test.mjs \
 	tests/node/semantic_vad.test.mjs \
 	tests/node/tools.test.mjs \
-	tests/node/clients.test.mjs
+	tests/node/clients.test.mjs \
+	tests/node/auth.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json

@@ -622,6 +622,29 @@ static void test_peer_reset_is_reported_closed(void **st) {
     assert_int_equal(front_pending(s->f), 0);
 }
 
+static void test_tls_client_hello_is_closed_at_once_and_logged(void **st) {
+    state *s = *st;
+    /* The start of a TLS 1.2 record carrying a ClientHello, as an SDK
+     * dialing wss:// sends it. */
+    static const unsigned char hello[] = {0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03};
+    char resp[64];
+    uint64_t t0;
+    int fd;
+
+    start(s, "127.0.0.1:0", 5000, 0, 0);
+    fd = client(s->f);
+    t0 = now_ms();
+    assert_int_equal(send(fd, hello, sizeof hello, MSG_NOSIGNAL), (ssize_t)sizeof hello);
+    assert_int_equal(read_all(fd, resp, sizeof resp), 0); /* closed, no plain-text answer */
+    assert_true(now_ms() - t0 < 1000);
+    close(fd);
+    wait_count(&s->r, &s->r.dropped, 1);
+    assert_int_equal(seen(&s->r).why, FRONT_DROP_TLS);
+    assert_int_equal(seen(&s->r).http, 0);
+    assert_non_null(strstr(seen(&s->r).log, "TLS handshake on the plain-HTTP port from 127.0.0.1"));
+    assert_int_equal(front_pending(s->f), 0);
+}
+
 static void test_refused_handover_closes_the_socket(void **st) {
     state *s = *st;
     char resp[64];
@@ -867,6 +890,7 @@ int main(void) {
         T(test_peer_closing_early_is_reported_closed),
         T(test_peer_closing_before_sending_is_reported_closed),
         T(test_peer_reset_is_reported_closed),
+        T(test_tls_client_hello_is_closed_at_once_and_logged),
         T(test_refused_handover_closes_the_socket),
         T(test_port_in_use_fails_with_address_already_in_use),
         T(test_bad_addresses_are_rejected),

@@ -178,7 +178,7 @@ static void unknown_section_error_lists_the_allowed_sections(void **state)
     load_refused("[server]\nlisten = :80\n[sever]\nmax_sessions = 3\n", err, sizeof err);
     assert_contains(err, "test.ini:3: unknown section [sever]");
     assert_contains(err, "[sever]");
-    assert_contains(err, "allowed: server, log, metrics, session, stt, llm, tts, recording, plugin.NAME");
+    assert_contains(err, "allowed: server, log, metrics, session, stt, llm, tts, recording, auth, plugin.NAME");
 }
 
 static void unknown_key_error_names_place_key_and_allowed_keys(void **state)
@@ -470,6 +470,78 @@ static void relative_plugin_dir_is_resolved_against_the_config_directory(void **
     settings_free(&s);
 }
 
+/* ------------------------------------------------------------ auth and limits */
+
+static void auth_and_limit_keys_default_to_off(void **state)
+{
+    (void)state;
+    settings s;
+    load_ok("", &s);
+    assert_string_equal(s.auth_api_keys, "");
+    assert_string_equal(s.auth_keys_file, "");
+    assert_string_equal(s.allowed_origins, "");
+    assert_string_equal(s.trusted_proxies, "");
+    assert_int_equal(s.max_sessions_per_ip, 0);
+    assert_true(s.max_upgrades_per_second_per_ip == 0);
+    assert_int_equal(s.client_secret_max_ttl_ms, 7200000);
+    assert_int_equal(s.max_client_secrets, 1000);
+    settings_free(&s);
+}
+
+static void keys_file_is_relative_to_the_config_file(void **state)
+{
+    (void)state;
+    settings s;
+    cfg_file *c = NULL;
+    char err[512] = "";
+    assert_int_equal(cfg_parse_string("[auth]\nkeys_file = keys.txt\nmax_client_secrets = 5\n"
+                                      "client_secret_max_ttl = 90s\n",
+                                      "/etc/voxray/voxray.ini", &c, err, sizeof err), 0);
+    if (settings_load(c, &s, err, sizeof err) != 0) fail_msg("%s", err);
+    cfg_free(c);
+    assert_string_equal(s.auth_keys_file, "/etc/voxray/keys.txt");
+    assert_int_equal(s.max_client_secrets, 5);
+    assert_int_equal(s.client_secret_max_ttl_ms, 90000);
+    settings_free(&s);
+}
+
+static void a_bad_api_keys_value_is_never_repeated(void **state)
+{
+    (void)state;
+    char err[1024];
+    char big[70000];
+    memset(big, 'k', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    char *text = NULL;
+    assert_true(asprintf(&text, "[auth]\napi_keys = %s\n", big) > 0);
+    load_refused(text, err, sizeof err);
+    free(text);
+    assert_contains(err, "[auth] api_keys = \"***\": too long");
+}
+
+static void bad_trusted_proxies_are_refused(void **state)
+{
+    (void)state;
+    char err[1024];
+    load_refused("[server]\ntrusted_proxies = 10.0.0.0/8, proxy.example\n", err, sizeof err);
+    assert_contains(err, "test.ini:2: [server] trusted_proxies = \"10.0.0.0/8, proxy.example\"");
+    assert_contains(err, "'proxy.example': not an IP address");
+}
+
+static void allowed_origins_must_be_origins(void **state)
+{
+    (void)state;
+    char err[1024];
+    settings s;
+    load_ok("[server]\nallowed_origins = https://app.example.com, http://localhost:8080/\n", &s);
+    assert_string_equal(s.allowed_origins, "https://app.example.com, http://localhost:8080/");
+    settings_free(&s);
+    load_refused("[server]\nallowed_origins = https://app.example.com/voice\n", err, sizeof err);
+    assert_contains(err, "'https://app.example.com/voice' is not an origin (scheme://host[:port], no path)");
+    load_refused("[server]\nallowed_origins = app.example.com\n", err, sizeof err);
+    assert_contains(err, "'app.example.com' is not an origin");
+}
+
 static void stage_names(void **state)
 {
     (void)state;
@@ -512,6 +584,11 @@ int main(void)
         T(split_list_refuses_empty_elements),
         T(split_list_refuses_more_than_max),
         T(relative_plugin_dir_is_resolved_against_the_config_directory),
+        T(auth_and_limit_keys_default_to_off),
+        T(keys_file_is_relative_to_the_config_file),
+        T(a_bad_api_keys_value_is_never_repeated),
+        T(bad_trusted_proxies_are_refused),
+        T(allowed_origins_must_be_origins),
         T(stage_names),
     };
 #undef T
