@@ -311,6 +311,12 @@ static json_t *effective_session(const char *requested, proto_error *e)
         rc = proto_parse(upd, strlen(upd), PROTO_GA, 0, &ev, e);
         free(upd);
         if (rc != 0) goto out;
+        /* A live session.update applies its valid members; a secret's
+         * configuration is checked whole, like the API does. */
+        if (ev.n_field_errors > 0) {
+            *e = ev.field_errors[0];
+            goto out;
+        }
         if (proto_session_merge(&cfg, &ev.session) != 0) goto out;
     }
     if ((text = proto_ev_session(PROTO_GA, 0, &cfg)) == NULL) goto out;
