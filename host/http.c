@@ -560,7 +560,9 @@ static enum MHD_Result handle_static(struct MHD_Connection *c, req *rq, const ch
     if (rq->route == R_ROOT) snprintf(name, sizeof name, "index.html");
     else snprintf(name, sizeof name, "%.*s", (int)(n - 1), url + 1);
     snprintf(path, sizeof path, "%s/%s", g_app->s.web_root, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Names hold no '/', so only the last component could lead elsewhere:
+     * a symlink in web_root is never followed. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);

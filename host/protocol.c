@@ -811,6 +811,9 @@ static int parse_message(const json_t *item, const char *param, const char **id,
                     "'function_call_output'.", type);
     snprintf(p, sizeof p, "%s.id", param);
     if (get_str(item, "id", p, id, e) < 0) return -1;
+    if (*id && strlen(*id) > PROTO_MAX_ITEM_ID)
+        return perr(e, "invalid_value", p, "Invalid '%s': at most %d characters (got %zu).", p, PROTO_MAX_ITEM_ID,
+                    strlen(*id));
     snprintf(p, sizeof p, "%s.role", param);
     if (get_str(item, "role", p, &role, e) < 0) return -1;
     if (role == NULL) return missing(e, p);
@@ -853,6 +856,9 @@ static int parse_function_item(const json_t *item, const char *type, const char 
     const char *call_id, *name = NULL, *text;
     int out = strcmp(type, "function_call_output") == 0;
     if (get_str(item, "id", "item.id", id, e) < 0) return -1;
+    if (*id && strlen(*id) > PROTO_MAX_ITEM_ID)
+        return perr(e, "invalid_value", "item.id", "Invalid 'item.id': at most %d characters (got %zu).",
+                    PROTO_MAX_ITEM_ID, strlen(*id));
     if (get_str(item, "call_id", "item.call_id", &call_id, e) < 0) return -1;
     if (call_id == NULL) return missing(e, "item.call_id");
     if (strlen(call_id) > 64) return perr(e, "invalid_value", "item.call_id", "'item.call_id' may be at most 64 characters.");

@@ -144,6 +144,10 @@ typedef enum proto_client_type {
     PC_ITEM_DELETE
 } proto_client_type;
 
+/* Longest client-chosen item id (the API's limit); a longer one is refused,
+ * never cut (two ids cut alike would become one item). */
+#define PROTO_MAX_ITEM_ID 32
+
 /* One item of response.create's `input`: a message (role, text) or a
  * reference to an item of the conversation (ref_id). */
 typedef struct proto_input_item {

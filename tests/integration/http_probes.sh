@@ -117,4 +117,19 @@ start_voxray "$WORK/e.ini" "$WORK/e.log"
 check "/metrics is 200 from inside the allowlist" [ "$(http_code "http://127.0.0.1:$VX_PORT/metrics")" = 200 ]
 stop_pid "$VX_PID"
 
+# The demo page's folder: regular files only, never a symlink out of it.
+mkdir -p "$WORK/web"
+printf '<!doctype html><title>t</title>\n' >"$WORK/web/index.html"
+ln -s /etc/passwd "$WORK/web/leak.txt"
+ln -s index.html "$WORK/web/alias.html"
+VX_PORT=$(free_port)
+printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\nweb_root = %s\n' "$VX_PORT" "$PLUGIN_DIR" "$WORK/web" >"$WORK/w.ini"
+start_voxray "$WORK/w.ini" "$WORK/w.log"
+check "the demo page is served from web_root" [ "$(http_code "http://127.0.0.1:$VX_PORT/")" = 200 ]
+check "a symlink in web_root to a file outside it is not followed (404)" \
+    [ "$(http_code "http://127.0.0.1:$VX_PORT/leak.txt")" = 404 ]
+check "... nor one to a file inside it" [ "$(http_code "http://127.0.0.1:$VX_PORT/alias.html")" = 404 ]
+check "... and the file's content never leaks" bash -c "! curl -s 'http://127.0.0.1:$VX_PORT/leak.txt' | grep -q root:"
+stop_pid "$VX_PID"
+
 done_testing

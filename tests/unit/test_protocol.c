@@ -933,6 +933,25 @@ static void function_call_output_item_is_parsed(void **state)
               "missing_required_parameter", "item.output", &err);
 }
 
+static void item_id_longer_than_32_characters_is_refused_not_cut(void **state)
+{
+    proto_client_event ev;
+    proto_error err;
+    (void)state;
+    parse_err(PROTO_GA, q("{'type':'conversation.item.create','item':{'id':'item_0123456789012345678901234567',"
+                          "'type':'message','role':'user','content':[{'type':'input_text','text':'x'}]}}"),
+              "invalid_value", "item.id", &err);
+    assert_non_null(strstr(err.message, "at most 32"));
+    parse_err(PROTO_GA, q("{'type':'conversation.item.create','item':{'id':'call_item_0123456789012345678901234',"
+                          "'type':'function_call_output','call_id':'c','output':'x'}}"),
+              "invalid_value", "item.id", &err);
+    const char *j = q("{'type':'conversation.item.create','item':{'id':'item_012345678901234567890123456',"
+                      "'type':'message','role':'user','content':[{'type':'input_text','text':'x'}]}}");
+    assert_int_equal(proto_parse(j, strlen(j), PROTO_GA, 0, &ev, &err), 0);
+    assert_int_equal(strlen(ev.item_id), 32);
+    proto_client_event_free(&ev);
+}
+
 static void other_item_types_are_not_supported(void **state)
 {
     proto_error err;
@@ -1898,6 +1917,7 @@ int main(void)
         cmocka_unit_test(item_ids_are_kept),
         cmocka_unit_test(function_call_item_without_call_id_is_missing_required_parameter),
         cmocka_unit_test(function_call_output_item_is_parsed),
+        cmocka_unit_test(item_id_longer_than_32_characters_is_refused_not_cut),
         cmocka_unit_test(other_item_types_are_not_supported),
         cmocka_unit_test(session_tools_are_parsed_and_echoed),
         cmocka_unit_test(unknown_role_is_invalid_value),
