@@ -42,6 +42,7 @@ const cfg_key cfg_core_schema[] = {
     {"server", {"max_upgrades_per_second_per_ip", VX_CFG_FLOAT, "0", "/v1/realtime upgrades a client IP may start per second, with bursts of as many (at least 1); more get 429 (0: no limit)", 0, 1000000, NULL, 0}},
     {"log", {"level", VX_CFG_ENUM, "info", "least severe level written", 0, 0, "debug|info|warn|error", 0}},
     {"log", {"json", VX_CFG_BOOL, "false", "one JSON object per line instead of text", 0, 0, NULL, 0}},
+    {"log", {"transcripts", VX_CFG_BOOL, "false", "log what callers said and the replies at INFO (otherwise only at DEBUG): personal data", 0, 0, NULL, 0}},
     {"metrics", {"enabled", VX_CFG_BOOL, "true", "serve GET /metrics (404 when false)", 0, 0, NULL, 0}},
     {"metrics", {"allow", VX_CFG_STRING, "", "comma-separated CIDR allowlist for /metrics (empty: everyone); others get 403", 0, 4096, NULL, 0}},
     {"metrics", {"session_sample_rate", VX_CFG_INT, "100", "1 in N sessions keeps a hashed session_id label (1: all)", 1, 1000000, NULL, 0}},

@@ -255,7 +255,14 @@ static void stt_final(void *user, stage_call *c, const char *text, float conf)
         conv_set_text(it, text);
         snprintf(it->status, sizeof it->status, "completed");
     }
-    log_info("stt transcript received", "session_id", s->id, "text", text, "model", stage_call_model(c));
+    if (log_transcripts()) {
+        log_info("stt transcript received", "session_id", s->id, "text", text, "model", stage_call_model(c));
+    } else {
+        char words[16];
+        snprintf(words, sizeof words, "%d", conv_words(text));
+        log_info("stt transcript received", "session_id", s->id, "words", words, "model", stage_call_model(c));
+        log_debug("stt transcript", "session_id", s->id, "text", text);
+    }
     recorder_note(s->rec, t->item_id, "user", "transcript", text);
     recorder_note(s->rec, t->item_id, "user", "stt", stage_call_model(c));
     recorder_note_ms(s->rec, t->item_id, "user", "transcribed_ms", -1);

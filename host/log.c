@@ -53,6 +53,10 @@ void log_set_level(int level)
 
 int log_get_level(void) { return atomic_load_explicit(&g_level, memory_order_relaxed); }
 void log_set_json(int on) { atomic_store(&g_json, on ? 1 : 0); }
+
+static atomic_int g_transcripts;
+void log_set_transcripts(int on) { atomic_store(&g_transcripts, on ? 1 : 0); }
+int log_transcripts(void) { return atomic_load_explicit(&g_transcripts, memory_order_relaxed); }
 void log_set_fd(int fd) { atomic_store(&g_fd, fd); }
 
 void log_add_secret(const char *value)

@@ -33,6 +33,10 @@ const char *log_level_name(int level);
 void log_set_level(int level);
 int log_get_level(void);
 void log_set_json(int on);
+/* [log] transcripts: what callers said and what the bot answered appear in
+ * INFO lines only when on; otherwise only DEBUG lines carry them. */
+void log_set_transcripts(int on);
+int log_transcripts(void);
 /* Redirect output (tests); fd 1 by default. */
 void log_set_fd(int fd);
 

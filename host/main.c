@@ -250,6 +250,7 @@ static void reload(app *a, cfg_file **cur, const char *path)
     if (!auth_ok) log_error("SIGHUP: the API keys could not be loaded; keeping the ones in force", "error", err);
     log_set_level(s.log_level);
     log_set_json(s.log_json);
+    log_set_transcripts(s.log_transcripts);
     atomic_store(&a->metrics_enabled, s.metrics_enabled);
     acl *old = atomic_exchange(&a->metrics_acl, allow);
     /* Requests in flight may still read the old list: free it a bit later. */
@@ -351,6 +352,7 @@ static int run(const char *config_path, int check_only)
     if (load_config(config_path, &c, &a.s) != 0) return 1;
     log_set_level(a.s.log_level);
     log_set_json(a.s.log_json);
+    log_set_transcripts(a.s.log_transcripts);
 
     if (plug_set_load(&a.s, c, &a.plugins, err, sizeof err) != 0) {
         log_fmt(VX_LOG_ERROR, "%s", err);

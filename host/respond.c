@@ -253,8 +253,12 @@ static void finish(session *s, const char *status, const char *reason, const pro
     }
     char calls[16];
     snprintf(calls, sizeof calls, "%d", r->n_calls);
+    char words[16];
+    snprintf(words, sizeof words, "%d", conv_words(r->it->text));
     log_info("response done", "session_id", s->id, "response_id", r->id, "status", status,
-             "reason", reason ? reason : "", "text", r->it->text ? r->it->text : "", "tool_calls", calls);
+             "reason", reason ? reason : "", log_transcripts() ? "text" : "words",
+             log_transcripts() ? (r->it->text ? r->it->text : "") : words, "tool_calls", calls);
+    if (!log_transcripts()) log_debug("response text", "session_id", s->id, "response_id", r->id, "text", r->it->text);
     if (!with_message && !r->out_of_band) {
         conv_remove(&s->conv, r->it); /* never announced: the conversation never had it */
         r->it = NULL;

@@ -372,6 +372,7 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->health_interval_ms = get_int(c, "server", "health_interval");
     s->log_level = log_level_parse(get(c, "log", "level"));
     s->log_json = get_bool(c, "log", "json");
+    s->log_transcripts = get_bool(c, "log", "transcripts");
     s->metrics_enabled = get_bool(c, "metrics", "enabled");
     s->session_sample_rate = (int)get_int(c, "metrics", "session_sample_rate");
     s->session_ttl_ms = get_int(c, "session", "ttl");

@@ -37,6 +37,7 @@ typedef struct settings {
 
     int log_level;
     int log_json;
+    int log_transcripts;
 
     int metrics_enabled;
     char *metrics_allow; /* raw CIDR list, validated */

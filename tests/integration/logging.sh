@@ -41,4 +41,25 @@ check "JSON time is RFC 3339 UTC with milliseconds" \
 check "JSON fields carry the structured values" \
     quiet jq -e -s 'any(.msg == "session store check failed" and .level == "error" and .store == "redis")' "$WORK/json.log"
 check "the password never appears in JSON logs" bash -c "! grep -q 'Pa55-w0rd-XYZ' '$WORK/json.log'"
+
+# What callers say is personal data: it reaches INFO lines only with
+# [log] transcripts = true; DEBUG shows it.
+sox -n -r 16000 -c 1 -b 16 -e signed-integer "$WORK/turn.wav" synth 1 sine 220 vol 0.4 pad 0.3 0 2>/dev/null
+talk_log() { # talk_log LOG [transcripts] [env...]: one spoken turn, then stop
+    local log=$1 tr=$2; shift 2
+    VX_PORT=$(free_port)
+    printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\n[log]\ntranscripts = %s\n[plugin.sim]\ntranscript = secret plans here\n[stt]\nproviders = sim\n[llm]\nproviders = sim\n[tts]\nproviders = sim\n' \
+        "$VX_PORT" "$PLUGIN_DIR" "$tr" >"$WORK/t.ini"
+    start_voxray "$WORK/t.ini" "$log" "$@" && wait_status "http://127.0.0.1:$VX_PORT/ready" 200 10
+    "$top_builddir/tools/voxray-client" -u "ws://127.0.0.1:$VX_PORT/v1/realtime" -s 0 "$WORK/turn.wav" >/dev/null 2>&1
+    stop_pid "$VX_PID"
+}
+talk_log "$WORK/quiet.log" false
+check "by default the transcript is logged as a word count" grep -q 'INFO stt transcript received .*words=3' "$WORK/quiet.log"
+check "... and neither what the caller said nor the reply appears" bash -c "! grep -q 'secret plans' '$WORK/quiet.log'"
+talk_log "$WORK/loud.log" true
+check "[log] transcripts = true logs what the caller said" grep -q 'INFO stt transcript received .*text="secret plans here"' "$WORK/loud.log"
+check "... and the reply" grep -q 'INFO response done .*text="You said: secret plans here."' "$WORK/loud.log"
+talk_log "$WORK/dbg.log" false VOXRAY_LOG_LEVEL=debug
+check "DEBUG lines carry the texts" grep -q 'DEBUG stt transcript .*text="secret plans here"' "$WORK/dbg.log"
 done_testing
