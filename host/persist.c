@@ -142,7 +142,7 @@ int persist_restore(session *s, const char *id, char *why, size_t len)
     }
     if (rc != 0) {
         snprintf(why, len, "the session store failed: %s", err.msg);
-        return -1;
+        return -2;
     }
     json_error_t jerr;
     json_t *o = json_loadb(val, vlen, 0, &jerr);

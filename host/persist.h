@@ -16,7 +16,9 @@ int persist_valid_id(const char *id);
 void persist_save(session *s);
 /* Load session `id` into s (conversation, instructions, voice, id).
  * Blocking (the store's timeout bounds it); call on the session strand
- * before any client event is handled. 0, or -1 with the reason in why. */
+ * before any client event is handled. 0; -1 when there is no such session
+ * (or its state is unreadable); -2 when the store failed (the session may
+ * well exist: retry later). The reason is in why. */
 int persist_restore(session *s, const char *id, char *why, size_t len);
 
 #endif

@@ -24,6 +24,7 @@
 #define CLOSE_NORMAL 1000
 #define CLOSE_GOING_AWAY 1001
 #define CLOSE_POLICY 1008
+#define CLOSE_TRY_AGAIN 1013
 
 static atomic_int g_sessions;
 static int g_sample_rate = 100;
@@ -274,7 +275,20 @@ static void start_task(session *s, void *arg)
     if (s->resume_id) {
         char fresh[40];
         snprintf(fresh, sizeof fresh, "%s", s->id);
-        resumed = persist_restore(s, s->resume_id, why, sizeof why) == 0;
+        int prc = persist_restore(s, s->resume_id, why, sizeof why);
+        resumed = prc == 0;
+        if (prc == -2) {
+            /* The session may exist: refuse this connection and keep the id
+             * resumable instead of answering with a fresh session. */
+            char m[300];
+            snprintf(m, sizeof m, "%.220s; the session is kept: try again later", why);
+            snprintf(s->id, sizeof s->id, "%s", fresh);
+            sess_error(s, "server_error", "session_store_unavailable", m, "session_id", NULL);
+            log_warn("resume refused: the session store is unavailable", "session_id", s->resume_id, "error", why);
+            s->end_reason = "store_unavailable";
+            ws_close(s->conn, CLOSE_TRY_AGAIN, "session store unavailable");
+            return;
+        }
         if (!resumed) {
             /* keep the fresh id; anything half-restored is dropped */
             conv_free(&s->conv);

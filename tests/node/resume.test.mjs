@@ -85,3 +85,36 @@ vtest('the stored state expires after [session] ttl', async () => {
     const ttl = Number(execFileSync('redis-cli', ['-p', String(rport), 'ttl', key]).toString());
     assert.ok(ttl > 500 && ttl <= 600, `a TTL near 600 s, got ${ttl}`);
 });
+
+vtest('a resume while the store is unavailable is refused as retryable, and the session stays resumable', async () => {
+    const c = await a.connect();
+    const id = c.created.session.id;
+    await textTurn(c, 'keep my words');
+    await c.close();
+    await new Promise((r) => setTimeout(r, 300)); // the save lands
+    redis.kill('SIGSTOP'); // the store hangs: its calls time out
+    try {
+        const c2 = await b.connect({ path: `/v1/realtime?session_id=${id}`, waitCreated: false });
+        const err = await c2.next('error', { timeout: 15000 });
+        assert.equal(err.error.code, 'session_store_unavailable');
+        assert.equal(err.error.type, 'server_error');
+        const closed = await c2.waitClose(15000);
+        assert.equal(closed.code, 1013, 'close code 1013: try again later');
+        assert.ok(!c2.events.some((e) => e.type === 'session.created'), 'no fresh session in its place');
+    } finally {
+        redis.kill('SIGCONT');
+    }
+    // Once the store answers, the same id resumes with its conversation.
+    let c3;
+    for (let i = 0; i < 50; i++) {
+        c3 = await b.connect({ path: `/v1/realtime?session_id=${id}` });
+        const evs = await c3.drain(300);
+        if (!evs.some((e) => e.type === 'error')) break;
+        await c3.close();
+        c3 = null;
+        await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(c3, 'the session resumes once the store is back');
+    assert.equal(c3.created.session.id, id);
+    await c3.close();
+});
