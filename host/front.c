@@ -94,6 +94,8 @@ static const char front_408[] =
 static const char front_431[] =
     "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
     "Content-Length: 0\r\n\r\n";
+static const char front_400[] =
+    "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 static const char front_503[] =
     "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
     "Content-Length: 0\r\n\r\n";
@@ -212,6 +214,39 @@ static int front_is_websocket(const char *h, size_t n) {
     return up && conn;
 }
 
+/* A line ending that is a bare LF in b[from..n): HTTP/1.1 heads end their
+ * lines with CRLF; a peer that sends LF alone would otherwise wait for the
+ * head deadline, and servers that accept it disagree with those that do not
+ * (a smuggling vector). */
+static int front_bare_lf(const char *b, size_t from, size_t n) {
+    for (size_t i = from; i < n; i++)
+        if (b[i] == '\n' && (i == 0 || b[i - 1] != '\r')) return 1;
+    return 0;
+}
+
+/* Whether a complete head carries both Content-Length and Transfer-Encoding:
+ * two framings, which two servers may read differently (RFC 9112 6.3 lets a
+ * server refuse it; behind a proxy it smuggles a second request). */
+static int front_two_framings(const char *h, size_t n) {
+    const char *end = h + n, *p = memmem(h, n, "\r\n", 2);
+    int cl = 0, te = 0;
+
+    if (!p) return 0;
+    for (p += 2; p < end;) {
+        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (!eol) eol = end;
+        if (eol == p) break;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon) {
+            size_t nl = (size_t)(colon - p);
+            if (nl == 14 && strncasecmp(p, "content-length", 14) == 0) cl = 1;
+            else if (nl == 17 && strncasecmp(p, "transfer-encoding", 17) == 0) te = 1;
+        }
+        p = eol + 2;
+    }
+    return cl && te;
+}
+
 /* ------------------------------------------------------------ connections */
 
 static void front_unlink(front *f, front_conn *c) {
@@ -277,6 +312,7 @@ static void front_drop_conn(front *f, front_conn *c, front_drop why) {
     case FRONT_DROP_TIMEOUT: resp = front_408; len = sizeof front_408 - 1; break;
     case FRONT_DROP_TOO_LARGE: resp = front_431; len = sizeof front_431 - 1; break;
     case FRONT_DROP_OVERLOAD: resp = front_503; len = sizeof front_503 - 1; break;
+    case FRONT_DROP_BAD_REQUEST: resp = front_400; len = sizeof front_400 - 1; break;
     case FRONT_DROP_CLOSED: break;
     case FRONT_DROP_TLS: {
         /* Plain text would only puzzle a TLS client; closing ends its
@@ -330,7 +366,22 @@ static int front_peek(front *f, front_conn *c, int hup) {
      * the three bytes before it, for a terminator split across sends) needs
      * searching. */
     from = c->seen > 3 ? c->seen - 3 : 0;
-    if ((size_t)n > from && (end = memmem(f->buf + from, (size_t)n - from, "\r\n\r\n", 4))) {
+    end = (size_t)n > from ? memmem(f->buf + from, (size_t)n - from, "\r\n\r\n", 4) : NULL;
+    /* A head ending in bare LFs ("\n\n") is refused once it is complete (the
+     * peer has sent it all, so the answer is not lost to a reset); only the
+     * head is judged, a body may hold anything. */
+    {
+        size_t lim = end ? (size_t)(end - f->buf) : (size_t)n;
+        const char *lf_end = lim > from ? memmem(f->buf + from, lim - from, "\n\n", 2) : NULL;
+        if (lf_end == NULL && lim > from) lf_end = memmem(f->buf + from, lim - from, "\n\r\n", 3);
+        if ((lf_end && front_bare_lf(f->buf, 0, (size_t)(lf_end - f->buf) + 1)) ||
+            (end && (front_bare_lf(f->buf, 0, (size_t)(end - f->buf) + 4) ||
+                     front_two_framings(f->buf, (size_t)(end - f->buf) + 4)))) {
+            front_drop_conn(f, c, FRONT_DROP_BAD_REQUEST);
+            return 0;
+        }
+    }
+    if (end) {
         front_dispatch(f, c, (size_t)(end - f->buf) + 4);
         return 0;
     }

@@ -25,8 +25,11 @@ typedef enum front_drop {
     FRONT_DROP_TOO_LARGE,   /* no end of head within max_head: 431 sent */
     FRONT_DROP_OVERLOAD,    /* max_pending reached: 503 sent */
     FRONT_DROP_CLOSED,      /* peer closed or reset before the head ended */
-    FRONT_DROP_TLS          /* a TLS ClientHello instead of a head: closed at
+    FRONT_DROP_TLS,         /* a TLS ClientHello instead of a head: closed at
                              * once without an answer, one log line */
+    FRONT_DROP_BAD_REQUEST  /* a head no careful server may pass on: bare LF
+                             * line ends, or Content-Length together with
+                             * Transfer-Encoding (request smuggling): 400 sent */
 } front_drop;
 
 typedef struct front_callbacks {

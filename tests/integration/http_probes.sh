@@ -44,6 +44,18 @@ check "keep-alive connections are reused" [ "$conns" -ge 2 ]
 # Slow client: a partial head gets 408 after header_timeout.
 resp=$(exec 3<>"/dev/tcp/127.0.0.1/$VX_PORT"; printf 'GET /ready HTTP/1.1\r\nHost: x\r\n' >&3; timeout 3 head -1 <&3 | tr -d '\r')
 check "an incomplete request head gets 408" [ "$resp" = "HTTP/1.1 408 Request Timeout" ]
+# Heads no careful server passes on are refused at once with 400.
+raw() { (exec 3<>"/dev/tcp/127.0.0.1/$VX_PORT"; printf "$1" >&3; timeout 2 head -1 <&3 | tr -d '\r'); }
+t0=$(date +%s%N)
+resp=$(raw 'GET /health HTTP/1.1\nHost: x\n\n')
+t1=$(date +%s%N)
+check "a head with bare LF line ends gets 400" [ "$resp" = "HTTP/1.1 400 Bad Request" ]
+check "... at once, not after the head timeout" [ $(( (t1 - t0) / 1000000 )) -lt 1500 ]
+# (the head alone: a body sent after the refused head would race the close)
+resp=$(raw 'POST /v1/realtime/client_secrets HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n')
+check "Content-Length with Transfer-Encoding (request smuggling) gets 400" [ "$resp" = "HTTP/1.1 400 Bad Request" ]
+check "... counted as a 400" bash -c "curl -s 'http://127.0.0.1:$VX_PORT/metrics' | grep -q 'status_code=\"400\"'"
+check "a well-formed request still works" [ "$(http_code "http://127.0.0.1:$VX_PORT/health")" = 200 ]
 
 # A client speaking TLS to the plain port (the openai SDK dials wss:// even
 # for an http:// base URL) is closed at once, not after header_timeout.
