@@ -260,6 +260,13 @@ static void reload(app *a, cfg_file **cur, const char *path)
      * beyond enabled/allow, every plugin section. */
     static const char *const applied_metrics[] = {"enabled", "allow", NULL};
     int restart = 0;
+    /* The running configuration holds the environment's values of plugin
+     * keys (applied when the plugins were loaded); give the new file the
+     * same, or a password set only in the environment reads as a change. */
+    for (size_t i = 0; i < (*cur)->n; i++) {
+        const cfg_item *it = &(*cur)->items[i];
+        if (it->env && strncmp(it->section, "plugin.", 7) == 0) cfg_apply_env(c, it->section, it->key);
+    }
     for (const cfg_key *k = cfg_core_schema; k->section; k++) {
         if (k != cfg_core_schema && strcmp(k->section, k[-1].section) == 0) continue;
         if (strcmp(k->section, "log") == 0 || strcmp(k->section, "auth") == 0) continue;

@@ -37,4 +37,18 @@ check "a broken file is refused with one error line" grep -q 'ERROR SIGHUP: the 
 check "and voxray keeps serving with the previous settings" [ "$(http_code "$B/metrics")" = 200 ]
 stop_pid "$VX_PID"
 check "voxray exits 0 after reloads" [ $? -eq 0 ]
+
+# A plugin key set only in the environment (the Redis password) is no
+# change: the file did not change, so no restart is asked for.
+RPORT=$(free_port)
+redis_start "$RPORT" --requirepass 'env-only-Pa55'
+printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\n[session]\nstore = redis\n[plugin.redis]\naddress = 127.0.0.1:%s\n' \
+    "$VX_PORT" "$PLUGIN_DIR" "$RPORT" >"$WORK/p.ini"
+start_voxray "$WORK/p.ini" "$WORK/p.log" VOXRAY_PLUGIN_REDIS_PASSWORD=env-only-Pa55
+check "the store connects with the password from the environment" wait_status "$B/ready" 200 10
+kill -HUP "$VX_PID"; sleep 0.5
+check "SIGHUP with an unchanged file asks for no restart" grep -q 'SIGHUP: configuration reloaded.*restart_needed=no' "$WORK/p.log"
+check "... and names no changed section" bash -c "! grep -q 'this section changed' '$WORK/p.log'"
+check "... and the password never appears" bash -c "! grep -q 'env-only-Pa55' '$WORK/p.log'"
+stop_pid "$VX_PID"
 done_testing
