@@ -548,7 +548,8 @@ void ws_stop(void)
  * ({"error":{"message","type","code","param"}}), `extra` header lines
  * ("Name: value\r\n" each, may be ""). The head (headlen bytes, only peeked
  * so far) is read first: closing a socket with unread bytes sends a reset
- * that can destroy the answer in flight. */
+ * that can destroy the answer in flight. Callers count the refusal before
+ * calling this: a client that has read the answer may read /metrics next. */
 static void refuse(int fd, size_t headlen, int status, const char *type, const char *code,
                    const char *message, const char *extra)
 {
@@ -631,9 +632,9 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
 
     int phase = atomic_load(&g_app->phase);
     if (phase != APP_RUNNING) {
+        http_count_realtime(503, now_ns() - t0);
         refuse(fd, hl, 503, "server_error", "unavailable",
                phase == APP_DRAINING ? "server is draining" : "server is starting", "Retry-After: 1\r\n");
-        http_count_realtime(503, now_ns() - t0);
         return 0;
     }
 
@@ -645,9 +646,9 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     /* Browsers send one Origin; two, or one too long to read, match nothing. */
     int no = head_values(head, hl, "Origin", origin, sizeof origin);
     if (no != 0 && !limits_origin_allowed(no == 1 ? origin : "")) {
+        http_count_realtime(403, now_ns() - t0);
         refuse(fd, hl, 403, "invalid_request_error", "origin_not_allowed",
                "this Origin may not open /v1/realtime (see [server] allowed_origins)", "");
-        http_count_realtime(403, now_ns() - t0);
         log_warn("websocket refused: origin not allowed", "origin", no == 1 ? origin : "(unreadable)", "client",
                  client.text);
         return 0;
@@ -655,11 +656,11 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
 
     limits_verdict lv = limits_admit(&client);
     if (lv != LIMITS_OK) {
+        http_count_realtime(429, now_ns() - t0);
         refuse(fd, hl, 429, "invalid_request_error", "rate_limit_exceeded",
                lv == LIMITS_RATE ? "too many connections per second from this address"
                                  : "too many open sessions from this address",
                "Retry-After: 1\r\n");
-        http_count_realtime(429, now_ns() - t0);
         log_debug("websocket refused: per-client limit", "limit",
                   lv == LIMITS_RATE ? "max_upgrades_per_second_per_ip" : "max_sessions_per_ip", "client", client.text);
         return 0;
@@ -668,8 +669,8 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     int busy = session_count() + atomic_load(&g_pending_count);
     if (busy >= g_app->s.max_sessions) {
         limits_release(&client);
-        refuse(fd, hl, 503, "server_error", "unavailable", "max_sessions reached", "Retry-After: 1\r\n");
         http_count_realtime(503, now_ns() - t0);
+        refuse(fd, hl, 503, "server_error", "unavailable", "max_sessions reached", "Retry-After: 1\r\n");
         log_warn("websocket refused: max_sessions reached");
         return 0;
     }
@@ -678,9 +679,9 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
      * offered; without one of ours lws would just hang up. */
     if (has_protos && !offers_ours(protos)) {
         limits_release(&client);
+        http_count_realtime(400, now_ns() - t0);
         refuse(fd, hl, 400, "invalid_request_error", "invalid_subprotocol",
                "Sec-WebSocket-Protocol must include realtime (with openai-insecure-api-key.KEY for a key)", "");
-        http_count_realtime(400, now_ns() - t0);
         return 0;
     }
 
@@ -697,10 +698,10 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
         static const char *const why[] = {
             "", "missing API key: send Authorization: Bearer KEY or the subprotocol openai-insecure-api-key.KEY",
             "invalid API key", "client secret expired", "client secret already used"};
-        refuse(fd, hl, 401, "invalid_request_error", "invalid_api_key", why[ar],
-               "WWW-Authenticate: Bearer realm=\"voxray\"\r\n");
         http_count_realtime(401, now_ns() - t0);
         auth_refused(ar, "/v1/realtime", client.text);
+        refuse(fd, hl, 401, "invalid_request_error", "invalid_api_key", why[ar],
+               "WWW-Authenticate: Bearer realm=\"voxray\"\r\n");
         return 0;
     }
 
@@ -713,8 +714,8 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
         free(p);
         free(update);
         limits_release(&client);
-        refuse(fd, hl, 503, "server_error", "unavailable", "out of memory", "Retry-After: 1\r\n");
         http_count_realtime(503, now_ns() - t0);
+        refuse(fd, hl, 503, "server_error", "unavailable", "out of memory", "Retry-After: 1\r\n");
         return 0;
     }
     p->fd = fd;
