@@ -334,14 +334,16 @@ void recording_submit(const char *id)
     free(j);
 }
 
-/* Queue dead letters (oldest first by name order of the scan is fine) while
- * there is room. Also recounts the folder. Caller does not hold Q.mu. */
-static void replay_scan(void)
+/* The complete jobs in a folder: the ids of its <id>.wav files (a WAV is
+ * written last, so it marks a complete job; hidden names are temporaries).
+ * Returns how many (*ids malloc'd, each id too; free both), or -1 with
+ * errno when the folder cannot be read. */
+static int list_jobs(const char *dir, char ***ids)
 {
-    const settings *s = &Q.a->s;
-    DIR *d = opendir(s->rec_dead_letter_dir);
-    if (d == NULL) return;
-    int total = 0, queued = 0;
+    DIR *d = opendir(dir);
+    int n = 0;
+    *ids = NULL;
+    if (d == NULL) return -1;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t l = strlen(e->d_name);
@@ -349,7 +351,31 @@ static void replay_scan(void)
         char id[ID_MAX];
         snprintf(id, sizeof id, "%.*s", (int)(l - 4), e->d_name);
         if (!persist_valid_id(id)) continue;
-        total++;
+        char **ni = realloc(*ids, (size_t)(n + 1) * sizeof *ni);
+        if (ni == NULL) break;
+        *ids = ni;
+        if ((ni[n] = strdup(id)) != NULL) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void free_ids(char **ids, int n)
+{
+    for (int i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+/* Queue dead letters (oldest first by name order of the scan is fine) while
+ * there is room. Also recounts the folder. Caller does not hold Q.mu. */
+static void replay_scan(void)
+{
+    const settings *s = &Q.a->s;
+    char **ids;
+    int total = list_jobs(s->rec_dead_letter_dir, &ids), queued = 0;
+    if (total < 0) return;
+    for (int i = 0; i < total; i++) {
+        const char *id = ids[i];
         pthread_mutex_lock(&Q.mu);
         if (!Q.stopping && Q.depth < s->rec_queue_size && !queued_or_inflight(id)) {
             rjob *j = calloc(1, sizeof *j);
@@ -363,7 +389,7 @@ static void replay_scan(void)
         }
         pthread_mutex_unlock(&Q.mu);
     }
-    closedir(d);
+    free_ids(ids, total);
     set_dead_jobs(total);
     if (queued) {
         char n[16], t[16];
@@ -546,21 +572,8 @@ static void recover_spool(const settings *s, char ***ids, int *n_ids)
         }
         closedir(d);
     }
-    d = opendir(s->rec_spool_dir);
-    if (d == NULL) return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l < 5 || l - 4 >= ID_MAX || strcmp(e->d_name + l - 4, ".wav") != 0 || e->d_name[0] == '.') continue;
-        char id[ID_MAX];
-        snprintf(id, sizeof id, "%.*s", (int)(l - 4), e->d_name);
-        if (!persist_valid_id(id)) continue;
-        char **ni = realloc(*ids, (size_t)(*n_ids + 1) * sizeof *ni);
-        if (ni == NULL) break;
-        *ids = ni;
-        if (((*ids)[*n_ids] = strdup(id)) != NULL) (*n_ids)++;
-    }
-    closedir(d);
+    int n = list_jobs(s->rec_spool_dir, ids);
+    *n_ids = n < 0 ? 0 : n;
 }
 
 static int make_dirs(const settings *s, char *err, size_t errlen)
@@ -611,8 +624,7 @@ int recording_start(app *a, char *err, size_t errlen)
             pthread_cond_broadcast(&Q.cv);
             pthread_mutex_unlock(&Q.mu);
             for (int k = 0; k < i; k++) pthread_join(Q.threads[k], NULL);
-            for (int k = 0; k < n_ids; k++) free(ids[k]);
-            free(ids);
+            free_ids(ids, n_ids);
             Q.on = 0;
             return -1;
         }
@@ -621,9 +633,8 @@ int recording_start(app *a, char *err, size_t errlen)
     for (int i = 0; i < n_ids; i++) {
         log_info("recording left in the spool by an earlier run re-submitted", "session_id", ids[i]);
         recording_submit(ids[i]);
-        free(ids[i]);
     }
-    free(ids);
+    free_ids(ids, n_ids);
     /* Dead letters now, then every replay_interval (the workers do it). */
     pthread_mutex_lock(&Q.mu);
     Q.next_replay_ns = mono_ns() + (uint64_t)s->rec_replay_interval_ms * 1000000ull;
@@ -752,26 +763,12 @@ int recording_replay(app *a)
         fprintf(stderr, "voxray: %s\n", err);
         return -1;
     }
-    DIR *d = opendir(s->rec_dead_letter_dir);
-    if (d == NULL) {
+    char **ids;
+    int n = list_jobs(s->rec_dead_letter_dir, &ids);
+    if (n < 0) {
         fprintf(stderr, "voxray: cannot read %s: %s\n", s->rec_dead_letter_dir, strerror(errno));
         return -1;
     }
-    char **ids = NULL;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l < 5 || l - 4 >= ID_MAX || strcmp(e->d_name + l - 4, ".wav") != 0 || e->d_name[0] == '.') continue;
-        char id[ID_MAX];
-        snprintf(id, sizeof id, "%.*s", (int)(l - 4), e->d_name);
-        if (!persist_valid_id(id)) continue;
-        char **ni = realloc(ids, (size_t)(n + 1) * sizeof *ni);
-        if (ni == NULL) break;
-        ids = ni;
-        if ((ids[n] = strdup(id)) != NULL) n++;
-    }
-    closedir(d);
     int left = 0, done = 0;
     atomic_store(&Q.dead_count, n);
     for (int i = 0; i < n; i++) {
@@ -792,9 +789,8 @@ int recording_replay(app *a)
                         : "FAILED (kept in the dead-letter folder)");
         if (still) left++;
         else done++;
-        free(ids[i]);
     }
-    free(ids);
+    free_ids(ids, n);
     printf("%d uploaded, %d still dead-lettered\n", done, left);
     return left;
 }
