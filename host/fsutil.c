@@ -71,6 +71,21 @@ int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off)
     return 0;
 }
 
+int fs_commit(int fd, const char *tmp, const char *dst, const char *dir)
+{
+    if (fsync(fd) != 0) goto fail;
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0 || rename(tmp, dst) != 0) goto fail;
+    return fs_sync_dir(dir);
+fail:;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    errno = e;
+    return -1;
+}
+
 int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t len)
 {
     char tmp[PATH_MAX], dst[PATH_MAX];
@@ -81,20 +96,14 @@ int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t l
     }
     int fd = mkstemps(tmp, 4);
     if (fd < 0) return -1;
-    if (fs_pwrite_all(fd, buf, len, 0) != 0 || fsync(fd) != 0) goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
+    if (fs_pwrite_all(fd, buf, len, 0) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
     }
-    fd = -1;
-    if (rename(tmp, dst) != 0) goto fail;
-    return fs_sync_dir(dir);
-fail:;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    errno = e;
-    return -1;
+    return fs_commit(fd, tmp, dst, dir);
 }
 
 static int copy_fd(int in, int out)
@@ -129,15 +138,9 @@ int fs_move(const char *src, const char *dst_dir)
     if (in < 0) return -1;
     out = mkstemps(tmp, 4);
     if (out < 0) goto fail;
-    if (copy_fd(in, out) != 0 || fsync(out) != 0) goto fail;
-    if (close(out) != 0) {
-        out = -1;
-        goto fail;
-    }
-    out = -1;
-    if (rename(tmp, dst) != 0) goto fail;
+    if (copy_fd(in, out) != 0) goto fail;
     close(in);
-    if (fs_sync_dir(dst_dir) != 0) return -1;
+    if (fs_commit(out, tmp, dst, dst_dir) != 0) return -1;
     return unlink(src);
 fail:;
     int e = errno;

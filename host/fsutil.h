@@ -21,6 +21,10 @@ int fs_sync_dir(const char *dir);
 /* Write len bytes to dir/name atomically (temporary + fsync + rename +
  * fsync of dir). */
 int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t len);
+/* Make the temporary `tmp` (open as fd, fully written) the file `dst` in
+ * folder `dir`: fsync, close, rename, fsync the folder. fd is closed and, on
+ * failure, tmp removed (dst untouched), in every case. */
+int fs_commit(int fd, const char *tmp, const char *dst, const char *dir);
 /* Move a file to another folder, durably: rename() when both are on one
  * file system, else copy to a temporary in the destination, fsync, rename,
  * then unlink the source. The destination name is dst_dir/basename(src). */

@@ -25,6 +25,7 @@ voxray_SOURCES = \
 	host/recorder.c host/recorder.h \
 	host/recording.c host/recording.h \
 	host/fsutil.c host/fsutil.h \
+	tools/wav.c tools/wav.h \
 	host/protocol.c host/protocol.h \
 	host/resample.c host/resample.h \
 	host/vad.c host/vad.h \
@@ -33,3 +34,4 @@ voxray_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(INI
 	$(CRYPTO_CFLAGS) $(SPEEXDSP_CFLAGS)
 voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(LWS_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) \
 	$(CRYPTO_LIBS) $(SPEEXDSP_LIBS) $(PTHREAD_LIBS) -lm -ldl
+voxray_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools

@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "recording.h"
 #include "resample.h"
+#include "wav.h"
 #include "worker.h"
 
 enum { T_USER = 0, T_BOT = 1 };
@@ -199,12 +200,6 @@ static void w_cut(recorder *r, wtask *t)
         writer_failed(r, "truncate", errno);
 }
 
-static void put_le16(unsigned char *p, unsigned v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Interleave the two raw tracks (missing or short files read as silence)
  * into spool/<id>.wav, atomically. Returns 0 or -1 (errno). */
 static int write_wav(const char *spool, const char *id, int ufd, int bfd, uint64_t frames, int rate)
@@ -223,18 +218,7 @@ static int write_wav(const char *spool, const char *id, int ufd, int bfd, uint64
     int fd = mkstemps(tmp, 4);
     if (fd < 0) return -1;
     unsigned char h[44];
-    memcpy(h, "RIFF", 4);
-    put_le32(h + 4, (uint32_t)(36 + data));
-    memcpy(h + 8, "WAVEfmt ", 8);
-    put_le32(h + 16, 16);
-    put_le16(h + 20, 1);
-    put_le16(h + 22, 2);
-    put_le32(h + 24, (uint32_t)rate);
-    put_le32(h + 28, (uint32_t)rate * 4);
-    put_le16(h + 32, 4);
-    put_le16(h + 34, 16);
-    memcpy(h + 36, "data", 4);
-    put_le32(h + 40, (uint32_t)data);
+    wav_header(h, rate, 2, data);
     enum { CH = 4096 };
     int16_t u[CH], b[CH], out[CH * 2];
     if (fs_pwrite_all(fd, h, sizeof h, 0) != 0) goto fail;
@@ -260,14 +244,7 @@ static int write_wav(const char *spool, const char *id, int ufd, int bfd, uint64
         }
         if (fs_pwrite_all(fd, out, n * 4, (off_t)(44 + f * 4)) != 0) goto fail;
     }
-    if (fsync(fd) != 0) goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, dst) != 0) goto fail;
-    return fs_sync_dir(spool);
+    return fs_commit(fd, tmp, dst, spool);
 fail:;
     int e = errno;
     if (fd >= 0) close(fd);

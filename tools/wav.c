@@ -286,7 +286,7 @@ struct wav_writer {
     int rate;
 };
 
-static void wav_header(unsigned char h[44], int rate, size_t bytes) {
+void wav_header(unsigned char h[44], int rate, int channels, uint64_t bytes) {
     /* Sizes above the 32-bit RIFF limit cannot be expressed; clamp so the
      * header stays self-consistent (4 GiB of 24 kHz audio is 24 hours). */
     uint32_t data = bytes > 0xFFFFFFFFu - 36 ? 0xFFFFFFFFu - 37 : (uint32_t)bytes;
@@ -296,10 +296,10 @@ static void wav_header(unsigned char h[44], int rate, size_t bytes) {
     memcpy(h + 12, "fmt ", 4);
     wr32(h + 16, 16);
     wr16(h + 20, WAVE_FORMAT_PCM);
-    wr16(h + 22, 1);
+    wr16(h + 22, (uint16_t)channels);
     wr32(h + 24, (uint32_t)rate);
-    wr32(h + 28, (uint32_t)rate * 2);
-    wr16(h + 32, 2);
+    wr32(h + 28, (uint32_t)rate * 2u * (uint32_t)channels);
+    wr16(h + 32, (uint16_t)(2 * channels));
     wr16(h + 34, 16);
     memcpy(h + 36, "data", 4);
     wr32(h + 40, data);
@@ -324,7 +324,7 @@ wav_writer *wav_writer_open(const char *path, int rate, char *err, size_t errlen
         wav_err(err, errlen, "cannot create: %s", strerror(errno));
         goto fail;
     }
-    wav_header(h, rate, 0);
+    wav_header(h, rate, 1, 0);
     if (fwrite(h, 1, sizeof(h), w->f) != sizeof(h)) {
         wav_err(err, errlen, "write error: %s", strerror(errno));
         goto fail;
@@ -363,7 +363,7 @@ int wav_writer_close(wav_writer *w, char *err, size_t errlen) {
     int rc = 0;
 
     if (!w) return 0;
-    wav_header(h, w->rate, w->bytes);
+    wav_header(h, w->rate, 1, w->bytes);
     if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof(h), w->f) != sizeof(h)) {
         wav_err(err, errlen, "cannot update the header: %s", strerror(errno));
         rc = -1;

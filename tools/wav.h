@@ -36,6 +36,11 @@ int wav_read(const char *path, wav_audio *out, char *err, size_t errlen);
 
 void wav_free(wav_audio *a);
 
+/* The 44-byte header of a 16-bit PCM WAV with `channels` interleaved
+ * channels and `bytes` of data (sizes past the 32-bit RIFF limit are
+ * clamped). */
+void wav_header(unsigned char h[44], int rate, int channels, uint64_t bytes);
+
 /* A mono s16 WAV being written. The header is written at creation with zero
  * sizes and patched by wav_writer_close(), so an interrupted run leaves a
  * file that most readers still open. */
