@@ -734,6 +734,13 @@ void http_count_realtime(int status, uint64_t ns)
     count_request(M_GET, R_REALTIME, status, ns);
 }
 
+void http_count_realtime_timeout(void)
+{
+    if (f_timeouts == NULL) return;
+    const char *lv[] = {method_label[M_GET], route_label[R_REALTIME]};
+    count_uncached(f_timeouts, lv);
+}
+
 void http_realtime_active(int delta)
 {
     if (s_active[R_REALTIME]) metrics_gauge_add(s_active[R_REALTIME], delta);

@@ -42,6 +42,9 @@ void http_front_dropped(void *user, front_drop why, const char *method, const ch
  * without a valid key, 403 for a foreign origin, 429 over a limit), and
  * the open sessions in http_active_connections{route="/v1/realtime"}. */
 void http_count_realtime(int status, uint64_t ns);
+/* http_timeout_total{method="GET",route="/v1/realtime"}: a response of a
+ * realtime session ended because a provider timed out. */
+void http_count_realtime_timeout(void);
 void http_realtime_active(int delta);
 /* Stop; in-flight requests are finished or closed. */
 void http_stop(void);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "chunker.h"
+#include "http.h"
 #include "log.h"
 #include "persist.h"
 #include "recorder.h"
@@ -275,10 +276,19 @@ static void maybe_complete(session *s)
     if (r == NULL || !r->llm_done) return;
     if (r->modalities & PROTO_MOD_AUDIO) {
         if (r->tts || r->q_len) return;
-        for (sentence *st = r->sent_head; st; st = st->next)
-            if (!st->tts_done) return;
+        if (!r->stopped)
+            for (sentence *st = r->sent_head; st; st = st->next)
+                if (!st->tts_done) return;
     }
-    if (r->max_output_tokens > 0 && r->has_usage && r->usage.output_tokens >= r->max_output_tokens)
+    if (r->stopped) {
+        if (r->stop_timeout) http_count_realtime_timeout();
+        log_warn("response cut short by a provider failure", "session_id", s->id, "response_id", r->id,
+                 "reason", r->stop_reason, "error", r->stop_err.message);
+        proto_error e = r->stop_err;
+        char reason[sizeof r->stop_reason];
+        snprintf(reason, sizeof reason, "%s", r->stop_reason);
+        finish(s, "incomplete", reason, &e);
+    } else if (r->max_output_tokens > 0 && r->has_usage && r->usage.output_tokens >= r->max_output_tokens)
         finish(s, "incomplete", "max_output_tokens", NULL); /* the provider stopped at the limit */
     else
         finish(s, "completed", NULL, NULL);
@@ -286,6 +296,7 @@ static void maybe_complete(session *s)
 
 static void fail(session *s, const char *code, const vx_error *verr)
 {
+    if (verr && verr->code == VX_ETIMEDOUT) http_count_realtime_timeout();
     proto_error e;
     memset(&e, 0, sizeof e);
     snprintf(e.type, sizeof e.type, "server_error");
@@ -293,6 +304,43 @@ static void fail(session *s, const char *code, const vx_error *verr)
     snprintf(e.message, sizeof e.message, "%s", verr ? verr->msg : "provider failed");
     log_warn("response failed", "session_id", s->id, "code", code, "error", e.message);
     finish(s, "failed", NULL, &e);
+}
+
+/* A provider failed after output reached the client (`stage` names it).
+ * Nothing more is made: the LLM and the sentence being synthesized stop,
+ * audio already queued still plays (it was made for what was said so far),
+ * then the response ends incomplete. What was said stays in the
+ * conversation. */
+static void stop_early(session *s, const char *stage, const vx_error *verr)
+{
+    response *r = s->resp;
+    if (r == NULL || r->stopped) return;
+    r->stopped = 1;
+    r->stop_timeout = verr->code == VX_ETIMEDOUT;
+    snprintf(r->stop_reason, sizeof r->stop_reason, "%s_%s", stage, r->stop_timeout ? "timeout" : "error");
+    snprintf(r->stop_err.type, sizeof r->stop_err.type, "server_error");
+    snprintf(r->stop_err.code, sizeof r->stop_err.code, "%s_failed", stage);
+    snprintf(r->stop_err.message, sizeof r->stop_err.message, "%s", verr->msg);
+    if (r->llm) {
+        stage_cancel(r->llm);
+        stage_release(r->llm);
+        r->llm = NULL;
+    }
+    if (!r->llm_done) {
+        r->llm_done = 1;
+        /* No usage from a provider that stopped: count words instead. */
+        r->usage.input_tokens = r->prompt_words;
+        r->usage.output_tokens = conv_words(r->text);
+        r->has_usage = 1;
+    }
+    chunker_reset(r->ch); /* an unfinished sentence is not spoken */
+    if (r->tts) {
+        stage_cancel(r->tts);
+        stage_release(r->tts);
+        r->tts = NULL;
+    }
+    r->tts_sent = NULL;
+    maybe_complete(s);
 }
 
 /* ------------------------------------------------------------ TTS */
@@ -383,17 +431,38 @@ static void tts_error(void *user, stage_call *c, const vx_error *err)
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->tts) return;
-    fail(s, "tts_failed", err);
+    if (r->samples_released > 0) stop_early(s, "tts", err); /* the client heard part of it */
+    else fail(s, "tts_failed", err);
+}
+
+/* The TTS provider failed before its audio was released: drop what it
+ * queued for the sentence; the next attempt speaks the sentence again. */
+static void tts_reset(void *user, stage_call *c)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->tts || r->tts_sent == NULL) return;
+    sentence *st = r->tts_sent;
+    while (r->n_segs && r->segs[r->n_segs - 1].s == st) {
+        r->q_len -= r->segs[r->n_segs - 1].n;
+        r->n_segs--;
+    }
+    st->samples_total = 0;
+    resampler_free(r->out_rs); /* its state belongs to the dropped stream */
+    r->out_rs = NULL;
+    r->out_src_rate = 0;
+    if (r->samples_released == 0) r->audio_started = 0;
 }
 
 static void kick_tts(session *s)
 {
     response *r = s->resp;
-    if (r == NULL || r->tts) return;
+    if (r == NULL || r->tts || r->stopped) return;
     sentence *st = r->sent_head;
     while (st && st->tts_done) st = st->next;
     if (st == NULL) return;
-    stage_events ev = {.user = s, .on_audio = tts_audio, .on_done = tts_done, .on_error = tts_error};
+    stage_events ev = {.user = s, .on_audio = tts_audio, .on_done = tts_done, .on_error = tts_error,
+                       .on_reset = tts_reset};
     r->tts_sent = st;
     r->tts = stage_tts_synthesize(s->sx, st->text, r->voice ? r->voice : s->cfg.voice, &ev);
     /* Failing here could free the chunker that called us: flag it. */
@@ -427,6 +496,15 @@ static void on_sentence(void *user, const char *piece)
 
 /* ------------------------------------------------------------ LLM */
 
+/* LLM output reached the client: a failure from now on ends the response
+ * rather than asking another provider. */
+static void commit_llm(response *r)
+{
+    if (r->llm_committed || r->llm == NULL) return;
+    r->llm_committed = 1;
+    stage_commit(r->llm);
+}
+
 static void llm_token(void *user, stage_call *c, const char *text, size_t len)
 {
     session *s = user;
@@ -447,6 +525,7 @@ static void llm_token(void *user, stage_call *c, const char *text, size_t len)
         proto_pos p = pos_of(r);
         if (d) sess_send(s, proto_ev_text_delta(s->d, &p, d));
         free(d);
+        if (len > 0) commit_llm(r);
     }
 }
 
@@ -484,6 +563,7 @@ static void llm_tool_call(void *user, stage_call *c, uint32_t index, const char 
         k->index = index;
         k->it = it;
         k->output_index = r->n_out++;
+        commit_llm(r);
         proto_item v = conv_view(it);
         sess_send(s, proto_ev_output_item(s->d, 0, r->id, k->output_index, &v));
         if (!r->out_of_band) sess_send(s, proto_ev_item_added(s->d, &v, it->prev ? it->prev->id : NULL));
@@ -534,7 +614,42 @@ static void llm_error(void *user, stage_call *c, const vx_error *err)
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->llm) return;
-    fail(s, "llm_failed", err);
+    if (r->llm_committed) stop_early(s, "llm", err); /* the client has part of it */
+    else fail(s, "llm_failed", err);
+}
+
+/* The LLM provider failed before any of its output reached the client:
+ * forget the text, sentences, synthesis and audio made from it; the next
+ * attempt answers from the start. */
+static void llm_reset(void *user, stage_call *c)
+{
+    session *s = user;
+    response *r = s->resp;
+    if (r == NULL || c != r->llm) return;
+    r->text_len = 0;
+    if (r->text) r->text[0] = '\0';
+    chunker_reset(r->ch);
+    if (r->tts) {
+        stage_cancel(r->tts);
+        stage_release(r->tts);
+        r->tts = NULL;
+    }
+    r->tts_sent = NULL;
+    sentence *st = r->sent_head;
+    while (st) {
+        sentence *n = st->next;
+        free(st->text);
+        free(st);
+        st = n;
+    }
+    r->sent_head = r->sent_tail = NULL;
+    r->q_len = 0;
+    r->n_segs = 0;
+    resampler_free(r->out_rs);
+    r->out_rs = NULL;
+    r->out_src_rate = 0;
+    r->audio_started = 0;
+    r->pending_fail = 0;
 }
 
 /* ------------------------------------------------------------ paced output */
@@ -578,6 +693,8 @@ uint32_t respond_tick(session *s)
             s->in.t_speech_end_ns = 0;
         }
         sess_send(s, proto_ev_audio_delta(s->d, &p, r->q + done, n));
+        commit_llm(r);
+        if (r->tts && sg->s == r->tts_sent) stage_commit(r->tts);
         recorder_bot_audio(s->rec, r->q + done, n, s->cfg.output_rate, r->it->id);
         sg->s->samples_sent += n;
         sg->n -= n;
@@ -670,7 +787,7 @@ int respond_start(session *s, const proto_client_event *ev)
                             .tool_choice = ev && ev->tool_choice ? ev->tool_choice : s->cfg.tool_choice,
                             .messages_json = mjson};
     stage_events sev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error,
-                        .on_tool_call = llm_tool_call};
+                        .on_tool_call = llm_tool_call, .on_reset = llm_reset};
     r->llm = stage_llm_generate(s->sx, msgs, n, &params, &sev);
     free(msgs);
     free(mjson);

@@ -165,6 +165,13 @@ typedef struct response {
     int prompt_words;      /* the prompt's words, for usage when the provider reports none */
     char llm_model[64];    /* the LLM instance that answered */
     int pending_fail;      /* a TTS call could not start: fail once safe */
+    int llm_committed;     /* LLM output reached the client (stage_commit) */
+    /* A provider failed after output reached the client: no more is made,
+     * what is queued still plays, then the response ends incomplete. */
+    int stopped;
+    char stop_reason[24];
+    proto_error stop_err;
+    int stop_timeout;      /* the failure was a timeout (http_timeout_total) */
     uint64_t t_created_ns;
     char *metadata_json;   /* response.metadata to echo, or NULL */
     int out_of_band;       /* conversation "none": it is not in the conversation */

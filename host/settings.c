@@ -382,12 +382,15 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->session_idle_timeout_ms = get_int(c, "session", "idle_timeout");
     s->max_duration_ms = get_int(c, "session", "max_duration");
     s->max_output_buffer = (int)get_int(c, "session", "max_output_buffer");
+    s->max_input_buffer = (int)get_int(c, "session", "max_input_buffer");
+    s->max_audio_ahead_ms = get_int(c, "session", "max_audio_ahead");
     s->audio_lead_ms = get_int(c, "session", "audio_lead");
     s->stt_sample_rate = (int)get_int(c, "stt", "sample_rate");
     s->llm_retries = (int)get_int(c, "llm", "retries");
     s->llm_backoff_ms = get_int(c, "llm", "retry_backoff");
     for (int st = 0; st < STAGE_COUNT; st++) {
         s->stage_timeout_ms[st] = get_int(c, stage_name(st), "timeout");
+        s->stage_idle_ms[st] = get_int(c, stage_name(st), "idle_timeout");
         s->breaker_failures[st] = (int)get_int(c, stage_name(st), "breaker_failures");
         s->breaker_cooldown_ms[st] = get_int(c, stage_name(st), "breaker_cooldown");
     }

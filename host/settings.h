@@ -53,10 +53,13 @@ typedef struct settings {
     long long session_idle_timeout_ms;
     long long max_duration_ms;
     int max_output_buffer;
+    int max_input_buffer;       /* bytes waiting for the session before reads pause */
+    long long max_audio_ahead_ms;
     long long audio_lead_ms;
 
     int stt_sample_rate;
-    long long stage_timeout_ms[STAGE_COUNT];
+    long long stage_timeout_ms[STAGE_COUNT]; /* to the first output */
+    long long stage_idle_ms[STAGE_COUNT];    /* between outputs, once started */
     int llm_retries;
     long long llm_backoff_ms;
     int breaker_failures[STAGE_COUNT];

@@ -42,7 +42,8 @@
 typedef struct stage_cfg {
     int n;
     plug_instance *prov[MAX_PROV];
-    long long timeout_ms;
+    long long timeout_ms; /* to the first output */
+    long long idle_ms;    /* between outputs, once started; 0: none */
     int retries;
     long long backoff_ms;
     int breaker_failures;
@@ -125,6 +126,7 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
         c->n = ps->n_stage[st];
         for (int i = 0; i < c->n; i++) c->prov[i] = ps->stage[st][i];
         c->timeout_ms = s->stage_timeout_ms[st];
+        c->idle_ms = s->stage_idle_ms[st];
         c->retries = st == STAGE_LLM ? s->llm_retries : 0;
         c->backoff_ms = s->llm_backoff_ms;
         c->breaker_failures = s->breaker_failures[st];
@@ -282,12 +284,14 @@ struct stage_call {
     int tried[MAX_PROV];
     int retry;                /* retries used on the current provider */
     int output_started;
+    int committed;            /* the caller passed output on (stage_commit) */
     int ended;                /* final/done/error delivered or cancelled */
     int canceled;
     attempt *cur;
     uint64_t t_start;
     /* output timing */
     uint64_t t_first, t_last;
+    uint64_t t_out;            /* newest output of the current attempt */
     uint64_t audio_ns_before;  /* tts: playback time of audio delivered so far */
 };
 
@@ -305,6 +309,7 @@ struct attempt {
     int closed;
     int counted;          /* gate_call_end done */
     uint64_t timer;       /* pending timeout job (defer id), 0: none */
+    uint64_t deadline;    /* when that timeout is due (monotonic ns) */
     int end_rc;
     uint64_t t0;
     vx_stt_events se;
@@ -679,16 +684,33 @@ static int pick_provider(stage_call *c)
 
 static void timeout_fire(void *arg);
 
-/* Start the attempt's timeout (session strand). */
-static void arm_timeout(attempt *a)
+/* Is a provider other than prov still untried by this call? */
+static int untried_other(const stage_call *c, int prov)
+{
+    for (int i = 0; i < g_cfg[c->st].n; i++)
+        if (i != prov && !c->tried[i]) return 1;
+    return 0;
+}
+
+/* (Re)start the attempt's timer: due in ms (session strand). A timer that
+ * already fired and was superseded is recognised by its deadline. */
+static void arm_timeout(attempt *a, long long ms)
 {
     if (a->timer && defer_cancel(a->timer)) att_unref(a);
     a->timer = 0;
+    a->deadline = now_ns() + (uint64_t)ms * 1000000ull;
     att_ref(a);
-    if (defer_run_id((uint32_t)g_cfg[a->call->st].timeout_ms, timeout_fire, a, &a->timer) != 0) {
+    if (defer_run_id((uint32_t)ms, timeout_fire, a, &a->timer) != 0) {
         a->timer = 0;
         att_unref(a);
     }
+}
+
+static void disarm_timeout(attempt *a)
+{
+    if (a->timer && defer_cancel(a->timer)) att_unref(a);
+    a->timer = 0;
+    a->deadline = 0;
 }
 
 static void deliver_error_final(stage_call *c, const vx_error *err)
@@ -736,7 +758,8 @@ static int start_attempt(stage_call *c)
     /* STT waits for speech as long as it lasts: its timeout runs from
      * finish() (or now, for a fallback after finish). LLM and TTS time
      * their first output from the start. */
-    if ((c->st != STAGE_STT || c->finish_requested) && g_cfg[c->st].timeout_ms > 0) arm_timeout(a);
+    if ((c->st != STAGE_STT || c->finish_requested) && g_cfg[c->st].timeout_ms > 0)
+        arm_timeout(a, g_cfg[c->st].timeout_ms);
     return 0;
 }
 
@@ -789,11 +812,39 @@ static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
                          "provider", cfg->prov[prov]->name, "error", err->msg);
         }
     }
-    if (c->output_started || c->canceled) {
+    if (c->canceled) {
         deliver_error_final(c, err);
         return;
     }
-    if (err->retryable && c->retry < cfg->retries) {
+    /* A timeout goes to the next provider at once when there is one: a
+     * caller should not wait for the same stalled provider again. */
+    int retry_same = err->retryable && c->retry < cfg->retries &&
+                     !(err->code == VX_ETIMEDOUT && untried_other(c, prov));
+    int next = -1;
+    if (!retry_same) {
+        c->tried[prov] = 1;
+        next = pick_provider(c);
+        if (next < 0) {
+            log_warn("all providers failed", "stage", stage_name(c->st), "last", cfg->prov[prov]->name,
+                     "error", err->msg);
+            deliver_error_final(c, err);
+            return;
+        }
+    }
+    if (c->output_started) {
+        /* Output the caller passed on is never repeated by another attempt;
+         * output it still held is dropped and made again. */
+        if (c->committed || c->ev.on_reset == NULL || (c->st == STAGE_STT && c->utt_overflow)) {
+            deliver_error_final(c, err);
+            return;
+        }
+        c->output_started = 0;
+        c->t_first = c->t_last = c->t_out = 0;
+        c->audio_ns_before = 0;
+        c->ev.on_reset(c->ev.user, c);
+        if (c->canceled || c->ended) return;
+    }
+    if (retry_same) {
         c->retry++;
         count1(f_retries, cfg->prov[prov]->name);
         /* exponential backoff with full jitter */
@@ -802,14 +853,6 @@ static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
         log_info("retrying provider", "stage", stage_name(c->st), "provider", cfg->prov[prov]->name,
                  "error", err->msg);
         retry_later(c, delay);
-        return;
-    }
-    c->tried[prov] = 1;
-    int next = pick_provider(c);
-    if (next < 0) {
-        log_warn("all providers failed", "stage", stage_name(c->st), "last", cfg->prov[prov]->name,
-                 "error", err->msg);
-        deliver_error_final(c, err);
         return;
     }
     count2(f_fallback[c->st], cfg->prov[prov]->name, cfg->prov[next]->name);
@@ -831,16 +874,60 @@ static void timeout_fire(void *arg)
     att_unref(a);
 }
 
-/* Record the first output of the current attempt. */
+/* Record an output of the current attempt. The first one replaces the
+ * first-output timer with the idle timer (STT: only while speech lasts;
+ * after finish() the final-transcript timer runs). */
 static void first_output(stage_call *c, attempt *a, uint64_t t)
 {
+    c->t_out = t;
     if (c->output_started) return;
     c->output_started = 1;
-    if (c->st != STAGE_STT && a->timer && defer_cancel(a->timer)) att_unref(a);
-    if (c->st != STAGE_STT) a->timer = 0;
+    if (c->st != STAGE_STT || !c->finish_requested) {
+        long long idle = g_cfg[c->st].idle_ms;
+        if (idle > 0) arm_timeout(a, idle);
+        else disarm_timeout(a);
+    }
     c->t_first = t;
     atomic_store(&g_brk[c->st][a->prov].fails, 0);
     atomic_store(&g_brk[c->st][a->prov].until_ms, 0);
+}
+
+/* The attempt's timer fired (session strand): a first output, a final
+ * transcript or the next output is overdue, or the timer was superseded. */
+static void on_timeout(stage_call *c, attempt *a)
+{
+    uint64_t now = now_ns();
+    if (a->deadline == 0) return; /* disarmed since */
+    if (now + 1000000ull < a->deadline) {
+        /* An older timer, superseded after it fired: keep the newest due. */
+        arm_timeout(a, (long long)((a->deadline - now + 999999ull) / 1000000ull));
+        return;
+    }
+    a->timer = 0;
+    a->deadline = 0;
+    const stage_cfg *cfg = &g_cfg[c->st];
+    vx_error e;
+    memset(&e, 0, sizeof e);
+    e.code = VX_ETIMEDOUT;
+    e.retryable = 1;
+    if (c->st == STAGE_STT && c->finish_requested) {
+        snprintf(e.msg, sizeof e.msg, "%s gave no final transcript within %lld ms of the end of speech",
+                 a->pi->name, cfg->timeout_ms);
+    } else if (!c->output_started) {
+        if (c->st == STAGE_STT) return; /* waits for speech as long as it lasts */
+        snprintf(e.msg, sizeof e.msg, "%s gave no output within %lld ms", a->pi->name, cfg->timeout_ms);
+    } else {
+        if (cfg->idle_ms <= 0) return;
+        uint64_t idle_ns = (uint64_t)cfg->idle_ms * 1000000ull;
+        uint64_t quiet = now > c->t_out ? now - c->t_out : 0;
+        if (quiet < idle_ns) {
+            arm_timeout(a, (long long)((idle_ns - quiet + 999999ull) / 1000000ull));
+            return;
+        }
+        snprintf(e.msg, sizeof e.msg, "%s stalled: no output for %lld ms after it started", a->pi->name,
+                 (long long)(quiet / 1000000ull));
+    }
+    attempt_failed(c, a, &e);
 }
 
 static void deliver_task(void *arg)
@@ -920,16 +1007,7 @@ static void deliver_task(void *arg)
         attempt_failed(c, a, &d->err);
         break;
     case D_TIMEOUT:
-        /* LLM/TTS: nothing yet; STT: no final since finish(). */
-        if ((c->st != STAGE_STT && !c->output_started) || (c->st == STAGE_STT && c->finish_requested)) {
-            vx_error e;
-            memset(&e, 0, sizeof e);
-            e.code = VX_ETIMEDOUT;
-            e.retryable = 1;
-            snprintf(e.msg, sizeof e.msg, "%s gave no %s within %lld ms", a->pi->name,
-                     c->st == STAGE_STT ? "final transcript" : "output", g_cfg[c->st].timeout_ms);
-            attempt_failed(c, a, &e);
-        }
+        on_timeout(c, a);
         break;
     }
 out:
@@ -1006,7 +1084,8 @@ int stage_stt_finish(stage_call *c)
     c->finish_requested = 1;
     c->finish_ns = now_ns();
     if (c->cur == NULL) return 0; /* a retry will replay and finish */
-    if (g_cfg[STAGE_STT].timeout_ms > 0) arm_timeout(c->cur);
+    if (g_cfg[STAGE_STT].timeout_ms > 0) arm_timeout(c->cur, g_cfg[STAGE_STT].timeout_ms);
+    else disarm_timeout(c->cur); /* no partial-gap timer once the speech ended */
     return post_feed(c->cur, NULL, 0, 1);
 }
 
@@ -1051,6 +1130,11 @@ stage_call *stage_tts_synthesize(stage_ctx *x, const char *text, const char *voi
         return NULL;
     }
     return call_go(c);
+}
+
+void stage_commit(stage_call *c)
+{
+    if (c) c->committed = 1;
 }
 
 void stage_cancel(stage_call *c)

@@ -8,17 +8,21 @@
  *   - every attempt is timed and counted (seed families stt_*, llm_*, tts_*
  *     labelled model and sampled session_id, and voxray_plugin_* by kind,
  *     plugin and op);
- *   - a retryable failure before the first output is retried on the same
- *     provider (LLM: [llm] retries, exponential backoff with jitter), then the
- *     next provider is tried (*_fallback_total{from,to});
- *   - an attempt that produces nothing within the stage's timeout is
- *     cancelled and counts as a retryable timeout;
+ *   - a retryable failure is retried on the same provider (LLM: [llm]
+ *     retries, exponential backoff with jitter), then the next provider is
+ *     tried (*_fallback_total{from,to}); a timeout goes to the next provider
+ *     at once when there is one;
+ *   - an attempt that produces nothing within the stage's timeout, or
+ *     nothing more for idle_timeout once it started, is cancelled and counts
+ *     as a retryable timeout (*_errors_total{error_type="timeout"});
  *   - a provider failing breaker_failures times in a row is skipped for
  *     breaker_cooldown, then probed again by the next call; its state shows
  *     in /v1/health;
- *   - once output has reached the caller, a failure ends the call with
- *     on_error: output already delivered is never repeated by another
- *     provider.
+ *   - output is delivered as it comes, but the caller decides when it is
+ *     spent: once it calls stage_commit() (it passed output on to the
+ *     client), a failure ends the call with on_error and no other provider
+ *     repeats it; before that, a failure calls on_reset (drop what you
+ *     held) and the next attempt starts over.
  *
  * Threads: plugin calls run on a strand of their own per attempt (a plugin
  * that blocks stalls only that stream); plugin events are copied and
@@ -54,8 +58,12 @@ typedef struct stage_events {
     void (*on_tool_call)(void *user, stage_call *c, uint32_t index, const char *call_id, const char *name,
                          const char *args, size_t len);
     /* The call failed for good (every provider tried, or a failure after
-     * output was delivered). No event follows. */
+     * stage_commit). No event follows. */
     void (*on_error)(void *user, stage_call *c, const vx_error *err);
+    /* Output delivered so far was dropped by a failure before stage_commit:
+     * forget it, another attempt starts over. NULL: such a failure ends the
+     * call with on_error instead. */
+    void (*on_reset)(void *user, stage_call *c);
 } stage_events;
 
 /* Register the seed metric families and read the stages' settings. */
@@ -82,6 +90,10 @@ stage_call *stage_llm_generate(stage_ctx *x, const vx_message *msgs, size_t n,
                                const vx_llm_params *params, const stage_events *ev);
 stage_call *stage_tts_synthesize(stage_ctx *x, const char *text, const char *voice,
                                  const stage_events *ev);
+
+/* The caller passed the call's output on to the client: from now on a
+ * failure ends the call rather than starting over (see on_reset). */
+void stage_commit(stage_call *c);
 
 /* Stop the call: cancels the plugin stream; no event is delivered after
  * this returns (when called on the context's strand). Idempotent. */

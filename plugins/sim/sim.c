@@ -19,7 +19,7 @@
 /* Choices of the enum keys, in the order of the SIM_AT_* and SIM_HANG_*
  * values they parse to. */
 #define SIM_FAIL_AT_CHOICES "start|first_output|mid_stream"
-#define SIM_HANG_CHOICES "none|silent|block"
+#define SIM_HANG_CHOICES "none|silent|block|stall"
 
 #define SIM_STACK_SIZE (512 * 1024)
 
@@ -37,6 +37,9 @@ static const vx_config_key sim_config[] = {
     {"fail_first", VX_CFG_INT, "0",
      "the first N calls of the instance (all kinds together) fail, whatever failure_rate says",
      0, 1000000000, NULL, 0},
+    {"fail_calls", VX_CFG_STRING, "",
+     "comma-separated numbers of calls of the instance (1 = its first, all kinds together, "
+     "up to 64) that fail, whatever failure_rate says", 0, 512, NULL, 0},
     {"error", VX_CFG_ENUM, "unavailable",
      "error of a failed call: unavailable (503), timeout (504), ratelimit (429) are "
      "retryable; auth (401), internal (500), protocol (502) are not",
@@ -47,7 +50,9 @@ static const vx_config_key sim_config[] = {
      0, 0, SIM_FAIL_AT_CHOICES, 0},
     {"hang", VX_CFG_ENUM, "none",
      "silent: calls succeed but produce no event until cancel; block: open/generate/"
-     "synthesize block until cancel, return VX_ECANCELED and leave *out to be closed",
+     "synthesize block until cancel, return VX_ECANCELED and leave *out to be closed; "
+     "stall: a failing call (failure_rate, fail_first) stops where fail_at = first_output "
+     "or mid_stream says, without an error, and produces nothing more until cancel",
      0, 0, SIM_HANG_CHOICES, 0},
     {"transcript", VX_CFG_STRING, "hello world", "STT: final text of every utterance",
      0, 4096, NULL, 0},
@@ -133,7 +138,8 @@ void sim_call_begin(sim_inst *in, sim_fate *f) {
     f->rng.s = sim_rng_next(&base) ^ (f->call * 0xd1b54a32d192ed03ull);
     f->rng.s = sim_rng_next(&f->rng);
     u = sim_rng_unit(&f->rng);
-    f->fail = f->call < in->fail_first || u < in->failure_rate;
+    f->fail = f->call < in->fail_first || u < in->failure_rate ||
+              (f->call < 64 && (in->fail_calls >> f->call) & 1u);
 }
 
 void sim_fail_error(sim_inst *in, const sim_fate *f, vx_error *err) {
@@ -200,6 +206,10 @@ static void *sim_worker(void *arg) {
             continue;
         } else {
             s->ops->take(s, &ev);
+            if (ev.error && s->in->hang == SIM_HANG_STALL) {
+                s->hang_silent = 1; /* a stalled provider: no error, nothing more */
+                continue;
+            }
             if (ev.error) sim_fail_error(s->in, &s->fate, &ev.err);
         }
         if (ev.terminal) s->ended = 1;
@@ -454,6 +464,25 @@ static const struct {
     {"internal", VX_EINTERNAL, 0, 500},   {"protocol", VX_EPROTO, 0, 502},
 };
 
+/* "2, 5": bit n-1 set for each call number n in 1..64. */
+static int sim_parse_calls(const char *s, uint64_t *mask) {
+    *mask = 0;
+    while (*s) {
+        char *end;
+        unsigned long n;
+
+        while (*s == ' ' || *s == ',') s++;
+        if (!*s) break;
+        if (*s < '0' || *s > '9') return -1;
+        n = strtoul(s, &end, 10);
+        if (n < 1 || n > 64) return -1;
+        *mask |= 1ull << (n - 1);
+        s = end;
+        if (*s && *s != ',' && *s != ' ') return -1;
+    }
+    return 0;
+}
+
 /* Read every key into in. Returns the name of the first bad key, NULL when
  * all parsed, or "" when out of memory. */
 static const char *sim_configure(sim_inst *in, const vx_config *cfg) {
@@ -470,6 +499,7 @@ static const char *sim_configure(sim_inst *in, const vx_config *cfg) {
         !(in->failure_rate >= 0 && in->failure_rate <= 1))
         return "failure_rate";
     if (sim_parse_u64(sim_cfg(cfg, "fail_first"), &in->fail_first) != 0) return "fail_first";
+    if (sim_parse_calls(sim_cfg(cfg, "fail_calls"), &in->fail_calls) != 0) return "fail_calls";
     for (e = 0; e < sizeof(sim_errors) / sizeof(sim_errors[0]); e++)
         if (strcmp(sim_cfg(cfg, "error"), sim_errors[e].name) == 0) break;
     if (e == sizeof(sim_errors) / sizeof(sim_errors[0])) return "error";

@@ -27,7 +27,7 @@
 #define SIM_VERSION "1.0.0"
 
 enum { SIM_AT_START, SIM_AT_FIRST_OUTPUT, SIM_AT_MID_STREAM };
-enum { SIM_HANG_NONE, SIM_HANG_SILENT, SIM_HANG_BLOCK };
+enum { SIM_HANG_NONE, SIM_HANG_SILENT, SIM_HANG_BLOCK, SIM_HANG_STALL };
 
 typedef struct sim_rng {
     uint64_t s;
@@ -42,6 +42,7 @@ typedef struct sim_inst {
     uint64_t latency_ns, jitter_ns;
     double failure_rate;
     uint64_t fail_first;
+    uint64_t fail_calls; /* bit n: call n+1 fails */
     int err_code, err_retryable, err_status; /* the simulated failure */
     const char *err_name;
     int fail_at; /* SIM_AT_* */

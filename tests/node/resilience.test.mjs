@@ -182,7 +182,7 @@ vtest('a blocked call that timed out is cancelled: the daemon then stops cleanly
 
 // ------------------------------------------------------------ failures
 
-vtest('a failure after output (fail_at = mid_stream) fails the response and no other provider repeats it', async () => {
+vtest('a failure after output reached the client (fail_at = mid_stream) ends the response incomplete with what was sent, and no other provider repeats it', async () => {
     const reply = 'One two three four five six seven eight.';
     const d = await Daemon.start(config(
         { llm_mid: { failure_rate: 1, fail_at: 'mid_stream', reply }, llm_good: { reply: 'From the good one.' } },
@@ -190,20 +190,200 @@ vtest('a failure after output (fail_at = mid_stream) fails the response and no o
     const c = await d.connect();
     const evs = await textTurn(c, 'hi');
     const r = evs.at(-1).response;
-    assert.equal(r.status, 'failed');
-    assert.equal(r.status_details.type, 'failed');
+    assert.equal(r.status, 'incomplete');
+    assert.equal(r.status_details.type, 'incomplete');
+    assert.equal(r.status_details.reason, 'llm_error');
     assert.equal(r.status_details.error.code, 'llm_failed');
     assert.equal(r.status_details.error.type, 'server_error');
     const text = joinDeltas(evs, 'response.output_text.delta');
     assert.ok(text.length > 0 && reply.startsWith(text) && text !== reply, `a part of the reply was sent: "${text}"`);
+    assert.equal(said(evs), text.trim(), 'the item keeps what was sent');
+    assert.equal(r.output[0].status, 'incomplete');
     assert.doesNotMatch(JSON.stringify(evs), /good one/, 'nothing from the other provider');
-    // the session goes on
+    // the session goes on, and the conversation has what was said
+    c.send({ type: 'conversation.item.retrieve', item_id: r.output[0].id });
+    const got = await c.next('conversation.item.retrieved');
+    assert.equal(got.item.content[0].text, text.trim());
     await c.update({ instructions: 'go on' });
     await c.close();
     const m = await d.metrics();
     assert.equal(calls(m, 'llm', 'llm_good'), 0, 'the second provider was never called');
     assert.equal(sumMetric(m, 'llm_fallback_total'), 0);
     assert.equal(sumMetric(m, 'llm_retries_total'), 0, 'no retry after output');
+    assert.equal(sumMetric(m, 'http_timeout_total'), 0, 'an error is not a timeout');
+});
+
+// ------------------------------------------------------------ stalls after the start
+
+const STORY = 'One two three four five six seven eight nine ten eleven twelve.';
+
+vtest('an LLM that stalls after its first tokens is cut by [llm] idle_timeout: incomplete, what was sent is kept, the timeout is counted', async () => {
+    const d = await Daemon.start(config(
+        { llm_stall: { failure_rate: 1, fail_at: 'mid_stream', hang: 'stall', reply: STORY }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_stall, llm_good', timeout: '5s', idle_timeout: '300ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    const r = evs.at(-1).response;
+    assert.equal(r.status, 'incomplete');
+    assert.equal(r.status_details.reason, 'llm_timeout');
+    assert.equal(r.status_details.error.code, 'llm_failed');
+    assert.match(r.status_details.error.message, /stalled/);
+    const text = joinDeltas(evs, 'response.output_text.delta');
+    assert.ok(text.length > 0 && STORY.startsWith(text) && text !== STORY, `a part was sent: "${text}"`);
+    assert.equal(said(evs), text.trim());
+    assert.doesNotMatch(JSON.stringify(evs), /good one/, 'sent text is never repeated by another provider');
+    assert.ok(r.usage.output_tokens > 0, 'usage counts what was made');
+    // the next turn works (the stalled provider is asked again, and stalls again)
+    const again = await textTurn(c, 'and now?');
+    assert.equal(again.at(-1).response.status, 'incomplete');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_stall', error_type: 'timeout' }), 2);
+    assert.equal(sumMetric(m, 'http_timeout_total', { method: 'GET', route: '/v1/realtime' }), 2);
+    assert.equal(sumMetric(m, 'voxray_plugin_inflight', { kind: 'llm' }), 0, 'the stalled calls were ended');
+});
+
+vtest('an LLM that stalls before any of its output reached the client falls back: the next provider answers from the start', async () => {
+    // half of STORY has no sentence end: nothing was spoken when it stalls
+    const d = await Daemon.start(config(
+        { llm_stall: { failure_rate: 1, fail_at: 'mid_stream', hang: 'stall', reply: STORY }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_stall, llm_good', timeout: '5s', idle_timeout: '300ms' } }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    const r = evs.at(-1).response;
+    assert.equal(r.status, 'completed');
+    assert.equal(said(evs), 'From the good one.');
+    assert.equal(joinDeltas(evs, 'response.output_audio_transcript.delta'), 'From the good one.');
+    assert.doesNotMatch(JSON.stringify(evs), /One two/, 'nothing of the stalled answer reached the client');
+    assert.equal(evs.filter((e) => e.type === 'error').length, 0);
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_stall', error_type: 'timeout' }), 1);
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_stall', to: 'llm_good' }), 1);
+    assert.equal(sumMetric(m, 'llm_retries_total'), 0, 'a timeout goes to the next provider at once');
+    assert.equal(sumMetric(m, 'http_timeout_total'), 0, 'the response completed');
+});
+
+vtest('an LLM error after tokens but before any audio reached the client falls back too', async () => {
+    const d = await Daemon.start(config(
+        { llm_mid: { failure_rate: 1, fail_at: 'mid_stream', reply: STORY }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_mid, llm_good', retries: 0 } }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    assert.equal(evs.at(-1).response.status, 'completed');
+    assert.equal(said(evs), 'From the good one.');
+    assert.doesNotMatch(JSON.stringify(evs), /One two/);
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_mid', to: 'llm_good' }), 1);
+});
+
+vtest('an LLM that stalls after a sentence was spoken: the queued audio plays out, then the response ends incomplete with what was heard', async () => {
+    const reply = 'The first sentence is here. The second sentence follows now. A third one is never said, nor this.';
+    const d = await Daemon.start(config(
+        { llm_stall: { failure_rate: 1, fail_at: 'mid_stream', hang: 'stall', reply }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_stall, llm_good', timeout: '5s', idle_timeout: '300ms' } }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    const r = evs.at(-1).response;
+    assert.equal(r.status, 'incomplete');
+    assert.equal(r.status_details.reason, 'llm_timeout');
+    const heard = joinDeltas(evs, 'response.output_audio_transcript.delta').trim();
+    assert.ok(heard.length > 0 && reply.startsWith(heard), `whole sentences were heard: "${heard}"`);
+    assert.match(heard, /\.$/, 'an unfinished sentence is not spoken');
+    assert.equal(said(evs), heard, 'the item keeps what was heard');
+    assert.ok(audioSamples(evs, 'response.output_audio.delta') > 0);
+    assert.doesNotMatch(JSON.stringify(evs), /good one/);
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_fallback_total'), 0);
+    assert.equal(sumMetric(m, 'http_timeout_total', { route: '/v1/realtime' }), 1);
+});
+
+vtest('a TTS that stalls mid-sentence is cut by [tts] idle_timeout: the response ends incomplete, counted as a tts timeout', async () => {
+    const d = await Daemon.start(config(
+        { tts_stall: { failure_rate: 1, fail_at: 'mid_stream', hang: 'stall', ms_per_char: 40 }, tts_good: {} },
+        { tts: { providers: 'tts_stall, tts_good', timeout: '5s', idle_timeout: '300ms' } }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    const r = evs.at(-1).response;
+    assert.equal(r.status, 'incomplete');
+    assert.equal(r.status_details.reason, 'tts_timeout');
+    assert.equal(r.status_details.error.code, 'tts_failed');
+    assert.ok(audioSamples(evs, 'response.output_audio.delta') > 0, 'part of the sentence was heard');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'tts_errors_total', { model: 'tts_stall', error_type: 'timeout' }), 1);
+    assert.equal(sumMetric(m, 'tts_fallback_total'), 0, 'audio the client heard is not spoken again');
+    assert.equal(sumMetric(m, 'http_timeout_total', { route: '/v1/realtime' }), 1);
+    assert.equal(sumMetric(m, 'voxray_plugin_inflight', { kind: 'tts' }), 0);
+});
+
+vtest('a TTS failing on a sentence whose audio was still queued falls back: that sentence is spoken whole, once', async () => {
+    const reply = 'This first sentence is long enough to keep the queue busy for a while. Then a second one.';
+    const run = async (ttsA) => {
+        const d = await Daemon.start(config(
+            { llm_two: { reply }, tts_a: { ms_per_char: 30, ...ttsA }, tts_b: { ms_per_char: 30 } },
+            { llm: 'llm_two', tts: { providers: 'tts_a, tts_b' } }));
+        const c = await d.connect();
+        const evs = await spokenTurn(c);
+        await c.close();
+        return { evs, m: await d.metrics() };
+    };
+    const clean = await run({});
+    // the second call of tts_a (the second sentence) fails half-way
+    const failed = await run({ fail_calls: '2', fail_at: 'mid_stream' });
+    assert.equal(failed.evs.at(-1).response.status, 'completed');
+    assert.equal(said(failed.evs), reply);
+    assert.equal(sumMetric(failed.m, 'tts_fallback_total', { from: 'tts_a', to: 'tts_b' }), 1);
+    const n0 = audioSamples(clean.evs, 'response.output_audio.delta');
+    const n1 = audioSamples(failed.evs, 'response.output_audio.delta');
+    assert.ok(Math.abs(n1 - n0) < 0.02 * n0, `the same audio as without the failure (${n1} vs ${n0} samples): nothing twice`);
+});
+
+vtest('a hung primary costs one first-output timeout, not one per retry: [llm] retries do not repeat a timeout when a fallback exists', async () => {
+    const d = await Daemon.start(config(
+        { llm_silent: { hang: 'silent' }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_silent, llm_good', retries: 2, timeout: '300ms', retry_backoff: '20ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    assert.equal(said(evs), 'From the good one.');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_retries_total'), 0);
+    assert.equal(calls(m, 'llm', 'llm_silent'), 1);
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_silent', error_type: 'timeout' }), 1);
+});
+
+vtest('a single provider that times out is still retried ([llm] retries) before the turn fails', async () => {
+    const d = await Daemon.start(config(
+        { llm_silent: { hang: 'silent' } },
+        { llm: { providers: 'llm_silent', retries: 1, timeout: '200ms', retry_backoff: '20ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    const r = evs.at(-1).response;
+    assert.equal(r.status, 'failed');
+    assert.equal(r.status_details.error.code, 'llm_failed');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_retries_total'), 1);
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_silent', error_type: 'timeout' }), 2);
+    assert.equal(sumMetric(m, 'http_timeout_total', { route: '/v1/realtime' }), 1);
+});
+
+vtest('an STT provider failing after partials falls back: the next one transcribes the whole utterance', async () => {
+    const d = await Daemon.start(config(
+        { stt_mid: { failure_rate: 1, fail_at: 'mid_stream', transcript: 'from the bad one', partial_every: '100ms' },
+          stt_good: { transcript: 'from the good one' } },
+        { stt: { providers: 'stt_mid, stt_good' } }));
+    const c = await d.connect();
+    const evs = await spokenTurn(c);
+    const done = evs.find((e) => e.type === 'conversation.item.input_audio_transcription.completed');
+    assert.equal(done.transcript, 'from the good one');
+    assert.equal(evs.filter((e) => e.type === 'conversation.item.input_audio_transcription.failed').length, 0);
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'stt_fallback_total', { from: 'stt_mid', to: 'stt_good' }), 1);
 });
 
 vtest('when every provider fails the response fails, and the session is still usable', async () => {

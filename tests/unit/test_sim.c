@@ -155,7 +155,7 @@ static void test_descriptor_offers_stt_llm_and_tts(void **state) {
 
 static void test_schema_declares_every_documented_key(void **state) {
     static const char *const keys[] = {
-        "seed", "latency", "jitter", "failure_rate", "fail_first", "error", "fail_at",
+        "seed", "latency", "jitter", "failure_rate", "fail_first", "fail_calls", "error", "fail_at",
         "hang", "transcript", "transcripts", "partial_every", "reply", "token_delay",
         "tool_call", "tool_trigger", "sample_rate", "ms_per_char", "chunk_ms", "realtime",
         NULL};
@@ -938,6 +938,36 @@ static void test_fail_first_fails_exactly_the_first_two_calls(void **state) {
     }
 }
 
+static void test_fail_calls_fails_exactly_the_listed_calls(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "fail_calls", "2, 4", "token_delay", "0", NULL);
+    vx_stream *s;
+
+    for (int i = 1; i <= 5; i++) {
+        rec *r = fx_rec(f);
+        vx_error err = {0};
+        int rc = llm_start(f, in, hi, 1, 0, r, &s, &err);
+        if (i == 2 || i == 4) {
+            assert_int_equal(rc, VX_EUNAVAIL);
+            assert_null(s);
+        } else {
+            assert_int_equal(rc, VX_OK);
+            assert_true(ph_rec_wait(r, ph_has_ended, 1));
+        }
+    }
+}
+
+static void test_fail_calls_refuses_what_is_not_a_call_number(void **state) {
+    static const char *const bad[] = {"0", "65", "2;3"};
+    fixture *f = *state;
+    vx_error err;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(fx_init_rc(f, &err, "fail_calls", bad[i], NULL), VX_EINVAL);
+    }
+}
+
 static void test_error_kind_sets_code_retryable_and_upstream_status(void **state) {
     static const struct {
         const char *name;
@@ -1152,6 +1182,29 @@ static void test_hang_silent_llm_sends_nothing_until_cancel(void **state) {
     ph_rec_snap(r, &snap);
     assert_int_equal(snap.events, 1);
     assert_int_equal(snap.err.code, VX_ECANCELED);
+}
+
+static void test_hang_stall_llm_sends_some_tokens_then_nothing_until_cancel(void **state) {
+    fixture *f = *state;
+    size_t in = fx_inst(f, "hang", "stall", "fail_first", "1", "fail_at", "mid_stream", "reply",
+                        "one two three four five six", "token_delay", "1ms", NULL);
+    rec *r = fx_rec(f);
+    seen snap;
+    vx_error err = {0};
+    vx_stream *s;
+
+    assert_int_equal(llm_start(f, in, hi, 1, 0, r, &s, &err), VX_OK);
+    ph_sleep_ms(150);
+    ph_rec_snap(r, &snap);
+    assert_in_range(snap.n_tokens, 1, 5);
+    assert_int_equal(snap.errors, 0);
+    assert_int_equal(snap.done, 0);
+    sim->llm->cancel(s);
+    assert_true(ph_rec_wait(r, ph_has_ended, 1));
+    ph_sleep_ms(50);
+    ph_rec_snap(r, &snap);
+    assert_int_equal(snap.err.code, VX_ECANCELED);
+    assert_int_equal(snap.done, 0);
 }
 
 static void test_hang_silent_stt_accepts_audio_but_sends_nothing_until_cancel(void **state) {
@@ -1569,6 +1622,8 @@ int main(void) {
         T(test_latency_delays_the_first_tts_chunk),
 
         T(test_fail_first_fails_exactly_the_first_two_calls),
+        T(test_fail_calls_fails_exactly_the_listed_calls),
+        T(test_fail_calls_refuses_what_is_not_a_call_number),
         T(test_error_kind_sets_code_retryable_and_upstream_status),
         T(test_fail_at_start_fails_stt_open_and_tts_synthesize_too),
         T(test_failure_rate_pattern_repeats_for_the_same_seed),
@@ -1580,6 +1635,7 @@ int main(void) {
         T(test_simulated_failures_feed_sim_failures_total),
 
         T(test_hang_silent_llm_sends_nothing_until_cancel),
+        T(test_hang_stall_llm_sends_some_tokens_then_nothing_until_cancel),
         T(test_hang_silent_stt_accepts_audio_but_sends_nothing_until_cancel),
         T(test_hang_block_blocks_generate_until_cancel),
         T(test_hang_block_blocks_open_until_cancel),
