@@ -309,10 +309,24 @@ static void stt_error(void *user, stage_call *c, const vx_error *err)
     if (s->resp_waiting && !input_transcribing(s)) maybe_respond(s, 0);
 }
 
+/* The provider failed before its final and the next one hears the
+ * utterance again: its partials start over. Deltas already sent stay sent
+ * (the completed transcript is what counts); new ones follow only where the
+ * next provider's hypothesis extends them. */
+static void stt_reset(void *user, stage_call *c)
+{
+    session *s = user;
+    turn *t = turn_of(s, c);
+    if (t == NULL) return;
+    free(t->prev);
+    t->prev = NULL;
+}
+
 static const stage_events stt_events_tmpl = {
     .on_partial = stt_partial,
     .on_final = stt_final,
     .on_error = stt_error,
+    .on_reset = stt_reset,
 };
 
 /* Open the STT stream of a new user turn; false if no provider. */
