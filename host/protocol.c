@@ -1046,6 +1046,29 @@ static void copy_utf8(char *dst, size_t dstlen, const char *src)
     dst[n] = '\0';
 }
 
+/* JSON values in text, counted without parsing: every value but the first
+ * follows a ',' or an opening '[' or ':' outside a string. Stops counting
+ * past max. A parse builds one object per value (tens of bytes each), so a
+ * few MB of "[0,0,0,..." would cost a hundred MB: such events are refused
+ * before they are parsed. */
+static size_t json_values_upto(const char *s, size_t len, size_t max)
+{
+    size_t n = 1;
+    int in_str = 0;
+    for (size_t i = 0; i < len && n <= max; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == ',' || c == '[' || c == ':') {
+            n++;
+        }
+    }
+    return n;
+}
+
 int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_samples,
                 proto_client_event *ev, proto_error *err)
 {
@@ -1059,6 +1082,11 @@ int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_
     memset(err, 0, sizeof *err);
     if (json == NULL) {
         perr(err, "invalid_json", NULL, "The event is empty.");
+        goto out;
+    }
+    if (json_values_upto(json, len, PROTO_MAX_JSON_VALUES) > PROTO_MAX_JSON_VALUES) {
+        perr(err, "invalid_event", NULL, "The event has more than %d JSON values; no client event needs that many.",
+             PROTO_MAX_JSON_VALUES);
         goto out;
     }
     root = json_loadb(json, len, JSON_DECODE_ANY, &je);

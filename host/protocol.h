@@ -147,6 +147,9 @@ typedef enum proto_client_type {
 /* Longest client-chosen item id (the API's limit); a longer one is refused,
  * never cut (two ids cut alike would become one item). */
 #define PROTO_MAX_ITEM_ID 32
+/* Most JSON values (objects, arrays, strings, numbers...) in one client
+ * event; more is refused unparsed (invalid_event). */
+#define PROTO_MAX_JSON_VALUES 65536
 
 /* One item of response.create's `input`: a message (role, text) or a
  * reference to an item of the conversation (ref_id). */

@@ -604,12 +604,26 @@ static void on_item_delete(session *s, proto_client_event *ev)
     persist_save(s);
 }
 
+/* Audio the client sent ahead of real time: past [session]
+ * max_audio_ahead, its socket is read at real time only. */
+static void pace_audio(session *s, size_t samples)
+{
+    if (s->cfg.input_rate <= 0 || samples == 0) return;
+    uint64_t now = sess_now_ns();
+    uint64_t drained = s->ahead_t_ns ? now - s->ahead_t_ns : 0;
+    s->ahead_t_ns = now;
+    s->ahead_ns = s->ahead_ns > drained ? s->ahead_ns - drained : 0;
+    s->ahead_ns += (uint64_t)samples * 1000000000ull / (uint64_t)s->cfg.input_rate;
+    uint64_t max = (uint64_t)s->a->s.max_audio_ahead_ms * 1000000ull;
+    if (s->ahead_ns > max) ws_input_hold(s->conn, (uint32_t)((s->ahead_ns - max) / 1000000ull + 1));
+}
+
 static void message_task(session *s, void *arg)
 {
     msg_arg *m = arg;
     proto_client_event ev;
     proto_error err;
-    if (s->closed) goto out;
+    if (s->closed || atomic_load(&s->abandoned)) goto out;
     s->t_last_msg_ns = sess_now_ns();
     /* One append may carry at most MAX_APPEND_SECONDS of audio at the
      * session's input rate. */
@@ -621,7 +635,10 @@ static void message_task(session *s, void *arg)
     }
     switch (ev.type) {
     case PC_SESSION_UPDATE: on_session_update(s, &ev); break;
-    case PC_AUDIO_APPEND: input_append(s, ev.pcm, ev.samples); break;
+    case PC_AUDIO_APPEND:
+        input_append(s, ev.pcm, ev.samples);
+        pace_audio(s, ev.samples);
+        break;
     case PC_AUDIO_COMMIT: input_commit(s, ev.event_id); break;
     case PC_AUDIO_CLEAR:
         input_clear(s);
@@ -636,20 +653,25 @@ static void message_task(session *s, void *arg)
     }
     proto_client_event_free(&ev);
 out:
+    ws_input_done(s->conn, m->len);
     free(m->text);
     free(m);
 }
+
+void session_abandon(session *s) { atomic_store(&s->abandoned, 1); }
 
 void session_on_message(session *s, char *text, size_t len)
 {
     msg_arg *m = malloc(sizeof *m);
     if (m == NULL) {
+        ws_input_done(s->conn, len);
         free(text);
         return;
     }
     m->text = text;
     m->len = len;
     if (sess_post(s, message_task, m) != 0) {
+        ws_input_done(s->conn, len);
         free(text);
         free(m);
     }

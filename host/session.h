@@ -29,6 +29,9 @@ session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id);
 void session_on_message(session *s, char *text, size_t len);
 /* A binary message: answered with an error event. */
 void session_on_binary(session *s);
+/* The connection is going (any thread): client messages still queued for
+ * the session are dropped unread from now on. */
+void session_abandon(session *s);
 /* The connection is gone (lws thread). The session winds down: plugin calls
  * are cancelled, metrics recorded; the caller's reference is dropped. */
 void session_on_closed(session *s);

@@ -201,6 +201,10 @@ struct session {
     app *a;
     ws_conn *conn;
     int closed;            /* the connection is gone */
+    atomic_int abandoned;  /* the connection is going: queued input is dropped */
+    /* audio the client sent ahead of real time: a bucket that drains at
+     * real time ([session] max_audio_ahead) */
+    uint64_t ahead_ns, ahead_t_ns;
     char id[40];
     char conv_id[40];      /* "conv_..." the default conversation */
     char label[72];        /* sampled session_id metric label */

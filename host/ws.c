@@ -24,6 +24,7 @@
 #include "http.h"
 #include "client_limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "persist.h"
 #include "session.h"
 
@@ -46,6 +47,17 @@ struct ws_conn {
     int flagged;            /* on the wake list (g_wake_lock) */
     ws_conn *next_wake;
     ws_conn *prev_all, *next_all; /* registry (g_all_lock) */
+    /* receive side: input queued for the session and not yet handled
+     * (bytes), and a hold asked by the session (audio far ahead of real
+     * time); the lws thread stops reading while either is over its mark */
+    atomic_size_t in_queued;
+    _Atomic uint64_t hold_until_ns;
+    int rx_paused;          /* lws thread only */
+    /* closing: the close frame goes out by hand, then what the client still
+     * sends is read and dropped until it closes too (lws thread only) */
+    int closing;
+    unsigned char close_frame[2 + 125];
+    size_t close_len, close_sent;
     /* receive side, lws thread only */
     int doomed;             /* closing for abuse: input is discarded */
     char *rx;
@@ -75,6 +87,9 @@ static void pending_free(pending *p)
 }
 
 static app *g_app;
+/* voxray_client_input_paused_total{reason}: reading a client's socket was
+ * paused (backpressure) */
+static metrics_series *s_paused_buffer, *s_paused_ahead;
 static struct lws_context *g_ctx;
 static struct lws_vhost *g_vh;
 static pthread_t g_thread;
@@ -208,6 +223,9 @@ static void adopt_pending(void)
     }
 }
 
+static void maybe_hold(ws_conn *c);
+static void maybe_resume(ws_conn *c);
+
 static void drain_wakeups(void)
 {
     pthread_mutex_lock(&g_wake_lock);
@@ -221,7 +239,11 @@ static void drain_wakeups(void)
         ws_conn *next = c->next_wake;
         c->flagged = 0;
         pthread_mutex_unlock(&g_wake_lock);
-        if (c->wsi && !atomic_load(&c->dead)) lws_callback_on_writable(c->wsi);
+        if (c->wsi && !atomic_load(&c->dead)) {
+            lws_callback_on_writable(c->wsi);
+            maybe_hold(c);
+            maybe_resume(c);
+        }
         ws_conn_unref(c);
         c = next;
     }
@@ -233,8 +255,59 @@ static int close_now(struct lws *wsi, int code, const char *reason)
     return -1;
 }
 
+/* Close the way a client can read: send the close frame by hand (lws
+ * would close the socket right after its own), half-close, then read and
+ * drop what the client still sends until it closes its side or
+ * WS_LINGER_SECONDS pass. Closing a socket with unread input makes the
+ * kernel send a reset, which can destroy the close frame before the client
+ * read it (a flooding client then saw 1006 instead of 1008). */
+#define WS_LINGER_SECONDS 3
+static int linger_close(ws_conn *c, struct lws *wsi, int code, const char *reason)
+{
+    if (!c->closing) {
+        size_t rl = strlen(reason);
+        if (rl > 123) rl = 123;
+        c->close_frame[0] = 0x88; /* FIN, close */
+        c->close_frame[1] = (unsigned char)(2 + rl);
+        c->close_frame[2] = (unsigned char)((code >> 8) & 0xff);
+        c->close_frame[3] = (unsigned char)(code & 0xff);
+        memcpy(c->close_frame + 4, reason, rl);
+        c->close_len = 4 + rl;
+        c->close_sent = 0;
+        c->closing = 1;
+        c->doomed = 1; /* input from now on is dropped */
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_len = c->rx_cap = 0;
+        if (c->rx_paused) {
+            lws_rx_flow_control(wsi, 1); /* read (and drop) to the end */
+            c->rx_paused = 0;
+        }
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, WS_LINGER_SECONDS);
+    }
+    if (lws_partial_buffered(wsi)) {
+        lws_callback_on_writable(wsi); /* lws still owes bytes of the last message */
+        return 0;
+    }
+    int fd = lws_get_socket_fd(wsi);
+    while (c->close_sent < c->close_len) {
+        ssize_t w = send(fd, c->close_frame + c->close_sent, c->close_len - c->close_sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        if (w <= 0) return -1; /* the peer is gone */
+        c->close_sent += (size_t)w;
+    }
+    shutdown(fd, SHUT_WR);
+    return 0;
+}
+
 static int on_writeable(ws_conn *c)
 {
+    if (c->closing) return linger_close(c, c->wsi, c->close_code, c->close_reason);
     pthread_mutex_lock(&c->lock);
     msg *m = c->head;
     if (m) {
@@ -255,7 +328,7 @@ static int on_writeable(ws_conn *c)
         if (more || code) lws_callback_on_writable(c->wsi);
         return 0;
     }
-    if (code) return close_now(c->wsi, code, reason);
+    if (code) return linger_close(c, c->wsi, code, reason);
     return 0;
 }
 
@@ -266,6 +339,7 @@ static int on_writeable(ws_conn *c)
 static int doom(ws_conn *c, struct lws *wsi, int code, const char *reason)
 {
     c->doomed = 1;
+    if (c->sess) session_abandon(c->sess); /* its queued input is dropped now */
     free(c->rx);
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;
@@ -327,8 +401,60 @@ static int on_receive(ws_conn *c, struct lws *wsi, const void *in, size_t len)
     size_t n = c->rx_len;
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;
+    /* Backpressure: while the session has more than max_input_buffer bytes
+     * to work through, stop reading; TCP then slows the client down. */
+    size_t queued = atomic_fetch_add(&c->in_queued, n) + n;
     session_on_message(c->sess, text, n);
+    if (queued > (size_t)g_app->s.max_input_buffer && !c->rx_paused) {
+        lws_rx_flow_control(wsi, 0);
+        c->rx_paused = 1;
+        metrics_counter_inc(s_paused_buffer);
+    }
     return 0;
+}
+
+/* lws thread: read again once the session caught up and no hold runs. */
+static void maybe_resume(ws_conn *c)
+{
+    if (!c->rx_paused || c->closing || c->wsi == NULL) return;
+    if (atomic_load(&c->in_queued) > (size_t)g_app->s.max_input_buffer / 2) return;
+    uint64_t hold = atomic_load(&c->hold_until_ns), t = now_ns();
+    if (hold > t) {
+        lws_set_timer_usecs(c->wsi, (lws_usec_t)((hold - t) / 1000 + 1));
+        return;
+    }
+    lws_rx_flow_control(c->wsi, 1);
+    c->rx_paused = 0;
+}
+
+/* lws thread: a hold asked by the session starts now. */
+static void maybe_hold(ws_conn *c)
+{
+    if (c->closing || c->wsi == NULL) return;
+    uint64_t hold = atomic_load(&c->hold_until_ns), t = now_ns();
+    if (hold <= t) return;
+    if (!c->rx_paused) {
+        lws_rx_flow_control(c->wsi, 0);
+        c->rx_paused = 1;
+        metrics_counter_inc(s_paused_ahead);
+    }
+    lws_set_timer_usecs(c->wsi, (lws_usec_t)((hold - t) / 1000 + 1));
+}
+
+void ws_input_done(ws_conn *c, size_t len)
+{
+    size_t was = atomic_fetch_sub(&c->in_queued, len);
+    size_t low = (size_t)g_app->s.max_input_buffer / 2;
+    if (was > low && was - len <= low) wake(c); /* the lws thread may read again */
+}
+
+void ws_input_hold(ws_conn *c, uint32_t ms)
+{
+    uint64_t until = now_ns() + (uint64_t)ms * 1000000ull;
+    uint64_t cur = atomic_load(&c->hold_until_ns);
+    while (cur < until && !atomic_compare_exchange_weak(&c->hold_until_ns, &cur, until)) {
+    }
+    wake(c);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -385,7 +511,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         /* A client secret's session configuration: applied as the first
          * client message, before anything the client sends (this thread
          * delivers those, and the session's strand keeps the order). */
-        if (update) session_on_message(c->sess, update, strlen(update));
+        if (update) {
+            size_t n = strlen(update);
+            atomic_fetch_add(&c->in_queued, n); /* given back by the session like any message */
+            session_on_message(c->sess, update, n);
+        }
         return 0;
     }
 
@@ -396,6 +526,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (c == NULL) return 0;
         return on_writeable(c);
+
+    case LWS_CALLBACK_TIMER:
+        if (c) maybe_resume(c);
+        return 0;
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* Our close frame is out and our side shut: just close. */
+        return c && c->closing ? -1 : 0;
 
     case LWS_CALLBACK_CLOSED:
         if (c == NULL) return 0;
@@ -409,7 +547,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pthread_mutex_unlock(&g_all_lock);
         http_realtime_active(-1);
         limits_release(&c->client);
-        if (c->sess) session_on_closed(c->sess);
+        if (c->sess) {
+            session_abandon(c->sess);
+            session_on_closed(c->sess);
+        }
         c->sess = NULL;
         ws_conn_unref(c);
         return 0;
@@ -473,6 +614,20 @@ int ws_start(app *a, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
     g_app = a;
+    if (s_paused_buffer == NULL) {
+        static const char *const l_reason[] = {"reason"};
+        metrics_family *f = metrics_counter_family(
+            a->reg, "voxray_client_input_paused_total",
+            "Times reading a client's socket was paused (backpressure): reason input_buffer (more than [session] max_input_buffer bytes waiting for its session) or audio_ahead (audio more than [session] max_audio_ahead ahead of real time).",
+            1, l_reason);
+        const char *lb[] = {"input_buffer"}, *la[] = {"audio_ahead"};
+        s_paused_buffer = f ? metrics_series_get(f, lb) : NULL;
+        s_paused_ahead = f ? metrics_series_get(f, la) : NULL;
+        if (s_paused_buffer == NULL || s_paused_ahead == NULL) {
+            snprintf(err, errlen, "cannot register the WebSocket metrics");
+            return -1;
+        }
+    }
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_logger);
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;

@@ -18,11 +18,16 @@
  * Limits on the lws thread: a message over [session] max_message_size closes
  * the socket with 1009, more than max_messages_per_second with 1008, a
  * client that lets more than max_output_buffer bytes pile up with 1008.
+ * A client that sends faster than its session works is not closed but slowed
+ * down: reading pauses (see ws_input_done). A server-side close sends the
+ * close frame, half-closes and drains the client's input before the socket
+ * is closed, so that the client reads the close code.
  */
 #ifndef VOXRAY_WS_H
 #define VOXRAY_WS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "app.h"
@@ -40,6 +45,13 @@ void ws_close_all(int code, const char *reason);
 /* Queue a text message (takes ownership of the malloc'd NUL-terminated
  * text). Returns 0, or -1 when the connection is closing (text freed). */
 int ws_send(ws_conn *c, char *text);
+/* Input backpressure (any thread). The session calls ws_input_done() for
+ * every message it was handed once it has dealt with it: while more than
+ * [session] max_input_buffer bytes wait, the socket is not read (until half
+ * of that is left). ws_input_hold() stops reading for ms (audio far ahead
+ * of real time). */
+void ws_input_done(ws_conn *c, size_t len);
+void ws_input_hold(ws_conn *c, uint32_t ms);
 /* Close with a WebSocket close code after the queued messages. */
 void ws_close(ws_conn *c, int code, const char *reason);
 void ws_conn_ref(ws_conn *c);

@@ -3,6 +3,7 @@
 // code; session limits refuse or end sessions cleanly.
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
     Daemon, simConfig, vtest, stopAll, silence, speech, toBase64, sumMetric, sleep, WebSocket,
 } from './lib.mjs';
@@ -222,6 +223,90 @@ vtest('a flood larger than one read still gets the 1008 close frame', async () =
     const c2 = await abuse.connect();
     await stillAlive(c2);
     await c2.close();
+});
+
+vtest('a burst of 600 audio appends (over the default 500 messages per second) still gets the 1008 close frame, not a dropped connection', async () => {
+    const c = await d.connect();
+    const audio = toBase64(silence(10));
+    for (let i = 0; i < 600; i++) c.send({ type: 'input_audio_buffer.append', audio });
+    const closed = await c.waitClose();
+    assert.equal(closed.code, 1008, 'the close frame was read before the socket closed');
+    assert.match(closed.reason, /too many messages/);
+    const c2 = await d.connect();
+    await stillAlive(c2);
+    await c2.close();
+});
+
+// ------------------------------------------------------------ backpressure
+
+// Peak resident memory of a process (kB).
+function peakRssKb(pid) {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return Number(m[1]);
+}
+
+vtest('a client sending faster than its session works is slowed down, not buffered: memory stays bounded and every message is handled', async () => {
+    // the issue's reproducer: 60 s appends of 3.8 MB each, as fast as possible
+    const dd = await Daemon.start(simConfig({}, { session: { max_input_buffer: 1048576, max_audio_ahead: '3600s' } }));
+    const base = peakRssKb(dd.pid);
+    const c = await dd.connect();
+    const N = 50; // 190 MB in all
+    const audio = toBase64(silence(60000));
+    for (let i = 0; i < N; i++) c.send({ type: 'input_audio_buffer.append', event_id: `a${i}`, audio });
+    c.send({ type: 'input_audio_buffer.append', event_id: 'bad', audio: 'not base64!' });
+    const ev = await c.next('error', { timeout: 60000 });
+    assert.equal(ev.error.event_id, 'bad', 'the appends were handled in order, without an error');
+    await stillAlive(c);
+    const grown = (peakRssKb(dd.pid) - base) / 1024;
+    console.log(`# peak RSS grew by ${grown.toFixed(1)} MB while one client sent ${(3.84 * N).toFixed(0)} MB`);
+    assert.ok(grown < 64, `peak RSS grew by ${grown.toFixed(1)} MB (max_input_buffer is 1 MB)`);
+    const m = await dd.metrics();
+    assert.ok(sumMetric(m, 'voxray_client_input_paused_total', { reason: 'input_buffer' }) >= 1, 'reading was paused');
+    await c.close();
+});
+
+vtest('an event of a million tiny JSON values is refused before it is parsed (it would cost ~100 MB)', async () => {
+    const dd = await Daemon.start(simConfig({}));
+    const base = peakRssKb(dd.pid);
+    const c = await dd.connect();
+    for (let i = 0; i < 5; i++) {
+        c.sendRaw(`{"type":"session.update","event_id":"big${i}","session":{"tools":[${'0,'.repeat(1500000)}0]}}`);
+        const ev = await c.next('error');
+        assert.equal(ev.error.code, 'invalid_event');
+        assert.ok(!ev.error.event_id, 'refused unparsed: its event_id is not known');
+    }
+    await stillAlive(c);
+    const grown = (peakRssKb(dd.pid) - base) / 1024;
+    assert.ok(grown < 32, `peak RSS grew by ${grown.toFixed(1)} MB`);
+    await c.close();
+});
+
+vtest('audio sent far ahead of real time is read at real time: [session] max_audio_ahead', async () => {
+    const dd = await Daemon.start(simConfig({}, { session: { max_audio_ahead: '1s' } }));
+    const c = await dd.connect();
+    const t0 = Date.now();
+    for (let i = 0; i < 6; i++) c.send({ type: 'input_audio_buffer.append', audio: toBase64(silence(500)) });
+    await sleep(200);
+    // 3 s of audio, 2 s over the allowance: what comes next is read once
+    // that is due in real time
+    await stillAlive(c);
+    assert.ok(Date.now() - t0 >= 1500, 'the client was held back to real time');
+    const m = await dd.metrics();
+    assert.ok(sumMetric(m, 'voxray_client_input_paused_total', { reason: 'audio_ahead' }) >= 1);
+    await c.close();
+});
+
+vtest('the messages a closing client left queued are dropped, not worked through after it left', async () => {
+    const dd = await Daemon.start(simConfig({}, { session: { max_input_buffer: 268435456, max_audio_ahead: '3600s' } }));
+    const c = await dd.connect();
+    const N = 40;
+    const audio = toBase64(silence(60000));
+    for (let i = 0; i < N; i++) c.send({ type: 'input_audio_buffer.append', event_id: `a${i}`, audio: i === N - 1 ? 'x' : audio });
+    await c.close();
+    await dd.waitMetrics((m) => sumMetric(m, 'voxray_active_sessions') === 0, { what: 'the session ended' });
+    await sleep(500);
+    // the last append is bad: worked through, it would be answered with an error
+    assert.equal(sumMetric(await dd.metrics(), 'voxray_client_errors_total'), 0, 'the backlog was dropped');
 });
 
 vtest('messages at a lawful rate are not closed', async () => {

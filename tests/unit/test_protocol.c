@@ -595,6 +595,31 @@ static void malformed_json_is_invalid_json(void **state)
     refused(PROTO_BETA, "", "invalid_json", NULL);
 }
 
+/* An event of more JSON values than any client event needs is refused
+ * before it is parsed; strings (audio) do not count, however long. */
+static void event_with_too_many_json_values_is_refused_unparsed(void **state)
+{
+    (void)state;
+    size_t n = PROTO_MAX_JSON_VALUES + 10, cap = 64 + 2 * n;
+    char *big = malloc(cap), *p = big;
+    assert_non_null(big);
+    p += sprintf(p, "{\"type\":\"session.update\",\"session\":{\"tools\":[");
+    for (size_t i = 0; i < n; i++) *p++ = i ? ',' : '0';
+    strcpy(p, "]}}");
+    refused(PROTO_GA, big, "invalid_event", NULL);
+    /* the same bytes inside a string are one value */
+    memcpy(big, "{\"type\":\"input_audio_buffer.clear\",\"x\":\"", 40);
+    p = big + strlen(big) - 3;
+    strcpy(p, "\"}");
+    for (char *q = big + 40; q < p; q++)
+        if (*q == '[' || *q == ']' || *q == '{' || *q == '}' || *q == '"' || *q == ':') *q = ' ';
+    proto_client_event ev;
+    parse_ok(PROTO_GA, big, &ev);
+    assert_int_equal(ev.type, PC_AUDIO_CLEAR);
+    proto_client_event_free(&ev);
+    free(big);
+}
+
 static void invalid_utf8_in_json_is_invalid_json(void **state)
 {
     (void)state;
@@ -1888,6 +1913,7 @@ int main(void)
         cmocka_unit_test(voice_of_wrong_type_is_invalid_type),
         cmocka_unit_test(null_optional_fields_are_absent),
         cmocka_unit_test(malformed_json_is_invalid_json),
+        cmocka_unit_test(event_with_too_many_json_values_is_refused_unparsed),
         cmocka_unit_test(invalid_utf8_in_json_is_invalid_json),
         cmocka_unit_test(event_that_is_not_an_object_is_invalid_type),
         cmocka_unit_test(missing_type_is_missing_required_parameter),
