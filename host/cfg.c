@@ -58,6 +58,8 @@ const cfg_key cfg_core_schema[] = {
     {"session", {"audio_lead", VX_CFG_DURATION, "300ms", "how far ahead of real time reply audio is sent; a barge-in stops what is not sent yet (0: send audio as fast as it is synthesized)", 0, 60000, NULL, 0}},
     {"session", {"max_input_buffer", VX_CFG_INT, "4194304", "bytes of client messages waiting for their session above which the socket is not read until half is worked through (backpressure)", 65536, 1073741824, NULL, 0}},
     {"session", {"max_audio_ahead", VX_CFG_DURATION, "60s", "audio a client may send ahead of real time before its socket is read at real time only (backpressure)", 1000, 3600000, NULL, 0}},
+    {"session", {"max_conversation_items", VX_CFG_INT, "2000", "items a conversation keeps; beyond, the oldest are dropped (conversation.item.deleted)", 2, 1000000, NULL, 0}},
+    {"session", {"max_conversation_bytes", VX_CFG_INT, "4194304", "bytes of text a conversation keeps; beyond, the oldest items are dropped (an item.create over half of it is refused)", 65536, 1073741824, NULL, 0}},
     {"session", {"max_output_buffer", VX_CFG_INT, "16777216", "bytes queued for a client that does not read before its socket is closed", 65536, 1073741824, NULL, 0}},
     {"stt", {"providers", VX_CFG_STRING, "", "ordered fallback chain of STT plugin instances, comma-separated", 0, 1024, NULL, 0}},
     {"stt", {"sample_rate", VX_CFG_INT, "16000", "rate audio is resampled to for STT providers", 8000, 48000, NULL, 0}},

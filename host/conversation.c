@@ -20,6 +20,19 @@ item *conv_find(conversation *cv, const char *id)
     return NULL;
 }
 
+/* What an item costs, for [session] max_conversation_bytes. */
+static size_t item_size(const item *it)
+{
+    return sizeof *it + (it->text ? strlen(it->text) : 0) + (it->name ? strlen(it->name) : 0);
+}
+
+void conv_touch(conversation *cv, item *it)
+{
+    size_t now = item_size(it);
+    cv->bytes = cv->bytes - it->acct + now;
+    it->acct = now;
+}
+
 item *conv_add(conversation *cv, item *after, const char *id, const char *role,
                proto_content content, const char *text, const char *status)
 {
@@ -44,6 +57,7 @@ item *conv_add(conversation *cv, item *after, const char *id, const char *role,
     if (after) after->next = it;
     else cv->head = it;
     cv->n++;
+    conv_touch(cv, it);
     return it;
 }
 
@@ -61,6 +75,7 @@ item *conv_add_function(conversation *cv, item *after, const char *id, const cha
     snprintf(it->type, sizeof it->type, "%s", type);
     snprintf(it->call_id, sizeof it->call_id, "%s", call_id ? call_id : "");
     it->name = nm;
+    conv_touch(cv, it);
     return it;
 }
 
@@ -71,6 +86,7 @@ void conv_remove(conversation *cv, item *it)
     if (it->next) it->next->prev = it->prev;
     else cv->tail = it->prev;
     cv->n--;
+    cv->bytes -= it->acct;
     conv_item_free(it);
 }
 

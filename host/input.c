@@ -253,8 +253,10 @@ static void stt_final(void *user, stage_call *c, const char *text, float conf)
     item *it = conv_find(&s->conv, t->item_id);
     if (it) {
         conv_set_text(it, text);
+        conv_touch(&s->conv, it);
         snprintf(it->status, sizeof it->status, "completed");
     }
+    sess_trim_conversation(s);
     if (log_transcripts()) {
         log_info("stt transcript received", "session_id", s->id, "text", text, "model", stage_call_model(c));
     } else {

@@ -208,6 +208,7 @@ static void finish(session *s, const char *status, const char *reason, const pro
     if (said == NULL) said = strdup("");
     if (said) trim(said);
     conv_set_text(r->it, said ? said : "");
+    if (!r->out_of_band) conv_touch(&s->conv, r->it);
     if (s->cfg.output_rate > 0)
         r->it->audio_ms = (int)(r->samples_released * 1000 / (uint64_t)s->cfg.output_rate);
     snprintf(r->it->status, sizeof r->it->status, "%s", strcmp(status, "completed") == 0 ? "completed" : "incomplete");
@@ -266,6 +267,7 @@ static void finish(session *s, const char *status, const char *reason, const pro
     }
     free(said);
     respond_free(r);
+    sess_trim_conversation(s);
     persist_save(s);
 }
 
@@ -576,6 +578,7 @@ static void llm_tool_call(void *user, stage_call *c, uint32_t index, const char 
         memcpy(t + have, args, len);
         t[have + len] = '\0';
         k->it->text = t;
+        if (!r->out_of_band) conv_touch(&s->conv, k->it);
         char *d = strndup(args, len);
         proto_pos p = {r->id, k->it->id, k->output_index};
         if (d) sess_send(s, proto_ev_function_args_delta(s->d, &p, k->it->call_id, d));

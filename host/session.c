@@ -433,6 +433,13 @@ static void on_item_create(session *s, proto_client_event *ev)
             return;
         }
     }
+    if (ev->text && strlen(ev->text) > (size_t)s->a->s.max_conversation_bytes / 2) {
+        char m[160];
+        snprintf(m, sizeof m, "the item's text is larger than half of the conversation's limit (%d bytes)",
+                 s->a->s.max_conversation_bytes);
+        sess_error(s, "invalid_request_error", "invalid_value", m, "item", ev->event_id);
+        return;
+    }
     item *it;
     if (ev->item_type) {
         /* A tool result answers a call the model made in this conversation
@@ -542,6 +549,7 @@ static void on_item_truncate(session *s, proto_client_event *ev)
         if (ev->audio_end_ms < it->audio_ms) {
             int words = conv_words(it->text);
             conv_keep_words(it, (int)((long long)words * ev->audio_end_ms / it->audio_ms));
+            conv_touch(&s->conv, it);
             it->audio_ms = ev->audio_end_ms;
             snprintf(it->status, sizeof it->status, "incomplete");
             recorder_bot_truncate(s->rec, it->id, ev->audio_end_ms);
@@ -604,6 +612,47 @@ static void on_item_delete(session *s, proto_client_event *ev)
     persist_save(s);
 }
 
+/* Is the item still being made (the response in progress, a turn being
+ * transcribed)? */
+static int item_busy(const session *s, const item *it)
+{
+    if (s->resp) {
+        if (s->resp->it == it) return 1;
+        for (int i = 0; i < s->resp->n_calls; i++)
+            if (s->resp->calls[i].it == it) return 1;
+    }
+    for (const turn *t = s->in.turns; t; t = t->next)
+        if (strcmp(t->item_id, it->id) == 0) return 1;
+    return 0;
+}
+
+void sess_trim_conversation(session *s)
+{
+    const settings *st = &s->a->s;
+    if (s->conv.n <= (size_t)st->max_conversation_items && s->conv.bytes <= (size_t)st->max_conversation_bytes)
+        return;
+    int dropped = 0;
+    item *it = s->conv.head;
+    while (it && (s->conv.n > (size_t)st->max_conversation_items ||
+                  s->conv.bytes > (size_t)st->max_conversation_bytes)) {
+        item *next = it->next;
+        if (!item_busy(s, it)) {
+            char id[40];
+            snprintf(id, sizeof id, "%s", it->id);
+            conv_remove(&s->conv, it);
+            sess_send(s, proto_ev_item_deleted(s->d, id));
+            dropped++;
+        }
+        it = next;
+    }
+    if (dropped) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", dropped);
+        log_info("conversation trimmed: oldest items dropped", "session_id", s->id, "items", n);
+        persist_save(s);
+    }
+}
+
 /* Audio the client sent ahead of real time: past [session]
  * max_audio_ahead, its socket is read at real time only. */
 static void pace_audio(session *s, size_t samples)
@@ -652,6 +701,7 @@ static void message_task(session *s, void *arg)
     case PC_ITEM_DELETE: on_item_delete(s, &ev); break;
     }
     proto_client_event_free(&ev);
+    sess_trim_conversation(s);
 out:
     ws_input_done(s->conn, m->len);
     free(m->text);

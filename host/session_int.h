@@ -38,12 +38,14 @@ typedef struct item {
     char *name;        /* function_call */
     char status[16];   /* completed | in_progress | incomplete */
     int audio_ms;      /* assistant audio sent for it (truncate bounds) */
+    size_t acct;       /* bytes counted for it in conversation.bytes */
     struct item *prev, *next;
 } item;
 
 typedef struct conversation {
     item *head, *tail;
     size_t n;
+    size_t bytes;      /* what its items hold (see conv_touch) */
 } conversation;
 
 #define CONV_AT_HEAD ((item *)-1)
@@ -52,6 +54,8 @@ typedef struct conversation {
 item *conv_add(conversation *cv, item *after, const char *id, const char *role,
                proto_content content, const char *text, const char *status);
 item *conv_find(conversation *cv, const char *id);
+/* The item's text or name changed: count its size again. */
+void conv_touch(conversation *cv, item *it);
 /* A function item (type "function_call" or "function_call_output") after
  * `after` (as conv_add). NULL on OOM or a duplicate id. */
 item *conv_add_function(conversation *cv, item *after, const char *id, const char *type, const char *call_id,
@@ -236,6 +240,11 @@ void sess_count_interruption(void);
 void sess_count_tokens(const char *model, int input, int output);
 void sess_observe_turn_latency(session *s, uint64_t ns);
 void sess_observe_words(int request, int words);
+/* Keep the conversation within [session] max_conversation_items and
+ * max_conversation_bytes: the oldest items go first (as a model's context
+ * window drops them), each announced with conversation.item.deleted; items
+ * still being made stay. */
+void sess_trim_conversation(session *s);
 
 /* input.c */
 int input_init(session *s);

@@ -383,6 +383,8 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->max_duration_ms = get_int(c, "session", "max_duration");
     s->max_output_buffer = (int)get_int(c, "session", "max_output_buffer");
     s->max_input_buffer = (int)get_int(c, "session", "max_input_buffer");
+    s->max_conversation_items = (int)get_int(c, "session", "max_conversation_items");
+    s->max_conversation_bytes = (int)get_int(c, "session", "max_conversation_bytes");
     s->max_audio_ahead_ms = get_int(c, "session", "max_audio_ahead");
     s->audio_lead_ms = get_int(c, "session", "audio_lead");
     s->stt_sample_rate = (int)get_int(c, "stt", "sample_rate");

@@ -54,6 +54,8 @@ typedef struct settings {
     long long max_duration_ms;
     int max_output_buffer;
     int max_input_buffer;       /* bytes waiting for the session before reads pause */
+    int max_conversation_items;
+    int max_conversation_bytes;
     long long max_audio_ahead_ms;
     long long audio_lead_ms;
 

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -820,7 +821,8 @@ static void test_concurrent_gauge_adds_sum_exactly(void **state)
 typedef struct {
     metrics_registry *r;
     atomic_int stop;
-    int bad, renders;
+    int bad;
+    atomic_int renders;
 } render_arg;
 
 static void *render_worker(void *p)
@@ -852,6 +854,9 @@ static void test_histogram_count_matches_inf_bucket_while_observing(void **state
     pthread_t rt;
 
     assert_int_equal(pthread_create(&rt, NULL, render_worker, &ra), 0);
+    /* On a loaded machine the renderer may not run before the observers
+     * are done: let it start first. */
+    while (atomic_load(&ra.renders) == 0) sched_yield();
     run_workers(observe_worker, s);
     ra.stop = 1;
     pthread_join(rt, NULL);
