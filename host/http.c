@@ -719,8 +719,10 @@ void http_front_dropped(void *user, front_drop why, const char *method, const ch
         return;
     }
     int code = why == FRONT_DROP_TIMEOUT ? 408 : why == FRONT_DROP_TOO_LARGE ? 431
-             : why == FRONT_DROP_OVERLOAD ? 503 : why == FRONT_DROP_BAD_REQUEST ? 400 : 0;
+             : why == FRONT_DROP_OVERLOAD ? 503 : why == FRONT_DROP_BAD_REQUEST ? 400
+             : why == FRONT_DROP_PER_IP ? 429 : 0;
     if (code == 0) return; /* closed before a request existed */
+    if (why == FRONT_DROP_PER_IP) limits_count("pending_per_ip");
     uint64_t ns = why == FRONT_DROP_TIMEOUT ? (uint64_t)g_app->s.header_timeout_ms * 1000000ull : 0;
     count_request(m, r, code, ns);
     if (why == FRONT_DROP_TIMEOUT) {

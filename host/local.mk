@@ -12,6 +12,7 @@ voxray_SOURCES = \
 	host/gate.c host/gate.h \
 	host/health.c host/health.h \
 	host/front.c host/front.h \
+	host/peers.c host/peers.h \
 	host/http.c host/http.h \
 	host/worker.c host/worker.h \
 	host/stage.c host/stage.h \

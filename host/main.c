@@ -186,6 +186,15 @@ static void front_log(void *user, const char *line)
     log_warn("listener", "detail", line);
 }
 
+/* A load balancer every client comes through would reach any per-address
+ * cap at once; its clients are told apart later, by X-Forwarded-For. */
+static int front_exempt(void *user, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)user;
+    (void)addrlen;
+    return limits_trusted_proxy(addr);
+}
+
 /* Items of one section, "key=value" lines, for comparing two parses; keys
  * in `skip` (a NULL-terminated list) are left out. */
 static char *section_text(const cfg_file *c, const char *section, const char *const *skip)
@@ -431,6 +440,7 @@ static int run(const char *config_path, int check_only)
             .listen = a.s.listen,
             .head_timeout_ms = (unsigned)a.s.header_timeout_ms,
             .max_pending = (unsigned)a.s.max_pending,
+            .max_pending_per_ip = (unsigned)a.s.max_pending_per_ip,
         };
         front_callbacks cb = {
             .user = &a,
@@ -438,6 +448,7 @@ static int run(const char *config_path, int check_only)
             .upgrade = ws_upgrade,
             .dropped = http_front_dropped,
             .log = front_log,
+            .exempt = front_exempt,
         };
         if (front_start(&fo, &cb, &fr, err, sizeof err) != 0) {
             log_fmt(VX_LOG_ERROR, "%s", err);
