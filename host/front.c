@@ -19,13 +19,20 @@
  * sleeps exactly until then. The deadline is total, never extended by bytes
  * arriving: a head sent one byte a second is cut off like a silent one.
  *
- * Slow heads cannot lock others out. Pending sockets are also grouped by
- * client address (host/peers.c); an address that has max_pending_per_ip
- * heads waiting and opens another loses its oldest one (429), and when
- * max_pending heads wait in all, the oldest of all gives way to the newcomer
- * (503). A new connection is therefore always looked at, and a client that
- * sends its head promptly (a liveness probe) gets through however many slow
- * ones hold the table: it is the slow ones that have waited longest.
+ * Slow heads cannot lock others out. When max_pending heads wait in all,
+ * the oldest of all gives way to the newcomer (503): a new connection is
+ * always looked at, and a client that sends its head promptly (a liveness
+ * probe) gets through however many slow ones hold the table, as it is the
+ * slow ones that have waited longest. Pending sockets are also grouped by
+ * client address (host/peers.c): an address may keep at most
+ * max_pending_per_ip heads waiting; beyond that its oldest one goes (429).
+ * The per-address cap spares a grace period (FRONT_GRACE_MS, or half the
+ * head timeout if shorter): a client that opens a hundred connections at
+ * once, each with its head on the way, is not refused; only heads that have
+ * waited that long count against it. The heads in the grace period are the
+ * tail of the pending list, from the `young` cursor on; the cursor moves as
+ * they come of age, and each head coming of age in an address over its cap
+ * costs that address its oldest head.
  *
  * A refused socket is answered and then "lingers": its write side is shut
  * and, level-triggered now, whatever the peer still sends is read and
@@ -70,6 +77,7 @@
 #define FRONT_PAUSE_US 100000 /* accept pause when out of descriptors/memory */
 #define FRONT_EVENTS 64
 #define FRONT_LINGER_MS 2000 /* a refused socket is read and discarded this long at most */
+#define FRONT_GRACE_MS 1000  /* a head this young does not count against max_pending_per_ip */
 
 /* A socket waiting for its head, or a refused one lingering. Each kind has
  * its own list, linked in deadline order. */
@@ -80,6 +88,7 @@ typedef struct front_conn {
     int dead;      /* closed; freed once the current epoll batch is done */
     size_t seen; /* bytes already searched for the end of the head */
     uint64_t deadline; /* CLOCK_MONOTONIC, microseconds */
+    uint64_t since;    /* accepted (pending only) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     peers_link peer; /* in its client address's group (pending only) */
@@ -93,6 +102,7 @@ struct front {
     unsigned head_timeout_ms;
     unsigned max_pending;
     unsigned max_pending_per_ip; /* 0: no cap per address */
+    uint64_t grace_us;           /* see FRONT_GRACE_MS */
     size_t max_head;
     int port;
 
@@ -104,6 +114,7 @@ struct front {
     char *buf; /* max_head bytes to peek into */
 
     front_conn *first, *last; /* pending */
+    front_conn *young;        /* first pending head still in its grace period */
     atomic_uint npending;
     peers *peers;             /* pending, by client address */
     front_conn *lfirst, *llast; /* lingering */
@@ -288,6 +299,7 @@ static int front_two_framings(const char *h, size_t n) {
 
 /* Out of the pending list and out of its address's group. */
 static void front_unlink(front *f, front_conn *c) {
+    if (f->young == c) f->young = c->next;
     if (c->prev) c->prev->next = c->next;
     else f->first = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -540,12 +552,33 @@ static void front_unmap(struct sockaddr_storage *ss, socklen_t *sl) {
     *sl = sizeof a4;
 }
 
+/* c's address has more than max_pending_per_ip heads waiting, the oldest
+ * past its grace period: that one goes. */
+static void front_over_cap(front *f, front_conn *c) {
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    front_addr_text(&c->addr, host, sizeof host);
+    front_log(f, "front: %s has more than %u request heads waiting ([server] max_pending_per_ip); "
+                 "the oldest is refused with 429", host, f->max_pending_per_ip);
+    front_drop_conn(f, FRONT_CONN_OF(peers_oldest(&c->peer)), FRONT_DROP_PER_IP);
+}
+
+/* Heads leaving their grace period now count against their address's cap:
+ * each costs an address over it its oldest head. */
+static void front_mature(front *f, uint64_t now) {
+    while (f->young && f->young->since + f->grace_us <= now) {
+        front_conn *c = f->young;
+        f->young = c->next;
+        if (c->peer.group && peers_count(&c->peer) > f->max_pending_per_ip) front_over_cap(f, c);
+    }
+}
+
 /* A new socket: queue it with its deadline and look at it right away, as the
  * head often arrives together with the connection. If it has to wait, make
  * room for it: its address's oldest waiting head goes when the address is
- * over max_pending_per_ip, the oldest of all when the table is over
- * max_pending. The newcomer is never the one refused: a slow head has had
- * its chance, a new one has not. */
+ * over max_pending_per_ip (and that head past its grace period), the oldest
+ * of all when the table is over max_pending. The newcomer is never the one
+ * refused: a slow head has had its chance, a new one has not. */
 static void front_admit(front *f, int fd, const struct sockaddr_storage *ss, socklen_t sl) {
     struct epoll_event ev;
     unsigned char key[16];
@@ -561,11 +594,13 @@ static void front_admit(front *f, int fd, const struct sockaddr_storage *ss, soc
     c->addr = *ss;
     c->addrlen = sl;
     front_unmap(&c->addr, &c->addrlen);
-    c->deadline = front_now() + (uint64_t)f->head_timeout_ms * 1000u;
+    c->since = front_now();
+    c->deadline = c->since + (uint64_t)f->head_timeout_ms * 1000u;
     c->prev = f->last;
     if (f->last) f->last->next = c;
     else f->first = c;
     f->last = c;
+    if (!f->young) f->young = c;
     atomic_fetch_add(&f->npending, 1);
     /* Out of memory for a new address's group: that head goes uncounted,
      * and the table-wide bound still holds. */
@@ -575,13 +610,9 @@ static void front_admit(front *f, int fd, const struct sockaddr_storage *ss, soc
 
     if (!front_peek(f, c, 0)) return;
 
-    if (c->peer.group && peers_count(&c->peer) > f->max_pending_per_ip) {
-        char host[INET6_ADDRSTRLEN] = "?";
-        front_addr_text(&c->addr, host, sizeof host);
-        front_log(f, "front: %s has %u request heads waiting ([server] max_pending_per_ip); "
-                     "the oldest is refused with 429", host, f->max_pending_per_ip);
-        front_drop_conn(f, FRONT_CONN_OF(peers_oldest(&c->peer)), FRONT_DROP_PER_IP);
-    }
+    if (c->peer.group && peers_count(&c->peer) > f->max_pending_per_ip &&
+        FRONT_CONN_OF(peers_oldest(&c->peer))->since + f->grace_us <= c->since)
+        front_over_cap(f, c);
     if (atomic_load(&f->npending) > f->max_pending) {
         front_log(f, "front: %u request heads waiting ([server] max_pending); "
                      "the oldest is refused with 503 to admit a new connection", f->max_pending);
@@ -698,6 +729,7 @@ static int front_timeout(const front *f) {
 
     if (f->first) until = f->first->deadline;
     if (f->lfirst && f->lfirst->deadline < until) until = f->lfirst->deadline;
+    if (f->peers && f->young && f->young->since + f->grace_us < until) until = f->young->since + f->grace_us;
     if (f->paused_until && f->paused_until < until) until = f->paused_until;
     if (until == UINT64_MAX) return -1;
     if (until <= now) return 0;
@@ -750,6 +782,7 @@ static void *front_main(void *arg) {
             /* A head completed just before its deadline still goes through. */
             if (front_peek(f, c, 0)) front_drop_conn(f, c, FRONT_DROP_TIMEOUT);
         }
+        if (f->peers) front_mature(f, now);
         while (f->lfirst && f->lfirst->deadline <= now) front_linger_end(f, f->lfirst);
         if (f->paused_until && f->paused_until <= now) front_resume_accept(f);
         front_free_dead(f);
@@ -881,6 +914,7 @@ int front_start(const front_options *opt, const front_callbacks *cb, front **out
     f->head_timeout_ms = opt->head_timeout_ms ? opt->head_timeout_ms : 10000;
     f->max_pending = opt->max_pending ? opt->max_pending : 1024;
     f->max_pending_per_ip = opt->max_pending_per_ip;
+    f->grace_us = (uint64_t)(f->head_timeout_ms / 2 < FRONT_GRACE_MS ? f->head_timeout_ms / 2 : FRONT_GRACE_MS) * 1000u;
     f->max_head = opt->max_head ? opt->max_head : 8192;
     atomic_init(&f->npending, 0);
     if (!(f->buf = malloc(f->max_head))) goto nomem;

@@ -6,10 +6,12 @@
  *
  * A head must arrive within head_timeout_ms of accept (a total deadline:
  * bytes trickling in do not extend it) and fit in max_head bytes. At most
- * max_pending connections wait for their head, at most max_pending_per_ip
- * of them from one client address (IPv4 address or IPv6 /64); a new
- * connection is always admitted, and the oldest waiting one of its address,
- * or of all, is refused to make room. A refused connection is answered by
+ * max_pending connections wait for their head, and a new connection is
+ * always admitted: the one waiting longest is refused to make room. One
+ * client address (IPv4 address or IPv6 /64) may keep at most
+ * max_pending_per_ip heads waiting longer than a grace period (1 s, or half
+ * head_timeout_ms if shorter); beyond that its oldest is refused, so that
+ * many connections opened at once, their heads on the way, all pass. A refused connection is answered by
  * the front itself (400, 408, 429, 431 or 503, "Connection: close"), its
  * write side is shut, and it is read and discarded until the peer closes or
  * two seconds pass (a lingering close, so that a client still sending reads
@@ -39,9 +41,9 @@ typedef enum front_drop {
     FRONT_DROP_BAD_REQUEST, /* a head no careful server may pass on: bare LF
                              * line ends, or Content-Length together with
                              * Transfer-Encoding (request smuggling): 400 sent */
-    FRONT_DROP_PER_IP       /* the oldest waiting head of an address that had
-                             * max_pending_per_ip waiting and opened another:
-                             * 429 sent */
+    FRONT_DROP_PER_IP       /* the oldest waiting head of an address with
+                             * more than max_pending_per_ip waiting past the
+                             * grace period: 429 sent */
 } front_drop;
 
 typedef struct front_callbacks {

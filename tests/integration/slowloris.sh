@@ -29,9 +29,10 @@ below() { [ "$1" -eq "$1" ] 2>/dev/null && [ "$1" -lt "$2" ]; }
 # value KEY...: the rest of the line starting with KEY in $out.
 value() { awk -v k="$*" 'index($0, k " ") == 1 { print substr($0, length(k) + 2); exit }' <<<"$out"; }
 
-# One address opens 200 heads it never finishes: it keeps 64 waiting, the
-# 136 that waited longest are answered 429 and closed.
-out=$("$SLOW" hold "$VX_PORT" 200 2 2 300 5)
+# One address opens 200 heads it never finishes: once they have waited out
+# the grace period (1 s: half of header_timeout, at most 1 s) it keeps 64
+# waiting, the 136 that waited longest are answered 429 and closed.
+out=$("$SLOW" hold "$VX_PORT" 200 2 2 1300 5)
 diag "$out"
 check "one address with 200 slow heads keeps exactly max_pending_per_ip (64) waiting" [ "$(value still_waiting)" = 64 ]
 check "... the 136 others are answered 429" [ "$(value answered 429)" = 136 ]
@@ -95,10 +96,17 @@ if ! start_voxray "$WORK/b.ini" "$WORK/b.log"; then
     not_ok "voxray starts with trusted_proxies" "$(cat "$WORK/b.log")"
     done_testing
 fi
-out=$("$SLOW" hold "$VX_PORT" 40 2 2 300 2)
+out=$("$SLOW" hold "$VX_PORT" 40 2 2 1300 2)
 check "a trusted proxy's 40 slow heads all wait (cap 8 does not apply to it)" [ "$(value still_waiting)" = 40 ]
-out=$("$SLOW" hold "$VX_PORT" 40 3 3 300 2)
+out=$("$SLOW" hold "$VX_PORT" 40 3 3 1300 2)
 check "... while another address is held to 8" [ "$(value still_waiting)" = 8 ]
+
+# A burst from one address whose heads are on their way is not refused: 300
+# WebSocket-sized requests connected at once, heads sent only after all
+# connected.
+out=$("$SLOW" burst "$VX_PORT" 300)
+diag "$out"
+check "300 connections opened at once from one address, heads sent after, all get answers" [ "$(value answered 200)" = 300 ]
 stop_pid "$VX_PID"
 
 done_testing

@@ -13,6 +13,10 @@
  *   slowloris linger PORT BODY_BYTES
  *       Send a head too large for the server (9000 bytes) and keep sending
  *       BODY_BYTES of body in paced 16 KiB pieces, then read the answer.
+ *   slowloris burst PORT N [SRC]
+ *       Connect N times from 127.0.0.SRC (default 4), and only then send a
+ *       complete GET /health on each; report the answers ("answered CODE
+ *       COUNT"), as a client opening many connections at once sees them.
  *   slowloris drip PORT DRIP_MS MAX_MS [keepalive]
  *       Send a head one byte every DRIP_MS until the server closes the
  *       connection or MAX_MS pass. With "keepalive", first send a complete
@@ -242,6 +246,36 @@ static int cmd_linger(int argc, char **argv)
     return 0;
 }
 
+static int cmd_burst(int argc, char **argv)
+{
+    static const char req[] = "GET /health HTTP/1.1\r\nHost: burst\r\nConnection: close\r\n\r\n";
+    int n, src, i, codes[600] = {0};
+    int *fd;
+
+    if (argc < 4) return 2;
+    n = atoi(argv[3]);
+    src = argc > 4 ? atoi(argv[4]) : 4;
+    if (n < 1 || src < 1 || src > 254 || (fd = calloc((size_t)n, sizeof *fd)) == NULL) return 2;
+    for (i = 0; i < n; i++)
+        if ((fd[i] = dial(src)) < 0) {
+            fprintf(stderr, "slowloris: connection %d: %s\n", i, strerror(errno));
+            return 1;
+        }
+    for (i = 0; i < n; i++)
+        if (send(fd[i], req, sizeof req - 1, MSG_NOSIGNAL) < 0) {}
+    for (i = 0; i < n; i++) {
+        char buf[512];
+        ssize_t r = recv(fd[i], buf, sizeof buf, 0);
+        int st = r > 0 ? status_of(buf, (size_t)r) : 0;
+        codes[st >= 0 && st < 600 ? st : 0]++;
+        close(fd[i]);
+    }
+    for (i = 0; i < 600; i++)
+        if (codes[i]) printf("answered %d %d\n", i, codes[i]);
+    free(fd);
+    return 0;
+}
+
 static int cmd_drip(int argc, char **argv)
 {
     static const char head[] = "GET /health HTTP/1.1\r\nHost: drip\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -307,10 +341,12 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], "hold") == 0) rc = cmd_hold(argc, argv);
         else if (strcmp(argv[1], "linger") == 0) rc = cmd_linger(argc, argv);
         else if (strcmp(argv[1], "drip") == 0) rc = cmd_drip(argc, argv);
+        else if (strcmp(argv[1], "burst") == 0) rc = cmd_burst(argc, argv);
     }
     if (rc == 2)
         fprintf(stderr, "usage: slowloris hold PORT N FIRST LAST HOLD_MS PROBES [DRIP_MS]\n"
                         "       slowloris linger PORT BODY_BYTES\n"
+                        "       slowloris burst PORT N [SRC]\n"
                         "       slowloris drip PORT DRIP_MS MAX_MS [keepalive]\n");
     return rc;
 }

@@ -635,9 +635,11 @@ static int client_from(const char *src, int port) {
     return fd;
 }
 
-static void start_per_ip(state *s, unsigned max_pending, unsigned per_ip,
+/* Heads count against the per-address cap after half the head timeout
+ * (below 2 s; 1 s above). */
+static void start_per_ip(state *s, unsigned timeout_ms, unsigned per_ip,
                          int (*exempt)(void *, const struct sockaddr *, socklen_t)) {
-    front_options o = {"127.0.0.1:0", 0, 0, max_pending, 0, per_ip};
+    front_options o = {"127.0.0.1:0", 0, timeout_ms, 0, 0, per_ip};
     front_callbacks cb = callbacks(&s->r);
     char err[256] = "";
 
@@ -656,7 +658,7 @@ static void test_address_over_its_cap_loses_its_oldest_head_with_429(void **st) 
     char resp[512];
     int a, b, c, other;
 
-    start_per_ip(s, 0, 2, NULL);
+    start_per_ip(s, 1000, 2, NULL);
     a = client_from("127.0.0.2", front_port(s->f));
     send_str(a, "GET /first HTTP/1.1\r\n");
     wait_pending(s->f, 1);
@@ -665,6 +667,7 @@ static void test_address_over_its_cap_loses_its_oldest_head_with_429(void **st) 
     other = client_from("127.0.0.3", front_port(s->f));
     send_str(other, "GET /other HTTP/1.1\r\n");
     wait_pending(s->f, 3);
+    sleep_ms(600); /* past the grace period, before the deadline */
     c = client_from("127.0.0.2", front_port(s->f));
     read_all(a, resp, sizeof resp);
     assert_non_null(strstr(resp, "HTTP/1.1 429 Too Many Requests\r\n"));
@@ -683,6 +686,37 @@ static void test_address_over_its_cap_loses_its_oldest_head_with_429(void **st) 
     wait_pending(s->f, 0);
 }
 
+/* Many connections at once from one address, their heads on the way, are
+ * not refused; those whose heads never come are cut down to the cap once
+ * they have waited out the grace period. */
+static void test_burst_from_one_address_is_spared_for_the_grace_period(void **st) {
+    state *s = *st;
+    int c[10], i, refused = 0;
+    char resp[512];
+
+    start_per_ip(s, 4000, 2, NULL);
+    for (i = 0; i < 10; i++) c[i] = client_from("127.0.0.2", front_port(s->f));
+    wait_pending(s->f, 10);
+    for (i = 0; i < 5; i++) send_str(c[i], "GET /burst HTTP/1.1\r\n\r\n"); /* in time */
+    wait_count(&s->r, &s->r.handled, 5);
+    assert_int_equal(seen(&s->r).dropped, 0);
+    wait_count(&s->r, &s->r.dropped, 3); /* the 5 silent ones, cut to 2 */
+    wait_pending(s->f, 2);
+    for (i = 5; i < 10; i++) {
+        if (answered(c[i])) {
+            read_all(c[i], resp, sizeof resp);
+            assert_non_null(strstr(resp, "HTTP/1.1 429 "));
+            refused++;
+            assert_true(i < 8); /* the oldest ones */
+        }
+        close(c[i]);
+    }
+    for (i = 0; i < 5; i++) close(c[i]);
+    assert_int_equal(refused, 3);
+    assert_int_equal(seen(&s->r).why, FRONT_DROP_PER_IP);
+    wait_pending(s->f, 0);
+}
+
 static int exempt_127_0_0_2(void *user, const struct sockaddr *addr, socklen_t len) {
     (void)user;
     (void)len;
@@ -694,12 +728,13 @@ static void test_exempt_address_is_not_held_to_the_per_address_cap(void **st) {
     state *s = *st;
     int c[4], i;
 
-    start_per_ip(s, 0, 2, exempt_127_0_0_2);
+    start_per_ip(s, 2000, 2, exempt_127_0_0_2);
     for (i = 0; i < 4; i++) {
         c[i] = client_from("127.0.0.2", front_port(s->f));
         send_str(c[i], "GET /proxied HTTP/1.1\r\n");
         wait_pending(s->f, (unsigned)i + 1);
     }
+    sleep_ms(1200); /* past the grace period, before the deadline */
     for (i = 0; i < 4; i++) assert_false(answered(c[i]));
     assert_int_equal(seen(&s->r).dropped, 0);
     for (i = 0; i < 4; i++) close(c[i]);
@@ -1069,6 +1104,7 @@ int main(void) {
         T(test_full_table_refuses_its_oldest_head_with_503),
         T(test_prompt_request_gets_through_a_table_full_of_slow_heads),
         T(test_address_over_its_cap_loses_its_oldest_head_with_429),
+        T(test_burst_from_one_address_is_spared_for_the_grace_period),
         T(test_exempt_address_is_not_held_to_the_per_address_cap),
         T(test_refused_client_still_sending_reads_the_answer),
         T(test_refused_client_that_keeps_sending_is_cut_off),
