@@ -30,7 +30,7 @@ const cfg_key cfg_core_schema[] = {
     {"server", {"plugin_dir", VX_CFG_STRING, VX_PLUGIN_DIR, "where NAME.so plugin files are looked up; a colon-separated list is searched in order; relative paths are relative to the config file", 0, 4096, NULL, 0}},
     {"server", {"max_sessions", VX_CFG_INT, "1000", "most concurrent sessions; /ready answers 503 at the limit", 1, 1000000, NULL, 0}},
     {"server", {"http_threads", VX_CFG_INT, "2", "HTTP worker threads", 1, 64, NULL, 0}},
-    {"server", {"header_timeout", VX_CFG_DURATION, "5s", "time a client has, from connecting, to send its whole request head (a total deadline: a head sent byte by byte is cut off all the same)", 100, 600000, NULL, 0}},
+    {"server", {"header_timeout", VX_CFG_DURATION, "5s", "time a client has, from connecting, to send its whole request head (a total deadline: a head sent byte by byte is cut off all the same); a later head on a kept-alive connection gets as long from its first byte", 100, 600000, NULL, 0}},
     {"server", {"idle_timeout", VX_CFG_DURATION, "60s", "idle keep-alive HTTP connections are closed after this", 1000, 3600000, NULL, 0}},
     {"server", {"max_pending", VX_CFG_INT, "1024", "most connections waiting for their request head; when another comes, the one waiting longest gets 503", 1, 1000000, NULL, 0}},
     {"server", {"max_pending_per_ip", VX_CFG_INT, "64", "most connections from one client address (IPv6: per /64) waiting for their request head longer than 1 s (or half header_timeout); beyond that the address's one waiting longest gets 429 (0: no limit; addresses in trusted_proxies are exempt)", 0, 1000000, NULL, 0}},
