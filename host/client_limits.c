@@ -55,7 +55,7 @@ static entry *g_tab[BUCKETS];
 static entry *g_idle_head, *g_idle_tail;
 static size_t g_n, g_nidle;
 
-static metrics_series *s_rate, *s_sessions, *s_secrets;
+static metrics_series *s_rate, *s_sessions, *s_secrets, *s_pending;
 
 static uint64_t now_ns(void)
 {
@@ -69,21 +69,26 @@ int limits_metrics_init(metrics_registry *reg)
     static const char *const l[] = {"limit"};
     metrics_family *f = metrics_counter_family(
         reg, "voxray_rate_limited_total",
-        "Requests refused with 429 by a per-client limit: upgrades_per_second, sessions_per_ip, client_secrets.", 1,
-        l);
+        "Requests refused with 429 by a per-client limit: upgrades_per_second, sessions_per_ip, client_secrets, "
+        "pending_per_ip (a connection closed because its address had [server] max_pending_per_ip request heads "
+        "waiting).",
+        1, l);
     if (f == NULL) return -1;
-    const char *a[] = {"upgrades_per_second"}, *b[] = {"sessions_per_ip"}, *c[] = {"client_secrets"};
+    const char *a[] = {"upgrades_per_second"}, *b[] = {"sessions_per_ip"}, *c[] = {"client_secrets"},
+               *d[] = {"pending_per_ip"};
     s_rate = metrics_series_get(f, a);
     s_sessions = metrics_series_get(f, b);
     s_secrets = metrics_series_get(f, c);
-    return s_rate && s_sessions && s_secrets ? 0 : -1;
+    s_pending = metrics_series_get(f, d);
+    return s_rate && s_sessions && s_secrets && s_pending ? 0 : -1;
 }
 
 void limits_count(const char *limit)
 {
     metrics_series *s = strcmp(limit, "upgrades_per_second") == 0 ? s_rate
                       : strcmp(limit, "sessions_per_ip") == 0 ? s_sessions
-                      : strcmp(limit, "client_secrets") == 0 ? s_secrets : NULL;
+                      : strcmp(limit, "client_secrets") == 0 ? s_secrets
+                      : strcmp(limit, "pending_per_ip") == 0 ? s_pending : NULL;
     if (s) metrics_counter_inc(s);
 }
 
@@ -324,6 +329,11 @@ void limits_identify(const struct sockaddr *peer, const char *xff, limits_client
     *out = best;
 }
 
+int limits_trusted_proxy(const struct sockaddr *peer)
+{
+    return g_proxies != NULL && peer != NULL && acl_match(g_proxies, peer);
+}
+
 /* ------------------------------------------------------------ origins */
 
 /* Length of an origin without a trailing '/'. */
@@ -397,5 +407,6 @@ void limits_free(void)
     metrics_series_release(s_rate);
     metrics_series_release(s_sessions);
     metrics_series_release(s_secrets);
-    s_rate = s_sessions = s_secrets = NULL;
+    metrics_series_release(s_pending);
+    s_rate = s_sessions = s_secrets = s_pending = NULL;
 }

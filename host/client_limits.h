@@ -18,7 +18,8 @@
  * whatever the number of addresses.
  *
  * Refusals are counted in voxray_rate_limited_total{limit}, limit being
- * upgrades_per_second, sessions_per_ip or client_secrets.
+ * upgrades_per_second, sessions_per_ip, client_secrets or pending_per_ip
+ * (the front's cap on request heads waiting per address, host/front.h).
  *
  * Thread safety: every function may be called from any thread.
  */
@@ -59,6 +60,9 @@ int limits_configure(const settings *s, char *err, size_t errlen);
  * address of xff that is not a trusted proxy (the left-most if all are). */
 void limits_identify(const struct sockaddr *peer, const char *xff, limits_client *out);
 
+/* Whether peer is one of [server] trusted_proxies (0 when none is set). */
+int limits_trusted_proxy(const struct sockaddr *peer);
+
 /* Whether an upgrade with this Origin header may go on (NULL: no header,
  * always yes; an empty allowed_origins: any). Scheme and host compare
  * without regard to case; a trailing '/' is ignored. */
@@ -72,7 +76,7 @@ limits_verdict limits_admit(limits_client *c);
 void limits_release(limits_client *c);
 
 /* Count a refusal of another limit in voxray_rate_limited_total
- * ("client_secrets"). */
+ * ("client_secrets", "pending_per_ip"). */
 void limits_count(const char *limit);
 
 /* Entries kept right now (tests). */

@@ -16,7 +16,34 @@
  * Every pending socket has an absolute deadline (accept time + head timeout).
  * Since the timeout is the same for all, accept order is deadline order: the
  * pending list is a FIFO whose head is the next to expire, and epoll_wait
- * sleeps exactly until then.
+ * sleeps exactly until then. The deadline is total, never extended by bytes
+ * arriving: a head sent one byte a second is cut off like a silent one.
+ *
+ * Slow heads cannot lock others out. When max_pending heads wait in all,
+ * the oldest of all gives way to the newcomer (503): a new connection is
+ * always looked at, and a client that sends its head promptly (a liveness
+ * probe) gets through however many slow ones hold the table, as it is the
+ * slow ones that have waited longest. Pending sockets are also grouped by
+ * client address (host/peers.c): an address may keep at most
+ * max_pending_per_ip heads waiting; beyond that its oldest one goes (429).
+ * The per-address cap spares a grace period (FRONT_GRACE_MS, or half the
+ * head timeout if shorter): a client that opens a hundred connections at
+ * once, each with its head on the way, is not refused; only heads that have
+ * waited that long count against it. The heads in the grace period are the
+ * tail of the pending list, from the `young` cursor on; the cursor moves as
+ * they come of age, and each head coming of age in an address over its cap
+ * costs that address its oldest head.
+ *
+ * A refused socket is answered and then "lingers": its write side is shut
+ * and, level-triggered now, whatever the peer still sends is read and
+ * discarded until it closes or FRONT_LINGER_MS pass. Closing a socket with
+ * unread bytes, or with bytes still arriving, sends a reset, and a client
+ * busy writing its body (Node's http client, for one) then reports the reset
+ * instead of the answer waiting in its receive buffer.
+ *
+ * Descriptors closed while an epoll batch is being handled may still have
+ * an event later in that batch, so their structures are only marked dead
+ * and freed once the batch is done.
  */
 #include "config.h"
 
@@ -29,6 +56,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,28 +69,40 @@
 #include <unistd.h>
 
 #include "front.h"
+#include "peers.h"
 
 #define FRONT_METHOD_MAX 32  /* longest method kept for `dropped`, with NUL */
 #define FRONT_PATH_MAX 256   /* longest path kept for `dropped`, with NUL */
 #define FRONT_DRAIN_MAX 65536 /* bytes discarded before closing a dropped socket */
 #define FRONT_PAUSE_US 100000 /* accept pause when out of descriptors/memory */
 #define FRONT_EVENTS 64
+#define FRONT_LINGER_MS 2000 /* a refused socket is read and discarded this long at most */
+#define FRONT_GRACE_MS 1000  /* a head this young does not count against max_pending_per_ip */
 
-/* A socket waiting for its head. Linked in accept (= deadline) order. */
+/* A socket waiting for its head, or a refused one lingering. Each kind has
+ * its own list, linked in deadline order. */
 typedef struct front_conn {
     int fd;
     int in_epoll;
+    int lingering; /* answered: only read and discarded until closed */
+    int dead;      /* closed; freed once the current epoll batch is done */
     size_t seen; /* bytes already searched for the end of the head */
     uint64_t deadline; /* CLOCK_MONOTONIC, microseconds */
+    uint64_t since;    /* accepted (pending only) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    peers_link peer; /* in its client address's group (pending only) */
     struct front_conn *prev, *next;
 } front_conn;
+
+#define FRONT_CONN_OF(link) ((front_conn *)((char *)(link) - offsetof(front_conn, peer)))
 
 struct front {
     front_callbacks cb;
     unsigned head_timeout_ms;
     unsigned max_pending;
+    unsigned max_pending_per_ip; /* 0: no cap per address */
+    uint64_t grace_us;           /* see FRONT_GRACE_MS */
     size_t max_head;
     int port;
 
@@ -73,8 +113,13 @@ struct front {
     pthread_t thread;
     char *buf; /* max_head bytes to peek into */
 
-    front_conn *first, *last;
+    front_conn *first, *last; /* pending */
+    front_conn *young;        /* first pending head still in its grace period */
     atomic_uint npending;
+    peers *peers;             /* pending, by client address */
+    front_conn *lfirst, *llast; /* lingering */
+    unsigned nlinger;
+    front_conn *dead;         /* closed during this batch, linked by next */
     uint64_t paused_until; /* accept paused until then; 0: not paused */
     uint64_t last_log;     /* rate limit for cb.log */
     unsigned log_skipped;
@@ -98,6 +143,9 @@ static const char front_400[] =
     "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 static const char front_503[] =
     "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+    "Content-Length: 0\r\n\r\n";
+static const char front_429[] =
+    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n"
     "Content-Length: 0\r\n\r\n";
 
 static uint64_t front_now(void) {
@@ -249,13 +297,16 @@ static int front_two_framings(const char *h, size_t n) {
 
 /* ------------------------------------------------------------ connections */
 
+/* Out of the pending list and out of its address's group. */
 static void front_unlink(front *f, front_conn *c) {
+    if (f->young == c) f->young = c->next;
     if (c->prev) c->prev->next = c->next;
     else f->first = c->next;
     if (c->next) c->next->prev = c->prev;
     else f->last = c->prev;
     c->prev = c->next = NULL;
     atomic_fetch_sub(&f->npending, 1);
+    if (f->peers) peers_remove(f->peers, &c->peer);
 }
 
 /* Forget c without closing its socket: out of epoll, out of the list. */
@@ -265,9 +316,25 @@ static void front_detach(front *f, front_conn *c) {
     front_unlink(f, c);
 }
 
-/* Answer (if resp), then close so that the answer survives: half-close our
- * side and discard what the peer already sent, since closing a socket with
- * unread bytes sends a reset that can destroy the answer in flight. */
+/* c (in no list any more) is done with: freed after the current batch. */
+static void front_bury(front *f, front_conn *c) {
+    c->dead = 1;
+    c->next = f->dead;
+    f->dead = c;
+}
+
+static void front_free_dead(front *f) {
+    while (f->dead) {
+        front_conn *c = f->dead;
+        f->dead = c->next;
+        free(c);
+    }
+}
+
+/* Answer (if resp), then close at once, discarding only what the peer has
+ * already sent (closing with unread bytes sends a reset that can destroy the
+ * answer in flight). For sockets the front cannot afford to keep; others
+ * linger (front_linger). */
 static void front_reject(front *f, int fd, const char *resp, size_t len) {
     size_t drained = 0;
     ssize_t n;
@@ -288,6 +355,68 @@ static void front_reject(front *f, int fd, const char *resp, size_t len) {
     close(fd);
 }
 
+/* Read and discard what a lingering socket has; 1 while it may send more,
+ * 0 once it closed or failed. Level-triggered: one read per event keeps a
+ * fast sender from holding the front thread. */
+static int front_linger_read(front *f, front_conn *c) {
+    ssize_t n;
+
+    do n = recv(c->fd, f->buf, f->max_head, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+/* Close a lingering socket and forget it. */
+static void front_linger_end(front *f, front_conn *c) {
+    if (c->prev) c->prev->next = c->next;
+    else f->lfirst = c->next;
+    if (c->next) c->next->prev = c->prev;
+    else f->llast = c->prev;
+    c->prev = c->next = NULL;
+    f->nlinger--;
+    /* Only unread bytes can remain (the peer sent more since the last read):
+     * reading them keeps the close a FIN rather than a reset. */
+    front_linger_read(f, c);
+    close(c->fd); /* also takes it out of epoll */
+    front_bury(f, c);
+}
+
+/* Answer c (detached), shut our side, and keep reading what the peer sends
+ * until it closes or FRONT_LINGER_MS pass, so that the answer reaches a
+ * client still sending. At most max_pending sockets linger; beyond that the
+ * one lingering longest is closed first. */
+static void front_linger(front *f, front_conn *c, const char *resp, size_t len) {
+    struct epoll_event ev;
+    ssize_t n = send(c->fd, resp, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    (void)n; /* as in front_reject: fits; a failure means the peer is gone */
+    shutdown(c->fd, SHUT_WR);
+    if (!front_linger_read(f, c)) { /* closed already: nothing to wait for */
+        if (c->in_epoll) epoll_ctl(f->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        front_bury(f, c);
+        return;
+    }
+    if (f->nlinger >= f->max_pending && f->lfirst) front_linger_end(f, f->lfirst);
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLRDHUP; /* level-triggered: reading consumes */
+    ev.data.ptr = c;
+    if (epoll_ctl(f->ep, c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+        front_reject(f, c->fd, NULL, 0);
+        front_bury(f, c);
+        return;
+    }
+    c->in_epoll = 1;
+    c->lingering = 1;
+    c->deadline = front_now() + (uint64_t)FRONT_LINGER_MS * 1000u;
+    c->prev = f->llast;
+    c->next = NULL;
+    if (f->llast) f->llast->next = c;
+    else f->lfirst = c;
+    f->llast = c;
+    f->nlinger++;
+}
+
 /* The peer's address as text, for logs. */
 static void front_addr_text(const struct sockaddr_storage *ss, char *out, size_t len) {
     if (ss->ss_family == AF_INET)
@@ -296,7 +425,7 @@ static void front_addr_text(const struct sockaddr_storage *ss, char *out, size_t
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)len);
 }
 
-/* Drop a pending connection: answer, close, report, free. */
+/* Drop a pending connection: answer and linger, or close; report. */
 static void front_drop_conn(front *f, front_conn *c, front_drop why) {
     char method[FRONT_METHOD_MAX], path[FRONT_PATH_MAX], head[FRONT_METHOD_MAX + FRONT_PATH_MAX];
     const char *resp = NULL;
@@ -313,6 +442,7 @@ static void front_drop_conn(front *f, front_conn *c, front_drop why) {
     case FRONT_DROP_TOO_LARGE: resp = front_431; len = sizeof front_431 - 1; break;
     case FRONT_DROP_OVERLOAD: resp = front_503; len = sizeof front_503 - 1; break;
     case FRONT_DROP_BAD_REQUEST: resp = front_400; len = sizeof front_400 - 1; break;
+    case FRONT_DROP_PER_IP: resp = front_429; len = sizeof front_429 - 1; break;
     case FRONT_DROP_CLOSED: break;
     case FRONT_DROP_TLS: {
         /* Plain text would only puzzle a TLS client; closing ends its
@@ -324,9 +454,15 @@ static void front_drop_conn(front *f, front_conn *c, front_drop why) {
         break;
     }
     }
-    front_detach(f, c);
-    front_reject(f, c->fd, resp, len);
-    free(c);
+    front_unlink(f, c);
+    if (resp) {
+        front_linger(f, c, resp, len);
+    } else {
+        if (c->in_epoll) epoll_ctl(f->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        c->in_epoll = 0;
+        front_reject(f, c->fd, NULL, 0);
+        front_bury(f, c);
+    }
     if (f->cb.dropped) f->cb.dropped(f->cb.user, why, method, path);
 }
 
@@ -340,7 +476,7 @@ static void front_dispatch(front *f, front_conn *c, size_t headlen) {
     else
         rc = f->cb.http(f->cb.user, c->fd, (struct sockaddr *)&c->addr, c->addrlen);
     if (rc != 0) close(c->fd);
-    free(c);
+    front_bury(f, c);
 }
 
 /* Peek at c's head and act on what is there. Returns 1 while c still waits,
@@ -416,17 +552,38 @@ static void front_unmap(struct sockaddr_storage *ss, socklen_t *sl) {
     *sl = sizeof a4;
 }
 
+/* c's address has more than max_pending_per_ip heads waiting, the oldest
+ * past its grace period: that one goes. */
+static void front_over_cap(front *f, front_conn *c) {
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    front_addr_text(&c->addr, host, sizeof host);
+    front_log(f, "front: %s has more than %u request heads waiting ([server] max_pending_per_ip); "
+                 "the oldest is refused with 429", host, f->max_pending_per_ip);
+    front_drop_conn(f, FRONT_CONN_OF(peers_oldest(&c->peer)), FRONT_DROP_PER_IP);
+}
+
+/* Heads leaving their grace period now count against their address's cap:
+ * each costs an address over it its oldest head. */
+static void front_mature(front *f, uint64_t now) {
+    while (f->young && f->young->since + f->grace_us <= now) {
+        front_conn *c = f->young;
+        f->young = c->next;
+        if (c->peer.group && peers_count(&c->peer) > f->max_pending_per_ip) front_over_cap(f, c);
+    }
+}
+
 /* A new socket: queue it with its deadline and look at it right away, as the
- * head often arrives together with the connection. */
+ * head often arrives together with the connection. If it has to wait, make
+ * room for it: its address's oldest waiting head goes when the address is
+ * over max_pending_per_ip (and that head past its grace period), the oldest
+ * of all when the table is over max_pending. The newcomer is never the one
+ * refused: a slow head has had its chance, a new one has not. */
 static void front_admit(front *f, int fd, const struct sockaddr_storage *ss, socklen_t sl) {
     struct epoll_event ev;
+    unsigned char key[16];
     front_conn *c;
 
-    if (atomic_load(&f->npending) >= f->max_pending) {
-        front_reject(f, fd, front_503, sizeof front_503 - 1);
-        if (f->cb.dropped) f->cb.dropped(f->cb.user, FRONT_DROP_OVERLOAD, "", "");
-        return;
-    }
     if (!(c = calloc(1, sizeof *c))) {
         front_log(f, "front: out of memory, connection refused");
         front_reject(f, fd, front_503, sizeof front_503 - 1);
@@ -437,14 +594,30 @@ static void front_admit(front *f, int fd, const struct sockaddr_storage *ss, soc
     c->addr = *ss;
     c->addrlen = sl;
     front_unmap(&c->addr, &c->addrlen);
-    c->deadline = front_now() + (uint64_t)f->head_timeout_ms * 1000u;
+    c->since = front_now();
+    c->deadline = c->since + (uint64_t)f->head_timeout_ms * 1000u;
     c->prev = f->last;
     if (f->last) f->last->next = c;
     else f->first = c;
     f->last = c;
+    if (!f->young) f->young = c;
     atomic_fetch_add(&f->npending, 1);
+    /* Out of memory for a new address's group: that head goes uncounted,
+     * and the table-wide bound still holds. */
+    if (f->peers && peers_key((struct sockaddr *)&c->addr, c->addrlen, key) == 0 &&
+        !(f->cb.exempt && f->cb.exempt(f->cb.user, (struct sockaddr *)&c->addr, c->addrlen)))
+        peers_add(f->peers, key, &c->peer);
 
     if (!front_peek(f, c, 0)) return;
+
+    if (c->peer.group && peers_count(&c->peer) > f->max_pending_per_ip &&
+        FRONT_CONN_OF(peers_oldest(&c->peer))->since + f->grace_us <= c->since)
+        front_over_cap(f, c);
+    if (atomic_load(&f->npending) > f->max_pending) {
+        front_log(f, "front: %u request heads waiting ([server] max_pending); "
+                     "the oldest is refused with 503 to admit a new connection", f->max_pending);
+        front_drop_conn(f, f->first, FRONT_DROP_OVERLOAD);
+    }
     /* Bytes arriving between that peek and this registration are reported:
      * EPOLL_CTL_ADD queues an event if the socket is already readable. */
     memset(&ev, 0, sizeof ev);
@@ -555,6 +728,8 @@ static int front_timeout(const front *f) {
     uint64_t now = front_now(), until = UINT64_MAX;
 
     if (f->first) until = f->first->deadline;
+    if (f->lfirst && f->lfirst->deadline < until) until = f->lfirst->deadline;
+    if (f->peers && f->young && f->young->since + f->grace_us < until) until = f->young->since + f->grace_us;
     if (f->paused_until && f->paused_until < until) until = f->paused_until;
     if (until == UINT64_MAX) return -1;
     if (until <= now) return 0;
@@ -592,7 +767,13 @@ static void *front_main(void *arg) {
                 /* A callback earlier in this batch may have closed it. */
                 if (f->lfd >= 0 && !f->paused_until) front_accept(f);
             } else {
-                front_peek(f, p, (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+                front_conn *c = p;
+                if (c->dead) continue; /* closed earlier in this batch */
+                if (c->lingering) {
+                    if (!front_linger_read(f, c)) front_linger_end(f, c);
+                } else {
+                    front_peek(f, c, (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+                }
             }
         }
         now = front_now();
@@ -601,7 +782,10 @@ static void *front_main(void *arg) {
             /* A head completed just before its deadline still goes through. */
             if (front_peek(f, c, 0)) front_drop_conn(f, c, FRONT_DROP_TIMEOUT);
         }
+        if (f->peers) front_mature(f, now);
+        while (f->lfirst && f->lfirst->deadline <= now) front_linger_end(f, f->lfirst);
         if (f->paused_until && f->paused_until <= now) front_resume_accept(f);
+        front_free_dead(f);
     }
 out:
     pthread_mutex_lock(&f->mu);
@@ -729,9 +913,12 @@ int front_start(const front_options *opt, const front_callbacks *cb, front **out
     f->cb = *cb;
     f->head_timeout_ms = opt->head_timeout_ms ? opt->head_timeout_ms : 10000;
     f->max_pending = opt->max_pending ? opt->max_pending : 1024;
+    f->max_pending_per_ip = opt->max_pending_per_ip;
+    f->grace_us = (uint64_t)(f->head_timeout_ms / 2 < FRONT_GRACE_MS ? f->head_timeout_ms / 2 : FRONT_GRACE_MS) * 1000u;
     f->max_head = opt->max_head ? opt->max_head : 8192;
     atomic_init(&f->npending, 0);
     if (!(f->buf = malloc(f->max_head))) goto nomem;
+    if (f->max_pending_per_ip && !(f->peers = peers_new(f->max_pending))) goto nomem;
     if (pthread_mutex_init(&f->mu, NULL) != 0) goto nomem;
     if (pthread_cond_init(&f->cond, NULL) != 0) {
         pthread_mutex_destroy(&f->mu);
@@ -784,6 +971,7 @@ fail:
             pthread_cond_destroy(&f->cond);
             pthread_mutex_destroy(&f->mu);
         }
+        peers_free(f->peers);
         free(f->buf);
         free(f);
     }
@@ -836,6 +1024,9 @@ void front_stop(front *f) {
         front_reject(f, c->fd, NULL, 0);
         free(c);
     }
+    while (f->lfirst) front_linger_end(f, f->lfirst);
+    front_free_dead(f);
+    peers_free(f->peers);
     if (f->lfd >= 0) close(f->lfd);
     close(f->ep);
     close(f->wake);

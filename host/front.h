@@ -4,10 +4,19 @@
  * and hands the socket, with all its bytes still unread, to the HTTP server
  * or, for a WebSocket upgrade, to the WebSocket server.
  *
- * A head must arrive within head_timeout_ms and fit in max_head bytes;
- * at most max_pending connections may be waiting for their head. Otherwise
- * the front answers itself (408, 431 or 503, "Connection: close") and closes
- * the socket, and reports the drop through the `dropped` callback.
+ * A head must arrive within head_timeout_ms of accept (a total deadline:
+ * bytes trickling in do not extend it) and fit in max_head bytes. At most
+ * max_pending connections wait for their head, and a new connection is
+ * always admitted: the one waiting longest is refused to make room. One
+ * client address (IPv4 address or IPv6 /64) may keep at most
+ * max_pending_per_ip heads waiting longer than a grace period (1 s, or half
+ * head_timeout_ms if shorter); beyond that its oldest is refused, so that
+ * many connections opened at once, their heads on the way, all pass. A refused connection is answered by
+ * the front itself (400, 408, 429, 431 or 503, "Connection: close"), its
+ * write side is shut, and it is read and discarded until the peer closes or
+ * two seconds pass (a lingering close, so that a client still sending reads
+ * the answer rather than a reset); the drop is reported through the
+ * `dropped` callback.
  * A client starting a TLS handshake on this plain port (an SDK dialing
  * wss:// or https://) is closed as soon as its ClientHello shows, without
  * waiting for the head timeout.
@@ -23,13 +32,18 @@ typedef struct front front;
 typedef enum front_drop {
     FRONT_DROP_TIMEOUT = 1, /* head incomplete at the deadline: 408 sent */
     FRONT_DROP_TOO_LARGE,   /* no end of head within max_head: 431 sent */
-    FRONT_DROP_OVERLOAD,    /* max_pending reached: 503 sent */
+    FRONT_DROP_OVERLOAD,    /* the oldest waiting head when max_pending were
+                             * waiting and another came, or a connection the
+                             * front had no memory or descriptor for: 503 */
     FRONT_DROP_CLOSED,      /* peer closed or reset before the head ended */
     FRONT_DROP_TLS,         /* a TLS ClientHello instead of a head: closed at
                              * once without an answer, one log line */
-    FRONT_DROP_BAD_REQUEST  /* a head no careful server may pass on: bare LF
+    FRONT_DROP_BAD_REQUEST, /* a head no careful server may pass on: bare LF
                              * line ends, or Content-Length together with
                              * Transfer-Encoding (request smuggling): 400 sent */
+    FRONT_DROP_PER_IP       /* the oldest waiting head of an address with
+                             * more than max_pending_per_ip waiting past the
+                             * grace period: 429 sent */
 } front_drop;
 
 typedef struct front_callbacks {
@@ -56,6 +70,11 @@ typedef struct front_callbacks {
      * most one a second (later ones say how many were suppressed). May be
      * NULL. */
     void (*log)(void *user, const char *line);
+    /* Whether a client address is left out of max_pending_per_ip (return
+     * non-zero), e.g. a load balancer all clients come through. Called on
+     * the front thread for every new connection when max_pending_per_ip is
+     * set; must be quick and must not block. May be NULL: none is. */
+    int (*exempt)(void *user, const struct sockaddr *addr, socklen_t addrlen);
 } front_callbacks;
 
 typedef struct front_options {
@@ -67,6 +86,7 @@ typedef struct front_options {
     unsigned head_timeout_ms;  /* 0: 10000 */
     unsigned max_pending;      /* 0: 1024 */
     size_t max_head;           /* 0: 8192 */
+    unsigned max_pending_per_ip; /* 0: no cap per client address */
 } front_options;
 
 /* Bind, listen and start the front thread. On failure returns -1 and writes
@@ -83,8 +103,9 @@ unsigned front_pending(const front *f);
  * is free when this returns. Idempotent; callable from any thread, callbacks
  * included. */
 void front_stop_listening(front *f);
-/* Stop the thread, close the listener and every pending socket (without
- * the dropped callback), free. Not from a callback. NULL is a no-op. */
+/* Stop the thread, close the listener, every pending socket (without the
+ * dropped callback) and every lingering one, free. Not from a callback.
+ * NULL is a no-op. */
 void front_stop(front *f);
 
 #endif

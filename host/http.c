@@ -26,6 +26,7 @@
 #include "gate.h"
 #include "health.h"
 #include "client_limits.h"
+#include "keepalive.h"
 #include "log.h"
 #include "metrics.h"
 #include "protocol.h"
@@ -208,6 +209,10 @@ static void count_uncached(metrics_family *f, const char *const *lv)
 
 static struct MHD_Daemon *g_daemon;
 static app *g_app;
+
+/* Connections libmicrohttpd may hold; near it, idle kept-alive ones give
+ * way to new ones (keepalive.h). */
+#define HTTP_MAX_CONNECTIONS 10000
 
 /* Largest request body taken (POST /v1/realtime/client_secrets); larger
  * ones are drained and answered 413. */
@@ -590,6 +595,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     req *rq = *con_cls;
     if (rq == NULL) {
+        keepalive_request_started(c);
         rq = calloc(1, sizeof *rq);
         if (rq == NULL) return MHD_NO;
         rq->t0 = now_ns();
@@ -653,7 +659,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
+    keepalive_request_done(c);
     req *rq = *con_cls;
     if (rq == NULL) return;
     *con_cls = NULL;
@@ -680,20 +686,34 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http server", "detail", buf);
 }
 
+/* A kept-alive connection closed because its next head did not arrive in
+ * time: a request that timed out (its method and route were never read). */
+static void on_head_timeout(void)
+{
+    const char *lv[] = {method_label[M_OTHER], route_label[R_UNMATCHED]};
+    count_uncached(f_timeouts, lv);
+}
+
 int http_start(app *a, char *err, size_t errlen)
 {
     g_app = a;
     unsigned flags = MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     unsigned timeout_s = (unsigned)((a->s.idle_timeout_ms + 999) / 1000);
+    if (keepalive_start(a->s.header_timeout_ms, HTTP_MAX_CONNECTIONS, on_head_timeout) != 0) {
+        snprintf(err, errlen, "cannot start the HTTP keep-alive watcher thread");
+        return -1;
+    }
     g_daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)a->s.http_threads,
                                 MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                MHD_OPTION_NOTIFY_CONNECTION, keepalive_notify, NULL,
                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                                 MHD_OPTION_END);
     if (g_daemon == NULL) {
+        keepalive_stop();
         snprintf(err, errlen, "cannot start the HTTP server (libmicrohttpd)");
         return -1;
     }
@@ -719,8 +739,10 @@ void http_front_dropped(void *user, front_drop why, const char *method, const ch
         return;
     }
     int code = why == FRONT_DROP_TIMEOUT ? 408 : why == FRONT_DROP_TOO_LARGE ? 431
-             : why == FRONT_DROP_OVERLOAD ? 503 : why == FRONT_DROP_BAD_REQUEST ? 400 : 0;
+             : why == FRONT_DROP_OVERLOAD ? 503 : why == FRONT_DROP_BAD_REQUEST ? 400
+             : why == FRONT_DROP_PER_IP ? 429 : 0;
     if (code == 0) return; /* closed before a request existed */
+    if (why == FRONT_DROP_PER_IP) limits_count("pending_per_ip");
     uint64_t ns = why == FRONT_DROP_TIMEOUT ? (uint64_t)g_app->s.header_timeout_ms * 1000000ull : 0;
     count_request(m, r, code, ns);
     if (why == FRONT_DROP_TIMEOUT) {
@@ -748,6 +770,7 @@ void http_realtime_active(int delta)
 
 void http_stop(void)
 {
+    keepalive_stop();
     if (g_daemon) {
         MHD_stop_daemon(g_daemon);
         g_daemon = NULL;

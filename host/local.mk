@@ -12,7 +12,9 @@ voxray_SOURCES = \
 	host/gate.c host/gate.h \
 	host/health.c host/health.h \
 	host/front.c host/front.h \
+	host/peers.c host/peers.h \
 	host/http.c host/http.h \
+	host/keepalive.c host/keepalive.h \
 	host/worker.c host/worker.h \
 	host/stage.c host/stage.h \
 	host/ws.c host/ws.h \

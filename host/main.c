@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +185,42 @@ static void front_log(void *user, const char *line)
 {
     (void)user;
     log_warn("listener", "detail", line);
+}
+
+/* Every session, every connection still sending its head and every refused
+ * one lingering holds a descriptor, and the usual soft limit of 1024 would
+ * run out long before [server] max_sessions and max_pending do (accept
+ * then fails, and the front sheds new connections with 503). As Redis and
+ * the Go runtime do, take the soft limit up to the hard one; say so when
+ * even that is short of what the limits need. */
+static void raise_open_files(const settings *s)
+{
+    struct rlimit rl;
+    unsigned long long need = (unsigned long long)s->max_sessions + 2ull * (unsigned long long)s->max_pending + 256;
+    char have[32], want[32];
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (unsigned long long)rl.rlim_cur < need) {
+        snprintf(have, sizeof have, "%llu", (unsigned long long)rl.rlim_cur);
+        snprintf(want, sizeof want, "%llu", need);
+        log_warn("open file limit is below what [server] max_sessions + 2 x max_pending need; raise it "
+                 "(ulimit -n, systemd LimitNOFILE=) or lower those",
+                 "limit", have, "need", want);
+    }
+}
+
+/* A load balancer every client comes through would reach any per-address
+ * cap at once; its clients are told apart later, by X-Forwarded-For. */
+static int front_exempt(void *user, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)user;
+    (void)addrlen;
+    return limits_trusted_proxy(addr);
 }
 
 /* Items of one section, "key=value" lines, for comparing two parses; keys
@@ -410,6 +447,7 @@ static int run(const char *config_path, int check_only)
     /* A file size limit must make a write fail (EFBIG, handled), not kill
      * the server with every call on it. */
     signal(SIGXFSZ, SIG_IGN);
+    raise_open_files(&a.s);
 
     if (defer_start() != 0) goto out;
     defer_up = 1;
@@ -431,6 +469,7 @@ static int run(const char *config_path, int check_only)
             .listen = a.s.listen,
             .head_timeout_ms = (unsigned)a.s.header_timeout_ms,
             .max_pending = (unsigned)a.s.max_pending,
+            .max_pending_per_ip = (unsigned)a.s.max_pending_per_ip,
         };
         front_callbacks cb = {
             .user = &a,
@@ -438,6 +477,7 @@ static int run(const char *config_path, int check_only)
             .upgrade = ws_upgrade,
             .dropped = http_front_dropped,
             .log = front_log,
+            .exempt = front_exempt,
         };
         if (front_start(&fo, &cb, &fr, err, sizeof err) != 0) {
             log_fmt(VX_LOG_ERROR, "%s", err);

@@ -368,6 +368,7 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->header_timeout_ms = get_int(c, "server", "header_timeout");
     s->idle_timeout_ms = get_int(c, "server", "idle_timeout");
     s->max_pending = (int)get_int(c, "server", "max_pending");
+    s->max_pending_per_ip = (int)get_int(c, "server", "max_pending_per_ip");
     s->drain_timeout_ms = get_int(c, "server", "drain_timeout");
     s->health_interval_ms = get_int(c, "server", "health_interval");
     s->log_level = log_level_parse(get(c, "log", "level"));

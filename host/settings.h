@@ -32,6 +32,7 @@ typedef struct settings {
     long long header_timeout_ms;
     long long idle_timeout_ms;
     int max_pending;
+    int max_pending_per_ip;
     long long drain_timeout_ms;
     long long health_interval_ms;
 

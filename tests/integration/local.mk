@@ -1,11 +1,14 @@
 # Integration tests: the real daemon, real servers on loopback.
 check_PROGRAMS += tests/tools/freeport
 tests_tools_freeport_SOURCES = tests/tools/freeport.c
+check_PROGRAMS += tests/tools/slowloris
+tests_tools_slowloris_SOURCES = tests/tools/slowloris.c
 
 VX_INTEGRATION_TESTS = \
 	tests/integration/config_cli.sh \
 	tests/integration/plugins_cli.sh \
 	tests/integration/http_probes.sh \
+	tests/integration/slowloris.sh \
 	tests/integration/logging.sh \
 	tests/integration/promtool.sh \
 	tests/integration/redis_ready.sh \
@@ -21,4 +24,4 @@ TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
 # The shell tests drive the built daemon and plugins (and the test plugins).
-$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tests/tools/mock_openai$(EXEEXT) tools/voxray-client$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built
+$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT) tests/tools/mock_openai$(EXEEXT) tools/voxray-client$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built

@@ -2,6 +2,23 @@
 # into the test so it needs nothing else from the daemon.
 check_PROGRAMS += tests/unit/test_front
 TESTS += tests/unit/test_front
-tests_unit_test_front_SOURCES = tests/unit/test_front.c host/front.c host/front.h
+tests_unit_test_front_SOURCES = tests/unit/test_front.c host/front.c host/front.h \
+	host/peers.c host/peers.h
 tests_unit_test_front_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_front_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+
+# Connections grouped by client address (host/peers.c), the front's per-IP
+# accounting.
+check_PROGRAMS += tests/unit/test_peers
+TESTS += tests/unit/test_peers
+tests_unit_test_peers_SOURCES = tests/unit/test_peers.c host/peers.c host/peers.h
+tests_unit_test_peers_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_peers_LDADD = $(CMOCKA_LIBS)
+
+# Head deadlines on kept-alive HTTP connections (host/keepalive.c); the test
+# plays libmicrohttpd's part, so it links only the library's headers.
+check_PROGRAMS += tests/unit/test_keepalive
+TESTS += tests/unit/test_keepalive
+tests_unit_test_keepalive_SOURCES = tests/unit/test_keepalive.c host/keepalive.c host/keepalive.h
+tests_unit_test_keepalive_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(MHD_CFLAGS)
+tests_unit_test_keepalive_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS)

@@ -234,13 +234,13 @@ static void wait_pending(front *f, unsigned n) {
 }
 
 static front_callbacks callbacks(rec *r) {
-    front_callbacks cb = {r, on_http, on_upgrade, on_dropped, on_log};
+    front_callbacks cb = {r, on_http, on_upgrade, on_dropped, on_log, NULL};
     return cb;
 }
 
 static void start(state *s, const char *listen, unsigned timeout_ms, unsigned max_pending,
                   size_t max_head) {
-    front_options o = {listen, 0, timeout_ms, max_pending, max_head};
+    front_options o = {listen, 0, timeout_ms, max_pending, max_head, 0};
     front_callbacks cb = callbacks(&s->r);
     char err[256] = "";
     int rc = front_start(&o, &cb, &s->f, err, sizeof err);
@@ -433,7 +433,7 @@ static void test_upgrade_without_upgrade_callback_goes_to_http(void **st) {
     state *s = *st;
     const char *head = "GET /v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\n\r\n";
-    front_options o = {"127.0.0.1:0", 0, 0, 0, 0};
+    front_options o = {"127.0.0.1:0", 0, 0, 0, 0, 0};
     front_callbacks cb = callbacks(&s->r);
     char err[256];
 
@@ -556,27 +556,242 @@ static void test_head_filling_max_head_exactly_is_dispatched(void **st) {
     assert_head_unconsumed(s, head);
 }
 
-static void test_overload_gets_503(void **st) {
+/* A full table gives way: the head that has waited longest is refused with
+ * 503 and the newcomer is looked at. */
+static void test_full_table_refuses_its_oldest_head_with_503(void **st) {
     state *s = *st;
     char resp[512];
     int a, b, c;
 
     start(s, "127.0.0.1:0", 0, 2, 0);
     a = client(s->f);
+    send_str(a, "GET /oldest HTTP/1.1\r\n");
+    wait_pending(s->f, 1);
     b = client(s->f);
+    send_str(b, "GET /second HTTP/1.1\r\n");
     wait_pending(s->f, 2);
     c = client(s->f);
-    read_all(c, resp, sizeof resp);
-    close(c);
+    read_all(a, resp, sizeof resp);
+    close(a);
     assert_non_null(strstr(resp, "HTTP/1.1 503 Service Unavailable\r\n"));
     assert_non_null(strstr(resp, "Retry-After: 1\r\n"));
     assert_non_null(strstr(resp, "Connection: close\r\n"));
     wait_count(&s->r, &s->r.dropped, 1);
     assert_int_equal(seen(&s->r).why, FRONT_DROP_OVERLOAD);
+    assert_string_equal(seen(&s->r).path, "/oldest");
     assert_int_equal(front_pending(s->f), 2);
-    close(a);
+    roundtrip(s, c, "GET /health HTTP/1.1\r\n\r\n");
+    assert_int_equal(seen(&s->r).http, 1);
+    assert_int_equal(front_pending(s->f), 1);
     close(b);
     wait_pending(s->f, 0);
+}
+
+/* However many slow heads fill the table, a request sent at once (a
+ * liveness probe) is handed over. */
+static void test_prompt_request_gets_through_a_table_full_of_slow_heads(void **st) {
+    state *s = *st;
+    int slow[48], i, refused = 0;
+    char resp[512];
+
+    start(s, "127.0.0.1:0", 0, 16, 0);
+    for (i = 0; i < 48; i++) {
+        slow[i] = client(s->f);
+        send_str(slow[i], "GET /slow HTTP/1.1\r\nX-Slow: ");
+    }
+    wait_count(&s->r, &s->r.dropped, 48 - 16);
+    assert_int_equal(front_pending(s->f), 16);
+    roundtrip(s, client(s->f), "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_head_unconsumed(s, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    /* The 32 refused are the oldest, in order. */
+    for (i = 0; i < 48; i++) {
+        struct pollfd p = {slow[i], POLLIN, 0};
+        if (i < 32 || poll(&p, 1, 0) == 1) {
+            read_all(slow[i], resp, sizeof resp);
+            assert_non_null(strstr(resp, "HTTP/1.1 503 "));
+            refused++;
+        }
+        close(slow[i]);
+    }
+    /* and the 33rd too if the probe had to wait for its head */
+    assert_true(refused == 32 || refused == 33);
+    wait_pending(s->f, 0);
+}
+
+/* A client socket with source address src (any 127/8 address is this host). */
+static int client_from(const char *src, int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+    struct timeval tv = {5, 0};
+
+    assert_true(fd >= 0);
+    assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+    to.sin_port = htons((uint16_t)port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof from), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    return fd;
+}
+
+/* Heads count against the per-address cap after half the head timeout
+ * (below 2 s; 1 s above). */
+static void start_per_ip(state *s, unsigned timeout_ms, unsigned per_ip,
+                         int (*exempt)(void *, const struct sockaddr *, socklen_t)) {
+    front_options o = {"127.0.0.1:0", 0, timeout_ms, 0, 0, per_ip};
+    front_callbacks cb = callbacks(&s->r);
+    char err[256] = "";
+
+    cb.exempt = exempt;
+    assert_int_equal(front_start(&o, &cb, &s->f, err, sizeof err), 0);
+}
+
+/* Whether the front has closed fd (an answer or EOF is waiting). */
+static int answered(int fd) {
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 0) == 1;
+}
+
+static void test_address_over_its_cap_loses_its_oldest_head_with_429(void **st) {
+    state *s = *st;
+    char resp[512];
+    int a, b, c, other;
+
+    start_per_ip(s, 1000, 2, NULL);
+    a = client_from("127.0.0.2", front_port(s->f));
+    send_str(a, "GET /first HTTP/1.1\r\n");
+    wait_pending(s->f, 1);
+    b = client_from("127.0.0.2", front_port(s->f));
+    send_str(b, "GET /second HTTP/1.1\r\n");
+    other = client_from("127.0.0.3", front_port(s->f));
+    send_str(other, "GET /other HTTP/1.1\r\n");
+    wait_pending(s->f, 3);
+    sleep_ms(600); /* past the grace period, before the deadline */
+    c = client_from("127.0.0.2", front_port(s->f));
+    read_all(a, resp, sizeof resp);
+    assert_non_null(strstr(resp, "HTTP/1.1 429 Too Many Requests\r\n"));
+    assert_non_null(strstr(resp, "Retry-After: 1\r\n"));
+    wait_count(&s->r, &s->r.dropped, 1);
+    assert_int_equal(seen(&s->r).why, FRONT_DROP_PER_IP);
+    assert_string_equal(seen(&s->r).path, "/first");
+    wait_pending(s->f, 3);
+    assert_false(answered(b));
+    assert_false(answered(other)); /* another address is not touched */
+    roundtrip(s, c, "GET /third HTTP/1.1\r\n\r\n");
+    assert_int_equal(seen(&s->r).dropped, 1);
+    close(a);
+    close(b);
+    close(other);
+    wait_pending(s->f, 0);
+}
+
+/* Many connections at once from one address, their heads on the way, are
+ * not refused; those whose heads never come are cut down to the cap once
+ * they have waited out the grace period. */
+static void test_burst_from_one_address_is_spared_for_the_grace_period(void **st) {
+    state *s = *st;
+    int c[10], i, refused = 0;
+    char resp[512];
+
+    start_per_ip(s, 4000, 2, NULL);
+    for (i = 0; i < 10; i++) c[i] = client_from("127.0.0.2", front_port(s->f));
+    wait_pending(s->f, 10);
+    for (i = 0; i < 5; i++) send_str(c[i], "GET /burst HTTP/1.1\r\n\r\n"); /* in time */
+    wait_count(&s->r, &s->r.handled, 5);
+    assert_int_equal(seen(&s->r).dropped, 0);
+    wait_count(&s->r, &s->r.dropped, 3); /* the 5 silent ones, cut to 2 */
+    wait_pending(s->f, 2);
+    for (i = 5; i < 10; i++) {
+        if (answered(c[i])) {
+            read_all(c[i], resp, sizeof resp);
+            assert_non_null(strstr(resp, "HTTP/1.1 429 "));
+            refused++;
+            assert_true(i < 8); /* the oldest ones */
+        }
+        close(c[i]);
+    }
+    for (i = 0; i < 5; i++) close(c[i]);
+    assert_int_equal(refused, 3);
+    assert_int_equal(seen(&s->r).why, FRONT_DROP_PER_IP);
+    wait_pending(s->f, 0);
+}
+
+static int exempt_127_0_0_2(void *user, const struct sockaddr *addr, socklen_t len) {
+    (void)user;
+    (void)len;
+    return addr->sa_family == AF_INET &&
+           ((const struct sockaddr_in *)addr)->sin_addr.s_addr == htonl(0x7f000002);
+}
+
+static void test_exempt_address_is_not_held_to_the_per_address_cap(void **st) {
+    state *s = *st;
+    int c[4], i;
+
+    start_per_ip(s, 2000, 2, exempt_127_0_0_2);
+    for (i = 0; i < 4; i++) {
+        c[i] = client_from("127.0.0.2", front_port(s->f));
+        send_str(c[i], "GET /proxied HTTP/1.1\r\n");
+        wait_pending(s->f, (unsigned)i + 1);
+    }
+    sleep_ms(1200); /* past the grace period, before the deadline */
+    for (i = 0; i < 4; i++) assert_false(answered(c[i]));
+    assert_int_equal(seen(&s->r).dropped, 0);
+    for (i = 0; i < 4; i++) close(c[i]);
+    wait_pending(s->f, 0);
+}
+
+/* A refused client still sending (a body behind a head too large) reads
+ * its answer: the front keeps reading instead of resetting the connection
+ * under it, and every byte it sends is taken. */
+static void test_refused_client_still_sending_reads_the_answer(void **st) {
+    state *s = *st;
+    char head[2000], chunk[16384], resp[512];
+    int fd, i, sent_all = 1;
+
+    start(s, "127.0.0.1:0", 0, 0, 1024);
+    memset(head, 'h', sizeof head);
+    memcpy(head, "POST /upload HTTP/1.1\r\nX-Big: ", 30);
+    memset(chunk, 'b', sizeof chunk);
+    fd = client(s->f);
+    assert_int_equal(send(fd, head, sizeof head, MSG_NOSIGNAL), (ssize_t)sizeof head);
+    for (i = 0; i < 64 && sent_all; i++) { /* 1 MiB, paced past the first answer */
+        if (send(fd, chunk, sizeof chunk, MSG_NOSIGNAL) != (ssize_t)sizeof chunk) {
+            print_error("send %d: %s\n", i, strerror(errno));
+            sent_all = 0;
+        }
+        sleep_ms(1);
+    }
+    shutdown(fd, SHUT_WR);
+    read_all(fd, resp, sizeof resp);
+    close(fd);
+    assert_true(sent_all);
+    assert_non_null(strstr(resp, "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+    wait_count(&s->r, &s->r.dropped, 1);
+    assert_int_equal(seen(&s->r).why, FRONT_DROP_TOO_LARGE);
+}
+
+/* Lingering is bounded: a refused client that never stops sending is cut
+ * off about two seconds later. */
+static void test_refused_client_that_keeps_sending_is_cut_off(void **st) {
+    state *s = *st;
+    char resp[512];
+    uint64_t t0, ms = 0;
+    int fd;
+
+    start(s, "127.0.0.1:0", 0, 0, 0);
+    fd = client(s->f);
+    send_str(fd, "GET /a HTTP/1.1\nHost: x\n\n"); /* bare LF: 400 */
+    t0 = now_ms();
+    while ((ms = now_ms() - t0) < 6000) {
+        if (send(fd, "x", 1, MSG_NOSIGNAL) != 1) break;
+        sleep_ms(50);
+    }
+    read_all(fd, resp, sizeof resp);
+    close(fd);
+    assert_non_null(strstr(resp, "HTTP/1.1 400 Bad Request\r\n"));
+    if (ms < 1500 || ms >= 5000) print_error("cut off after %llu ms\n", (unsigned long long)ms);
+    assert_true(ms >= 1500 && ms < 5000);
 }
 
 static void test_peer_closing_early_is_reported_closed(void **st) {
@@ -665,7 +880,7 @@ static void test_port_in_use_fails_with_address_already_in_use(void **st) {
     socklen_t al = sizeof a;
     char addr[64], want[128], err[256] = "";
     int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    front_options o = {addr, 0, 0, 0, 0};
+    front_options o = {addr, 0, 0, 0, 0, 0};
     front_callbacks cb = callbacks(&s->r);
 
     assert_int_equal(bind(busy, (struct sockaddr *)&a, sizeof a), 0);
@@ -689,7 +904,7 @@ static void test_bad_addresses_are_rejected(void **st) {
     size_t i;
 
     for (i = 0; i < sizeof bad / sizeof *bad; i++) {
-        front_options o = {bad[i], 0, 0, 0, 0};
+        front_options o = {bad[i], 0, 0, 0, 0, 0};
         char err[256] = "", prefix[64];
         front *f = NULL;
 
@@ -886,7 +1101,13 @@ int main(void) {
         T(test_partial_head_does_not_spin_the_cpu),
         T(test_oversize_head_gets_431),
         T(test_head_filling_max_head_exactly_is_dispatched),
-        T(test_overload_gets_503),
+        T(test_full_table_refuses_its_oldest_head_with_503),
+        T(test_prompt_request_gets_through_a_table_full_of_slow_heads),
+        T(test_address_over_its_cap_loses_its_oldest_head_with_429),
+        T(test_burst_from_one_address_is_spared_for_the_grace_period),
+        T(test_exempt_address_is_not_held_to_the_per_address_cap),
+        T(test_refused_client_still_sending_reads_the_answer),
+        T(test_refused_client_that_keeps_sending_is_cut_off),
         T(test_peer_closing_early_is_reported_closed),
         T(test_peer_closing_before_sending_is_reported_closed),
         T(test_peer_reset_is_reported_closed),

@@ -101,9 +101,10 @@ static void empty_config_gives_the_defaults(void **state)
     assert_string_equal(s.listen, "0.0.0.0:8080");
     assert_int_equal(s.max_sessions, 1000);
     assert_int_equal(s.http_threads, 2);
-    assert_int_equal(s.header_timeout_ms, 10000);
+    assert_int_equal(s.header_timeout_ms, 5000);
     assert_int_equal(s.idle_timeout_ms, 60000);
     assert_int_equal(s.max_pending, 1024);
+    assert_int_equal(s.max_pending_per_ip, 64);
     assert_int_equal(s.drain_timeout_ms, 10000);
     assert_int_equal(s.health_interval_ms, 500);
     assert_int_equal(s.log_level, VX_LOG_INFO);
