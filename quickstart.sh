@@ -1,7 +1,10 @@
 #!/bin/bash
 # voxray quick start on Debian 12:
-#   ./quickstart.sh run    install what is missing, build, start voxray on conf/voxray.ini
-#   ./quickstart.sh test   install what is missing, build, run the whole test suite
+#   ./quickstart.sh run        install what is missing, build, start voxray on conf/voxray.ini
+#   ./quickstart.sh test       install what is missing, build, run the whole test suite
+#   ./quickstart.sh test-asan  the same suite on a build with AddressSanitizer (leak
+#                              check on) and UBSan, made in build-asan/
+#   ./quickstart.sh test-all   both of the above, one summary (what CI runs)
 # Needs root (or sudo) only to install Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -29,31 +32,111 @@ install_missing() {
     $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# (Chained with &&: the callers run it as `build || ...`, where set -e is off.)
 build() {
-    [ -x configure ] || autoreconf -fi
-    [ -f Makefile ] || ./configure ${CONFIGURE_FLAGS:-}
-    make -j"$(nproc)"
+    { [ -x configure ] || autoreconf -fi; } &&
+        { [ -f Makefile ] || ./configure ${CONFIGURE_FLAGS:-}; } &&
+        make -j"$(nproc)"
 }
 
-# Print "N passed, N failed" from automake's test-suite.log.
-summary() {
-    local log=test-suite.log
-    if [ ! -f "$log" ]; then echo "0 passed, 1 failed"; return; fi
+# The sanitizer build lives in its own copy of the sources, build-asan/
+# (git-ignored): automake refuses a second, VPATH build of a tree that is
+# configured in place, and the in-tree build stays the README's. The copy
+# holds the files git knows or would add (so uncommitted work is tested
+# too), keeps their times (a second run rebuilds only what changed) and
+# loses the files that left the tree.
+ASAN_DIR=build-asan
+
+asan_sources() {
+    local list
+    if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        echo "quickstart: the sanitizer build copies the files git knows: run it from a git clone" >&2
+        return 1
+    fi
+    mkdir -p "$ASAN_DIR" && list=$(mktemp) && git ls-files -z -co --exclude-standard >"$list" || return 1
+    if [ -f "$ASAN_DIR/.sources" ]; then
+        comm -23 <(tr '\0' '\n' <"$ASAN_DIR/.sources" | sort) <(tr '\0' '\n' <"$list" | sort) |
+            while IFS= read -r f; do rm -f "$ASAN_DIR/$f"; done
+    fi
+    # --ignore-failed-read: a tracked file deleted in the work tree is skipped.
+    tar --null --ignore-failed-read -T "$list" -cf - | tar -xf - -C "$ASAN_DIR" &&
+        mv "$list" "$ASAN_DIR/.sources" &&
+        # The npm packages are the work tree's (installed above from the lockfile).
+        ln -sfn ../../../tests/node/node_modules "$ASAN_DIR/tests/node/node_modules"
+}
+
+build_asan() {
+    asan_sources && (
+        cd "$ASAN_DIR" &&
+            { [ -x configure ] || autoreconf -fi; } &&
+            { [ -f Makefile ] || ./configure --enable-sanitizers ${CONFIGURE_FLAGS:-}; } &&
+            make -j"$(nproc)"
+    )
+}
+
+# make check in build-asan/. Every sanitizer report of every process the
+# tests start (daemons included, whose stderr the tests keep in temporary
+# folders) goes to a file in build-asan/sanitizer-reports/; each file counts
+# as one failure. LeakSanitizer is on; tests/sanitizers/lsan.supp lists the
+# third-party leaks it may ignore, each with its reason. UBSan is fatal
+# (built with -fno-sanitize-recover, halt_on_error here too).
+SAN_REPORTS=0
+check_asan() {
+    local dir=$PWD/$ASAN_DIR rc=0
+    rm -rf "$dir/sanitizer-reports"
+    mkdir -p "$dir/sanitizer-reports"
+    (
+        cd "$dir" || exit 1
+        export ASAN_OPTIONS="detect_leaks=1:log_path=$dir/sanitizer-reports/asan:log_exe_name=1"
+        export LSAN_OPTIONS="suppressions=$dir/tests/sanitizers/lsan.supp:print_suppressions=0"
+        export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$dir/sanitizer-reports/ubsan:log_exe_name=1"
+        make -j"$(nproc)" check
+    ) || rc=$?
+    SAN_REPORTS=$(find "$dir/sanitizer-reports" -type f | wc -l)
+    if [ "$SAN_REPORTS" -gt 0 ]; then
+        echo "quickstart: $SAN_REPORTS sanitizer report(s) in $ASAN_DIR/sanitizer-reports:"
+        for f in $(find "$dir/sanitizer-reports" -type f | head -5); do
+            echo "--- ${f#"$PWD"/}"
+            head -30 "$f"
+        done
+        rc=1
+    fi
+    return $rc
+}
+
+# Counts of one run from automake's test-suite.log in DIR, added to the
+# totals; a missing log counts as one failure.
+PASSED=0 FAILED=0 SKIPPED=0
+count() {
+    local log=$1/test-suite.log
+    if [ ! -f "$log" ]; then FAILED=$((FAILED + 1)); return; fi
     local pass fail err xpass skip
     pass=$(awk '/^# PASS:/ {print $3}' "$log")
     fail=$(awk '/^# FAIL:/ {print $3}' "$log")
     err=$(awk '/^# ERROR:/ {print $3}' "$log")
     xpass=$(awk '/^# XPASS:/ {print $3}' "$log")
     skip=$(awk '/^# SKIP:/ {print $3}' "$log")
-    local failed=$((fail + err + xpass))
-    if [ "${skip:-0}" -gt 0 ]; then
-        echo "$pass passed, $failed failed, $skip skipped"
+    PASSED=$((PASSED + ${pass:-0}))
+    FAILED=$((FAILED + ${fail:-0} + ${err:-0} + ${xpass:-0}))
+    SKIPPED=$((SKIPPED + ${skip:-0}))
+}
+
+# Print "N passed, N failed" (", N skipped" when some were).
+summary() {
+    if [ "$SKIPPED" -gt 0 ]; then
+        echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
     else
-        echo "$pass passed, $failed failed"
+        echo "$PASSED passed, $FAILED failed"
     fi
 }
 
-case "${1:-run}" in
+# Show what failed in DIR, briefly.
+show_failures() {
+    grep -h '^not ok\|^ERROR:\|^FAIL:' "$1"/tests/*/*.log 2>/dev/null | head -40 || true
+}
+
+mode=${1:-run}
+case "$mode" in
 run)
     install_missing "${PACKAGES[@]}"
     build
@@ -62,7 +145,7 @@ run)
     export VOXRAY_SERVER_WEB_ROOT="${VOXRAY_SERVER_WEB_ROOT:-$PWD/web}"
     exec ./voxray -c conf/voxray.ini
     ;;
-test)
+test | test-asan | test-all)
     install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     # Node.js for the protocol tests (any packaged Node >= 18 will do; keep
     # one that is already installed, e.g. from NodeSource).
@@ -87,18 +170,39 @@ test)
     if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.voxray-lock 2>/dev/null; then
         (cd tests/node && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.voxray-lock)
     fi
-    build
+    # A build that fails counts as one failure and its suite is skipped; a
+    # suite that stops before writing its test-suite.log counts as one too.
     rc=0
-    make -j"$(nproc)" check || rc=$?
-    if [ $rc -ne 0 ]; then
-        # Show what failed, briefly.
-        grep -h '^not ok\|^ERROR:\|^FAIL:' tests/*/*.log 2>/dev/null | head -40 || true
+    if [ "$mode" != test-asan ]; then
+        rm -f test-suite.log
+        r=0
+        build || r=$?
+        [ $r -ne 0 ] || make -j"$(nproc)" check || r=$?
+        [ $r -eq 0 ] || { rc=$r; show_failures .; }
+        count .
+        [ "$mode" = test ] || echo "in-tree build: $(summary)"
+    fi
+    if [ "$mode" != test ]; then
+        p0=$PASSED f0=$FAILED s0=$SKIPPED
+        rm -f "$ASAN_DIR/test-suite.log"
+        r=0
+        build_asan || r=$?
+        [ $r -ne 0 ] || check_asan || r=$?
+        [ $r -eq 0 ] || { rc=$r; show_failures "$ASAN_DIR"; }
+        count "$ASAN_DIR"
+        FAILED=$((FAILED + SAN_REPORTS))
+        if [ "$mode" = test-all ]; then
+            line="sanitizer build: $((PASSED - p0)) passed, $((FAILED - f0)) failed"
+            [ $((SKIPPED - s0)) -eq 0 ] || line="$line, $((SKIPPED - s0)) skipped"
+            [ "$SAN_REPORTS" -eq 0 ] || line="$line (of which $SAN_REPORTS sanitizer report(s))"
+            echo "$line"
+        fi
     fi
     summary
     exit $rc
     ;;
 *)
-    echo "usage: $0 run|test" >&2
+    echo "usage: $0 run|test|test-asan|test-all" >&2
     exit 2
     ;;
 esac

@@ -19,3 +19,6 @@ include $(srcdir)/tests/plugins/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/integration/local.mk
 include $(srcdir)/tests/node/local.mk
+
+# Sanitizer run (./quickstart.sh test-asan): LeakSanitizer suppressions.
+EXTRA_DIST += tests/sanitizers/lsan.supp

@@ -120,8 +120,12 @@ vtest('a session is recorded as a stereo WAV, user left and bot right, on one cl
     assert.ok(Math.abs(bot.from - reply.first_audio_ms) < 80, `bot audio at ${bot.from} ms, sidecar says ${reply.first_audio_ms}`);
     const gotMs = (audioSamples(evs, 'response.output_audio.delta') * 1000) / IN_RATE;
     assert.ok(Math.abs(bot.to - bot.from - gotMs) < 80, `bot audio ${bot.to - bot.from} ms, client got ${gotMs} ms`);
+    // The user channel is placed by arrival time: a slow server may shift
+    // the tone, and the sidecar's speech start moves with it.
     const user = turnsOf(side, 'user')[0];
-    assert.ok(Math.abs(user.speech_started_ms - 400) < 120, `speech_started_ms ${user.speech_started_ms}`);
+    const said = span(w.left, w.rate);
+    assert.ok(said && Math.abs(user.speech_started_ms - said.from) < 120,
+        `speech_started_ms ${user.speech_started_ms}, tone on the left from ${said && said.from} ms`);
     assert.ok(user.speech_stopped_ms > user.speech_started_ms);
     assert.ok(bot.from > user.speech_stopped_ms, 'the reply follows the end of speech');
 });

@@ -153,26 +153,37 @@ static int srv_count(const char *needle, ...) {
 
 typedef struct buf {
     unsigned char *p;
-    size_t n;
+    size_t n, cap;
 } buf;
 
+/* Grows the buffer geometrically: a multi-megabyte object arrives in 16 KiB
+ * pieces, and a realloc per piece copies the whole body each time (under
+ * AddressSanitizer, whose realloc always moves, that alone outlasted the
+ * GET's timeout). */
 static size_t buf_add(char *d, size_t size, size_t nmemb, void *ud) {
     buf *b = ud;
     size_t n = size * nmemb;
-    unsigned char *p = realloc(b->p, b->n + n + 1);
 
-    if (!p) return 0;
-    memcpy(p + b->n, d, n);
-    b->p = p;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        unsigned char *p;
+
+        while (cap < b->n + n + 1) cap *= 2;
+        p = realloc(b->p, cap);
+        if (!p) return 0;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, d, n);
     b->n += n;
-    p[b->n] = '\0';
+    b->p[b->n] = '\0';
     return n;
 }
 
 static void buf_free(buf *b) {
     free(b->p);
     b->p = NULL;
-    b->n = 0;
+    b->n = b->cap = 0;
 }
 
 /* A signed GET of key from the test bucket: the HTTP status (0 when the
@@ -182,6 +193,7 @@ static long s3_get(const char *key, buf *body, buf *hdrs) {
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "x-amz-content-sha256: " EMPTY_SHA256);
     long status = 0;
+    CURLcode rc;
 
     assert_non_null(c);
     snprintf(url, sizeof(url), "%s/%s/%s", srv_endpoint, BUCKET, key);
@@ -195,7 +207,11 @@ static long s3_get(const char *key, buf *body, buf *hdrs) {
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, buf_add);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, hdrs);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    else
+        fprintf(stderr, "# GET %s: %s after %zu bytes\n", key, curl_easy_strerror(rc), body->n);
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
     return status;
