@@ -1,0 +1,77 @@
+# tests/fuzz/local.mk: libFuzzer targets for every parser of outside input.
+#
+# Each target fuzz_NAME.c defines LLVMFuzzerTestOneInput. Two builds use the
+# same source lists (FUZZ_SRC_NAME) and flags:
+#   - `make check` links each target with replay.c (a plain main) in the
+#     ordinary build and replays its committed inputs, corpus/NAME and
+#     regressions/NAME, as a TAP test (tests/fuzz/fuzz_NAME);
+#   - `make fuzz` builds each with clang -fsanitize=fuzzer,address,undefined
+#     and runs it for FUZZ_SECONDS (default 60) on a scratch copy of its
+#     inputs under fuzz-out/ (fuzz.sh), one target at a time, and prints
+#     runs, exec/s, coverage, corpus and findings per target.
+#     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
+# A finding's reproducer goes into regressions/NAME once the bug is fixed.
+
+FUZZ_TARGETS = protocol sse wav
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+FUZZ_OUT = fuzz-out
+FUZZ_CLANG_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter
+FUZZ_REPLAY_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_DIR='"$(abs_top_srcdir)/tests/fuzz"'
+
+# ---- the targets: sources (headers only for dependency tracking), extra
+# preprocessor/compiler flags, libraries, and libFuzzer's -max_len.
+
+# Client events of the Realtime protocol (host/protocol.c).
+FUZZ_SRC_protocol = tests/fuzz/fuzz_protocol.c host/protocol.c host/protocol.h
+FUZZ_CPP_protocol = $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+FUZZ_LIBS_protocol = $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm
+FUZZ_MAXLEN_protocol = 8192
+
+# text/event-stream of OpenAI-compatible servers (plugins/llm_openai/sse.c).
+FUZZ_SRC_sse = tests/fuzz/fuzz_sse.c plugins/llm_openai/sse.c plugins/llm_openai/sse.h
+FUZZ_CPP_sse = -I$(top_srcdir)/plugins/llm_openai
+FUZZ_LIBS_sse =
+FUZZ_MAXLEN_sse = 8192
+
+# WAV files given to the tools (tools/wav.c).
+FUZZ_SRC_wav = tests/fuzz/fuzz_wav.c tools/wav.c tools/wav.h
+FUZZ_CPP_wav = -I$(top_srcdir)/tools
+FUZZ_LIBS_wav =
+FUZZ_MAXLEN_wav = 4096
+
+# ---- make check: replay builds.
+check_PROGRAMS += tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav
+TESTS += tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav
+
+tests_fuzz_fuzz_protocol_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_protocol)
+tests_fuzz_fuzz_protocol_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"protocol"' $(FUZZ_CPP_protocol)
+tests_fuzz_fuzz_protocol_LDADD = $(FUZZ_LIBS_protocol)
+
+tests_fuzz_fuzz_sse_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_sse)
+tests_fuzz_fuzz_sse_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"sse"' $(FUZZ_CPP_sse)
+tests_fuzz_fuzz_sse_LDADD = $(FUZZ_LIBS_sse)
+
+tests_fuzz_fuzz_wav_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_wav)
+tests_fuzz_fuzz_wav_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"wav"' $(FUZZ_CPP_wav)
+tests_fuzz_fuzz_wav_LDADD = $(FUZZ_LIBS_wav)
+
+EXTRA_DIST += tests/fuzz/fuzz.sh tests/fuzz/corpus tests/fuzz/regressions
+
+# ---- make fuzz: clang builds, run one after the other.
+.PHONY: fuzz
+fuzz:
+	@$(SHELL) $(top_srcdir)/tests/fuzz/fuzz.sh check '$(FUZZ_CC)'
+	@rm -f $(FUZZ_OUT)/summary.txt
+	@$(foreach t,$(FUZZ_TARGETS),$(SHELL) $(top_srcdir)/tests/fuzz/fuzz.sh run $(t) \
+	  $(FUZZ_MAXLEN_$(t)) $(FUZZ_SECONDS) $(top_srcdir) $(FUZZ_OUT) $(FUZZ_CC) \
+	  $(FUZZ_CLANG_FLAGS) -I$(top_builddir) $(AM_CPPFLAGS) $(FUZZ_CPP_$(t)) \
+	  $(addprefix $(top_srcdir)/,$(filter %.c,$(FUZZ_SRC_$(t)))) $(FUZZ_LIBS_$(t)) || exit 1;)
+	@echo "== make fuzz: $(FUZZ_SECONDS)s per target"
+	@cat $(FUZZ_OUT)/summary.txt
+
+clean-local: fuzz-clean
+fuzz-clean:
+	-rm -rf $(FUZZ_OUT)
+.PHONY: fuzz-clean
