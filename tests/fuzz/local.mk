@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse wav
+FUZZ_TARGETS = protocol sse wav cfg
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -41,9 +41,19 @@ FUZZ_CPP_wav = -I$(top_srcdir)/tools
 FUZZ_LIBS_wav =
 FUZZ_MAXLEN_wav = 4096
 
+# The configuration file through parsing and validation (host/cfg.c on inih,
+# host/settings.c, then client limits and ACLs as main.c configures them).
+FUZZ_SRC_cfg = tests/fuzz/fuzz_cfg.c host/cfg.c host/cfg.h host/settings.c host/settings.h \
+	host/acl.c host/acl.h host/client_limits.c host/client_limits.h host/log.c host/log.h \
+	metrics/metrics.c metrics/metrics.h
+FUZZ_CPP_cfg = $(INIH_CFLAGS) $(JANSSON_CFLAGS)
+FUZZ_LIBS_cfg = $(INIH_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
+FUZZ_MAXLEN_cfg = 8192
+
 # ---- make check: replay builds.
-check_PROGRAMS += tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav
-TESTS += tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav
+FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg
+check_PROGRAMS += $(FUZZ_REPLAYS)
+TESTS += $(FUZZ_REPLAYS)
 
 tests_fuzz_fuzz_protocol_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_protocol)
 tests_fuzz_fuzz_protocol_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"protocol"' $(FUZZ_CPP_protocol)
@@ -56,6 +66,10 @@ tests_fuzz_fuzz_sse_LDADD = $(FUZZ_LIBS_sse)
 tests_fuzz_fuzz_wav_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_wav)
 tests_fuzz_fuzz_wav_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"wav"' $(FUZZ_CPP_wav)
 tests_fuzz_fuzz_wav_LDADD = $(FUZZ_LIBS_wav)
+
+tests_fuzz_fuzz_cfg_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_cfg)
+tests_fuzz_fuzz_cfg_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"cfg"' $(FUZZ_CPP_cfg)
+tests_fuzz_fuzz_cfg_LDADD = $(FUZZ_LIBS_cfg)
 
 EXTRA_DIST += tests/fuzz/fuzz.sh tests/fuzz/corpus tests/fuzz/regressions
 
