@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse wav cfg
+FUZZ_TARGETS = protocol sse wav cfg front
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -50,8 +50,16 @@ FUZZ_CPP_cfg = $(INIH_CFLAGS) $(JANSSON_CFLAGS)
 FUZZ_LIBS_cfg = $(INIH_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
 FUZZ_MAXLEN_cfg = 8192
 
+# The request-head peek of the front (host/front.c, compiled into the target
+# itself to reach front_peek; head.c gives the reference header reading).
+FUZZ_SRC_front = tests/fuzz/fuzz_front.c host/front.h host/head.c host/head.h
+FUZZ_CPP_front =
+FUZZ_LIBS_front = $(PTHREAD_LIBS)
+FUZZ_MAXLEN_front = 4096
+
 # ---- make check: replay builds.
-FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg
+FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
+	tests/fuzz/fuzz_front
 check_PROGRAMS += $(FUZZ_REPLAYS)
 TESTS += $(FUZZ_REPLAYS)
 
@@ -70,6 +78,10 @@ tests_fuzz_fuzz_wav_LDADD = $(FUZZ_LIBS_wav)
 tests_fuzz_fuzz_cfg_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_cfg)
 tests_fuzz_fuzz_cfg_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"cfg"' $(FUZZ_CPP_cfg)
 tests_fuzz_fuzz_cfg_LDADD = $(FUZZ_LIBS_cfg)
+
+tests_fuzz_fuzz_front_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_front)
+tests_fuzz_fuzz_front_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"front"' $(FUZZ_CPP_front)
+tests_fuzz_fuzz_front_LDADD = $(FUZZ_LIBS_front)
 
 EXTRA_DIST += tests/fuzz/fuzz.sh tests/fuzz/corpus tests/fuzz/regressions
 
