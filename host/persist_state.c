@@ -44,6 +44,31 @@ static int content_of(const char *name, proto_content *out)
     return -1;
 }
 
+static int one_of(const char *s, const char *const *set)
+{
+    for (; *set; set++)
+        if (strcmp(s, *set) == 0) return 1;
+    return 0;
+}
+
+/* Whether an item read back can be restored as it was saved: what a client
+ * could have created (the protocol checks those) and what fits the item's
+ * fields whole. A longer id would be cut, possibly inside a UTF-8
+ * sequence, and two ids could become one; an unknown role would reach the
+ * LLM. Such an item (a damaged document, or one from another program) is
+ * left out, like one without an id. */
+static int item_fits(const char *id, const char *role, const char *status, const char *type,
+                     const char *call_id)
+{
+    static const char *const roles[] = {"user", "assistant", "system", NULL};
+    static const char *const statuses[] = {"completed", "in_progress", "incomplete", NULL};
+    int fn = type && (strcmp(type, "function_call") == 0 || strcmp(type, "function_call_output") == 0);
+    if (*id == '\0' || strlen(id) >= sizeof ((item *)0)->id) return 0;
+    if (status && !one_of(status, statuses)) return 0;
+    if (fn) return !call_id || strlen(call_id) < sizeof ((item *)0)->call_id;
+    return one_of(role, roles);
+}
+
 int persist_valid_id(const char *id)
 {
     size_t n = strlen(id);
@@ -120,6 +145,7 @@ int persist_state_decode(const void *text, size_t len, conversation *conv, char 
         const char *type = json_string_value(json_object_get(ji, "type"));
         proto_content c;
         if (!iid || !role || !ct || content_of(ct, &c) != 0) continue;
+        if (!item_fits(iid, role, st, type, json_string_value(json_object_get(ji, "call_id")))) continue;
         if (type && (strcmp(type, "function_call") == 0 || strcmp(type, "function_call_output") == 0))
             conv_add_function(conv, NULL, iid, type, json_string_value(json_object_get(ji, "call_id")),
                               json_string_value(json_object_get(ji, "name")), itext, st ? st : "completed");
