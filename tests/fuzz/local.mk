@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse wav cfg front
+FUZZ_TARGETS = protocol sse wav cfg front session_state
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -57,9 +57,17 @@ FUZZ_CPP_front =
 FUZZ_LIBS_front = $(PTHREAD_LIBS)
 FUZZ_MAXLEN_front = 4096
 
+# A session's state as read back from the session store (host/persist_state.c
+# over host/conversation.c).
+FUZZ_SRC_session_state = tests/fuzz/fuzz_session_state.c host/persist_state.c host/persist.h \
+	host/conversation.c host/session_int.h host/protocol.c host/protocol.h
+FUZZ_CPP_session_state = $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+FUZZ_LIBS_session_state = $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm
+FUZZ_MAXLEN_session_state = 8192
+
 # ---- make check: replay builds.
 FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
-	tests/fuzz/fuzz_front
+	tests/fuzz/fuzz_front tests/fuzz/fuzz_session_state
 check_PROGRAMS += $(FUZZ_REPLAYS)
 TESTS += $(FUZZ_REPLAYS)
 
@@ -82,6 +90,11 @@ tests_fuzz_fuzz_cfg_LDADD = $(FUZZ_LIBS_cfg)
 tests_fuzz_fuzz_front_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_front)
 tests_fuzz_fuzz_front_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"front"' $(FUZZ_CPP_front)
 tests_fuzz_fuzz_front_LDADD = $(FUZZ_LIBS_front)
+
+tests_fuzz_fuzz_session_state_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_session_state)
+tests_fuzz_fuzz_session_state_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"session_state"' \
+	$(FUZZ_CPP_session_state)
+tests_fuzz_fuzz_session_state_LDADD = $(FUZZ_LIBS_session_state)
 
 EXTRA_DIST += tests/fuzz/fuzz.sh tests/fuzz/corpus tests/fuzz/regressions
 
