@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse wav cfg front session_state
+FUZZ_TARGETS = protocol sse wav cfg front upgrade session_state
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -57,6 +57,17 @@ FUZZ_CPP_front =
 FUZZ_LIBS_front = $(PTHREAD_LIBS)
 FUZZ_MAXLEN_front = 4096
 
+# The WebSocket upgrade head as /v1/realtime reads it (ws_upgrade of
+# host/ws.c, compiled into the target, with stubs for the HTTP server and
+# the sessions), with real auth and client limits.
+FUZZ_SRC_upgrade = tests/fuzz/fuzz_upgrade.c host/ws.h host/head.c host/head.h host/auth.c host/auth.h \
+	host/client_limits.c host/client_limits.h host/acl.c host/acl.h host/settings.c host/settings.h \
+	host/cfg.c host/cfg.h host/log.c host/log.h host/persist_state.c host/persist.h \
+	host/conversation.c host/protocol.c host/protocol.h metrics/metrics.c metrics/metrics.h
+FUZZ_CPP_upgrade = $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS) $(INIH_CFLAGS)
+FUZZ_LIBS_upgrade = $(LWS_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) $(INIH_LIBS) $(PTHREAD_LIBS) -lm
+FUZZ_MAXLEN_upgrade = 8192
+
 # A session's state as read back from the session store (host/persist_state.c
 # over host/conversation.c).
 FUZZ_SRC_session_state = tests/fuzz/fuzz_session_state.c host/persist_state.c host/persist.h \
@@ -67,7 +78,7 @@ FUZZ_MAXLEN_session_state = 8192
 
 # ---- make check: replay builds.
 FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
-	tests/fuzz/fuzz_front tests/fuzz/fuzz_session_state
+	tests/fuzz/fuzz_front tests/fuzz/fuzz_upgrade tests/fuzz/fuzz_session_state
 check_PROGRAMS += $(FUZZ_REPLAYS)
 TESTS += $(FUZZ_REPLAYS)
 
@@ -90,6 +101,10 @@ tests_fuzz_fuzz_cfg_LDADD = $(FUZZ_LIBS_cfg)
 tests_fuzz_fuzz_front_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_front)
 tests_fuzz_fuzz_front_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"front"' $(FUZZ_CPP_front)
 tests_fuzz_fuzz_front_LDADD = $(FUZZ_LIBS_front)
+
+tests_fuzz_fuzz_upgrade_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_upgrade)
+tests_fuzz_fuzz_upgrade_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"upgrade"' $(FUZZ_CPP_upgrade)
+tests_fuzz_fuzz_upgrade_LDADD = $(FUZZ_LIBS_upgrade)
 
 tests_fuzz_fuzz_session_state_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_session_state)
 tests_fuzz_fuzz_session_state_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"session_state"' \
