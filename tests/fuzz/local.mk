@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse wav cfg front upgrade session_state
+FUZZ_TARGETS = protocol sse wav cfg front upgrade session_state redis
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -76,9 +76,17 @@ FUZZ_CPP_session_state = $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 FUZZ_LIBS_session_state = $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm
 FUZZ_MAXLEN_session_state = 8192
 
+# Redis replies through hiredis' reader into store_redis' reading of them
+# (plugins/store_redis/reply.c).
+FUZZ_SRC_redis = tests/fuzz/fuzz_redis.c plugins/store_redis/reply.c plugins/store_redis/reply.h
+FUZZ_CPP_redis = -I$(top_srcdir)/plugins/store_redis $(HIREDIS_CFLAGS)
+FUZZ_LIBS_redis = $(HIREDIS_LIBS)
+FUZZ_MAXLEN_redis = 4096
+
 # ---- make check: replay builds.
 FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
-	tests/fuzz/fuzz_front tests/fuzz/fuzz_upgrade tests/fuzz/fuzz_session_state
+	tests/fuzz/fuzz_front tests/fuzz/fuzz_upgrade tests/fuzz/fuzz_session_state \
+	tests/fuzz/fuzz_redis
 check_PROGRAMS += $(FUZZ_REPLAYS)
 TESTS += $(FUZZ_REPLAYS)
 
@@ -110,6 +118,10 @@ tests_fuzz_fuzz_session_state_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_session_s
 tests_fuzz_fuzz_session_state_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"session_state"' \
 	$(FUZZ_CPP_session_state)
 tests_fuzz_fuzz_session_state_LDADD = $(FUZZ_LIBS_session_state)
+
+tests_fuzz_fuzz_redis_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_redis)
+tests_fuzz_fuzz_redis_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"redis"' $(FUZZ_CPP_redis)
+tests_fuzz_fuzz_redis_LDADD = $(FUZZ_LIBS_redis)
 
 EXTRA_DIST += tests/fuzz/fuzz.sh tests/fuzz/corpus tests/fuzz/regressions
 
