@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse wav cfg front upgrade session_state redis
+FUZZ_TARGETS = protocol sse llm_stream wav cfg front upgrade session_state redis
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -34,6 +34,16 @@ FUZZ_SRC_sse = tests/fuzz/fuzz_sse.c plugins/llm_openai/sse.c plugins/llm_openai
 FUZZ_CPP_sse = -I$(top_srcdir)/plugins/llm_openai
 FUZZ_LIBS_sse =
 FUZZ_MAXLEN_sse = 8192
+
+# What llm_openai reads out of an answer: streamed chunks, tool-call deltas,
+# usage, error objects, non-streamed completions (chat.c, tools.c, sse.c;
+# oai_client.c for its error helpers).
+FUZZ_SRC_llm_stream = tests/fuzz/fuzz_llm_stream.c plugins/llm_openai/chat.c plugins/llm_openai/chat.h \
+	plugins/llm_openai/tools.c plugins/llm_openai/tools.h plugins/llm_openai/sse.c plugins/llm_openai/sse.h \
+	plugins/llm_openai/oai_client.c plugins/llm_openai/oai_client.h
+FUZZ_CPP_llm_stream = -I$(top_srcdir)/plugins/llm_openai $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+FUZZ_LIBS_llm_stream = $(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
+FUZZ_MAXLEN_llm_stream = 16384
 
 # WAV files given to the tools (tools/wav.c).
 FUZZ_SRC_wav = tests/fuzz/fuzz_wav.c tools/wav.c tools/wav.h
@@ -84,7 +94,7 @@ FUZZ_LIBS_redis = $(HIREDIS_LIBS)
 FUZZ_MAXLEN_redis = 4096
 
 # ---- make check: replay builds.
-FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
+FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_llm_stream tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
 	tests/fuzz/fuzz_front tests/fuzz/fuzz_upgrade tests/fuzz/fuzz_session_state \
 	tests/fuzz/fuzz_redis
 check_PROGRAMS += $(FUZZ_REPLAYS)
@@ -97,6 +107,10 @@ tests_fuzz_fuzz_protocol_LDADD = $(FUZZ_LIBS_protocol)
 tests_fuzz_fuzz_sse_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_sse)
 tests_fuzz_fuzz_sse_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"sse"' $(FUZZ_CPP_sse)
 tests_fuzz_fuzz_sse_LDADD = $(FUZZ_LIBS_sse)
+
+tests_fuzz_fuzz_llm_stream_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_llm_stream)
+tests_fuzz_fuzz_llm_stream_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"llm_stream"' $(FUZZ_CPP_llm_stream)
+tests_fuzz_fuzz_llm_stream_LDADD = $(FUZZ_LIBS_llm_stream)
 
 tests_fuzz_fuzz_wav_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_wav)
 tests_fuzz_fuzz_wav_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"wav"' $(FUZZ_CPP_wav)
