@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse llm_stream wav cfg front upgrade session_state redis
+FUZZ_TARGETS = protocol sse llm_stream oai_body wav cfg front upgrade session_state redis
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -44,6 +44,16 @@ FUZZ_SRC_llm_stream = tests/fuzz/fuzz_llm_stream.c plugins/llm_openai/chat.c plu
 FUZZ_CPP_llm_stream = -I$(top_srcdir)/plugins/llm_openai $(CURL_CFLAGS) $(JANSSON_CFLAGS)
 FUZZ_LIBS_llm_stream = $(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
 FUZZ_MAXLEN_llm_stream = 16384
+
+# Other bodies the OpenAI plugins read: HTTP error answers (all three),
+# transcription answers (stt_openai), raw speech audio (tts_openai).
+FUZZ_SRC_oai_body = tests/fuzz/fuzz_oai_body.c plugins/llm_openai/oai_client.c \
+	plugins/llm_openai/oai_client.h plugins/stt_openai/transcript.c plugins/stt_openai/transcript.h \
+	plugins/tts_openai/pcm.c plugins/tts_openai/pcm.h
+FUZZ_CPP_oai_body = -I$(top_srcdir)/plugins/llm_openai -I$(top_srcdir)/plugins/stt_openai \
+	-I$(top_srcdir)/plugins/tts_openai $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+FUZZ_LIBS_oai_body = $(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
+FUZZ_MAXLEN_oai_body = 4096
 
 # WAV files given to the tools (tools/wav.c).
 FUZZ_SRC_wav = tests/fuzz/fuzz_wav.c tools/wav.c tools/wav.h
@@ -94,7 +104,8 @@ FUZZ_LIBS_redis = $(HIREDIS_LIBS)
 FUZZ_MAXLEN_redis = 4096
 
 # ---- make check: replay builds.
-FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_llm_stream tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
+FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_llm_stream tests/fuzz/fuzz_oai_body \
+	tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
 	tests/fuzz/fuzz_front tests/fuzz/fuzz_upgrade tests/fuzz/fuzz_session_state \
 	tests/fuzz/fuzz_redis
 check_PROGRAMS += $(FUZZ_REPLAYS)
@@ -111,6 +122,10 @@ tests_fuzz_fuzz_sse_LDADD = $(FUZZ_LIBS_sse)
 tests_fuzz_fuzz_llm_stream_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_llm_stream)
 tests_fuzz_fuzz_llm_stream_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"llm_stream"' $(FUZZ_CPP_llm_stream)
 tests_fuzz_fuzz_llm_stream_LDADD = $(FUZZ_LIBS_llm_stream)
+
+tests_fuzz_fuzz_oai_body_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_oai_body)
+tests_fuzz_fuzz_oai_body_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"oai_body"' $(FUZZ_CPP_oai_body)
+tests_fuzz_fuzz_oai_body_LDADD = $(FUZZ_LIBS_oai_body)
 
 tests_fuzz_fuzz_wav_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_wav)
 tests_fuzz_fuzz_wav_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"wav"' $(FUZZ_CPP_wav)
