@@ -195,6 +195,7 @@ typedef struct parse_ctx {
     int at_line_start;
     size_t cur_len;
     int too_long_line;
+    int nul_line; /* first line holding a NUL byte (files only) */
     int oom;
     /* first error */
     char *err;
@@ -229,10 +230,26 @@ static char *reader_common(parse_ctx *p, char *buf, int num, char *got)
     return got;
 }
 
+/* One line, or the next num - 1 bytes of it, as fgets() would read it, but
+ * a NUL byte (a binary or UTF-16 file) is noted, to be refused, and read as
+ * a blank: with it inside, the line would look shorter than it is and the
+ * line count would go wrong. */
 static char *file_reader(char *buf, int num, void *stream)
 {
     parse_ctx *p = stream;
-    return reader_common(p, buf, num, fgets(buf, num, p->fp));
+    int i = 0, ch;
+    if (num < 2) return NULL;
+    while (i < num - 1 && (ch = getc(p->fp)) != EOF) {
+        if (ch == '\0') {
+            if (p->nul_line == 0) p->nul_line = p->line + (p->at_line_start ? 1 : 0);
+            ch = ' ';
+        }
+        buf[i++] = (char)ch;
+        if (ch == '\n') break;
+    }
+    if (i == 0) return NULL;
+    buf[i] = '\0';
+    return reader_common(p, buf, num, buf);
 }
 
 static char *string_reader(char *buf, int num, void *stream)
@@ -291,6 +308,11 @@ static int parse_common(parse_ctx *p, cfg_file *c)
     p->at_line_start = 1;
 
     int rc = ini_parse_stream(p->fp ? file_reader : string_reader, p, handler, p);
+    if (p->nul_line) {
+        snprintf(p->err, p->errlen, "%s:%d: NUL byte: not a text file (save it as UTF-8)",
+                 display_path(c), p->nul_line);
+        return -1;
+    }
     if (p->failed) return -1;
     if (p->oom) rc = -2;
     if (p->too_long_line) {

@@ -505,12 +505,13 @@ static int front_peek(front *f, front_conn *c, int hup) {
     end = (size_t)n > from ? memmem(f->buf + from, (size_t)n - from, "\r\n\r\n", 4) : NULL;
     /* A head ending in bare LFs ("\n\n") is refused once it is complete (the
      * peer has sent it all, so the answer is not lost to a reset); only the
-     * head is judged, a body may hold anything. */
+     * head is judged, a body may hold anything. The terminator's own LFs are
+     * judged too: after "\r\n" a second LF is bare. */
     {
         size_t lim = end ? (size_t)(end - f->buf) : (size_t)n;
         const char *lf_end = lim > from ? memmem(f->buf + from, lim - from, "\n\n", 2) : NULL;
         if (lf_end == NULL && lim > from) lf_end = memmem(f->buf + from, lim - from, "\n\r\n", 3);
-        if ((lf_end && front_bare_lf(f->buf, 0, (size_t)(lf_end - f->buf) + 1)) ||
+        if ((lf_end && front_bare_lf(f->buf, 0, (size_t)(lf_end - f->buf) + 2)) ||
             (end && (front_bare_lf(f->buf, 0, (size_t)(end - f->buf) + 4) ||
                      front_two_framings(f->buf, (size_t)(end - f->buf) + 4)))) {
             front_drop_conn(f, c, FRONT_DROP_BAD_REQUEST);

@@ -23,7 +23,7 @@ voxray_SOURCES = \
 	host/head.c host/head.h \
 	host/session.c host/session.h host/session_int.h \
 	host/conversation.c host/input.c host/respond.c \
-	host/persist.c host/persist.h \
+	host/persist.c host/persist.h host/persist_state.c \
 	host/recorder.c host/recorder.h \
 	host/recording.c host/recording.h \
 	host/fsutil.c host/fsutil.h \

@@ -1,6 +1,7 @@
 /*
  * Session state in the session store, for resuming a session by id on any
- * instance that shares the store. See persist.c.
+ * instance that shares the store. See persist.c (the store traffic) and
+ * persist_state.c (the JSON document).
  */
 #ifndef VOXRAY_PERSIST_H
 #define VOXRAY_PERSIST_H
@@ -8,6 +9,7 @@
 #include <stddef.h>
 
 typedef struct session session;
+typedef struct conversation conversation;
 
 /* 1 if id is a plausible session id ([A-Za-z0-9_-], at most 64 bytes). */
 int persist_valid_id(const char *id);
@@ -20,5 +22,17 @@ void persist_save(session *s);
  * (or its state is unreadable); -2 when the store failed (the session may
  * well exist: retry later). The reason is in why. */
 int persist_restore(session *s, const char *id, char *why, size_t len);
+
+/* The document saved for a session: its id, instructions and voice (NULL:
+ * left out) and the settled items of conv. malloc'd text, or NULL when
+ * memory ran out. */
+char *persist_state_encode(const conversation *conv, const char *id, const char *instructions,
+                           const char *voice);
+/* Read a saved document (len bytes, not NUL-terminated): its items are
+ * added to conv, and *instructions / *voice replaced (freed, then
+ * malloc'd) when it has them. 0, or -1 when it is not a document of this
+ * version (nothing is changed then). */
+int persist_state_decode(const void *text, size_t len, conversation *conv, char **instructions,
+                         char **voice);
 
 #endif

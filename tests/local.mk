@@ -15,6 +15,7 @@ include $(srcdir)/tests/unit/eliza.mk
 include $(srcdir)/tests/unit/openai.mk
 include $(srcdir)/tests/unit/rec_file.mk
 include $(srcdir)/tests/unit/rec_s3.mk
+include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/plugins/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/integration/local.mk

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chat.h"
 #include "oai_client.h"
 #include "sse.h"
 #include "tools.h"
@@ -85,11 +86,8 @@ struct vx_stream {
     int whole;      /* application/json: one completion, buffered in jbuf */
     char *jbuf;
     size_t jlen;
-    int finished; /* a finish_reason arrived */
     int ended;    /* on_done or on_error was delivered */
-    vx_usage usage;
-    int has_usage;
-    tools_stream tools; /* the answer's tool calls */
+    chat_answer chat; /* what the answer said so far (chat.h) */
     vx_error err; /* why an event was refused */
 };
 
@@ -103,12 +101,19 @@ static void llm_fail(vx_stream *s, const vx_error *e) {
 /* The answer is complete: on_done, or on_error when a tool call of it
  * never got a name (nothing of that call reached the host). */
 static void llm_done(vx_stream *s) {
-    if (tools_finish(&s->tools, &s->err) != VX_OK) {
+    if (chat_finish(&s->chat, &s->err) != VX_OK) {
         llm_fail(s, &s->err);
         return;
     }
     s->ended = 1;
-    s->ev.on_done(s->ev.user, s->has_usage ? &s->usage : NULL);
+    s->ev.on_done(s->ev.user, s->chat.has_usage ? &s->chat.usage : NULL);
+}
+
+/* chat_events.on_token: a piece of text, to the host. */
+static void llm_token(void *ctx, const char *text, size_t len) {
+    vx_stream *s = ctx;
+
+    s->ev.on_token(s->ev.user, text, len);
 }
 
 /* tools_emit_fn: one fragment of a call, to the host. */
@@ -119,81 +124,16 @@ static void llm_tool(void *ctx, uint32_t index, const char *id, const char *name
     s->ev.on_tool_call(s->ev.user, index, id, name, args, len);
 }
 
-static uint32_t llm_count(const json_t *o, const char *key) {
-    json_int_t v = json_integer_value(json_object_get(o, key));
-    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
-/* An error object where a chunk was expected (vLLM and OpenAI report
- * failures after the 200 this way). */
-static int llm_stream_error(vx_stream *s, const json_t *j) {
-    const json_t *code = json_object_get(json_object_get(j, "error"), "code");
-    const char *m = oai_error_message(j);
-
-    if (!code) code = json_object_get(j, "code");
-    memset(&s->err, 0, sizeof(s->err));
-    if (json_is_integer(code) && json_integer_value(code) >= 400 &&
-        json_integer_value(code) <= 599)
-        oai_status_error(&s->err, (long)json_integer_value(code));
-    else
-        s->err.code = VX_EUNAVAIL, s->err.retryable = 1;
-    snprintf(s->err.msg, sizeof(s->err.msg), LLM_NAME ": error in the stream: %s",
-             m ? m : "(no message)");
-    return s->err.code;
-}
-
-/* One chat.completion.chunk (or, whole, a chat.completion). Returns 0 or a
- * VX_E* code with s->err filled. */
-static int llm_chunk(vx_stream *s, const json_t *j, int whole) {
-    const json_t *e = json_object_get(j, "error"), *u = json_object_get(j, "usage");
-    const json_t *ch = json_object_get(j, "choices"), *c0, *msg, *txt, *fr, *tc;
-    const char *obj = json_string_value(json_object_get(j, "object"));
-
-    if (!json_is_object(j)) {
-        oai_seterr(&s->err, VX_EPROTO, 0, 0, LLM_NAME ": a stream event is not a JSON object");
-        return VX_EPROTO;
-    }
-    if ((e && !json_is_null(e)) || (obj && strcmp(obj, "error") == 0))
-        return llm_stream_error(s, j);
-    if (json_is_object(u)) {
-        s->usage.prompt_tokens = llm_count(u, "prompt_tokens");
-        s->usage.completion_tokens = llm_count(u, "completion_tokens");
-        s->has_usage = 1;
-    }
-    if (!json_is_array(ch) || json_array_size(ch) == 0) return 0; /* the usage chunk */
-    c0 = json_array_get(ch, 0);
-    msg = json_object_get(c0, whole ? "message" : "delta");
-    txt = json_object_get(msg, "content"); /* may be absent or null */
-    if (json_is_string(txt) && json_string_length(txt) > 0)
-        s->ev.on_token(s->ev.user, json_string_value(txt), json_string_length(txt));
-    tc = json_object_get(msg, "tool_calls"); /* absent, null or [] without calls */
-    if (s->ev.on_tool_call && json_is_array(tc) &&
-        tools_feed(&s->tools, tc, llm_tool, s, &s->err) != VX_OK)
-        return s->err.code;
-    fr = json_object_get(c0, "finish_reason");
-    if (json_is_string(fr)) s->finished = 1;
-    return 0;
-}
-
 /* The data of one server-sent event. */
 static int llm_event(void *ctx, const char *data, size_t len) {
     vx_stream *s = ctx;
-    json_error_t je;
-    json_t *j;
     int rc;
 
     if (s->ended) return 0;
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    if ((rc = chat_event(&s->chat, data, len, &s->err)) == CHAT_DONE) {
         llm_done(s);
         return 0;
     }
-    if (!(j = json_loadb(data, len, 0, &je))) {
-        oai_seterr(&s->err, VX_EPROTO, 0, 0, LLM_NAME ": unparseable stream event: %s",
-                   je.text);
-        return VX_EPROTO;
-    }
-    rc = llm_chunk(s, j, 0);
-    json_decref(j);
     return rc;
 }
 
@@ -242,18 +182,10 @@ static int llm_body(void *ctx, const char *p, size_t n, vx_error *err) {
 
 /* A non-streamed answer, complete. */
 static void llm_whole(vx_stream *s) {
-    json_error_t je;
-    json_t *j = json_loadb(s->jbuf ? s->jbuf : "", s->jlen, 0, &je);
-
-    if (!j) {
-        oai_seterr(&s->err, VX_EPROTO, 0, 0, LLM_NAME ": unparseable answer: %s", je.text);
+    if (chat_whole(&s->chat, s->jbuf ? s->jbuf : "", s->jlen, &s->err) != 0)
         llm_fail(s, &s->err);
-    } else if (llm_chunk(s, j, 1) != 0) {
-        llm_fail(s, &s->err);
-    } else {
+    else
         llm_done(s);
-    }
-    json_decref(j);
 }
 
 static void llm_end(void *ctx, const vx_error *e) {
@@ -274,7 +206,7 @@ static void llm_end(void *ctx, const vx_error *e) {
     if (rc != 0) {
         llm_parse_rc(s, rc);
         llm_fail(s, &s->err);
-    } else if (s->finished) {
+    } else if (s->chat.finished) {
         llm_done(s); /* no [DONE], but the answer said it was complete */
     } else {
         oai_seterr(&s->err, VX_EUNAVAIL, 1, 0,
@@ -421,7 +353,7 @@ static json_t *llm_request(llm_inst *in, const vx_message *msgs, size_t n,
 
 static void llm_free(vx_stream *s) {
     sse_free(&s->sse);
-    tools_stream_free(&s->tools);
+    chat_answer_free(&s->chat);
     free(s->jbuf);
     free(s);
 }
@@ -453,6 +385,7 @@ static int llm_generate(void *inst, const vx_message *msgs, size_t n,
     }
     s->in = in;
     s->ev = e;
+    s->chat.ev = (chat_events){s, llm_token, e.on_tool_call ? llm_tool : NULL};
     sse_init(&s->sse, LLM_EVENT_MAX);
     if (!(body = llm_request(in, msgs, n, &p, e.on_tool_call != NULL, err))) {
         rc = err->code;

@@ -10,6 +10,7 @@ plugins_llm_openai_liboai_la_CFLAGS = $(VX_PLUGIN_CC) $(CURL_CFLAGS) $(JANSSON_C
 pkglib_LTLIBRARIES += plugins/llm_openai/llm_openai.la
 plugins_llm_openai_llm_openai_la_SOURCES = plugins/llm_openai/llm_openai.c \
 	plugins/llm_openai/sse.c plugins/llm_openai/sse.h \
+	plugins/llm_openai/chat.c plugins/llm_openai/chat.h \
 	plugins/llm_openai/tools.c plugins/llm_openai/tools.h
 plugins_llm_openai_llm_openai_la_CFLAGS = $(VX_PLUGIN_CC) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
 plugins_llm_openai_llm_openai_la_LDFLAGS = $(VX_PLUGIN_LINK)

@@ -212,11 +212,7 @@ const char *oai_error_message(const json_t *j) {
     return NULL;
 }
 
-/* Replace every occurrence of key in msg by "***", and the start of the
- * key where a message cut to size ends in it. Keys shorter than 4 bytes
- * are placeholders local servers ignore, and scrubbing them would mangle
- * ordinary words. */
-static void oai_scrub(char *msg, const char *key) {
+void oai_scrub(char *msg, const char *key) {
     size_t kl = key ? strlen(key) : 0, ml;
     char *p;
 
@@ -263,27 +259,31 @@ static void oai_curl_error(oai_call *k, CURLcode res, vx_error *err) {
     oai_seterr(err, code, retry, 0, "%s: %s", plugin, what);
 }
 
-/* An HTTP error answer: the status decides the code, the body the text. */
-static void oai_http_error(oai_call *k, vx_error *err) {
-    const char *plugin = k->c->cf->plugin;
-    json_t *j = k->ebody_len ? json_loadb(k->ebody, k->ebody_len, 0, NULL) : NULL;
+void oai_error_body(vx_error *err, const char *plugin, long status, const char *body,
+                    size_t len) {
+    json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL;
     const char *m = j ? oai_error_message(j) : NULL;
     char text[160];
 
-    if (!m && k->ebody_len && !j) {
+    if (!m && len && !j) {
         /* Not JSON (a proxy's HTML page, plain text): its start, on one line. */
-        size_t n = k->ebody_len < sizeof(text) - 1 ? k->ebody_len : sizeof(text) - 1;
+        size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
         for (size_t i = 0; i < n; i++) {
-            unsigned char ch = (unsigned char)k->ebody[i];
+            unsigned char ch = (unsigned char)body[i];
             text[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
         }
         text[n] = '\0';
         m = text;
     }
-    oai_status_error(err, k->status);
-    snprintf(err->msg, sizeof(err->msg), "%s: HTTP %ld%s%s", plugin, k->status, m ? ": " : "",
+    oai_status_error(err, status);
+    snprintf(err->msg, sizeof(err->msg), "%s: HTTP %ld%s%s", plugin, status, m ? ": " : "",
              m ? m : "");
     json_decref(j);
+}
+
+/* An HTTP error answer: the status decides the code, the body the text. */
+static void oai_http_error(oai_call *k, vx_error *err) {
+    oai_error_body(err, k->c->cf->plugin, k->status, k->ebody, k->ebody_len);
 }
 
 static void oai_result(oai_call *k, CURLcode res, vx_error *err) {

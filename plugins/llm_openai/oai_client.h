@@ -111,6 +111,18 @@ void oai_status_error(vx_error *err, long status);
  * ({"error": {"message"}}, {"error": "..."}, {"message"}, {"detail"}), or
  * NULL. Points into j. */
 const char *oai_error_message(const json_t *j);
+/* The failure an HTTP error answer amounts to: the code of its status and
+ * "PLUGIN: HTTP STATUS: MESSAGE", the message being the server's own from a
+ * JSON error body, or the start of any other body on one line (control
+ * characters blanked). body may be NULL when len is 0. */
+void oai_error_body(vx_error *err, const char *plugin, long status, const char *body,
+                    size_t len);
+/* Replace every occurrence of key in msg (NUL-terminated) by "***", and
+ * the start of the key where a message cut to size ends in it. Keys
+ * shorter than 4 bytes are placeholders local servers ignore, and
+ * scrubbing them would mangle ordinary words. Every failure of a call goes
+ * through this before it reaches the plugin. */
+void oai_scrub(char *msg, const char *key);
 
 /* ---- the client */
 

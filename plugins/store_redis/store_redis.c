@@ -44,6 +44,8 @@
 #include <hiredis/hiredis.h>
 #include <voxray/plugin.h>
 
+#include "reply.h"
+
 #define RD_VERSION "1.0.0"
 #define RD_ERRLEN 160
 
@@ -102,21 +104,6 @@ static const vx_config_key rd_config[] = {
     {NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
 
 /* ---------------------------------------------------------------- helpers */
-
-static void rd_seterr(vx_error *err, int code, int retryable, const char *fmt, ...)
-    VX_PRINTF(4, 5);
-
-static void rd_seterr(vx_error *err, int code, int retryable, const char *fmt, ...) {
-    va_list ap;
-
-    if (!err) return;
-    err->code = code;
-    err->retryable = retryable;
-    err->upstream_status = 0;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-}
 
 /* Milliseconds from a duration the host has already validated: a number with
  * an optional ms/s/m/h suffix. Returns def if s is NULL. */
@@ -192,20 +179,6 @@ static void rd_io_text(char *why, size_t len, const redisContext *ctx, int code,
     else
         snprintf(why, len, "%s%s%s", prefix ? what : "", prefix ? ": " : "",
                  ctx->errstr[0] ? ctx->errstr : "I/O error");
-}
-
-/* Error replies that mean the credentials were refused. */
-static int rd_is_auth_reply(const char *s) {
-    return strncmp(s, "NOAUTH", 6) == 0 || strncmp(s, "WRONGPASS", 9) == 0 ||
-           strncmp(s, "NOPERM", 6) == 0;
-}
-
-/* Error replies for a server that is temporarily unable to serve (loading
- * its dataset, running a busy script, a replica during failover). */
-static int rd_is_transient_reply(const char *s) {
-    return strncmp(s, "LOADING", 7) == 0 || strncmp(s, "BUSY", 4) == 0 ||
-           strncmp(s, "MASTERDOWN", 10) == 0 || strncmp(s, "TRYAGAIN", 8) == 0 ||
-           strncmp(s, "READONLY", 8) == 0;
 }
 
 /* A random delay in [3/4 backoff, backoff], never below reconnect_min. */
@@ -360,35 +333,18 @@ static int rd_dial(rd_store *s, rd_conn *c, vx_error *err) {
                         : rd_dial_command(s, ctx, &code, why, sizeof(why), "AUTH",
                                           "AUTH %s", s->password);
         if (!r) goto fail;
-        if (r->type == REDIS_REPLY_ERROR) {
-            /* Any refusal of AUTH, including "no password is set", means the
-             * configured credentials do not fit this server. */
-            code = VX_EAUTH;
-            snprintf(why, sizeof(why), "AUTH refused: %.120s", r->str);
-            goto fail;
-        }
+        if ((code = rd_dial_reply(r, "AUTH", s->db, why, sizeof(why))) != VX_OK) goto fail;
         freeReplyObject(r);
     }
     if (s->db != 0) {
         r = rd_dial_command(s, ctx, &code, why, sizeof(why), "SELECT", "SELECT %d", s->db);
         if (!r) goto fail;
-        if (r->type == REDIS_REPLY_ERROR) {
-            code = rd_is_auth_reply(r->str) ? VX_EAUTH : VX_EPROTO;
-            snprintf(why, sizeof(why), "SELECT %d refused: %.120s", s->db, r->str);
-            goto fail;
-        }
+        if ((code = rd_dial_reply(r, "SELECT", s->db, why, sizeof(why))) != VX_OK) goto fail;
         freeReplyObject(r);
     }
-    /* Also catches "NOAUTH" from a server that wants a password we lack. */
     r = rd_dial_command(s, ctx, &code, why, sizeof(why), "PING", "PING");
     if (!r) goto fail;
-    if (r->type == REDIS_REPLY_ERROR) {
-        code = rd_is_auth_reply(r->str) ? VX_EAUTH
-               : rd_is_transient_reply(r->str) ? VX_EUNAVAIL
-                                               : VX_EPROTO;
-        snprintf(why, sizeof(why), "%.150s", r->str);
-        goto fail;
-    }
+    if ((code = rd_dial_reply(r, "PING", s->db, why, sizeof(why))) != VX_OK) goto fail;
     freeReplyObject(r);
 
     c->ctx = ctx;
@@ -492,10 +448,7 @@ static redisReply *rd_command(rd_store *s, vx_error *err, const char *fmt, ...) 
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        int code = rd_is_auth_reply(r->str) ? VX_EAUTH
-                   : rd_is_transient_reply(r->str) ? VX_EUNAVAIL
-                                                   : VX_EPROTO;
-        rd_seterr(err, code, code == VX_EUNAVAIL, "redis %s: %.200s", s->addr, r->str);
+        rd_reply(r, RD_PING, s->addr, err); /* the same for every command */
         freeReplyObject(r);
         r = NULL;
     }
@@ -510,27 +463,19 @@ out:
 
 /* ---------------------------------------------------------------- vtable */
 
-static int rd_unexpected(rd_store *s, redisReply *r, const char *cmd, vx_error *err) {
-    rd_seterr(err, VX_EPROTO, 0, "redis %s: unexpected reply type %d to %s", s->addr,
-              r->type, cmd);
-    freeReplyObject(r);
-    return VX_EPROTO;
-}
-
 static int rd_get(void *inst, const char *key, void **val, size_t *len, vx_error *err) {
     rd_store *s = inst;
     redisReply *r;
+    int rc;
 
     *val = NULL;
     *len = 0;
     r = rd_command(s, err, "GET %b%b", s->prefix, s->prefix_len, key, strlen(key));
     if (!r) return err->code;
-    if (r->type == REDIS_REPLY_NIL) {
+    if ((rc = rd_reply(r, RD_GET, s->addr, err)) != VX_OK) {
         freeReplyObject(r);
-        rd_seterr(err, VX_ENOTFOUND, 0, "redis %s: no such key", s->addr);
-        return VX_ENOTFOUND;
+        return rc;
     }
-    if (r->type != REDIS_REPLY_STRING) return rd_unexpected(s, r, "GET", err);
     /* One spare byte so an empty value still gets a non-NULL buffer. */
     void *copy = s->api->alloc(r->len ? r->len : 1);
     if (!copy) {
@@ -550,6 +495,7 @@ static int rd_put(void *inst, const char *key, const void *val, size_t len, uint
                   vx_error *err) {
     rd_store *s = inst;
     redisReply *r;
+    int rc;
 
     if (ttl_s)
         r = rd_command(s, err, "SET %b%b %b EX %u", s->prefix, s->prefix_len, key,
@@ -558,19 +504,20 @@ static int rd_put(void *inst, const char *key, const void *val, size_t len, uint
         r = rd_command(s, err, "SET %b%b %b", s->prefix, s->prefix_len, key, strlen(key),
                        val, len);
     if (!r) return err->code;
-    if (r->type != REDIS_REPLY_STATUS) return rd_unexpected(s, r, "SET", err);
+    rc = rd_reply(r, RD_SET, s->addr, err);
     freeReplyObject(r);
-    return VX_OK;
+    return rc;
 }
 
 static int rd_del(void *inst, const char *key, vx_error *err) {
     rd_store *s = inst;
     redisReply *r = rd_command(s, err, "DEL %b%b", s->prefix, s->prefix_len, key, strlen(key));
+    int rc;
 
     if (!r) return err->code;
-    if (r->type != REDIS_REPLY_INTEGER) return rd_unexpected(s, r, "DEL", err);
+    rc = rd_reply(r, RD_DEL, s->addr, err);
     freeReplyObject(r);
-    return VX_OK;
+    return rc;
 }
 
 /* Bounded by command_timeout, plus connect_timeout when it has to redial,
@@ -578,12 +525,12 @@ static int rd_del(void *inst, const char *key, vx_error *err) {
 static int rd_ping(void *inst, vx_error *err) {
     rd_store *s = inst;
     redisReply *r = rd_command(s, err, "PING");
+    int rc;
 
     if (!r) return err->code;
-    if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
-        return rd_unexpected(s, r, "PING", err);
+    rc = rd_reply(r, RD_PING, s->addr, err);
     freeReplyObject(r);
-    return VX_OK;
+    return rc;
 }
 
 static const vx_store_vtable rd_vtable = {

@@ -17,12 +17,12 @@
  * stream). `busy` lets one thread at a time deliver, so events never race
  * each other and close() can wait for the last one.
  */
-#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "oai_client.h"
+#include "transcript.h"
 
 #define STT_VERSION "1.0.0"
 #define STT_NAME "stt_openai"
@@ -235,34 +235,6 @@ static int stt_body(void *ctx, const char *p, size_t n, vx_error *err) {
     return 0;
 }
 
-/* The transcript in an answer, trimmed (Whisper starts it with a space),
- * or NULL with err filled. Free with free(). */
-static char *stt_text(vx_stream *s, vx_error *err) {
-    json_error_t je;
-    json_t *j = json_loadb(s->body ? s->body : "", s->body_len, 0, &je);
-    const char *t = json_string_value(json_object_get(j, "text"));
-    size_t n;
-    char *out = NULL;
-
-    if (!j) {
-        oai_seterr(err, VX_EPROTO, 0, 0, STT_NAME ": unparseable answer: %s", je.text);
-        return NULL;
-    }
-    if (!t) {
-        const char *m = oai_error_message(j);
-        oai_seterr(err, VX_EPROTO, 0, 0, STT_NAME ": the answer has no \"text\"%s%s",
-                   m ? ": " : "", m ? m : "");
-    } else {
-        while (isspace((unsigned char)*t)) t++;
-        n = strlen(t);
-        while (n && isspace((unsigned char)t[n - 1])) n--;
-        if (!(out = strndup(t, n)))
-            oai_seterr(err, VX_ENOMEM, 1, 0, STT_NAME ": out of memory reading the answer");
-    }
-    json_decref(j);
-    return out;
-}
-
 /* The current request is over: deliver its final (or the failure), then go
  * on with the queue. Driver thread. */
 static void stt_end(void *ctx, const vx_error *res) {
@@ -280,7 +252,7 @@ static void stt_end(void *ctx, const vx_error *res) {
     s->cur = NULL;
     oai_call_close(k); /* on the driver thread: freed once this returns */
     s->busy = 1;
-    if (e.code == VX_OK && !s->canceled) text = stt_text(s, &e);
+    if (e.code == VX_OK && !s->canceled) text = stt_transcript(s->body, s->body_len, &e);
     else if (s->canceled) oai_seterr(&e, VX_ECANCELED, 0, 0, STT_NAME ": cancelled");
     if (text) {
         pthread_mutex_unlock(&s->mu);

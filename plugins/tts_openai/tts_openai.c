@@ -16,9 +16,9 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "oai_client.h"
+#include "pcm.h"
 
 #define TTS_VERSION "1.0.0"
 #define TTS_NAME "tts_openai"
@@ -55,8 +55,7 @@ struct vx_stream {
     oai_call *call; /* NULL for a text with nothing to say */
     int16_t *buf;   /* samples not delivered yet */
     size_t frames, cap;
-    int has_odd; /* odd holds the low byte of a sample split across reads */
-    unsigned char odd;
+    pcm16 pcm;   /* a sample split across reads */
     int checked; /* the Content-Type was looked at */
     int ended;
 };
@@ -70,15 +69,12 @@ static void tts_flush(vx_stream *s) {
 
 static int tts_body(void *ctx, const char *p, size_t n, vx_error *err) {
     vx_stream *s = ctx;
-    const unsigned char *b = (const unsigned char *)p;
-    size_t i = 0, need;
+    size_t need;
 
     if (!s->checked) {
-        /* An error disguised as a 200 (or a server that ignored
-         * response_format) must not be played as noise. */
         const char *ct = oai_call_content_type(s->call);
         s->checked = 1;
-        if (strncasecmp(ct, "application/json", 16) == 0 || strncasecmp(ct, "text/", 5) == 0) {
+        if (!pcm16_playable(ct)) {
             oai_seterr(err, VX_EPROTO, 0, 0, TTS_NAME ": the server sent %s, not raw PCM", ct);
             return VX_EPROTO;
         }
@@ -93,16 +89,7 @@ static int tts_body(void *ctx, const char *p, size_t n, vx_error *err) {
         s->buf = q;
         s->cap = need;
     }
-    if (s->has_odd && n) {
-        s->buf[s->frames++] = (int16_t)(uint16_t)(s->odd | b[0] << 8);
-        s->has_odd = 0;
-        i = 1;
-    }
-    for (; i + 1 < n; i += 2) s->buf[s->frames++] = (int16_t)(uint16_t)(b[i] | b[i + 1] << 8);
-    if (i < n) {
-        s->odd = b[i];
-        s->has_odd = 1;
-    }
+    s->frames += pcm16_take(&s->pcm, (const unsigned char *)p, n, s->buf + s->frames);
     if (s->frames >= s->in->min_chunk) tts_flush(s);
     return 0;
 }
@@ -117,7 +104,7 @@ static void tts_end(void *ctx, const vx_error *e) {
         return;
     }
     tts_flush(s);
-    if (s->has_odd)
+    if (s->pcm.has_odd)
         s->in->api->log(s->in->h, VX_LOG_WARN, "the audio ended in half a sample; dropped it");
     s->ev.on_done(s->ev.user);
 }

@@ -1,11 +1,8 @@
 /*
- * libFuzzer harness for host/protocol.c: arbitrary bytes through proto_parse
+ * libFuzzer target for host/protocol.c: arbitrary bytes through proto_parse
  * in both dialects, and through the builders as text, with every output
- * required to be valid JSON. Not part of `make check` (it needs clang).
- * Build and run from a configured build directory (for config.h), SRC being
- * the source tree:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I$SRC/host $SRC/tests/fuzz/fuzz_protocol.c $SRC/host/protocol.c $(pkg-config --cflags --libs jansson libcrypto) -lm -o fuzz_protocol && mkdir -p corpus && ./fuzz_protocol -max_total_time=60 -max_len=8192 corpus
+ * required to be valid JSON. Built and run by `make fuzz` (tests/fuzz/local.mk);
+ * `make check` replays corpus/protocol and regressions/protocol.
  */
 #include "config.h"
 
@@ -52,7 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 must_be_json(proto_ev_session(d, 1, &s));
                 proto_session_clear(&s);
             } else if (ev.type == PC_ITEM_CREATE) {
-                proto_item it = {ev.item_id, ev.role, "completed", PROTO_INPUT_TEXT, ev.text};
+                proto_item it = {.id = ev.item_id, .role = ev.role, .status = "completed",
+                                 .content = PROTO_INPUT_TEXT, .text = ev.text, .type = ev.item_type,
+                                 .call_id = ev.call_id, .name = ev.name};
                 must_be_json(proto_ev_item_added(d, &it, ev.previous_item_id));
             }
             proto_client_event_free(&ev);
@@ -65,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The raw bytes as recognizer or model text, up to the first NUL. */
     {
         proto_pos p = {text, text, 1};
-        proto_item it = {text, "assistant", "completed", PROTO_OUTPUT_AUDIO, text};
+        proto_item it = {.id = text, .role = "assistant", .status = "completed",
+                         .content = PROTO_OUTPUT_AUDIO, .text = text};
         must_be_json(proto_ev_transcript_delta(PROTO_GA, &p, text));
         must_be_json(proto_ev_item_added(PROTO_BETA, &it, text));
     }

@@ -40,3 +40,11 @@ TESTS += tests/unit/test_fsutil
 tests_unit_test_fsutil_SOURCES = tests/unit/test_fsutil.c host/fsutil.c host/fsutil.h
 tests_unit_test_fsutil_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_fsutil_LDADD = $(CMOCKA_LIBS)
+
+# The session state document of the session store.
+check_PROGRAMS += tests/unit/test_persist_state
+TESTS += tests/unit/test_persist_state
+tests_unit_test_persist_state_SOURCES = tests/unit/test_persist_state.c host/persist_state.c \
+	host/persist.h host/conversation.c host/protocol.c host/protocol.h
+tests_unit_test_persist_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_persist_state_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm

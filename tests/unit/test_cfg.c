@@ -257,6 +257,26 @@ static void syntax_error_reports_its_line_in_a_file(void **state)
     assert_starts_with(err, want);
 }
 
+/* A NUL byte (a binary file, or one saved as UTF-16) is refused with the
+ * line it is on, not read as a line cut short (which miscounted every line
+ * after it and lost the section header that followed). */
+static void nul_byte_in_a_file_is_refused_with_its_line(void **state)
+{
+    tmpdir *t = *state;
+    static const char text[] = "[server]\nlisten = :8080\nmax_sessions = 5\0junk\n[log]\nlevel = debug\n";
+    const char *path = write_file(t, "nul.ini", "");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    assert_int_equal(fclose(f), 0);
+    cfg_file *c = (cfg_file *)0x1;
+    char err[512] = "", want[400];
+    assert_int_equal(cfg_parse_file(path, &c, err, sizeof err), -1);
+    assert_null(c);
+    snprintf(want, sizeof want, "%s:3: NUL byte", path);
+    assert_starts_with(err, want);
+}
+
 static void unterminated_section_header_is_a_syntax_error(void **state)
 {
     (void)state;
@@ -830,6 +850,7 @@ int main(void)
         T(duplicate_key_names_both_lines),
         T(same_key_in_two_sections_is_not_a_duplicate),
         T(syntax_error_reports_its_line_in_a_file),
+        T(nul_byte_in_a_file_is_refused_with_its_line),
         T(unterminated_section_header_is_a_syntax_error),
         T(inline_semicolon_comment_is_stripped),
         T(semicolon_inside_a_value_is_kept),

@@ -540,6 +540,26 @@ static void test_oversize_head_gets_431(void **st) {
     assert_int_equal(seen(&s->r).http, 0);
 }
 
+/* A head ended by CR LF and then a bare LF is complete for a lenient
+ * server: it is refused at once like any bare-LF head, not left to time
+ * out (the second LF was not looked at). */
+static void test_head_ending_in_crlf_and_bare_lf_gets_400(void **st) {
+    state *s = *st;
+    char resp[512];
+    int fd;
+
+    start(s, "127.0.0.1:0", 5000, 0, 0);
+    fd = client(s->f);
+    send_str(fd, "GET /lf HTTP/1.1\r\nHost: a\r\n\n");
+    read_all(fd, resp, sizeof resp);
+    close(fd);
+    assert_non_null(strstr(resp, "HTTP/1.1 400 Bad Request\r\n"));
+    wait_count(&s->r, &s->r.dropped, 1);
+    assert_int_equal(seen(&s->r).why, FRONT_DROP_BAD_REQUEST);
+    assert_string_equal(seen(&s->r).path, "/lf");
+    assert_int_equal(seen(&s->r).http, 0);
+}
+
 static void test_head_filling_max_head_exactly_is_dispatched(void **st) {
     state *s = *st;
     char head[1025];
@@ -1122,6 +1142,7 @@ int main(void) {
         T(test_stop_listening_frees_the_port),
         T(test_stop_listening_keeps_waiting_connections),
         T(test_out_of_descriptors_sheds_without_spinning),
+        T(test_head_ending_in_crlf_and_bare_lf_gets_400),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
