@@ -80,7 +80,7 @@ static void run(const uint8_t *data, size_t size, size_t step, uint32_t seed, ou
     memset(o, 0, sizeof *o);
     cur = o;
     if (f.buf == NULL) {
-        f.cb = (front_callbacks){NULL, on_http, on_upgrade, on_dropped, on_log};
+        f.cb = (front_callbacks){.http = on_http, .upgrade = on_upgrade, .dropped = on_dropped, .log = on_log};
         f.max_head = FUZZ_MAX_HEAD;
         f.head_timeout_ms = 10000;
         f.max_pending = 1;

@@ -84,6 +84,8 @@ void session_on_binary(session *s) { (void)s; }
 
 void session_on_closed(session *s) { (void)s; }
 
+void session_abandon(session *s) { (void)s; }
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

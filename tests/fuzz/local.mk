@@ -72,7 +72,7 @@ FUZZ_MAXLEN_cfg = 8192
 
 # The request-head peek of the front (host/front.c, compiled into the target
 # itself to reach front_peek; head.c gives the reference header reading).
-FUZZ_SRC_front = tests/fuzz/fuzz_front.c host/front.h host/head.c host/head.h
+FUZZ_SRC_front = tests/fuzz/fuzz_front.c host/front.h host/head.c host/head.h host/peers.c host/peers.h
 FUZZ_CPP_front =
 FUZZ_LIBS_front = $(PTHREAD_LIBS)
 FUZZ_MAXLEN_front = 4096
