@@ -5,3 +5,22 @@ tests_bench_bench_metrics_SOURCES = tests/bench/bench_metrics.c
 tests_bench_bench_metrics_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS)
 EXTRA_DIST += tests/bench/latency.sh tests/bench/load.sh tests/bench/slowloris.sh \
 	tests/bench/abuse.sh tests/bench/abuse.mjs
+EXTRA_DIST += tests/bench/soak.sh
+
+# `make bench`: the long runs, one after the other; they print figures (the
+# ones quoted in BENCHMARKS.md) and never fail on time. BENCH_SOAK_MINUTES
+# and BENCH_SESSIONS shorten or grow them.
+BENCH_SOAK_MINUTES = 10
+BENCH_SESSIONS = 100
+.PHONY: bench
+bench: all plugins-built tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT)
+	@echo "== latency (tests/bench/latency.sh)"
+	@$(SHELL) $(top_srcdir)/tests/bench/latency.sh $(top_builddir)
+	@echo "== load (tests/bench/load.sh, $(BENCH_SESSIONS) sessions)"
+	@$(SHELL) $(top_srcdir)/tests/bench/load.sh $(top_builddir) $(BENCH_SESSIONS) 3
+	@echo "== one abusive client (tests/bench/abuse.sh)"
+	@$(SHELL) $(top_srcdir)/tests/bench/abuse.sh $(top_builddir)
+	@echo "== slow clients (tests/bench/slowloris.sh)"
+	@$(SHELL) $(top_srcdir)/tests/bench/slowloris.sh $(top_builddir)
+	@echo "== soak (tests/bench/soak.sh, $(BENCH_SOAK_MINUTES) min, $(BENCH_SESSIONS) sessions)"
+	@$(SHELL) $(top_srcdir)/tests/bench/soak.sh $(top_builddir) $(BENCH_SOAK_MINUTES) $(BENCH_SESSIONS)
