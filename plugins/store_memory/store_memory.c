@@ -8,6 +8,13 @@
  * grow without bound. The sweep only runs once the earliest known expiry has
  * passed, which keeps it from turning every put into an O(n) scan.
  *
+ * The store is bounded like a cache (Redis' maxmemory with an LRU policy):
+ * when a put would take it over max_keys keys or max_memory_mb of keys and
+ * values, the entries written longest ago are evicted first (a list in write
+ * order), so a busy server keeps the most recent sessions resumable instead
+ * of refusing new ones. Evictions are counted and logged (at most once a
+ * minute); a single value larger than the whole budget is refused.
+ *
  * Sessions stored here die with the process and are not shared between
  * replicas; use store_redis for that.
  */
@@ -24,7 +31,8 @@
 #define MEM_NEVER UINT64_MAX
 
 typedef struct mem_entry {
-    struct mem_entry *next;
+    struct mem_entry *next;             /* hash chain */
+    struct mem_entry *older, *newer;    /* write order, oldest first */
     uint64_t hash;
     uint64_t expire_ns; /* MEM_NEVER: no expiry */
     size_t len;
@@ -39,14 +47,24 @@ typedef struct mem_store {
     mem_entry **buckets;
     size_t n_buckets; /* power of two */
     size_t count;
+    size_t bytes; /* keys, values and entry headers */
     size_t max_keys;
+    size_t max_bytes;
     uint64_t next_expiry; /* lower bound on the earliest expiry in the table */
+    mem_entry *oldest, *newest;
+    uint64_t evicted;            /* since start */
+    uint64_t evicted_logged;     /* evicted when the last warning was logged */
+    uint64_t last_warn_ns;
+    vx_metric *m_evicted, *m_keys, *m_bytes;
 } mem_store;
 
 static const vx_config_key mem_config[] = {
     {"max_keys", VX_CFG_INT, "100000",
-     "maximum number of live keys; put of a new key beyond it fails",
+     "most keys kept; beyond it the keys written longest ago are evicted",
      1, 100000000, NULL, 0},
+    {"max_memory_mb", VX_CFG_INT, "256",
+     "most MiB of keys and values kept; beyond it the keys written longest ago are evicted",
+     1, 1048576, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
 
 static void mem_seterr(vx_error *err, int code, int retryable, const char *fmt, ...)
@@ -84,6 +102,27 @@ static void mem_entry_free(mem_entry *e) {
     free(e);
 }
 
+/* What an entry costs, as counted against max_memory_mb. */
+static size_t mem_cost(size_t klen, size_t vlen) {
+    return sizeof(mem_entry) + klen + 1 + vlen;
+}
+
+static void mem_order_remove(mem_store *s, mem_entry *e) {
+    if (e->older) e->older->newer = e->newer;
+    else s->oldest = e->newer;
+    if (e->newer) e->newer->older = e->older;
+    else s->newest = e->older;
+    e->older = e->newer = NULL;
+}
+
+static void mem_order_append(mem_store *s, mem_entry *e) {
+    e->newer = NULL;
+    e->older = s->newest;
+    if (s->newest) s->newest->newer = e;
+    else s->oldest = e;
+    s->newest = e;
+}
+
 /* Return the link that points at key's entry (or at the NULL that ends its
  * chain when absent), so callers can unlink or insert in place. */
 static mem_entry **mem_find(mem_store *s, const char *key, uint64_t hash) {
@@ -96,8 +135,41 @@ static mem_entry **mem_find(mem_store *s, const char *key, uint64_t hash) {
 static void mem_unlink(mem_store *s, mem_entry **pp) {
     mem_entry *e = *pp;
     *pp = e->next;
+    mem_order_remove(s, e);
+    s->bytes -= mem_cost(strlen(e->key), e->len);
     mem_entry_free(e);
     s->count--;
+}
+
+static void mem_gauges(mem_store *s) {
+    if (s->m_keys) s->api->metric_set(s->m_keys, (double)s->count);
+    if (s->m_bytes) s->api->metric_set(s->m_bytes, (double)s->bytes);
+}
+
+/* Evict the entries written longest ago until one more of `cost` bytes fits
+ * (keep: an entry already in the table that must stay). s->mu held. */
+static void mem_make_room(mem_store *s, size_t cost, int new_key, const mem_entry *keep, uint64_t now) {
+    uint64_t before = s->evicted;
+
+    while (s->oldest &&
+           (s->bytes + cost > s->max_bytes || (new_key && s->count + 1 > s->max_keys))) {
+        mem_entry *victim = s->oldest == keep ? keep->newer : s->oldest;
+        if (victim == NULL) break;
+        if (!mem_expired(victim, now)) s->evicted++; /* an expired one was due anyway */
+        mem_unlink(s, mem_find(s, victim->key, victim->hash));
+    }
+    if (s->evicted == before) return;
+    if (s->m_evicted) s->api->metric_add(s->m_evicted, (double)(s->evicted - before));
+    if (s->last_warn_ns == 0 || now - s->last_warn_ns >= 60000000000ull) {
+        s->api->log(s->h, VX_LOG_WARN,
+                    "full (%zu keys, %.1f of %zu MiB): evicted %llu sessions written longest ago "
+                    "(they can no longer be resumed); raise max_memory_mb or max_keys, or lower "
+                    "[session] ttl",
+                    s->count, (double)s->bytes / 1048576.0, s->max_bytes >> 20,
+                    (unsigned long long)(s->evicted - s->evicted_logged));
+        s->last_warn_ns = now;
+        s->evicted_logged = s->evicted;
+    }
 }
 
 /* Drop every expired entry and recompute next_expiry. O(buckets + count). */
@@ -192,37 +264,44 @@ static int mem_put(void *inst, const char *key, const void *val, size_t len,
     }
     memcpy(copy, val, len);
 
+    size_t klen = strlen(key);
+    size_t cost = mem_cost(klen, len);
     pthread_mutex_lock(&s->mu);
+    if (cost > s->max_bytes) {
+        rc = VX_EINVAL;
+        mem_seterr(err, rc, 0, "store_memory: a value of %zu bytes is larger than max_memory_mb=%zu",
+                   len, s->max_bytes >> 20);
+        goto done;
+    }
     mem_entry **pp = mem_find(s, key, hash);
     if (*pp) {
-        /* Overwrite in place: replacing a key never needs a new slot, so it
-         * succeeds even when the store is full. */
+        /* Overwrite in place; it becomes the newest entry. */
         e = *pp;
+        size_t old = mem_cost(klen, e->len);
+        if (cost > old) mem_make_room(s, cost - old, 0, e, now);
+        s->bytes -= old;
+        s->bytes += cost;
         free(e->val);
         e->val = copy;
         e->len = len;
         e->expire_ns = expire;
         copy = NULL;
+        mem_order_remove(s, e);
+        mem_order_append(s, e);
         goto done;
     }
 
-    if (s->count >= s->max_keys) {
+    if (s->count >= s->max_keys || s->bytes + cost > s->max_bytes) {
         mem_maybe_sweep(s, now);
-        if (s->count >= s->max_keys) {
-            rc = VX_EUNAVAIL;
-            mem_seterr(err, rc, 0,
-                       "store_memory: full (max_keys=%zu live keys); raise max_keys "
-                       "or lower [session] ttl", s->max_keys);
-            goto done;
-        }
-    } else if (s->count >= s->n_buckets) {
+        mem_make_room(s, cost, 1, NULL, now);
+    }
+    if (s->count >= s->n_buckets) {
         /* Load factor 1 reached: reclaim expired entries before paying for a
          * bigger table, and grow only if that did not free a quarter. */
         mem_maybe_sweep(s, now);
         if (s->count >= s->n_buckets - s->n_buckets / 4) mem_grow(s);
     }
 
-    size_t klen = strlen(key);
     e = malloc(sizeof(*e) + klen + 1);
     if (!e) {
         rc = VX_ENOMEM;
@@ -238,9 +317,12 @@ static int mem_put(void *inst, const char *key, const void *val, size_t len,
     pp = &s->buckets[hash & (s->n_buckets - 1)]; /* may have moved in mem_grow */
     e->next = *pp;
     *pp = e;
+    mem_order_append(s, e);
     s->count++;
+    s->bytes += cost;
 done:
     if (rc == VX_OK && expire < s->next_expiry) s->next_expiry = expire;
+    mem_gauges(s);
     pthread_mutex_unlock(&s->mu);
     free(copy);
     return rc;
@@ -252,6 +334,7 @@ static int mem_del(void *inst, const char *key, vx_error *err) {
     pthread_mutex_lock(&s->mu);
     mem_entry **pp = mem_find(s, key, mem_hash(key));
     if (*pp) mem_unlink(s, pp);
+    mem_gauges(s);
     pthread_mutex_unlock(&s->mu);
     return VX_OK;
 }
@@ -280,14 +363,26 @@ static int mem_init(const vx_host_api *host, vx_host *h, const vx_config *cfg,
     s->api = host;
     s->h = h;
     s->max_keys = 100000;
-    /* The host validated the range; strtoull cannot fail on its output. */
+    s->max_bytes = (size_t)256 << 20;
+    /* The host validated the ranges; strtoull cannot fail on its output. */
     if ((v = host->config_get(h, "max_keys")) != NULL) s->max_keys = strtoull(v, NULL, 10);
+    if ((v = host->config_get(h, "max_memory_mb")) != NULL) s->max_bytes = (size_t)strtoull(v, NULL, 10) << 20;
+    if (VX_HOST_HAS(host, metric_set) && host->metric_register && host->metric_add && host->metric_set) {
+        s->m_evicted = host->metric_register(h, VX_METRIC_COUNTER, "store_memory_evicted_keys_total",
+                                             "Keys evicted (written longest ago) to stay within max_keys "
+                                             "and max_memory_mb");
+        s->m_keys = host->metric_register(h, VX_METRIC_GAUGE, "store_memory_keys",
+                                          "Keys held, expired ones not yet swept included");
+        s->m_bytes = host->metric_register(h, VX_METRIC_GAUGE, "store_memory_bytes",
+                                           "Bytes of keys and values held, as counted against max_memory_mb");
+    }
     s->n_buckets = MEM_MIN_BUCKETS;
     s->next_expiry = MEM_NEVER;
     s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
     if (!s->buckets) goto oom;
     if (pthread_mutex_init(&s->mu, NULL) != 0) goto oom;
-    host->log(h, VX_LOG_INFO, "in-process store, max_keys=%zu", s->max_keys);
+    host->log(h, VX_LOG_INFO, "in-process store, max_keys=%zu, max_memory_mb=%zu", s->max_keys,
+              s->max_bytes >> 20);
     *inst = s;
     return VX_OK;
 oom:
@@ -314,16 +409,21 @@ static void mem_shutdown(void *inst) {
     free(s);
 }
 
-/* Healthy unless full; counts include expired entries not yet swept. */
+/* Always healthy: a full store evicts rather than refuses. Counts include
+ * expired entries not yet swept. */
 static int mem_health(void *inst, char *buf, size_t len) {
     mem_store *s = inst;
-    size_t count;
+    size_t count, bytes;
+    uint64_t evicted;
 
     pthread_mutex_lock(&s->mu);
     count = s->count;
+    bytes = s->bytes;
+    evicted = s->evicted;
     pthread_mutex_unlock(&s->mu);
-    snprintf(buf, len, "in-process, %zu/%zu keys", count, s->max_keys);
-    return count >= s->max_keys ? VX_EUNAVAIL : VX_OK;
+    snprintf(buf, len, "in-process, %zu/%zu keys, %.1f/%zu MiB, %llu evicted", count, s->max_keys,
+             (double)bytes / 1048576.0, s->max_bytes >> 20, (unsigned long long)evicted);
+    return VX_OK;
 }
 
 static const vx_plugin_info mem_info = {
@@ -344,7 +444,8 @@ static const vx_plugin_info mem_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    /* Everything used here (log, now_ns, alloc, config_get) exists since 1.0. */
+    /* Everything used here (log, now_ns, alloc, config_get) exists since 1.0;
+     * the metrics are used only when the host has them. */
     if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_get))
         return NULL;
     return &mem_info;

@@ -352,21 +352,95 @@ static void test_memory_get_missing_key_is_enotfound(void **state) {
     assert_int_equal(len, 0);
 }
 
-static void test_memory_max_keys_is_enforced(void **state) {
+/* A full store evicts the keys written longest ago, never refuses a new
+ * session; rewriting a key makes it the newest. */
+static void test_memory_max_keys_evicts_the_oldest_written(void **state) {
     fixture *f = *state;
+    char buf[16], health[160];
     vx_error err = {0};
 
     open_memory(f, "3");
     assert_int_equal(store_put(f, "a", "1", 0), VX_OK);
     assert_int_equal(store_put(f, "b", "1", 0), VX_OK);
     assert_int_equal(store_put(f, "c", "1", 0), VX_OK);
-    assert_int_equal(f->plugin->store->put(f->inst, "d", "1", 1, 0, &err), VX_EUNAVAIL);
-    assert_int_equal(err.code, VX_EUNAVAIL);
-    assert_non_null(strstr(err.msg, "max_keys=3"));
-    /* Replacing an existing key needs no new slot. */
-    assert_int_equal(store_put(f, "c", "2", 0), VX_OK);
-    assert_int_equal(f->plugin->store->del(f->inst, "a", &err), VX_OK);
+    assert_true(ph_metric_value(&f->host, "store_memory_evicted_keys_total") == 0);
     assert_int_equal(store_put(f, "d", "1", 0), VX_OK);
+    assert_int_equal(store_get_str(f, "a", buf, sizeof(buf)), VX_ENOTFOUND);
+    assert_int_equal(store_get_str(f, "b", buf, sizeof(buf)), VX_OK);
+    assert_true(ph_metric_value(&f->host, "store_memory_evicted_keys_total") == 1);
+    assert_true(ph_metric_value(&f->host, "store_memory_keys") == 3);
+    assert_true(ph_logged(&f->host, "evicted 1 sessions written longest ago"));
+    /* Rewriting b (reading does not count) makes c the oldest. */
+    assert_int_equal(store_put(f, "b", "2", 0), VX_OK);
+    assert_int_equal(store_put(f, "e", "1", 0), VX_OK);
+    assert_int_equal(store_get_str(f, "c", buf, sizeof(buf)), VX_ENOTFOUND);
+    assert_int_equal(store_get_str(f, "b", buf, sizeof(buf)), VX_OK);
+    assert_string_equal(buf, "2");
+    assert_int_equal(store_get_str(f, "d", buf, sizeof(buf)), VX_OK);
+    assert_int_equal(store_get_str(f, "e", buf, sizeof(buf)), VX_OK);
+    assert_true(ph_metric_value(&f->host, "store_memory_evicted_keys_total") == 2);
+    /* Full is not unhealthy: it makes room. */
+    assert_int_equal(f->plugin->health(f->inst, health, sizeof(health)), VX_OK);
+    assert_non_null(strstr(health, "3/3 keys"));
+    assert_non_null(strstr(health, "2 evicted"));
+    assert_int_equal(f->plugin->store->del(f->inst, "b", &err), VX_OK);
+    assert_true(ph_metric_value(&f->host, "store_memory_keys") == 2);
+}
+
+/* max_memory_mb bounds keys and values together; one value over the whole
+ * budget is refused and changes nothing. */
+static void test_memory_max_memory_evicts_by_bytes(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+    char key[16], buf[16];
+    size_t big = 300u << 10;
+    char *v = malloc(2u << 20);
+
+    assert_non_null(v);
+    memset(v, 'x', 2u << 20);
+    assert_int_equal(fx_open(f, mem_plugin, &err, "max_memory_mb", "1", NULL), VX_OK);
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(f->plugin->store->put(f->inst, key, v, big, 60, &err), VX_OK);
+    }
+    assert_true(ph_metric_value(&f->host, "store_memory_evicted_keys_total") == 0);
+    double before = ph_metric_value(&f->host, "store_memory_bytes");
+    assert_true(before > 3.0 * (double)big && before < 3.0 * (double)big + 1024);
+    /* A fourth does not fit in 1 MiB: k0 goes. */
+    assert_int_equal(f->plugin->store->put(f->inst, "k3", v, big, 60, &err), VX_OK);
+    assert_int_equal(store_get_str(f, "k0", buf, sizeof(buf)), VX_ENOTFOUND);
+    assert_int_equal(store_get_str(f, "k1", buf, sizeof(buf)), VX_OK);
+    assert_int_equal(store_get_str(f, "k3", buf, sizeof(buf)), VX_OK);
+    assert_true(ph_metric_value(&f->host, "store_memory_evicted_keys_total") == 1);
+    assert_true(ph_metric_value(&f->host, "store_memory_bytes") <= 1048576.0);
+    /* Growing k1 in place to 900 KiB evicts the others, never k1 itself. */
+    assert_int_equal(f->plugin->store->put(f->inst, "k1", v, 900u << 10, 60, &err), VX_OK);
+    assert_int_equal(store_get_str(f, "k2", buf, sizeof(buf)), VX_ENOTFOUND);
+    assert_int_equal(store_get_str(f, "k3", buf, sizeof(buf)), VX_ENOTFOUND);
+    assert_int_equal(store_get_str(f, "k1", buf, sizeof(buf)), VX_OK);
+    assert_true(ph_metric_value(&f->host, "store_memory_keys") == 1);
+    /* Larger than the whole budget: refused, k1 kept. */
+    assert_int_equal(f->plugin->store->put(f->inst, "huge", v, 2u << 20, 60, &err), VX_EINVAL);
+    assert_int_equal(err.code, VX_EINVAL);
+    assert_non_null(strstr(err.msg, "max_memory_mb=1"));
+    assert_int_equal(store_get_str(f, "k1", buf, sizeof(buf)), VX_OK);
+    assert_int_equal(store_get_str(f, "huge", buf, sizeof(buf)), VX_ENOTFOUND);
+    free(v);
+}
+
+/* Expired keys make room before live ones and are not counted as evicted. */
+static void test_memory_expired_keys_go_before_live_ones(void **state) {
+    fixture *f = *state;
+    char buf[16];
+
+    open_memory(f, "2");
+    assert_int_equal(store_put(f, "live", "x", 0), VX_OK);
+    assert_int_equal(store_put(f, "short", "x", 1), VX_OK);
+    ph_sleep_ms(1100);
+    assert_int_equal(store_put(f, "new", "y", 0), VX_OK);
+    assert_int_equal(store_get_str(f, "live", buf, sizeof(buf)), VX_OK);
+    assert_int_equal(store_get_str(f, "new", buf, sizeof(buf)), VX_OK);
+    assert_true(ph_metric_value(&f->host, "store_memory_evicted_keys_total") == 0);
 }
 
 static void test_memory_expired_keys_do_not_count_against_max_keys(void **state) {
@@ -769,7 +843,9 @@ int main(void) {
         T(test_memory_binary_values_keep_nul_bytes),
         T(test_memory_entry_expires_after_ttl),
         T(test_memory_get_missing_key_is_enotfound),
-        T(test_memory_max_keys_is_enforced),
+        T(test_memory_max_keys_evicts_the_oldest_written),
+        T(test_memory_max_memory_evicts_by_bytes),
+        T(test_memory_expired_keys_go_before_live_ones),
         T(test_memory_expired_keys_do_not_count_against_max_keys),
         T(test_memory_keeps_every_key_across_table_growth),
         T(test_memory_concurrent_put_get_from_4_threads),
