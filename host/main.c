@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -185,6 +186,25 @@ static void front_log(void *user, const char *line)
 {
     (void)user;
     log_warn("listener", "detail", line);
+}
+
+/* glibc's allocator, left alone, makes a long-running server's memory creep:
+ * a freed block above the mmap threshold (a reply's audio queue grows past
+ * 128 KiB) raises that threshold and the trim threshold with it, so later
+ * large blocks come from the arenas and are never given back, and the
+ * worker and plugin threads spread small blocks over up to 8 arenas per
+ * core. A fixed threshold keeps large blocks in mmap (returned on free),
+ * and one arena per core is plenty for a server that hands work between
+ * threads (BENCHMARKS.md, "Memory over a long run"). An operator's own
+ * MALLOC_* or GLIBC_TUNABLES settings win. */
+static void tune_allocator(void)
+{
+    if (getenv("GLIBC_TUNABLES") != NULL) return;
+    if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    if (getenv("MALLOC_ARENA_MAX") == NULL) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        mallopt(M_ARENA_MAX, n < 2 ? 2 : n > 64 ? 64 : (int)n);
+    }
 }
 
 /* Every session, every connection still sending its head and every refused
@@ -566,6 +586,7 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *help_name = NULL, *plugin_dir = NULL;
     int check = 0, list = 0, replay_rec = 0, opt;
 
+    tune_allocator(); /* before the first thread */
     while ((opt = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;

@@ -6,7 +6,13 @@
 #   tests/bench/soak.sh [BUILD_DIR] [MINUTES] [SESSIONS]
 # Environment: SOAK_TURNS (turns per connection, default 4), SOAK_SPEED
 # (audio speed, default 2 = twice real time), SOAK_INTERVAL (seconds between
-# samples, default 5), SOAK_CONF (extra INI lines appended to the config).
+# samples, default 5), SOAK_TTL (how long ended sessions stay in the
+# session store and their sampled series in /metrics, default 60s, so both
+# caches fill within the warm-up; "default" keeps voxray's 1 h and 10 min:
+# memory then grows until they are full, see BENCHMARKS.md), SOAK_CONF
+# (extra INI lines appended to the config),
+# SOAK_LOG (a file the server's log is copied to at the end, after it has
+# stopped: with an ASan build, LeakSanitizer's report is in it).
 #
 # It samples the server's resident memory, threads, open files and /metrics
 # series every SOAK_INTERVAL seconds and prints one line per minute, then the
@@ -25,6 +31,7 @@ work=$(mktemp -d)
 pid=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "${SOAK_LOG:-}" ] && cp "$work/v.log" "$SOAK_LOG"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,6 +56,7 @@ providers = flaky, steady
 providers = flaky, steady
 [tts]
 providers = flaky, steady
+$([ "${SOAK_TTL:-60s}" != default ] && printf '[session]\nttl = %s\n[metrics]\nseries_ttl = %s\n' "${SOAK_TTL:-60s}" "${SOAK_TTL:-60s}")
 ${SOAK_CONF:-}
 INI
 "$top_builddir/voxray" -c "$work/soak.ini" >"$work/v.log" 2>&1 &
@@ -76,7 +84,7 @@ for i in $(seq 1 "$sessions"); do slot "$i" & done
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null; }
 threads() { awk '/^Threads:/ { print $2 }' "/proc/$pid/status" 2>/dev/null; }
-echo "soak: $sessions sessions x $turns turns per connection, audio at ${speed}x, $minutes min, 10 % provider failures"
+echo "soak: $sessions sessions x $turns turns per connection, audio at ${speed}x, $minutes min, 10 % provider failures, session and series TTL ${SOAK_TTL:-60s}"
 printf '%6s %9s %8s %6s %7s %8s %8s\n' "t/s" "RSS/MB" "threads" "fds" "series" "sessions" "turns"
 : >"$work/samples"
 next_print=60
@@ -106,6 +114,13 @@ awk -v from=120 '$1 >= from { n++; sx += $1; sy += $2 / 1024; sxx += $1 * $1; sx
         b = (n * sxy - sx * sy) / (n * sxx - sx * sx)
         printf "RSS growth after warm-up (least squares over %d samples from t=120 s): %+.2f MB per minute\n", n, b * 60
     }' "$work/samples"
+half=$((minutes * 30))
+awk -v from="$half" '$1 >= from { n++; sx += $1; sy += $2 / 1024; sxx += $1 * $1; sxy += $1 * $2 / 1024 }
+    END {
+        if (n < 3) exit
+        b = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+        printf "RSS growth over the second half (%d samples from t=%d s): %+.2f MB per minute\n", n, from, b * 60
+    }' "$work/samples"
 awk 'NR == 1 { min = $2 } { if ($2 > max) max = $2; if ($2 < min) min = $2 }
     END { printf "RSS: first sample %.1f MB, min %.1f MB, max %.1f MB\n", first / 1024, min / 1024, max / 1024 }
     NR == 1 { first = $2 }' "$work/samples"
@@ -119,6 +134,7 @@ if cat "$work"/err*.txt 2>/dev/null | grep -q .; then
         sort | uniq -c | sort -rn | head -8
 fi
 m=$(curl -s --max-time 5 "http://127.0.0.1:$port/metrics")
+grep -E '^voxray_plugin_store_memory_(keys|bytes|evicted_keys_total)' <<<"$m"
 grep -E '^(stt|llm|tts)_fallback_total|^voxray_sessions_total|^voxray_active_sessions' <<<"$m"
 ticks=$(getconf CLK_TCK)
 read -r ut st < <(awk '{ print $14, $15 }' "/proc/$pid/stat")
