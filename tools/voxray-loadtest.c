@@ -552,12 +552,11 @@ static void on_event(sess *s, const char *type, int64_t now) {
     } else if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0) {
         if (s->t_stop >= 0 && s->t_stt < s->t_stop) s->t_stt = now;
     } else if (strcmp(type, "conversation.item.input_audio_transcription.failed") == 0) {
-        if (s->t_eos >= 0) {
-            end_turn(s, "transcription_failed");
-            maybe_next_turn(s);
-        } else {
-            lt_errors_add(&g.errors, "transcription_failed");
-        }
+        /* voxray drops an utterance whose transcription failed (no
+         * speech_stopped, no response), even when STT failed at its start:
+         * the turn has failed. The rest of the file is still streamed. */
+        end_turn(s, "transcription_failed");
+        maybe_next_turn(s);
     } else if (strcmp(type, "response.created") == 0) {
         s->resp_seen = 1;
         s->resp_final = s->t_eos >= 0;
