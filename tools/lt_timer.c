@@ -9,9 +9,10 @@
 #include "cliutil.h"
 #include "lt_timer.h"
 
-/* Timers due within this much of the earliest fire in the same pass: one
- * wake-up serves a batch, and no timer fires more than this early. */
-#define LT_BATCH_US 100
+/* Timers due within this much after a wake-up fire in the same pass: one
+ * wake-up serves a batch (at most about 1,000 wake-ups a second however
+ * many timers there are), and no timer fires more than this early. */
+#define LT_BATCH_US 1000
 
 struct lt_timers {
     struct lws_context *ctx;

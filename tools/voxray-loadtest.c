@@ -75,6 +75,7 @@ typedef struct opts {
     double duration;        /* seconds, 0: none */
     double timeout;         /* seconds */
     int silence_ms;
+    int out_rate;           /* reply audio rate to ask for, 0: the server's */
     int insecure;
     const char *metrics_url;/* NULL: derived from the URL */
     int have_prov;
@@ -140,7 +141,9 @@ typedef struct loadtest {
     struct lws_context *ctx;
     lt_timers *timers;
     sess *s;
-    lws_sorted_usec_list_t sul_tick;
+    lws_sorted_usec_list_t sul_tick, sul_finish;
+    int evlib;              /* lws runs on its libev loop (epoll) */
+    int finished;           /* every session is done: leave the loop */
 
     int64_t t_start;
     int stopping;           /* no new turns: --duration passed or interrupted */
@@ -190,6 +193,7 @@ static void say(const char *fmt, ...) {
 
 static void sess_close(sess *s);
 static void start_turn(sess *s);
+static void count_done(void);
 static void stream_feed(sess *s);
 
 /* ------------------------------------------------------------ outcome */
@@ -399,7 +403,7 @@ static void sess_close(sess *s) {
         return;
     }
     s->st = ST_DONE;
-    g.n_done++;
+    count_done();
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -682,7 +686,7 @@ static void on_closed(sess *s) {
     }
     if (s->st != ST_DONE) {
         s->st = ST_DONE;
-        g.n_done++;
+        count_done();
     }
 }
 
@@ -739,7 +743,7 @@ static int lt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         }
         if (s->st != ST_DONE) {
             s->st = ST_DONE;
-            g.n_done++;
+            count_done();
         }
         break;
     }
@@ -825,7 +829,7 @@ static void sess_connect(sess *s) {
         sess_fail(s, "connect_failed");
         count_lost_turns(s);
         s->st = ST_DONE;
-        g.n_done++;
+        count_done();
     }
 }
 
@@ -836,7 +840,7 @@ static void on_timer(lt_timer *t) {
         if (g.stopping) {
             g.n_skipped++;
             s->st = ST_DONE;
-            g.n_done++;
+            count_done();
             break;
         }
         sess_connect(s);
@@ -850,6 +854,27 @@ static void on_timer(lt_timer *t) {
     default:
         break;
     }
+}
+
+/* Every session done: leave the service loop. With an event library the
+ * loop belongs to lws and only returns once lws_context_destroy() started
+ * from inside it has stopped it; main() calls it again to finish. */
+static void on_finish(lws_sorted_usec_list_t *sul) {
+    (void)sul;
+    if (g.finished) return;
+    g.finished = 1;
+    lws_sul_cancel(&g.sul_tick);
+    lt_timers_free(g.timers);
+    g.timers = NULL;
+    if (g.evlib)
+        lws_context_destroy(g.ctx);
+    else
+        lws_cancel_service(g.ctx);
+}
+
+static void count_done(void) {
+    g.n_done++;
+    if (g.n_done == g.o.sessions) lws_sul_schedule(g.ctx, 0, &g.sul_finish, on_finish, 1);
 }
 
 /* ------------------------------------------------------------ progress */
@@ -896,7 +921,7 @@ static void stop_run(const char *why) {
             lt_timer_cancel(&s->tm);
             g.n_skipped++;
             s->st = ST_DONE;
-            g.n_done++;
+            count_done();
         } else if (s->st == ST_THINK || (g.interrupted && s->st != ST_DONE)) {
             sess_close(s);
         }
@@ -953,6 +978,13 @@ static void on_signal(int sig) {
     (void)sig;
     g_sigint = 1;
     if (g.ctx) lws_cancel_service(g.ctx);
+}
+
+/* SIGINT as libev delivers it to lws' loop (not in signal context). */
+static void on_evlib_signal(void *handle, int signum) {
+    (void)handle;
+    (void)signum;
+    g_sigint = 1;
 }
 
 static void lws_log(int level, const char *line) {
@@ -1109,6 +1141,8 @@ static json_t *report_json(const srvm *sm, double wall, double cpu) {
     json_object_set_new(o, "loadgen_chunk_late_max_ms", json_real(ms((double)g.lag_max)));
     json_object_set_new(o, "loadgen_chunks_late_over_20ms", json_integer((json_int_t)g.lag_over_20ms));
     json_object_set_new(o, "messages_received", json_integer((json_int_t)g.rx_messages));
+    json_object_set_new(o, "bytes_received", json_integer((json_int_t)g.rx_bytes));
+    json_object_set_new(o, "chunks_sent", json_integer((json_int_t)g.chunks_sent));
     return o;
 
 fail:
@@ -1149,6 +1183,9 @@ static void usage(FILE *f) {
 "                         server event arrives for S seconds (default 30);\n"
 "                         also the connect timeout\n"
 "      --silence MS       silence streamed after each WAV (default 700)\n"
+"      --output-rate HZ   ask for reply audio at HZ (audio/pcm, 8000..48000;\n"
+"                         default: the server's, 24000): 8000 is what a phone\n"
+"                         bridge asks for, and a third of the bytes to read\n"
 "      --provider-latency STT_MS,LLM_MS,TTS_MS\n"
 "                         latencies configured on the (sim) providers: report\n"
 "                         host_added = measured mean - configured, for stt,\n"
@@ -1200,18 +1237,20 @@ static void usage(FILE *f) {
 "server_rss_max_bytes, server_threads_max (with --pid), wall_seconds,\n"
 "audio_seconds_sent, session_seconds, loadgen_cpu_seconds (getrusage),\n"
 "loadgen_cpu_ms_per_audio_second, loadgen_chunk_late_max_ms,\n"
-"loadgen_chunks_late_over_20ms (the generator falling behind), \n"
-"messages_received.\n"
+"loadgen_chunks_late_over_20ms (the generator falling behind),\n"
+"messages_received, bytes_received (WebSocket payload), chunks_sent.\n"
 "\n"
-"Environment: VOXRAY_API_KEY (see --key); VOXRAY_LOADTEST_TIMERS=sul gives\n"
-"each session its own lws timer instead of the shared heap (for comparison).\n"
+"Environment: VOXRAY_API_KEY (see --key). For comparisons:\n"
+"VOXRAY_LOADTEST_TIMERS=sul gives each session its own lws timer instead of\n"
+"one shared heap; VOXRAY_LOADTEST_LOOP=poll uses lws' poll() loop instead of\n"
+"its libev (epoll) loop.\n"
 "\n"
 "Exit status: 0 the test ran (even if turns failed), 1 no session could\n"
 "connect at all, 2 usage error or unreadable WAV.\n", SILENT_LEVEL);
 }
 
 enum { OPT_RAMP = 256, OPT_KEY, OPT_PID, OPT_JSON, OPT_THINK, OPT_SPEED, OPT_DURATION,
-       OPT_TIMEOUT, OPT_SILENCE, OPT_PROV, OPT_METRICS, OPT_INSECURE, OPT_VERSION };
+       OPT_TIMEOUT, OPT_SILENCE, OPT_OUTRATE, OPT_PROV, OPT_METRICS, OPT_INSECURE, OPT_VERSION };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -1239,6 +1278,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         {"duration", required_argument, NULL, OPT_DURATION},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"silence", required_argument, NULL, OPT_SILENCE},
+        {"output-rate", required_argument, NULL, OPT_OUTRATE},
         {"provider-latency", required_argument, NULL, OPT_PROV},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"insecure", no_argument, NULL, OPT_INSECURE},
@@ -1299,6 +1339,10 @@ static int parse_args(int argc, char **argv, opts *o) {
             if (cli_parse_int(optarg, 0, 600000, &o->silence_ms) != 0)
                 return usage_error("--silence: expected milliseconds from 0 to 600000, got \"%s\"",
                                    optarg);
+            break;
+        case OPT_OUTRATE:
+            if (cli_parse_int(optarg, 8000, 48000, &o->out_rate) != 0)
+                return usage_error("--output-rate: expected 8000 to 48000 Hz, got \"%s\"", optarg);
             break;
         case OPT_PROV: {
             char extra;
@@ -1401,6 +1445,10 @@ static int prepare_messages(void) {
                            "session.update", "session", "type", "realtime", "output_modalities",
                            "audio", "audio", "input", "format", "type", "audio/pcm", "rate",
                            g.rate, "turn_detection", "type", "server_vad");
+    if (ev && g.o.out_rate)
+        json_object_set_new(json_object_get(json_object_get(ev, "session"), "audio"), "output",
+                            json_pack("{s:{s:s, s:i}}", "format", "type", "audio/pcm", "rate",
+                                      g.o.out_rate));
     g.update_msg = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     if (!g.update_msg) return -1;
@@ -1442,6 +1490,7 @@ int main(int argc, char **argv) {
     char murl[1200], err[256];
     int rc, mode = LT_TIMER_HEAP;
     const char *tm = getenv("VOXRAY_LOADTEST_TIMERS");
+    const char *loopenv = getenv("VOXRAY_LOADTEST_LOOP");
     double wall, cpu;
 
     memset(&sm, 0, sizeof(sm));
@@ -1509,7 +1558,23 @@ int main(int argc, char **argv) {
     info.timeout_secs = (unsigned)ceil(g.o.timeout);
     info.connect_timeout_secs = (unsigned)ceil(g.o.timeout);
     if (strncmp(g.o.url, "wss:", 4) == 0) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* lws' own loop is poll(): every wake-up scans every socket, which at
+     * thousands of sessions costs more than the sessions themselves. Its
+     * libev plugin waits with epoll instead. */
+    g.evlib = !(loopenv && strcmp(loopenv, "poll") == 0);
+    if (g.evlib) {
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.signal_cb = on_evlib_signal;
+    }
     g.ctx = lws_create_context(&info);
+    if (!g.ctx && g.evlib) {
+        say("warning: lws has no libev event loop here (package libwebsockets-evlib-ev): "
+            "using poll(), which costs O(sessions) per wake-up");
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+        info.signal_cb = NULL;
+        g.evlib = 0;
+        g.ctx = lws_create_context(&info);
+    }
     if (!g.ctx) {
         say("cannot create the libwebsockets context");
         rc = EXIT_NOCONN;
@@ -1543,7 +1608,7 @@ int main(int argc, char **argv) {
         }
     }
     lws_sul_schedule(g.ctx, 0, &g.sul_tick, on_tick, 1000000);
-    while (g.n_done < g.o.sessions)
+    while (!g.finished)
         if (lws_service(g.ctx, 0) < 0) break;
     wall = (double)(cli_now_us() - g.t_start) / 1e6;
     if (g.have_proc && g.proc.alive) lt_proc_sample(&g.proc);

@@ -109,7 +109,7 @@ check "an unreadable WAV exits 2 and names the file" bash -c "[ $? -eq 2 ] && gr
 check "--help exits 0" [ $? -eq 0 ]
 missing=""
 for o in -u --url -n --sessions -t --turns --ramp --key --pid --json --think --speed --duration \
-         --timeout --silence --provider-latency --metrics --insecure --help --version; do
+         --timeout --silence --output-rate --provider-latency --metrics --insecure --help --version; do
     grep -q -- "$o\\b" "$WORK/help.txt" || missing="$missing $o"
 done
 check "--help mentions every option" [ -z "$missing" ]
