@@ -23,10 +23,10 @@ extern const char *const lt_metric_names[LT_M_COUNT];
 /* The _sum and _count of every series of those families at one moment. */
 typedef struct lt_metrics lt_metrics;
 
-/* GET url (5 s timeout) and parse it. Returns a snapshot to release with
- * lt_metrics_free(), or NULL with a reason in err (unreachable, not 200,
- * not the text format). */
-lt_metrics *lt_metrics_fetch(const char *url, char *err, size_t errlen);
+/* GET url (5 s timeout) and parse it; insecure: do not verify an https
+ * certificate. Returns a snapshot to release with lt_metrics_free(), or
+ * NULL with a reason in err (unreachable, not 200, out of memory). */
+lt_metrics *lt_metrics_fetch(const char *url, int insecure, char *err, size_t errlen);
 
 /* What happened between two snapshots of family f: observations and their
  * mean in seconds. Series are matched by their labels; a series that only

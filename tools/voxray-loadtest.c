@@ -1193,7 +1193,8 @@ static void usage(FILE *f) {
 "      --metrics URL      the server's Prometheus page (default: http://HOST:PORT\n"
 "                         /metrics of the ws URL; https for wss); read at start\n"
 "                         and end for the server's own mean per stage\n"
-"      --insecure         wss: accept self-signed, expired or misnamed certs\n"
+"      --insecure         wss: accept self-signed, expired or misnamed\n"
+"                         certificates (also for an https --metrics page)\n"
 "  -h, --help             show this help\n"
 "      --version          show the version\n"
 "\n"
@@ -1529,7 +1530,7 @@ int main(int argc, char **argv) {
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     metrics_url(murl, sizeof(murl));
-    m0 = lt_metrics_fetch(murl, err, sizeof(err));
+    m0 = lt_metrics_fetch(murl, g.o.insecure, err, sizeof(err));
     if (!m0) {
         snprintf(sm.why, sizeof(sm.why), "%s not readable (%s): skipped", murl, err);
         say("%s", sm.why);
@@ -1617,7 +1618,7 @@ int main(int argc, char **argv) {
     g.last_line = 0;
 
     if (m0) {
-        m1 = lt_metrics_fetch(murl, err, sizeof(err));
+        m1 = lt_metrics_fetch(murl, g.o.insecure, err, sizeof(err));
         if (!m1) {
             snprintf(sm.why, sizeof(sm.why), "%s not readable at the end (%s): skipped", murl, err);
         } else {
