@@ -35,6 +35,7 @@
 #include <libwebsockets.h>
 #include <openssl/evp.h>
 
+#include "cliutil.h"
 #include "wav.h"
 
 #define PROG "voxray-client"
@@ -55,12 +56,6 @@
 
 static volatile sig_atomic_t g_interrupted;
 static struct lws_context *g_ctx; /* for the signal handler only */
-
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...) {
@@ -428,7 +423,7 @@ static void stream_feed(client *c) {
         if (!c->qhead) queue_chunk(c);
         return;
     }
-    int64_t now = now_us();
+    int64_t now = cli_now_us();
     while (c->ph == PH_TURNS && !c->all_queued && chunk_due(c, c->next_chunk) <= now)
         if (queue_chunk(c) != 0) return;
     if (c->ph == PH_TURNS && !c->all_queued)
@@ -462,7 +457,7 @@ static void start_turn(client *c, int i) {
     c->eos_chunk = k;
     c->next_chunk = 0;
     c->all_queued = c->stream_done = 0;
-    c->stream_t0 = now_us();
+    c->stream_t0 = cli_now_us();
     t->t_eos = t->t_stop = t->t_audio = t->stop_to_audio = -1;
     if (i == 0) t->errors += c->setup_errors; /* errors before the first turn */
 
@@ -688,7 +683,7 @@ static void on_audio_delta(client *c, turn *t, const json_t *ev) {
     if (t->resp_final) {
         t->audio_bytes += n;
         if (t->t_audio < 0 && n > 0) {
-            t->t_audio = now_us();
+            t->t_audio = cli_now_us();
             if (t->t_stop >= 0) t->stop_to_audio = t->t_audio - t->t_stop;
         }
     }
@@ -862,7 +857,7 @@ static void on_message(client *c, const char *text, size_t len) {
     if (strcmp(type, "input_audio_buffer.speech_started") == 0) {
         t->t_stop = -1;
     } else if (strcmp(type, "input_audio_buffer.speech_stopped") == 0) {
-        t->t_stop = now_us();
+        t->t_stop = cli_now_us();
     } else if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0) {
         on_transcript(c, t, ev);
     } else if (strcmp(type, "conversation.item.input_audio_transcription.failed") == 0) {
@@ -917,7 +912,7 @@ static int on_writeable(client *c, struct lws *wsi) {
     if (c->ph == PH_TURNS) {
         turn *t = &c->turns[c->cur];
         if (m->mark & MARK_EOS) {
-            t->t_eos = now_us();
+            t->t_eos = cli_now_us();
             arm_reply_timeout(c);
         }
         if (m->mark & MARK_STREAM_END) c->stream_done = 1;
@@ -1113,26 +1108,6 @@ static void usage(FILE *f) {
 "2 usage or input file error, 3 cannot connect.\n", SILENT_LEVEL);
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out) {
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_int(const char *s, long lo, long hi, int *out) {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 enum { OPT_BETA = 256, OPT_MANUAL, OPT_SILENCE, OPT_INSTR, OPT_RATE, OPT_TIMEOUT, OPT_JSON,
        OPT_VERSION };
 
@@ -1168,7 +1143,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         case 'u': o->url = optarg; break;
         case 'o': o->output = optarg; break;
         case 's':
-            if (parse_double(optarg, 0, 1000, &o->speed) != 0) {
+            if (cli_parse_double(optarg, 0, 1000, &o->speed) != 0) {
                 say("--speed: expected a number from 0 to 1000, got \"%s\"", optarg);
                 return EXIT_USAGE;
             }
@@ -1176,20 +1151,20 @@ static int parse_args(int argc, char **argv, opts *o) {
         case OPT_BETA: o->beta = 1; break;
         case OPT_MANUAL: o->manual = 1; break;
         case OPT_SILENCE:
-            if (parse_int(optarg, 0, 600000, &o->silence_ms) != 0) {
+            if (cli_parse_int(optarg, 0, 600000, &o->silence_ms) != 0) {
                 say("--silence: expected milliseconds from 0 to 600000, got \"%s\"", optarg);
                 return EXIT_USAGE;
             }
             break;
         case OPT_INSTR: o->instructions = optarg; break;
         case OPT_RATE:
-            if (parse_int(optarg, 1000, 768000, &o->rate) != 0) {
+            if (cli_parse_int(optarg, 1000, 768000, &o->rate) != 0) {
                 say("--rate: expected a sample rate in Hz, got \"%s\"", optarg);
                 return EXIT_USAGE;
             }
             break;
         case OPT_TIMEOUT:
-            if (parse_double(optarg, 0.001, 86400, &o->timeout) != 0) {
+            if (cli_parse_double(optarg, 0.001, 86400, &o->timeout) != 0) {
                 say("--timeout: expected seconds (> 0), got \"%s\"", optarg);
                 return EXIT_USAGE;
             }
@@ -1257,20 +1232,6 @@ static int load_inputs(const opts *o, wav_audio *wavs, int *in_rate) {
     return 0;
 }
 
-/* Split ws://host[:port][/path] for lws. Returns 0, or -1 on a malformed URL.
- * buf keeps the pieces alive. */
-static int split_url(const char *url, char *buf, size_t buflen, const char **host, int *port,
-                     char *path, size_t pathlen) {
-    const char *proto, *addr, *p;
-    if (strlen(url) >= buflen) return -1;
-    memcpy(buf, url, strlen(url) + 1);
-    if (lws_parse_uri(buf, &proto, &addr, port, &p) != 0) return -1;
-    if (strcmp(proto, "ws") != 0 || !*addr) return -1;
-    if (snprintf(path, pathlen, "/%s", p) >= (int)pathlen) return -1;
-    *host = addr;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     opts o;
     client c;
@@ -1278,15 +1239,15 @@ int main(int argc, char **argv) {
     turn *turns = NULL;
     struct lws_context_creation_info info;
     struct lws_client_connect_info ci;
-    char urlbuf[1024], path[1024], hosthdr[300];
-    const char *host = NULL;
-    int port = 0, rc, in_rate = 0;
+    cli_ws_url u;
+    char hosthdr[300];
+    int rc, in_rate = 0;
     char err[256];
 
     memset(&c, 0, sizeof(c));
     rc = parse_args(argc, argv, &o);
     if (rc) return rc < 0 ? EXIT_OK : rc;
-    if (split_url(o.url, urlbuf, sizeof(urlbuf), &host, &port, path, sizeof(path)) != 0) {
+    if (cli_split_ws_url(o.url, &u) != 0 || u.tls) {
         say("--url: cannot parse \"%s\" (expected ws://HOST[:PORT]/PATH)", o.url);
         return EXIT_USAGE;
     }
@@ -1343,12 +1304,12 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
     }
 
-    snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
+    snprintf(hosthdr, sizeof(hosthdr), "%s:%d", u.host, u.port);
     memset(&ci, 0, sizeof(ci));
     ci.context = c.ctx;
-    ci.address = host;
-    ci.port = port;
-    ci.path = path;
+    ci.address = u.host;
+    ci.port = u.port;
+    ci.path = u.path;
     ci.host = hosthdr;
     ci.origin = NULL; /* not a browser: no Origin header */
     ci.protocol = NULL; /* the Realtime API names no subprotocol */

@@ -19,9 +19,10 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/prometheus.sh \
 	tests/integration/sdk.sh \
 	tests/integration/recording.sh \
-	tests/integration/recording_s3.sh
+	tests/integration/recording_s3.sh \
+	tests/integration/loadtest.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
 # The shell tests drive the built daemon and plugins (and the test plugins).
-$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT) tests/tools/mock_openai$(EXEEXT) tools/voxray-client$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built
+$(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT) tests/tools/mock_openai$(EXEEXT) tools/voxray-client$(EXEEXT) tools/voxray-loadtest$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built
