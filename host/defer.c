@@ -1,5 +1,9 @@
 /*
- * A single timer thread with a deadline-ordered list of jobs.
+ * A single timer thread over a binary min-heap of jobs, ordered by due time
+ * and then by id (jobs due at the same time run in the order they were
+ * queued). A hash table by id finds a job to cancel. Queueing and cancelling
+ * cost O(log n) however many sessions hold a timer; the thread wakes only
+ * for the earliest job.
  */
 #include "config.h"
 
@@ -10,44 +14,143 @@
 #include <time.h>
 
 typedef struct job {
-    struct timespec due;
+    uint64_t due_ns; /* CLOCK_MONOTONIC */
+    uint64_t id;
     void (*fn)(void *);
     void *arg;
-    uint64_t id;
-    struct job *next;
+    size_t slot;       /* index in g_heap */
+    struct job *hnext; /* chain in g_table */
 } job;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond;
-static job *g_head;
+static job **g_heap;
+static size_t g_n, g_cap;
+static job **g_table; /* by id; g_tsize buckets, a power of two */
+static size_t g_tsize;
 static int g_running;
 static pthread_t g_thread;
 static uint64_t g_next_id = 1;
 
-static int ts_before(const struct timespec *a, const struct timespec *b)
+static uint64_t now_ns(void)
 {
-    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* ------------------------------------------------------------ heap */
+
+static int before(const job *a, const job *b)
+{
+    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->id < b->id);
+}
+
+static void put_at(size_t i, job *j)
+{
+    g_heap[i] = j;
+    j->slot = i;
+}
+
+static void sift_up(size_t i)
+{
+    job *j = g_heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(j, g_heap[p])) break;
+        put_at(i, g_heap[p]);
+        i = p;
+    }
+    put_at(i, j);
+}
+
+static void sift_down(size_t i)
+{
+    job *j = g_heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= g_n) break;
+        if (c + 1 < g_n && before(g_heap[c + 1], g_heap[c])) c++;
+        if (!before(g_heap[c], j)) break;
+        put_at(i, g_heap[c]);
+        i = c;
+    }
+    put_at(i, j);
+}
+
+/* Take j out of the heap (not the table). */
+static void heap_remove(job *j)
+{
+    size_t i = j->slot;
+    job *last = g_heap[--g_n];
+    if (last == j) return;
+    put_at(i, last);
+    if (i > 0 && before(last, g_heap[(i - 1) / 2])) sift_up(i);
+    else sift_down(i);
+}
+
+/* ------------------------------------------------------------ table */
+
+static size_t bucket(uint64_t id) { return (size_t)(id * 0x9e3779b97f4a7c15ull >> 32) & (g_tsize - 1); }
+
+/* Rehash into twice the buckets; on allocation failure chains just get
+ * longer. */
+static void table_grow(void)
+{
+    size_t n = g_tsize ? g_tsize * 2 : 64, old = g_tsize;
+    job **t = calloc(n, sizeof *t), **prev = g_table;
+    if (t == NULL) return;
+    g_table = t;
+    g_tsize = n;
+    for (size_t i = 0; i < old; i++)
+        for (job *j = prev[i], *next; j; j = next) {
+            next = j->hnext;
+            j->hnext = g_table[bucket(j->id)];
+            g_table[bucket(j->id)] = j;
+        }
+    free(prev);
+}
+
+static void table_remove(job *j)
+{
+    for (job **pp = &g_table[bucket(j->id)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == j) {
+            *pp = j->hnext;
+            return;
+        }
+}
+
+/* Remove and return the earliest job (g_n > 0). */
+static job *pop_first(void)
+{
+    job *j = g_heap[0];
+    heap_remove(j);
+    table_remove(j);
+    return j;
+}
+
+/* ------------------------------------------------------------ thread */
 
 static void *loop(void *unused)
 {
     (void)unused;
     pthread_mutex_lock(&g_lock);
     while (g_running) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (g_head == NULL) {
+        if (g_n == 0) {
             pthread_cond_wait(&g_cond, &g_lock);
-        } else if (ts_before(&now, &g_head->due)) {
-            pthread_cond_timedwait(&g_cond, &g_lock, &g_head->due);
-        } else {
-            job *j = g_head;
-            g_head = j->next;
-            pthread_mutex_unlock(&g_lock);
-            j->fn(j->arg);
-            free(j);
-            pthread_mutex_lock(&g_lock);
+            continue;
         }
+        uint64_t due = g_heap[0]->due_ns;
+        if (now_ns() < due) {
+            struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
+            pthread_cond_timedwait(&g_cond, &g_lock, &ts);
+            continue;
+        }
+        job *j = pop_first();
+        pthread_mutex_unlock(&g_lock);
+        j->fn(j->arg);
+        free(j);
+        pthread_mutex_lock(&g_lock);
     }
     pthread_mutex_unlock(&g_lock);
     return NULL;
@@ -77,14 +180,15 @@ int defer_cancel(uint64_t id)
 {
     int removed = 0;
     pthread_mutex_lock(&g_lock);
-    for (job **pp = &g_head; *pp; pp = &(*pp)->next) {
-        if ((*pp)->id == id) {
-            job *j = *pp;
-            *pp = j->next;
-            free(j);
-            removed = 1;
-            break;
-        }
+    if (g_tsize) {
+        for (job *j = g_table[bucket(id)]; j; j = j->hnext)
+            if (j->id == id) {
+                table_remove(j);
+                heap_remove(j);
+                free(j);
+                removed = 1;
+                break;
+            }
     }
     pthread_mutex_unlock(&g_lock);
     return removed;
@@ -92,32 +196,36 @@ int defer_cancel(uint64_t id)
 
 int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *id)
 {
-    job *j = calloc(1, sizeof *j);
+    job *j = malloc(sizeof *j);
     if (j == NULL) return -1;
-    clock_gettime(CLOCK_MONOTONIC, &j->due);
-    j->due.tv_sec += delay_ms / 1000;
-    j->due.tv_nsec += (long)(delay_ms % 1000) * 1000000L;
-    if (j->due.tv_nsec >= 1000000000L) {
-        j->due.tv_sec++;
-        j->due.tv_nsec -= 1000000000L;
-    }
+    j->due_ns = now_ns() + (uint64_t)delay_ms * 1000000ull;
     j->fn = fn;
     j->arg = arg;
     pthread_mutex_lock(&g_lock);
-    if (!g_running) {
-        pthread_mutex_unlock(&g_lock);
-        free(j);
-        return -1;
+    if (!g_running) goto fail;
+    if (g_n == g_cap) {
+        size_t cap = g_cap ? g_cap * 2 : 64;
+        job **h = realloc(g_heap, cap * sizeof *h);
+        if (h == NULL) goto fail;
+        g_heap = h;
+        g_cap = cap;
     }
+    if (g_n >= g_tsize) table_grow();
+    if (g_tsize == 0) goto fail;
     j->id = g_next_id++;
     if (id) *id = j->id;
-    job **pp = &g_head;
-    while (*pp && !ts_before(&j->due, &(*pp)->due)) pp = &(*pp)->next;
-    j->next = *pp;
-    *pp = j;
-    pthread_cond_signal(&g_cond);
+    j->hnext = g_table[bucket(j->id)];
+    g_table[bucket(j->id)] = j;
+    g_heap[g_n] = j;
+    sift_up(g_n++);
+    /* Only a new earliest job changes when the thread must wake. */
+    if (j->slot == 0) pthread_cond_signal(&g_cond);
     pthread_mutex_unlock(&g_lock);
     return 0;
+fail:
+    pthread_mutex_unlock(&g_lock);
+    free(j);
+    return -1;
 }
 
 void defer_stop(void)
@@ -132,14 +240,18 @@ void defer_stop(void)
     pthread_mutex_unlock(&g_lock);
     pthread_join(g_thread, NULL);
     pthread_mutex_lock(&g_lock);
-    while (g_head) {
-        job *j = g_head;
-        g_head = j->next;
+    while (g_n > 0) {
+        job *j = pop_first();
         pthread_mutex_unlock(&g_lock);
         j->fn(j->arg);
         free(j);
         pthread_mutex_lock(&g_lock);
     }
+    free(g_heap);
+    free(g_table);
+    g_heap = NULL;
+    g_table = NULL;
+    g_n = g_cap = g_tsize = 0;
     pthread_mutex_unlock(&g_lock);
     pthread_cond_destroy(&g_cond);
 }

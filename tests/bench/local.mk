@@ -13,7 +13,9 @@ EXTRA_DIST += tests/bench/soak.sh
 BENCH_SOAK_MINUTES = 10
 BENCH_SESSIONS = 100
 .PHONY: bench
-bench: all plugins-built tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT)
+bench: all plugins-built tests/bench/bench_defer$(EXEEXT) tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT)
+	@echo "== timers (tests/bench/bench_defer)"
+	@$(top_builddir)/tests/bench/bench_defer
 	@echo "== latency (tests/bench/latency.sh)"
 	@$(SHELL) $(top_srcdir)/tests/bench/latency.sh $(top_builddir)
 	@echo "== load (tests/bench/load.sh, $(BENCH_SESSIONS) sessions)"
@@ -24,3 +26,8 @@ bench: all plugins-built tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EX
 	@$(SHELL) $(top_srcdir)/tests/bench/slowloris.sh $(top_builddir)
 	@echo "== soak (tests/bench/soak.sh, $(BENCH_SOAK_MINUTES) min, $(BENCH_SESSIONS) sessions)"
 	@$(SHELL) $(top_srcdir)/tests/bench/soak.sh $(top_builddir) $(BENCH_SOAK_MINUTES) $(BENCH_SESSIONS)
+
+noinst_PROGRAMS += tests/bench/bench_defer
+tests_bench_bench_defer_SOURCES = tests/bench/bench_defer.c host/defer.c host/defer.h
+tests_bench_bench_defer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/host
+tests_bench_bench_defer_LDADD = $(PTHREAD_LIBS)

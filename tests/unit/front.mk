@@ -22,3 +22,9 @@ TESTS += tests/unit/test_keepalive
 tests_unit_test_keepalive_SOURCES = tests/unit/test_keepalive.c host/keepalive.c host/keepalive.h
 tests_unit_test_keepalive_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(MHD_CFLAGS)
 tests_unit_test_keepalive_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += tests/unit/test_defer
+TESTS += tests/unit/test_defer
+tests_unit_test_defer_SOURCES = tests/unit/test_defer.c host/defer.c host/defer.h
+tests_unit_test_defer_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_defer_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS)
