@@ -236,6 +236,27 @@ void sess_schedule_tick(session *s, uint32_t ms)
     if (defer_run(ms, tick_fire, s) != 0) session_unref(s);
 }
 
+/* With nothing playing and no turn on hold, the tick only watches
+ * max_duration and idle_timeout: sleep until the nearer one (at most a
+ * minute), so that idle sessions cost no periodic work. A client message
+ * moves the idle deadline later, which the tick finds when it fires. */
+static uint32_t idle_tick_ms(const session *s, uint64_t now)
+{
+    const settings *st = &s->a->s;
+    uint64_t wait = 60000ull * 1000000ull;
+    if (st->max_duration_ms > 0) {
+        uint64_t end = s->t_start_ns + (uint64_t)st->max_duration_ms * 1000000ull;
+        uint64_t left = end > now ? end - now : 0;
+        if (left < wait) wait = left;
+    }
+    if (st->session_idle_timeout_ms > 0) {
+        uint64_t end = s->t_last_msg_ns + (uint64_t)st->session_idle_timeout_ms * 1000000ull;
+        uint64_t left = end > now ? end - now : 0;
+        if (left < wait) wait = left;
+    }
+    return (uint32_t)(wait / 1000000ull) + 1;
+}
+
 static void tick_task(session *s, void *arg)
 {
     (void)arg;
@@ -262,6 +283,7 @@ static void tick_task(session *s, void *arg)
     input_tick(s);
     uint32_t pace = respond_tick(s);
     if (pace && pace < next) next = pace;
+    else if (!pace && s->resp == NULL && !s->in.holding) next = idle_tick_ms(s, now);
     sess_schedule_tick(s, next);
 }
 

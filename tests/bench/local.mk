@@ -5,7 +5,7 @@ tests_bench_bench_metrics_SOURCES = tests/bench/bench_metrics.c
 tests_bench_bench_metrics_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS)
 EXTRA_DIST += tests/bench/latency.sh tests/bench/load.sh tests/bench/slowloris.sh \
 	tests/bench/abuse.sh tests/bench/abuse.mjs
-EXTRA_DIST += tests/bench/soak.sh
+EXTRA_DIST += tests/bench/soak.sh tests/bench/idle.sh tests/bench/idle.mjs
 
 # `make bench`: the long runs, one after the other; they print figures (the
 # ones quoted in BENCHMARKS.md) and never fail on time. BENCH_SOAK_MINUTES
@@ -16,6 +16,8 @@ BENCH_SESSIONS = 100
 bench: all plugins-built tests/bench/bench_defer$(EXEEXT) tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT)
 	@echo "== timers (tests/bench/bench_defer)"
 	@$(top_builddir)/tests/bench/bench_defer
+	@echo "== idle sessions (tests/bench/idle.sh)"
+	@$(SHELL) $(top_srcdir)/tests/bench/idle.sh $(top_builddir)
 	@echo "== latency (tests/bench/latency.sh)"
 	@$(SHELL) $(top_srcdir)/tests/bench/latency.sh $(top_builddir)
 	@echo "== load (tests/bench/load.sh, $(BENCH_SESSIONS) sessions)"

@@ -458,6 +458,20 @@ vtest('[session] idle_timeout does not end a session whose client keeps talking'
     await c.close();
 });
 
+vtest('[session] idle_timeout counts from the last client message, not from a periodic check', async () => {
+    const dm = await Daemon.start(simConfig({}, { session: { idle_timeout: '2s' } }));
+    const c = await dm.connect();
+    await sleep(1200);
+    await stillAlive(c);
+    const sent = Date.now();
+    c.send({ type: 'input_audio_buffer.clear' });
+    const ev = await c.next('error', { timeout: 8000 });
+    assert.equal(ev.error.code, 'session_idle_timeout');
+    assert.ok(Date.now() - sent >= 1900, `closed ${Date.now() - sent} ms after the last message`);
+    const closed = await c.waitClose(5000);
+    assert.equal(closed.code, 1000);
+});
+
 vtest('[session] max_duration = 1s: the session gets session_expired, then close', async () => {
     const dm = await Daemon.start(simConfig({}, { session: { max_duration: '1s' } }));
     const c = await dm.connect();
