@@ -61,3 +61,33 @@ int cli_split_ws_url(const char *url, cli_ws_url *out) {
     out->host = addr;
     return 0;
 }
+
+int sbuf_add(sbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+        while (cap < b->len + n + 1) cap *= 2;
+        p = realloc(b->s, cap);
+        if (!p) return -1;
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+    return 0;
+}
+
+const char *sbuf_str(const sbuf *b) {
+    return b->s ? b->s : "";
+}
+
+void sbuf_reset(sbuf *b) {
+    b->len = 0;
+    if (b->s) b->s[0] = '\0';
+}
+
+void sbuf_free(sbuf *b) {
+    free(b->s);
+    memset(b, 0, sizeof(*b));
+}

@@ -1,7 +1,7 @@
 /*
  * Small helpers shared by the command-line tools (voxray-client,
  * voxray-loadtest): strict number parsing for options, the monotonic clock,
- * and splitting a ws:// or wss:// URL for libwebsockets.
+ * splitting a ws:// or wss:// URL for libwebsockets, and a growable string.
  */
 #ifndef VOXRAY_TOOLS_CLIUTIL_H
 #define VOXRAY_TOOLS_CLIUTIL_H
@@ -32,5 +32,20 @@ typedef struct cli_ws_url {
 /* Split ws://HOST[:PORT][/PATH] or wss://... (default ports 80 and 443).
  * Returns 0, or -1 on anything else (another scheme, no host, too long). */
 int cli_split_ws_url(const char *url, cli_ws_url *out);
+
+/* A growable NUL-terminated string; zero-initialised it is empty. */
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+} sbuf;
+
+/* Append n bytes. Returns 0, or -1 (buffer unchanged) when out of memory. */
+int sbuf_add(sbuf *b, const char *s, size_t n);
+/* The text so far ("" when nothing was added). */
+const char *sbuf_str(const sbuf *b);
+/* Empty it, keeping the allocation. */
+void sbuf_reset(sbuf *b);
+/* Free it; it is empty again. */
+void sbuf_free(sbuf *b);
 
 #endif

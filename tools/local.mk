@@ -19,6 +19,7 @@ tools_voxray_loadtest_SOURCES = \
 	tools/lt_timer.c tools/lt_timer.h \
 	tools/lt_proc.c tools/lt_proc.h \
 	tools/lt_metrics.c tools/lt_metrics.h \
+	tools/lt_scan.c tools/lt_scan.h \
 	tools/cliutil.c tools/cliutil.h \
 	tools/wav.c tools/wav.h
 tools_voxray_loadtest_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)

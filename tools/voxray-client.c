@@ -68,43 +68,6 @@ static void say(const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
-/* A growable NUL-terminated string. */
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
-
-/* Append n bytes. Returns 0, or -1 (buffer unchanged) when out of memory. */
-static int sbuf_add(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-        while (cap < b->len + n + 1) cap *= 2;
-        p = realloc(b->s, cap);
-        if (!p) return -1;
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-    return 0;
-}
-
-static const char *sbuf_str(const sbuf *b) {
-    return b->s ? b->s : "";
-}
-
-static void sbuf_reset(sbuf *b) {
-    b->len = 0;
-    if (b->s) b->s[0] = '\0';
-}
-
-static void sbuf_free(sbuf *b) {
-    free(b->s);
-    memset(b, 0, sizeof(*b));
-}
-
 /* ------------------------------------------------------------ state */
 
 typedef struct opts {

@@ -43,6 +43,7 @@
 #include "cliutil.h"
 #include "lt_metrics.h"
 #include "lt_proc.h"
+#include "lt_scan.h"
 #include "lt_stats.h"
 #include "lt_timer.h"
 #include "wav.h"
@@ -56,7 +57,6 @@
 #define CHUNK_PER_SEC 50            /* 20 ms appends */
 #define SILENT_LEVEL 64             /* |sample| <= this is silence (about -54 dBFS) */
 #define GEN_RATE 16000              /* the generated signal */
-#define HEAD_MAX 512                /* a message's "type" must be within this */
 #define MAX_MESSAGE (16u << 20)     /* a larger parsed message is dropped */
 #define RX_BUFFER 4096              /* lws receive buffer per connection */
 
@@ -125,8 +125,7 @@ typedef struct sess {
 
     /* message being received */
     int rx_mode;
-    char *rx;
-    size_t rx_len, rx_cap;
+    sbuf rx;
     char rx_type[64];
     int close_code;
 } sess;
@@ -408,77 +407,10 @@ static void sess_close(sess *s) {
 
 /* ------------------------------------------------------------ receiving */
 
-/* Find the top-level "type" string of the JSON object starting in p[0..n).
- * Returns 1 with the type in out, 0 when more bytes are needed, -1 when it
- * cannot be read this way (not an object, nested value before "type",
- * escapes, too long): the message is then parsed whole. */
-static int scan_type(const char *p, size_t n, char *out, size_t outlen) {
-    size_t i = 0;
-#define WS() while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++
-#define NEED() if (i >= n) return 0
-    WS(); NEED();
-    if (p[i++] != '{') return -1;
-    for (;;) {
-        size_t ks, ke;
-        WS(); NEED();
-        if (p[i] != '"') return -1;
-        ks = ++i;
-        while (i < n && p[i] != '"') {
-            if (p[i] == '\\') return -1;
-            i++;
-        }
-        NEED();
-        ke = i++;
-        WS(); NEED();
-        if (p[i++] != ':') return -1;
-        WS(); NEED();
-        if (ke - ks == 4 && memcmp(p + ks, "type", 4) == 0) {
-            size_t vs;
-            if (p[i] != '"') return -1;
-            vs = ++i;
-            while (i < n && p[i] != '"') {
-                if (p[i] == '\\' || i - vs >= outlen - 1) return -1;
-                i++;
-            }
-            NEED();
-            memcpy(out, p + vs, i - vs);
-            out[i - vs] = '\0';
-            return 1;
-        }
-        if (p[i] == '"') {
-            i++;
-            while (i < n && p[i] != '"') i += p[i] == '\\' ? 2 : 1;
-            NEED();
-            i++;
-        } else if (p[i] == '{' || p[i] == '[') {
-            return -1;
-        } else {
-            while (i < n && p[i] != ',' && p[i] != '}') i++;
-        }
-        WS(); NEED();
-        if (p[i] == '}') return -1; /* no type */
-        if (p[i++] != ',') return -1;
-        if (i > HEAD_MAX) return -1;
-    }
-#undef WS
-#undef NEED
-}
 
 static int rx_append(sess *s, const void *in, size_t len) {
-    if (s->rx_len + len + 1 > MAX_MESSAGE) return -1;
-    if (s->rx_len + len + 1 > s->rx_cap) {
-        size_t cap = s->rx_cap ? s->rx_cap : 1024;
-        char *p;
-        while (cap < s->rx_len + len + 1) cap *= 2;
-        p = realloc(s->rx, cap);
-        if (!p) return -1;
-        s->rx = p;
-        s->rx_cap = cap;
-    }
-    memcpy(s->rx + s->rx_len, in, len);
-    s->rx_len += len;
-    s->rx[s->rx_len] = '\0';
-    return 0;
+    if (s->rx.len + len + 1 > MAX_MESSAGE) return -1;
+    return sbuf_add(&s->rx, in, len);
 }
 
 static int is_type(const char *type, const char *a, const char *b) {
@@ -588,7 +520,7 @@ static int needs_parse(const char *type) {
 
 static void on_full_message(sess *s) {
     json_error_t jerr;
-    json_t *ev = json_loadb(s->rx, s->rx_len, 0, &jerr);
+    json_t *ev = json_loadb(s->rx.s, s->rx.len, 0, &jerr);
     const char *type = json_string_value(json_object_get(ev, "type"));
 
     if (!ev || !json_is_object(ev) || !type) {
@@ -615,22 +547,22 @@ static void on_receive(sess *s, struct lws *wsi, const char *in, size_t len) {
     g.rx_bytes += len;
     s->t_last_rx = now;
     if (lws_is_first_fragment(wsi)) {
-        s->rx_len = 0;
+        sbuf_reset(&s->rx);
         s->rx_mode = lws_frame_is_binary(wsi) ? RX_SKIP : RX_SCAN;
     }
     if (s->rx_mode == RX_SCAN) {
         /* Usually the whole head is in the first fragment: read it there
          * without copying. */
-        if (s->rx_len == 0) {
-            r = scan_type(in, len, s->rx_type, sizeof(s->rx_type));
+        if (s->rx.len == 0) {
+            r = lt_scan_type(in, len, s->rx_type, sizeof(s->rx_type));
         } else {
             if (rx_append(s, in, len) != 0) goto toolong;
-            r = scan_type(s->rx, s->rx_len, s->rx_type, sizeof(s->rx_type));
+            r = lt_scan_type(s->rx.s, s->rx.len, s->rx_type, sizeof(s->rx_type));
             in = NULL; /* already kept */
         }
         if (r == 1 && !needs_parse(s->rx_type)) {
             s->rx_mode = RX_SKIP;
-            s->rx_len = 0;
+            sbuf_reset(&s->rx);
             on_event(s, s->rx_type, now);
         } else if (r != 0) {
             s->rx_mode = RX_FULL; /* needs its content, or unreadable head */
@@ -643,21 +575,17 @@ static void on_receive(sess *s, struct lws *wsi, const char *in, size_t len) {
     }
     if (lws_is_final_fragment(wsi)) {
         if (s->rx_mode != RX_SKIP) on_full_message(s);
-        s->rx_len = 0;
+        sbuf_reset(&s->rx);
         s->rx_mode = RX_SCAN;
         /* Keep big buffers from piling up across thousands of sessions. */
-        if (s->rx_cap > 65536) {
-            free(s->rx);
-            s->rx = NULL;
-            s->rx_cap = 0;
-        }
+        if (s->rx.cap > 65536) sbuf_free(&s->rx);
     }
     return;
 
 toolong:
     lt_errors_add(&g.errors, "oversize_server_message");
     s->rx_mode = RX_SKIP;
-    s->rx_len = 0;
+    sbuf_reset(&s->rx);
 }
 
 /* ------------------------------------------------------------ lws */
@@ -1655,7 +1583,7 @@ done:
     if (g.s)
         for (int i = 0; i < g.o.sessions; i++) {
             lt_timer_cancel(&g.s[i].tm);
-            free(g.s[i].rx);
+            sbuf_free(&g.s[i].rx);
         }
     if (g.ctx) {
         lws_sul_cancel(&g.sul_tick);

@@ -9,6 +9,7 @@ top_builddir=$(cd "${1:-$top_srcdir}" && pwd)
 sessions=${2:-4000}
 secs=${3:-20}
 work=$(mktemp -d)
+. "$top_srcdir/tests/bench/lib.sh"
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 port=$("$top_srcdir/tests/tools/freeport")
@@ -28,7 +29,5 @@ providers = sim
 [tts]
 providers = sim
 INI
-"$top_builddir/voxray" -c "$work/idle.ini" >"$work/v.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+bench_start_voxray "$work/idle.ini" "$port"
 node "$top_srcdir/tests/bench/idle.mjs" "ws://127.0.0.1:$port/v1/realtime" "$sessions" "$secs" "$pid"

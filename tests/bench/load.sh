@@ -11,6 +11,7 @@ top_builddir=$(cd "${1:-$top_srcdir}" && pwd)
 sessions=${2:-50}
 turns=${3:-3}
 work=$(mktemp -d)
+. "$top_srcdir/tests/bench/lib.sh"
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 port=$("$top_builddir/tests/tools/freeport")
 cat >"$work/load.ini" <<INI
@@ -19,19 +20,7 @@ listen = 127.0.0.1:$port
 plugin_dir = $top_builddir/plugins/.built
 [log]
 level = warn
-[plugin.flaky]
-plugin = sim
-latency = 20ms
-jitter = 30ms
-failure_rate = 0.1
-[plugin.steady]
-plugin = sim
-[stt]
-providers = flaky, steady
-[llm]
-providers = flaky, steady
-[tts]
-providers = flaky, steady
+$(bench_flaky_providers)
 [recording]
 enabled = $([ "${RECORD:-0}" = 1 ] && echo true || echo false)
 spool_dir = $work/spool
@@ -41,9 +30,7 @@ plugin = rec_file
 dir = $work/recordings
 INI
 mkdir -p "$work/recordings"
-"$top_builddir/voxray" -c "$work/load.ini" >"$work/v.log" 2>&1 &
-pid=$!
-for i in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+bench_start_voxray "$work/load.ini" "$port"
 sox -n -r 16000 -c 1 -b 16 -e signed-integer "$work/turn.wav" synth 1 sine 220 vol 0.4 pad 0.3 0 2>/dev/null
 files=()
 for t in $(seq 1 "$turns"); do files+=("$work/turn.wav"); done

@@ -5,7 +5,7 @@ tests_bench_bench_metrics_SOURCES = tests/bench/bench_metrics.c
 tests_bench_bench_metrics_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS)
 EXTRA_DIST += tests/bench/latency.sh tests/bench/load.sh tests/bench/slowloris.sh \
 	tests/bench/abuse.sh tests/bench/abuse.mjs
-EXTRA_DIST += tests/bench/soak.sh tests/bench/idle.sh tests/bench/idle.mjs
+EXTRA_DIST += tests/bench/soak.sh tests/bench/idle.sh tests/bench/idle.mjs tests/bench/lib.sh
 
 # `make bench`: the long runs, one after the other; they print figures (the
 # ones quoted in BENCHMARKS.md) and never fail on time. BENCH_SOAK_MINUTES

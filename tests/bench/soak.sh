@@ -28,6 +28,7 @@ turns=${SOAK_TURNS:-4}
 speed=${SOAK_SPEED:-2}
 interval=${SOAK_INTERVAL:-5}
 work=$(mktemp -d)
+. "$top_srcdir/tests/bench/lib.sh"
 pid=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -43,26 +44,11 @@ listen = 127.0.0.1:$port
 plugin_dir = $top_builddir/plugins/.built
 [log]
 level = warn
-[plugin.flaky]
-plugin = sim
-latency = 20ms
-jitter = 30ms
-failure_rate = 0.1
-[plugin.steady]
-plugin = sim
-[stt]
-providers = flaky, steady
-[llm]
-providers = flaky, steady
-[tts]
-providers = flaky, steady
+$(bench_flaky_providers)
 $([ "${SOAK_TTL:-60s}" != default ] && printf '[session]\nttl = %s\n[metrics]\nseries_ttl = %s\n' "${SOAK_TTL:-60s}" "${SOAK_TTL:-60s}")
 ${SOAK_CONF:-}
 INI
-"$top_builddir/voxray" -c "$work/soak.ini" >"$work/v.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/ready" >/dev/null || { echo "soak: voxray did not start"; cat "$work/v.log"; exit 1; }
+bench_start_voxray "$work/soak.ini" "$port"
 sox -n -r 16000 -c 1 -b 16 -e signed-integer "$work/turn.wav" synth 1 sine 220 vol 0.4 pad 0.3 0 2>/dev/null
 files=()
 for _ in $(seq 1 "$turns"); do files+=("$work/turn.wav"); done

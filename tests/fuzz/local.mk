@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse llm_stream oai_body wav cfg front upgrade session_state redis
+FUZZ_TARGETS = protocol sse llm_stream oai_body wav cfg front upgrade session_state redis lt_scan
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -103,11 +103,18 @@ FUZZ_CPP_redis = -I$(top_srcdir)/plugins/store_redis $(HIREDIS_CFLAGS)
 FUZZ_LIBS_redis = $(HIREDIS_LIBS)
 FUZZ_MAXLEN_redis = 4096
 
+# The event type voxray-loadtest reads off the head of a server message
+# without parsing it (tools/lt_scan.c).
+FUZZ_SRC_lt_scan = tests/fuzz/fuzz_lt_scan.c tools/lt_scan.c tools/lt_scan.h
+FUZZ_CPP_lt_scan = -I$(top_srcdir)/tools
+FUZZ_LIBS_lt_scan =
+FUZZ_MAXLEN_lt_scan = 1024
+
 # ---- make check: replay builds.
 FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_llm_stream tests/fuzz/fuzz_oai_body \
 	tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
 	tests/fuzz/fuzz_front tests/fuzz/fuzz_upgrade tests/fuzz/fuzz_session_state \
-	tests/fuzz/fuzz_redis
+	tests/fuzz/fuzz_redis tests/fuzz/fuzz_lt_scan
 check_PROGRAMS += $(FUZZ_REPLAYS)
 TESTS += $(FUZZ_REPLAYS)
 
@@ -151,6 +158,10 @@ tests_fuzz_fuzz_session_state_LDADD = $(FUZZ_LIBS_session_state)
 tests_fuzz_fuzz_redis_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_redis)
 tests_fuzz_fuzz_redis_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"redis"' $(FUZZ_CPP_redis)
 tests_fuzz_fuzz_redis_LDADD = $(FUZZ_LIBS_redis)
+
+tests_fuzz_fuzz_lt_scan_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_lt_scan)
+tests_fuzz_fuzz_lt_scan_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"lt_scan"' $(FUZZ_CPP_lt_scan)
+tests_fuzz_fuzz_lt_scan_LDADD = $(FUZZ_LIBS_lt_scan)
 
 EXTRA_DIST += tests/fuzz/fuzz.sh tests/fuzz/corpus tests/fuzz/regressions
 
