@@ -13,8 +13,10 @@ typedef struct conversation conversation;
 
 /* 1 if id is a plausible session id ([A-Za-z0-9_-], at most 64 bytes). */
 int persist_valid_id(const char *id);
-/* Queue a save of the session's settled state (session strand; returns at
- * once, the store call runs on the session's persist strand). */
+/* Mark the session's settled state changed (session strand; returns at
+ * once). It is saved after the work already queued on the session strand,
+ * coalesced with the changes that come meanwhile; the store call runs on
+ * the session's persist strand, one at a time. */
 void persist_save(session *s);
 /* Load session `id` into s (conversation, instructions, voice, id).
  * Blocking (the store's timeout bounds it); call on the session strand

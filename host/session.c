@@ -130,9 +130,9 @@ static void sampled_session_id(const char *id, char *out, size_t len)
 
 /* ------------------------------------------------------------ references */
 
-static void session_ref(session *s) { atomic_fetch_add(&s->refs, 1); }
+void session_ref(session *s) { atomic_fetch_add(&s->refs, 1); }
 
-static void session_unref(session *s)
+void session_unref(session *s)
 {
     if (atomic_fetch_sub(&s->refs, 1) != 1) return;
     input_free(s);
@@ -166,7 +166,7 @@ static void run_sess_task(void *p)
     free(t);
 }
 
-static int sess_post(session *s, void (*fn)(session *, void *), void *arg)
+int sess_post(session *s, void (*fn)(session *, void *), void *arg)
 {
     sess_task *t = malloc(sizeof *t);
     if (t == NULL) return -1;

@@ -201,6 +201,11 @@ struct session {
     atomic_int refs;
     strand *st;
     strand *persist;       /* store calls (saves), off the session strand */
+    /* saves coalesce (persist.c): a change marks the state dirty and one
+     * flush is queued behind the session's pending work; at most one save
+     * is being written at a time (session strand only, but persist_busy) */
+    int persist_dirty, persist_queued;
+    atomic_int persist_busy;
     char *resume_id;       /* ?session_id= of the upgrade, or NULL */
     app *a;
     ws_conn *conn;
@@ -230,6 +235,11 @@ struct session {
 };
 
 /* session.c */
+/* A reference for work that outlives the current task. */
+void session_ref(session *s);
+void session_unref(session *s);
+/* Run fn(s, arg) on the session strand with a reference held. 0 or -1. */
+int sess_post(session *s, void (*fn)(session *s, void *arg), void *arg);
 void sess_send(session *s, char *json);           /* NULL-safe; counts nothing */
 void sess_error(session *s, const char *type, const char *code, const char *message,
                 const char *param, const char *event_id);

@@ -118,3 +118,42 @@ vtest('a resume while the store is unavailable is refused as retryable, and the 
     assert.equal(c3.created.session.id, id);
     await c3.close();
 });
+
+vtest('saves coalesce: changes made while the store is slow cost one more save, and the last state is stored', async () => {
+    const puts = async () => sumMetric(await a.metrics(), 'voxray_plugin_calls_total',
+        { kind: 'store', plugin: 'redis', op: 'put' });
+    const c = await a.connect();
+    const id = c.created.session.id;
+    const create = (i) => c.send({ type: 'conversation.item.create', item: { id: `item_c${i}`, type: 'message',
+        role: 'user', content: [{ type: 'input_text', text: `note ${i}` }] } });
+    create(0);
+    await c.next('conversation.item.done');
+    await new Promise((r) => setTimeout(r, 300)); // that save lands
+    const before = await puts();
+    const N = 40;
+    redis.kill('SIGSTOP'); // the next save hangs in the store
+    try {
+        create(1);
+        await c.next('conversation.item.done', { where: (e) => e.item.id === 'item_c1' });
+        await new Promise((r) => setTimeout(r, 100)); // its save is being written
+        for (let i = 2; i <= N; i++) create(i);
+        await c.next('conversation.item.done', { where: (e) => e.item.id === `item_c${N}` });
+    } finally {
+        redis.kill('SIGCONT');
+    }
+    let n;
+    for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        n = (await puts()) - before;
+        if (n >= 2) break;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    n = (await puts()) - before;
+    assert.ok(n >= 2 && n <= 3, `${N} changes during a hung save cost ${n} saves, not ${N}`);
+    await c.close();
+    const c2 = await b.connect({ path: `/v1/realtime?session_id=${id}` });
+    const added = (await c2.drain(300)).filter((e) => e.type === 'conversation.item.added');
+    assert.equal(added.length, N + 1, 'every item is in the stored state');
+    assert.equal(added.at(-1).item.id, `item_c${N}`);
+    await c2.close();
+});
