@@ -133,6 +133,7 @@ static job *pop_first(void)
 
 static void *loop(void *unused)
 {
+    pthread_setname_np(pthread_self(), "vx-timer"); /* for top -H, perf, gdb */
     (void)unused;
     pthread_mutex_lock(&g_lock);
     while (g_running) {

@@ -739,6 +739,7 @@ static int front_timeout(const front *f) {
 }
 
 static void *front_main(void *arg) {
+    pthread_setname_np(pthread_self(), "vx-http"); /* for top -H, perf, gdb */
     front *f = arg;
     struct epoll_event ev[FRONT_EVENTS];
 

@@ -64,6 +64,7 @@ static void check_round(void)
 
 static void *loop(void *unused)
 {
+    pthread_setname_np(pthread_self(), "vx-health"); /* for top -H, perf, gdb */
     (void)unused;
     pthread_mutex_lock(&g_lock);
     while (g_running) {

@@ -133,7 +133,7 @@ int input_init(session *s)
     in->rs = resampler_new(s->cfg.input_rate, stt_rate(s), 3);
     in->vad = vad_new(stt_rate(s), &p);
     in->ring_cap = (size_t)stt_rate(s) * RING_MS / 1000;
-    in->ring = malloc(in->ring_cap * sizeof *in->ring);
+    in->ring = malloc(2 * in->ring_cap * sizeof *in->ring);
     return in->rs && in->vad && in->ring ? 0 : -1;
 }
 
@@ -149,7 +149,7 @@ void input_free(session *s)
     in->vad = NULL;
     in->ring = NULL;
     in->scratch = NULL;
-    in->ring_len = in->ring_cap = in->scratch_cap = 0;
+    in->ring_len = in->ring_cap = in->ring_off = in->scratch_cap = 0;
 }
 
 int input_reconfigure(session *s)
@@ -179,17 +179,27 @@ static void ring_push(input_state *in, const int16_t *pcm, size_t n)
 {
     if (n >= in->ring_cap) {
         memcpy(in->ring, pcm + n - in->ring_cap, in->ring_cap * sizeof *pcm);
+        in->ring_off = 0;
         in->ring_len = in->ring_cap;
         return;
     }
-    if (in->ring_len + n > in->ring_cap) {
-        size_t drop = in->ring_len + n - in->ring_cap;
-        memmove(in->ring, in->ring + drop, (in->ring_len - drop) * sizeof *pcm);
-        in->ring_len -= drop;
+    if (in->ring_off + in->ring_len + n > 2 * in->ring_cap) {
+        /* the end of the buffer: what is kept moves to the front */
+        size_t keep = in->ring_len + n > in->ring_cap ? in->ring_cap - n : in->ring_len;
+        memmove(in->ring, in->ring + in->ring_off + in->ring_len - keep, keep * sizeof *pcm);
+        in->ring_off = 0;
+        in->ring_len = keep;
     }
-    memcpy(in->ring + in->ring_len, pcm, n * sizeof *pcm);
+    memcpy(in->ring + in->ring_off + in->ring_len, pcm, n * sizeof *pcm);
     in->ring_len += n;
+    if (in->ring_len > in->ring_cap) {
+        in->ring_off += in->ring_len - in->ring_cap;
+        in->ring_len = in->ring_cap;
+    }
 }
+
+/* The oldest sample kept. */
+static const int16_t *ring_data(const input_state *in) { return in->ring + in->ring_off; }
 
 /* ------------------------------------------------------------ STT events */
 
@@ -442,7 +452,7 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
             uint64_t from = v.start_pos > pad ? v.start_pos - pad : 0;
             uint64_t ring_start = in->pos - in->ring_len;
             if (from < ring_start) from = ring_start;
-            stage_stt_feed(in->open->stt, in->ring + (from - ring_start), (size_t)(in->pos - from));
+            stage_stt_feed(in->open->stt, ring_data(in) + (from - ring_start), (size_t)(in->pos - from));
         } else {
             in->in_speech = 0;
         }
@@ -540,7 +550,7 @@ void input_clear(session *s)
     in->buffered = 0;
     in->in_speech = 0;
     in->holding = 0;
-    in->ring_len = 0;
+    in->ring_len = in->ring_off = 0;
     if (in->vad) vad_reset(in->vad);
     in->vad_base = in->pos;
     if (in->rs) resampler_reset(in->rs);

@@ -93,6 +93,7 @@ static int next_head_begun(const kconn *k, uint64_t now)
 
 static void *watch(void *unused)
 {
+    pthread_setname_np(pthread_self(), "vx-keepalive"); /* for top -H, perf, gdb */
     (void)unused;
     pthread_mutex_lock(&g_lock);
     while (g_running) {

@@ -716,18 +716,13 @@ static int b64_char(unsigned char c)
 /* input_audio_buffer.append: base64 little-endian s16 mono. The syntax is
  * checked here (whitespace dropped, '=' only as 1-2 trailing pad
  * characters, length a multiple of 4), the decoding is OpenSSL's. */
-static int parse_append(const json_t *root, size_t max_samples, proto_client_event *ev,
+/* The base64 text of an append's 'audio' (len bytes) into ev->pcm. */
+static int decode_audio(const unsigned char *s, size_t len, size_t max_samples, proto_client_event *ev,
                         proto_error *e)
 {
-    json_t *a = json_object_get(root, "audio");
-    const unsigned char *s;
     unsigned char *clean = NULL, *raw = NULL;
-    size_t len, n = 0, pad = 0, bytes, samples;
+    size_t n = 0, pad = 0, bytes, samples;
     int rc = -1;
-    if (a == NULL) return missing(e, "audio");
-    if (!json_is_string(a)) return bad_type(e, "audio", "a string", a);
-    s = (const unsigned char *)json_string_value(a);
-    len = json_string_length(a);
     if (len > INT_MAX) return perr(e, "message_too_large", "audio", "Audio chunk is too large.");
     if (len > 0 && (clean = malloc(len)) == NULL) goto oom;
     for (size_t i = 0; i < len; i++) {
@@ -780,6 +775,16 @@ out:
     free(clean);
     free(raw);
     return rc;
+}
+
+static int parse_append(const json_t *root, size_t max_samples, proto_client_event *ev,
+                        proto_error *e)
+{
+    json_t *a = json_object_get(root, "audio");
+    if (a == NULL) return missing(e, "audio");
+    if (!json_is_string(a)) return bad_type(e, "audio", "a string", a);
+    return decode_audio((const unsigned char *)json_string_value(a), json_string_length(a), max_samples,
+                        ev, e);
 }
 
 /* Append s to *acc (both NUL-terminated). */
@@ -1069,8 +1074,118 @@ static size_t json_values_upto(const char *s, size_t len, size_t max)
     return n;
 }
 
+/*
+ * The hot event, input_audio_buffer.append, read without building a JSON
+ * tree: tens of times a second per caller, and a tree means copying the
+ * audio's base64 text byte by byte into a json string first (most of the
+ * host's CPU per audio chunk). Only the plain shape is taken here: one
+ * object whose members are "type" (exactly the append), "audio" and
+ * optionally "event_id", each once, every key and value a string of
+ * printable ASCII without escapes, JSON whitespace between tokens, nothing
+ * after the object. Anything else (escapes, other members, other values,
+ * non-ASCII, duplicates, bad JSON) returns 0 and goes through jansson, so
+ * every answer, errors included, is the one the full parse gives (the
+ * protocol fuzz target checks that both agree).
+ */
+typedef struct span {
+    const char *p;
+    size_t n;
+} span;
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* A string of printable ASCII without escapes at *pp: its span. */
+static int plain_string(const char **pp, const char *end, span *out)
+{
+    const char *p = *pp;
+    if (p >= end || *p != '"') return 0;
+    const char *q = ++p;
+    while (q < end && *q != '"') {
+        unsigned char c = (unsigned char)*q;
+        if (c < 0x20 || c >= 0x7f || c == '\\') return 0;
+        q++;
+    }
+    if (q >= end) return 0;
+    out->p = p;
+    out->n = (size_t)(q - p);
+    *pp = q + 1;
+    return 1;
+}
+
+static int span_is(span s, const char *lit) { return s.n == strlen(lit) && memcmp(s.p, lit, s.n) == 0; }
+
+/* 1: handled (rc is the result); 0: not the plain shape. */
+static int fast_append(const char *json, size_t len, size_t max_samples, proto_client_event *ev,
+                       proto_error *err, int *rc)
+{
+    const char *p = json, *end = json + len;
+    span type = {0}, audio = {0}, event_id = {0}, key, val;
+    int have_type = 0, have_audio = 0, have_id = 0;
+    p = skip_ws(p, end);
+    if (p >= end || *p++ != '{') return 0;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (!plain_string(&p, end, &key)) return 0;
+        p = skip_ws(p, end);
+        if (p >= end || *p++ != ':') return 0;
+        p = skip_ws(p, end);
+        if (!plain_string(&p, end, &val)) return 0;
+        if (span_is(key, "type") && !have_type) {
+            type = val;
+            have_type = 1;
+        } else if (span_is(key, "audio") && !have_audio) {
+            audio = val;
+            have_audio = 1;
+        } else if (span_is(key, "event_id") && !have_id) {
+            event_id = val;
+            have_id = 1;
+        } else {
+            return 0;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < end && *p == '}') break;
+        return 0;
+    }
+    if (skip_ws(p + 1, end) != end) return 0;
+    if (!have_type || !have_audio || !span_is(type, "input_audio_buffer.append")) return 0;
+    if (have_id) {
+        size_t n = event_id.n < sizeof ev->event_id - 1 ? event_id.n : sizeof ev->event_id - 1;
+        memcpy(ev->event_id, event_id.p, n); /* ASCII: any cut is a character boundary */
+        ev->event_id[n] = '\0';
+    }
+    ev->type = PC_AUDIO_APPEND;
+    *rc = decode_audio((const unsigned char *)audio.p, audio.n, max_samples, ev, err);
+    return 1;
+}
+
 int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_samples,
                 proto_client_event *ev, proto_error *err)
+{
+    int rc;
+    if (json != NULL) {
+        memset(ev, 0, sizeof *ev);
+        memset(err, 0, sizeof *err);
+        if (fast_append(json, len, max_audio_samples, ev, err, &rc)) {
+            if (rc != 0) {
+                memcpy(err->event_id, ev->event_id, sizeof err->event_id);
+                proto_client_event_free(ev);
+            }
+            return rc;
+        }
+    }
+    return proto_parse_full(json, len, d, max_audio_samples, ev, err);
+}
+
+int proto_parse_full(const char *json, size_t len, proto_dialect d, size_t max_audio_samples,
+                     proto_client_event *ev, proto_error *err)
 {
     json_t *root = NULL, *v;
     json_error_t je;

@@ -209,6 +209,10 @@ typedef struct proto_client_event {
  * not give take the defaults of proto_session_defaults(). */
 int proto_parse(const char *json, size_t len, proto_dialect d, size_t max_audio_samples,
                 proto_client_event *ev, proto_error *err);
+/* proto_parse without its fast path for plain audio appends: every event
+ * through the JSON tree (for tests that check both agree). */
+int proto_parse_full(const char *json, size_t len, proto_dialect d, size_t max_audio_samples,
+                     proto_client_event *ev, proto_error *err);
 void proto_client_event_free(proto_client_event *ev);
 
 /* ------------------------------------------------------------ server events */

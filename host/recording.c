@@ -496,6 +496,7 @@ static int run_job(rjob *j, int *retry)
 
 static void *worker(void *arg)
 {
+    pthread_setname_np(pthread_self(), "vx-recording"); /* for top -H, perf, gdb */
     int slot = (int)(intptr_t)arg;
     pthread_mutex_lock(&Q.mu);
     for (;;) {

@@ -24,7 +24,12 @@
 #include "session_int.h"
 #include "stage.h"
 
-#define TICK_MS 20
+/* Paced output wakes every third of [session] audio_lead (20..100 ms): the
+ * client then holds between 2/3 of the lead and the lead, and a session
+ * costs 10 wake-ups and deltas per second of reply at the default 300 ms,
+ * not 50. */
+#define TICK_MIN_MS 20
+#define TICK_MAX_MS 100
 #define MAX_DELTA_MS 200 /* audio per delta event */
 
 /* ------------------------------------------------------------ helpers */
@@ -716,8 +721,11 @@ uint32_t respond_tick(session *s)
         maybe_complete(s);
         return 0;
     }
-    sess_schedule_tick(s, TICK_MS);
-    return TICK_MS;
+    uint32_t tick = (uint32_t)(lead / 3);
+    if (tick < TICK_MIN_MS) tick = TICK_MIN_MS;
+    if (tick > TICK_MAX_MS) tick = TICK_MAX_MS;
+    sess_schedule_tick(s, tick);
+    return tick;
 }
 
 /* ------------------------------------------------------------ start / cancel */

@@ -108,8 +108,12 @@ typedef struct input_state {
     resampler *rs;          /* client rate -> STT rate */
     int rs_in_rate;
     vad *vad;
-    int16_t *ring;          /* last second of STT-rate audio, for prefix padding */
-    size_t ring_cap, ring_len;
+    /* the last second of STT-rate audio, for prefix padding: ring_len
+     * samples (at most ring_cap) from ring + ring_off, in a buffer of
+     * 2 x ring_cap so that keeping it contiguous costs one move per second
+     * of audio, not one per chunk */
+    int16_t *ring;
+    size_t ring_cap, ring_len, ring_off;
     uint64_t pos;           /* STT-rate samples processed since the start */
     uint64_t append_end;    /* pos at the end of the append being processed */
     uint64_t vad_base;      /* pos when the VAD was last reset (its origin) */

@@ -1,5 +1,17 @@
 /*
  * Thread pool with strands (serial task queues).
+ *
+ * Threads: the pool starts with min_threads workers and grows only when
+ * work waits while every worker is stuck in one task (a plugin call that
+ * blocks: a store or sink call on a dead server, a provider that hangs) —
+ * a monitor thread adds a worker when the queue has made no progress for
+ * STALL_MS. Busy workers alone are no reason to grow: the work is CPU
+ * work, and more threads than cores only add hand-offs and lock traffic
+ * (a pool that grew on every busy moment ran ~250 threads at 200 sessions,
+ * half its CPU in futex calls).
+ *
+ * Posting to a strand that is already queued or running touches only the
+ * strand's lock; the pool lock is taken when a strand becomes runnable.
  */
 #include "config.h"
 
@@ -32,6 +44,12 @@ static int g_threads, g_idle, g_max, g_running, g_busy;
 static pthread_t *g_tids;
 static int g_n_tids, g_cap_tids;
 static _Thread_local const strand *t_current;
+/* the monitor: sleeps until work waits with no idle worker */
+#define STALL_MS 5
+static pthread_cond_t g_mon_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t g_mon;
+static int g_mon_started, g_mon_waiting;
+static atomic_ulong g_done; /* tasks finished, ever */
 
 static void strand_destroy(strand *s)
 {
@@ -87,6 +105,7 @@ static void run_strand(strand *s)
         t->fn(t->arg);
         t_current = NULL;
         free(t);
+        atomic_fetch_add_explicit(&g_done, 1, memory_order_relaxed);
     }
     pthread_mutex_lock(&s->lock);
     int more = s->head != NULL;
@@ -100,12 +119,56 @@ static void run_strand(strand *s)
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_lock(&g_lock);
     ready_push(s);
-    pthread_cond_signal(&g_cond);
+    if (g_idle > 0) pthread_cond_signal(&g_cond);
     pthread_mutex_unlock(&g_lock);
+}
+
+/* Work is queued and no worker is idle: let the monitor watch for a stall
+ * (g_lock held). */
+static void watch_locked(void)
+{
+    if (g_mon_waiting) pthread_cond_signal(&g_mon_cond);
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_nsec += ms * 1000000L;
+    while (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *monitor_main(void *unused)
+{
+    pthread_setname_np(pthread_self(), "vx-pool-monitor");
+    (void)unused;
+    pthread_mutex_lock(&g_lock);
+    while (g_running) {
+        if (g_ready_head == NULL || g_idle > 0 || g_threads >= g_max) {
+            g_mon_waiting = 1;
+            pthread_cond_wait(&g_mon_cond, &g_lock);
+            g_mon_waiting = 0;
+            continue;
+        }
+        /* Work waits and every worker is busy: grow only if none of them
+         * finishes a task within STALL_MS. */
+        unsigned long seen = atomic_load(&g_done);
+        struct timespec due;
+        deadline_in(&due, STALL_MS);
+        while (g_running && pthread_cond_timedwait(&g_mon_cond, &g_lock, &due) == 0) {
+        }
+        if (g_running && g_ready_head && g_idle == 0 && atomic_load(&g_done) == seen && g_threads < g_max)
+            spawn_locked();
+    }
+    pthread_mutex_unlock(&g_lock);
+    return NULL;
 }
 
 static void *worker_main(void *unused)
 {
+    pthread_setname_np(pthread_self(), "vx-worker"); /* for top -H, perf, gdb */
     (void)unused;
     pthread_mutex_lock(&g_lock);
     for (;;) {
@@ -119,9 +182,7 @@ static void *worker_main(void *unused)
         g_ready_head = s->next_ready;
         if (g_ready_head == NULL) g_ready_tail = NULL;
         g_busy++;
-        /* Everyone busy and work waiting: grow, so a blocked plugin call
-         * cannot hold the rest back. */
-        if (g_idle == 0 && g_ready_head && g_threads < g_max) spawn_locked();
+        if (g_idle == 0 && g_ready_head) watch_locked();
         pthread_mutex_unlock(&g_lock);
         run_strand(s);
         pthread_mutex_lock(&g_lock);
@@ -140,6 +201,14 @@ int workers_start(int min_threads, int max_threads)
     g_max = max_threads < min_threads ? min_threads : max_threads;
     for (int i = 0; i < min_threads; i++) spawn_locked();
     int ok = g_threads > 0;
+    if (ok && !g_mon_started) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&g_mon_cond, &ca);
+        pthread_condattr_destroy(&ca);
+        g_mon_started = pthread_create(&g_mon, NULL, monitor_main, NULL) == 0;
+    }
     pthread_mutex_unlock(&g_lock);
     return ok ? 0 : -1;
 }
@@ -165,11 +234,15 @@ int workers_stop(int timeout_ms)
     }
     g_running = 0;
     pthread_cond_broadcast(&g_cond);
+    pthread_cond_broadcast(&g_mon_cond);
+    int mon = g_mon_started;
+    g_mon_started = 0;
     int n = g_n_tids;
     pthread_t *tids = g_tids;
     g_tids = NULL;
     g_n_tids = g_cap_tids = 0;
     pthread_mutex_unlock(&g_lock);
+    if (mon) pthread_join(g_mon, NULL);
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
     free(tids);
     return 0;
@@ -223,6 +296,18 @@ int strand_post(strand *s, void (*fn)(void *), void *arg)
     t->fn = fn;
     t->arg = arg;
     t->next = NULL;
+    /* Already queued or running: the worker that has it runs this too
+     * (run_strand looks for more under the strand's lock before it lets
+     * go), and the pool cannot stop before it has. */
+    pthread_mutex_lock(&s->lock);
+    if (s->scheduled) {
+        if (s->tail) s->tail->next = t;
+        else s->head = t;
+        s->tail = t;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&s->lock);
     pthread_mutex_lock(&g_lock);
     if (!g_running) {
         pthread_mutex_unlock(&g_lock);
@@ -239,7 +324,7 @@ int strand_post(strand *s, void (*fn)(void *), void *arg)
     if (schedule) {
         ready_push(s);
         if (g_idle > 0) pthread_cond_signal(&g_cond);
-        else if (g_threads < g_max) spawn_locked();
+        else watch_locked();
     }
     pthread_mutex_unlock(&g_lock);
     return 0;

@@ -94,6 +94,10 @@ static struct lws_context *g_ctx;
 static struct lws_vhost *g_vh;
 static pthread_t g_thread;
 static atomic_int g_running;
+/* The lws thread runs lws' own poll() loop, which scans every socket on
+ * each wake-up. Its libev loop (epoll) was tried with libwebsockets 4.1.6:
+ * neither wsi timers (lws_set_timer_usecs) nor lws_sul timers fired in
+ * this threaded set-up, so the holds of max_audio_ahead never ended. */
 static atomic_int g_pending_count;
 
 static pthread_mutex_t g_pend_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -128,17 +132,22 @@ void ws_conn_unref(ws_conn *c)
     free(c);
 }
 
+/* Queue c for the lws thread. Only the first connection queued since the
+ * lws thread last took the list interrupts its poll (a pipe write and a
+ * wake-up each): the others ride along. */
 static void wake(ws_conn *c)
 {
+    int first = 0;
     pthread_mutex_lock(&g_wake_lock);
     if (!c->flagged) {
         c->flagged = 1;
         ws_conn_ref(c);
+        first = g_wake == NULL;
         c->next_wake = g_wake;
         g_wake = c;
     }
     pthread_mutex_unlock(&g_wake_lock);
-    if (g_ctx) lws_cancel_service(g_ctx);
+    if (first && g_ctx) lws_cancel_service(g_ctx);
 }
 
 int ws_send(ws_conn *c, char *text)
@@ -603,6 +612,7 @@ static void lws_logger(int level, const char *line)
 
 static void *service(void *unused)
 {
+    pthread_setname_np(pthread_self(), "vx-ws"); /* for top -H, perf, gdb */
     (void)unused;
     while (atomic_load(&g_running)) {
         if (lws_service(g_ctx, 0) < 0) break;

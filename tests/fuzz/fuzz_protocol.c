@@ -24,6 +24,28 @@ static void must_be_json(char *text)
     free(text);
 }
 
+/* proto_parse (with its fast path for plain appends) and the full parse
+ * must give the same answer for every input. */
+static void same_as_full(const uint8_t *data, size_t size, proto_dialect d)
+{
+    proto_client_event a, b;
+    proto_error ea, eb;
+    int ra = proto_parse((const char *)data, size, d, 48000, &a, &ea);
+    int rb = proto_parse_full((const char *)data, size, d, 48000, &b, &eb);
+    if (ra != rb) abort();
+    if (ra == 0) {
+        if (a.type != b.type || strcmp(a.event_id, b.event_id) != 0) abort();
+        if (a.type == PC_AUDIO_APPEND &&
+            (a.samples != b.samples || (a.samples && memcmp(a.pcm, b.pcm, a.samples * sizeof *a.pcm) != 0)))
+            abort();
+        proto_client_event_free(&a);
+        proto_client_event_free(&b);
+    } else if (strcmp(ea.type, eb.type) != 0 || strcmp(ea.code, eb.code) != 0 || strcmp(ea.param, eb.param) != 0 ||
+               strcmp(ea.message, eb.message) != 0 || strcmp(ea.event_id, eb.event_id) != 0) {
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -36,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (int i = 0; i < 2; i++) {
         proto_dialect d = dialects[i];
+        same_as_full(data, size, d);
         proto_client_event ev;
         proto_error err;
         if (proto_parse((const char *)data, size, d, 48000, &ev, &err) == 0) {

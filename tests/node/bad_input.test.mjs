@@ -300,7 +300,10 @@ vtest('audio sent far ahead of real time is read at real time: [session] max_aud
     await dd.waitMetrics((m) => sumMetric(m, 'voxray_client_input_paused_total', { reason: 'audio_ahead' }) >= 1,
         { what: 'reading paused' });
     await stillAlive(c);
-    assert.ok(Date.now() - t0 >= 1500, 'the client was held back to real time');
+    // Unheld, the answer comes in tens of ms. Reading resumes a socket read
+    // (up to 64 KB: two of these 32 KB appends) at a time, so the last
+    // appends can come in together once 2 s of audio is due: >= 1 s.
+    assert.ok(Date.now() - t0 >= 1000, 'the client was held back to real time');
     await c.close();
 });
 

@@ -703,6 +703,60 @@ static void append_decodes_little_endian_samples(void **state)
     proto_client_event_free(&ev);
 }
 
+/* Appends take a fast path when their JSON is plain; every answer must be
+ * the one the full parse gives, for plain shapes and for the ones that
+ * fall back. */
+static void append_fast_path_agrees_with_the_full_parse(void **state)
+{
+    static const char *const cases[] = {
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//wCA\"}",
+        " {\n\t\"event_id\" : \"ev_1\" ,\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD/ /wCA\"}\r\n",
+        "{\"audio\":\"AQD//wCA\",\"type\":\"input_audio_buffer.append\",\"event_id\":\"x\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD*wCA\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\",\"event_id\":\"e\",\"event_id\":\"f\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\",\"audio\":\"AAAA\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD\\/\\/w==\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\"} {}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\",}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\"",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":42}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\",\"extra\":1}",
+        "{\"type\":\"input_audio_buffer.append\"}",
+        "{\"type\":\"input_audio_buffer.commit\",\"audio\":\"AQD//w==\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\",\"event_id\":\"\xc3\xa9t\xc3\xa9\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//w==\",\"event_id\":"
+        "\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}",
+        "{\"type\":\"input_audio_buffer.append\",\"audio\":\"AQD//wCAAQD//wCA\"}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int d = 0; d < 2; d++) {
+            proto_dialect dl = d ? PROTO_BETA : PROTO_GA;
+            proto_client_event a, b;
+            proto_error ea, eb;
+            size_t len = strlen(cases[i]);
+            int ra = proto_parse(cases[i], len, dl, 4, &a, &ea);
+            int rb = proto_parse_full(cases[i], len, dl, 4, &b, &eb);
+            assert_int_equal(ra, rb);
+            if (ra == 0) {
+                assert_int_equal(a.type, b.type);
+                assert_string_equal(a.event_id, b.event_id);
+                assert_int_equal(a.samples, b.samples);
+                if (a.samples) assert_memory_equal(a.pcm, b.pcm, a.samples * sizeof *a.pcm);
+                proto_client_event_free(&a);
+                proto_client_event_free(&b);
+            } else {
+                assert_string_equal(ea.type, eb.type);
+                assert_string_equal(ea.code, eb.code);
+                assert_string_equal(ea.param, eb.param);
+                assert_string_equal(ea.message, eb.message);
+                assert_string_equal(ea.event_id, eb.event_id);
+            }
+        }
+    }
+}
+
 static void append_with_padding_decodes_exact_length(void **state)
 {
     proto_client_event ev;
@@ -1924,6 +1978,7 @@ int main(void)
         cmocka_unit_test(long_event_id_is_truncated_on_a_character_boundary),
         cmocka_unit_test(append_decodes_little_endian_samples),
         cmocka_unit_test(append_with_padding_decodes_exact_length),
+        cmocka_unit_test(append_fast_path_agrees_with_the_full_parse),
         cmocka_unit_test(append_ignores_whitespace_in_base64),
         cmocka_unit_test(append_of_zero_samples_is_empty),
         cmocka_unit_test(append_invalid_character_is_invalid_base64),
