@@ -300,10 +300,12 @@ vtest('audio sent far ahead of real time is read at real time: [session] max_aud
     await dd.waitMetrics((m) => sumMetric(m, 'voxray_client_input_paused_total', { reason: 'audio_ahead' }) >= 1,
         { what: 'reading paused' });
     await stillAlive(c);
-    // Unheld, the answer comes in tens of ms. Reading resumes a socket read
-    // (up to 64 KB: two of these 32 KB appends) at a time, so the last
-    // appends can come in together once 2 s of audio is due: >= 1 s.
-    assert.ok(Date.now() - t0 >= 1000, 'the client was held back to real time');
+    // Unheld, the answer comes in tens of ms. Held, the socket is read a
+    // read (up to 64 KB: two of these appends) at a time whenever the audio
+    // read so far is due, so the update can ride in with the last appends
+    // once about 2 s - 1 s of reads are due: at least half a second.
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 500, `the client was held back to real time (answered after ${waited} ms)`);
     await c.close();
 });
 
