@@ -720,11 +720,12 @@ static int b64_char(unsigned char c)
 static int decode_audio(const unsigned char *s, size_t len, size_t max_samples, proto_client_event *ev,
                         proto_error *e)
 {
-    unsigned char *clean = NULL, *raw = NULL;
+    unsigned char *clean = NULL;
+    const unsigned char *src = s;
     size_t n = 0, pad = 0, bytes, samples;
     int rc = -1;
     if (len > INT_MAX) return perr(e, "message_too_large", "audio", "Audio chunk is too large.");
-    if (len > 0 && (clean = malloc(len)) == NULL) goto oom;
+    /* Check it all first; copy only when there is whitespace to drop. */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
@@ -737,7 +738,7 @@ static int decode_audio(const unsigned char *s, size_t len, size_t max_samples, 
             perr(e, "invalid_base64", "audio", "Invalid base64 in 'audio': data after padding.");
             goto out;
         }
-        clean[n++] = c;
+        n++;
     }
     if (n % 4 != 0 || pad > 2) {
         perr(e, "invalid_base64", "audio",
@@ -757,9 +758,19 @@ static int decode_audio(const unsigned char *s, size_t len, size_t max_samples, 
         goto out;
     }
     if (samples > 0) {
-        if ((raw = malloc(n / 4 * 3)) == NULL) goto oom;
-        if ((ev->pcm = malloc(samples * sizeof *ev->pcm)) == NULL) goto oom;
-        if (EVP_DecodeBlock(raw, clean, (int)n) != (int)(n / 4 * 3)) {
+        if (n != len) {
+            if ((clean = malloc(n)) == NULL) goto oom;
+            size_t k = 0;
+            for (size_t i = 0; i < len; i++)
+                if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') clean[k++] = s[i];
+            src = clean;
+        }
+        /* Decoded straight into the sample buffer (room for the padding
+         * bytes too), then put in host order where they lie: sample i is
+         * written over the two bytes it is made of. */
+        if ((ev->pcm = malloc((n / 4 * 3 + 1) / 2 * sizeof *ev->pcm)) == NULL) goto oom;
+        unsigned char *raw = (unsigned char *)ev->pcm;
+        if (EVP_DecodeBlock(raw, src, (int)n) != (int)(n / 4 * 3)) {
             perr(e, "invalid_base64", "audio", "Invalid base64 in 'audio'.");
             goto out;
         }
@@ -773,7 +784,6 @@ oom:
     perr(e, "server_error", "audio", "Out of memory.");
 out:
     free(clean);
-    free(raw);
     return rc;
 }
 

@@ -50,6 +50,11 @@ static pthread_cond_t g_mon_cond = PTHREAD_COND_INITIALIZER;
 static pthread_t g_mon;
 static int g_mon_started, g_mon_waiting;
 static atomic_ulong g_done; /* tasks finished, ever */
+/* a thread's batch (strand_batch_begin/end): strands it made runnable,
+ * handed to the pool together */
+static _Thread_local int t_batching;
+static _Thread_local strand *t_batch_head, *t_batch_tail;
+static _Thread_local int t_batch_n;
 
 static void strand_destroy(strand *s)
 {
@@ -307,6 +312,20 @@ int strand_post(strand *s, void (*fn)(void *), void *arg)
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
+    if (t_batching) {
+        /* the strand is handed to the pool at strand_batch_end() */
+        if (s->tail) s->tail->next = t;
+        else s->head = t;
+        s->tail = t;
+        s->scheduled = 1;
+        pthread_mutex_unlock(&s->lock);
+        s->next_ready = NULL;
+        if (t_batch_tail) t_batch_tail->next_ready = s;
+        else t_batch_head = s;
+        t_batch_tail = s;
+        t_batch_n++;
+        return 0;
+    }
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_lock(&g_lock);
     if (!g_running) {
@@ -331,3 +350,35 @@ int strand_post(strand *s, void (*fn)(void *), void *arg)
 }
 
 int strand_current(const strand *s) { return t_current == s; }
+
+void strand_batch_begin(void) { t_batching = 1; }
+
+void strand_batch_end(void)
+{
+    t_batching = 0;
+    if (t_batch_head == NULL) return;
+    strand *list = t_batch_head;
+    int n = t_batch_n;
+    t_batch_head = t_batch_tail = NULL;
+    t_batch_n = 0;
+    pthread_mutex_lock(&g_lock);
+    if (!g_running) {
+        /* the pool is gone: run them here rather than drop them */
+        pthread_mutex_unlock(&g_lock);
+        while (list) {
+            strand *next = list->next_ready;
+            run_strand(list);
+            list = next;
+        }
+        return;
+    }
+    while (list) {
+        strand *next = list->next_ready;
+        ready_push(list);
+        list = next;
+    }
+    int wake = n < g_idle ? n : g_idle;
+    for (int i = 0; i < wake; i++) pthread_cond_signal(&g_cond);
+    if (g_idle < n) watch_locked();
+    pthread_mutex_unlock(&g_lock);
+}

@@ -40,6 +40,13 @@ void strand_unref(strand *s);
  * stopped (fn will not run; the caller cleans up arg). Any thread. */
 int strand_post(strand *s, void (*fn)(void *arg), void *arg);
 
+/* Batching for a thread that posts many tasks in a burst (the WebSocket
+ * thread, one poll's worth of messages): between begin and end, strands
+ * this thread makes runnable are handed to the pool together at end, with
+ * one lock and one wake-up per idle worker needed, instead of one each. */
+void strand_batch_begin(void);
+void strand_batch_end(void);
+
 /* 1 when called from a task currently running on s. */
 int strand_current(const strand *s);
 

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "persist.h"
 #include "session.h"
+#include "worker.h"
 
 typedef struct msg {
     struct msg *next;
@@ -615,7 +616,10 @@ static void *service(void *unused)
     pthread_setname_np(pthread_self(), "vx-ws"); /* for top -H, perf, gdb */
     (void)unused;
     while (atomic_load(&g_running)) {
-        if (lws_service(g_ctx, 0) < 0) break;
+        strand_batch_begin();
+        int rc = lws_service(g_ctx, 0);
+        strand_batch_end();
+        if (rc < 0) break;
     }
     return NULL;
 }

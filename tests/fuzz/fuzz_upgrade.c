@@ -86,6 +86,10 @@ void session_on_closed(session *s) { (void)s; }
 
 void session_abandon(session *s) { (void)s; }
 
+/* host/worker.c is not linked: the lws thread's batching is a no-op. */
+void strand_batch_begin(void) {}
+void strand_batch_end(void) {}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
