@@ -34,6 +34,6 @@ voxray_SOURCES = \
 	host/chunker.c host/chunker.h
 voxray_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) \
 	$(CRYPTO_CFLAGS) $(SPEEXDSP_CFLAGS)
-voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(LWS_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) \
+voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(LWS_LIBS) $(EV_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) \
 	$(CRYPTO_LIBS) $(SPEEXDSP_LIBS) $(PTHREAD_LIBS) -lm -ldl
 voxray_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools

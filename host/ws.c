@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#ifdef HAVE_LIBEV
+#include <ev.h>
+#endif
 
 #include "auth.h"
 #include "head.h"
@@ -95,10 +98,54 @@ static struct lws_context *g_ctx;
 static struct lws_vhost *g_vh;
 static pthread_t g_thread;
 static atomic_int g_running;
-/* The lws thread runs lws' own poll() loop, which scans every socket on
- * each wake-up. Its libev loop (epoll) was tried with libwebsockets 4.1.6:
- * neither wsi timers (lws_set_timer_usecs) nor lws_sul timers fired in
- * this threaded set-up, so the holds of max_audio_ahead never ended. */
+#ifdef HAVE_LIBEV
+/*
+ * The lws thread's loop: libev (epoll) where lws can use it, since lws' own
+ * loop is poll(), which scans every socket on every wake-up (O(sessions)
+ * each time). The loop is ours ("foreign" to lws): lws then installs no
+ * SIGINT watcher, and signals stay with the main thread's sigwait.
+ *
+ * libwebsockets 4.1.6 arms its libev timer for the earliest lws timer only
+ * when that timer is not running yet, so a timer set after a later one
+ * (a read hold after lws' own 10 s timeouts) waited for the later one. lws
+ * works its due timers off after any I/O event it sees, so g_kick makes
+ * one every KICK_MS: lws timers (holds, close lingers) run at most that
+ * late.
+ */
+#define KICK_MS 50
+static struct ev_loop *g_loop; /* NULL: lws' poll() loop */
+static ev_timer g_kick;
+
+/* Batching (strand_batch_begin/end) around the callbacks of one wake-up:
+ * check watchers run right after the loop wakes, prepare watchers right
+ * before it sleeps again. */
+static ev_prepare g_batch_end;
+static ev_check g_batch_begin;
+
+static void batch_begin(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    strand_batch_begin();
+}
+
+static void batch_end(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    strand_batch_end();
+}
+
+static void kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    lws_cancel_service(g_ctx);
+}
+#endif
 static atomic_int g_pending_count;
 
 static pthread_mutex_t g_pend_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -474,6 +521,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+#ifdef HAVE_LIBEV
+        if (g_loop && !atomic_load(&g_running)) {
+            ev_break(g_loop, EVBREAK_ALL);
+            return 0;
+        }
+#endif
         adopt_pending();
         drain_wakeups();
         return 0;
@@ -615,6 +668,13 @@ static void *service(void *unused)
 {
     pthread_setname_np(pthread_self(), "vx-ws"); /* for top -H, perf, gdb */
     (void)unused;
+#ifdef HAVE_LIBEV
+    if (g_loop) {
+        ev_run(g_loop, 0); /* until ws_stop: ev_break in EVENT_WAIT_CANCELLED */
+        strand_batch_end();
+        return NULL;
+    }
+#endif
     while (atomic_load(&g_running)) {
         strand_batch_begin();
         int rc = lws_service(g_ctx, 0);
@@ -622,6 +682,19 @@ static void *service(void *unused)
         if (rc < 0) break;
     }
     return NULL;
+}
+
+/* After lws_context_destroy: the loop goes too. */
+static void drop_loop(void)
+{
+#ifdef HAVE_LIBEV
+    if (g_loop == NULL) return;
+    ev_timer_stop(g_loop, &g_kick);
+    ev_prepare_stop(g_loop, &g_batch_end);
+    ev_check_stop(g_loop, &g_batch_begin);
+    ev_loop_destroy(g_loop);
+    g_loop = NULL;
+#endif
 }
 
 int ws_start(app *a, char *err, size_t errlen)
@@ -650,7 +723,33 @@ int ws_start(app *a, char *err, size_t errlen)
     info.uid = -1;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.timeout_secs = 10;
-    g_ctx = lws_create_context(&info);
+#ifdef HAVE_LIBEV
+    void *loops[1];
+    g_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (g_loop) {
+        loops[0] = g_loop;
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = loops;
+        g_ctx = lws_create_context(&info);
+        if (g_ctx == NULL) {
+            log_warn("libwebsockets cannot use libev here (package libwebsockets-evlib-ev missing?): "
+                     "polling every socket on each wake-up instead");
+            ev_loop_destroy(g_loop);
+            g_loop = NULL;
+            info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+            info.foreign_loops = NULL;
+        } else {
+            ev_timer_init(&g_kick, kick, KICK_MS / 1000.0, KICK_MS / 1000.0);
+            ev_timer_start(g_loop, &g_kick);
+            ev_prepare_init(&g_batch_end, batch_end);
+            ev_prepare_start(g_loop, &g_batch_end);
+            ev_check_init(&g_batch_begin, batch_begin);
+            ev_check_start(g_loop, &g_batch_begin);
+        }
+    }
+    if (g_ctx == NULL)
+#endif
+        g_ctx = lws_create_context(&info);
     if (g_ctx == NULL) {
         snprintf(err, errlen, "cannot start the WebSocket server (libwebsockets)");
         return -1;
@@ -659,6 +758,7 @@ int ws_start(app *a, char *err, size_t errlen)
     if (g_vh == NULL) {
         lws_context_destroy(g_ctx);
         g_ctx = NULL;
+        drop_loop();
         snprintf(err, errlen, "libwebsockets created no default vhost");
         return -1;
     }
@@ -666,6 +766,7 @@ int ws_start(app *a, char *err, size_t errlen)
     if (pthread_create(&g_thread, NULL, service, NULL) != 0) {
         lws_context_destroy(g_ctx);
         g_ctx = NULL;
+        drop_loop();
         snprintf(err, errlen, "cannot start the WebSocket thread");
         return -1;
     }
@@ -690,6 +791,7 @@ void ws_stop(void)
     pthread_join(g_thread, NULL);
     lws_context_destroy(g_ctx);
     g_ctx = NULL;
+    drop_loop();
     pthread_mutex_lock(&g_pend_lock);
     pending *p = g_pend_head;
     g_pend_head = g_pend_tail = NULL;

@@ -85,7 +85,7 @@ FUZZ_SRC_upgrade = tests/fuzz/fuzz_upgrade.c host/ws.h host/head.c host/head.h h
 	host/cfg.c host/cfg.h host/log.c host/log.h host/persist_state.c host/persist.h \
 	host/conversation.c host/protocol.c host/protocol.h metrics/metrics.c metrics/metrics.h
 FUZZ_CPP_upgrade = $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS) $(INIH_CFLAGS)
-FUZZ_LIBS_upgrade = $(LWS_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) $(INIH_LIBS) $(PTHREAD_LIBS) -lm
+FUZZ_LIBS_upgrade = $(LWS_LIBS) $(EV_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) $(INIH_LIBS) $(PTHREAD_LIBS) -lm
 FUZZ_MAXLEN_upgrade = 8192
 
 # A session's state as read back from the session store (host/persist_state.c
