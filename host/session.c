@@ -48,7 +48,14 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
 {
     static const double b_dur[] = {1, 10, 30, 60, 120, 240, 480, 960, 1920, 3600};
     static const double b_words[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
-    static const double b_lat[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10};
+    /* 10 ms apart from 50 to 500 ms, where a voice turn's latency lives, so
+     * that a quantile moves visibly for a few ms added (interpolation errs
+     * by at most half a bucket); coarser beyond. 54 buckets, one series. */
+    double b_lat[54];
+    size_t n_lat = 0;
+    for (int ms = 50; ms <= 500; ms += 10) b_lat[n_lat++] = ms / 1000.0;
+    static const double b_lat_tail[] = {0.6, 0.75, 1, 1.5, 2, 3, 5, 10};
+    for (size_t i = 0; i < sizeof b_lat_tail / sizeof b_lat_tail[0]; i++) b_lat[n_lat++] = b_lat_tail[i];
     static const char *const l_code[] = {"code"};
     g_sample_rate = s->session_sample_rate;
     f_sessions = metrics_counter_family(reg, "voxray_sessions_total", "Realtime sessions started.", 0, NULL);
@@ -64,7 +71,7 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
                                              b_words, sizeof b_words / sizeof b_words[0]);
     f_turn_latency = metrics_histogram_family(reg, "voxray_turn_latency_seconds",
                                               "End of user speech to the first reply audio sent.", 0, NULL,
-                                              b_lat, sizeof b_lat / sizeof b_lat[0]);
+                                              b_lat, n_lat);
     f_client_errors = metrics_counter_family(reg, "voxray_client_errors_total",
                                              "Error events sent to clients, by code.", 1, l_code);
     static const char *const l_tokens[] = {"model", "type"};

@@ -568,6 +568,9 @@ vtest('metrics after a conversation match what happened', async () => {
     for (const k of labelled) assert.ok(k.includes(`session_id="${label}"`), k);
 
     const text = await d.metricsText();
+    // turn latency in 10 ms buckets where voice turns live (50..500 ms)
+    for (const le of ['0.05', '0.3', '0.31', '0.5', '0.6', '10'])
+        assert.ok(text.includes(`voxray_turn_latency_seconds_bucket{le="${le}"}`), `a bucket at ${le} s`);
     const pt = await promtool(text);
     assert.equal(pt.out, '', 'promtool says nothing');
     assert.equal(pt.code, 0);
