@@ -2,11 +2,13 @@
  * Thread pool with strands (serial task queues).
  *
  * Threads: the pool starts with min_threads workers and grows only when
- * work waits while every worker is stuck in one task (a plugin call that
- * blocks: a store or sink call on a dead server, a provider that hangs) —
- * a monitor thread adds a worker when the queue has made no progress for
- * STALL_MS. Busy workers alone are no reason to grow: the work is CPU
- * work, and more threads than cores only add hand-offs and lock traffic
+ * work waits while workers are stuck in one task (a plugin call that
+ * blocks: a store or sink call on a dead server, a provider that hangs, a
+ * stream's close that waits for its thread): a monitor thread keeps
+ * min_threads workers that are not stuck (in one task for more than
+ * STALL_MS) for the work that waits. Busy workers alone are no reason to
+ * grow: the work is CPU work, and more threads than cores only add
+ * hand-offs and lock traffic
  * (a pool that grew on every busy moment ran ~250 threads at 200 sessions,
  * half its CPU in futex calls).
  *
@@ -19,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -50,6 +53,11 @@ static pthread_cond_t g_mon_cond = PTHREAD_COND_INITIALIZER;
 static pthread_t g_mon;
 static int g_mon_started, g_mon_waiting;
 static atomic_ulong g_done; /* tasks finished, ever */
+/* when each worker's current task started (CLOCK_MONOTONIC_COARSE ns; 0:
+ * between tasks), indexed by the order the workers were started in */
+static _Atomic uint64_t *g_started;
+static int g_min;
+static _Thread_local _Atomic uint64_t *t_started;
 /* a thread's batch (strand_batch_begin/end): strands it made runnable,
  * handed to the pool together */
 static _Thread_local int t_batching;
@@ -71,7 +79,7 @@ static void ready_push(strand *s)
     g_ready_tail = s;
 }
 
-static void *worker_main(void *unused);
+static void *worker_main(void *arg);
 
 /* Start one more worker (g_lock held). */
 static void spawn_locked(void)
@@ -83,10 +91,18 @@ static void spawn_locked(void)
         g_tids = nt;
         g_cap_tids = cap;
     }
-    if (pthread_create(&g_tids[g_n_tids], NULL, worker_main, NULL) == 0) {
+    if (g_n_tids >= g_max) return; /* every slot used */
+    if (pthread_create(&g_tids[g_n_tids], NULL, worker_main, (void *)(intptr_t)g_n_tids) == 0) {
         g_n_tids++;
         g_threads++;
     }
+}
+
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void run_strand(strand *s)
@@ -107,7 +123,9 @@ static void run_strand(strand *s)
         if (s->head == NULL) s->tail = NULL;
         pthread_mutex_unlock(&s->lock);
         t_current = s;
+        if (t_started) atomic_store_explicit(t_started, coarse_ns() | 1, memory_order_relaxed);
         t->fn(t->arg);
+        if (t_started) atomic_store_explicit(t_started, 0, memory_order_relaxed);
         t_current = NULL;
         free(t);
         atomic_fetch_add_explicit(&g_done, 1, memory_order_relaxed);
@@ -157,24 +175,29 @@ static void *monitor_main(void *unused)
             g_mon_waiting = 0;
             continue;
         }
-        /* Work waits and every worker is busy: grow only if none of them
-         * finishes a task within STALL_MS. */
-        unsigned long seen = atomic_load(&g_done);
+        /* Work waits and every worker is busy: after STALL_MS, count the
+         * ones stuck in a task since before then and make up for them. */
         struct timespec due;
         deadline_in(&due, STALL_MS);
         while (g_running && pthread_cond_timedwait(&g_mon_cond, &g_lock, &due) == 0) {
         }
-        if (g_running && g_ready_head && g_idle == 0 && atomic_load(&g_done) == seen && g_threads < g_max)
-            spawn_locked();
+        if (!g_running || g_ready_head == NULL || g_idle > 0) continue;
+        uint64_t now = coarse_ns(), stall = (uint64_t)STALL_MS * 1000000ull;
+        int stuck = 0;
+        for (int i = 0; i < g_n_tids; i++) {
+            uint64_t t0 = atomic_load_explicit(&g_started[i], memory_order_relaxed);
+            if (t0 && now > t0 && now - t0 > stall) stuck++;
+        }
+        for (int free_ = g_threads - stuck; free_ < g_min && g_threads < g_max; free_++) spawn_locked();
     }
     pthread_mutex_unlock(&g_lock);
     return NULL;
 }
 
-static void *worker_main(void *unused)
+static void *worker_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "vx-worker"); /* for top -H, perf, gdb */
-    (void)unused;
+    t_started = &g_started[(intptr_t)arg];
     pthread_mutex_lock(&g_lock);
     for (;;) {
         while (g_ready_head == NULL && g_running) {
@@ -204,6 +227,12 @@ int workers_start(int min_threads, int max_threads)
     pthread_mutex_lock(&g_lock);
     g_running = 1;
     g_max = max_threads < min_threads ? min_threads : max_threads;
+    g_min = min_threads;
+    if (g_started == NULL) g_started = calloc((size_t)g_max, sizeof *g_started);
+    if (g_started == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return -1;
+    }
     for (int i = 0; i < min_threads; i++) spawn_locked();
     int ok = g_threads > 0;
     if (ok && !g_mon_started) {

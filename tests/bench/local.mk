@@ -5,21 +5,25 @@ tests_bench_bench_metrics_SOURCES = tests/bench/bench_metrics.c
 tests_bench_bench_metrics_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS)
 EXTRA_DIST += tests/bench/latency.sh tests/bench/load.sh tests/bench/slowloris.sh \
 	tests/bench/abuse.sh tests/bench/abuse.mjs
-EXTRA_DIST += tests/bench/soak.sh tests/bench/idle.sh tests/bench/idle.mjs tests/bench/lib.sh
+EXTRA_DIST += tests/bench/soak.sh tests/bench/idle.sh tests/bench/idle.mjs tests/bench/lib.sh \
+	tests/bench/capacity.sh
 
 # `make bench`: the long runs, one after the other; they print figures (the
 # ones quoted in BENCHMARKS.md) and never fail on time. BENCH_SOAK_MINUTES
 # and BENCH_SESSIONS shorten or grow them.
 BENCH_SOAK_MINUTES = 10
 BENCH_SESSIONS = 100
+BENCH_CAPACITY_STEPS = 250 500 1000 2000 4000
 .PHONY: bench
-bench: all plugins-built tests/bench/bench_defer$(EXEEXT) tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT)
+bench: all plugins-built tools/voxray-loadtest$(EXEEXT) tests/bench/bench_defer$(EXEEXT) tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT)
 	@echo "== timers (tests/bench/bench_defer)"
 	@$(top_builddir)/tests/bench/bench_defer
 	@echo "== idle sessions (tests/bench/idle.sh)"
 	@$(SHELL) $(top_srcdir)/tests/bench/idle.sh $(top_builddir)
 	@echo "== latency (tests/bench/latency.sh)"
 	@$(SHELL) $(top_srcdir)/tests/bench/latency.sh $(top_builddir)
+	@echo "== capacity ladder (tests/bench/capacity.sh: voxray-loadtest, $(BENCH_CAPACITY_STEPS) sessions)"
+	@$(SHELL) $(top_srcdir)/tests/bench/capacity.sh $(top_builddir) 3 $(BENCH_CAPACITY_STEPS)
 	@echo "== load (tests/bench/load.sh, $(BENCH_SESSIONS) sessions)"
 	@$(SHELL) $(top_srcdir)/tests/bench/load.sh $(top_builddir) $(BENCH_SESSIONS) 3
 	@echo "== one abusive client (tests/bench/abuse.sh)"
