@@ -56,7 +56,7 @@ static atomic_ulong g_done; /* tasks finished, ever */
 /* when each worker's current task started (CLOCK_MONOTONIC_COARSE ns; 0:
  * between tasks), indexed by the order the workers were started in */
 static _Atomic uint64_t *g_started;
-static int g_min;
+static int g_min, g_started_cap;
 static _Thread_local _Atomic uint64_t *t_started;
 /* a thread's batch (strand_batch_begin/end): strands it made runnable,
  * handed to the pool together */
@@ -228,7 +228,12 @@ int workers_start(int min_threads, int max_threads)
     g_running = 1;
     g_max = max_threads < min_threads ? min_threads : max_threads;
     g_min = min_threads;
-    if (g_started == NULL) g_started = calloc((size_t)g_max, sizeof *g_started);
+    if (g_started_cap < g_max) {
+        /* no worker runs now: the slots can move */
+        free((void *)g_started);
+        g_started = calloc((size_t)g_max, sizeof *g_started);
+        g_started_cap = g_started ? g_max : 0;
+    }
     if (g_started == NULL) {
         pthread_mutex_unlock(&g_lock);
         return -1;
