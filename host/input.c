@@ -24,6 +24,7 @@
 #include "vad.h"
 
 #define RING_MS 1500
+#define RING_SLACK(cap) ((cap) / 4 + 1)
 #define BLOCK_MS 10
 
 static int stt_rate(const session *s) { return s->a->s.stt_sample_rate; }
@@ -133,7 +134,7 @@ int input_init(session *s)
     in->rs = resampler_new(s->cfg.input_rate, stt_rate(s), 3);
     in->vad = vad_new(stt_rate(s), &p);
     in->ring_cap = (size_t)stt_rate(s) * RING_MS / 1000;
-    in->ring = malloc(2 * in->ring_cap * sizeof *in->ring);
+    in->ring = malloc((in->ring_cap + RING_SLACK(in->ring_cap)) * sizeof *in->ring);
     return in->rs && in->vad && in->ring ? 0 : -1;
 }
 
@@ -183,7 +184,7 @@ static void ring_push(input_state *in, const int16_t *pcm, size_t n)
         in->ring_len = in->ring_cap;
         return;
     }
-    if (in->ring_off + in->ring_len + n > 2 * in->ring_cap) {
+    if (in->ring_off + in->ring_len + n > in->ring_cap + RING_SLACK(in->ring_cap)) {
         /* the end of the buffer: what is kept moves to the front */
         size_t keep = in->ring_len + n > in->ring_cap ? in->ring_cap - n : in->ring_len;
         memmove(in->ring, in->ring + in->ring_off + in->ring_len - keep, keep * sizeof *pcm);

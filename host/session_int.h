@@ -109,9 +109,9 @@ typedef struct input_state {
     int rs_in_rate;
     vad *vad;
     /* the last second of STT-rate audio, for prefix padding: ring_len
-     * samples (at most ring_cap) from ring + ring_off, in a buffer of
-     * 2 x ring_cap so that keeping it contiguous costs one move per second
-     * of audio, not one per chunk */
+     * samples (at most ring_cap) from ring + ring_off, in a buffer a
+     * quarter larger (RING_SLACK) so that keeping it contiguous costs a
+     * move per quarter second of audio, not one per chunk */
     int16_t *ring;
     size_t ring_cap, ring_len, ring_off;
     uint64_t pos;           /* STT-rate samples processed since the start */
