@@ -739,6 +739,45 @@ out:
 
 void session_abandon(session *s) { atomic_store(&s->abandoned, 1); }
 
+/*
+ * Audio appends run right on the WebSocket thread when the session is idle
+ * and no user turn is open: then an append is VAD over a chunk (a few µs),
+ * and handing each one to a worker cost several times that in wake-ups and
+ * lock traffic (most of the host's CPU per chunk). Inside a user turn the
+ * audio goes to the STT provider, whose feed may block briefly: those
+ * appends, and every other event, go to the pool as before.
+ */
+#define INLINE_MAX_BYTES 65536
+
+typedef struct inline_arg {
+    session *s;
+    msg_arg *m;
+} inline_arg;
+
+static void inline_task(void *p)
+{
+    inline_arg *ia = p;
+    session *s = ia->s;
+    if (s->in.open != NULL) {
+        /* a turn is open: queue it behind this claim, for the pool */
+        if (sess_post(s, message_task, ia->m) != 0) {
+            ws_input_done(s->conn, ia->m->len);
+            free(ia->m->text);
+            free(ia->m);
+        }
+        return;
+    }
+    message_task(s, ia->m);
+}
+
+/* An append, by a look at its start (the parse decides for real). */
+static int looks_like_append(const char *text, size_t len)
+{
+    static const char key[] = "\"input_audio_buffer.append\"";
+    size_t n = len < 160 ? len : 160;
+    return len <= INLINE_MAX_BYTES && memmem(text, n, key, sizeof key - 1) != NULL;
+}
+
 void session_on_message(session *s, char *text, size_t len)
 {
     msg_arg *m = malloc(sizeof *m);
@@ -749,6 +788,13 @@ void session_on_message(session *s, char *text, size_t len)
     }
     m->text = text;
     m->len = len;
+    if (looks_like_append(text, len)) {
+        inline_arg ia = {s, m};
+        session_ref(s);
+        int ran = strand_try_run(s->st, inline_task, &ia);
+        session_unref(s);
+        if (ran) return;
+    }
     if (sess_post(s, message_task, m) != 0) {
         ws_input_done(s->conn, len);
         free(text);

@@ -385,6 +385,47 @@ int strand_post(strand *s, void (*fn)(void *), void *arg)
 
 int strand_current(const strand *s) { return t_current == s; }
 
+int strand_try_run(strand *s, void (*fn)(void *), void *arg)
+{
+    if (t_current != NULL) return 0; /* never inside another strand's task */
+    pthread_mutex_lock(&s->lock);
+    if (s->scheduled) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    s->scheduled = 1; /* the strand is ours: nothing else runs it now */
+    pthread_mutex_unlock(&s->lock);
+    t_current = s;
+    fn(arg);
+    t_current = NULL;
+    atomic_fetch_add_explicit(&g_done, 1, memory_order_relaxed);
+    pthread_mutex_lock(&s->lock);
+    if (s->head == NULL) {
+        s->scheduled = 0;
+        int dead = s->refs == 0;
+        pthread_mutex_unlock(&s->lock);
+        if (dead) strand_destroy(s);
+        return 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* tasks were posted meanwhile: the strand goes to the pool (still
+     * marked scheduled, so they wait their turn) */
+    if (t_batching) {
+        s->next_ready = NULL;
+        if (t_batch_tail) t_batch_tail->next_ready = s;
+        else t_batch_head = s;
+        t_batch_tail = s;
+        t_batch_n++;
+        return 1;
+    }
+    pthread_mutex_lock(&g_lock);
+    ready_push(s);
+    if (g_idle > 0) pthread_cond_signal(&g_cond);
+    else watch_locked();
+    pthread_mutex_unlock(&g_lock);
+    return 1;
+}
+
 void strand_batch_begin(void) { t_batching = 1; }
 
 void strand_batch_end(void)

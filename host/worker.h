@@ -47,6 +47,13 @@ int strand_post(strand *s, void (*fn)(void *arg), void *arg);
 void strand_batch_begin(void);
 void strand_batch_end(void);
 
+/* Run fn(arg) as a task of s right here, on the calling thread, when s has
+ * nothing queued or running (1); otherwise do nothing (0: post instead).
+ * For short tasks of threads that must not block (the WebSocket thread):
+ * no hand-off, no wake-up. Tasks posted to s meanwhile run after it, on
+ * the pool. */
+int strand_try_run(strand *s, void (*fn)(void *), void *arg);
+
 /* 1 when called from a task currently running on s. */
 int strand_current(const strand *s);
 
