@@ -896,6 +896,20 @@ static void audio_delta_round_trips_through_append(void **state)
     }
 }
 
+/* The delta's audio is spliced into the event jansson wrote; an id that
+ * holds the splice mark must not confuse it. */
+static void audio_delta_with_odd_ids_is_still_exact(void **state)
+{
+    (void)state;
+    int16_t pcm[4] = {1, -1, 300, -32768};
+    proto_pos odd = {"resp_@@voxray-audio@@", "\"@@voxray-audio@@\"", 2};
+    json_t *o = load(proto_ev_audio_delta(PROTO_GA, &odd, pcm, 4), "response.output_audio.delta");
+    assert_string_equal(str_at(o, "response_id"), "resp_@@voxray-audio@@");
+    assert_string_equal(str_at(o, "item_id"), "\"@@voxray-audio@@\"");
+    assert_string_equal(str_at(o, "delta"), "AQD//ywBAIA=");
+    json_decref(o);
+}
+
 static void audio_delta_is_little_endian(void **state)
 {
     const int16_t pcm[] = {1, -1, -32768};
@@ -1990,6 +2004,7 @@ int main(void)
         cmocka_unit_test(append_one_sample_over_max_is_message_too_large),
         cmocka_unit_test(audio_delta_round_trips_through_append),
         cmocka_unit_test(audio_delta_is_little_endian),
+        cmocka_unit_test(audio_delta_with_odd_ids_is_still_exact),
         cmocka_unit_test(commit_and_clear_parse_in_both_dialects),
         cmocka_unit_test(user_message_text_parts_are_concatenated),
         cmocka_unit_test(ga_assistant_message_with_output_text),
