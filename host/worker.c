@@ -28,9 +28,14 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t g_idle_cond = PTHREAD_COND_INITIALIZER;
 static strand *g_ready_head, *g_ready_tail;
-static int g_threads, g_idle, g_max, g_running, g_busy;
+static int g_threads, g_idle, g_min, g_max, g_running, g_busy;
+static int g_idle_ms = WORKERS_IDLE_MS;
+/* Threads started and not yet joined: g_tids live ones, g_dead (at most
+ * one, see retire_locked) ones that returned or are returning. */
 static pthread_t *g_tids;
 static int g_n_tids, g_cap_tids;
+static pthread_t g_dead;
+static int g_has_dead;
 static _Thread_local const strand *t_current;
 
 static void strand_destroy(strand *s)
@@ -50,9 +55,35 @@ static void ready_push(strand *s)
 
 static void *worker_main(void *unused);
 
+/* Join the worker that retired last, if any (g_lock held). It holds no
+ * lock any more and only has to return, so this does not wait long. */
+static void reap_locked(void)
+{
+    if (!g_has_dead) return;
+    pthread_join(g_dead, NULL);
+    g_has_dead = 0;
+}
+
+/* The calling worker leaves the pool (g_lock held): its entry moves from
+ * g_tids to g_dead, after joining the one that left before, so exited
+ * threads never pile up unjoined. */
+static void retire_locked(void)
+{
+    pthread_t self = pthread_self();
+    reap_locked();
+    for (int i = 0; i < g_n_tids; i++)
+        if (pthread_equal(g_tids[i], self)) {
+            g_tids[i] = g_tids[--g_n_tids];
+            break;
+        }
+    g_dead = self;
+    g_has_dead = 1;
+}
+
 /* Start one more worker (g_lock held). */
 static void spawn_locked(void)
 {
+    reap_locked();
     if (g_n_tids == g_cap_tids) {
         int cap = g_cap_tids ? g_cap_tids * 2 : 16;
         pthread_t *nt = realloc(g_tids, (size_t)cap * sizeof *nt);
@@ -104,15 +135,40 @@ static void run_strand(strand *s)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* Wait for work (g_lock held). Returns 0 when there is some or the pool
+ * stops, -1 when this worker has been idle for g_idle_ms and is one beyond
+ * the minimum: it should exit. The deadline is on CLOCK_REALTIME (g_cond's
+ * clock): a clock step only changes when a surplus worker leaves. */
+static int wait_work(void)
+{
+    struct timespec due;
+    int timed_out = 0;
+
+    clock_gettime(CLOCK_REALTIME, &due);
+    due.tv_sec += g_idle_ms / 1000;
+    due.tv_nsec += (long)(g_idle_ms % 1000) * 1000000L;
+    if (due.tv_nsec >= 1000000000L) {
+        due.tv_sec++;
+        due.tv_nsec -= 1000000000L;
+    }
+    while (g_ready_head == NULL && g_running) {
+        if (timed_out && g_threads > g_min) return -1;
+        g_idle++;
+        if (g_threads > g_min) timed_out = pthread_cond_timedwait(&g_cond, &g_lock, &due) != 0;
+        else pthread_cond_wait(&g_cond, &g_lock);
+        g_idle--;
+    }
+    return 0;
+}
+
 static void *worker_main(void *unused)
 {
     (void)unused;
     pthread_mutex_lock(&g_lock);
     for (;;) {
-        while (g_ready_head == NULL && g_running) {
-            g_idle++;
-            pthread_cond_wait(&g_cond, &g_lock);
-            g_idle--;
+        if (wait_work() != 0) {
+            retire_locked();
+            break;
         }
         if (g_ready_head == NULL && !g_running) break;
         strand *s = g_ready_head;
@@ -137,6 +193,7 @@ int workers_start(int min_threads, int max_threads)
 {
     pthread_mutex_lock(&g_lock);
     g_running = 1;
+    g_min = min_threads;
     g_max = max_threads < min_threads ? min_threads : max_threads;
     for (int i = 0; i < min_threads; i++) spawn_locked();
     int ok = g_threads > 0;
@@ -165,6 +222,7 @@ int workers_stop(int timeout_ms)
     }
     g_running = 0;
     pthread_cond_broadcast(&g_cond);
+    reap_locked();
     int n = g_n_tids;
     pthread_t *tids = g_tids;
     g_tids = NULL;
@@ -173,6 +231,14 @@ int workers_stop(int timeout_ms)
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
     free(tids);
     return 0;
+}
+
+void workers_set_idle_ms(int ms)
+{
+    pthread_mutex_lock(&g_lock);
+    g_idle_ms = ms > 0 ? ms : 1;
+    pthread_cond_broadcast(&g_cond); /* idle workers re-arm with the new time */
+    pthread_mutex_unlock(&g_lock);
 }
 
 int workers_count(void)

@@ -28,3 +28,9 @@ TESTS += tests/unit/test_defer
 tests_unit_test_defer_SOURCES = tests/unit/test_defer.c host/defer.c host/defer.h
 tests_unit_test_defer_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_defer_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += tests/unit/test_worker
+TESTS += tests/unit/test_worker
+tests_unit_test_worker_SOURCES = tests/unit/test_worker.c host/worker.c host/worker.h
+tests_unit_test_worker_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_worker_LDADD = $(CMOCKA_LIBS) $(PTHREAD_LIBS)
