@@ -473,8 +473,8 @@ static int run(const char *config_path, int check_only)
     defer_up = 1;
     /* 4 workers always: the pipeline's own work (session strands, plugin
      * calls that return at once) never blocks and 4 keep 2 cores busy. The
-     * pool grows only while every worker is busy, which means calls that
-     * block: a provider start call that waits (hang = block, a network
+     * pool grows only when queued work sees no task finish for
+     * WORKERS_STALL_MS, which means calls that block: a provider start call that waits (hang = block, a network
      * plugin before its timeout), store get/put/del against a slow store
      * (session saves and resume lookups run on the workers; hiredis blocks
      * until its own timeout). The gate's timeout cancels such a call, but

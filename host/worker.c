@@ -36,6 +36,15 @@ static pthread_t *g_tids;
 static int g_n_tids, g_cap_tids;
 static pthread_t g_dead;
 static int g_has_dead;
+/* The grower: a thread that adds a worker when work waits and none of the
+ * workers finished a task for WORKERS_STALL_MS, i.e. they are blocked, not
+ * merely busy. Growing on "everyone busy" alone made a CPU-bound burst (200
+ * sessions sending audio at once on 2 cores) start dozens of threads that
+ * only competed for the same cores. */
+static pthread_t g_grower;
+static int g_has_grower;
+static pthread_cond_t g_grow_cond = PTHREAD_COND_INITIALIZER;
+static atomic_ulong g_finished; /* tasks run to completion */
 static _Thread_local const strand *t_current;
 
 static void strand_destroy(strand *s)
@@ -118,6 +127,7 @@ static void run_strand(strand *s)
         t->fn(t->arg);
         t_current = NULL;
         free(t);
+        atomic_fetch_add_explicit(&g_finished, 1, memory_order_relaxed);
     }
     pthread_mutex_lock(&s->lock);
     int more = s->head != NULL;
@@ -175,9 +185,9 @@ static void *worker_main(void *unused)
         g_ready_head = s->next_ready;
         if (g_ready_head == NULL) g_ready_tail = NULL;
         g_busy++;
-        /* Everyone busy and work waiting: grow, so a blocked plugin call
-         * cannot hold the rest back. */
-        if (g_idle == 0 && g_ready_head && g_threads < g_max) spawn_locked();
+        /* Everyone busy and work waiting: the grower checks whether they
+         * are blocked. */
+        if (g_idle == 0 && g_ready_head) pthread_cond_signal(&g_grow_cond);
         pthread_mutex_unlock(&g_lock);
         run_strand(s);
         pthread_mutex_lock(&g_lock);
@@ -189,6 +199,39 @@ static void *worker_main(void *unused)
     return NULL;
 }
 
+/* Wait while there is nothing to decide; with work waiting and no idle
+ * worker, look every WORKERS_STALL_MS and add a worker when no task
+ * finished in between (one per period: a hung store adds threads at a
+ * bounded rate). */
+static void *grower_main(void *unused)
+{
+    unsigned long seen = 0;
+    (void)unused;
+    pthread_mutex_lock(&g_lock);
+    while (g_running) {
+        if (!(g_ready_head && g_idle == 0 && g_threads < g_max)) {
+            pthread_cond_wait(&g_grow_cond, &g_lock);
+            seen = atomic_load(&g_finished);
+            continue;
+        }
+        struct timespec due;
+        clock_gettime(CLOCK_REALTIME, &due);
+        due.tv_nsec += WORKERS_STALL_MS * 1000000L;
+        if (due.tv_nsec >= 1000000000L) {
+            due.tv_sec++;
+            due.tv_nsec -= 1000000000L;
+        }
+        /* Only the deadline counts: signals in between are other posts. */
+        while (g_running && pthread_cond_timedwait(&g_grow_cond, &g_lock, &due) == 0) {}
+        unsigned long now = atomic_load(&g_finished);
+        if (g_running && now == seen && g_ready_head && g_idle == 0 && g_threads < g_max)
+            spawn_locked();
+        seen = now;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return NULL;
+}
+
 int workers_start(int min_threads, int max_threads)
 {
     pthread_mutex_lock(&g_lock);
@@ -196,6 +239,7 @@ int workers_start(int min_threads, int max_threads)
     g_min = min_threads;
     g_max = max_threads < min_threads ? min_threads : max_threads;
     for (int i = 0; i < min_threads; i++) spawn_locked();
+    g_has_grower = g_max > g_threads && pthread_create(&g_grower, NULL, grower_main, NULL) == 0;
     int ok = g_threads > 0;
     pthread_mutex_unlock(&g_lock);
     return ok ? 0 : -1;
@@ -222,6 +266,9 @@ int workers_stop(int timeout_ms)
     }
     g_running = 0;
     pthread_cond_broadcast(&g_cond);
+    pthread_cond_signal(&g_grow_cond);
+    int grower = g_has_grower;
+    g_has_grower = 0;
     reap_locked();
     int n = g_n_tids;
     pthread_t *tids = g_tids;
@@ -229,6 +276,7 @@ int workers_stop(int timeout_ms)
     g_n_tids = g_cap_tids = 0;
     pthread_mutex_unlock(&g_lock);
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
+    if (grower) pthread_join(g_grower, NULL);
     free(tids);
     return 0;
 }
@@ -305,7 +353,7 @@ int strand_post(strand *s, void (*fn)(void *), void *arg)
     if (schedule) {
         ready_push(s);
         if (g_idle > 0) pthread_cond_signal(&g_cond);
-        else if (g_threads < g_max) spawn_locked();
+        else pthread_cond_signal(&g_grow_cond);
     }
     pthread_mutex_unlock(&g_lock);
     return 0;

@@ -8,9 +8,10 @@
  * serializes per stream (open/feed/finish, generate, synthesize, close), so a
  * plugin that blocks stalls only its own stream, never the session.
  *
- * The pool grows on demand (up to max_threads) when every worker is busy, so
- * a few hung plugin calls cannot starve the other sessions, and shrinks
- * back: a worker beyond min_threads that found no work for the idle time
+ * The pool grows (up to max_threads) when work waits and no worker finished
+ * a task for WORKERS_STALL_MS (they are blocked, not busy: more threads
+ * would not help CPU-bound work), so a few hung plugin calls cannot starve
+ * the other sessions, and shrinks back: a worker beyond min_threads that found no work for the idle time
  * (WORKERS_IDLE_MS) exits. Threads follow blocked calls, not sessions.
  */
 #ifndef VOXRAY_WORKER_H
@@ -22,6 +23,8 @@ typedef struct strand strand;
 
 /* How long a worker beyond the minimum waits for work before it exits. */
 #define WORKERS_IDLE_MS 30000
+/* How long queued work may see no task finish before a worker is added. */
+#define WORKERS_STALL_MS 50
 
 /* Start min_threads workers, growing up to max_threads. 0 or -1. */
 int workers_start(int min_threads, int max_threads);
