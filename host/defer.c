@@ -31,6 +31,10 @@ static size_t g_tsize;
 static int g_running;
 static pthread_t g_thread;
 static uint64_t g_next_id = 1;
+static uint64_t g_current;         /* id of the job whose fn is running, 0 none */
+static pthread_cond_t g_done_cond; /* a running job returned */
+static int g_waiters;              /* defer_cancel_wait callers waiting on it */
+static _Thread_local int t_in_job; /* this thread is running a job's fn */
 
 static uint64_t now_ns(void)
 {
@@ -131,6 +135,21 @@ static job *pop_first(void)
 
 /* ------------------------------------------------------------ thread */
 
+/* Run j with g_lock held on entry and exit; cancel-waiters learn when it
+ * returned. */
+static void run_job(job *j)
+{
+    g_current = j->id;
+    pthread_mutex_unlock(&g_lock);
+    t_in_job = 1;
+    j->fn(j->arg);
+    t_in_job = 0;
+    free(j);
+    pthread_mutex_lock(&g_lock);
+    g_current = 0;
+    if (g_waiters > 0) pthread_cond_broadcast(&g_done_cond);
+}
+
 static void *loop(void *unused)
 {
     pthread_setname_np(pthread_self(), "vx-timer"); /* for top -H, perf, gdb */
@@ -147,11 +166,7 @@ static void *loop(void *unused)
             pthread_cond_timedwait(&g_cond, &g_lock, &ts);
             continue;
         }
-        job *j = pop_first();
-        pthread_mutex_unlock(&g_lock);
-        j->fn(j->arg);
-        free(j);
-        pthread_mutex_lock(&g_lock);
+        run_job(pop_first());
     }
     pthread_mutex_unlock(&g_lock);
     return NULL;
@@ -164,6 +179,7 @@ int defer_start(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&g_cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&g_done_cond, NULL);
     g_running = 1;
     if (pthread_create(&g_thread, NULL, loop, NULL) != 0) {
         g_running = 0;
@@ -177,19 +193,37 @@ int defer_run(uint32_t delay_ms, void (*fn)(void *arg), void *arg)
     return defer_run_id(delay_ms, fn, arg, NULL);
 }
 
+/* Remove job id if queued (g_lock held); 1 when it was. */
+static int cancel_locked(uint64_t id)
+{
+    if (g_tsize == 0) return 0;
+    for (job *j = g_table[bucket(id)]; j; j = j->hnext)
+        if (j->id == id) {
+            table_remove(j);
+            heap_remove(j);
+            free(j);
+            return 1;
+        }
+    return 0;
+}
+
 int defer_cancel(uint64_t id)
 {
-    int removed = 0;
     pthread_mutex_lock(&g_lock);
-    if (g_tsize) {
-        for (job *j = g_table[bucket(id)]; j; j = j->hnext)
-            if (j->id == id) {
-                table_remove(j);
-                heap_remove(j);
-                free(j);
-                removed = 1;
-                break;
-            }
+    int removed = cancel_locked(id);
+    pthread_mutex_unlock(&g_lock);
+    return removed;
+}
+
+int defer_cancel_wait(uint64_t id)
+{
+    pthread_mutex_lock(&g_lock);
+    int removed = cancel_locked(id);
+    /* A job cannot wait for itself, nor for one behind it on its thread. */
+    if (!removed && !t_in_job) {
+        g_waiters++;
+        while (id != 0 && g_current == id) pthread_cond_wait(&g_done_cond, &g_lock);
+        g_waiters--;
     }
     pthread_mutex_unlock(&g_lock);
     return removed;
@@ -241,13 +275,7 @@ void defer_stop(void)
     pthread_mutex_unlock(&g_lock);
     pthread_join(g_thread, NULL);
     pthread_mutex_lock(&g_lock);
-    while (g_n > 0) {
-        job *j = pop_first();
-        pthread_mutex_unlock(&g_lock);
-        j->fn(j->arg);
-        free(j);
-        pthread_mutex_lock(&g_lock);
-    }
+    while (g_n > 0) run_job(pop_first());
     free(g_heap);
     free(g_table);
     g_heap = NULL;
@@ -255,4 +283,5 @@ void defer_stop(void)
     g_n = g_cap = g_tsize = 0;
     pthread_mutex_unlock(&g_lock);
     pthread_cond_destroy(&g_cond);
+    pthread_cond_destroy(&g_done_cond);
 }

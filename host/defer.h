@@ -17,6 +17,11 @@ int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *
 /* Remove a job that has not started. Returns 1 if it was removed (fn will
  * not run: the caller owns arg again), 0 if it already ran or is running. */
 int defer_cancel(uint64_t id);
+/* Same, but when the job is running, wait until its fn has returned, so
+ * the caller may free what arg points to whatever the result. Called from
+ * inside a job it does not wait (the running job could be the caller).
+ * The caller must not hold a lock the job may take. */
+int defer_cancel_wait(uint64_t id);
 /* Stop: jobs not yet due run at once, in order (their owners release what
  * they hold; anything they post to a stopped worker pool fails cleanly),
  * then the thread ends. Later defer_run calls fail. */

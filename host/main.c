@@ -471,6 +471,21 @@ static int run(const char *config_path, int check_only)
 
     if (defer_start() != 0) goto out;
     defer_up = 1;
+    /* 4 workers always: the pipeline's own work (session strands, plugin
+     * calls that return at once) never blocks and 4 keep 2 cores busy. The
+     * pool grows only when queued work sees no task finish for
+     * WORKERS_STALL_MS, which means calls that block: a provider start call that waits (hang = block, a network
+     * plugin before its timeout), store get/put/del against a slow store
+     * (session saves and resume lookups run on the workers; hiredis blocks
+     * until its own timeout). The gate's timeout cancels such a call, but
+     * one that ignores cancel holds its worker until it returns. 256 is the
+     * most blocked calls we carry before new work queues behind them: far
+     * above what a healthy server needs (the threads test and BENCHMARKS.md
+     * show 4-6), and low enough that a store outage cannot run the process
+     * out of threads (each has a reserved stack). Surplus workers exit
+     * after WORKERS_IDLE_MS idle. Recording uploads have their own
+     * [recording] workers and never block this pool; timers and plugin
+     * deferred work run on the defer thread. */
     if (workers_start(4, 256) != 0) goto out;
     workers_up = 1;
     atomic_store(&a.phase, APP_STARTING);

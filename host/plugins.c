@@ -90,6 +90,19 @@ static int host_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *a
     return defer_run(delay_ms, fn, arg) == 0 ? VX_OK : VX_EUNAVAIL;
 }
 
+static int host_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg, uint64_t *id)
+{
+    (void)h;
+    if (fn == NULL || id == NULL) return VX_EINVAL;
+    return defer_run_id(delay_ms, fn, arg, id) == 0 ? VX_OK : VX_EUNAVAIL;
+}
+
+static int host_defer_cancel(vx_host *h, uint64_t id, int wait)
+{
+    (void)h;
+    return wait ? defer_cancel_wait(id) : defer_cancel(id);
+}
+
 static const char *host_config_get(vx_host *h, const char *key)
 {
     if (h == NULL || key == NULL) return NULL;
@@ -170,6 +183,8 @@ static const vx_host_api g_api = {
     .metric_add = host_metric_add,
     .metric_set = host_metric_set,
     .metric_observe = host_metric_observe,
+    .defer_id = host_defer_id,
+    .defer_cancel = host_defer_cancel,
 };
 
 const vx_host_api *plug_host_api(void) { return &g_api; }

@@ -740,12 +740,13 @@ out:
 void session_abandon(session *s) { atomic_store(&s->abandoned, 1); }
 
 /*
- * Audio appends run right on the WebSocket thread when the session is idle
- * and no user turn is open: then an append is VAD over a chunk (a few µs),
- * and handing each one to a worker cost several times that in wake-ups and
- * lock traffic (most of the host's CPU per chunk). Inside a user turn the
- * audio goes to the STT provider, whose feed may block briefly: those
- * appends, and every other event, go to the pool as before.
+ * Audio appends run right on the WebSocket thread when the session's strand
+ * is idle: an append is a decode, a resample and VAD over a chunk (a few
+ * µs), and handing each one to a worker cost several times that in
+ * wake-ups and lock traffic (most of the host's CPU per chunk). The session
+ * strand never calls a plugin (audio for the STT provider is posted to its
+ * stream's strand), so nothing here can block the WebSocket thread. Other
+ * events go to the pool as before.
  */
 #define INLINE_MAX_BYTES 65536
 
@@ -757,17 +758,7 @@ typedef struct inline_arg {
 static void inline_task(void *p)
 {
     inline_arg *ia = p;
-    session *s = ia->s;
-    if (s->in.open != NULL) {
-        /* a turn is open: queue it behind this claim, for the pool */
-        if (sess_post(s, message_task, ia->m) != 0) {
-            ws_input_done(s->conn, ia->m->len);
-            free(ia->m->text);
-            free(ia->m);
-        }
-        return;
-    }
-    message_task(s, ia->m);
+    message_task(ia->s, ia->m);
 }
 
 /* An append, by a look at its start (the parse decides for real). */

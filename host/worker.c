@@ -1,19 +1,21 @@
 /*
  * Thread pool with strands (serial task queues).
  *
- * Threads: the pool starts with min_threads workers and grows only when
- * work waits while workers are stuck in one task (a plugin call that
- * blocks: a store or sink call on a dead server, a provider that hangs, a
- * stream's close that waits for its thread): a monitor thread keeps
- * min_threads workers that are not stuck (in one task for more than
- * STALL_MS) for the work that waits. Busy workers alone are no reason to
- * grow: the work is CPU work, and more threads than cores only add
- * hand-offs and lock traffic
- * (a pool that grew on every busy moment ran ~250 threads at 200 sessions,
- * half its CPU in futex calls).
+ * Threads: the pool starts with min_threads workers, grows only when work
+ * waits while workers are stuck in one task (a plugin call that blocks: a
+ * store call on a dead server, a provider that hangs) and shrinks back when
+ * the extra workers idle. The grower keeps min_threads workers that are not
+ * stuck (in one task for more than WORKERS_STALL_MS) for the work that
+ * waits. Busy workers alone are no reason to grow: the work is CPU work,
+ * and more threads than cores only add hand-offs and lock traffic (a pool
+ * that grew on every busy moment ran ~250 threads at 200 sessions, half its
+ * CPU in futex calls).
  *
  * Posting to a strand that is already queued or running touches only the
- * strand's lock; the pool lock is taken when a strand becomes runnable.
+ * strand's lock; the pool lock is taken when a strand becomes runnable, and
+ * a thread that posts in bursts (the WebSocket thread) hands its runnable
+ * strands over in one batch (strand_batch_begin/end), or runs a short task
+ * of an idle strand itself (strand_try_run).
  */
 #include "config.h"
 
@@ -43,21 +45,33 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t g_idle_cond = PTHREAD_COND_INITIALIZER;
 static strand *g_ready_head, *g_ready_tail;
-static int g_threads, g_idle, g_max, g_running, g_busy;
+static int g_threads, g_idle, g_min, g_max, g_running, g_busy;
+static int g_idle_ms = WORKERS_IDLE_MS;
+/* Threads started and not yet joined: g_tids live ones, g_dead (at most
+ * one, see retire_locked) ones that returned or are returning. */
 static pthread_t *g_tids;
 static int g_n_tids, g_cap_tids;
+static pthread_t g_dead;
+static int g_has_dead;
+/* The grower: a thread that adds a worker when work waits and none of the
+ * workers finished a task for WORKERS_STALL_MS, i.e. they are blocked, not
+ * merely busy. Growing on "everyone busy" alone made a CPU-bound burst (200
+ * sessions sending audio at once on 2 cores) start dozens of threads that
+ * only competed for the same cores. */
+static pthread_t g_grower;
+static int g_has_grower;
+static pthread_cond_t g_grow_cond = PTHREAD_COND_INITIALIZER;
+static atomic_ulong g_finished; /* tasks run to completion */
 static _Thread_local const strand *t_current;
-/* the monitor: sleeps until work waits with no idle worker */
-#define STALL_MS 5
-static pthread_cond_t g_mon_cond = PTHREAD_COND_INITIALIZER;
-static pthread_t g_mon;
-static int g_mon_started, g_mon_waiting;
-static atomic_ulong g_done; /* tasks finished, ever */
-/* when each worker's current task started (CLOCK_MONOTONIC_COARSE ns; 0:
- * between tasks), indexed by the order the workers were started in */
-static _Atomic uint64_t *g_started;
-static int g_min, g_started_cap;
-static _Thread_local _Atomic uint64_t *t_started;
+/* Each worker's slot: when its current task started (CLOCK_MONOTONIC_COARSE
+ * ns, odd; 0 between tasks), for the grower to count stuck workers. Linked
+ * in g_slots under g_lock while the worker lives. */
+typedef struct wslot {
+    _Atomic uint64_t t0;
+    struct wslot *next;
+} wslot;
+static wslot *g_slots;
+static _Thread_local wslot *t_slot;
 /* a thread's batch (strand_batch_begin/end): strands it made runnable,
  * handed to the pool together */
 static _Thread_local int t_batching;
@@ -79,11 +93,37 @@ static void ready_push(strand *s)
     g_ready_tail = s;
 }
 
-static void *worker_main(void *arg);
+static void *worker_main(void *unused);
+
+/* Join the worker that retired last, if any (g_lock held). It holds no
+ * lock any more and only has to return, so this does not wait long. */
+static void reap_locked(void)
+{
+    if (!g_has_dead) return;
+    pthread_join(g_dead, NULL);
+    g_has_dead = 0;
+}
+
+/* The calling worker leaves the pool (g_lock held): its entry moves from
+ * g_tids to g_dead, after joining the one that left before, so exited
+ * threads never pile up unjoined. */
+static void retire_locked(void)
+{
+    pthread_t self = pthread_self();
+    reap_locked();
+    for (int i = 0; i < g_n_tids; i++)
+        if (pthread_equal(g_tids[i], self)) {
+            g_tids[i] = g_tids[--g_n_tids];
+            break;
+        }
+    g_dead = self;
+    g_has_dead = 1;
+}
 
 /* Start one more worker (g_lock held). */
 static void spawn_locked(void)
 {
+    reap_locked();
     if (g_n_tids == g_cap_tids) {
         int cap = g_cap_tids ? g_cap_tids * 2 : 16;
         pthread_t *nt = realloc(g_tids, (size_t)cap * sizeof *nt);
@@ -91,8 +131,7 @@ static void spawn_locked(void)
         g_tids = nt;
         g_cap_tids = cap;
     }
-    if (g_n_tids >= g_max) return; /* every slot used */
-    if (pthread_create(&g_tids[g_n_tids], NULL, worker_main, (void *)(intptr_t)g_n_tids) == 0) {
+    if (pthread_create(&g_tids[g_n_tids], NULL, worker_main, NULL) == 0) {
         g_n_tids++;
         g_threads++;
     }
@@ -104,6 +143,10 @@ static uint64_t coarse_ns(void)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* Work waits and no worker is idle: the grower checks whether the busy
+ * ones are stuck (g_lock held). */
+static void watch_locked(void) { pthread_cond_signal(&g_grow_cond); }
 
 static void run_strand(strand *s)
 {
@@ -123,12 +166,12 @@ static void run_strand(strand *s)
         if (s->head == NULL) s->tail = NULL;
         pthread_mutex_unlock(&s->lock);
         t_current = s;
-        if (t_started) atomic_store_explicit(t_started, coarse_ns() | 1, memory_order_relaxed);
+        if (t_slot) atomic_store_explicit(&t_slot->t0, coarse_ns() | 1, memory_order_relaxed);
         t->fn(t->arg);
-        if (t_started) atomic_store_explicit(t_started, 0, memory_order_relaxed);
+        if (t_slot) atomic_store_explicit(&t_slot->t0, 0, memory_order_relaxed);
         t_current = NULL;
         free(t);
-        atomic_fetch_add_explicit(&g_done, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g_finished, 1, memory_order_relaxed);
     }
     pthread_mutex_lock(&s->lock);
     int more = s->head != NULL;
@@ -143,67 +186,51 @@ static void run_strand(strand *s)
     pthread_mutex_lock(&g_lock);
     ready_push(s);
     if (g_idle > 0) pthread_cond_signal(&g_cond);
+    else watch_locked();
     pthread_mutex_unlock(&g_lock);
 }
 
-/* Work is queued and no worker is idle: let the monitor watch for a stall
- * (g_lock held). */
-static void watch_locked(void)
+/* Wait for work (g_lock held). Returns 0 when there is some or the pool
+ * stops, -1 when this worker has been idle for g_idle_ms and is one beyond
+ * the minimum: it should exit. The deadline is on CLOCK_REALTIME (g_cond's
+ * clock): a clock step only changes when a surplus worker leaves. */
+static int wait_work(void)
 {
-    if (g_mon_waiting) pthread_cond_signal(&g_mon_cond);
-}
+    struct timespec due;
+    int timed_out = 0;
 
-static void deadline_in(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_nsec += ms * 1000000L;
-    while (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
+    clock_gettime(CLOCK_REALTIME, &due);
+    due.tv_sec += g_idle_ms / 1000;
+    due.tv_nsec += (long)(g_idle_ms % 1000) * 1000000L;
+    if (due.tv_nsec >= 1000000000L) {
+        due.tv_sec++;
+        due.tv_nsec -= 1000000000L;
     }
+    while (g_ready_head == NULL && g_running) {
+        if (timed_out && g_threads > g_min) return -1;
+        g_idle++;
+        if (g_threads > g_min) timed_out = pthread_cond_timedwait(&g_cond, &g_lock, &due) != 0;
+        else pthread_cond_wait(&g_cond, &g_lock);
+        g_idle--;
+    }
+    return 0;
 }
 
-static void *monitor_main(void *unused)
+static void *worker_main(void *unused)
 {
-    pthread_setname_np(pthread_self(), "vx-pool-monitor");
     (void)unused;
-    pthread_mutex_lock(&g_lock);
-    while (g_running) {
-        if (g_ready_head == NULL || g_idle > 0 || g_threads >= g_max) {
-            g_mon_waiting = 1;
-            pthread_cond_wait(&g_mon_cond, &g_lock);
-            g_mon_waiting = 0;
-            continue;
-        }
-        /* Work waits and every worker is busy: after STALL_MS, count the
-         * ones stuck in a task since before then and make up for them. */
-        struct timespec due;
-        deadline_in(&due, STALL_MS);
-        while (g_running && pthread_cond_timedwait(&g_mon_cond, &g_lock, &due) == 0) {
-        }
-        if (!g_running || g_ready_head == NULL || g_idle > 0) continue;
-        uint64_t now = coarse_ns(), stall = (uint64_t)STALL_MS * 1000000ull;
-        int stuck = 0;
-        for (int i = 0; i < g_n_tids; i++) {
-            uint64_t t0 = atomic_load_explicit(&g_started[i], memory_order_relaxed);
-            if (t0 && now > t0 && now - t0 > stall) stuck++;
-        }
-        for (int free_ = g_threads - stuck; free_ < g_min && g_threads < g_max; free_++) spawn_locked();
-    }
-    pthread_mutex_unlock(&g_lock);
-    return NULL;
-}
-
-static void *worker_main(void *arg)
-{
     pthread_setname_np(pthread_self(), "vx-worker"); /* for top -H, perf, gdb */
-    t_started = &g_started[(intptr_t)arg];
+    wslot *slot = calloc(1, sizeof *slot); /* NULL: this worker is never counted stuck */
     pthread_mutex_lock(&g_lock);
+    if (slot) {
+        slot->next = g_slots;
+        g_slots = slot;
+        t_slot = slot;
+    }
     for (;;) {
-        while (g_ready_head == NULL && g_running) {
-            g_idle++;
-            pthread_cond_wait(&g_cond, &g_lock);
-            g_idle--;
+        if (wait_work() != 0) {
+            retire_locked();
+            break;
         }
         if (g_ready_head == NULL && !g_running) break;
         strand *s = g_ready_head;
@@ -218,6 +245,50 @@ static void *worker_main(void *arg)
         if (g_busy == 0 && g_ready_head == NULL) pthread_cond_broadcast(&g_idle_cond);
     }
     g_threads--;
+    for (wslot **pp = &g_slots; *pp; pp = &(*pp)->next)
+        if (*pp == slot) {
+            *pp = slot->next;
+            break;
+        }
+    pthread_mutex_unlock(&g_lock);
+    free(slot);
+    t_slot = NULL;
+    return NULL;
+}
+
+/* Wait while there is nothing to decide; with work waiting and no idle
+ * worker, look every WORKERS_STALL_MS, count the workers stuck in one task
+ * since before then, and add workers so that min_threads are not stuck (a
+ * hung store adds threads at a bounded rate: one period each). Progress of
+ * one worker is no reason to leave the others' work waiting. */
+static void *grower_main(void *unused)
+{
+    (void)unused;
+    pthread_setname_np(pthread_self(), "vx-pool-grower");
+    pthread_mutex_lock(&g_lock);
+    while (g_running) {
+        if (!(g_ready_head && g_idle == 0 && g_threads < g_max)) {
+            pthread_cond_wait(&g_grow_cond, &g_lock);
+            continue;
+        }
+        struct timespec due;
+        clock_gettime(CLOCK_REALTIME, &due);
+        due.tv_nsec += WORKERS_STALL_MS * 1000000L;
+        if (due.tv_nsec >= 1000000000L) {
+            due.tv_sec++;
+            due.tv_nsec -= 1000000000L;
+        }
+        /* Only the deadline counts: signals in between are other posts. */
+        while (g_running && pthread_cond_timedwait(&g_grow_cond, &g_lock, &due) == 0) {}
+        if (!g_running || g_ready_head == NULL || g_idle > 0) continue;
+        uint64_t now = coarse_ns(), stall = (uint64_t)WORKERS_STALL_MS * 1000000ull;
+        int stuck = 0;
+        for (wslot *w = g_slots; w; w = w->next) {
+            uint64_t t0 = atomic_load_explicit(&w->t0, memory_order_relaxed);
+            if (t0 && now > t0 && now - t0 > stall) stuck++;
+        }
+        if (g_threads - stuck < g_min && g_threads < g_max) spawn_locked();
+    }
     pthread_mutex_unlock(&g_lock);
     return NULL;
 }
@@ -226,28 +297,11 @@ int workers_start(int min_threads, int max_threads)
 {
     pthread_mutex_lock(&g_lock);
     g_running = 1;
-    g_max = max_threads < min_threads ? min_threads : max_threads;
     g_min = min_threads;
-    if (g_started_cap < g_max) {
-        /* no worker runs now: the slots can move */
-        free((void *)g_started);
-        g_started = calloc((size_t)g_max, sizeof *g_started);
-        g_started_cap = g_started ? g_max : 0;
-    }
-    if (g_started == NULL) {
-        pthread_mutex_unlock(&g_lock);
-        return -1;
-    }
+    g_max = max_threads < min_threads ? min_threads : max_threads;
     for (int i = 0; i < min_threads; i++) spawn_locked();
+    g_has_grower = g_max > g_threads && pthread_create(&g_grower, NULL, grower_main, NULL) == 0;
     int ok = g_threads > 0;
-    if (ok && !g_mon_started) {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&g_mon_cond, &ca);
-        pthread_condattr_destroy(&ca);
-        g_mon_started = pthread_create(&g_mon, NULL, monitor_main, NULL) == 0;
-    }
     pthread_mutex_unlock(&g_lock);
     return ok ? 0 : -1;
 }
@@ -273,18 +327,27 @@ int workers_stop(int timeout_ms)
     }
     g_running = 0;
     pthread_cond_broadcast(&g_cond);
-    pthread_cond_broadcast(&g_mon_cond);
-    int mon = g_mon_started;
-    g_mon_started = 0;
+    pthread_cond_signal(&g_grow_cond);
+    int grower = g_has_grower;
+    g_has_grower = 0;
+    reap_locked();
     int n = g_n_tids;
     pthread_t *tids = g_tids;
     g_tids = NULL;
     g_n_tids = g_cap_tids = 0;
     pthread_mutex_unlock(&g_lock);
-    if (mon) pthread_join(g_mon, NULL);
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
+    if (grower) pthread_join(g_grower, NULL);
     free(tids);
     return 0;
+}
+
+void workers_set_idle_ms(int ms)
+{
+    pthread_mutex_lock(&g_lock);
+    g_idle_ms = ms > 0 ? ms : 1;
+    pthread_cond_broadcast(&g_cond); /* idle workers re-arm with the new time */
+    pthread_mutex_unlock(&g_lock);
 }
 
 int workers_count(void)
@@ -398,7 +461,7 @@ int strand_try_run(strand *s, void (*fn)(void *), void *arg)
     t_current = s;
     fn(arg);
     t_current = NULL;
-    atomic_fetch_add_explicit(&g_done, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_finished, 1, memory_order_relaxed);
     pthread_mutex_lock(&s->lock);
     if (s->head == NULL) {
         s->scheduled = 0;

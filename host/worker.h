@@ -8,8 +8,12 @@
  * serializes per stream (open/feed/finish, generate, synthesize, close), so a
  * plugin that blocks stalls only its own stream, never the session.
  *
- * The pool grows on demand (up to max_threads) when every worker is busy, so
- * a few hung plugin calls cannot starve the other sessions.
+ * The pool grows (up to max_threads) when work waits and fewer than
+ * min_threads workers are free of a task that has run for WORKERS_STALL_MS
+ * (blocked, not busy: more threads would not help CPU-bound work), so a few
+ * hung plugin calls cannot starve the other sessions, and shrinks back: a
+ * worker beyond min_threads that found no work for WORKERS_IDLE_MS exits.
+ * Threads follow blocked calls, not sessions.
  */
 #ifndef VOXRAY_WORKER_H
 #define VOXRAY_WORKER_H
@@ -18,6 +22,12 @@
 
 typedef struct strand strand;
 
+/* How long a worker beyond the minimum waits for work before it exits. */
+#define WORKERS_IDLE_MS 30000
+/* How long a worker may be in one task before it counts as stuck (and
+ * queued work gets another worker). */
+#define WORKERS_STALL_MS 50
+
 /* Start min_threads workers, growing up to max_threads. 0 or -1. */
 int workers_start(int min_threads, int max_threads);
 /* Run every task still queued, then stop and join the workers. Waits at most
@@ -25,9 +35,13 @@ int workers_start(int min_threads, int max_threads);
  * then (a plugin call that never returns): the threads are left alone and
  * the caller must not unload plugins. */
 int workers_stop(int timeout_ms);
-/* Workers alive / busy right now (for tests and metrics). */
+/* Workers alive (started and not exited) / busy right now (for tests and
+ * metrics). */
 int workers_count(void);
 int workers_busy(void);
+/* Set the idle time after which a surplus worker exits (tests; default
+ * WORKERS_IDLE_MS). */
+void workers_set_idle_ms(int ms);
 
 /* A new strand with one reference (NULL on OOM). */
 strand *strand_new(void);

@@ -226,15 +226,18 @@ static void ck_metric_observe(vx_metric *m, double v) {
 typedef struct ck_job {
     struct ck_job *next;
     uint64_t due;
+    uint64_t id;
     void (*fn)(void *);
     void *arg;
 } ck_job;
 
 static pthread_mutex_t ck_defer_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ck_defer_cond;
+static pthread_cond_t ck_defer_done = PTHREAD_COND_INITIALIZER; /* a job returned */
 static ck_job *ck_jobs;
 static int ck_defer_stopping, ck_defer_running;
 static pthread_t ck_defer_thread;
+static uint64_t ck_defer_next_id = 1, ck_defer_current; /* the job running, 0 none */
 
 static void *ck_defer_main(void *arg) {
     (void)arg;
@@ -254,16 +257,20 @@ static void *ck_defer_main(void *arg) {
             continue;
         }
         ck_jobs = j->next;
+        ck_defer_current = j->id;
         pthread_mutex_unlock(&ck_defer_lock);
         j->fn(j->arg);
         free(j);
         pthread_mutex_lock(&ck_defer_lock);
+        ck_defer_current = 0;
+        pthread_cond_broadcast(&ck_defer_done);
     }
     pthread_mutex_unlock(&ck_defer_lock);
     return NULL;
 }
 
-static int ck_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
+static int ck_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg,
+                       uint64_t *id) {
     ck_job *j, **pp;
     int rc = VX_OK;
 
@@ -278,6 +285,8 @@ static int ck_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg
         j->due = ck_now_ns() + (uint64_t)delay_ms * 1000000ull;
         j->fn = fn;
         j->arg = arg;
+        j->id = ck_defer_next_id++;
+        if (id) *id = j->id;
         for (pp = &ck_jobs; *pp && (*pp)->due <= j->due; pp = &(*pp)->next) {}
         j->next = *pp;
         *pp = j;
@@ -285,6 +294,32 @@ static int ck_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg
     }
     pthread_mutex_unlock(&ck_defer_lock);
     return rc;
+}
+
+static int ck_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
+    return ck_defer_id(h, delay_ms, fn, arg, NULL);
+}
+
+static int ck_defer_cancel(vx_host *h, uint64_t id, int wait) {
+    int removed = 0;
+
+    (void)h;
+    pthread_mutex_lock(&ck_defer_lock);
+    for (ck_job **pp = &ck_jobs; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            ck_job *j = *pp;
+            *pp = j->next;
+            free(j);
+            removed = 1;
+            break;
+        }
+    }
+    /* The timer thread cannot wait for the job it is running. */
+    if (!removed && wait && !pthread_equal(pthread_self(), ck_defer_thread))
+        while (id != 0 && ck_defer_current == id)
+            pthread_cond_wait(&ck_defer_done, &ck_defer_lock);
+    pthread_mutex_unlock(&ck_defer_lock);
+    return removed;
 }
 
 static void ck_defer_stop(void) {
@@ -313,6 +348,8 @@ static const vx_host_api ck_api = {
     .metric_add = ck_metric_add,
     .metric_set = ck_metric_set,
     .metric_observe = ck_metric_observe,
+    .defer_id = ck_defer_id,
+    .defer_cancel = ck_defer_cancel,
 };
 
 /* ---------------------------------------------------------------- bounded calls */

@@ -1,6 +1,6 @@
 /*
- * sim: configuration, the per-call fate, and the stream worker shared by the
- * STT, LLM and TTS providers (see sim.h for the model).
+ * sim: configuration, the per-call fate, and the stream scheduler shared by
+ * the STT, LLM and TTS providers (see sim.h for the model).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,8 +20,6 @@
  * values they parse to. */
 #define SIM_FAIL_AT_CHOICES "start|first_output|mid_stream"
 #define SIM_HANG_CHOICES "none|silent|block|stall"
-
-#define SIM_STACK_SIZE (512 * 1024)
 
 static const vx_config_key sim_config[] = {
     {"seed", VX_CFG_INT, "1",
@@ -184,26 +182,69 @@ size_t sim_prefix_len(const char *text, size_t words) {
 
 /* ---------------------------------------------------------------- streams */
 
-/* Fire events until the stream ends and is closed. The mutex is dropped
- * around every callback so cancel() never waits for the host. */
-static void *sim_worker(void *arg) {
+static void sim_fire(void *arg);
+
+/* Queue the stream's job for due (CLOCK_MONOTONIC ns); mutex held, no job
+ * queued. The host counts in whole milliseconds: round up, so an event
+ * never fires before its time. Returns VX_OK or the host's error. */
+static int sim_arm_at(struct vx_stream *s, uint64_t due) {
+    uint64_t now = sim_now_ns(), ms = due > now ? (due - now + 999999) / 1000000 : 0;
+    int rc;
+
+    rc = s->in->api->defer_id(s->in->h, ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms, sim_fire,
+                              s, &s->timer);
+    if (rc != VX_OK) s->timer = 0;
+    else s->timer_due = due;
+    return rc;
+}
+
+/* See that a job will fire the next event when it is due: queue one, or
+ * move the queued one earlier (a cancel is due at once). Mutex held. While
+ * the job is firing it queues its successor itself. Taking a job back
+ * never waits, so holding the mutex here is safe: a job that already
+ * started will take the mutex next and see the new state. */
+static int sim_arm(struct vx_stream *s) {
+    uint64_t due;
+
+    if (s->closing || s->firing || s->ended) return VX_OK;
+    if (s->canceled) due = 0;
+    else if (s->hang_silent || !s->ops->peek(s, &due)) return VX_OK;
+    if (s->timer) {
+        if (due >= s->timer_due || s->in->api->defer_cancel(s->in->h, s->timer, 0) != 1)
+            return VX_OK;
+        s->timer = 0;
+    }
+    return sim_arm_at(s, due);
+}
+
+/* The stream's job: fire every event that is due, in order, then queue
+ * itself for the next one. The mutex is dropped around every callback so
+ * cancel() never waits for the host. At most SIM_BATCH events per run, so
+ * a long reply delivered at once does not hold up the host's other timers:
+ * the rest follows in a job due at once. */
+#define SIM_BATCH 32
+static void sim_fire(void *arg) {
     struct vx_stream *s = arg;
     sim_event ev;
     uint64_t due;
+    int n = 0;
 
     pthread_mutex_lock(&s->mu);
-    while (!s->closing) {
+    s->timer = 0;
+    s->firing = 1;
+    while (!s->closing && !s->ended) {
         memset(&ev, 0, sizeof(ev));
-        if (!s->ended && s->canceled) {
+        if (s->canceled) {
             ev.terminal = ev.error = 1;
             sim_seterr(&ev.err, VX_ECANCELED, 0, "sim: cancelled");
-        } else if (s->ended || s->hang_silent || !s->ops->peek(s, &due)) {
-            pthread_cond_wait(&s->cv, &s->mu);
-            continue;
-        } else if (due > sim_now_ns()) {
-            struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-            continue;
+        } else if (s->hang_silent || !s->ops->peek(s, &due)) {
+            break;
+        } else if (due > sim_now_ns() || n >= SIM_BATCH) {
+            if (sim_arm_at(s, due) == VX_OK) break;
+            /* No timer (host stopping, out of memory): end the stream rather
+             * than leave the host waiting for an event that never comes. */
+            ev.terminal = ev.error = 1;
+            sim_seterr(&ev.err, VX_EUNAVAIL, 1, "sim: cannot schedule the next event");
         } else {
             s->ops->take(s, &ev);
             if (ev.error && s->in->hang == SIM_HANG_STALL) {
@@ -216,29 +257,23 @@ static void *sim_worker(void *arg) {
         pthread_mutex_unlock(&s->mu);
         s->ops->deliver(s, &ev);
         pthread_mutex_lock(&s->mu);
+        n++;
     }
+    s->firing = 0;
+    /* close() waits for this; after the unlock s may be freed. */
+    if (s->closing) pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    return NULL;
 }
 
-/* Set up the common part. Fails with VX_ENOMEM when the thread primitives
- * cannot be created; the stream then holds nothing to release. */
+/* Set up the common part. Fails with VX_ENOMEM when the mutex or condition
+ * variable cannot be created; the stream then holds nothing to release. */
 int sim_stream_init(struct vx_stream *s, sim_inst *in, const sim_kind_ops *ops,
                     const sim_fate *f, vx_error *err) {
-    pthread_condattr_t ca;
-    int rc = 0;
-
     s->in = in;
     s->ops = ops;
     s->fate = *f;
     s->hang_silent = in->hang == SIM_HANG_SILENT;
-    if (pthread_condattr_init(&ca) != 0) goto fail;
-    /* Due times are CLOCK_MONOTONIC: a wall-clock step must not stall or
-     * rush a stream. */
-    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (rc == 0) rc = pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0) goto fail;
+    if (pthread_cond_init(&s->cv, NULL) != 0) goto fail;
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
         pthread_cond_destroy(&s->cv);
         goto fail;
@@ -249,24 +284,17 @@ fail:
     return VX_ENOMEM;
 }
 
-/* Start the worker. On failure (VX_ENOMEM: no thread) the caller releases
- * the stream with sim_stream_close(), which then has nothing to join. */
+/* Queue the job for the first event, if one is known. On failure (the
+ * host's timer refused: VX_ENOMEM, VX_EUNAVAIL) the caller releases the
+ * stream with sim_stream_close(). */
 int sim_stream_start(struct vx_stream *s, vx_error *err) {
-    pthread_attr_t attr;
     int rc;
 
-    /* Load tests open thousands of streams: a small stack keeps each
-     * thread cheap, and still leaves the host's callbacks plenty. */
-    if (pthread_attr_init(&attr) != 0) goto fail;
-    pthread_attr_setstacksize(&attr, SIM_STACK_SIZE);
-    rc = pthread_create(&s->thread, &attr, sim_worker, s);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) goto fail;
-    s->has_thread = 1;
-    return VX_OK;
-fail:
-    sim_seterr(err, VX_ENOMEM, 1, "sim: cannot start a stream thread");
-    return VX_ENOMEM;
+    /* The job may fire before defer_id returns: it waits for the mutex. */
+    pthread_mutex_lock(&s->mu);
+    rc = sim_stream_kick(s, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 /* hang = block: publish the stream in *out before blocking, so another
@@ -281,35 +309,51 @@ int sim_stream_block(struct vx_stream *s, vx_stream **out, vx_error *err) {
         in->api->log(in->h, VX_LOG_DEBUG, "call %llu blocks until cancelled (hang = block)",
                      (unsigned long long)s->fate.call);
     pthread_mutex_lock(&s->mu);
+    s->ended = 1; /* the call's return is its only outcome: no event, not even at cancel */
     while (!s->canceled && !s->closing) pthread_cond_wait(&s->cv, &s->mu);
-    s->ended = 1;
     pthread_mutex_unlock(&s->mu);
     sim_seterr(err, VX_ECANCELED, 0, "sim: blocked call cancelled");
     return VX_ECANCELED;
 }
 
-/* Wake the worker after new events were queued; mutex held. */
-void sim_stream_signal(struct vx_stream *s) {
-    pthread_cond_broadcast(&s->cv);
+/* After new events were queued (mutex held): make sure the job fires
+ * them. Fails like sim_stream_start; the events stay queued. */
+int sim_stream_kick(struct vx_stream *s, vx_error *err) {
+    int rc = sim_arm(s);
+
+    if (rc != VX_OK) sim_seterr(err, rc, 1, "sim: the host cannot schedule the stream's events");
+    return rc;
 }
 
 void sim_stream_cancel(struct vx_stream *s) {
     if (!s) return;
     pthread_mutex_lock(&s->mu);
-    s->canceled = 1;
-    pthread_cond_broadcast(&s->cv);
+    if (!s->canceled) {
+        s->canceled = 1;
+        pthread_cond_broadcast(&s->cv);
+        /* Out of timers the cancellation cannot fire; close() still ends
+         * the stream cleanly. */
+        (void)sim_arm(s);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Stop and join the worker (an event callback in progress finishes first),
+/* Stop the stream's job (an event callback in progress finishes first),
  * then free everything. */
 void sim_stream_close(struct vx_stream *s) {
+    uint64_t id;
+
     if (!s) return;
     pthread_mutex_lock(&s->mu);
     s->closing = 1;
     pthread_cond_broadcast(&s->cv);
+    while (s->firing) pthread_cond_wait(&s->cv, &s->mu);
+    id = s->timer;
+    s->timer = 0;
     pthread_mutex_unlock(&s->mu);
-    if (s->has_thread) pthread_join(s->thread, NULL);
+    /* Removed, or it already started: then wait until it has returned (it
+     * sees closing and touches nothing more). */
+    if (id) s->in->api->defer_cancel(s->in->h, id, 1);
     s->ops->destroy(s);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
@@ -616,8 +660,10 @@ static const vx_plugin_info sim_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    /* log and log_enabled are all a call needs; metrics are used when present. */
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log_enabled))
+    /* Streams need the cancellable timer (1.4); metrics are used when
+     * present. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, defer_cancel) ||
+        !host->defer_id || !host->defer_cancel)
         return NULL;
     return &sim_info;
 }

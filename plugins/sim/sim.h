@@ -8,11 +8,12 @@
  * the instance seed and that number, so the same seed and the same call
  * sequence behave the same whatever the thread timing.
  *
- * Every stream owns one worker thread that delivers all of its events, so
- * close() only has to join it to guarantee that no event fires afterwards.
- * The kind-specific files describe a stream as a sequence of timed events
- * (sim_kind_ops); the worker in sim.c sleeps on a condition variable until
- * the next one is due, which lets cancel() and close() wake it at once.
+ * A stream costs no thread: the kind-specific files describe it as a
+ * sequence of timed events (sim_kind_ops), and one job on the host's timer
+ * (vx_host_api.defer_id) fires whatever is due, then queues itself again
+ * for the next event. A stream has at most one such job; cancel() takes it
+ * back to fire the cancellation at once, close() takes it back or waits for
+ * it (defer_cancel with wait), so no event fires after close() returns.
  */
 #ifndef VX_SIM_H
 #define VX_SIM_H
@@ -81,15 +82,15 @@ typedef struct sim_fate {
 typedef struct sim_event {
     int terminal;  /* nothing follows it (done or error) */
     int error;     /* deliver err through on_error */
-    vx_error err;  /* filled by the worker when error is set */
+    vx_error err;  /* filled by the scheduler when error is set */
     uint64_t index; /* token or chunk number */
     void *node;    /* STT: the dequeued event, freed by deliver */
 } sim_event;
 
 struct vx_stream;
 
-/* How a kind feeds the common worker. peek and take run with the stream
- * mutex held; deliver runs without it, on the worker thread. */
+/* How a kind feeds the common scheduler. peek and take run with the
+ * stream mutex held; deliver runs without it, on the host's timer thread. */
 typedef struct sim_kind_ops {
     /* 1 and the due time (CLOCK_MONOTONIC ns) of the next event, or 0 when
      * none is known yet. */
@@ -98,7 +99,7 @@ typedef struct sim_kind_ops {
     void (*take)(struct vx_stream *s, sim_event *ev);
     /* Fire the event's callback. */
     void (*deliver)(struct vx_stream *s, sim_event *ev);
-    /* Free kind state; the worker has been joined. */
+    /* Free kind state; no job of the stream is queued or running. */
     void (*destroy)(struct vx_stream *s);
 } sim_kind_ops;
 
@@ -109,9 +110,10 @@ struct vx_stream {
     const sim_kind_ops *ops;
     sim_fate fate;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t thread;
-    int has_thread;
+    pthread_cond_t cv;  /* hang = block waits for cancel, close for firing */
+    uint64_t timer;     /* the queued job firing the next event, 0: none */
+    uint64_t timer_due; /* when it is due (CLOCK_MONOTONIC ns) */
+    int firing;         /* that job is delivering events */
     int hang_silent; /* produce nothing until cancelled */
     int canceled;
     int ended;   /* the terminal event was taken */
@@ -130,7 +132,7 @@ int sim_stream_init(struct vx_stream *s, sim_inst *in, const sim_kind_ops *ops,
                     const sim_fate *f, vx_error *err);
 int sim_stream_start(struct vx_stream *s, vx_error *err);
 int sim_stream_block(struct vx_stream *s, vx_stream **out, vx_error *err);
-void sim_stream_signal(struct vx_stream *s);
+int sim_stream_kick(struct vx_stream *s, vx_error *err);
 void sim_stream_cancel(struct vx_stream *s);
 void sim_stream_close(struct vx_stream *s);
 size_t sim_count_words(const char *text);

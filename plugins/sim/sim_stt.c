@@ -10,8 +10,8 @@
  * instance (a host opens one stream per turn); an utterance without audio
  * is final "" and does not advance the cycle.
  *
- * feed() and finish() only queue timed events; the stream's worker fires
- * them in order. Failures count outputs across the whole stream:
+ * feed() and finish() only queue timed events; the stream's timer job
+ * fires them in order. Failures count outputs across the whole stream:
  * first_output replaces the stream's first partial or final by on_error,
  * mid_stream its second.
  */
@@ -51,7 +51,8 @@ static const char *stt_transcript(sim_stt *t) {
 }
 
 /* Queue the next output (text[0..len)) unless the call's fate replaces it
- * by on_error. Mutex held. Returns VX_ENOMEM when the node cannot be made. */
+ * by on_error. Mutex held. Returns VX_ENOMEM when the node cannot be made,
+ * or the host's error when no timer can fire it (it stays queued). */
 static int stt_queue(sim_stt *t, int type, const char *text, size_t len, uint64_t due,
                      vx_error *err) {
     struct vx_stream *s = &t->base;
@@ -74,8 +75,7 @@ static int stt_queue(sim_stt *t, int type, const char *text, size_t len, uint64_
     t->tail = n;
     t->outputs++;
     if (type == STT_ERROR) t->failed = 1;
-    sim_stream_signal(s);
-    return VX_OK;
+    return sim_stream_kick(s, err);
 }
 
 /* Why feed/finish refuse, or VX_OK. Mutex held. */

@@ -30,7 +30,7 @@ typedef struct sim_tts {
     uint64_t fail_idx; /* the event replaced by on_error, when the call fails */
     uint64_t fade;     /* frames of each fade */
     uint64_t due;
-    int16_t *buf; /* one chunk, only touched by the worker */
+    int16_t *buf; /* one chunk, only touched by the firing job */
 } sim_tts;
 
 static double tts_voice_freq(const char *voice) {

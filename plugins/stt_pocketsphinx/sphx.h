@@ -9,10 +9,15 @@
  * are made on demand up to pool_max; an open() that finds none within
  * pool_wait fails with VX_EUNAVAIL (retryable).
  *
- * Every stream owns one worker thread that runs the decoder and delivers all
- * of the stream's events, so feed() only copies audio into the stream's
- * queue and close() only has to join the worker to guarantee that no event
- * fires afterwards.
+ * A stream costs no thread: the instance has decoder_threads threads (one
+ * per CPU by default; decoding is CPU work) that run the decoders of all its
+ * streams. feed() only copies audio into the stream's queue and puts the
+ * stream on the instance's run queue; a thread takes it, decodes a bounded
+ * slice of its audio, delivers the events, and puts it back at the end of
+ * the queue if more is waiting, so a stream with a long backlog cannot
+ * starve the others and no two threads ever run one decoder. close() waits
+ * until the stream is off the queue and not running, so no event fires
+ * afterwards.
  *
  * sphinxbase logs through one process-wide callback. The plugin installs it
  * with its first instance and routes each message to the host logger of the
@@ -55,6 +60,17 @@ typedef struct sphx_inst {
     ps_decoder_t **idle; /* pool_max slots */
     size_t n_idle;
     size_t n_total; /* decoders alive or being created */
+
+    /* The decoder threads (sphx_stream.c) and their run queue of streams
+     * with work, guarded by rq_mu. A stream's lock may be held while taking
+     * rq_mu, never the other way round. */
+    size_t n_threads; /* decoder_threads, resolved */
+    pthread_t *threads;
+    size_t n_started;
+    pthread_mutex_t rq_mu;
+    pthread_cond_t rq_cv;
+    struct vx_stream *rq_head, *rq_tail;
+    int rq_stopping;
 } sphx_inst;
 
 /* stt_pocketsphinx.c */
@@ -78,5 +94,10 @@ void sphx_pool_wake(sphx_inst *in);
 
 /* sphx_stream.c */
 extern const vx_stt_vtable sphx_stt_vtable;
+/* Start in->n_threads decoder threads. Returns VX_OK, or VX_ENOMEM with
+ * err filled and nothing left running (sphx_threads_stop is then a no-op). */
+int sphx_threads_start(sphx_inst *in, vx_error *err);
+/* Stop and join them; no stream may be open. */
+void sphx_threads_stop(sphx_inst *in);
 
 #endif

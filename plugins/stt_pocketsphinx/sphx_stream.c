@@ -1,17 +1,18 @@
 /*
- * stt_pocketsphinx streams: one borrowed decoder and one worker thread each.
+ * stt_pocketsphinx streams: one borrowed decoder each, run by the instance's
+ * decoder threads (see sphx.h).
  *
  * feed() copies the audio into fixed-size blocks of chunk_samples (the only
- * copy) and returns; the worker hands each block, once full, to
+ * copy) and returns; a decoder thread hands each block, once full, to
  * ps_process_raw() straight from the queue. finish() closes the current
  * block and marks the end of the utterance there, so audio fed after a
  * finish, even before its final is out, belongs to the next utterance. The
- * worker starts an utterance lazily at its first audio, asks for the
+ * decoder starts an utterance lazily at its first audio, asks for the
  * hypothesis every partial_interval of audio and sends it as a partial when
  * it changed, and at the mark ends the utterance and sends the final; an
  * utterance without audio is final "" without touching the decoder.
  *
- * cancel() makes the worker drop what is queued and send on_error
+ * cancel() makes the stream drop what is queued and send on_error
  * (VX_ECANCELED), unless every finish already had its final and no audio
  * came since. A decoder error ends the stream with on_error(VX_EINTERNAL)
  * and the decoder is destroyed at close instead of going back to the pool.
@@ -23,6 +24,9 @@
 #include "sphx.h"
 
 #define SPHX_SPARE_BLOCKS 4 /* recycled blocks a stream keeps */
+/* Blocks (100-200 ms of audio each) a decoder thread decodes for one
+ * stream before it serves the next one in the run queue. */
+#define SPHX_SLICE 5
 
 typedef struct sphx_block {
     struct sphx_block *next;
@@ -37,13 +41,14 @@ struct vx_stream {
     ps_decoder_t *ps;
     int bestpath; /* the decoder computes posteriors: finals get a confidence */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t thread;
-    int has_thread;
+    pthread_cond_t cv; /* close() waits here for the stream to be unscheduled */
     atomic_int canceled;
 
     /* Guarded by mu. The tail takes more audio until it is full or marked;
-     * every other block is ready for the worker. */
+     * every other block is ready for the decoder. */
+    int opened;              /* open() succeeded: events may fire */
+    int scheduled;           /* on the run queue or being run */
+    struct vx_stream *next;  /* run queue link (rq_mu) */
     sphx_block *head, *tail, *spare;
     size_t n_spare;
     size_t queued; /* samples in the queue */
@@ -54,7 +59,7 @@ struct vx_stream {
     unsigned long finals;   /* finals decided (delivered or about to be) */
     int fed;                /* audio since the last finish() */
 
-    /* The worker's alone (and close()'s after the join). */
+    /* The running decoder thread's alone (and close()'s once unscheduled). */
     int in_utt;
     int broken;
     size_t utt_samples, next_partial;
@@ -135,11 +140,18 @@ static void sphx_block_put(struct vx_stream *s, sphx_block *b) {
     }
 }
 
-/* The head block if the worker may take it; mutex held. */
+/* 1 when the head block is complete (full or marked); mutex held. */
+static int sphx_has_ready(const struct vx_stream *s) {
+    const sphx_block *b = s->head;
+
+    return b && !(b == s->tail && !b->eou && b->n < s->in->chunk_samples);
+}
+
+/* The head block if the decoder may take it; mutex held. */
 static sphx_block *sphx_ready(struct vx_stream *s) {
     sphx_block *b = s->head;
 
-    if (!b || (b == s->tail && !b->eou && b->n < s->in->chunk_samples)) return NULL;
+    if (!sphx_has_ready(s)) return NULL;
     s->head = b->next;
     if (!s->head) s->tail = NULL;
     s->queued -= b->n;
@@ -157,9 +169,9 @@ static void sphx_drop_queue(struct vx_stream *s) {
     s->queued = 0;
 }
 
-/* ---------------------------------------------------------------- worker */
+/* ---------------------------------------------------------------- decoding */
 
-/* End the stream with on_error unless it already ended; worker thread. */
+/* End the stream with on_error unless it already ended; decoder thread. */
 static void sphx_fail(struct vx_stream *s, int code, const char *what) {
     vx_error err = {0};
     int fire;
@@ -257,13 +269,34 @@ static void sphx_process(struct vx_stream *s, sphx_block *b) {
     if (b->eou) sphx_final(s);
 }
 
-static void *sphx_worker(void *arg) {
-    struct vx_stream *s = arg;
+/* Work is waiting: a cancel to deliver, or a complete block. Mutex held. */
+static int sphx_has_work(const struct vx_stream *s) {
+    if (s->closing || s->ended) return 0;
+    return atomic_load(&s->canceled) || sphx_has_ready(s);
+}
+
+/* Put s on the run queue unless it is there or running. s's mutex held. */
+static void sphx_schedule(struct vx_stream *s) {
+    sphx_inst *in = s->in;
+
+    if (s->scheduled || !sphx_has_work(s)) return;
+    s->scheduled = 1;
+    s->next = NULL;
+    pthread_mutex_lock(&in->rq_mu);
+    if (in->rq_tail) in->rq_tail->next = s;
+    else in->rq_head = s;
+    in->rq_tail = s;
+    pthread_cond_signal(&in->rq_cv);
+    pthread_mutex_unlock(&in->rq_mu);
+}
+
+/* One turn of a stream on a decoder thread: at most SPHX_SLICE blocks, then
+ * back to the end of the queue if more is waiting. */
+static void sphx_run(struct vx_stream *s) {
     sphx_block *b;
 
-    sphx_log_route(s->in);
     pthread_mutex_lock(&s->mu);
-    while (!s->closing) {
+    for (int n = 0; n < SPHX_SLICE && !s->closing; n++) {
         if (atomic_load(&s->canceled) && !s->ended) {
             /* Finished: every finish had its final and no audio came since. */
             int finished = s->finals > 0 && s->finals == s->finishes && !s->fed;
@@ -278,17 +311,77 @@ static void *sphx_worker(void *arg) {
             }
             continue;
         }
-        if (s->ended || !(b = sphx_ready(s))) {
-            pthread_cond_wait(&s->cv, &s->mu);
-            continue;
-        }
+        if (s->ended || !(b = sphx_ready(s))) break;
         pthread_mutex_unlock(&s->mu);
         sphx_process(s, b);
         pthread_mutex_lock(&s->mu);
         sphx_block_put(s, b);
     }
+    s->scheduled = 0;
+    sphx_schedule(s);
+    /* close() waits for this; after the unlock s may be freed. */
+    if (!s->scheduled && s->closing) pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+static void *sphx_thread(void *arg) {
+    sphx_inst *in = arg;
+    struct vx_stream *s;
+
+    sphx_log_route(in);
+    pthread_mutex_lock(&in->rq_mu);
+    for (;;) {
+        if (!(s = in->rq_head)) {
+            if (in->rq_stopping) break;
+            pthread_cond_wait(&in->rq_cv, &in->rq_mu);
+            continue;
+        }
+        in->rq_head = s->next;
+        if (!in->rq_head) in->rq_tail = NULL;
+        pthread_mutex_unlock(&in->rq_mu);
+        sphx_run(s);
+        pthread_mutex_lock(&in->rq_mu);
+    }
+    pthread_mutex_unlock(&in->rq_mu);
     return NULL;
+}
+
+int sphx_threads_start(sphx_inst *in, vx_error *err) {
+    in->n_started = 0;
+    in->rq_stopping = 0;
+    if (!(in->threads = calloc(in->n_threads, sizeof(*in->threads)))) goto oom;
+    if (pthread_mutex_init(&in->rq_mu, NULL) != 0) goto oom;
+    if (pthread_cond_init(&in->rq_cv, NULL) != 0) {
+        pthread_mutex_destroy(&in->rq_mu);
+        goto oom;
+    }
+    for (; in->n_started < in->n_threads; in->n_started++) {
+        if (pthread_create(&in->threads[in->n_started], NULL, sphx_thread, in) != 0) {
+            sphx_threads_stop(in);
+            sphx_seterr(err, VX_ENOMEM, 0, SPHX_NAME ": cannot start the decoder threads");
+            return VX_ENOMEM;
+        }
+    }
+    return VX_OK;
+oom:
+    free(in->threads);
+    in->threads = NULL;
+    sphx_seterr(err, VX_ENOMEM, 0, SPHX_NAME ": out of memory starting the decoder threads");
+    return VX_ENOMEM;
+}
+
+void sphx_threads_stop(sphx_inst *in) {
+    if (!in->threads) return;
+    pthread_mutex_lock(&in->rq_mu);
+    in->rq_stopping = 1;
+    pthread_cond_broadcast(&in->rq_cv);
+    pthread_mutex_unlock(&in->rq_mu);
+    for (size_t i = 0; i < in->n_started; i++) pthread_join(in->threads[i], NULL);
+    pthread_cond_destroy(&in->rq_cv);
+    pthread_mutex_destroy(&in->rq_mu);
+    free(in->threads);
+    in->threads = NULL;
+    in->n_started = 0;
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -306,7 +399,8 @@ static int sphx_refuse(struct vx_stream *s, vx_error *err) {
     return VX_OK;
 }
 
-/* Copies the audio into the queue and wakes the worker when a block filled.
+/* Copies the audio into the queue and schedules the stream when a block
+ * filled.
  * Fails with VX_ECANCELED, VX_EINTERNAL (the decoder failed earlier),
  * VX_EUNAVAIL (retryable: more than a minute of audio is waiting, the
  * decoder is not keeping up) or VX_ENOMEM; the audio is then dropped. */
@@ -340,14 +434,14 @@ static int sphx_feed(vx_stream *s, const int16_t *pcm, size_t frames, vx_error *
         if (b->n == cap) wake = 1;
     }
     s->fed = 1;
-    if (wake) pthread_cond_signal(&s->cv);
+    if (wake) sphx_schedule(s);
 done:
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
-/* Marks the end of the utterance after the audio fed so far; the worker
- * sends its final once it has decoded up to there. Fails with VX_ECANCELED,
+/* Marks the end of the utterance after the audio fed so far; the decoder
+ * thread sends its final once it has decoded up to there. Fails with VX_ECANCELED,
  * VX_EINTERNAL (the decoder failed earlier) or VX_ENOMEM. */
 static int sphx_finish(vx_stream *s, vx_error *err) {
     sphx_block *b;
@@ -364,7 +458,7 @@ static int sphx_finish(vx_stream *s, vx_error *err) {
     b->eou = 1;
     s->finishes++;
     s->fed = 0;
-    pthread_cond_signal(&s->cv);
+    sphx_schedule(s);
 done:
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -374,22 +468,23 @@ static void sphx_cancel(vx_stream *s) {
     if (!s) return;
     atomic_store(&s->canceled, 1);
     pthread_mutex_lock(&s->mu);
-    pthread_cond_broadcast(&s->cv);
+    if (s->opened) sphx_schedule(s); /* else open() sees the cancel and fails */
     pthread_mutex_unlock(&s->mu);
     sphx_pool_wake(s->in); /* an open() may be waiting for a decoder */
 }
 
-/* Joins the worker (an event callback in progress finishes first), leaves
- * the decoder between utterances and gives it back to the pool. */
+/* Waits until no decoder thread holds or queues the stream (an event
+ * callback in progress finishes first; a queued stream is only waited for
+ * behind the slices ahead of it), leaves the decoder between utterances
+ * and gives it back to the pool. */
 static void sphx_close(vx_stream *s) {
     sphx_block *b;
 
     if (!s) return;
     pthread_mutex_lock(&s->mu);
     s->closing = 1;
-    pthread_cond_broadcast(&s->cv);
+    while (s->scheduled) pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
-    if (s->has_thread) pthread_join(s->thread, NULL);
     if (s->ps) {
         sphx_inst *prev = sphx_log_route(s->in);
         if (s->in_utt && ps_end_utt(s->ps) < 0) s->broken = 1;
@@ -424,7 +519,7 @@ static void sphx_publish_out(void *arg) {
 }
 
 /* Takes a decoder from the pool (waiting up to pool_wait, or creating one up
- * to pool_max) and starts the stream's worker. Fails with VX_EINVAL (missing
+ * to pool_max). Fails with VX_EINVAL (missing
  * format or events), VX_ENOTSUP (not mono s16le at the samplerate key's
  * rate), VX_EUNAVAIL (retryable: no decoder free in time), VX_ECANCELED,
  * VX_EINTERNAL (a new decoder could not be made) or VX_ENOMEM. When it
@@ -469,15 +564,16 @@ static int sphx_open(void *inst, const vx_audio_format *fmt, const vx_stt_events
     }
     pub.s = s;
     rc = sphx_pool_take(in, &s->canceled, sphx_publish_out, &pub, &s->ps, err);
-    if (rc == VX_OK && atomic_load(&s->canceled)) {
-        sphx_seterr(err, VX_ECANCELED, 0, SPHX_NAME ": cancelled while opening");
-        rc = VX_ECANCELED;
-    }
     if (rc == VX_OK) {
         s->bestpath = cmd_ln_boolean_r(ps_get_config(s->ps), "-bestpath");
-        if (pthread_create(&s->thread, NULL, sphx_worker, s) == 0) s->has_thread = 1;
-        else sphx_seterr(err, VX_ENOMEM, 1, SPHX_NAME ": cannot start a stream thread"),
-             rc = VX_ENOMEM;
+        pthread_mutex_lock(&s->mu);
+        if (atomic_load(&s->canceled)) {
+            sphx_seterr(err, VX_ECANCELED, 0, SPHX_NAME ": cancelled while opening");
+            rc = VX_ECANCELED;
+        } else {
+            s->opened = 1;
+        }
+        pthread_mutex_unlock(&s->mu);
     }
     if (rc != VX_OK) {
         /* Published streams belong to the caller now, who closes them. */

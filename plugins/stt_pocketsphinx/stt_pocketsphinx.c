@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <sphinxbase/err.h>
@@ -32,6 +33,9 @@ static const vx_config_key sphx_config[] = {
     {"pool_size", VX_CFG_INT, "2", "decoders created at init (about 91 MB each)", 1, 64, NULL, 0},
     {"pool_max", VX_CFG_INT, "4",
      "decoders created on demand up to this many while all are busy (raised to pool_size)", 1,
+     64, NULL, 0},
+    {"decoder_threads", VX_CFG_INT, "0",
+     "threads that run the decoders of all streams, each stream in turn (0: one per CPU)", 0,
      64, NULL, 0},
     {"pool_wait", VX_CFG_DURATION, "2s",
      "how long open waits for a free decoder before failing (retryable)", 0, 600000, NULL, 0},
@@ -378,6 +382,7 @@ static void sphx_shutdown(void *inst) {
     sphx_inst *in = inst;
 
     if (!in) return;
+    sphx_threads_stop(in);
     /* No stream is open: every decoder is idle. */
     for (size_t i = 0; i < in->n_idle; i++) sphx_decoder_free(in, in->idle[i]);
     if (in->idle) {
@@ -416,6 +421,13 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
     in->pool_size = (size_t)v;
     if (!bad && sphx_parse_int(sphx_cfg(cfg, "pool_max"), 1, 64, &v) != 0) bad = "pool_max";
     in->pool_max = (size_t)v;
+    if (!bad && sphx_parse_int(sphx_cfg(cfg, "decoder_threads"), 0, 64, &v) != 0)
+        bad = "decoder_threads";
+    in->n_threads = (size_t)v;
+    if (in->n_threads == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        in->n_threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (size_t)ncpu;
+    }
     if (!bad && sphx_parse_ms(sphx_cfg(cfg, "pool_wait"), &in->pool_wait_ms) != 0)
         bad = "pool_wait";
     if (!bad && sphx_parse_ms(sphx_cfg(cfg, "partial_interval"), &partial_ms) != 0)
@@ -479,6 +491,7 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
         in->idle[in->n_idle++] = ps;
         in->n_total++;
     }
+    if ((rc = sphx_threads_start(in, err)) != VX_OK) goto fail;
     if (VX_HOST_HAS(host, metric_add) && host->metric_register) {
         in->m_busy = host->metric_register(h, VX_METRIC_GAUGE, "stt_pocketsphinx_decoders_busy",
                                            "Decoders lent to open streams.");
@@ -487,9 +500,9 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
                                   "Stream opens that found no free decoder within pool_wait.");
     }
     host->log(h, VX_LOG_INFO,
-              "%zu decoder%s ready in %llu ms (pool_max %zu, %s %s, %u Hz)", in->pool_size,
-              in->pool_size == 1 ? "" : "s", (unsigned long long)(sphx_now_ms() - t0),
-              in->pool_max, *jsgf ? "grammar" : "language model",
+              "%zu decoder%s ready in %llu ms (pool_max %zu, %zu decoder threads, %s %s, %u Hz)",
+              in->pool_size, in->pool_size == 1 ? "" : "s",
+              (unsigned long long)(sphx_now_ms() - t0), in->pool_max, in->n_threads, *jsgf ? "grammar" : "language model",
               *jsgf ? jsgf : sphx_cfg(cfg, "lm"), (unsigned)in->rate);
     *inst = in;
     return VX_OK;

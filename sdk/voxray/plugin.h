@@ -79,8 +79,10 @@ extern "C" {
  *   2  vx_recording.name (the object name the host chose for the file).
  *   3  tools: vx_llm_params.tools_json, tool_choice, messages_json;
  *      vx_llm_events.on_tool_call.
+ *   4  vx_host_api.defer_id and defer_cancel (timers a stream can take back
+ *      at cancel and close, so a stream needs no thread of its own).
  */
-#define VX_ABI_MINOR 3
+#define VX_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define VX_EXPORT __attribute__((visibility("default")))
@@ -214,8 +216,10 @@ typedef struct vx_host_api {
     void *(*alloc)(size_t n);
     void (*free)(void *p);
 
-    /* Run fn(arg) on a host worker thread after delay_ms. Returns 0 or
-     * VX_ENOMEM/VX_EUNAVAIL (host shutting down: fn will not run). */
+    /* Run fn(arg) on the host's timer thread after delay_ms. Jobs run one
+     * at a time, so fn must be short (deliver an event, queue work) and
+     * never block. Returns 0 or VX_ENOMEM/VX_EUNAVAIL (host shutting down:
+     * fn will not run). When the host stops, jobs not yet due run at once. */
     int (*defer)(vx_host *h, uint32_t delay_ms, void (*fn)(void *arg), void *arg);
 
     /* Look up a validated key of this instance's config (value or default);
@@ -230,6 +234,18 @@ typedef struct vx_host_api {
     void (*metric_add)(vx_metric *m, double v);     /* counter (v >= 0) or gauge */
     void (*metric_set)(vx_metric *m, double v);     /* gauge */
     void (*metric_observe)(vx_metric *m, double v); /* histogram, seconds */
+
+    /* 1.4. defer, also returning in *id (never 0) a handle for
+     * defer_cancel. Same returns as defer. */
+    int (*defer_id)(vx_host *h, uint32_t delay_ms, void (*fn)(void *arg), void *arg,
+                    uint64_t *id);
+    /* Take back job id: returns 1 when it was removed before it started (fn
+     * will not run; arg is the caller's again), 0 when it has run or is
+     * running. With wait set and the job running, returns only once fn has
+     * returned, so the caller may free arg either way; a job cannot wait
+     * for itself (called from inside one, wait is ignored) and the caller
+     * must not hold a lock fn takes. */
+    int (*defer_cancel)(vx_host *h, uint64_t id, int wait);
 } vx_host_api;
 
 /* True when the host table is new enough to hold `field`. */

@@ -13,6 +13,7 @@ EXTRA_tests_unit_test_loader_DEPENDENCIES = $(VX_TEST_PLUGINS)
 # test host API, config builder, fixture, event recorders, WAV/flite and
 # child-process helpers (tests/unit/plugin_harness.h).
 noinst_LIBRARIES += tests/unit/libharness.a
-tests_unit_libharness_a_SOURCES = tests/unit/plugin_harness.c tests/unit/plugin_harness.h
+tests_unit_libharness_a_SOURCES = tests/unit/plugin_harness.c tests/unit/plugin_harness.h \
+	host/defer.c host/defer.h
 tests_unit_libharness_a_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 VX_HARNESS_LIBS = tests/unit/libharness.a $(CMOCKA_LIBS) $(PTHREAD_LIBS) -ldl

@@ -5,6 +5,8 @@
  */
 #include "plugin_harness.h"
 
+#include "defer.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -98,9 +100,32 @@ static void th_free(void *p) {
     free(p);
 }
 
+/* The host's own timer (host/defer.c), started by the first job and left
+ * running until the test program exits. */
+static pthread_once_t th_defer_once = PTHREAD_ONCE_INIT;
+static int th_defer_up;
+
+static void th_defer_start(void) {
+    th_defer_up = defer_start() == 0;
+}
+
+static int th_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg,
+                       uint64_t *id) {
+    (void)h;
+    if (!fn) return VX_EINVAL;
+    pthread_once(&th_defer_once, th_defer_start);
+    if (!th_defer_up) return VX_EUNAVAIL;
+    return defer_run_id(delay_ms, fn, arg, id) == 0 ? VX_OK : VX_ENOMEM;
+}
+
 static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
-    (void)h, (void)delay_ms, (void)fn, (void)arg;
-    return VX_EUNAVAIL;
+    return th_defer_id(h, delay_ms, fn, arg, NULL);
+}
+
+static int th_defer_cancel(vx_host *h, uint64_t id, int wait) {
+    (void)h;
+    if (!th_defer_up) return 0;
+    return wait ? defer_cancel_wait(id) : defer_cancel(id);
 }
 
 static const char *th_config_get(vx_host *h, const char *key) {
@@ -155,6 +180,8 @@ const vx_host_api ph_api = {
     .metric_add = th_metric_add,
     .metric_set = th_metric_set,
     .metric_observe = th_metric_add,
+    .defer_id = th_defer_id,
+    .defer_cancel = th_defer_cancel,
 };
 
 int ph_host_vconfig(vx_host *h, const vx_plugin_info *p, const char *instance, va_list ap) {

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -169,6 +170,33 @@ static void test_many_timers_half_cancelled(void **state)
     }
 }
 
+static atomic_int g_slow_state; /* 1 running, 2 returned */
+
+static void slow(void *arg)
+{
+    (void)arg;
+    atomic_store(&g_slow_state, 1);
+    sleep_ms(100);
+    atomic_store(&g_slow_state, 2);
+}
+
+/* Cancel with wait: a queued job is removed; a running one is waited for,
+ * so its argument can be freed as soon as the call returns. */
+static void test_cancel_wait_removes_a_queued_job_or_waits_for_a_running_one(void **state)
+{
+    uint64_t id = 0;
+    (void)state;
+    atomic_store(&g_slow_state, 0);
+    assert_int_equal(defer_run_id(5000, slow, NULL, &id), 0);
+    assert_int_equal(defer_cancel_wait(id), 1);
+    assert_int_equal(defer_run_id(0, slow, NULL, &id), 0);
+    for (int i = 0; i < 10000 && atomic_load(&g_slow_state) == 0; i++) sleep_ms(1);
+    assert_int_equal(atomic_load(&g_slow_state), 1);
+    assert_int_equal(defer_cancel_wait(id), 0);
+    assert_int_equal(atomic_load(&g_slow_state), 2);
+    assert_int_equal(defer_cancel_wait(id), 0); /* ran: returns at once */
+}
+
 /* Stop runs what is left at once, in due order; later queueing fails. */
 static void test_stop_runs_the_rest_in_order(void **state)
 {
@@ -195,6 +223,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_removes_a_pending_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_earlier_job_is_not_held_behind_a_later_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_timers_half_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_wait_removes_a_queued_job_or_waits_for_a_running_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_the_rest_in_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
