@@ -40,6 +40,8 @@ plugin_dir = $top_builddir/plugins/.built
 max_sessions = $((n + 100))
 max_sessions_per_ip = 0
 max_upgrades_per_second_per_ip = 0
+max_pending = 8192
+max_pending_per_ip = 8192
 [log]
 level = warn
 [plugin.sim_stt]
