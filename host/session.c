@@ -5,7 +5,9 @@
 
 #include "session.h"
 
+#include <malloc.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,6 +397,42 @@ fail:
     return NULL;
 }
 
+/*
+ * Memory back to the system after sessions end. glibc keeps what a worker
+ * thread's arena freed: after 1,000 talking sessions ended, voxray held
+ * 168 MB of which 6.5 MB was in use (malloc_stats: 200 MB in one arena,
+ * free chunks in the middle of its heap, which only malloc_trim() gives
+ * back). A trim runs on a worker TRIM_DELAY_MS after the first session end
+ * since the last trim: at most one per that period, however many end.
+ */
+#define TRIM_DELAY_MS 5000
+static atomic_int g_trim_pending;
+static strand *g_trim_strand;
+static pthread_once_t g_trim_once = PTHREAD_ONCE_INIT;
+
+static void trim_init(void) { g_trim_strand = strand_new(); }
+
+static void trim_task(void *arg)
+{
+    (void)arg;
+    atomic_store(&g_trim_pending, 0);
+    malloc_trim(0);
+}
+
+static void trim_due(void *arg)
+{
+    (void)arg;
+    if (g_trim_strand == NULL || strand_post(g_trim_strand, trim_task, NULL) != 0)
+        atomic_store(&g_trim_pending, 0);
+}
+
+static void schedule_trim(void)
+{
+    pthread_once(&g_trim_once, trim_init);
+    if (atomic_exchange(&g_trim_pending, 1)) return;
+    if (defer_run(TRIM_DELAY_MS, trim_due, NULL) != 0) atomic_store(&g_trim_pending, 0);
+}
+
 static void closed_task(session *s, void *arg)
 {
     (void)arg;
@@ -413,6 +451,7 @@ static void closed_task(session *s, void *arg)
     char dur[32];
     snprintf(dur, sizeof dur, "%.3f", secs);
     log_info("session ended", "session_id", s->id, "duration_s", dur);
+    schedule_trim();
 }
 
 void session_on_closed(session *s)
