@@ -190,6 +190,18 @@ static void run_strand(strand *s)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* *ts = now + ms on CLOCK_REALTIME (the clock of the pool's conditions). */
+static void deadline_ms(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Wait for work (g_lock held). Returns 0 when there is some or the pool
  * stops, -1 when this worker has been idle for g_idle_ms and is one beyond
  * the minimum: it should exit. The deadline is on CLOCK_REALTIME (g_cond's
@@ -199,13 +211,7 @@ static int wait_work(void)
     struct timespec due;
     int timed_out = 0;
 
-    clock_gettime(CLOCK_REALTIME, &due);
-    due.tv_sec += g_idle_ms / 1000;
-    due.tv_nsec += (long)(g_idle_ms % 1000) * 1000000L;
-    if (due.tv_nsec >= 1000000000L) {
-        due.tv_sec++;
-        due.tv_nsec -= 1000000000L;
-    }
+    deadline_ms(&due, g_idle_ms);
     while (g_ready_head == NULL && g_running) {
         if (timed_out && g_threads > g_min) return -1;
         g_idle++;
@@ -272,12 +278,7 @@ static void *grower_main(void *unused)
             continue;
         }
         struct timespec due;
-        clock_gettime(CLOCK_REALTIME, &due);
-        due.tv_nsec += WORKERS_STALL_MS * 1000000L;
-        if (due.tv_nsec >= 1000000000L) {
-            due.tv_sec++;
-            due.tv_nsec -= 1000000000L;
-        }
+        deadline_ms(&due, WORKERS_STALL_MS);
         /* Only the deadline counts: signals in between are other posts. */
         while (g_running && pthread_cond_timedwait(&g_grow_cond, &g_lock, &due) == 0) {}
         if (!g_running || g_ready_head == NULL || g_idle > 0) continue;
@@ -309,13 +310,7 @@ int workers_start(int min_threads, int max_threads)
 int workers_stop(int timeout_ms)
 {
     struct timespec due;
-    clock_gettime(CLOCK_REALTIME, &due);
-    due.tv_sec += timeout_ms / 1000;
-    due.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (due.tv_nsec >= 1000000000L) {
-        due.tv_sec++;
-        due.tv_nsec -= 1000000000L;
-    }
+    deadline_ms(&due, timeout_ms);
     pthread_mutex_lock(&g_lock);
     /* Let queued work finish first. */
     while (g_ready_head != NULL || g_busy > 0) {
