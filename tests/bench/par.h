@@ -1,0 +1,120 @@
+/*
+ * tests/bench/par.h: run a benchmark loop on one or two threads and say
+ * whether the two really ran at the same time.
+ *
+ * On a shared machine two threads can be time-sliced on one core; their
+ * wall time then looks like a contended figure but is a serial one. So each
+ * thread runs its loop in chunks of PAR_CHUNK iterations and, after every
+ * chunk, publishes how many chunks it has done and looks at its peer's
+ * count: a chunk during which the peer finished at least one chunk of its
+ * own ran alongside it. `overlap` is the fraction of chunks (both threads)
+ * that did; time slices are milliseconds and a chunk is microseconds, so
+ * threads sharing one core show an overlap near 0, threads on two cores
+ * near 1. `cpu_par` is the threads' CPU time over the wall time (2.0 when
+ * both were on a CPU the whole run).
+ *
+ * Header-only; the benchmarks that include it link -pthread.
+ */
+#ifndef VOXRAY_BENCH_PAR_H
+#define VOXRAY_BENCH_PAR_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define PAR_CHUNK 1024
+
+/* One call runs n iterations of the measured operation with arg. */
+typedef void (*par_body)(void *arg, long n);
+
+typedef struct par_result {
+    double ns_per_op; /* wall time / iterations of one thread */
+    double overlap;   /* 0..1, see above; 1 for a single thread */
+    double cpu_par;   /* CPU seconds of all threads / wall seconds */
+} par_result;
+
+typedef struct par_slot {
+    alignas(64) _Atomic long chunks; /* own line: the peer polls it */
+    par_body body;
+    void *arg;
+    long iters;
+    long overlapped, total;
+    double cpu;
+    struct par_slot *peer;
+    pthread_barrier_t *go;
+} par_slot;
+
+static double par_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *par_worker(void *p)
+{
+    par_slot *s = p;
+    long done = 0, seen = -1;
+    double c0;
+
+    pthread_barrier_wait(s->go);
+    c0 = par_clock(CLOCK_THREAD_CPUTIME_ID);
+    while (done < s->iters) {
+        long n = s->iters - done < PAR_CHUNK ? s->iters - done : PAR_CHUNK;
+        s->body(s->arg, n);
+        done += n;
+        atomic_store_explicit(&s->chunks, atomic_load_explicit(&s->chunks, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        if (s->peer) {
+            long c = atomic_load_explicit(&s->peer->chunks, memory_order_relaxed);
+            if (seen >= 0 && c != seen) s->overlapped++;
+            seen = c;
+        }
+        s->total++;
+    }
+    s->cpu = par_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
+    return NULL;
+}
+
+/* Run body on nthreads (1 or 2) threads, iters iterations each, thread i
+ * with args[i]. Aborts if a thread cannot be created. */
+static par_result par_run(int nthreads, par_body body, void *const *args, long iters)
+{
+    par_slot *s = aligned_alloc(64, 2 * sizeof *s);
+    pthread_t t[2];
+    pthread_barrier_t go;
+    par_result r;
+    double w0;
+    long ov = 0, tot = 0;
+    int i;
+
+    if (s == NULL || nthreads < 1 || nthreads > 2) abort();
+    pthread_barrier_init(&go, NULL, (unsigned)nthreads + 1);
+    for (i = 0; i < nthreads; i++) {
+        s[i] = (par_slot){.body = body, .arg = args[i], .iters = iters, .go = &go,
+                          .peer = nthreads == 2 ? &s[1 - i] : NULL};
+        atomic_init(&s[i].chunks, 0);
+    }
+    for (i = 0; i < nthreads; i++)
+        if (pthread_create(&t[i], NULL, par_worker, &s[i]) != 0) abort();
+    pthread_barrier_wait(&go);
+    w0 = par_clock(CLOCK_MONOTONIC);
+    for (i = 0; i < nthreads; i++) pthread_join(t[i], NULL);
+    w0 = par_clock(CLOCK_MONOTONIC) - w0;
+    pthread_barrier_destroy(&go);
+    r.ns_per_op = w0 * 1e9 / (double)iters;
+    r.cpu_par = 0;
+    for (i = 0; i < nthreads; i++) {
+        r.cpu_par += s[i].cpu;
+        ov += s[i].overlapped;
+        tot += s[i].total;
+    }
+    r.cpu_par /= w0;
+    r.overlap = nthreads == 1 ? 1.0 : tot > 0 ? (double)ov / (double)tot : 0;
+    free(s);
+    return r;
+}
+
+#endif
