@@ -154,6 +154,10 @@ struct metrics_family {
     char *label_names[METRICS_MAX_LABELS];
     size_t n_bounds;
     double bounds[METRICS_MAX_BUCKETS];
+    /* The same bounds for observe_ns(): bound i holds ns when ns <= ns_le[i];
+     * bounds below zero hold none, so the search starts at ns_first. */
+    uint64_t ns_le[METRICS_MAX_BUCKETS];
+    size_t ns_first;
     char *le_blob;               /* 'le="0.005"' ... 'le="+Inf"', NUL-separated */
     const char *le[METRICS_MAX_BUCKETS + 1];
     size_t le_len[METRICS_MAX_BUCKETS + 1];
@@ -570,6 +574,23 @@ int metrics_parse_buckets(const char *text, double *bounds, size_t max,
 /* ------------------------------------------------------------------------ */
 /* Families */
 
+/* The largest ns with (double)ns / 1e9 <= b, for b >= 0: observe_ns()
+ * compares integers against it, which puts every ns in the bucket the
+ * division would (ns -> ns / 1e9 never decreases, so the ns that fit are
+ * all those up to the limit). */
+static uint64_t ns_limit(double b)
+{
+    uint64_t lo = 0, hi = UINT64_MAX; /* lo fits, hi does not */
+
+    if ((double)hi / 1e9 <= b) return hi;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((double)mid / 1e9 <= b) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 /* Build the HELP/TYPE header and the le label texts. Returns 0 or -1. */
 static int family_texts(metrics_family *f, const char *help)
 {
@@ -671,6 +692,10 @@ static metrics_family *family_get(metrics_registry *r, metrics_type type,
         }
         memcpy(f->bounds, bounds, n_bounds * sizeof *bounds);
         f->n_bounds = n_bounds;
+        for (i = 0; i < n_bounds; i++) {
+            if (bounds[i] < 0) f->ns_first = i + 1;
+            else f->ns_le[i] = ns_limit(bounds[i]);
+        }
     }
     if (family_texts(f, help) != 0) goto fail;
     f->tab_cap = 16;
@@ -1049,6 +1074,19 @@ static inline size_t bucket_of(const metrics_family *f, double x)
     return lo;
 }
 
+/* bucket_of(f, (double)ns / 1e9) without the division. */
+static inline size_t bucket_of_ns(const metrics_family *f, uint64_t ns)
+{
+    size_t lo = f->ns_first, hi = f->n_bounds;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ns <= f->ns_le[mid]) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
 void metrics_histogram_observe_ns(metrics_series *s, uint64_t ns)
 {
     _Atomic uint64_t *w;
@@ -1058,8 +1096,7 @@ void metrics_histogram_observe_ns(metrics_series *s, uint64_t ns)
     w = shard_at(s, shard_here());
     /* ns / 1e9 rounds exactly like parsing the decimal bound, so an
      * observation equal to a bound lands in that bound's bucket. */
-    atomic_fetch_add_explicit(&w[1 + bucket_of(s->fam, (double)ns / 1e9)], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&w[1 + bucket_of_ns(s->fam, ns)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w[0], ns, memory_order_relaxed);
 }
 

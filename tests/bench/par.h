@@ -30,7 +30,7 @@
 typedef void (*par_body)(void *arg, long n);
 
 typedef struct par_result {
-    double ns_per_op; /* wall time / iterations of one thread */
+    double ns_per_op; /* wall time (first start to last end) / iterations of one thread */
     double overlap;   /* 0..1, see above; 1 for a single thread */
     double cpu_par;   /* CPU seconds of all threads / wall seconds */
 } par_result;
@@ -41,7 +41,7 @@ typedef struct par_slot {
     void *arg;
     long iters;
     long overlapped, total;
-    double cpu;
+    double cpu, t0, t1; /* CPU seconds; monotonic start and end of the loop */
     struct par_slot *peer;
     pthread_barrier_t *go;
 } par_slot;
@@ -60,6 +60,7 @@ static void *par_worker(void *p)
     double c0;
 
     pthread_barrier_wait(s->go);
+    s->t0 = par_clock(CLOCK_MONOTONIC);
     c0 = par_clock(CLOCK_THREAD_CPUTIME_ID);
     while (done < s->iters) {
         long n = s->iters - done < PAR_CHUNK ? s->iters - done : PAR_CHUNK;
@@ -75,6 +76,7 @@ static void *par_worker(void *p)
         s->total++;
     }
     s->cpu = par_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
+    s->t1 = par_clock(CLOCK_MONOTONIC);
     return NULL;
 }
 
@@ -86,7 +88,7 @@ static par_result par_run(int nthreads, par_body body, void *const *args, long i
     pthread_t t[2];
     pthread_barrier_t go;
     par_result r;
-    double w0;
+    double t0, t1, w;
     long ov = 0, tot = 0;
     int i;
 
@@ -100,18 +102,25 @@ static par_result par_run(int nthreads, par_body body, void *const *args, long i
     for (i = 0; i < nthreads; i++)
         if (pthread_create(&t[i], NULL, par_worker, &s[i]) != 0) abort();
     pthread_barrier_wait(&go);
-    w0 = par_clock(CLOCK_MONOTONIC);
     for (i = 0; i < nthreads; i++) pthread_join(t[i], NULL);
-    w0 = par_clock(CLOCK_MONOTONIC) - w0;
     pthread_barrier_destroy(&go);
-    r.ns_per_op = w0 * 1e9 / (double)iters;
+    /* Wall time from the first loop's start to the last one's end, as the
+     * threads saw them (the main thread may wake up late). */
+    t0 = s[0].t0;
+    t1 = s[0].t1;
+    for (i = 1; i < nthreads; i++) {
+        if (s[i].t0 < t0) t0 = s[i].t0;
+        if (s[i].t1 > t1) t1 = s[i].t1;
+    }
+    w = t1 - t0;
+    r.ns_per_op = w * 1e9 / (double)iters;
     r.cpu_par = 0;
     for (i = 0; i < nthreads; i++) {
         r.cpu_par += s[i].cpu;
         ov += s[i].overlapped;
         tot += s[i].total;
     }
-    r.cpu_par /= w0;
+    r.cpu_par /= w;
     r.overlap = nthreads == 1 ? 1.0 : tot > 0 ? (double)ov / (double)tot : 0;
     free(s);
     return r;

@@ -868,6 +868,52 @@ static void test_histogram_count_matches_inf_bucket_while_observing(void **state
     (void)state;
 }
 
+/* observe_ns() compares integers against precomputed limits; each ns near
+ * every bound (and around bounds below zero and far above 2^53 ns) must
+ * land where observe(ns / 1e9) puts it. */
+static void test_observe_ns_buckets_like_observe_of_seconds(void **state)
+{
+    static const double b[] = {-1, 0, 1e-9, 0.0001, 0.00025, 0.005, 0.1, 0.3, 1, 2.5, 10,
+                               1e7, 1.8446744073709552e10};
+    const size_t nb = sizeof b / sizeof b[0];
+    metrics_registry *r = metrics_registry_new();
+    metrics_family *f = metrics_histogram_family(r, "n_seconds", "h", 1,
+                                                 (const char *const[]){"how"}, b, nb);
+    metrics_series *a = metrics_series_get(f, (const char *const[]){"a"});
+    metrics_series *d = metrics_series_get(f, (const char *const[]){"b"});
+    char *out, *pa, *pb;
+    size_t i;
+    int k;
+
+    for (i = 0; i < nb; i++) {
+        double c = b[i] < 0 ? 0 : b[i] * 1e9;
+        for (k = -3; k <= 3; k++) {
+            uint64_t ns = c + k < 0 ? 0 : c + k >= 1.8446744073709552e19 ? UINT64_MAX
+                                                                        : (uint64_t)(c + k);
+            metrics_histogram_observe_ns(a, ns);
+            metrics_histogram_observe(d, (double)ns / 1e9);
+        }
+    }
+    out = render(r);
+    /* the bucket lines of "a" and "b" read the same once the label is masked */
+    for (pa = out; (pa = strstr(pa, "how=\"a\",le=")) != NULL; pa++) {
+        char la[96], lb[96];
+        size_t n = strcspn(pa, "\n");
+        assert_true(n < sizeof la);
+        memcpy(la, pa, n);
+        la[n] = '\0';
+        memcpy(lb, la, n + 1);
+        lb[5] = 'b';
+        pb = strstr(out, lb);
+        if (pb == NULL) fail_msg("observe_ns gave \"%s\", observe differs", la);
+    }
+    free(out);
+    metrics_series_release(a);
+    metrics_series_release(d);
+    metrics_registry_free(r);
+    (void)state;
+}
+
 /* Sharded updates: N threads each doing K updates of one series of every
  * type must render exact totals once they are done, whatever shards the
  * updates landed in. */
@@ -1255,6 +1301,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_gauge_adds_sum_exactly),
         cmocka_unit_test(test_histogram_count_matches_inf_bucket_while_observing),
         cmocka_unit_test(test_concurrent_get_remove_release_are_safe),
+        cmocka_unit_test(test_observe_ns_buckets_like_observe_of_seconds),
         cmocka_unit_test(test_concurrent_updates_render_exact_totals),
         cmocka_unit_test(test_gauge_adds_on_many_threads_cancel_exactly),
         cmocka_unit_test(test_gauge_set_racing_with_adds_never_shows_a_mix),
