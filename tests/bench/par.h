@@ -6,12 +6,17 @@
  * wall time then looks like a contended figure but is a serial one. So each
  * thread runs its loop in chunks of PAR_CHUNK iterations and, after every
  * chunk, publishes how many chunks it has done and looks at its peer's
- * count: a chunk during which the peer finished at least one chunk of its
- * own ran alongside it. `overlap` is the fraction of chunks (both threads)
+ * count: a chunk during which the peer finished between 1 and PAR_NEAR
+ * chunks of its own ran alongside it. (None: the peer was off a CPU. Many:
+ * this thread was, for a time slice, while the peer ran alone; such a chunk
+ * takes milliseconds and would pass a time slice off as contention.) `overlap` is the fraction of chunks (both threads)
  * that did; time slices are milliseconds and a chunk is microseconds, so
  * threads sharing one core show an overlap near 0, threads on two cores
  * near 1. `cpu_par` is the threads' CPU time over the wall time (2.0 when
- * both were on a CPU the whole run).
+ * both were on a CPU the whole run). Each chunk is timed as well, so
+ * `ns_overlapped` is the cost per operation counted over the overlapped
+ * chunks only: the contended figure even when another tenant of the machine
+ * kept the threads apart for part of the run (it is 0 without overlap).
  *
  * Header-only; the benchmarks that include it link -pthread.
  */
@@ -25,12 +30,14 @@
 #include <time.h>
 
 #define PAR_CHUNK 1024
+#define PAR_NEAR 4
 
 /* One call runs n iterations of the measured operation with arg. */
 typedef void (*par_body)(void *arg, long n);
 
 typedef struct par_result {
     double ns_per_op; /* wall time (first start to last end) / iterations of one thread */
+    double ns_overlapped; /* per operation, over the overlapped chunks; 0 if none */
     double overlap;   /* 0..1, see above; 1 for a single thread */
     double cpu_par;   /* CPU seconds of all threads / wall seconds */
 } par_result;
@@ -41,6 +48,8 @@ typedef struct par_slot {
     void *arg;
     long iters;
     long overlapped, total;
+    double ov_s;  /* seconds spent in overlapped chunks */
+    long ov_iters; /* iterations done in them */
     double cpu, t0, t1; /* CPU seconds; monotonic start and end of the loop */
     struct par_slot *peer;
     pthread_barrier_t *go;
@@ -57,23 +66,31 @@ static void *par_worker(void *p)
 {
     par_slot *s = p;
     long done = 0, seen = -1;
-    double c0;
+    double c0, t;
 
     pthread_barrier_wait(s->go);
     s->t0 = par_clock(CLOCK_MONOTONIC);
     c0 = par_clock(CLOCK_THREAD_CPUTIME_ID);
+    t = s->t0;
     while (done < s->iters) {
         long n = s->iters - done < PAR_CHUNK ? s->iters - done : PAR_CHUNK;
+        double t1;
         s->body(s->arg, n);
         done += n;
+        t1 = par_clock(CLOCK_MONOTONIC);
         atomic_store_explicit(&s->chunks, atomic_load_explicit(&s->chunks, memory_order_relaxed) + 1,
                               memory_order_relaxed);
         if (s->peer) {
             long c = atomic_load_explicit(&s->peer->chunks, memory_order_relaxed);
-            if (seen >= 0 && c != seen) s->overlapped++;
+            if (seen >= 0 && c - seen >= 1 && c - seen <= PAR_NEAR) {
+                s->overlapped++;
+                s->ov_s += t1 - t;
+                s->ov_iters += n;
+            }
             seen = c;
         }
         s->total++;
+        t = t1;
     }
     s->cpu = par_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
     s->t1 = par_clock(CLOCK_MONOTONIC);
@@ -88,8 +105,8 @@ static par_result par_run(int nthreads, par_body body, void *const *args, long i
     pthread_t t[2];
     pthread_barrier_t go;
     par_result r;
-    double t0, t1, w;
-    long ov = 0, tot = 0;
+    double t0, t1, w, ov_s = 0;
+    long ov = 0, tot = 0, ov_iters = 0;
     int i;
 
     if (s == NULL || nthreads < 1 || nthreads > 2) abort();
@@ -119,9 +136,13 @@ static par_result par_run(int nthreads, par_body body, void *const *args, long i
         r.cpu_par += s[i].cpu;
         ov += s[i].overlapped;
         tot += s[i].total;
+        ov_s += s[i].ov_s;
+        ov_iters += s[i].ov_iters;
     }
     r.cpu_par /= w;
     r.overlap = nthreads == 1 ? 1.0 : tot > 0 ? (double)ov / (double)tot : 0;
+    r.ns_overlapped = nthreads == 1 ? r.ns_per_op
+                      : ov_iters > 0 ? ov_s * 1e9 / (double)ov_iters : 0;
     free(s);
     return r;
 }
