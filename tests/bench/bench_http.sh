@@ -5,26 +5,30 @@
 # same keep-alive client (tests/bench/bench_http) for ROUNDS rounds each so
 # drift in the machine's load hits both alike.
 #   tests/bench/bench_http.sh [BUILD_DIR] [SECONDS per round] [CONNECTIONS] [ROUNDS]
-# BUILD_DIR may be another build of voxray (an older one, to compare); the
-# client and the bare server come from it too.
+# BUILD_DIR may be another build of voxray; the client and the bare server
+# come from it when it has them, else from this source tree's build.
+# OTHER_BUILD=DIR adds a second voxray (an older build, say) to the rounds.
 set -u
 top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 top_builddir=$(cd "${1:-$top_srcdir}" && pwd)
 secs=${2:-3}
 conns=${3:-4}
 rounds=${4:-3}
+other=${OTHER_BUILD:-}
+tools=$top_builddir
+[ -x "$tools/tests/bench/bench_http" ] || tools=$top_srcdir
 work=$(mktemp -d)
 . "$top_srcdir/tests/bench/lib.sh"
 pid=
+opid=
 bare=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null
-      [ -n "$bare" ] && kill $bare 2>/dev/null && wait $bare 2>/dev/null; rm -rf "$work"' EXIT
-port=$("$top_srcdir/tests/tools/freeport")
-bport=$("$top_srcdir/tests/tools/freeport")
-cat >"$work/health.ini" <<INI
+trap 'for p in $pid $opid $bare; do kill $p 2>/dev/null && wait $p 2>/dev/null; done; rm -rf "$work"' EXIT
+# voxray's configuration for a build dir and a port: sim providers, no log noise.
+health_ini() {
+    cat <<INI
 [server]
-listen = 127.0.0.1:$port
-plugin_dir = $top_builddir/plugins/.built
+listen = 127.0.0.1:$2
+plugin_dir = $1/plugins/.built
 [log]
 level = warn
 [plugin.sim]
@@ -36,16 +40,34 @@ providers = sim
 [tts]
 providers = sim
 INI
+}
+port=$("$top_srcdir/tests/tools/freeport")
+bport=$("$top_srcdir/tests/tools/freeport")
+health_ini "$top_builddir" "$port" >"$work/health.ini"
 bench_start_voxray "$work/health.ini" "$port"
-"$top_builddir/tests/bench/bare_health" "$bport" 2 &
+if [ -n "$other" ]; then
+    oport=$("$top_srcdir/tests/tools/freeport")
+    mainpid=$pid
+    health_ini "$other" "$oport" >"$work/other.ini"
+    saved=$top_builddir
+    top_builddir=$other
+    bench_start_voxray "$work/other.ini" "$oport"
+    top_builddir=$saved
+    opid=$pid
+    pid=$mainpid
+fi
+"$tools/tests/bench/bare_health" "$bport" 2 &
 bare=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$bport/health" >/dev/null && break; sleep 0.1; done
 echo "GET /health, $conns keep-alive connections, $rounds rounds of $secs s each, alternating"
+# One round of the client against NAME on PORT.
+hit() {
+    printf '%-8s round %d %s\n' "$1" "$r" \
+        "$("$tools/tests/bench/bench_http" "http://127.0.0.1:$2/health" "$secs" "$conns" "ok
+")"
+}
 for r in $(seq 1 "$rounds"); do
-    printf '%-8s round %d %s\n' voxray "$r" \
-        "$("$top_builddir/tests/bench/bench_http" "http://127.0.0.1:$port/health" "$secs" "$conns" "ok
-")"
-    printf '%-8s round %d %s\n' bare "$r" \
-        "$("$top_builddir/tests/bench/bench_http" "http://127.0.0.1:$bport/health" "$secs" "$conns" "ok
-")"
+    hit voxray "$port"
+    [ -n "$other" ] && hit other "$oport"
+    hit bare "$bport"
 done
