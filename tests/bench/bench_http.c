@@ -1,8 +1,9 @@
 /*
  * A keep-alive HTTP load client for one URL (libcurl, one connection per
  * thread, each reused for every request). Runs for SECONDS and prints one
- * line: requests/s, latency p50/p90/p99/max in microseconds, and failures
- * (a status other than 200 or a body other than EXPECT). Never fails on
+ * line: requests/s, latency p50/p90/p99/max in microseconds, failures
+ * (a status other than 200 or a body other than EXPECT) and the number of
+ * requests that succeeded. Never fails on
  * time; exits 1 only when it could not run at all or every request failed.
  *
  *   tests/bench/bench_http URL SECONDS CONNECTIONS [EXPECT]
@@ -133,9 +134,9 @@ int main(int argc, char **argv)
         printf("%10.0f req/s  no successful request, %ld failed\n", 0.0, failed);
         rc = 1;
     } else {
-        printf("%10.0f req/s  latency us: p50 %7.1f  p90 %7.1f  p99 %7.1f  max %8.1f  failed %ld\n",
+        printf("%10.0f req/s  latency us: p50 %7.1f  p90 %7.1f  p99 %7.1f  max %8.1f  failed %ld  requests %zu\n",
                (double)n / secs, all[n / 2] / 10.0, all[n * 9 / 10] / 10.0, all[n * 99 / 100] / 10.0,
-               all[n - 1] / 10.0, failed);
+               all[n - 1] / 10.0, failed, n);
     }
     free(all);
     free(c);

@@ -60,14 +60,25 @@ fi
 bare=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$bport/health" >/dev/null && break; sleep 0.1; done
 echo "GET /health, $conns keep-alive connections, $rounds rounds of $secs s each, alternating"
-# One round of the client against NAME on PORT.
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick=$(getconf CLK_TCK)
+# One round of the client against NAME on PORT served by process SPID; the
+# server's CPU per request beside what the client saw (the client shares
+# the machine, so requests/s is partly its own limit; CPU per request is the
+# server's alone).
 hit() {
-    printf '%-8s round %d %s\n' "$1" "$r" \
-        "$("$tools/tests/bench/bench_http" "http://127.0.0.1:$2/health" "$secs" "$conns" "ok
-")"
+    local c0 c1 out n
+    c0=$(cpu_ticks "$3")
+    out=$("$tools/tests/bench/bench_http" "http://127.0.0.1:$2/health" "$secs" "$conns" "ok
+")
+    c1=$(cpu_ticks "$3")
+    n=$(echo "$out" | sed -n 's/.*requests \([0-9]*\).*/\1/p')
+    printf '%-8s round %d %s  server CPU %s us/request\n' "$1" "$r" "$out" \
+        "$(awk -v c=$((c1 - c0)) -v t="$tick" -v n="${n:-0}" 'BEGIN { if (n > 0) printf "%.1f", c / t * 1e6 / n; else print "-" }')"
 }
 for r in $(seq 1 "$rounds"); do
-    hit voxray "$port"
-    [ -n "$other" ] && hit other "$oport"
-    hit bare "$bport"
+    hit voxray "$port" "$pid"
+    [ -n "$other" ] && hit other "$oport" "$opid"
+    hit bare "$bport" "$bare"
 done
