@@ -43,15 +43,16 @@ static void hist_body(void *s, long n)
 }
 
 /* One row: counter and histogram cost per update per thread (equal to the
- * single-thread cost when there is no contention), each with how much of
- * the run the two threads really overlapped (see par.h). */
+ * single-thread cost when there is no contention), counted over the part of
+ * the run both threads really ran at once (see par.h), with that share and
+ * the wall-clock figure beside it. */
 static void row(const char *name, int n, metrics_series *const *c, metrics_series *const *h)
 {
     par_result rc = par_run(n, counter_body, (void *const *)c, n_iter);
     par_result rh = par_run(n, hist_body, (void *const *)h, n_iter);
 
-    printf("%-30s %11.2f %7.0f%% %5.2f %11.2f %7.0f%% %5.2f\n", name, rc.ns_per_op,
-           rc.overlap * 100, rc.cpu_par, rh.ns_per_op, rh.overlap * 100, rh.cpu_par);
+    printf("%-28s %8.2f %6.0f%% %7.2f   %8.2f %6.0f%% %7.2f\n", name, rc.ns_overlapped,
+           rc.overlap * 100, rc.ns_per_op, rh.ns_overlapped, rh.overlap * 100, rh.ns_per_op);
 }
 
 static void bench_updates(void)
@@ -70,10 +71,10 @@ static void bench_updates(void)
     cs[0] = cs[1] = c[0];
     hs[0] = hs[1] = h[0];
 
-    printf("update: ns/op per thread; overlap = share of the run both threads ran at once;\n"
-           "cpu = CPU seconds / wall seconds (2.00: both threads on a CPU throughout)\n");
-    printf("%-30s %11s %8s %5s %11s %8s %5s\n", "", "counter_add", "overlap", "cpu",
-           "hist_obs", "overlap", "cpu");
+    printf("update cost, ns per operation per thread: `ns` over the time both threads ran\n"
+           "at once, `overlap` the share of the run they did, `wall` over the whole run\n");
+    printf("%-28s %8s %7s %7s   %8s %7s %7s\n", "", "counter", "overlap", "wall", "histo",
+           "overlap", "wall");
     row("1 thread", 1, c, h);
     row("2 threads, same series", 2, cs, hs);
     row("2 threads, different series", 2, c, h);
