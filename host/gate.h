@@ -8,9 +8,10 @@
  *   voxray_plugin_info{plugin,module,version,abi}         1 per initialised instance
  *
  * `plugin` is the instance name (as in [plugin.NAME] and the stage lists),
- * `module` the plugin file. Series handles are resolved once per instance
- * and cached, so the cost per call is a clock read and a few relaxed atomic
- * adds.
+ * `module` the plugin file. Series handles are resolved on an instance's
+ * first call of each op (and outcome) and cached, so the cost per call is
+ * two clock reads and a few relaxed atomic adds on per-CPU shards (no cache
+ * line that two threads calling one plugin both write).
  */
 #ifndef VOXRAY_GATE_H
 #define VOXRAY_GATE_H
@@ -30,7 +31,8 @@ gate_instance *gate_instance_new(metrics_registry *reg, plug_instance *pi);
 void gate_instance_free(gate_instance *g);
 
 /* Session store. Same contract as vx_store_vtable; err is filled on failure
- * (zeroed first). *val of get is freed with free(). */
+ * (cleared first as the plugin ABI promises: code, retryable and
+ * upstream_status 0, msg empty). *val of get is freed with free(). */
 int gate_store_get(plug_instance *pi, const char *key, void **val, size_t *len, vx_error *err);
 int gate_store_put(plug_instance *pi, const char *key, const void *val, size_t len,
                    uint32_t ttl_s, vx_error *err);
@@ -38,8 +40,8 @@ int gate_store_del(plug_instance *pi, const char *key, vx_error *err);
 int gate_store_ping(plug_instance *pi, vx_error *err);
 
 /* Recording sink: one blocking upload (vx_sink_vtable.upload), counted as
- * kind="sink", op="upload". err is zeroed first and always has a message
- * on failure. */
+ * kind="sink", op="upload". err is cleared first (as for the store) and
+ * always has a message on failure. */
 int gate_sink_upload(plug_instance *pi, const vx_recording *rec, vx_error *err);
 
 /* Generic accounting for calls made elsewhere (stage.c): begin raises

@@ -7,6 +7,28 @@
  * removed list. Order is registry -> family (render is the only path that
  * takes both). Updates through a handle take no lock at all.
  *
+ * Shards: every series carries a small fixed number of shards (the CPU count
+ * rounded up to a power of two, at most METRICS_MAX_SHARDS), each on its
+ * own cache lines. An update adds to the shard of the CPU it runs on
+ * (sched_getcpu()), so threads running at the same time on different CPUs
+ * never write the same line; readers sum the shards. Every shard word only
+ * grows (counters, bucket counts, histogram sums), so a sum of shards read
+ * one after the other is never smaller than an earlier sum: a scrape cannot
+ * go backwards, and _count is the sum of the bucket counts it printed.
+ * Atomics are still needed inside a shard (two threads can take turns on
+ * one CPU, or migrate between reading the CPU id and adding), but they stay
+ * on a line the running CPU already owns.
+ *
+ * Gauges: add() shards like a counter (integral deltas in an integer word,
+ * so adding and removing 1 stays exact; other deltas in a double word).
+ * set() cannot shard: it writes the base value and zeroes the shards inside
+ * a sequence lock (gseq odd while it runs), and readers retry when they
+ * overlap a set(), so they never see the base of one set() with the deltas
+ * of before it. An add() racing with a set() either lands in a shard before
+ * it is zeroed (ordered before the set) or after (ordered after it), so a
+ * gauge holds either outcome, never a mix. set() is therefore a few atomics
+ * on shared lines rather than one store; it is the rare operation.
+ *
  * Reference counting: a live series holds one reference for its family plus
  * one per handle. Removal drops the family's reference and parks the series
  * on the family's removed list while handles remain, so the last
@@ -23,14 +45,26 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#if defined(__GLIBC__) && defined(__has_include)
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#define METRICS_RSEQ 1
+#endif
+#endif
 
 #define METRICS_LINE 64 /* cache line size the hot words are aligned to */
+/* Upper bound on shards per series: memory per series grows with it (a
+ * default histogram shard is two lines), contention falls with it. Machines
+ * with more CPUs share shards (CPU id modulo the count). */
+#define METRICS_MAX_SHARDS 8
 
 static const double metrics_default_bounds[] = {
     .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
@@ -47,17 +81,83 @@ struct metrics_series {
     const char *lbl;             /* escaped 'a="x",b="y"', no braces */
     size_t lbl_len;
 
-    /* Hot part: starts on a fresh cache line, and the allocation is rounded
-     * up to whole lines, so no other series ever shares these words. fam is
-     * read-only here; it sits next to the counters so an update touches a
-     * single line. */
+    /* Read by every update, written only by gauge set(): starts a fresh
+     * cache line so the cold part's writes (refs) do not evict it. */
     alignas(METRICS_LINE) metrics_family *fam;
-    _Atomic uint64_t v;          /* counter, gauge bits, or histogram sum (ns) */
-    _Atomic uint64_t bk[];       /* histogram: n_bounds + 1 per-bucket counts */
+    uint32_t mask;               /* shards - 1 (a power of two minus one) */
+    uint32_t stride;             /* bytes from one shard to the next */
+    _Atomic uint64_t gseq;       /* gauge: odd while a set() runs */
+    _Atomic uint64_t gbase;      /* gauge: value given to the last set() */
+
+    /* The shards follow the struct, each on its own whole cache lines:
+     *   counter:   [0] count
+     *   gauge:     [0] integral deltas (two's complement), [1] other deltas (double)
+     *   histogram: [0] sum in ns, [1 + i] count of bucket i (n_bounds + 1) */
 };
 
 _Static_assert(offsetof(struct metrics_series, fam) % METRICS_LINE == 0,
                "hot words must start a cache line");
+_Static_assert(sizeof(struct metrics_series) % METRICS_LINE == 0,
+               "shards must start a cache line");
+
+/* Shards per series, fixed on the first registry_new(). */
+static unsigned shard_count = 1;
+static pthread_once_t shard_once = PTHREAD_ONCE_INIT;
+
+static void shard_init(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_CONF);
+    unsigned c = 1;
+
+    while ((long)c < n && c < METRICS_MAX_SHARDS) c <<= 1;
+    shard_count = c;
+}
+
+/* Fallback when sched_getcpu() fails: a per-thread number, handed out in
+ * turn, so distinct threads at least start on distinct shards. */
+static _Thread_local unsigned tl_slot;
+static atomic_uint slot_next;
+
+/* The shard index for the calling thread right now (masked by the caller).
+ * glibc >= 2.35 registers an rseq area for every thread in which the kernel
+ * keeps the current CPU id; reading that field is what sched_getcpu() does,
+ * minus the call through the PLT (a third of an uncontended counter add).
+ * Without rseq, sched_getcpu() (vDSO getcpu). Migrating right after the
+ * read only costs contention, never correctness: shards are atomics. */
+static inline unsigned shard_here(void)
+{
+    int c;
+
+#if METRICS_RSEQ && (defined(__x86_64__) || defined(__aarch64__))
+    if (__rseq_size > 0) {
+        const struct rseq *rs =
+            (const struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+        c = (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+        if (c >= 0) return (unsigned)c;
+    }
+#endif
+    c = sched_getcpu();
+    if (c >= 0) return (unsigned)c;
+    if (tl_slot == 0) tl_slot = atomic_fetch_add(&slot_next, 1) + 1;
+    return tl_slot;
+}
+
+static inline _Atomic uint64_t *shard_at(const metrics_series *s, unsigned i)
+{
+    return (_Atomic uint64_t *)((char *)(s + 1) + (size_t)(i & s->mask) * s->stride);
+}
+
+/* Sum of word w over every shard (wrapping, which two's complement gauge
+ * deltas rely on). */
+static uint64_t shard_sum(const metrics_series *s, size_t w)
+{
+    uint64_t v = 0;
+    unsigned i;
+
+    for (i = 0; i <= s->mask; i++)
+        v += atomic_load_explicit(&shard_at(s, i)[w], memory_order_relaxed);
+    return v;
+}
 
 struct metrics_family {
     /* Read-only after creation (the hot path reads type and bounds). */
@@ -72,6 +172,10 @@ struct metrics_family {
     char *label_names[METRICS_MAX_LABELS];
     size_t n_bounds;
     double bounds[METRICS_MAX_BUCKETS];
+    /* The same bounds for observe_ns(): bound i holds ns when ns <= ns_le[i];
+     * bounds below zero hold none, so the search starts at ns_first. */
+    uint64_t ns_le[METRICS_MAX_BUCKETS];
+    size_t ns_first;
     char *le_blob;               /* 'le="0.005"' ... 'le="+Inf"', NUL-separated */
     const char *le[METRICS_MAX_BUCKETS + 1];
     size_t le_len[METRICS_MAX_BUCKETS + 1];
@@ -326,9 +430,10 @@ static int names_clash(const metrics_family *f, const char *name, metrics_type t
 
 metrics_registry *metrics_registry_new(void)
 {
-    metrics_registry *r = calloc(1, sizeof *r);
+    metrics_registry *r;
 
-    if (r == NULL) return NULL;
+    pthread_once(&shard_once, shard_init);
+    if ((r = calloc(1, sizeof *r)) == NULL) return NULL;
     if (pthread_mutex_init(&r->mu, NULL) != 0) {
         free(r);
         return NULL;
@@ -487,6 +592,23 @@ int metrics_parse_buckets(const char *text, double *bounds, size_t max,
 /* ------------------------------------------------------------------------ */
 /* Families */
 
+/* The largest ns with (double)ns / 1e9 <= b, for b >= 0: observe_ns()
+ * compares integers against it, which puts every ns in the bucket the
+ * division would (ns -> ns / 1e9 never decreases, so the ns that fit are
+ * all those up to the limit). */
+static uint64_t ns_limit(double b)
+{
+    uint64_t lo = 0, hi = UINT64_MAX; /* lo fits, hi does not */
+
+    if ((double)hi / 1e9 <= b) return hi;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((double)mid / 1e9 <= b) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 /* Build the HELP/TYPE header and the le label texts. Returns 0 or -1. */
 static int family_texts(metrics_family *f, const char *help)
 {
@@ -588,6 +710,10 @@ static metrics_family *family_get(metrics_registry *r, metrics_type type,
         }
         memcpy(f->bounds, bounds, n_bounds * sizeof *bounds);
         f->n_bounds = n_bounds;
+        for (i = 0; i < n_bounds; i++) {
+            if (bounds[i] < 0) f->ns_first = i + 1;
+            else f->ns_le[i] = ns_limit(bounds[i]);
+        }
     }
     if (family_texts(f, help) != 0) goto fail;
     f->tab_cap = 16;
@@ -686,14 +812,17 @@ static void tab_grow(metrics_family *f)
 
 static metrics_series *series_new(metrics_family *f, const char *const *v, uint64_t h)
 {
-    size_t nb = f->type == METRICS_HISTOGRAM ? f->n_bounds + 1 : 0;
-    size_t size = offsetof(metrics_series, bk) + nb * sizeof(uint64_t);
+    size_t words = f->type == METRICS_HISTOGRAM ? f->n_bounds + 2
+                   : f->type == METRICS_GAUGE   ? 2
+                                                : 1;
+    size_t stride = (words * sizeof(uint64_t) + METRICS_LINE - 1) / METRICS_LINE * METRICS_LINE;
+    size_t size = sizeof(metrics_series) + shard_count * stride;
     size_t i, off[METRICS_MAX_LABELS], lbl_off;
     metrics_series *s;
     mbuf b = {0};
 
-    size = (size + METRICS_LINE - 1) / METRICS_LINE * METRICS_LINE;
     if ((s = aligned_alloc(METRICS_LINE, size)) == NULL) return NULL;
+    /* All-zero bytes are zero atomics, +0.0 doubles and an even gseq. */
     memset(s, 0, size);
     for (i = 0; i < f->n_labels; i++) {
         off[i] = b.len;
@@ -719,10 +848,10 @@ static metrics_series *series_new(metrics_family *f, const char *const *v, uint6
     s->lbl = b.p + lbl_off;
     s->hash = h;
     s->fam = f;
+    s->mask = shard_count - 1;
+    s->stride = (uint32_t)stride;
     s->linked = 1;
     atomic_init(&s->refs, 1); /* the family's own reference */
-    atomic_init(&s->v, 0);
-    for (i = 0; i < nb; i++) atomic_init(&s->bk[i], 0);
     return s;
 }
 
@@ -862,27 +991,92 @@ void metrics_counter_add(metrics_series *s, uint64_t n)
 {
     if (s == NULL) return;
     assert(s->fam->type == METRICS_COUNTER);
-    atomic_fetch_add_explicit(&s->v, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&shard_at(s, shard_here())[0], n, memory_order_relaxed);
 }
 
+/* Gauge set(): see "Gauges" at the top. Setters exclude each other through
+ * gseq (they are rare; a waiting one yields). Shards found at zero are left
+ * alone, so a gauge that is only ever set() writes no shard line. */
 void metrics_gauge_set(metrics_series *s, double v)
 {
+    uint64_t q;
+    unsigned i;
+
     if (s == NULL) return;
     assert(s->fam->type == METRICS_GAUGE);
-    atomic_store_explicit(&s->v, d2u(v), memory_order_relaxed);
+    q = atomic_load_explicit(&s->gseq, memory_order_relaxed);
+    for (;;) {
+        if (q & 1) {
+            sched_yield();
+            q = atomic_load_explicit(&s->gseq, memory_order_relaxed);
+        } else if (atomic_compare_exchange_weak_explicit(&s->gseq, &q, q + 1,
+                                                         memory_order_relaxed,
+                                                         memory_order_relaxed)) {
+            break;
+        }
+    }
+    atomic_thread_fence(memory_order_release);
+    for (i = 0; i <= s->mask; i++) {
+        _Atomic uint64_t *w = shard_at(s, i);
+        if (atomic_load_explicit(&w[0], memory_order_relaxed) != 0)
+            atomic_exchange_explicit(&w[0], 0, memory_order_relaxed);
+        if (atomic_load_explicit(&w[1], memory_order_relaxed) != 0)
+            atomic_exchange_explicit(&w[1], 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->gbase, d2u(v), memory_order_relaxed);
+    atomic_store_explicit(&s->gseq, q + 2, memory_order_release);
 }
 
 void metrics_gauge_add(metrics_series *s, double delta)
 {
+    _Atomic uint64_t *w;
     uint64_t old;
 
     if (s == NULL) return;
     assert(s->fam->type == METRICS_GAUGE);
-    old = atomic_load_explicit(&s->v, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(&s->v, &old, d2u(u2d(old) + delta),
+    w = shard_at(s, shard_here());
+    /* Integral deltas (the common +1/-1 of "in flight" gauges) sum exactly
+     * and cost one add; |delta| <= 2^53 keeps the conversion exact. */
+    if (delta >= -9007199254740992.0 && delta <= 9007199254740992.0 &&
+        delta == (double)(int64_t)delta) {
+        atomic_fetch_add_explicit(&w[0], (uint64_t)(int64_t)delta, memory_order_relaxed);
+        return;
+    }
+    old = atomic_load_explicit(&w[1], memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&w[1], &old, d2u(u2d(old) + delta),
                                                   memory_order_relaxed,
                                                   memory_order_relaxed))
         ;
+}
+
+/* The gauge's value: the last set() plus every add() since. Retries while a
+ * set() runs (or ran between the two reads of gseq). */
+static double gauge_read(const metrics_series *s)
+{
+    metrics_series *m = (metrics_series *)s;
+
+    for (;;) {
+        uint64_t q = atomic_load_explicit(&m->gseq, memory_order_acquire), isum = 0;
+        double base, fsum = 0;
+        unsigned i;
+
+        if (q & 1) {
+            sched_yield();
+            continue;
+        }
+        base = u2d(atomic_load_explicit(&m->gbase, memory_order_relaxed));
+        for (i = 0; i <= m->mask; i++) {
+            _Atomic uint64_t *w = shard_at(m, i);
+            isum += atomic_load_explicit(&w[0], memory_order_relaxed);
+            fsum += u2d(atomic_load_explicit(&w[1], memory_order_relaxed));
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&m->gseq, memory_order_relaxed) != q) continue;
+        /* Untouched deltas leave the set() value exactly as given (-0.0 too). */
+        if (isum != 0) base += (double)(int64_t)isum;
+        if (fsum != 0) base += fsum;
+        return base;
+    }
 }
 
 /* Index of the first bound >= x (le is less-or-equal), n_bounds for +Inf. */
@@ -898,42 +1092,57 @@ static inline size_t bucket_of(const metrics_family *f, double x)
     return lo;
 }
 
+/* bucket_of(f, (double)ns / 1e9) without the division. */
+static inline size_t bucket_of_ns(const metrics_family *f, uint64_t ns)
+{
+    size_t lo = f->ns_first, hi = f->n_bounds;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ns <= f->ns_le[mid]) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
 void metrics_histogram_observe_ns(metrics_series *s, uint64_t ns)
 {
+    _Atomic uint64_t *w;
+
     if (s == NULL) return;
     assert(s->fam->type == METRICS_HISTOGRAM);
+    w = shard_at(s, shard_here());
     /* ns / 1e9 rounds exactly like parsing the decimal bound, so an
      * observation equal to a bound lands in that bound's bucket. */
-    atomic_fetch_add_explicit(&s->bk[bucket_of(s->fam, (double)ns / 1e9)], 1,
-                              memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->v, ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w[1 + bucket_of_ns(s->fam, ns)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w[0], ns, memory_order_relaxed);
 }
 
 void metrics_histogram_observe(metrics_series *s, double seconds)
 {
+    _Atomic uint64_t *w;
     double ns;
 
     if (s == NULL) return;
     assert(s->fam->type == METRICS_HISTOGRAM);
     if (!(seconds > 0)) seconds = 0; /* negative and NaN */
     ns = seconds * 1e9 + 0.5;
-    atomic_fetch_add_explicit(&s->bk[bucket_of(s->fam, seconds)], 1,
-                              memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->v, ns >= 18446744073709551615.0 ? UINT64_MAX
-                                                                   : (uint64_t)ns,
+    w = shard_at(s, shard_here());
+    atomic_fetch_add_explicit(&w[1 + bucket_of(s->fam, seconds)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w[0], ns >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)ns,
                               memory_order_relaxed);
 }
 
 uint64_t metrics_counter_value(const metrics_series *s)
 {
     if (s == NULL) return 0;
-    return atomic_load_explicit(&((metrics_series *)s)->v, memory_order_relaxed);
+    return shard_sum(s, 0);
 }
 
 double metrics_gauge_value(const metrics_series *s)
 {
     if (s == NULL) return 0;
-    return u2d(atomic_load_explicit(&((metrics_series *)s)->v, memory_order_relaxed));
+    return gauge_read(s);
 }
 
 uint64_t metrics_histogram_count(const metrics_series *s)
@@ -942,16 +1151,14 @@ uint64_t metrics_histogram_count(const metrics_series *s)
     size_t i;
 
     if (s == NULL) return 0;
-    for (i = 0; i <= s->fam->n_bounds; i++)
-        n += atomic_load_explicit(&((metrics_series *)s)->bk[i], memory_order_relaxed);
+    for (i = 0; i <= s->fam->n_bounds; i++) n += shard_sum(s, 1 + i);
     return n;
 }
 
 double metrics_histogram_sum(const metrics_series *s)
 {
     if (s == NULL) return 0;
-    return (double)atomic_load_explicit(&((metrics_series *)s)->v,
-                                        memory_order_relaxed) / 1e9;
+    return (double)shard_sum(s, 0) / 1e9;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -984,21 +1191,20 @@ static void render_series(mbuf *b, const metrics_family *f, metrics_series *s)
     case METRICS_COUNTER:
         put_name_labels(b, f, "", 0, s, NULL, 0);
         mbuf_putc(b, ' ');
-        mbuf_u64(b, atomic_load_explicit(&s->v, memory_order_relaxed));
+        mbuf_u64(b, shard_sum(s, 0));
         mbuf_putc(b, '\n');
         break;
     case METRICS_GAUGE:
         put_name_labels(b, f, "", 0, s, NULL, 0);
         mbuf_putc(b, ' ');
-        mbuf_put(b, num,
-                 fmt_double(num, u2d(atomic_load_explicit(&s->v, memory_order_relaxed))));
+        mbuf_put(b, num, fmt_double(num, gauge_read(s)));
         mbuf_putc(b, '\n');
         break;
     case METRICS_HISTOGRAM:
         /* The count is the sum of the buckets just read, so _count always
          * equals the +Inf bucket even while other threads observe. */
         for (i = 0; i <= f->n_bounds; i++) {
-            cum += atomic_load_explicit(&s->bk[i], memory_order_relaxed);
+            cum += shard_sum(s, 1 + i);
             put_name_labels(b, f, "_bucket", 7, s, f->le[i], f->le_len[i]);
             mbuf_putc(b, ' ');
             mbuf_u64(b, cum);
@@ -1007,7 +1213,7 @@ static void render_series(mbuf *b, const metrics_family *f, metrics_series *s)
         put_name_labels(b, f, "_sum", 4, s, NULL, 0);
         mbuf_putc(b, ' ');
         mbuf_put(b, num,
-                 fmt_ns_seconds(num, atomic_load_explicit(&s->v, memory_order_relaxed)));
+                 fmt_ns_seconds(num, shard_sum(s, 0)));
         mbuf_putc(b, '\n');
         put_name_labels(b, f, "_count", 6, s, NULL, 0);
         mbuf_putc(b, ' ');

@@ -10,8 +10,13 @@
  *   Series handles are resolved once with metrics_series_get() (takes the
  *   family lock) and cached by the caller. Updating through a handle is
  *   lock-free: relaxed atomic adds on 64-bit integers (counters, per-bucket
- *   counts, histogram sums in integer nanoseconds), one cache line per
- *   counter/gauge and bucket arrays that are never shared between series.
+ *   counts, histogram sums in integer nanoseconds) in the shard of the CPU
+ *   the caller runs on. A series has a few shards (the CPU count rounded up
+ *   to a power of two, at most 8), each on cache lines of its own, summed
+ *   when read or rendered; threads updating one series at the same time on
+ *   different CPUs therefore do not bounce a line between them. Gauges shard
+ *   add() the same way; set() is the exception (not sharded, and it waits
+ *   for another set() of the same series: see metrics_gauge_set()).
  *
  * Lifetime
  *   A handle holds a reference. metrics_series_remove() unlinks a series from
@@ -108,15 +113,23 @@ int metrics_series_remove(metrics_family *f, const char *const *label_values);
 size_t metrics_family_remove_matching(metrics_family *f, const char *label,
                                       const char *value);
 
-/* Updates. All are lock-free and take a handle from metrics_series_get() of
- * a family of the matching type (checked by assert); a NULL handle (a failed
- * get) is ignored, so callers need not check. */
+/* Updates. All but metrics_gauge_set() are lock-free. They take a handle
+ * from metrics_series_get() of a family of the matching type (checked by
+ * assert); a NULL handle (a failed get) is ignored, so callers need not
+ * check. */
 
 /* Counter updates. */
 void metrics_counter_add(metrics_series *s, uint64_t n);
 static inline void metrics_counter_inc(metrics_series *s) { metrics_counter_add(s, 1); }
 
-/* Gauge updates (the value is a double stored atomically). */
+/* Gauge updates. The value is the last set() plus every add() since.
+ * add() is as cheap as a counter add (integral deltas of at most 2^53 are
+ * summed exactly as integers; others as doubles). set() zeroes the shards
+ * and stores v inside a sequence lock: it costs a few atomics on lines other
+ * threads use, and concurrent set()s on one series wait for each other (a
+ * reader never sees half a set()). An add() racing with a set() counts
+ * either before it (dropped) or after it (kept). Integral deltas wrap
+ * beyond +-2^63 in total. */
 void metrics_gauge_set(metrics_series *s, double v);
 void metrics_gauge_add(metrics_series *s, double delta);
 

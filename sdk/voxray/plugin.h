@@ -57,8 +57,11 @@
  *   - Memory handed across the boundary to be freed by the other side (only
  *     vx_store_vtable.get returns such memory) is allocated with host->alloc
  *     and freed with host->free.
- *   - vx_error is caller-owned: the host passes a zeroed struct, the plugin
- *     fills it when it returns a negative code or fires on_error.
+ *   - vx_error is caller-owned: the host passes it with code, retryable and
+ *     upstream_status zero and msg an empty string whose last byte is also
+ *     zero (the rest of msg is unspecified: write it as a NUL-terminated
+ *     string, e.g. with snprintf); the plugin fills it when it returns a
+ *     negative code or fires on_error.
  */
 #ifndef VOXRAY_PLUGIN_H
 #define VOXRAY_PLUGIN_H

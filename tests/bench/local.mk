@@ -1,7 +1,7 @@
 # tests/bench/local.mk: benchmarks. Built with the tree, never run by
 # `make check`; they print figures and do not fail on time.
 noinst_PROGRAMS += tests/bench/bench_metrics
-tests_bench_bench_metrics_SOURCES = tests/bench/bench_metrics.c
+tests_bench_bench_metrics_SOURCES = tests/bench/bench_metrics.c tests/bench/par.h
 tests_bench_bench_metrics_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS)
 EXTRA_DIST += tests/bench/latency.sh tests/bench/load.sh tests/bench/slowloris.sh \
 	tests/bench/abuse.sh tests/bench/abuse.mjs
@@ -15,7 +15,15 @@ BENCH_SOAK_MINUTES = 10
 BENCH_SESSIONS = 100
 BENCH_CAPACITY_STEPS = 250 500 1000 2000 4000
 .PHONY: bench
-bench: all plugins-built tools/voxray-loadtest$(EXEEXT) tests/bench/bench_defer$(EXEEXT) tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT)
+bench: all plugins-built tools/voxray-loadtest$(EXEEXT) tests/bench/bench_defer$(EXEEXT) tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT) \
+	tests/bench/bench_metrics$(EXEEXT) tests/bench/bench_gate$(EXEEXT) \
+	tests/bench/bench_http$(EXEEXT) tests/bench/bare_health$(EXEEXT)
+	@echo "== metric updates and rendering (tests/bench/bench_metrics)"
+	@$(top_builddir)/tests/bench/bench_metrics
+	@echo "== the call gate against a bare call (tests/bench/bench_gate)"
+	@$(top_builddir)/tests/bench/bench_gate
+	@echo "== /health: voxray against bare libmicrohttpd (tests/bench/bench_http.sh)"
+	@$(SHELL) $(top_srcdir)/tests/bench/bench_http.sh $(top_builddir)
 	@echo "== timers (tests/bench/bench_defer)"
 	@$(top_builddir)/tests/bench/bench_defer
 	@echo "== idle sessions (tests/bench/idle.sh)"
@@ -40,3 +48,20 @@ noinst_PROGRAMS += tests/bench/bench_defer
 tests_bench_bench_defer_SOURCES = tests/bench/bench_defer.c host/defer.c host/defer.h
 tests_bench_bench_defer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/host
 tests_bench_bench_defer_LDADD = $(PTHREAD_LIBS)
+
+# The call gate against a bare indirect call, on a trivial in-process store.
+noinst_PROGRAMS += tests/bench/bench_gate
+tests_bench_bench_gate_SOURCES = tests/bench/bench_gate.c tests/bench/par.h \
+	host/gate.c host/gate.h host/loader.c host/loader.h
+tests_bench_bench_gate_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS) -ldl
+
+# /health of voxray against a bare libmicrohttpd server sending the same
+# bytes (tests/bench/bench_http.sh drives both with bench_http).
+noinst_PROGRAMS += tests/bench/bench_http tests/bench/bare_health
+tests_bench_bench_http_SOURCES = tests/bench/bench_http.c
+tests_bench_bench_http_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+tests_bench_bench_http_LDADD = $(CURL_LIBS) $(PTHREAD_LIBS)
+tests_bench_bare_health_SOURCES = tests/bench/bare_health.c
+tests_bench_bare_health_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
+tests_bench_bare_health_LDADD = $(MHD_LIBS) $(PTHREAD_LIBS)
+EXTRA_DIST += tests/bench/bench_http.sh

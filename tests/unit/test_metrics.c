@@ -868,6 +868,351 @@ static void test_histogram_count_matches_inf_bucket_while_observing(void **state
     (void)state;
 }
 
+/* observe_ns() compares integers against precomputed limits; each ns near
+ * every bound (and around bounds below zero and far above 2^53 ns) must
+ * land where observe(ns / 1e9) puts it. */
+static void test_observe_ns_buckets_like_observe_of_seconds(void **state)
+{
+    static const double b[] = {-1, 0, 1e-9, 0.0001, 0.00025, 0.005, 0.1, 0.3, 1, 2.5, 10,
+                               1e7, 1.8446744073709552e10};
+    const size_t nb = sizeof b / sizeof b[0];
+    metrics_registry *r = metrics_registry_new();
+    metrics_family *f = metrics_histogram_family(r, "n_seconds", "h", 1,
+                                                 (const char *const[]){"how"}, b, nb);
+    metrics_series *a = metrics_series_get(f, (const char *const[]){"a"});
+    metrics_series *d = metrics_series_get(f, (const char *const[]){"b"});
+    char *out, *pa, *pb;
+    size_t i;
+    int k;
+
+    for (i = 0; i < nb; i++) {
+        double c = b[i] < 0 ? 0 : b[i] * 1e9;
+        for (k = -3; k <= 3; k++) {
+            uint64_t ns = c + k < 0 ? 0 : c + k >= 1.8446744073709552e19 ? UINT64_MAX
+                                                                        : (uint64_t)(c + k);
+            metrics_histogram_observe_ns(a, ns);
+            metrics_histogram_observe(d, (double)ns / 1e9);
+        }
+    }
+    out = render(r);
+    /* the bucket lines of "a" and "b" read the same once the label is masked */
+    for (pa = out; (pa = strstr(pa, "how=\"a\",le=")) != NULL; pa++) {
+        char la[96], lb[96];
+        size_t n = strcspn(pa, "\n");
+        assert_true(n < sizeof la);
+        memcpy(la, pa, n);
+        la[n] = '\0';
+        memcpy(lb, la, n + 1);
+        lb[5] = 'b';
+        pb = strstr(out, lb);
+        if (pb == NULL) fail_msg("observe_ns gave \"%s\", observe differs", la);
+    }
+    free(out);
+    metrics_series_release(a);
+    metrics_series_release(d);
+    metrics_registry_free(r);
+    (void)state;
+}
+
+/* Sharded updates: N threads each doing K updates of one series of every
+ * type must render exact totals once they are done, whatever shards the
+ * updates landed in. */
+#define EXACT_K 50000
+
+typedef struct {
+    metrics_series *c, *h, *g;
+    pthread_barrier_t *go;
+} mixed_arg;
+
+static void *mixed_worker(void *p)
+{
+    mixed_arg *a = p;
+    int i;
+
+    pthread_barrier_wait(a->go);
+    for (i = 0; i < EXACT_K; i++) {
+        metrics_counter_add(a->c, 3);
+        /* 0.5 ms, 1 ms (on a bound), 2 ms, 1 s: buckets le=0.001 twice,
+         * le=0.0025 once, +Inf once per four. */
+        static const uint64_t ns[4] = {500000, 1000000, 2000000, 1000000000};
+        metrics_histogram_observe_ns(a->h, ns[i & 3]);
+        metrics_gauge_add(a->g, (i & 1) ? -1.0 : 2.0);
+    }
+    return NULL;
+}
+
+static void expect_line(const char *out, const char *line)
+{
+    if (strstr(out, line) == NULL) fail_msg("missing line: %s\n--- got:\n%s", line, out);
+}
+
+static void test_concurrent_updates_render_exact_totals(void **state)
+{
+    metrics_registry *r = metrics_registry_new();
+    metrics_series *c = metrics_series_get(metrics_counter_family(r, "x_total", "h", 0, NULL), NULL);
+    metrics_series *h = metrics_series_get(
+        metrics_histogram_family(r, "x_seconds", "h", 0, NULL, (double[]){0.001, 0.0025}, 2), NULL);
+    metrics_series *g = metrics_series_get(metrics_gauge_family(r, "x_level", "h", 0, NULL), NULL);
+    pthread_t t[N_THREADS];
+    pthread_barrier_t go;
+    mixed_arg a = {c, h, g, &go};
+    char line[128], *out;
+    const uint64_t n = (uint64_t)N_THREADS * EXACT_K; /* updates of each kind */
+    int i;
+
+    pthread_barrier_init(&go, NULL, N_THREADS);
+    for (i = 0; i < N_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, mixed_worker, &a), 0);
+    for (i = 0; i < N_THREADS; i++) pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
+
+    out = render(r);
+    snprintf(line, sizeof line, "\nx_total %llu\n", (unsigned long long)(3 * n));
+    expect_line(out, line);
+    snprintf(line, sizeof line, "\nx_seconds_bucket{le=\"0.001\"} %llu\n", (unsigned long long)(n / 2));
+    expect_line(out, line);
+    snprintf(line, sizeof line, "\nx_seconds_bucket{le=\"0.0025\"} %llu\n",
+             (unsigned long long)(n / 4 * 3));
+    expect_line(out, line);
+    snprintf(line, sizeof line, "\nx_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)n);
+    expect_line(out, line);
+    snprintf(line, sizeof line, "\nx_seconds_count %llu\n", (unsigned long long)n);
+    expect_line(out, line);
+    /* per four observations: 0.0005 + 0.001 + 0.002 + 1 = 1.0035 s; the
+     * sum is printed as exact decimal seconds without trailing zeros */
+    {
+        uint64_t ns = n / 4 * 1003500000u;
+        size_t k;
+        if (ns % 1000000000u == 0) {
+            snprintf(line, sizeof line, "\nx_seconds_sum %llu\n",
+                     (unsigned long long)(ns / 1000000000u));
+        } else {
+            snprintf(line, sizeof line, "\nx_seconds_sum %llu.%09llu",
+                     (unsigned long long)(ns / 1000000000u),
+                     (unsigned long long)(ns % 1000000000u));
+            for (k = strlen(line); line[k - 1] == '0'; k--) line[k - 1] = '\0';
+            strcat(line, "\n");
+        }
+    }
+    expect_line(out, line);
+    snprintf(line, sizeof line, "\nx_level %llu\n", (unsigned long long)(n / 2));
+    expect_line(out, line);
+    assert_int_equal(metrics_counter_value(c), 3 * n);
+    assert_int_equal(metrics_histogram_count(h), n);
+    assert_true(metrics_gauge_value(g) == (double)(n / 2));
+    free(out);
+    metrics_series_release(c);
+    metrics_series_release(h);
+    metrics_series_release(g);
+    metrics_registry_free(r);
+    (void)state;
+}
+
+/* +1 on some threads and -1 on others land in different shards; they must
+ * still cancel exactly, and a value given to set() must read back as given. */
+static void *inc_worker(void *p)
+{
+    worker_arg *a = p;
+    int i;
+
+    pthread_barrier_wait(a->go);
+    for (i = 0; i < N_ITER; i++) metrics_gauge_add(a->s, 1);
+    for (i = 0; i < N_ITER; i++) metrics_gauge_add(a->s, -1);
+    return NULL;
+}
+
+static void test_gauge_adds_on_many_threads_cancel_exactly(void **state)
+{
+    metrics_registry *r = metrics_registry_new();
+    metrics_series *s = metrics_series_get(metrics_gauge_family(r, "g", "h", 0, NULL), NULL);
+    char *out;
+
+    metrics_gauge_set(s, 0.1);
+    run_workers(inc_worker, s);
+    assert_true(metrics_gauge_value(s) == 0.1);
+    out = render(r);
+    assert_non_null(strstr(out, "\ng 0.1\n"));
+    free(out);
+    metrics_gauge_add(s, 5);
+    metrics_gauge_add(s, 0.25);
+    metrics_gauge_set(s, 0.3); /* drops every delta: exactly 0.3, not 0.3 + 0 */
+    assert_true(metrics_gauge_value(s) == 0.3);
+    metrics_series_release(s);
+    metrics_registry_free(r);
+    (void)state;
+}
+
+/* set() racing with add(): every read shows the last set value plus at most
+ * the adds in flight (each adder adds +1 then -1), never a mix of a set()
+ * with deltas it dropped. */
+typedef struct {
+    metrics_registry *r;
+    metrics_series *s;
+    atomic_int stop;
+    int bad;
+} setter_arg;
+
+static void *pulse_worker(void *p)
+{
+    setter_arg *a = p;
+
+    while (!atomic_load(&a->stop)) {
+        metrics_gauge_add(a->s, 1);
+        metrics_gauge_add(a->s, -1);
+    }
+    return NULL;
+}
+
+static void test_gauge_set_racing_with_adds_never_shows_a_mix(void **state)
+{
+    metrics_registry *r = metrics_registry_new();
+    metrics_series *s = metrics_series_get(metrics_gauge_family(r, "g", "h", 0, NULL), NULL);
+    setter_arg a = {r, s, 0, 0};
+    pthread_t t[3];
+    int i;
+
+    metrics_gauge_set(s, 100);
+    for (i = 0; i < 3; i++) assert_int_equal(pthread_create(&t[i], NULL, pulse_worker, &a), 0);
+    for (i = 0; i < 20000; i++) {
+        double v;
+        metrics_gauge_set(s, 100);
+        v = metrics_gauge_value(s);
+        /* An adder's +1 dropped by set() and its -1 kept gives 99. */
+        if (v < 100 - 3 || v > 100 + 3) a.bad++;
+    }
+    atomic_store(&a.stop, 1);
+    for (i = 0; i < 3; i++) pthread_join(t[i], NULL);
+    assert_int_equal(a.bad, 0);
+    metrics_gauge_set(s, 7);
+    assert_true(metrics_gauge_value(s) == 7);
+    metrics_series_release(s);
+    metrics_registry_free(r);
+    (void)state;
+}
+
+/* Renders taken while threads observe never go backwards: every bucket, the
+ * count and the sum of a later render are at least those of an earlier one. */
+typedef struct {
+    metrics_registry *r;
+    atomic_int stop;
+    int bad;
+    atomic_int renders;
+} mono_arg;
+
+static void *mono_worker(void *p)
+{
+    mono_arg *a = p;
+    unsigned long long prev[5] = {0}, cur[5];
+    static const char *const keys[5] = {"m_seconds_bucket{le=\"0.001\"} ",
+                                        "m_seconds_bucket{le=\"0.0015\"} ",
+                                        "m_seconds_bucket{le=\"+Inf\"} ", "m_seconds_count ",
+                                        "m_seconds_sum "};
+    int k;
+
+    while (!atomic_load(&a->stop)) {
+        char *out = NULL, *at;
+        size_t len;
+        if (metrics_render(a->r, &out, &len) != 0) continue;
+        for (k = 0; k < 5; k++) {
+            at = strstr(out, keys[k]);
+            if (at == NULL) {
+                a->bad++;
+                continue;
+            }
+            /* the sum in ns: whole seconds and nine decimals */
+            at += strlen(keys[k]);
+            if (k == 4) cur[k] = (unsigned long long)(strtod(at, NULL) * 1e6 + 0.5);
+            else cur[k] = strtoull(at, NULL, 10);
+            if (cur[k] < prev[k]) a->bad++;
+            prev[k] = cur[k];
+        }
+        atomic_fetch_add(&a->renders, 1);
+        free(out);
+    }
+    return NULL;
+}
+
+static void test_histogram_renders_never_go_backwards(void **state)
+{
+    metrics_registry *r = metrics_registry_new();
+    metrics_family *f = metrics_histogram_family(r, "m_seconds", "h", 0, NULL,
+                                                 (double[]){0.001, 0.0015}, 2);
+    metrics_series *s = metrics_series_get(f, NULL);
+    mono_arg ma = {r, 0, 0, 0};
+    pthread_t rt;
+
+    assert_int_equal(pthread_create(&rt, NULL, mono_worker, &ma), 0);
+    while (atomic_load(&ma.renders) == 0) sched_yield();
+    run_workers(observe_worker, s);
+    atomic_store(&ma.stop, 1);
+    pthread_join(rt, NULL);
+    assert_int_equal(ma.bad, 0);
+    metrics_series_release(s);
+    metrics_registry_free(r);
+    (void)state;
+}
+
+/* A series removed (and its family's reference dropped) while another
+ * thread still updates it through a handle: the updates are safe (ASan
+ * would flag a freed shard), the series is gone from the exposition, and
+ * the handle's release frees it. */
+typedef struct {
+    metrics_series *c, *h, *g;
+    atomic_int stop;
+    atomic_long done;
+} holder_arg;
+
+static void *holder_worker(void *p)
+{
+    holder_arg *a = p;
+
+    while (!atomic_load(&a->stop)) {
+        metrics_counter_inc(a->c);
+        metrics_histogram_observe(a->h, 0.002);
+        metrics_gauge_add(a->g, 1);
+        atomic_fetch_add(&a->done, 1);
+    }
+    metrics_series_release(a->c);
+    metrics_series_release(a->h);
+    metrics_series_release(a->g);
+    return NULL;
+}
+
+static void test_series_removed_while_updated_is_safe(void **state)
+{
+    static const char *const lbl[] = {"session"};
+    metrics_registry *r = metrics_registry_new();
+    metrics_family *cf = metrics_counter_family(r, "rm_total", "h", 1, lbl);
+    metrics_family *hf = metrics_histogram_family(r, "rm_seconds", "h", 1, lbl, NULL, 0);
+    metrics_family *gf = metrics_gauge_family(r, "rm_level", "h", 1, lbl);
+    int round;
+
+    for (round = 0; round < 50; round++) {
+        const char *const v[] = {"s1"};
+        holder_arg a = {metrics_series_get(cf, v), metrics_series_get(hf, v),
+                        metrics_series_get(gf, v), 0, 0};
+        pthread_t t;
+        long seen;
+        char *out;
+
+        assert_int_equal(pthread_create(&t, NULL, holder_worker, &a), 0);
+        while (atomic_load(&a.done) == 0) sched_yield();
+        assert_int_equal(metrics_series_remove(cf, v), 1);
+        assert_int_equal(metrics_family_remove_matching(hf, "session", "s1"), 1);
+        assert_int_equal(metrics_series_remove(gf, v), 1);
+        /* keep updating the unlinked series for a while */
+        seen = atomic_load(&a.done);
+        while (atomic_load(&a.done) < seen + 1000) sched_yield();
+        out = render(r);
+        assert_null(strstr(out, "s1"));
+        free(out);
+        atomic_store(&a.stop, 1);
+        pthread_join(t, NULL); /* the worker's releases free the series */
+    }
+    metrics_registry_free(r);
+    (void)state;
+}
+
 /* Sessions come and go on worker threads while another thread drops their
  * series: no crash, no race (run under TSan/valgrind), nothing left behind. */
 typedef struct {
@@ -956,6 +1301,12 @@ int main(void)
         cmocka_unit_test(test_concurrent_gauge_adds_sum_exactly),
         cmocka_unit_test(test_histogram_count_matches_inf_bucket_while_observing),
         cmocka_unit_test(test_concurrent_get_remove_release_are_safe),
+        cmocka_unit_test(test_observe_ns_buckets_like_observe_of_seconds),
+        cmocka_unit_test(test_concurrent_updates_render_exact_totals),
+        cmocka_unit_test(test_gauge_adds_on_many_threads_cancel_exactly),
+        cmocka_unit_test(test_gauge_set_racing_with_adds_never_shows_a_mix),
+        cmocka_unit_test(test_histogram_renders_never_go_backwards),
+        cmocka_unit_test(test_series_removed_while_updated_is_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
