@@ -229,11 +229,11 @@ int defer_cancel_wait(uint64_t id)
     return removed;
 }
 
-int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *id)
+int defer_run_at(uint64_t due_ns, void (*fn)(void *arg), void *arg, uint64_t *id)
 {
     job *j = malloc(sizeof *j);
     if (j == NULL) return -1;
-    j->due_ns = now_ns() + (uint64_t)delay_ms * 1000000ull;
+    j->due_ns = due_ns;
     j->fn = fn;
     j->arg = arg;
     pthread_mutex_lock(&g_lock);
@@ -262,6 +262,13 @@ fail:
     free(j);
     return -1;
 }
+
+int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *id)
+{
+    return defer_run_at(now_ns() + (uint64_t)delay_ms * 1000000ull, fn, arg, id);
+}
+
+uint64_t defer_now_ns(void) { return now_ns(); }
 
 void defer_stop(void)
 {

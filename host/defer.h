@@ -14,6 +14,11 @@ int defer_start(void);
 int defer_run(uint32_t delay_ms, void (*fn)(void *arg), void *arg);
 /* Same, returning the job's id in *id (never 0) for defer_cancel(). */
 int defer_run_id(uint32_t delay_ms, void (*fn)(void *arg), void *arg, uint64_t *id);
+/* Same, due at due_ns on defer_now_ns()'s clock (CLOCK_MONOTONIC), to the
+ * nanosecond; a time already past is due at once. id may be NULL. */
+int defer_run_at(uint64_t due_ns, void (*fn)(void *arg), void *arg, uint64_t *id);
+/* The clock jobs are due on (CLOCK_MONOTONIC, ns). */
+uint64_t defer_now_ns(void);
 /* Remove a job that has not started. Returns 1 if it was removed (fn will
  * not run: the caller owns arg again), 0 if it already ran or is running. */
 int defer_cancel(uint64_t id);

@@ -97,6 +97,13 @@ static int host_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void
     return defer_run_id(delay_ms, fn, arg, id) == 0 ? VX_OK : VX_EUNAVAIL;
 }
 
+static int host_defer_at(vx_host *h, uint64_t due_ns, void (*fn)(void *), void *arg, uint64_t *id)
+{
+    (void)h;
+    if (fn == NULL || id == NULL) return VX_EINVAL;
+    return defer_run_at(due_ns, fn, arg, id) == 0 ? VX_OK : VX_EUNAVAIL;
+}
+
 static int host_defer_cancel(vx_host *h, uint64_t id, int wait)
 {
     (void)h;
@@ -185,6 +192,7 @@ static const vx_host_api g_api = {
     .metric_observe = host_metric_observe,
     .defer_id = host_defer_id,
     .defer_cancel = host_defer_cancel,
+    .defer_at = host_defer_at,
 };
 
 const vx_host_api *plug_host_api(void) { return &g_api; }

@@ -269,8 +269,7 @@ static void *ck_defer_main(void *arg) {
     return NULL;
 }
 
-static int ck_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg,
-                       uint64_t *id) {
+static int ck_defer_at(vx_host *h, uint64_t due, void (*fn)(void *), void *arg, uint64_t *id) {
     ck_job *j, **pp;
     int rc = VX_OK;
 
@@ -282,7 +281,7 @@ static int ck_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *
     } else if ((j = malloc(sizeof *j)) == NULL) {
         rc = VX_ENOMEM;
     } else {
-        j->due = ck_now_ns() + (uint64_t)delay_ms * 1000000ull;
+        j->due = due;
         j->fn = fn;
         j->arg = arg;
         j->id = ck_defer_next_id++;
@@ -294,6 +293,11 @@ static int ck_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *
     }
     pthread_mutex_unlock(&ck_defer_lock);
     return rc;
+}
+
+static int ck_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg,
+                       uint64_t *id) {
+    return ck_defer_at(h, ck_now_ns() + (uint64_t)delay_ms * 1000000ull, fn, arg, id);
 }
 
 static int ck_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
@@ -350,6 +354,7 @@ static const vx_host_api ck_api = {
     .metric_observe = ck_metric_observe,
     .defer_id = ck_defer_id,
     .defer_cancel = ck_defer_cancel,
+    .defer_at = ck_defer_at,
 };
 
 /* ---------------------------------------------------------------- bounded calls */

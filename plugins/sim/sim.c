@@ -185,14 +185,20 @@ size_t sim_prefix_len(const char *text, size_t words) {
 static void sim_fire(void *arg);
 
 /* Queue the stream's job for due (CLOCK_MONOTONIC ns); mutex held, no job
- * queued. The host counts in whole milliseconds: round up, so an event
- * never fires before its time. Returns VX_OK or the host's error. */
+ * queued. A host of ABI 1.5 takes the time itself; an older one counts in
+ * whole milliseconds: round up, so an event never fires before its time.
+ * Returns VX_OK or the host's error. */
 static int sim_arm_at(struct vx_stream *s, uint64_t due) {
-    uint64_t now = sim_now_ns(), ms = due > now ? (due - now + 999999) / 1000000 : 0;
+    const vx_host_api *api = s->in->api;
     int rc;
 
-    rc = s->in->api->defer_id(s->in->h, ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms, sim_fire,
-                              s, &s->timer);
+    if (VX_HOST_HAS(api, defer_at) && api->defer_at) {
+        rc = api->defer_at(s->in->h, due, sim_fire, s, &s->timer);
+    } else {
+        uint64_t now = sim_now_ns(), ms = due > now ? (due - now + 999999) / 1000000 : 0;
+        rc = api->defer_id(s->in->h, ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms, sim_fire, s,
+                           &s->timer);
+    }
     if (rc != VX_OK) s->timer = 0;
     else s->timer_due = due;
     return rc;

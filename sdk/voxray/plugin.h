@@ -84,8 +84,10 @@ extern "C" {
  *      vx_llm_events.on_tool_call.
  *   4  vx_host_api.defer_id and defer_cancel (timers a stream can take back
  *      at cancel and close, so a stream needs no thread of its own).
+ *   5  vx_host_api.defer_at (a timer due at an absolute time on now_ns's
+ *      clock, to the nanosecond rather than the millisecond).
  */
-#define VX_ABI_MINOR 4
+#define VX_ABI_MINOR 5
 
 #if defined(__GNUC__)
 #define VX_EXPORT __attribute__((visibility("default")))
@@ -249,6 +251,13 @@ typedef struct vx_host_api {
      * for itself (called from inside one, wait is ignored) and the caller
      * must not hold a lock fn takes. */
     int (*defer_cancel)(vx_host *h, uint64_t id, int wait);
+
+    /* 1.5. defer_id, due at due_ns on now_ns()'s clock (CLOCK_MONOTONIC)
+     * rather than after whole milliseconds: a job runs within the timer
+     * thread's wake-up (tens of microseconds) of its time, where rounding
+     * a delay up to the next millisecond adds 0.5 ms on average. A time
+     * already past is due at once. Same returns and *id as defer_id. */
+    int (*defer_at)(vx_host *h, uint64_t due_ns, void (*fn)(void *arg), void *arg, uint64_t *id);
 } vx_host_api;
 
 /* True when the host table is new enough to hold `field`. */

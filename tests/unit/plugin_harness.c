@@ -118,6 +118,14 @@ static int th_defer_id(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *
     return defer_run_id(delay_ms, fn, arg, id) == 0 ? VX_OK : VX_ENOMEM;
 }
 
+static int th_defer_at(vx_host *h, uint64_t due_ns, void (*fn)(void *), void *arg, uint64_t *id) {
+    (void)h;
+    if (!fn) return VX_EINVAL;
+    pthread_once(&th_defer_once, th_defer_start);
+    if (!th_defer_up) return VX_EUNAVAIL;
+    return defer_run_at(due_ns, fn, arg, id) == 0 ? VX_OK : VX_ENOMEM;
+}
+
 static int th_defer(vx_host *h, uint32_t delay_ms, void (*fn)(void *), void *arg) {
     return th_defer_id(h, delay_ms, fn, arg, NULL);
 }
@@ -182,6 +190,7 @@ const vx_host_api ph_api = {
     .metric_observe = th_metric_add,
     .defer_id = th_defer_id,
     .defer_cancel = th_defer_cancel,
+    .defer_at = th_defer_at,
 };
 
 int ph_host_vconfig(vx_host *h, const vx_plugin_info *p, const char *instance, va_list ap) {

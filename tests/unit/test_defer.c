@@ -87,6 +87,38 @@ static void test_jobs_run_in_due_order_and_fifo_among_equals(void **state)
     for (int i = 0; i < 50; i++) assert_int_equal(g_order[i], i);
 }
 
+/* defer_run_at keeps the nanoseconds: jobs a fraction of a millisecond
+ * apart run in that order, not in the order queued, and none runs before
+ * its time. A time already past is due at once. */
+static uint64_t g_ran_at[8];
+
+static void record_time(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    g_ran_at[i] = defer_now_ns();
+    record(arg);
+}
+
+static void test_run_at_keeps_sub_millisecond_times(void **state)
+{
+    (void)state;
+    uint64_t t0 = defer_now_ns() + 20000000ull, due[4];
+    /* queued latest first; 300 us apart, all within one millisecond */
+    for (int i = 3; i >= 0; i--) {
+        due[i] = t0 + (uint64_t)i * 300000ull;
+        assert_int_equal(defer_run_at(due[i], record_time, (void *)(intptr_t)i, NULL), 0);
+    }
+    wait_runs(4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(g_order[i], i);
+        assert_true(g_ran_at[i] >= due[i]);
+    }
+    g_runs = 0;
+    assert_int_equal(defer_run_at(defer_now_ns() - 1000000000ull, record, (void *)(intptr_t)7, NULL), 0);
+    wait_runs(1);
+    assert_int_equal(g_order[0], 7);
+}
+
 static void test_cancel_removes_a_pending_job_only(void **state)
 {
     uint64_t a = 0, b = 0;
@@ -220,6 +252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_jobs_run_in_due_order_and_fifo_among_equals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_at_keeps_sub_millisecond_times, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_removes_a_pending_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_earlier_job_is_not_held_behind_a_later_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_timers_half_cancelled, setup, teardown),

@@ -912,6 +912,62 @@ static void test_latency_delays_the_first_tts_chunk(void **state) {
     assert_true((snap.first_ns - t0) / 1000000 >= 199);
 }
 
+/* A host of ABI 1.5 gets absolute due times (defer_at); an older table,
+ * without the field, still works through defer_id (rounded up to whole
+ * milliseconds, never early). */
+static atomic_int g_at_calls, g_id_calls;
+
+static int count_defer_at(vx_host *h, uint64_t due, void (*fn)(void *), void *arg, uint64_t *id) {
+    atomic_fetch_add(&g_at_calls, 1);
+    return ph_api.defer_at(h, due, fn, arg, id);
+}
+
+static int count_defer_id(vx_host *h, uint32_t ms, void (*fn)(void *), void *arg, uint64_t *id) {
+    atomic_fetch_add(&g_id_calls, 1);
+    return ph_api.defer_id(h, ms, fn, arg, id);
+}
+
+static void test_timers_use_defer_at_when_the_host_has_it(void **state) {
+    fixture *f = *state;
+
+    for (int old = 0; old < 2; old++) {
+        vx_host_api api = ph_api;
+        vx_host h = {0};
+        vx_kv kv[] = {{"latency", "30ms"}, {"token_delay", "0"}};
+        vx_error err = {0};
+        void *inst = NULL;
+        vx_stream *s = NULL;
+        rec *r = fx_rec(f);
+        vx_llm_events ev = ph_llm_events(r);
+        seen snap;
+        uint64_t t0 = ph_now_ns();
+
+        api.defer_at = count_defer_at;
+        api.defer_id = count_defer_id;
+        if (old) api.struct_size = offsetof(vx_host_api, defer_at); /* a 1.4 host */
+        atomic_store(&g_at_calls, 0);
+        atomic_store(&g_id_calls, 0);
+        pthread_mutex_init(&h.mu, NULL);
+        h.cfg = (vx_config){sizeof(vx_config), "sim", kv, 2};
+        assert_int_equal(sim->init(&api, &h, &h.cfg, &inst, &err), VX_OK);
+        assert_int_equal(sim->llm->generate(inst, hi, 1, NULL, &ev, &s, &err), VX_OK);
+        assert_true(ph_rec_wait(r, ph_has_ended, 1));
+        ph_rec_snap(r, &snap);
+        assert_true(snap.first_ns - t0 >= 30000000ull);
+        assert_int_equal(snap.errors, 0);
+        sim->llm->close(s);
+        sim->shutdown(inst);
+        pthread_mutex_destroy(&h.mu);
+        if (old) {
+            assert_int_equal(atomic_load(&g_at_calls), 0);
+            assert_true(atomic_load(&g_id_calls) > 0);
+        } else {
+            assert_true(atomic_load(&g_at_calls) > 0);
+            assert_int_equal(atomic_load(&g_id_calls), 0);
+        }
+    }
+}
+
 /* ================================================================ failures */
 
 static void test_fail_first_fails_exactly_the_first_two_calls(void **state) {
@@ -1620,6 +1676,7 @@ int main(void) {
         T(test_latency_delays_the_stt_final_after_finish),
         T(test_latency_delays_the_first_stt_partial_after_audio_starts),
         T(test_latency_delays_the_first_tts_chunk),
+        T(test_timers_use_defer_at_when_the_host_has_it),
 
         T(test_fail_first_fails_exactly_the_first_two_calls),
         T(test_fail_calls_fails_exactly_the_listed_calls),
