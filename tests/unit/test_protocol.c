@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <cmocka.h>
 
 #include <ctype.h>
@@ -1479,6 +1480,42 @@ static void beta_has_no_item_done(void **state)
 
 /* ------------------------------------------------------------ server events: shapes */
 
+/* Event ids come from a generator per thread: 4 threads x 5,000 events,
+ * every id distinct (a thread's generator must not start where another's
+ * does). */
+#define ID_THREADS 4
+#define ID_EACH 5000
+static char g_ids[ID_THREADS * ID_EACH][27];
+
+static void *make_ids(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < ID_EACH; i++) {
+        char *text = proto_ev_audio_done(PROTO_GA, &pos);
+        const char *p = text ? strstr(text, "\"event_") : NULL;
+        if (p) memcpy(g_ids[t * ID_EACH + i], p + 1, 26);
+        free(text);
+    }
+    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b) { return memcmp(a, b, 27); }
+
+static void event_ids_are_distinct_across_threads(void **state)
+{
+    pthread_t th[ID_THREADS];
+    (void)state;
+    memset(g_ids, 0, sizeof g_ids);
+    for (int t = 0; t < ID_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, make_ids, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < ID_THREADS; t++) pthread_join(th[t], NULL);
+    qsort(g_ids, ID_THREADS * ID_EACH, sizeof g_ids[0], cmp_id);
+    for (int i = 0; i < ID_THREADS * ID_EACH; i++) {
+        assert_memory_equal(g_ids[i], "event_", 6);
+        if (i) assert_true(memcmp(g_ids[i - 1], g_ids[i], 27) != 0);
+    }
+}
+
 static void position_events_carry_ids_and_indexes(void **state)
 {
     const int16_t pcm[] = {5};
@@ -1946,6 +1983,7 @@ static void item_truncated_event_has_the_reference_fields(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(event_ids_are_distinct_across_threads),
         cmocka_unit_test(ga_session_update_reads_every_field),
         cmocka_unit_test(ga_session_update_sets_only_present_fields),
         cmocka_unit_test(ga_session_update_ignores_beta_flat_fields),
