@@ -14,7 +14,8 @@ VX_NODE_TESTS = \
 	tests/node/tools.test.mjs \
 	tests/node/clients.test.mjs \
 	tests/node/auth.test.mjs \
-	tests/node/threads.test.mjs
+	tests/node/threads.test.mjs \
+	tests/node/memory.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json
