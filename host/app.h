@@ -7,8 +7,8 @@
 
 #include <stdatomic.h>
 
-#include "cfg.h"
-#include "plugins.h"
+#include "base/cfg.h"
+#include "plugin/plugins.h"
 #include "settings.h"
 
 typedef struct metrics_registry metrics_registry;

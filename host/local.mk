@@ -2,36 +2,36 @@
 bin_PROGRAMS += voxray
 voxray_SOURCES = \
 	host/main.c host/app.h \
-	host/cfg.c host/cfg.h \
+	host/base/cfg.c host/base/cfg.h \
 	host/settings.c host/settings.h \
-	host/log.c host/log.h \
-	host/acl.c host/acl.h \
-	host/loader.c host/loader.h \
-	host/plugins.c host/plugins.h \
-	host/defer.c host/defer.h \
-	host/gate.c host/gate.h \
-	host/health.c host/health.h \
-	host/front.c host/front.h \
-	host/peers.c host/peers.h \
-	host/http.c host/http.h \
-	host/keepalive.c host/keepalive.h \
-	host/worker.c host/worker.h \
-	host/stage.c host/stage.h \
-	host/ws.c host/ws.h \
-	host/auth.c host/auth.h \
-	host/client_limits.c host/client_limits.h \
-	host/head.c host/head.h \
-	host/session.c host/session.h host/session_int.h \
-	host/conversation.c host/input.c host/respond.c \
-	host/persist.c host/persist.h host/persist_state.c \
-	host/recorder.c host/recorder.h \
-	host/recording.c host/recording.h \
-	host/fsutil.c host/fsutil.h \
+	host/base/log.c host/base/log.h \
+	host/base/acl.c host/base/acl.h \
+	host/plugin/loader.c host/plugin/loader.h \
+	host/plugin/plugins.c host/plugin/plugins.h \
+	host/base/defer.c host/base/defer.h \
+	host/plugin/gate.c host/plugin/gate.h \
+	host/plugin/health.c host/plugin/health.h \
+	host/net/front.c host/net/front.h \
+	host/net/peers.c host/net/peers.h \
+	host/net/http.c host/net/http.h \
+	host/net/keepalive.c host/net/keepalive.h \
+	host/base/worker.c host/base/worker.h \
+	host/pipeline/stage.c host/pipeline/stage.h \
+	host/net/ws.c host/net/ws.h \
+	host/net/auth.c host/net/auth.h \
+	host/net/client_limits.c host/net/client_limits.h \
+	host/net/head.c host/net/head.h \
+	host/session/session.c host/session/session.h host/session/session_int.h \
+	host/session/conversation.c host/session/input.c host/session/respond.c \
+	host/session/persist.c host/session/persist.h host/session/persist_state.c \
+	host/recording/recorder.c host/recording/recorder.h \
+	host/recording/recording.c host/recording/recording.h \
+	host/base/fsutil.c host/base/fsutil.h \
 	tools/wav.c tools/wav.h \
-	host/protocol.c host/protocol.h \
-	host/resample.c host/resample.h \
-	host/vad.c host/vad.h \
-	host/chunker.c host/chunker.h
+	host/session/protocol.c host/session/protocol.h \
+	host/pipeline/resample.c host/pipeline/resample.h \
+	host/pipeline/vad.c host/pipeline/vad.h \
+	host/pipeline/chunker.c host/pipeline/chunker.h
 voxray_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) \
 	$(CRYPTO_CFLAGS) $(SPEEXDSP_CFLAGS)
 voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(LWS_LIBS) $(EV_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) \

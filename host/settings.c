@@ -13,8 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "acl.h"
-#include "log.h"
+#include "base/acl.h"
+#include "base/log.h"
 #include "metrics.h"
 
 const char *const settings_histogram_families[] = {

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "cfg.h"
+#include "base/cfg.h"
 
 #define SETTINGS_MAX_BUCKET_OVERRIDES 16
 #define SETTINGS_MAX_BUCKETS 64

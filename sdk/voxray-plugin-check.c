@@ -4,9 +4,9 @@
  *     voxray-plugin-check [--config key=value ...] [--timeout SECONDS]
  *                         [--recording FILE] [-v] PLUGIN.so
  *
- * Loads the file with the daemon's own loader (host/loader.c), so a plugin
+ * Loads the file with the daemon's own loader (host/plugin/loader.c), so a plugin
  * the checker accepts is one the daemon accepts; validates the configuration
- * with the daemon's rules (host/cfg.c), creates one instance and drives every
+ * with the daemon's rules (host/base/cfg.c), creates one instance and drives every
  * kind the plugin claims through the contract of <voxray/plugin.h>. Prints one
  * TAP line per check ("ok N - ..." / "not ok N - ...: reason"), then the plan
  * and a summary. Exit status 0 only when every check passed.
@@ -30,8 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "loader.h"
+#include "base/cfg.h"
+#include "plugin/loader.h"
 
 #define CK_SETTLE_MS 150 /* quiet period in which no stray event may arrive */
 #define CK_MAX_CONFIG 64

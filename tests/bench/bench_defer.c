@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "defer.h"
+#include "base/defer.h"
 
 static void nop(void *arg) { (void)arg; }
 

@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "gate.h"
-#include "loader.h"
+#include "plugin/gate.h"
+#include "plugin/loader.h"
 #include "metrics.h"
 #include "par.h"
-#include "plugins.h"
+#include "plugin/plugins.h"
 
 static long n_iter = 10000000;
 

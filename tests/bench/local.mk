@@ -45,14 +45,14 @@ bench: all plugins-built tools/voxray-loadtest$(EXEEXT) tests/bench/bench_defer$
 	@$(SHELL) $(top_srcdir)/tests/bench/soak.sh $(top_builddir) $(BENCH_SOAK_MINUTES) $(BENCH_SESSIONS)
 
 noinst_PROGRAMS += tests/bench/bench_defer
-tests_bench_bench_defer_SOURCES = tests/bench/bench_defer.c host/defer.c host/defer.h
+tests_bench_bench_defer_SOURCES = tests/bench/bench_defer.c host/base/defer.c host/base/defer.h
 tests_bench_bench_defer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/host
 tests_bench_bench_defer_LDADD = $(PTHREAD_LIBS)
 
 # The call gate against a bare indirect call, on a trivial in-process store.
 noinst_PROGRAMS += tests/bench/bench_gate
 tests_bench_bench_gate_SOURCES = tests/bench/bench_gate.c tests/bench/par.h \
-	host/gate.c host/gate.h host/loader.c host/loader.h
+	host/plugin/gate.c host/plugin/gate.h host/plugin/loader.c host/plugin/loader.h
 tests_bench_bench_gate_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS) -ldl
 
 # /health of voxray against a bare libmicrohttpd server sending the same

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: arbitrary configuration file content through the load
- * and validation path of the daemon (host/cfg.c over inih, host/settings.c,
+ * and validation path of the daemon (host/base/cfg.c over inih, host/settings.c,
  * then what main.c configures from the settings: client limits, the metrics
  * ACL).
  *
@@ -26,10 +26,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "acl.h"
-#include "cfg.h"
-#include "client_limits.h"
-#include "log.h"
+#include "base/acl.h"
+#include "base/cfg.h"
+#include "net/client_limits.h"
+#include "base/log.h"
 #include "settings.h"
 
 static int memfd = -1;

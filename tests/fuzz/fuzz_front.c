@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the request-head peek of the front (host/front.c), on
+ * libFuzzer target: the request-head peek of the front (host/net/front.c), on
  * arbitrary bytes sent by a client.
  *
  * front.c is compiled into this file, so its own front_peek() runs on a
@@ -24,9 +24,9 @@
  *   - the reported method is the first token of the bytes and the path the
  *     visible bytes after it, within their bounds.
  */
-#include "../../host/front.c"
+#include "../../host/net/front.c"
 
-#include "head.h"
+#include "net/head.h"
 
 #define FUZZ_MAX_HEAD 2048
 

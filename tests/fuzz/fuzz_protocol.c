@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for host/protocol.c: arbitrary bytes through proto_parse
+ * libFuzzer target for host/session/protocol.c: arbitrary bytes through proto_parse
  * in both dialects, and through the builders as text, with every output
  * required to be valid JSON. Built and run by `make fuzz` (tests/fuzz/local.mk);
  * `make check` replays corpus/protocol and regressions/protocol.
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "session/protocol.h"
 
 /* Take a builder's output: it must exist and be JSON. */
 static void must_be_json(char *text)

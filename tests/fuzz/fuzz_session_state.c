@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: a session's saved state as read back from the session
- * store (host/persist_state.c over host/conversation.c), on arbitrary
+ * store (host/session/persist_state.c over host/session/conversation.c), on arbitrary
  * bytes: the store is shared, may hold what another version wrote, or be
  * damaged.
  *
@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "persist.h"
-#include "session_int.h"
+#include "session/persist.h"
+#include "session/session_int.h"
 
 static int utf8(const char *s)
 {

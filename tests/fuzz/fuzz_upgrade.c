@@ -1,8 +1,8 @@
 /*
  * libFuzzer target: the WebSocket upgrade head as /v1/realtime reads it
- * (ws_upgrade in host/ws.c: request line and session_id, Origin,
+ * (ws_upgrade in host/net/ws.c: request line and session_id, Origin,
  * X-Forwarded-For, Sec-WebSocket-Protocol, OpenAI-Beta, Authorization,
- * through host/head.c, host/auth.c and host/client_limits.c).
+ * through host/net/head.c, host/net/auth.c and host/net/client_limits.c).
  *
  * ws.c is compiled into this file so that ws_upgrade itself runs, on one
  * end of a socketpair holding the head, with the daemon around it reduced
@@ -25,7 +25,7 @@
  *     whatever the client sent, and never shows an API key.
  */
 #define lws_cancel_service fuzz_cancel_service
-#include "../../host/ws.c"
+#include "../../host/net/ws.c"
 #undef lws_cancel_service
 
 #include <arpa/inet.h>
@@ -33,7 +33,7 @@
 #include <sys/mman.h>
 #include <netinet/in.h>
 
-#include "cfg.h"
+#include "base/cfg.h"
 
 #define KEY1 "sk-test-1234567890"
 #define KEY2 "sk-fuzz-second-key-0001"
@@ -86,7 +86,7 @@ void session_on_closed(session *s) { (void)s; }
 
 void session_abandon(session *s) { (void)s; }
 
-/* host/worker.c is not linked: the lws thread's batching is a no-op. */
+/* host/base/worker.c is not linked: the lws thread's batching is a no-op. */
 void strand_batch_begin(void) {}
 void strand_batch_end(void) {}
 

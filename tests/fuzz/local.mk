@@ -23,8 +23,8 @@ FUZZ_REPLAY_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_DIR='"$(abs_top_srcdir)/tests/fuzz"
 # ---- the targets: sources (headers only for dependency tracking), extra
 # preprocessor/compiler flags, libraries, and libFuzzer's -max_len.
 
-# Client events of the Realtime protocol (host/protocol.c).
-FUZZ_SRC_protocol = tests/fuzz/fuzz_protocol.c host/protocol.c host/protocol.h
+# Client events of the Realtime protocol (host/session/protocol.c).
+FUZZ_SRC_protocol = tests/fuzz/fuzz_protocol.c host/session/protocol.c host/session/protocol.h
 FUZZ_CPP_protocol = $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 FUZZ_LIBS_protocol = $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm
 FUZZ_MAXLEN_protocol = 8192
@@ -61,37 +61,37 @@ FUZZ_CPP_wav = -I$(top_srcdir)/tools
 FUZZ_LIBS_wav =
 FUZZ_MAXLEN_wav = 4096
 
-# The configuration file through parsing and validation (host/cfg.c on inih,
+# The configuration file through parsing and validation (host/base/cfg.c on inih,
 # host/settings.c, then client limits and ACLs as main.c configures them).
-FUZZ_SRC_cfg = tests/fuzz/fuzz_cfg.c host/cfg.c host/cfg.h host/settings.c host/settings.h \
-	host/acl.c host/acl.h host/client_limits.c host/client_limits.h host/log.c host/log.h \
+FUZZ_SRC_cfg = tests/fuzz/fuzz_cfg.c host/base/cfg.c host/base/cfg.h host/settings.c host/settings.h \
+	host/base/acl.c host/base/acl.h host/net/client_limits.c host/net/client_limits.h host/base/log.c host/base/log.h \
 	metrics/metrics.c metrics/metrics.h
 FUZZ_CPP_cfg = $(INIH_CFLAGS) $(JANSSON_CFLAGS)
 FUZZ_LIBS_cfg = $(INIH_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
 FUZZ_MAXLEN_cfg = 8192
 
-# The request-head peek of the front (host/front.c, compiled into the target
+# The request-head peek of the front (host/net/front.c, compiled into the target
 # itself to reach front_peek; head.c gives the reference header reading).
-FUZZ_SRC_front = tests/fuzz/fuzz_front.c host/front.h host/head.c host/head.h host/peers.c host/peers.h
+FUZZ_SRC_front = tests/fuzz/fuzz_front.c host/net/front.h host/net/head.c host/net/head.h host/net/peers.c host/net/peers.h
 FUZZ_CPP_front =
 FUZZ_LIBS_front = $(PTHREAD_LIBS)
 FUZZ_MAXLEN_front = 4096
 
 # The WebSocket upgrade head as /v1/realtime reads it (ws_upgrade of
-# host/ws.c, compiled into the target, with stubs for the HTTP server and
+# host/net/ws.c, compiled into the target, with stubs for the HTTP server and
 # the sessions), with real auth and client limits.
-FUZZ_SRC_upgrade = tests/fuzz/fuzz_upgrade.c host/ws.h host/head.c host/head.h host/auth.c host/auth.h \
-	host/client_limits.c host/client_limits.h host/acl.c host/acl.h host/settings.c host/settings.h \
-	host/cfg.c host/cfg.h host/log.c host/log.h host/persist_state.c host/persist.h \
-	host/conversation.c host/protocol.c host/protocol.h metrics/metrics.c metrics/metrics.h
+FUZZ_SRC_upgrade = tests/fuzz/fuzz_upgrade.c host/net/ws.h host/net/head.c host/net/head.h host/net/auth.c host/net/auth.h \
+	host/net/client_limits.c host/net/client_limits.h host/base/acl.c host/base/acl.h host/settings.c host/settings.h \
+	host/base/cfg.c host/base/cfg.h host/base/log.c host/base/log.h host/session/persist_state.c host/session/persist.h \
+	host/session/conversation.c host/session/protocol.c host/session/protocol.h metrics/metrics.c metrics/metrics.h
 FUZZ_CPP_upgrade = $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS) $(INIH_CFLAGS)
 FUZZ_LIBS_upgrade = $(LWS_LIBS) $(EV_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) $(INIH_LIBS) $(PTHREAD_LIBS) -lm
 FUZZ_MAXLEN_upgrade = 8192
 
-# A session's state as read back from the session store (host/persist_state.c
-# over host/conversation.c).
-FUZZ_SRC_session_state = tests/fuzz/fuzz_session_state.c host/persist_state.c host/persist.h \
-	host/conversation.c host/session_int.h host/protocol.c host/protocol.h
+# A session's state as read back from the session store (host/session/persist_state.c
+# over host/session/conversation.c).
+FUZZ_SRC_session_state = tests/fuzz/fuzz_session_state.c host/session/persist_state.c host/session/persist.h \
+	host/session/conversation.c host/session/session_int.h host/session/protocol.c host/session/protocol.h
 FUZZ_CPP_session_state = $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 FUZZ_LIBS_session_state = $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm
 FUZZ_MAXLEN_session_state = 8192

@@ -27,10 +27,10 @@ check "and says it is valid" grep -q "configuration $WORK/good.ini is valid" "$W
 VOXRAY_SERVER_PLUGIN_DIR="$PLUGIN_DIR" "$VOXRAY" --check-config -c "$top_srcdir/conf/voxray.ini" >"$WORK/out" 2>&1
 check "the shipped conf/voxray.ini is valid" [ $? -eq 0 ]
 # Every core key of [recording] and [auth] is documented there with its
-# default (the schema in host/cfg.c is the list).
+# default (the schema in host/base/cfg.c is the list).
 undocumented=""
 for sec in recording auth; do
-    for key in $(sed -n "s/^ *{\"$sec\", {\"\([a-z_]*\)\".*/\1/p" "$top_srcdir/host/cfg.c"); do
+    for key in $(sed -n "s/^ *{\"$sec\", {\"\([a-z_]*\)\".*/\1/p" "$top_srcdir/host/base/cfg.c"); do
         awk -v s="[$sec]" -v k="$key" '$0 == s { in_s = 1; next } /^\[/ { in_s = 0 } in_s && $1 == k && $2 == "=" { f = 1 } END { exit !f }' \
             "$top_srcdir/conf/voxray.ini" || undocumented="$undocumented [$sec] $key"
     done

@@ -2,7 +2,7 @@
 # is accepted, what is refused and the one line that says why.
 check_PROGRAMS += tests/unit/test_loader
 TESTS += tests/unit/test_loader
-tests_unit_test_loader_SOURCES = tests/unit/test_loader.c host/loader.c
+tests_unit_test_loader_SOURCES = tests/unit/test_loader.c host/plugin/loader.c
 tests_unit_test_loader_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
 tests_unit_test_loader_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -14,6 +14,6 @@ EXTRA_tests_unit_test_loader_DEPENDENCIES = $(VX_TEST_PLUGINS)
 # child-process helpers (tests/unit/plugin_harness.h).
 noinst_LIBRARIES += tests/unit/libharness.a
 tests_unit_libharness_a_SOURCES = tests/unit/plugin_harness.c tests/unit/plugin_harness.h \
-	host/defer.c host/defer.h
+	host/base/defer.c host/base/defer.h
 tests_unit_libharness_a_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 VX_HARNESS_LIBS = tests/unit/libharness.a $(CMOCKA_LIBS) $(PTHREAD_LIBS) -ldl

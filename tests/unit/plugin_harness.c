@@ -5,7 +5,7 @@
  */
 #include "plugin_harness.h"
 
-#include "defer.h"
+#include "base/defer.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -100,7 +100,7 @@ static void th_free(void *p) {
     free(p);
 }
 
-/* The host's own timer (host/defer.c), started by the first job and left
+/* The host's own timer (host/base/defer.c), started by the first job and left
  * running until the test program exits. */
 static pthread_once_t th_defer_once = PTHREAD_ONCE_INIT;
 static int th_defer_up;

@@ -4,7 +4,7 @@
  *
  *   - a test vx_host_api: logs to stderr and into a per-instance buffer the
  *     test can search, real monotonic clock, malloc/free, the host's own
- *     timer thread (host/defer.c) behind defer, defer_id and defer_cancel, the
+ *     timer thread (host/base/defer.c) behind defer, defer_id and defer_cancel, the
  *     instance's config, counters/gauges/histograms kept by name;
  *   - a config builder that does what the host does (every schema key, its
  *     default unless the test gives a value);

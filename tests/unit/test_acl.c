@@ -1,5 +1,5 @@
 /*
- * CIDR allowlist (host/acl.c): which client addresses an entry list lets
+ * CIDR allowlist (host/base/acl.c): which client addresses an entry list lets
  * through, and which lists are refused and why.
  */
 #include "config.h"
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "acl.h"
+#include "base/acl.h"
 
 /* ------------------------------------------------------------ helpers */
 

@@ -1,5 +1,5 @@
 /*
- * API keys and client secrets (host/auth.c): which credentials open a
+ * API keys and client secrets (host/net/auth.c): which credentials open a
  * session, how the keys file is read and re-read, what a client secret
  * allows and for how long.
  */
@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "log.h"
+#include "net/auth.h"
+#include "base/log.h"
 
 #define KEY_A "sk-alpha-0123456789abcdef"
 #define KEY_B "sk-bravo-0123456789abcdef"

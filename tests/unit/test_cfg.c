@@ -1,5 +1,5 @@
 /*
- * Configuration parsing and value checks (host/cfg.c): INI files and strings
+ * Configuration parsing and value checks (host/base/cfg.c): INI files and strings
  * through inih with line tracking, VOXRAY_<SECTION>_<KEY> overrides, and the
  * checker every schema key goes through.
  */
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg.h"
+#include "base/cfg.h"
 
 /* ------------------------------------------------------------ helpers */
 

@@ -1,5 +1,5 @@
 /*
- * Sentence chunker (host/chunker.c): where LLM text is cut into pieces for
+ * Sentence chunker (host/pipeline/chunker.c): where LLM text is cut into pieces for
  * TTS, and that the cuts do not depend on how the text arrived.
  */
 #include "config.h"
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunker.h"
+#include "pipeline/chunker.h"
 
 /* ------------------------------------------------------------ helpers */
 

@@ -1,5 +1,5 @@
 /*
- * Per-client limits (host/client_limits.c): browser origins, who the client
+ * Per-client limits (host/net/client_limits.c): browser origins, who the client
  * is behind a proxy, concurrent sessions and upgrade rate per IP, and the
  * bound on the memory they take.
  */
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "client_limits.h"
+#include "net/client_limits.h"
 
 static void configure(const char *origins, const char *proxies, int per_ip, double rate)
 {

@@ -1,5 +1,5 @@
 /*
- * The host's timer thread (host/defer.c): jobs run once, in due order and
+ * The host's timer thread (host/base/defer.c): jobs run once, in due order and
  * in queueing order among equals; a cancelled job never runs; stop runs
  * what is left at once, in order; and none of it depends on how many jobs
  * are queued (many timers, most of them cancelled, as sessions do).
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "defer.h"
+#include "base/defer.h"
 
 #define MAX_RUNS 20000
 

@@ -40,7 +40,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#include "front.h"
+#include "net/front.h"
 
 #define OK_RESPONSE "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 #define MAX_HANDLERS 32

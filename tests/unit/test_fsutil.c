@@ -1,5 +1,5 @@
 /*
- * Durable file operations (host/fsutil.c): folders made whole, files that
+ * Durable file operations (host/base/fsutil.c): folders made whole, files that
  * appear complete or not at all, moves within and across file systems, and
  * the clean-up of temporaries a crash left.
  */
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "base/fsutil.h"
 
 /* ------------------------------------------------------------ helpers */
 

@@ -1,5 +1,5 @@
 /*
- * Header fields out of a raw request head (host/head.c).
+ * Header fields out of a raw request head (host/net/head.c).
  */
 #include "config.h"
 
@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "head.h"
+#include "net/head.h"
 
 static const char HEAD[] =
     "GET /v1/realtime HTTP/1.1\r\n"

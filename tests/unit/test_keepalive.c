@@ -1,5 +1,5 @@
 /*
- * Head deadlines on kept-alive HTTP connections (host/keepalive.c), with
+ * Head deadlines on kept-alive HTTP connections (host/net/keepalive.c), with
  * real TCP connections on loopback standing in for libmicrohttpd's: the
  * test plays libmicrohttpd's part (connection started, request started and
  * done, connection closed) and answers MHD_get_connection_info itself.
@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "keepalive.h"
+#include "net/keepalive.h"
 
 /* What libmicrohttpd would know of a connection. */
 struct MHD_Connection {

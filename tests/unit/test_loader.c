@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "loader.h"
+#include "plugin/loader.h"
 #include "plugin_harness.h"
 
 #ifndef TEST_PLUGIN_DIR

@@ -1,5 +1,5 @@
 /*
- * Logging (host/log.c): the exact text and JSON line formats, escaping that
+ * Logging (host/base/log.c): the exact text and JSON line formats, escaping that
  * keeps every event on one line, secret masking, level filtering and whole
  * lines under concurrent writers.
  *
@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 
 /* 2026-05-15 12:34:56.123 UTC */
 #define NOW_MS 1778848496123LL

@@ -1,5 +1,5 @@
 /*
- * Connections grouped by client address (host/peers.c): which addresses
+ * Connections grouped by client address (host/net/peers.c): which addresses
  * count as one client, arrival order within a group, and that a group lives
  * exactly as long as it has links.
  */
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "peers.h"
+#include "net/peers.h"
 
 /* The key of a textual address, asserting it has one. */
 static void key_of(const char *ip, unsigned char key[16])

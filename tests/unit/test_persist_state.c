@@ -1,6 +1,6 @@
 /*
  * The document a session is saved as in the session store
- * (host/persist_state.c): what is written and what is restored from it.
+ * (host/session/persist_state.c): what is written and what is restored from it.
  */
 #include "config.h"
 
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "persist.h"
-#include "session_int.h"
+#include "session/persist.h"
+#include "session/session_int.h"
 
 typedef struct restored {
     conversation cv;

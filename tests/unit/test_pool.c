@@ -1,5 +1,5 @@
 /*
- * The host's worker pool (host/worker.c) under load: tasks of one strand
+ * The host's worker pool (host/base/worker.c) under load: tasks of one strand
  * run in order, one at a time; workers stuck in a blocking call are made up
  * for, so other strands keep running; busy workers are not (the pool does
  * not grow with the amount of CPU work); strands posted in a batch all run.
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "worker.h"
+#include "base/worker.h"
 
 static void sleep_ms(int ms)
 {

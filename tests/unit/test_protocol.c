@@ -1,5 +1,5 @@
 /*
- * The Realtime protocol translation (host/protocol.c): every client event in
+ * The Realtime protocol translation (host/session/protocol.c): every client event in
  * both dialects, every error a client can provoke, and the shape of every
  * server event, checked by parsing the JSON back with jansson. Shapes follow
  * the `openai` npm package 7.57.0 (resources/realtime/realtime.d.ts for GA,
@@ -23,7 +23,7 @@
 
 #include <openssl/evp.h>
 
-#include "protocol.h"
+#include "session/protocol.h"
 
 /* ------------------------------------------------------------ helpers */
 

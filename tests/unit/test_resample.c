@@ -1,5 +1,5 @@
 /*
- * Streaming resampler (host/resample.c on libspeexdsp): a tone keeps its
+ * Streaming resampler (host/pipeline/resample.c on libspeexdsp): a tone keeps its
  * frequency, level and timing across 16k <-> 24k, the stream length comes
  * out exact, and splitting the input or resetting changes nothing it
  * should not.
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resample.h"
+#include "pipeline/resample.h"
 
 #define QUALITY 5
 

@@ -1,5 +1,5 @@
 /*
- * Energy VAD (host/vad.c) on synthetic signals at 16 kHz: where a turn
+ * Energy VAD (host/pipeline/vad.c) on synthetic signals at 16 kHz: where a turn
  * starts and ends, to the sample, and when the callback reports it; what is
  * not speech (silence, clicks, steady noise); and that splitting the input
  * never changes the answer.
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vad.h"
+#include "pipeline/vad.h"
 
 #define RATE 16000
 #define FRAME 160

@@ -1,5 +1,5 @@
 /*
- * The host's worker pool (host/worker.c): it grows while every worker is
+ * The host's worker pool (host/base/worker.c): it grows while every worker is
  * blocked, shrinks back to its minimum once the surplus has been idle, never
  * below it, keeps working after shrinking, and stop joins every thread it
  * started, those that already exited included.
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "worker.h"
+#include "base/worker.h"
 
 #define MIN_THREADS 2
 #define BLOCKERS 8

@@ -1,0 +1,779 @@
+/*
+ * HTTP routes and HTTP metrics on libmicrohttpd.
+ *
+ * libmicrohttpd calls the access handler at least twice per request; we
+ * answer on the second call (after the headers, with any body drained), as
+ * answering on the first makes it close every keep-alive connection.
+ */
+#include "config.h"
+
+#include "net/http.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/acl.h"
+#include "net/auth.h"
+#include "plugin/gate.h"
+#include "plugin/health.h"
+#include "net/client_limits.h"
+#include "net/keepalive.h"
+#include "base/log.h"
+#include "metrics.h"
+#include "session/protocol.h"
+#include "recording/recording.h"
+#include "pipeline/stage.h"
+
+/* ------------------------------------------------------------ labels */
+
+enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_CLIENT_SECRETS, R_ROOT, R_STATIC, R_UNMATCHED,
+       R_COUNT };
+static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics", "/v1/health",
+                                                 "/v1/realtime", "/v1/realtime/client_secrets", "/",
+                                                 "/{file}", "unmatched"};
+
+enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER, M_COUNT };
+static const char *const method_label[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
+                                                  "DELETE", "PATCH", "OPTIONS", "OTHER"};
+
+/* "/name.ext" with a safe file name: a file of the demo page. */
+static int static_name(const char *url, size_t n)
+{
+    if (n < 2 || n > 64 || url[0] != '/' || url[1] == '.') return 0;
+    for (size_t i = 1; i < n; i++) {
+        char ch = url[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_'))
+            return 0;
+    }
+    return memchr(url + 1, '.', n - 1) != NULL;
+}
+
+static int route_of(const char *url)
+{
+    if (url == NULL) return R_UNMATCHED;
+    size_t n = strcspn(url, "?#");
+    for (int r = 0; r < R_STATIC; r++) {
+        if (strlen(route_label[r]) == n && strncmp(url, route_label[r], n) == 0) return r;
+    }
+    if (static_name(url, n)) return R_STATIC;
+    return R_UNMATCHED;
+}
+
+static int method_of(const char *m)
+{
+    if (m == NULL) return M_OTHER;
+    for (int i = 0; i < M_OTHER; i++)
+        if (strcmp(m, method_label[i]) == 0) return i;
+    return M_OTHER;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static metrics_family *f_requests, *f_duration, *f_active, *f_errors, *f_timeouts;
+static metrics_series *s_active[R_COUNT];
+
+/* Series of one (method, route, status) triple, resolved on first use. The
+ * cache is append-only: a slot is published by storing `code` last. */
+#define SLOTS 24
+typedef struct slot {
+    metrics_series *requests, *duration, *errors;
+    atomic_int code; /* 0: empty */
+} slot;
+static slot g_slots[M_COUNT][R_COUNT][SLOTS];
+static pthread_mutex_t g_slot_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int http_metrics_init(metrics_registry *reg)
+{
+    static const char *const l_req[] = {"method", "route", "status_code"};
+    static const char *const l_act[] = {"route"};
+    static const char *const l_err[] = {"method", "route", "error_type"};
+    static const char *const l_to[] = {"method", "route"};
+    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    f_requests = metrics_counter_family(reg, "http_requests_total", "Total HTTP requests received.", 3, l_req);
+    f_duration = metrics_histogram_family(reg, "http_request_duration_seconds",
+                                          "HTTP request duration from receipt to response.", 3, l_req,
+                                          buckets, sizeof buckets / sizeof buckets[0]);
+    f_active = metrics_gauge_family(reg, "http_active_connections",
+                                    "HTTP requests being served right now (including open WebSocket sessions).",
+                                    1, l_act);
+    f_errors = metrics_counter_family(reg, "http_errors_total",
+                                      "HTTP errors: error_type is the status code of 4xx/5xx answers, aborted, or tls_on_plain_port (a TLS handshake reached the plain port).",
+                                      3, l_err);
+    f_timeouts = metrics_counter_family(reg, "http_timeout_total",
+                                        "HTTP requests that timed out before completion.", 2, l_to);
+    if (!f_requests || !f_duration || !f_active || !f_errors || !f_timeouts) return -1;
+    for (int r = 0; r < R_COUNT; r++) {
+        const char *v[] = {route_label[r]};
+        s_active[r] = metrics_series_get(f_active, v);
+        if (s_active[r] == NULL) return -1;
+    }
+    return 0;
+}
+
+static void metrics_release_all(void)
+{
+    for (int r = 0; r < R_COUNT; r++) {
+        metrics_series_release(s_active[r]);
+        s_active[r] = NULL;
+    }
+    for (int m = 0; m < M_COUNT; m++)
+        for (int r = 0; r < R_COUNT; r++)
+            for (int i = 0; i < SLOTS; i++) {
+                slot *s = &g_slots[m][r][i];
+                if (atomic_load(&s->code) == 0) continue;
+                metrics_series_release(s->requests);
+                metrics_series_release(s->duration);
+                metrics_series_release(s->errors);
+                memset(s, 0, sizeof *s);
+            }
+}
+
+static slot *slot_for(int m, int r, int code)
+{
+    slot *row = g_slots[m][r];
+    for (int i = 0; i < SLOTS; i++) {
+        int c = atomic_load_explicit(&row[i].code, memory_order_acquire);
+        if (c == code) return &row[i];
+        if (c == 0) break;
+    }
+    slot *found = NULL;
+    pthread_mutex_lock(&g_slot_lock);
+    for (int i = 0; i < SLOTS; i++) {
+        int c = atomic_load_explicit(&row[i].code, memory_order_relaxed);
+        if (c == code) {
+            found = &row[i];
+            break;
+        }
+        if (c != 0) continue;
+        char sc[16];
+        snprintf(sc, sizeof sc, "%d", code);
+        const char *lv[] = {method_label[m], route_label[r], sc};
+        row[i].requests = metrics_series_get(f_requests, lv);
+        row[i].duration = metrics_series_get(f_duration, lv);
+        row[i].errors = code >= 400 ? metrics_series_get(f_errors, lv) : NULL;
+        atomic_store_explicit(&row[i].code, code, memory_order_release);
+        found = &row[i];
+        break;
+    }
+    pthread_mutex_unlock(&g_slot_lock);
+    return found; /* NULL only when a row holds SLOTS distinct codes */
+}
+
+static void count_request(int m, int r, int code, uint64_t ns)
+{
+    slot *s = slot_for(m, r, code);
+    if (s) {
+        if (s->requests) metrics_counter_inc(s->requests);
+        if (s->duration) metrics_histogram_observe_ns(s->duration, ns);
+        if (s->errors) metrics_counter_inc(s->errors);
+        return;
+    }
+    /* A row full of distinct codes: count uncached (rare by construction). */
+    char sc[16];
+    snprintf(sc, sizeof sc, "%d", code);
+    const char *lv[] = {method_label[m], route_label[r], sc};
+    metrics_series *x = metrics_series_get(f_requests, lv);
+    metrics_counter_inc(x);
+    metrics_series_release(x);
+    x = metrics_series_get(f_duration, lv);
+    metrics_histogram_observe_ns(x, ns);
+    metrics_series_release(x);
+    if (code >= 400) {
+        x = metrics_series_get(f_errors, lv);
+        metrics_counter_inc(x);
+        metrics_series_release(x);
+    }
+}
+
+static void count_uncached(metrics_family *f, const char *const *lv)
+{
+    metrics_series *x = metrics_series_get(f, lv);
+    if (x) {
+        metrics_counter_inc(x);
+        metrics_series_release(x);
+    }
+}
+
+/* ------------------------------------------------------------ requests */
+
+static struct MHD_Daemon *g_daemon;
+static app *g_app;
+
+/* Connections libmicrohttpd may hold; near it, idle kept-alive ones give
+ * way to new ones (keepalive.h). */
+#define HTTP_MAX_CONNECTIONS 10000
+
+/* Largest request body taken (POST /v1/realtime/client_secrets); larger
+ * ones are drained and answered 413. */
+#define BODY_MAX (256 * 1024)
+
+typedef struct req {
+    uint64_t t0;
+    int method, route;
+    int status; /* 0 until a response is queued */
+    char *body; /* the request body, for routes that read one */
+    size_t len, cap;
+    int too_large;
+} req;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
+                               const char *ctype, char *body, size_t len, int must_free)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        if (must_free) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, "Allow", rq->route == R_CLIENT_SECRETS ? "POST" : "GET, HEAD");
+    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"voxray\"");
+    if (status == 429) MHD_add_response_header(resp, "Retry-After", "1");
+    if (status == 426) {
+        MHD_add_response_header(resp, "Upgrade", "websocket");
+        MHD_add_response_header(resp, "Connection", "Upgrade");
+    }
+    if (rq->route != R_METRICS) MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) rq->status = status;
+    return ret;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, req *rq, int status, const char *text)
+{
+    return respond(c, rq, status, "text/plain; charset=utf-8", (char *)text, strlen(text), 0);
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, req *rq, int status, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (s == NULL) return respond_text(c, rq, 500, "internal error\n");
+    size_t n = strlen(s);
+    /* json_dumps memory comes from malloc by default; MHD frees with free(). */
+    char *body = realloc(s, n + 2);
+    if (body == NULL) {
+        free(s);
+        return MHD_NO;
+    }
+    body[n] = '\n';
+    body[n + 1] = '\0';
+    return respond(c, rq, status, "application/json", body, n + 1, 1);
+}
+
+/* An error as the OpenAI API shapes it:
+ * {"error":{"message","type","code","param"}}. */
+static enum MHD_Result respond_error(struct MHD_Connection *c, req *rq, int status, const char *type,
+                                     const char *code, const char *param, const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", message, "type", type, "code", code,
+                          "param", param);
+    if (o == NULL) return respond_text(c, rq, 500, "internal error\n");
+    if (param == NULL) json_object_set_new(json_object_get(o, "error"), "param", json_null());
+    return respond_json(c, rq, status, o);
+}
+
+/* The effective session a client secret opens, as session.created will show
+ * it: the server's defaults with the requested configuration merged in.
+ * requested may be NULL. Returns a new reference, or NULL with the reason
+ * in e (an invalid configuration) or e->code "" (out of memory). */
+static json_t *effective_session(const char *requested, proto_error *e)
+{
+    proto_session cfg;
+    proto_client_event ev;
+    json_t *out = NULL, *ev_json;
+    char *text = NULL;
+
+    memset(e, 0, sizeof *e);
+    memset(&ev, 0, sizeof ev);
+    proto_session_defaults(&cfg, PROTO_GA);
+    if (*g_app->s.instructions) cfg.instructions = strdup(g_app->s.instructions);
+    if (*g_app->s.voice) cfg.voice = strdup(g_app->s.voice);
+    if (requested) {
+        char *upd = NULL;
+        int rc = asprintf(&upd, "{\"type\":\"session.update\",\"session\":%s}", requested);
+        if (rc < 0) goto out;
+        rc = proto_parse(upd, strlen(upd), PROTO_GA, 0, &ev, e);
+        free(upd);
+        if (rc != 0) goto out;
+        /* A live session.update applies its valid members; a secret's
+         * configuration is checked whole, like the API does. */
+        if (ev.n_field_errors > 0) {
+            *e = ev.field_errors[0];
+            goto out;
+        }
+        if (proto_session_merge(&cfg, &ev.session) != 0) goto out;
+    }
+    if ((text = proto_ev_session(PROTO_GA, 0, &cfg)) == NULL) goto out;
+    if ((ev_json = json_loads(text, 0, NULL)) != NULL) {
+        out = json_incref(json_object_get(ev_json, "session"));
+        json_decref(ev_json);
+        if (out) json_object_del(out, "id"); /* sessions get their ids when they open */
+    }
+out:
+    free(text);
+    if (requested) proto_client_event_free(&ev);
+    proto_session_clear(&cfg);
+    return out;
+}
+
+/* The client's address for logs (behind a trusted proxy: the one it names). */
+static void client_of(struct MHD_Connection *c, limits_client *cl)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    limits_identify(ci ? ci->client_addr : NULL, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"),
+                    cl);
+}
+
+/* POST /v1/realtime/client_secrets: mint an ephemeral key (auth.h) that
+ * opens one session, with the session configuration of the request. The
+ * body and the answer have the shapes of the OpenAI API. */
+static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq)
+{
+    char cred[600], value[AUTH_SECRET_LEN + 1];
+    json_t *body = NULL, *v, *session = NULL, *out;
+    json_error_t jerr;
+    long long ttl = 600, expires_at = 0;
+    char *requested = NULL;
+    proto_error pe;
+    enum MHD_Result ret;
+
+    if (auth_enabled()) {
+        const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        auth_result ar = auth_credential(authz, NULL, cred, sizeof cred) ? auth_check_key(cred) : AUTH_MISSING;
+        explicit_bzero(cred, sizeof cred);
+        if (ar != AUTH_OK) {
+            limits_client cl;
+            client_of(c, &cl);
+            auth_refused(ar, route_label[R_CLIENT_SECRETS], cl.text);
+            return respond_error(c, rq, 401, "invalid_request_error", "invalid_api_key", NULL,
+                                 ar == AUTH_MISSING ? "missing API key: send Authorization: Bearer KEY"
+                                                    : "invalid API key (client secrets cannot mint client secrets)");
+        }
+    }
+    if (rq->too_large)
+        return respond_error(c, rq, 413, "invalid_request_error", "request_too_large", NULL,
+                             "the request body is larger than 256 KiB");
+    if (rq->len > 0) {
+        body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &jerr);
+        if (body == NULL || !json_is_object(body)) {
+            char m[300];
+            snprintf(m, sizeof m, "the body is not a JSON object%s%s", body ? "" : ": ", body ? "" : jerr.text);
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_json", NULL, m);
+        }
+    }
+    if (body && (v = json_object_get(body, "expires_after")) != NULL && !json_is_null(v)) {
+        json_t *anchor = json_is_object(v) ? json_object_get(v, "anchor") : NULL;
+        json_t *secs = json_is_object(v) ? json_object_get(v, "seconds") : NULL;
+        if (!json_is_object(v)) {
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_type", "expires_after",
+                                 "expires_after must be an object");
+        }
+        if (anchor && !json_is_null(anchor) &&
+            (!json_is_string(anchor) || strcmp(json_string_value(anchor), "created_at") != 0)) {
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_value", "expires_after.anchor",
+                                 "expires_after.anchor must be 'created_at'");
+        }
+        if (secs && !json_is_null(secs)) {
+            if (!json_is_integer(secs) || json_integer_value(secs) < 10 || json_integer_value(secs) > 7200) {
+                json_decref(body);
+                return respond_error(c, rq, 400, "invalid_request_error", "invalid_value", "expires_after.seconds",
+                                     "expires_after.seconds must be an integer from 10 to 7200");
+            }
+            ttl = (long long)json_integer_value(secs);
+        }
+    }
+    if (ttl > auth_max_ttl_s()) ttl = auth_max_ttl_s();
+    if (body && (v = json_object_get(body, "session")) != NULL && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            json_decref(body);
+            return respond_error(c, rq, 400, "invalid_request_error", "invalid_type", "session",
+                                 "session must be an object");
+        }
+        requested = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (requested == NULL) {
+            json_decref(body);
+            return respond_text(c, rq, 500, "internal error\n");
+        }
+    }
+    json_decref(body);
+    session = effective_session(requested, &pe);
+    if (session == NULL) {
+        free(requested);
+        if (pe.code[0] == '\0') return respond_text(c, rq, 500, "internal error\n");
+        return respond_error(c, rq, 400, pe.type[0] ? pe.type : "invalid_request_error", pe.code,
+                             pe.param[0] ? pe.param : NULL, pe.message);
+    }
+    int rc = auth_mint(ttl, requested, value, sizeof value, &expires_at);
+    free(requested);
+    if (rc == -1) {
+        json_decref(session);
+        limits_count("client_secrets");
+        return respond_error(c, rq, 429, "invalid_request_error", "rate_limit_exceeded", NULL,
+                             "too many client secrets outstanding ([auth] max_client_secrets); use or let some expire");
+    }
+    if (rc != 0) {
+        json_decref(session);
+        return respond_text(c, rq, 500, "internal error\n");
+    }
+    out = json_pack("{s:s,s:I,s:o}", "value", value, "expires_at", (json_int_t)expires_at, "session", session);
+    explicit_bzero(value, sizeof value);
+    if (out == NULL) return respond_text(c, rq, 500, "internal error\n");
+    ret = respond_json(c, rq, 200, out);
+    return ret;
+}
+
+static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
+{
+    char detail[256];
+    const char *failing = NULL;
+    json_t *o = json_object();
+    json_t *checks = json_object();
+    int phase = atomic_load(&g_app->phase);
+    int store_ok = health_store_ok(detail, sizeof detail);
+    int sessions = atomic_load(&g_app->active_sessions);
+
+    json_object_set_new(checks, "session_store", json_pack("{s:s,s:s,s:s}", "status", store_ok ? "ok" : "failing",
+                                                        "store", g_app->plugins->store->name, "detail", detail));
+    json_object_set_new(checks, "sessions", json_pack("{s:s,s:i,s:i}", "status",
+                                                   sessions < g_app->s.max_sessions ? "ok" : "failing",
+                                                   "active", sessions, "max", g_app->s.max_sessions));
+    if (phase == APP_STARTING) failing = "starting";
+    else if (phase == APP_DRAINING) failing = "draining";
+    else if (!store_ok) failing = "session_store";
+    else if (sessions >= g_app->s.max_sessions) failing = "max_sessions";
+
+    json_object_set_new(o, "status", json_string(failing ? "unavailable" : "ok"));
+    if (failing) json_object_set_new(o, "failing", json_string(failing));
+    json_object_set_new(o, "checks", checks);
+    return respond_json(c, rq, failing ? 503 : 200, o);
+}
+
+static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
+{
+    plug_set *ps = g_app->plugins;
+    char detail[256];
+    json_t *o = json_object();
+    json_t *services = json_object();
+    json_t *providers = json_object();
+    int all_ok = 1;
+
+    for (int st = 0; st < STAGE_COUNT; st++) {
+        json_t *list = json_array();
+        int any = 0;
+        for (int i = 0; i < ps->n_stage[st]; i++) {
+            plug_instance *pi = ps->stage[st][i];
+            size_t idx = 0;
+            while (idx < ps->n_inst && ps->inst[idx] != pi) idx++;
+            int ok = health_instance_ok(idx, detail, sizeof detail);
+            if (ok) ok = stage_provider_state(st, pi, detail, sizeof detail);
+            any |= ok;
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "name", pi->name, "plugin", pi->module,
+                                                  "status", ok ? "available" : "unavailable", "detail", detail));
+        }
+        const char *state = ps->n_stage[st] == 0 ? "unconfigured" : any ? "available" : "unavailable";
+        if (!any) all_ok = 0;
+        json_object_set_new(services, stage_name(st), json_string(state));
+        json_object_set_new(providers, stage_name(st), list);
+    }
+    int store_ok = health_store_ok(detail, sizeof detail);
+    if (!store_ok) all_ok = 0;
+    json_object_set_new(services, "store", json_string(store_ok ? "available" : "unavailable"));
+    json_object_set_new(providers, "store", json_pack("[{s:s,s:s,s:s,s:s}]", "name", ps->store->name, "plugin",
+                                                      ps->store->module, "status",
+                                                      store_ok ? "available" : "unavailable", "detail", detail));
+    /* Recording: informational. A sink that is down does not stop calls
+     * (recordings wait on local disk), so it changes neither ok nor /ready. */
+    if (ps->sink) {
+        size_t idx = 0;
+        while (idx < ps->n_inst && ps->inst[idx] != ps->sink) idx++;
+        int ok = health_instance_ok(idx, detail, sizeof detail);
+        int depth = 0, dead = 0;
+        recording_counts(&depth, &dead);
+        json_object_set_new(services, "recording", json_string(ok ? "available" : "unavailable"));
+        json_object_set_new(providers, "recording",
+                            json_pack("[{s:s,s:s,s:s,s:s,s:i,s:i}]", "name", ps->sink->name, "plugin",
+                                      ps->sink->module, "status", ok ? "available" : "unavailable", "detail",
+                                      detail, "queue_depth", depth, "dead_letter_jobs", dead));
+    } else {
+        json_object_set_new(services, "recording", json_string("disabled"));
+    }
+    json_object_set_new(o, "ok", json_boolean(all_ok));
+    json_object_set_new(o, "services", services);
+    json_object_set_new(o, "providers", providers);
+    return respond_json(c, rq, 200, o);
+}
+
+static enum MHD_Result handle_metrics(struct MHD_Connection *c, req *rq)
+{
+    if (!atomic_load(&g_app->metrics_enabled)) return respond_text(c, rq, 404, "not found\n");
+    acl *allow = atomic_load(&g_app->metrics_acl);
+    if (allow) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci == NULL || !acl_match(allow, ci->client_addr))
+            return respond_text(c, rq, 403, "forbidden\n");
+    }
+    char *out = NULL;
+    size_t len = 0;
+    if (metrics_render(g_app->reg, &out, &len) != 0) return respond_text(c, rq, 500, "internal error\n");
+    return respond(c, rq, 200, METRICS_CONTENT_TYPE, out, len, 1);
+}
+
+static const char *content_type_of(const char *name)
+{
+    static const struct { const char *ext, *type; } types[] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
+        {".json", "application/json"}, {".wav", "audio/wav"}, {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(dot, types[i].ext) == 0) return types[i].type;
+    return "application/octet-stream";
+}
+
+/* The demo page and its files, from [server] web_root. */
+static enum MHD_Result handle_static(struct MHD_Connection *c, req *rq, const char *url)
+{
+    char name[80], path[4200];
+    size_t n = strcspn(url, "?#");
+    if (rq->route == R_ROOT) snprintf(name, sizeof name, "index.html");
+    else snprintf(name, sizeof name, "%.*s", (int)(n - 1), url + 1);
+    snprintf(path, sizeof path, "%s/%s", g_app->s.web_root, name);
+    /* Names hold no '/', so only the last component could lead elsewhere:
+     * a symlink in web_root is never followed. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) close(fd);
+        return respond_text(c, rq, 404, "not found\n");
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (resp == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type_of(name));
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) rq->status = 200;
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    req *rq = *con_cls;
+    if (rq == NULL) {
+        keepalive_request_started(c);
+        rq = calloc(1, sizeof *rq);
+        if (rq == NULL) return MHD_NO;
+        rq->t0 = now_ns();
+        rq->method = method_of(method);
+        rq->route = route_of(url);
+        metrics_gauge_add(s_active[rq->route], 1);
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size != 0) { /* only client_secrets reads a body; others drain it */
+        if (rq->route == R_CLIENT_SECRETS && rq->method == M_POST && !rq->too_large) {
+            if (rq->len + *upload_size > BODY_MAX) {
+                rq->too_large = 1;
+            } else {
+                if (rq->len + *upload_size > rq->cap) {
+                    size_t cap = rq->cap ? rq->cap : 4096;
+                    while (cap < rq->len + *upload_size) cap *= 2;
+                    char *nb = realloc(rq->body, cap);
+                    if (nb == NULL) return MHD_NO;
+                    rq->body = nb;
+                    rq->cap = cap;
+                }
+                memcpy(rq->body + rq->len, upload_data, *upload_size);
+                rq->len += *upload_size;
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->route == R_UNMATCHED) return respond_text(c, rq, 404, "not found\n");
+    if (rq->route == R_CLIENT_SECRETS) {
+        if (rq->method != M_POST) return respond_text(c, rq, 405, "method not allowed\n");
+        return handle_client_secrets(c, rq);
+    }
+    if (rq->method != M_GET && rq->method != M_HEAD)
+        return respond_text(c, rq, 405, "method not allowed\n");
+    switch (rq->route) {
+    case R_HEALTH: return respond_text(c, rq, 200, "ok\n");
+    case R_READY: return handle_ready(c, rq);
+    case R_METRICS: return handle_metrics(c, rq);
+    case R_V1_HEALTH: return handle_v1_health(c, rq);
+    case R_REALTIME:
+        /* Without a credential, say first that one is needed: a browser
+         * page cannot see why its upgrade failed and asks here. */
+        if (auth_enabled() && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") == NULL) {
+            limits_client cl;
+            client_of(c, &cl);
+            auth_refused(AUTH_MISSING, route_label[R_REALTIME], cl.text);
+            return respond_error(c, rq, 401, "invalid_request_error", "invalid_api_key", NULL,
+                                 "missing API key: send Authorization: Bearer KEY or the subprotocol "
+                                 "openai-insecure-api-key.KEY");
+        }
+        return respond_text(c, rq, 426, "this endpoint speaks WebSocket: send an Upgrade: websocket request\n");
+    case R_ROOT:
+    case R_STATIC: return handle_static(c, rq, url);
+    default: return respond_text(c, rq, 404, "not found\n");
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    keepalive_request_done(c);
+    req *rq = *con_cls;
+    if (rq == NULL) return;
+    *con_cls = NULL;
+    metrics_gauge_add(s_active[rq->route], -1);
+    if (rq->status) count_request(rq->method, rq->route, rq->status, now_ns() - rq->t0);
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+        const char *lv[] = {method_label[rq->method], route_label[rq->route]};
+        count_uncached(f_timeouts, lv);
+    } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && rq->status == 0) {
+        const char *lv[] = {method_label[rq->method], route_label[rq->route], "aborted"};
+        count_uncached(f_errors, lv);
+    }
+    free(rq->body);
+    free(rq);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t l = strlen(buf);
+    while (l > 0 && buf[l - 1] == '\n') buf[--l] = '\0';
+    log_debug("http server", "detail", buf);
+}
+
+/* A kept-alive connection closed because its next head did not arrive in
+ * time: a request that timed out (its method and route were never read). */
+static void on_head_timeout(void)
+{
+    const char *lv[] = {method_label[M_OTHER], route_label[R_UNMATCHED]};
+    count_uncached(f_timeouts, lv);
+}
+
+int http_start(app *a, char *err, size_t errlen)
+{
+    g_app = a;
+    unsigned flags = MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned timeout_s = (unsigned)((a->s.idle_timeout_ms + 999) / 1000);
+    if (keepalive_start(a->s.header_timeout_ms, HTTP_MAX_CONNECTIONS, on_head_timeout) != 0) {
+        snprintf(err, errlen, "cannot start the HTTP keep-alive watcher thread");
+        return -1;
+    }
+    g_daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)a->s.http_threads,
+                                MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                MHD_OPTION_NOTIFY_CONNECTION, keepalive_notify, NULL,
+                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                                MHD_OPTION_END);
+    if (g_daemon == NULL) {
+        keepalive_stop();
+        snprintf(err, errlen, "cannot start the HTTP server (libmicrohttpd)");
+        return -1;
+    }
+    return 0;
+}
+
+int http_add_connection(void *user, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    (void)user;
+    /* On failure MHD closes the socket itself ("closed in any case"). */
+    if (MHD_add_connection(g_daemon, fd, addr, len) != MHD_YES)
+        log_warn("http server refused a connection");
+    return 0;
+}
+
+void http_front_dropped(void *user, front_drop why, const char *method, const char *path)
+{
+    (void)user;
+    int m = method_of(method), r = route_of(path);
+    if (why == FRONT_DROP_TLS) { /* no HTTP request at all: an error, not a request */
+        const char *lv[] = {method_label[m], route_label[r], "tls_on_plain_port"};
+        count_uncached(f_errors, lv);
+        return;
+    }
+    int code = why == FRONT_DROP_TIMEOUT ? 408 : why == FRONT_DROP_TOO_LARGE ? 431
+             : why == FRONT_DROP_OVERLOAD ? 503 : why == FRONT_DROP_BAD_REQUEST ? 400
+             : why == FRONT_DROP_PER_IP ? 429 : 0;
+    if (code == 0) return; /* closed before a request existed */
+    if (why == FRONT_DROP_PER_IP) limits_count("pending_per_ip");
+    uint64_t ns = why == FRONT_DROP_TIMEOUT ? (uint64_t)g_app->s.header_timeout_ms * 1000000ull : 0;
+    count_request(m, r, code, ns);
+    if (why == FRONT_DROP_TIMEOUT) {
+        const char *lv[] = {method_label[m], route_label[r]};
+        count_uncached(f_timeouts, lv);
+    }
+}
+
+void http_count_realtime(int status, uint64_t ns)
+{
+    count_request(M_GET, R_REALTIME, status, ns);
+}
+
+void http_count_realtime_timeout(void)
+{
+    if (f_timeouts == NULL) return;
+    const char *lv[] = {method_label[M_GET], route_label[R_REALTIME]};
+    count_uncached(f_timeouts, lv);
+}
+
+void http_realtime_active(int delta)
+{
+    if (s_active[R_REALTIME]) metrics_gauge_add(s_active[R_REALTIME], delta);
+}
+
+void http_stop(void)
+{
+    keepalive_stop();
+    if (g_daemon) {
+        MHD_stop_daemon(g_daemon);
+        g_daemon = NULL;
+    }
+    metrics_release_all();
+}

@@ -1,0 +1,148 @@
+/*
+ * Periodic health checks feeding /ready and /v1/health.
+ */
+#include "config.h"
+
+#include "plugin/health.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "plugin/gate.h"
+#include "base/log.h"
+
+#define DETAIL 256
+
+typedef struct status {
+    int ok;
+    char detail[DETAIL];
+} status;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cond;
+static pthread_t g_thread;
+static int g_running;
+static app *g_app;
+static status g_store;
+static status *g_inst;
+static size_t g_n_inst;
+
+static void check_round(void)
+{
+    plug_set *ps = g_app->plugins;
+    vx_error err;
+    status st;
+    int rc = gate_store_ping(ps->store, &err);
+    st.ok = rc == 0;
+    if (rc == 0) snprintf(st.detail, sizeof st.detail, "ok");
+    else snprintf(st.detail, sizeof st.detail, "%s", err.msg);
+
+    pthread_mutex_lock(&g_lock);
+    if (st.ok != g_store.ok || g_store.detail[0] == '\0') {
+        if (st.ok)
+            log_info("session store is reachable", "store", ps->store->name);
+        else
+            log_error("session store check failed", "store", ps->store->name,
+                      "error", st.detail);
+    }
+    g_store = st;
+    pthread_mutex_unlock(&g_lock);
+
+    for (size_t i = 0; i < ps->n_inst && i < g_n_inst; i++) {
+        plug_instance *pi = ps->inst[i];
+        if (!pi->initialized) continue;
+        status is;
+        is.ok = gate_health(pi, is.detail, sizeof is.detail) == 0;
+        pthread_mutex_lock(&g_lock);
+        g_inst[i] = is;
+        pthread_mutex_unlock(&g_lock);
+    }
+}
+
+static void *loop(void *unused)
+{
+    pthread_setname_np(pthread_self(), "vx-health"); /* for top -H, perf, gdb */
+    (void)unused;
+    pthread_mutex_lock(&g_lock);
+    while (g_running) {
+        struct timespec due;
+        clock_gettime(CLOCK_MONOTONIC, &due);
+        long long ms = g_app->s.health_interval_ms;
+        due.tv_sec += ms / 1000;
+        due.tv_nsec += (ms % 1000) * 1000000L;
+        if (due.tv_nsec >= 1000000000L) {
+            due.tv_sec++;
+            due.tv_nsec -= 1000000000L;
+        }
+        while (g_running && pthread_cond_timedwait(&g_cond, &g_lock, &due) == 0) {
+        }
+        if (!g_running) break;
+        pthread_mutex_unlock(&g_lock);
+        check_round();
+        pthread_mutex_lock(&g_lock);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return NULL;
+}
+
+int health_start(app *a)
+{
+    pthread_condattr_t ca;
+    g_app = a;
+    g_n_inst = a->plugins->n_inst;
+    g_inst = calloc(g_n_inst ? g_n_inst : 1, sizeof *g_inst);
+    if (g_inst == NULL) return -1;
+    check_round();
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    g_running = 1;
+    if (pthread_create(&g_thread, NULL, loop, NULL) != 0) {
+        g_running = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void health_stop(void)
+{
+    pthread_mutex_lock(&g_lock);
+    int was = g_running;
+    g_running = 0;
+    pthread_cond_signal(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+    if (was) {
+        pthread_join(g_thread, NULL);
+        pthread_cond_destroy(&g_cond);
+    }
+    free(g_inst);
+    g_inst = NULL;
+    g_n_inst = 0;
+}
+
+int health_store_ok(char *detail, size_t len)
+{
+    pthread_mutex_lock(&g_lock);
+    int ok = g_store.ok;
+    if (detail) snprintf(detail, len, "%s", g_store.detail[0] ? g_store.detail : "not checked yet");
+    pthread_mutex_unlock(&g_lock);
+    return ok;
+}
+
+int health_instance_ok(size_t idx, char *detail, size_t len)
+{
+    int ok = 0;
+    pthread_mutex_lock(&g_lock);
+    if (idx < g_n_inst) {
+        ok = g_inst[idx].ok;
+        if (detail) snprintf(detail, len, "%s", g_inst[idx].detail[0] ? g_inst[idx].detail : "not checked yet");
+    } else if (detail) {
+        snprintf(detail, len, "unknown");
+    }
+    pthread_mutex_unlock(&g_lock);
+    return ok;
+}

@@ -1,0 +1,75 @@
+/*
+ * Plugin instances: which plugin files to load for the configuration, the
+ * validation of every [plugin.NAME] section against its plugin's schema, and
+ * the life cycle (init in configuration order, shutdown in reverse).
+ *
+ * Names. The configuration names instances: [session] store = redis,
+ * [stt] providers = a, b. An instance NAME is
+ *   - the section [plugin.NAME] if there is one; its `plugin` key names the
+ *     plugin file (default: NAME);
+ *   - otherwise an instance with default settings of the plugin file
+ *     "<kind>_NAME" (store_redis for store = redis) or else "NAME".
+ * Every [plugin.NAME] section is loaded and validated even when no stage
+ * uses it, so --check-config catches its mistakes too.
+ */
+#ifndef VOXRAY_PLUGINS_H
+#define VOXRAY_PLUGINS_H
+
+#include <stddef.h>
+#include <voxray/plugin.h>
+
+#include "base/cfg.h"
+#include "plugin/loader.h"
+#include "settings.h"
+
+typedef struct metrics_registry metrics_registry;
+typedef struct gate_instance gate_instance;
+
+#define PLUG_MAX_PROVIDERS 16
+
+typedef struct plug_instance {
+    char *name;     /* instance name */
+    char *module;   /* plugin file base name */
+    const loader_plugin *lp;
+    unsigned roles; /* vx_kind bits it is used as */
+    vx_config cfg;  /* validated config handed to init */
+    vx_kv *kv;
+    size_t n_kv;
+    void *inst;     /* what init returned */
+    int initialized;
+    vx_host *host;  /* handle handed to the plugin */
+    gate_instance *gate; /* call metrics (gate.c) */
+} plug_instance;
+
+typedef struct plug_set {
+    loader_plugin **files;
+    size_t n_files;
+    plug_instance **inst;
+    size_t n_inst;
+    plug_instance *store;
+    plug_instance *sink;  /* [recording] sink when recording is enabled, else NULL */
+    plug_instance *stage[STAGE_COUNT][PLUG_MAX_PROVIDERS];
+    int n_stage[STAGE_COUNT];
+} plug_set;
+
+/* Resolve, load and validate everything the configuration names. No init
+ * is called. Returns 0, or -1 with one line in err. */
+int plug_set_load(const settings *s, cfg_file *c, plug_set **out, char *err, size_t errlen);
+/* Call init on every used instance in order (store first, then stt, llm,
+ * tts). On failure returns -1 with the reason; instances already
+ * initialised are shut down again. */
+int plug_set_init(plug_set *ps, metrics_registry *reg, char *err, size_t errlen);
+/* Same, only for the instances used in one of `roles` (vx_kind bits):
+ * voxray --replay-recordings needs the sink alone. */
+int plug_set_init_roles(plug_set *ps, metrics_registry *reg, unsigned roles, char *err, size_t errlen);
+/* Shut instances down (reverse order) and unload the files. NULL is fine. */
+void plug_set_free(plug_set *ps);
+
+/* The host API table handed to every plugin. */
+const vx_host_api *plug_host_api(void);
+
+/* Short kind name of a single vx_kind bit: "stt", "llm", "tts", "store",
+ * "sink". */
+const char *plug_kind_name(unsigned kind);
+
+#endif
