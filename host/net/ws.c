@@ -514,6 +514,25 @@ void ws_input_hold(ws_conn *c, uint32_t ms)
     wake(c);
 }
 
+/* The session's view of a WebSocket connection (session/transport.h):
+ * events are text messages, reply audio goes out as delta events. */
+static int tp_send_event(void *c, char *json) { return ws_send(c, json); }
+static void tp_close(void *c, int code, const char *reason) { ws_close(c, code, reason); }
+static void tp_input_done(void *c, size_t len) { ws_input_done(c, len); }
+static void tp_input_hold(void *c, uint32_t ms) { ws_input_hold(c, ms); }
+static void tp_ref(void *c) { ws_conn_ref(c); }
+static void tp_unref(void *c) { ws_conn_unref(c); }
+
+static const transport_ops ws_transport = {
+    .name = "websocket",
+    .send_event = tp_send_event,
+    .close = tp_close,
+    .input_done = tp_input_done,
+    .input_hold = tp_input_hold,
+    .ref = tp_ref,
+    .unref = tp_unref,
+};
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     ws_conn **slot = user;
@@ -566,7 +585,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pthread_mutex_unlock(&g_all_lock);
         http_count_realtime(101, now_ns() - t0);
         http_realtime_active(1);
-        c->sess = session_new(g_app, c, beta, resume[0] ? resume : NULL);
+        c->sess = session_new(g_app, &ws_transport, c, beta, resume[0] ? resume : NULL);
         if (c->sess == NULL) {
             free(update);
             return close_now(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");

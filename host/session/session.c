@@ -21,12 +21,11 @@
 #include "session/session_int.h"
 #include "pipeline/stage.h"
 #include "base/worker.h"
-#include "net/ws.h"
 
-#define CLOSE_NORMAL 1000
-#define CLOSE_GOING_AWAY 1001
-#define CLOSE_POLICY 1008
-#define CLOSE_TRY_AGAIN 1013
+#define CLOSE_NORMAL TRANSPORT_CLOSE_NORMAL
+#define CLOSE_GOING_AWAY TRANSPORT_CLOSE_GOING_AWAY
+#define CLOSE_POLICY TRANSPORT_CLOSE_POLICY
+#define CLOSE_TRY_AGAIN TRANSPORT_CLOSE_TRY_AGAIN
 
 static atomic_int g_sessions;
 static int g_sample_rate = 100;
@@ -153,7 +152,7 @@ void session_unref(session *s)
         free(s->resp_wait);
     }
     stage_ctx_free(s->sx);
-    if (s->conn) ws_conn_unref(s->conn);
+    if (s->conn) s->tp->unref(s->conn);
     free(s->resume_id);
     strand_unref(s->persist);
     strand_unref(s->st);
@@ -200,7 +199,7 @@ void sess_send(session *s, char *json)
         free(json);
         return;
     }
-    ws_send(s->conn, json);
+    s->tp->send_event(s->conn, json);
 }
 
 void sess_error(session *s, const char *type, const char *code, const char *message,
@@ -278,14 +277,14 @@ static void tick_task(session *s, void *arg)
         sess_error(s, "invalid_request_error", "session_expired",
                    "the session reached its maximum duration ([session] max_duration)", NULL, NULL);
         s->end_reason = "max_duration";
-        ws_close(s->conn, CLOSE_NORMAL, "session expired");
+        s->tp->close(s->conn, CLOSE_NORMAL, "session expired");
         return;
     }
     if (st->session_idle_timeout_ms > 0 && now - s->t_last_msg_ns >= (uint64_t)st->session_idle_timeout_ms * 1000000ull) {
         sess_error(s, "invalid_request_error", "session_idle_timeout",
                    "no client message for too long ([session] idle_timeout)", NULL, NULL);
         s->end_reason = "idle_timeout";
-        ws_close(s->conn, CLOSE_NORMAL, "idle timeout");
+        s->tp->close(s->conn, CLOSE_NORMAL, "idle timeout");
         return;
     }
     uint32_t next = 1000;
@@ -317,7 +316,7 @@ static void start_task(session *s, void *arg)
             sess_error(s, "server_error", "session_store_unavailable", m, "session_id", NULL);
             log_warn("resume refused: the session store is unavailable", "session_id", s->resume_id, "error", why);
             s->end_reason = "store_unavailable";
-            ws_close(s->conn, CLOSE_TRY_AGAIN, "session store unavailable");
+            s->tp->close(s->conn, CLOSE_TRY_AGAIN, "session store unavailable");
             return;
         }
         if (!resumed) {
@@ -352,7 +351,7 @@ static void start_task(session *s, void *arg)
     sess_schedule_tick(s, 1000);
 }
 
-session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id)
+session *session_new(app *a, const transport_ops *tp, void *conn, int beta, const char *resume_id)
 {
     session *s = calloc(1, sizeof *s);
     if (s == NULL) return NULL;
@@ -362,8 +361,9 @@ session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id)
     }
     atomic_init(&s->refs, 1); /* the connection's */
     s->a = a;
+    s->tp = tp;
     s->conn = conn;
-    ws_conn_ref(conn);
+    tp->ref(conn);
     s->d = beta ? PROTO_BETA : PROTO_GA;
     proto_new_id("sess_", s->id, sizeof s->id);
     proto_new_id("conv_", s->conv_id, sizeof s->conv_id);
@@ -732,7 +732,7 @@ static void pace_audio(session *s, size_t samples)
     s->ahead_ns = s->ahead_ns > drained ? s->ahead_ns - drained : 0;
     s->ahead_ns += (uint64_t)samples * 1000000000ull / (uint64_t)s->cfg.input_rate;
     uint64_t max = (uint64_t)s->a->s.max_audio_ahead_ms * 1000000ull;
-    if (s->ahead_ns > max) ws_input_hold(s->conn, (uint32_t)((s->ahead_ns - max) / 1000000ull + 1));
+    if (s->ahead_ns > max) s->tp->input_hold(s->conn, (uint32_t)((s->ahead_ns - max) / 1000000ull + 1));
 }
 
 static void message_task(session *s, void *arg)
@@ -771,7 +771,7 @@ static void message_task(session *s, void *arg)
     proto_client_event_free(&ev);
     sess_trim_conversation(s);
 out:
-    ws_input_done(s->conn, m->len);
+    s->tp->input_done(s->conn, m->len);
     free(m->text);
     free(m);
 }
@@ -779,12 +779,12 @@ out:
 void session_abandon(session *s) { atomic_store(&s->abandoned, 1); }
 
 /*
- * Audio appends run right on the WebSocket thread when the session's strand
+ * Audio appends run right on the transport's thread when the session's strand
  * is idle: an append is a decode, a resample and VAD over a chunk (a few
  * µs), and handing each one to a worker cost several times that in
  * wake-ups and lock traffic (most of the host's CPU per chunk). The session
  * strand never calls a plugin (audio for the STT provider is posted to its
- * stream's strand), so nothing here can block the WebSocket thread. Other
+ * stream's strand), so nothing here can block that thread. Other
  * events go to the pool as before.
  */
 #define INLINE_MAX_BYTES 65536
@@ -812,7 +812,7 @@ void session_on_message(session *s, char *text, size_t len)
 {
     msg_arg *m = malloc(sizeof *m);
     if (m == NULL) {
-        ws_input_done(s->conn, len);
+        s->tp->input_done(s->conn, len);
         free(text);
         return;
     }
@@ -826,7 +826,7 @@ void session_on_message(session *s, char *text, size_t len)
         if (ran) return;
     }
     if (sess_post(s, message_task, m) != 0) {
-        ws_input_done(s->conn, len);
+        s->tp->input_done(s->conn, len);
         free(text);
         free(m);
     }

@@ -1,6 +1,8 @@
 /*
- * A realtime session: one WebSocket client speaking the OpenAI Realtime
- * protocol, its conversation, and the STT -> LLM -> TTS pipeline serving it.
+ * A realtime session: one client speaking the OpenAI Realtime protocol,
+ * its conversation, and the STT -> LLM -> TTS pipeline serving it. The
+ * connection that carries it (WebSocket, WebRTC) is a transport_ops table
+ * and an opaque pointer: nothing here knows which.
  *
  * Each session runs on its own strand: every client message, plugin event
  * and timer becomes a task on it, so session state needs no locks and the
@@ -12,19 +14,19 @@
 #include <stddef.h>
 
 #include "app.h"
+#include "session/transport.h"
 
 typedef struct session session;
-typedef struct ws_conn ws_conn;
 typedef struct metrics_registry metrics_registry;
 
 /* Register the session metric families. */
 int session_metrics_init(metrics_registry *reg, const settings *s);
 
-/* Create a session for a freshly upgraded connection (lws thread): sends
+/* Create a session for a fresh connection (the transport's thread): sends
  * session.created. With resume_id, the session's state is first loaded from
  * the session store (an `error` event session_not_found if it is not there,
- * and a fresh session). Holds a reference on conn. NULL on OOM. */
-session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id);
+ * and a fresh session). Holds a reference on conn (tp->ref) until it is freed. NULL on OOM. */
+session *session_new(app *a, const transport_ops *tp, void *conn, int beta, const char *resume_id);
 /* A complete text message (takes ownership of the malloc'd text). */
 void session_on_message(session *s, char *text, size_t len);
 /* A binary message: answered with an error event. */
@@ -32,7 +34,7 @@ void session_on_binary(session *s);
 /* The connection is going (any thread): client messages still queued for
  * the session are dropped unread from now on. */
 void session_abandon(session *s);
-/* The connection is gone (lws thread). The session winds down: plugin calls
+/* The connection is gone (the transport's thread). The session winds down: plugin calls
  * are cancelled, metrics recorded; the caller's reference is dropped. */
 void session_on_closed(session *s);
 

@@ -22,7 +22,6 @@ typedef struct stage_call stage_call;
 typedef struct resampler resampler;
 typedef struct vad vad;
 typedef struct chunker chunker;
-typedef struct ws_conn ws_conn;
 typedef struct recorder recorder;
 
 /* ------------------------------------------------------------ conversation */
@@ -212,7 +211,8 @@ struct session {
     atomic_int persist_busy;
     char *resume_id;       /* ?session_id= of the upgrade, or NULL */
     app *a;
-    ws_conn *conn;
+    const transport_ops *tp; /* the connection carrying the session */
+    void *conn;
     int closed;            /* the connection is gone */
     atomic_int abandoned;  /* the connection is going: queued input is dropped */
     /* audio the client sent ahead of real time: a bucket that drains at

@@ -1,0 +1,43 @@
+/*
+ * What a session needs from the connection that carries it, whatever that
+ * is (a WebSocket, a WebRTC data channel with its audio tracks): the
+ * session code knows these operations and nothing of the transport behind
+ * them. A transport fills a transport_ops table once and hands the session
+ * its connection as an opaque pointer.
+ *
+ * Every operation may be called from any thread and must not block: it
+ * queues and wakes the transport's own thread.
+ */
+#ifndef VOXRAY_TRANSPORT_H
+#define VOXRAY_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Close codes the session uses, in WebSocket numbering (RFC 6455); a
+ * transport without close codes maps them to its own way of hanging up. */
+#define TRANSPORT_CLOSE_NORMAL 1000
+#define TRANSPORT_CLOSE_GOING_AWAY 1001
+#define TRANSPORT_CLOSE_POLICY 1008
+#define TRANSPORT_CLOSE_TRY_AGAIN 1013
+
+typedef struct transport_ops {
+    const char *name; /* "websocket", "webrtc": for logs and labels */
+    /* Queue one server event (takes ownership of the malloc'd NUL-
+     * terminated JSON text). 0, or -1 when the connection is closing (the
+     * text is freed). */
+    int (*send_event)(void *conn, char *json);
+    /* Close after the queued events, with a close code above and a reason. */
+    void (*close)(void *conn, int code, const char *reason);
+    /* Input backpressure: the session reports every message it was handed
+     * once it dealt with it (len bytes), and asks the transport to stop
+     * reading for ms when the client's audio runs too far ahead of real
+     * time. */
+    void (*input_done)(void *conn, size_t len);
+    void (*input_hold)(void *conn, uint32_t ms);
+    /* The session holds a reference on the connection while it lives. */
+    void (*ref)(void *conn);
+    void (*unref)(void *conn);
+} transport_ops;
+
+#endif
