@@ -69,9 +69,9 @@ void http_realtime_active(int delta)
 
 int session_count(void) { return 0; }
 
-session *session_new(app *a, ws_conn *conn, int beta, const char *resume_id)
+session *session_new(app *a, const transport_ops *tp, void *conn, int beta, const char *resume_id)
 {
-    (void)a, (void)conn, (void)beta, (void)resume_id;
+    (void)a, (void)tp, (void)conn, (void)beta, (void)resume_id;
     return NULL;
 }
 
