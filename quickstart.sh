@@ -13,6 +13,7 @@ PACKAGES=(
     build-essential autoconf automake libtool pkg-config
     libmicrohttpd-dev libwebsockets-dev libhiredis-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev libspeexdsp-dev
+    libwslay-dev libhttp-parser-dev
     libpocketsphinx-dev pocketsphinx-en-us flite1-dev libespeak-ng-dev
     curl
 )

@@ -1,15 +1,14 @@
 /*
- * Many one-shot timers on the libwebsockets service thread.
+ * Many one-shot timers for one event loop thread.
  *
- * lws keeps its timers (lws_sorted_usec_list_t) in one list sorted by
- * walking it from the head, so a timer set 20 ms ahead while thousands of
- * others are due sooner costs a walk over all of them: with 5,000 sessions
- * pacing audio every 20 ms that is 250,000 walks of 5,000 nodes a second.
- * Here the timers live in a binary heap (O(log n) to set or cancel) and one
- * lws timer is armed for the earliest of them. LT_TIMER_SUL mode instead
- * gives each timer its own lws timer, for comparison.
+ * The timers live in a binary heap (O(log n) to set or cancel): with 5,000
+ * sessions pacing audio every 20 ms that is 250,000 sets a second. The
+ * loop asks lt_timers_next() how long it may sleep and calls
+ * lt_timers_run() when it wakes; one wake-up fires every timer due within
+ * LT_TIMER_BATCH_US, so however many sessions are due in the same
+ * millisecond they cost one wake-up.
  *
- * Not thread-safe: every call happens on the lws service thread.
+ * Not thread-safe: every call happens on the loop's thread.
  */
 #ifndef VOXRAY_TOOLS_LT_TIMER_H
 #define VOXRAY_TOOLS_LT_TIMER_H
@@ -17,7 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libwebsockets.h>
+/* Timers due within this much after a wake-up fire in the same pass: at
+ * most about 1,000 wake-ups a second however many timers there are, and no
+ * timer fires more than this early. */
+#define LT_TIMER_BATCH_US 1000
 
 typedef struct lt_timers lt_timers;
 
@@ -25,25 +27,29 @@ typedef struct lt_timer {
     int64_t due;                /* cli_now_us() clock */
     size_t idx;                 /* position in the heap + 1; 0: not set */
     lt_timers *owner;
-    lws_sorted_usec_list_t sul; /* LT_TIMER_SUL mode only */
 } lt_timer;
 
 typedef void (*lt_timer_fn)(lt_timer *t);
 
-enum { LT_TIMER_HEAP, LT_TIMER_SUL };
+/* A set of timers firing fn. Returns NULL when out of memory. */
+lt_timers *lt_timers_new(lt_timer_fn fn);
 
-/* A set of timers firing fn on ctx's service thread. Returns NULL when out
- * of memory. */
-lt_timers *lt_timers_new(struct lws_context *ctx, int mode, lt_timer_fn fn);
-
-/* Fire t at due (a past time fires on the next service pass); setting a set
- * timer moves it. Returns 0, or -1 when out of memory (t is not set). */
+/* Fire t at due (a past time fires on the next lt_timers_run()); setting a
+ * set timer moves it. Returns 0, or -1 when out of memory (t is not set). */
 int lt_timer_set(lt_timers *ts, lt_timer *t, int64_t due);
 
 /* Unset t; nothing happens when it is not set. */
 void lt_timer_cancel(lt_timer *t);
 
-/* Cancel every timer and free the set (before lws_context_destroy). */
+/* The earliest due time, or -1 when no timer is set. */
+int64_t lt_timers_next(const lt_timers *ts);
+
+/* Fire, earliest first, every timer due by now + LT_TIMER_BATCH_US. A
+ * callback may set or cancel any timer, itself included; a timer set again
+ * for a time already due fires in the same pass. Returns how many fired. */
+size_t lt_timers_run(lt_timers *ts, int64_t now);
+
+/* Unset every timer and free the set. NULL is ignored. */
 void lt_timers_free(lt_timers *ts);
 
 #endif

@@ -3,22 +3,24 @@
  * voxray server from one process and report per-stage latencies, errors and
  * what the server spent.
  *
- * One libwebsockets context, one thread: every session is a small state
- * machine driven by lws callbacks and by one timer each (lt_timer.c keeps
- * them in a heap behind a single lws timer). The audio is shared: every
- * session streams the same decoded PCM, and each 20 ms chunk is base64-
- * encoded when it is due into one send buffer reused by all sessions.
+ * One epoll loop, one thread: every session is a small state machine
+ * driven by its connection's events (lt_ws.c: TCP or TLS, wslay frames)
+ * and by one timer each (lt_timer.c keeps them in a heap; one wake-up
+ * serves every session due in the same millisecond). The audio is shared:
+ * every session streams the same WAVs, and each 20 ms input_audio_buffer.
+ * append message is encoded once, at start, for every session to send.
  *
- * A chunk is written as soon as it is due, from the timer, not from a
- * WRITEABLE callback: lws keeps what a socket did not take (buflist_out)
- * and sends it first. A write is only made while nothing of that session
- * is buffered (lws_partial_buffered()); otherwise the session asks for
- * WRITEABLE and catches up there, so a frame is never split by another.
+ * A chunk is written as soon as it is due, from the timer. With
+ * --send-interval above 20 ms a session instead wakes once per interval
+ * and writes every chunk due by then in one system call (each still its
+ * own 20 ms message). A session writes only while nothing of its earlier
+ * output waits for the socket; otherwise it catches up once the socket
+ * took it, so a frame is never split by another.
  *
  * Server messages are not all parsed: the top-level "type" is read from the
  * first bytes of each message, and only "error" and "response.done" are
  * reassembled and parsed with jansson (audio deltas, most of the traffic,
- * are counted and dropped).
+ * are counted and skipped without a look at their bytes).
  *
  * Times are CLOCK_MONOTONIC on this side of the socket.
  */
@@ -29,6 +31,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +41,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <libwebsockets.h>
+#include <openssl/evp.h>
 
 #include "cliutil.h"
 #include "lt_metrics.h"
@@ -46,6 +49,7 @@
 #include "lt_scan.h"
 #include "lt_stats.h"
 #include "lt_timer.h"
+#include "lt_ws.h"
 #include "wav.h"
 
 #define PROG "voxray-loadtest"
@@ -55,10 +59,12 @@
 #define EXIT_USAGE 2
 
 #define CHUNK_PER_SEC 50            /* 20 ms appends */
+#define CHUNK_MS (1000 / CHUNK_PER_SEC)
+#define CLOSE_WAIT_US 5000000       /* the server's answer to our close */
+#define LT_CLOSE_NORMAL 1000
 #define SILENT_LEVEL 64             /* |sample| <= this is silence (about -54 dBFS) */
 #define GEN_RATE 16000              /* the generated signal */
 #define MAX_MESSAGE (16u << 20)     /* a larger parsed message is dropped */
-#define RX_BUFFER 4096              /* lws receive buffer per connection */
 
 /* ------------------------------------------------------------ options */
 
@@ -80,6 +86,7 @@ typedef struct opts {
     const char *metrics_url;/* NULL: derived from the URL */
     int have_prov;
     double prov[3];         /* --provider-latency, ms */
+    int send_interval_ms;   /* a session writes its due chunks this often */
     char **files;
     int nfiles;
 } opts;
@@ -105,7 +112,7 @@ static const char *const stage_names[STAGE_COUNT] = {
 
 typedef struct sess {
     lt_timer tm;
-    struct lws *wsi;
+    lt_ws *ws;
     int id;
     sstate st;
     int got_created;
@@ -121,7 +128,7 @@ typedef struct sess {
     int64_t stream_t0;
     int64_t t_eos, t_stop, t_stt, t_llm, t_audio;
     unsigned turn_active : 1, stream_done : 1, reply_done : 1, resp_seen : 1, resp_final : 1;
-    unsigned want_write : 1, want_update : 1, want_close : 1;
+    unsigned want_write : 1;
 
     /* message being received */
     int rx_mode;
@@ -130,28 +137,37 @@ typedef struct sess {
     int close_code;
 } sess;
 
+/* The input_audio_buffer.append messages of one WAV's chunks, encoded once:
+ * chunk k is text + off[k] .. text + off[k + 1]. Chunks past the WAV's end
+ * (the trailing silence) come from the shared silent messages. */
+typedef struct wav_msgs {
+    char *text;
+    size_t *off;
+    size_t n;               /* chunks holding samples of the WAV */
+} wav_msgs;
+
 typedef struct loadtest {
     opts o;
     wav_audio *wavs;
     int nwavs;
     size_t *eos;            /* per WAV: index of its last non-silent sample */
     int rate;
+    wav_msgs *msgs;         /* per WAV */
+    char **silent;          /* silent message by samples in the chunk, made when needed */
+    size_t *silent_len;
+    size_t max_chunk;       /* samples in the longest chunk */
 
-    struct lws_context *ctx;
+    lt_ws_env *env;
     lt_timers *timers;
     sess *s;
-    lws_sorted_usec_list_t sul_tick, sul_finish;
-    int evlib;              /* lws runs on its libev loop (epoll) */
+    int64_t next_tick;
     int finished;           /* every session is done: leave the loop */
 
     int64_t t_start;
     int stopping;           /* no new turns: --duration passed or interrupted */
     int interrupted;
 
-    /* one send buffer for everyone: LWS_PRE, prefix, base64, suffix */
-    unsigned char *sendbuf;
-    size_t sendcap;
-    unsigned char *le;      /* little-endian samples of one chunk */
+    unsigned char *le;      /* little-endian samples of one chunk (encoding) */
     char *update_msg;       /* session.update, identical for every session */
     size_t update_len;
     char auth[600];
@@ -264,92 +280,118 @@ static int64_t chunk_due(const sess *s, size_t k) {
     return s->stream_t0 + (int64_t)(sec * 1e6 / g.o.speed);
 }
 
-/* Write len bytes at g.sendbuf + LWS_PRE as one text message. Returns 1
- * when written, 0 when lws still holds earlier output of this session (the
- * caller retries from WRITEABLE), -1 when the connection failed (it is
- * being closed). */
-static int write_text(sess *s, size_t len) {
-    if (lws_partial_buffered(s->wsi)) {
-        g.chunks_deferred++;
-        lws_callback_on_writable(s->wsi);
-        return 0;
-    }
-    if (lws_write(s->wsi, g.sendbuf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len) {
-        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-        return -1;
-    }
-    return 1;
+/* When chunk k goes out: when it is due, or with --send-interval at the
+ * session's next wake-up at or after that (every interval from the start
+ * of the stream). */
+static int64_t chunk_sched(const sess *s, size_t k) {
+    int64_t due = chunk_due(s, k), iv, d;
+    if (g.o.send_interval_ms <= CHUNK_MS) return due;
+    iv = (int64_t)((double)g.o.send_interval_ms * 1000.0 / g.o.speed);
+    if (iv <= 0) return due;
+    d = due - s->stream_t0;
+    return s->stream_t0 + (d + iv - 1) / iv * iv;
 }
 
-static int send_update(sess *s) {
-    int r;
-    memcpy(g.sendbuf + LWS_PRE, g.update_msg, g.update_len);
-    r = write_text(s, g.update_len);
-    s->want_update = r == 0;
-    return r;
+static void send_update(sess *s) {
+    if (lt_ws_send_text(s->ws, g.update_msg, g.update_len) != 0) {
+        lt_ws_abort(s->ws, "out of memory");
+        return;
+    }
+    lt_ws_flush(s->ws); /* a failure comes back as on_closed */
 }
 
 static const char append_prefix[] = "{\"type\":\"input_audio_buffer.append\",\"audio\":\"";
 static const char append_suffix[] = "\"}";
 
-/* Encode and write chunk next_chunk. Returns as write_text(). */
-static int send_chunk(sess *s) {
-    const wav_audio *w = &g.wavs[s->file];
-    size_t k = s->next_chunk, a = chunk_start(k), b = chunk_start(k + 1), n, i;
-    size_t total = w->samples + (size_t)g.o.silence_ms * (size_t)g.rate / 1000;
-    char *out = (char *)g.sendbuf + LWS_PRE;
-    int64_t due = chunk_due(s, k), now;
-    int len, r;
+/* Encode the append message of n samples, pcm[0..avail) and silence
+ * after it (pcm may be NULL), into a new string. Returns its length, or 0
+ * when out of memory (*out NULL). */
+static size_t encode_chunk(const int16_t *pcm, size_t avail, size_t n, char **out) {
+    size_t cap = sizeof(append_prefix) - 1 + 4 * ((2 * n + 2) / 3) + 1 + sizeof(append_suffix);
+    char *m = malloc(cap), *p;
+    int len;
 
-    if (b > total) b = total;
-    n = b - a;
-    for (i = 0; i < n; i++) {
-        uint16_t v = a + i < w->samples ? (uint16_t)w->pcm[a + i] : 0;
+    *out = NULL;
+    if (!m) return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t v = pcm && i < avail ? (uint16_t)pcm[i] : 0;
         g.le[2 * i] = (unsigned char)(v & 0xff);
         g.le[2 * i + 1] = (unsigned char)(v >> 8);
     }
-    memcpy(out, append_prefix, sizeof(append_prefix) - 1);
-    out += sizeof(append_prefix) - 1;
-    len = lws_b64_encode_string((const char *)g.le, (int)(2 * n), out,
-                                (int)(g.sendcap - LWS_PRE - (sizeof(append_prefix) - 1)));
-    if (len < 0) {
-        /* Cannot happen: the buffer is sized for the longest chunk. */
-        say("internal error: chunk does not fit the send buffer");
-        return -1;
-    }
-    memcpy(out + len, append_suffix, sizeof(append_suffix) - 1);
-    r = write_text(s, sizeof(append_prefix) - 1 + (size_t)len + sizeof(append_suffix) - 1);
-    if (r <= 0) return r;
+    memcpy(m, append_prefix, sizeof(append_prefix) - 1);
+    p = m + sizeof(append_prefix) - 1;
+    len = EVP_EncodeBlock((unsigned char *)p, g.le, (int)(2 * n));
+    memcpy(p + len, append_suffix, sizeof(append_suffix)); /* with its NUL */
+    *out = m;
+    return (size_t)(p - m) + (size_t)len + sizeof(append_suffix) - 1;
+}
 
-    now = cli_now_us();
-    if (now > due) {
-        int64_t lag = now - due;
+/* The message of chunk k of WAV f (with its trailing silence), or NULL
+ * when out of memory. */
+static const char *chunk_msg(int f, size_t k, size_t *len) {
+    const wav_audio *w = &g.wavs[f];
+    size_t a = chunk_start(k), b = chunk_start(k + 1), n;
+    size_t total = w->samples + (size_t)g.o.silence_ms * (size_t)g.rate / 1000;
+
+    if (k < g.msgs[f].n) {
+        *len = g.msgs[f].off[k + 1] - g.msgs[f].off[k];
+        return g.msgs[f].text + g.msgs[f].off[k];
+    }
+    if (b > total) b = total;
+    n = b - a;
+    if (!g.silent[n]) g.silent_len[n] = encode_chunk(NULL, 0, n, &g.silent[n]);
+    *len = g.silent_len[n];
+    return g.silent[n];
+}
+
+/* Frame chunk next_chunk into the session's output. Returns 0, or -1 when
+ * out of memory or the connection is gone. */
+static int queue_chunk(sess *s, int64_t now) {
+    const wav_audio *w = &g.wavs[s->file];
+    size_t k = s->next_chunk, a = chunk_start(k), b = chunk_start(k + 1), len;
+    size_t total = w->samples + (size_t)g.o.silence_ms * (size_t)g.rate / 1000;
+    const char *m = chunk_msg(s->file, k, &len);
+    int64_t sched = chunk_sched(s, k);
+
+    if (!m || lt_ws_send_text(s->ws, m, len) != 0) return -1;
+    if (b > total) b = total;
+    if (now > sched) {
+        int64_t lag = now - sched;
         g.lag_sum += (uint64_t)lag;
         if (lag > g.lag_max) g.lag_max = lag;
         if (lag > 20000) g.lag_over_20ms++;
     }
     g.chunks_sent++;
-    g.samples_sent += n;
+    g.samples_sent += b - a;
     if (k == s->eos_chunk) s->t_eos = now;
     s->next_chunk++;
-    return 1;
+    return 0;
 }
 
-/* Send every chunk that is due, then sleep until the next one. */
+/* Send every chunk that is due in one write, then sleep until the next
+ * one. While earlier output still waits for the socket, nothing is added:
+ * on_writable calls back here to catch up. */
 static void stream_feed(sess *s) {
     int64_t now;
-    if (s->st != ST_TURN || s->stream_done) return;
+    int queued = 0;
+
+    if (s->st != ST_TURN || s->stream_done || !s->ws) return;
+    if (lt_ws_pending(s->ws)) {
+        g.chunks_deferred++;
+        s->want_write = 1;
+        return;
+    }
     now = cli_now_us();
-    while (s->next_chunk < s->nchunks && chunk_due(s, s->next_chunk) <= now) {
-        int r = send_chunk(s);
-        if (r < 0) return;
-        if (r == 0) {
-            s->want_write = 1; /* WRITEABLE calls back here */
+    while (s->next_chunk < s->nchunks && chunk_sched(s, s->next_chunk) <= now + LT_TIMER_BATCH_US) {
+        if (queue_chunk(s, now) != 0) {
+            lt_ws_abort(s->ws, "out of memory");
             return;
         }
+        queued = 1;
     }
+    if (queued && lt_ws_flush(s->ws) < 0) return; /* on_closed follows */
     if (s->next_chunk < s->nchunks) {
-        lt_timer_set(g.timers, &s->tm, chunk_due(s, s->next_chunk));
+        lt_timer_set(g.timers, &s->tm, chunk_sched(s, s->next_chunk));
         return;
     }
     s->stream_done = 1;
@@ -384,20 +426,20 @@ static void start_turn(sess *s) {
     stream_feed(s);
 }
 
-/* Close with 1000 from the next WRITEABLE; a session not connected yet is
- * simply done. */
+/* Close with 1000 (the server answers, or the connection is dropped after
+ * CLOSE_WAIT_US); a session not connected yet is simply done. */
 static void sess_close(sess *s) {
     if (s->st == ST_CLOSING || s->st == ST_DONE) return;
     lt_timer_cancel(&s->tm);
-    if (s->wsi && s->established) {
+    if (s->ws && s->established) {
         s->st = ST_CLOSING;
-        s->want_close = 1;
-        lws_callback_on_writable(s->wsi);
+        lt_ws_close(s->ws, LT_CLOSE_NORMAL, "done");
+        lt_timer_set(g.timers, &s->tm, cli_now_us() + CLOSE_WAIT_US);
         return;
     }
     if (s->st == ST_CONNECTING) {
-        /* lws finishes the attempt; CONNECTION_ERROR or ESTABLISHED follow
-         * and see ST_CLOSING. */
+        /* The attempt goes on; on_fail or on_open follow and see
+         * ST_CLOSING. */
         s->st = ST_CLOSING;
         return;
     }
@@ -540,15 +582,15 @@ static void on_full_message(sess *s) {
     json_decref(ev);
 }
 
-static void on_receive(sess *s, struct lws *wsi, const char *in, size_t len) {
+static void on_receive(sess *s, const char *in, size_t len, int first, int final, int binary) {
     int64_t now = cli_now_us();
     int r;
 
     g.rx_bytes += len;
     s->t_last_rx = now;
-    if (lws_is_first_fragment(wsi)) {
+    if (first) {
         sbuf_reset(&s->rx);
-        s->rx_mode = lws_frame_is_binary(wsi) ? RX_SKIP : RX_SCAN;
+        s->rx_mode = binary ? RX_SKIP : RX_SCAN;
     }
     if (s->rx_mode == RX_SCAN) {
         /* Usually the whole head is in the first fragment: read it there
@@ -573,7 +615,7 @@ static void on_receive(sess *s, struct lws *wsi, const char *in, size_t len) {
     } else if (s->rx_mode == RX_FULL) {
         if (rx_append(s, in, len) != 0) goto toolong;
     }
-    if (lws_is_final_fragment(wsi)) {
+    if (final) {
         if (s->rx_mode != RX_SKIP) on_full_message(s);
         sbuf_reset(&s->rx);
         s->rx_mode = RX_SCAN;
@@ -588,7 +630,7 @@ toolong:
     sbuf_reset(&s->rx);
 }
 
-/* ------------------------------------------------------------ lws */
+/* ------------------------------------------------------------ connections */
 
 static void on_closed(sess *s) {
     int64_t now = cli_now_us();
@@ -596,7 +638,7 @@ static void on_closed(sess *s) {
         g.n_connected_now--;
         g.session_seconds += (double)(now - s->t_established) / 1e6;
     }
-    s->wsi = NULL;
+    s->ws = NULL;
     lt_timer_cancel(&s->tm);
     if (s->st != ST_CLOSING && s->st != ST_DONE && !g.interrupted) {
         char kind[LT_KIND_LEN];
@@ -618,142 +660,83 @@ static void on_closed(sess *s) {
     }
 }
 
-static int on_writeable(sess *s, struct lws *wsi) {
-    if (s->want_close) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"done", 4);
-        return -1;
+static void ws_on_open(lt_ws *c, void *user) {
+    sess *s = user;
+    (void)c;
+    s->established = 1;
+    s->t_established = s->t_last_rx = cli_now_us();
+    g.n_connected_ever++;
+    g.n_connected_now++;
+    if (s->st == ST_CLOSING) { /* stopped while connecting */
+        s->st = ST_CONNECTING;
+        sess_close(s);
+        return;
     }
-    if (s->want_update) {
-        if (send_update(s) < 0) return -1;
-        return 0;
+    s->st = ST_SETUP;
+}
+
+static void ws_on_fail(lt_ws *c, void *user, unsigned status, const char *why) {
+    sess *s = user;
+    char kind[LT_KIND_LEN];
+    (void)c;
+    if (status)
+        snprintf(kind, sizeof(kind), "http_%u", status);
+    else
+        snprintf(kind, sizeof(kind), "connect_failed");
+    if (!g.first_conn_err[0]) {
+        if (status)
+            snprintf(g.first_conn_err, sizeof(g.first_conn_err), "HTTP status %u (%s)", status, why);
+        else
+            snprintf(g.first_conn_err, sizeof(g.first_conn_err), "%s", why);
     }
+    s->ws = NULL;
+    lt_timer_cancel(&s->tm);
+    if (!g.interrupted) {
+        sess_fail(s, kind);
+        count_lost_turns(s);
+    }
+    if (s->st != ST_DONE) {
+        s->st = ST_DONE;
+        count_done();
+    }
+}
+
+static void ws_on_data(lt_ws *c, void *user, const char *p, size_t n, int first, int final,
+                       int binary) {
+    (void)c;
+    on_receive(user, p, n, first, final, binary);
+}
+
+static void ws_on_writable(lt_ws *c, void *user) {
+    sess *s = user;
+    (void)c;
     if (s->want_write) {
         s->want_write = 0;
         stream_feed(s);
     }
-    return 0;
 }
 
-static int lt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                       size_t len) {
+static void ws_on_closed(lt_ws *c, void *user, int code) {
     sess *s = user;
-
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-        if (g.auth[0]) {
-            unsigned char **p = in;
-            if (lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
-                                            (const unsigned char *)g.auth, (int)strlen(g.auth), p,
-                                            *p + len))
-                return -1;
-        }
-        break;
-
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
-        char kind[LT_KIND_LEN];
-        unsigned status = wsi ? lws_http_client_http_response(wsi) : 0;
-        const char *why = in ? (const char *)in : "unknown error";
-        if (!s) break;
-        if (status && status != 101)
-            snprintf(kind, sizeof(kind), "http_%u", status);
-        else
-            snprintf(kind, sizeof(kind), "connect_failed");
-        if (!g.first_conn_err[0]) {
-            if (status && status != 101)
-                snprintf(g.first_conn_err, sizeof(g.first_conn_err), "HTTP status %u (%s)", status, why);
-            else
-                snprintf(g.first_conn_err, sizeof(g.first_conn_err), "%s", why);
-        }
-        s->wsi = NULL;
-        if (!g.interrupted) {
-            sess_fail(s, kind);
-            count_lost_turns(s);
-        }
-        if (s->st != ST_DONE) {
-            s->st = ST_DONE;
-            count_done();
-        }
-        break;
-    }
-
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        if (!s) break;
-        s->established = 1;
-        s->t_established = s->t_last_rx = cli_now_us();
-        g.n_connected_ever++;
-        g.n_connected_now++;
-        if (s->st == ST_CLOSING) { /* stopped while connecting */
-            s->st = ST_CONNECTING;
-            sess_close(s);
-            break;
-        }
-        s->st = ST_SETUP;
-        break;
-
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        if (s) on_receive(s, wsi, in, len);
-        break;
-
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        if (s) return on_writeable(s, wsi);
-        break;
-
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (s && len >= 2) {
-            const unsigned char *p = in;
-            s->close_code = (p[0] << 8) | p[1];
-        }
-        break;
-
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (s) on_closed(s);
-        break;
-
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        break;
-
-    default:
-        break;
-    }
-    return 0;
+    (void)c;
+    s->close_code = code;
+    on_closed(s);
 }
 
-static const struct lws_protocols protocols[] = {
-    {"voxray-loadtest", lt_callback, 0, RX_BUFFER, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0}
-};
+static const lt_ws_handlers ws_handlers = {ws_on_open, ws_on_fail, ws_on_data, ws_on_writable,
+                                           ws_on_closed};
 
 static void sess_connect(sess *s) {
-    cli_ws_url u;
-    struct lws_client_connect_info ci;
-    char hosthdr[300];
+    char err[160];
 
-    cli_split_ws_url(g.o.url, &u); /* checked at start */
-    snprintf(hosthdr, sizeof(hosthdr), "%s:%d", u.host, u.port);
-    memset(&ci, 0, sizeof(ci));
-    ci.context = g.ctx;
-    ci.address = u.host;
-    ci.port = u.port;
-    ci.path = u.path;
-    ci.host = hosthdr;
-    ci.origin = NULL;
-    ci.protocol = NULL; /* the Realtime API names no subprotocol */
-    ci.local_protocol_name = protocols[0].name;
-    ci.userdata = s;
-    ci.pwsi = &s->wsi;
-    if (u.tls) {
-        ci.ssl_connection = LCCSCF_USE_SSL;
-        if (g.o.insecure)
-            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                                 LCCSCF_ALLOW_EXPIRED;
-    }
     s->st = ST_CONNECTING;
     s->t_last_rx = cli_now_us();
-    if (!lws_client_connect_via_info(&ci) && s->st == ST_CONNECTING) {
-        /* Failed before any callback (no memory, bad address). */
+    s->ws = lt_ws_connect(g.env, s, err, sizeof(err));
+    if (!s->ws) {
+        /* Failed before anything was sent (no descriptor, no memory). */
         if (!g.first_conn_err[0])
-            snprintf(g.first_conn_err, sizeof(g.first_conn_err), "cannot start a connection");
-        s->wsi = NULL;
+            snprintf(g.first_conn_err, sizeof(g.first_conn_err), "cannot start a connection: %s",
+                     err);
         sess_fail(s, "connect_failed");
         count_lost_turns(s);
         s->st = ST_DONE;
@@ -762,7 +745,7 @@ static void sess_connect(sess *s) {
 }
 
 static void on_timer(lt_timer *t) {
-    sess *s = lws_container_of(t, sess, tm);
+    sess *s = (sess *)((char *)t - offsetof(sess, tm));
     switch (s->st) {
     case ST_WAITING:
         if (g.stopping) {
@@ -779,30 +762,19 @@ static void on_timer(lt_timer *t) {
     case ST_THINK:
         start_turn(s);
         break;
+    case ST_CLOSING:
+        /* The server did not answer our close: drop the connection. */
+        if (s->ws) lt_ws_abort(s->ws, NULL);
+        break;
     default:
         break;
     }
 }
 
-/* Every session done: leave the service loop. With an event library the
- * loop belongs to lws and only returns once lws_context_destroy() started
- * from inside it has stopped it; main() calls it again to finish. */
-static void on_finish(lws_sorted_usec_list_t *sul) {
-    (void)sul;
-    if (g.finished) return;
-    g.finished = 1;
-    lws_sul_cancel(&g.sul_tick);
-    lt_timers_free(g.timers);
-    g.timers = NULL;
-    if (g.evlib)
-        lws_context_destroy(g.ctx);
-    else
-        lws_cancel_service(g.ctx);
-}
-
+/* Every session done: the loop ends after this pass. */
 static void count_done(void) {
     g.n_done++;
-    if (g.n_done == g.o.sessions) lws_sul_schedule(g.ctx, 0, &g.sul_finish, on_finish, 1);
+    if (g.n_done == g.o.sessions) g.finished = 1;
 }
 
 /* ------------------------------------------------------------ progress */
@@ -856,11 +828,10 @@ static void stop_run(const char *why) {
     }
 }
 
-static void on_tick(lws_sorted_usec_list_t *sul) {
-    int64_t now = cli_now_us();
+/* Once a second, and at once after a signal. */
+static void on_tick(int64_t now) {
     int64_t to = (int64_t)(g.o.timeout * 1e6);
 
-    (void)sul;
     if (g_sigint && !g.interrupted) {
         g.interrupted = 1;
         say("interrupted");
@@ -882,8 +853,9 @@ static void on_tick(lws_sorted_usec_list_t *sul) {
         if (s->st == ST_CONNECTING) waiting = 2;
         if (!waiting || now - since < to) continue;
         if (waiting == 2) {
-            /* lws' own connect timeout should have fired: drop it. */
-            if (s->wsi) lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+            /* Connecting (TCP, TLS, upgrade) took too long: on_fail
+             * counts it as connect_failed. */
+            if (s->ws) lt_ws_abort(s->ws, "timed out connecting");
             continue;
         }
         if (s->st == ST_TURN) {
@@ -898,28 +870,31 @@ static void on_tick(lws_sorted_usec_list_t *sul) {
     if (g.have_proc && g.proc.alive && lt_proc_sample(&g.proc) != 0)
         say("process %ld is gone: server figures stop here", g.o.pid);
     progress_line(now, 0);
-    if (g.n_done < g.o.sessions) lws_sul_schedule(g.ctx, 0, &g.sul_tick, on_tick, 1000000);
-    lws_cancel_service(g.ctx);
 }
 
+/* The signal interrupts epoll_wait(); the loop sees the flag. */
 static void on_signal(int sig) {
     (void)sig;
     g_sigint = 1;
-    if (g.ctx) lws_cancel_service(g.ctx);
 }
 
-/* SIGINT as libev delivers it to lws' loop (not in signal context). */
-static void on_evlib_signal(void *handle, int signum) {
-    (void)handle;
-    (void)signum;
-    g_sigint = 1;
-}
-
-static void lws_log(int level, const char *line) {
-    size_t n = strlen(line);
-    (void)level;
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-    fprintf(stderr, PROG ": lws: %.*s\n", (int)n, line);
+/* The loop: socket events, then the timers due, then the tick. */
+static void run_loop(void) {
+    g.next_tick = g.t_start + 1000000;
+    while (!g.finished) {
+        int64_t now = cli_now_us(), wake = g.next_tick, next = lt_timers_next(g.timers);
+        int timeout;
+        if (next >= 0 && next < wake) wake = next;
+        timeout = wake <= now ? 0 : (int)((wake - now + 999) / 1000);
+        if (g_sigint && !g.interrupted) timeout = 0;
+        lt_ws_wait(g.env, timeout);
+        now = cli_now_us();
+        lt_timers_run(g.timers, now);
+        if (now >= g.next_tick || (g_sigint && !g.interrupted)) {
+            on_tick(now);
+            if (now >= g.next_tick) g.next_tick = now + 1000000;
+        }
+    }
 }
 
 /* ------------------------------------------------------------ report */
@@ -1000,10 +975,13 @@ static void report(FILE *f, const srvm *sm, double wall, double cpu) {
                 g.o.pid, lt_proc_cpu_mean(&g.proc), g.proc.cpu_max,
                 (double)g.proc.rss_max / 1048576.0, g.proc.threads_max);
     fprintf(f, "load generator: %.2f s CPU (%.1f%% of one core), %.1f s of audio sent, "
-               "%.3f ms CPU per session-second of audio; chunk lateness mean %.2f ms, max %.1f ms, "
+               "%.3f ms CPU per session-second of audio, %.3f ms per connected session-second "
+               "(%.0f s); writes every %d ms; chunk lateness mean %.2f ms, max %.1f ms, "
                "%llu over 20 ms\n",
             cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, audio_s,
             audio_s > 0 ? cpu * 1000.0 / audio_s : 0.0,
+            g.session_seconds > 0 ? cpu * 1000.0 / g.session_seconds : 0.0, g.session_seconds,
+            g.o.send_interval_ms,
             g.chunks_sent ? ms((double)g.lag_sum / (double)g.chunks_sent) : 0.0, ms((double)g.lag_max),
             (unsigned long long)g.lag_over_20ms);
 }
@@ -1066,6 +1044,9 @@ static json_t *report_json(const srvm *sm, double wall, double cpu) {
     json_object_set_new(o, "loadgen_cpu_seconds", json_real(cpu));
     json_object_set_new(o, "loadgen_cpu_ms_per_audio_second",
                         json_real(audio_s > 0 ? cpu * 1000.0 / audio_s : 0.0));
+    json_object_set_new(o, "loadgen_cpu_ms_per_session_second",
+                        json_real(g.session_seconds > 0 ? cpu * 1000.0 / g.session_seconds : 0.0));
+    json_object_set_new(o, "send_interval_ms", json_integer(g.o.send_interval_ms));
     json_object_set_new(o, "loadgen_chunk_late_max_ms", json_real(ms((double)g.lag_max)));
     json_object_set_new(o, "loadgen_chunks_late_over_20ms", json_integer((json_int_t)g.lag_over_20ms));
     json_object_set_new(o, "messages_received", json_integer((json_int_t)g.rx_messages));
@@ -1089,7 +1070,7 @@ static void usage(FILE *f) {
 "have TURNS spoken turns in each: every turn streams a WAV in real time in\n"
 "20 ms input_audio_buffer.append chunks, then silence so that the server's\n"
 "VAD ends the turn, waits for the reply (response.done), pauses, and goes on.\n"
-"One process, one thread, one libwebsockets context for all sessions.\n"
+"One process, one thread, one epoll loop for all sessions.\n"
 "\n"
 "  -u, --url URL          ws://HOST[:PORT]/PATH, or wss:// (TLS)\n"
 "  -n, --sessions N       concurrent sessions (1..100000)\n"
@@ -1111,6 +1092,14 @@ static void usage(FILE *f) {
 "                         server event arrives for S seconds (default 30);\n"
 "                         also the connect timeout\n"
 "      --silence MS       silence streamed after each WAV (default 700)\n"
+"      --send-interval MS write a session's audio every MS ms (20..1000,\n"
+"                         default 20): each write carries every 20 ms\n"
+"                         append message due by then, so a chunk reaches\n"
+"                         the server up to MS - 20 ms after it was spoken,\n"
+"                         in bursts, as from a client that buffers; fewer\n"
+"                         system calls let one core drive more sessions.\n"
+"                         The default writes each chunk when it is due, as\n"
+"                         a live microphone does\n"
 "      --output-rate HZ   ask for reply audio at HZ (audio/pcm, 8000..48000;\n"
 "                         default: the server's, 24000): 8000 is what a phone\n"
 "                         bridge asks for, and a third of the bytes to read\n"
@@ -1165,21 +1154,21 @@ static void usage(FILE *f) {
 "server_metrics_error, server_cpu_percent_mean, server_cpu_percent_max,\n"
 "server_rss_max_bytes, server_threads_max (with --pid), wall_seconds,\n"
 "audio_seconds_sent, session_seconds, loadgen_cpu_seconds (getrusage),\n"
-"loadgen_cpu_ms_per_audio_second, loadgen_chunk_late_max_ms,\n"
-"loadgen_chunks_late_over_20ms (the generator falling behind),\n"
+"loadgen_cpu_ms_per_audio_second, loadgen_cpu_ms_per_session_second (per\n"
+"second of connected session), send_interval_ms, loadgen_chunk_late_max_ms,\n"
+"loadgen_chunks_late_over_20ms (the generator falling behind the time\n"
+"each chunk was to be written),\n"
 "messages_received, bytes_received (WebSocket payload), chunks_sent.\n"
 "\n"
-"Environment: VOXRAY_API_KEY (see --key). For comparisons:\n"
-"VOXRAY_LOADTEST_TIMERS=sul gives each session its own lws timer instead of\n"
-"one shared heap; VOXRAY_LOADTEST_LOOP=poll uses lws' poll() loop instead of\n"
-"its libev (epoll) loop.\n"
+"Environment: VOXRAY_API_KEY (see --key).\n"
 "\n"
 "Exit status: 0 the test ran (even if turns failed), 1 no session could\n"
 "connect at all, 2 usage error or unreadable WAV.\n", SILENT_LEVEL);
 }
 
 enum { OPT_RAMP = 256, OPT_KEY, OPT_PID, OPT_JSON, OPT_THINK, OPT_SPEED, OPT_DURATION,
-       OPT_TIMEOUT, OPT_SILENCE, OPT_OUTRATE, OPT_PROV, OPT_METRICS, OPT_INSECURE, OPT_VERSION };
+       OPT_TIMEOUT, OPT_SILENCE, OPT_OUTRATE, OPT_PROV, OPT_METRICS, OPT_INSECURE, OPT_VERSION,
+       OPT_SEND_INTERVAL };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -1211,6 +1200,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         {"provider-latency", required_argument, NULL, OPT_PROV},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"send-interval", required_argument, NULL, OPT_SEND_INTERVAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}
@@ -1223,6 +1213,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     o->speed = 1;
     o->timeout = 30;
     o->silence_ms = 700;
+    o->send_interval_ms = CHUNK_MS;
     o->key = getenv("VOXRAY_API_KEY");
     while ((ch = getopt_long(argc, argv, "u:n:t:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -1284,6 +1275,11 @@ static int parse_args(int argc, char **argv, opts *o) {
         }
         case OPT_METRICS: o->metrics_url = optarg; break;
         case OPT_INSECURE: o->insecure = 1; break;
+        case OPT_SEND_INTERVAL:
+            if (cli_parse_int(optarg, CHUNK_MS, 1000, &o->send_interval_ms) != 0)
+                return usage_error("--send-interval: expected milliseconds from 20 to 1000, got \"%s\"",
+                                   optarg);
+            break;
         case 'h': usage(stdout); return -1;
         case OPT_VERSION: printf(PROG " (" PACKAGE_NAME ") " PACKAGE_VERSION "\n"); return -1;
         default:
@@ -1366,8 +1362,44 @@ static int load_inputs(void) {
     return 0;
 }
 
-/* The send buffer fits the longest chunk; the session.update text is the
- * same for every session. */
+/* The append messages of every chunk that holds samples of a WAV, encoded
+ * once for all sessions (the trailing silence is encoded when first
+ * needed, one message per chunk length). */
+static int encode_wavs(void) {
+    size_t silence = (size_t)g.o.silence_ms * (size_t)g.rate / 1000;
+    g.msgs = calloc((size_t)g.nwavs, sizeof(*g.msgs));
+    g.silent = calloc(g.max_chunk + 1, sizeof(*g.silent));
+    g.silent_len = calloc(g.max_chunk + 1, sizeof(*g.silent_len));
+    if (!g.msgs || !g.silent || !g.silent_len) return -1;
+    for (int f = 0; f < g.nwavs; f++) {
+        const wav_audio *w = &g.wavs[f];
+        wav_msgs *m = &g.msgs[f];
+        sbuf text = {0};
+        size_t n = 0;
+        while (chunk_start(n) < w->samples) n++;
+        m->off = malloc((n + 1) * sizeof(*m->off));
+        if (!m->off) return -1;
+        for (size_t k = 0; k < n; k++) {
+            size_t a = chunk_start(k), b = chunk_start(k + 1), c;
+            char *one;
+            if (b > w->samples + silence) b = w->samples + silence;
+            c = encode_chunk(w->pcm + a, w->samples - a, b - a, &one);
+            m->off[k] = text.len;
+            if (!one || sbuf_add(&text, one, c) != 0) {
+                free(one);
+                sbuf_free(&text);
+                return -1;
+            }
+            free(one);
+        }
+        m->off[n] = text.len;
+        m->text = text.s; /* owned by m now */
+        m->n = n;
+    }
+    return 0;
+}
+
+/* The session.update text is the same for every session. */
 static int prepare_messages(void) {
     size_t samples = (size_t)g.rate / CHUNK_PER_SEC + 2;
     json_t *ev = json_pack("{s:s, s:{s:s, s:[s], s:{s:{s:{s:s, s:i}, s:{s:s}}}}}", "type",
@@ -1382,12 +1414,9 @@ static int prepare_messages(void) {
     json_decref(ev);
     if (!g.update_msg) return -1;
     g.update_len = strlen(g.update_msg);
+    g.max_chunk = samples;
     g.le = malloc(samples * 2);
-    g.sendcap = LWS_PRE + sizeof(append_prefix) + 4 * (samples * 2 / 3 + 1) + 1 +
-                sizeof(append_suffix) + 16;
-    if (g.sendcap < LWS_PRE + g.update_len + 1) g.sendcap = LWS_PRE + g.update_len + 1;
-    g.sendbuf = malloc(g.sendcap);
-    if (!g.le || !g.sendbuf) return -1;
+    if (!g.le || encode_wavs() != 0) return -1;
     if (g.o.key) {
         int n = snprintf(g.auth, sizeof(g.auth), "Bearer %s", g.o.key);
         if (n < 0 || (size_t)n >= sizeof(g.auth)) {
@@ -1411,15 +1440,12 @@ static void metrics_url(char *out, size_t len) {
 }
 
 int main(int argc, char **argv) {
-    struct lws_context_creation_info info;
     struct rlimit rl;
     struct rusage ru;
     lt_metrics *m0 = NULL, *m1 = NULL;
     srvm sm;
     char murl[1200], err[256];
-    int rc, mode = LT_TIMER_HEAP;
-    const char *tm = getenv("VOXRAY_LOADTEST_TIMERS");
-    const char *loopenv = getenv("VOXRAY_LOADTEST_LOOP");
+    int rc;
     double wall, cpu;
 
     memset(&sm, 0, sizeof(sm));
@@ -1435,7 +1461,6 @@ int main(int argc, char **argv) {
         rc = EXIT_USAGE;
         goto done;
     }
-    if (tm && strcmp(tm, "sul") == 0) mode = LT_TIMER_SUL;
 
     /* One descriptor per session, and a few of our own. */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -1471,45 +1496,14 @@ int main(int argc, char **argv) {
         goto done;
     }
 
-    lws_set_log_level(LLL_ERR, lws_log);
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = protocols;
-    info.gid = -1;
-    info.uid = -1;
-    info.count_threads = 1;
-    /* lws sizes its descriptor table from this (default: the soft limit
-     * when the context is made, which is raised above). */
-    info.fd_limit_per_thread = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000
-                                   ? 1000000 : (unsigned)rl.rlim_cur;
-    info.pt_serv_buf_size = 65536;          /* one per thread: read in big gulps */
-    info.max_http_header_pool = 256;        /* handshakes under way at once */
-    info.timeout_secs = (unsigned)ceil(g.o.timeout);
-    info.connect_timeout_secs = (unsigned)ceil(g.o.timeout);
-    if (strncmp(g.o.url, "wss:", 4) == 0) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    /* lws' own loop is poll(): every wake-up scans every socket, which at
-     * thousands of sessions costs more than the sessions themselves. Its
-     * libev plugin waits with epoll instead. */
-    g.evlib = !(loopenv && strcmp(loopenv, "poll") == 0);
-    if (g.evlib) {
-        info.options |= LWS_SERVER_OPTION_LIBEV;
-        info.signal_cb = on_evlib_signal;
-    }
-    g.ctx = lws_create_context(&info);
-    if (!g.ctx && g.evlib) {
-        say("warning: lws has no libev event loop here (package libwebsockets-evlib-ev): "
-            "using poll(), which costs O(sessions) per wake-up");
-        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
-        info.signal_cb = NULL;
-        g.evlib = 0;
-        g.ctx = lws_create_context(&info);
-    }
-    if (!g.ctx) {
-        say("cannot create the libwebsockets context");
+    g.env = lt_ws_env_new(g.o.url, g.o.insecure, g.auth[0] ? g.auth : NULL, &ws_handlers, err,
+                          sizeof(err));
+    if (!g.env) {
+        say("no session could connect to %s: %s", g.o.url, err);
         rc = EXIT_NOCONN;
         goto done;
     }
-    g.timers = lt_timers_new(g.ctx, mode, on_timer);
+    g.timers = lt_timers_new(on_timer);
     if (!g.timers) {
         say("out of memory");
         rc = EXIT_NOCONN;
@@ -1536,9 +1530,7 @@ int main(int argc, char **argv) {
             goto done;
         }
     }
-    lws_sul_schedule(g.ctx, 0, &g.sul_tick, on_tick, 1000000);
-    while (!g.finished)
-        if (lws_service(g.ctx, 0) < 0) break;
+    run_loop();
     wall = (double)(cli_now_us() - g.t_start) / 1e6;
     if (g.have_proc && g.proc.alive) lt_proc_sample(&g.proc);
     progress_line(cli_now_us(), 1);
@@ -1585,13 +1577,7 @@ done:
             lt_timer_cancel(&g.s[i].tm);
             sbuf_free(&g.s[i].rx);
         }
-    if (g.ctx) {
-        lws_sul_cancel(&g.sul_tick);
-        lt_timers_free(g.timers);
-        g.timers = NULL;
-        lws_context_destroy(g.ctx);
-        g.ctx = NULL;
-    }
+    lt_ws_env_free(g.env);
     lt_timers_free(g.timers);
     lt_metrics_free(m0);
     lt_metrics_free(m1);
@@ -1601,7 +1587,14 @@ done:
     free(g.wavs);
     free(g.eos);
     free(g.s);
-    free(g.sendbuf);
+    for (int i = 0; g.msgs && i < g.nwavs; i++) {
+        free(g.msgs[i].text);
+        free(g.msgs[i].off);
+    }
+    free(g.msgs);
+    for (size_t n = 0; g.silent && n <= g.max_chunk; n++) free(g.silent[n]);
+    free(g.silent);
+    free(g.silent_len);
     free(g.le);
     free(g.update_msg);
     return rc;

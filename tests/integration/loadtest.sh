@@ -53,6 +53,17 @@ check "its own CPU and the audio it sent are reported" \
 check "the human report goes to stderr with --json" grep -q '^end_to_end ' "$WORK/ok.err"
 check "progress lines go to stderr" grep -q 'sessions .* connected' "$WORK/ok.err"
 
+"$LOADTEST" -u "$URL" -n 5 -t 2 --think 100 --json --send-interval 100 \
+    "$WORK/turn.wav" >"$WORK/iv.json" 2>"$WORK/iv.err"
+tail -n 1 "$WORK/iv.json" >"$WORK/iv.last"
+check "--send-interval 100: every turn still completes" \
+    quiet jq -e '.turns_ok == 10 and .errors == {} and .send_interval_ms == 100' "$WORK/iv.last"
+check "--send-interval 100: the same 20 ms append messages are sent" \
+    quiet jq -e --slurpfile a "$WORK/ok.last" '.chunks_sent == $a[0].chunks_sent and .audio_seconds_sent == $a[0].audio_seconds_sent' "$WORK/iv.last"
+check "by default a chunk is written when due (20 ms)" quiet jq -e '.send_interval_ms == 20' "$WORK/ok.last"
+check "its CPU per connected session-second is reported" \
+    quiet jq -e '.loadgen_cpu_ms_per_session_second > 0 and .session_seconds > 0' "$WORK/ok.last"
+
 "$LOADTEST" -u "$URL" -n 2 -t 1 --think 0 --json >"$WORK/gen.json" 2>"$WORK/gen.err"
 check "without a WAV the generated signal makes complete turns" \
     quiet jq -e '.turns_ok == 2' <(tail -n 1 "$WORK/gen.json")
@@ -88,6 +99,64 @@ VOXRAY_API_KEY=$KEY "$LOADTEST" -u "$URL" -n 1 -t 1 --json "$WORK/turn.wav" >"$W
 check "VOXRAY_API_KEY works as well" quiet jq -e '.turns_ok == 1' <(tail -n 1 "$WORK/envkey.json")
 stop_pid "$VX_PID"
 
+# wss://: nginx terminates TLS (self-signed certificate) in front of voxray.
+sim_conf "$WORK/tls.ini"
+start_voxray "$WORK/tls.ini" "$WORK/tls.log" || not_ok "voxray starts for the TLS run" "$(cat "$WORK/tls.log")"
+TLS_PORT=$(free_port)
+mkdir -p "$WORK/nginx/tmp"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout "$WORK/nginx/key.pem" \
+    -out "$WORK/nginx/cert.pem" -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+cat >"$WORK/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/tmp/body;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$TLS_PORT ssl;
+        ssl_certificate $WORK/nginx/cert.pem;
+        ssl_certificate_key $WORK/nginx/key.pem;
+        location / {
+            proxy_pass http://127.0.0.1:$VX_PORT;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}
+NGINX
+/usr/sbin/nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" \
+    >"$WORK/nginx/out.log" 2>&1 &
+NGINX_PID=$!
+track "$NGINX_PID"
+for _ in $(seq 1 100); do
+    curl -skf "https://127.0.0.1:$TLS_PORT/health" >/dev/null && break
+    sleep 0.1
+done
+TLS_URL="wss://127.0.0.1:$TLS_PORT/v1/realtime"
+"$LOADTEST" -u "$TLS_URL" -n 3 -t 2 --think 100 --insecure --json \
+    --metrics "http://127.0.0.1:$VX_PORT/metrics" "$WORK/turn.wav" >"$WORK/tls.json" 2>"$WORK/tls.err"
+check "wss:// with --insecure: every turn completes over TLS" \
+    quiet jq -e '.turns_ok == 6 and .turns_total == 6 and .errors == {}' <(tail -n 1 "$WORK/tls.json")
+"$LOADTEST" -u "$TLS_URL" -n 3 -t 2 --think 100 --insecure --send-interval 60 --json \
+    --metrics "http://127.0.0.1:$VX_PORT/metrics" "$WORK/turn.wav" >"$WORK/tls2.json" 2>/dev/null
+check "wss:// with --send-interval 60: every turn completes" \
+    quiet jq -e '.turns_ok == 6 and .errors == {}' <(tail -n 1 "$WORK/tls2.json")
+"$LOADTEST" -u "$TLS_URL" -n 2 -t 1 --json --metrics "http://127.0.0.1:$VX_PORT/metrics" \
+    "$WORK/turn.wav" >"$WORK/tlsbad.json" 2>"$WORK/tlsbad.err"
+rc=$?
+check "wss:// without --insecure refuses the self-signed certificate: exit 1" [ $rc -eq 1 ]
+check "and names the certificate problem" grep -q 'certificate' "$WORK/tlsbad.err"
+kill "$NGINX_PID" 2>/dev/null
+stop_pid "$VX_PID"
+
 # Nothing listens: exit 1 with a message that says so.
 "$LOADTEST" -u "ws://127.0.0.1:$(free_port)/v1/realtime" -n 2 -t 1 "$WORK/turn.wav" >/dev/null 2>"$WORK/closed.err"
 rc=$?
@@ -99,6 +168,8 @@ check "and says no session could connect" grep -q 'no session could connect to w
 check "a missing -u is a usage error (exit 2)" [ $? -eq 2 ]
 "$LOADTEST" -u "$URL" -n zero -t 1 >/dev/null 2>&1
 check "a bad -n is a usage error (exit 2)" [ $? -eq 2 ]
+"$LOADTEST" -u "$URL" -n 1 -t 1 --send-interval 10 >/dev/null 2>&1
+check "a --send-interval under 20 ms is a usage error (exit 2)" [ $? -eq 2 ]
 "$LOADTEST" -u "http://127.0.0.1:1/" -n 1 -t 1 >/dev/null 2>&1
 check "a URL that is not ws:// or wss:// is a usage error (exit 2)" [ $? -eq 2 ]
 printf 'not a wav' >"$WORK/bad.wav"
@@ -109,7 +180,8 @@ check "an unreadable WAV exits 2 and names the file" bash -c "[ $? -eq 2 ] && gr
 check "--help exits 0" [ $? -eq 0 ]
 missing=""
 for o in -u --url -n --sessions -t --turns --ramp --key --pid --json --think --speed --duration \
-         --timeout --silence --output-rate --provider-latency --metrics --insecure --help --version; do
+         --timeout --silence --output-rate --provider-latency --metrics --insecure --send-interval \
+         --help --version; do
     grep -q -- "$o\\b" "$WORK/help.txt" || missing="$missing $o"
 done
 check "--help mentions every option" [ -z "$missing" ]

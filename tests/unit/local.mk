@@ -34,6 +34,14 @@ tests_unit_test_wav_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools
 tests_unit_test_wav_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wav_LDADD = $(CMOCKA_LIBS)
 
+# The timer heap of tools/voxray-loadtest.
+check_PROGRAMS += tests/unit/test_lt_timer
+TESTS += tests/unit/test_lt_timer
+tests_unit_test_lt_timer_SOURCES = tests/unit/test_lt_timer.c tools/lt_timer.c tools/lt_timer.h
+tests_unit_test_lt_timer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools
+tests_unit_test_lt_timer_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_lt_timer_LDADD = $(CMOCKA_LIBS)
+
 # Durable file operations of the recording pipeline.
 check_PROGRAMS += tests/unit/test_fsutil
 TESTS += tests/unit/test_fsutil
