@@ -18,6 +18,12 @@ function rssKiB(pid) {
     return Number(m[1]);
 }
 
+// Under AddressSanitizer freed memory stays resident (its quarantine):
+// the return is only asserted on a normal build.
+function sanitized(pid) {
+    return readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libasan');
+}
+
 async function talk(d, n) {
     const clients = [];
     for (let i = 0; i < n; i++) clients.push(await d.connect());
@@ -33,6 +39,10 @@ async function talk(d, n) {
 
 vtest(`resident memory returns after ${SESSIONS} sessions end`, { timeout: 180000 }, async () => {
     const d = await Daemon.start(simConfig({ latency: '200ms', reply: 'one two three four five six seven eight' }));
+    if (sanitized(d.pid)) {
+        console.log('# AddressSanitizer build: freed memory stays in its quarantine, nothing to assert');
+        return;
+    }
     // One session first, so what every process keeps once it served one
     // (libraries' tables, the first arena, thread stacks) is in the baseline.
     await Promise.all((await talk(d, 1)).map((c) => c.close()));
