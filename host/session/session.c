@@ -22,10 +22,6 @@
 #include "pipeline/stage.h"
 #include "base/worker.h"
 
-#define CLOSE_NORMAL TRANSPORT_CLOSE_NORMAL
-#define CLOSE_GOING_AWAY TRANSPORT_CLOSE_GOING_AWAY
-#define CLOSE_POLICY TRANSPORT_CLOSE_POLICY
-#define CLOSE_TRY_AGAIN TRANSPORT_CLOSE_TRY_AGAIN
 
 static atomic_int g_sessions;
 static int g_sample_rate = 100;
@@ -277,14 +273,14 @@ static void tick_task(session *s, void *arg)
         sess_error(s, "invalid_request_error", "session_expired",
                    "the session reached its maximum duration ([session] max_duration)", NULL, NULL);
         s->end_reason = "max_duration";
-        s->tp->close(s->conn, CLOSE_NORMAL, "session expired");
+        s->tp->close(s->conn, TRANSPORT_CLOSE_NORMAL, "session expired");
         return;
     }
     if (st->session_idle_timeout_ms > 0 && now - s->t_last_msg_ns >= (uint64_t)st->session_idle_timeout_ms * 1000000ull) {
         sess_error(s, "invalid_request_error", "session_idle_timeout",
                    "no client message for too long ([session] idle_timeout)", NULL, NULL);
         s->end_reason = "idle_timeout";
-        s->tp->close(s->conn, CLOSE_NORMAL, "idle timeout");
+        s->tp->close(s->conn, TRANSPORT_CLOSE_NORMAL, "idle timeout");
         return;
     }
     uint32_t next = 1000;
@@ -316,7 +312,7 @@ static void start_task(session *s, void *arg)
             sess_error(s, "server_error", "session_store_unavailable", m, "session_id", NULL);
             log_warn("resume refused: the session store is unavailable", "session_id", s->resume_id, "error", why);
             s->end_reason = "store_unavailable";
-            s->tp->close(s->conn, CLOSE_TRY_AGAIN, "session store unavailable");
+            s->tp->close(s->conn, TRANSPORT_CLOSE_TRY_AGAIN, "session store unavailable");
             return;
         }
         if (!resumed) {
