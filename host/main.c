@@ -56,7 +56,8 @@ static void usage(FILE *f)
             "\n"
             "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
             "  -t, --check-config    validate the configuration and the plugins it names, then exit 0/1\n"
-            "      --list-plugins    list the plugin files found in plugin_dir\n"
+            "      --list-plugins    list the plugin files found in plugin_dir; exits 2 if\n"
+            "                        any is REFUSED, 1 if no directory can be read\n"
             "      --plugin-help NAME  describe plugin NAME and its configuration keys\n"
             "      --plugin-dir DIR  override [server] plugin_dir for --list-plugins/--plugin-help\n"
             "      --replay-recordings  upload every recording in [recording] dead_letter_dir now\n"
@@ -118,7 +119,8 @@ static int list_plugins(const char *dir)
         return 1;
     }
     if (n == 0) printf("(none)\n");
-    return 0;
+    /* Exit 2 when a file is refused, so packaging scripts notice. */
+    return bad ? 2 : 0;
 }
 
 /* ------------------------------------------------------------ --plugin-help */
@@ -133,6 +135,7 @@ static const char *type_name(vx_config_type t)
     case VX_CFG_ENUM: return "enum";
     case VX_CFG_DURATION: return "duration";
     case VX_CFG_ADDRESS: return "address";
+    case VX_CFG_SIZE: return "size";
     default: return "?";
     }
 }

@@ -136,6 +136,8 @@ struct vx_metric {
 static pthread_mutex_t ck_metric_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vx_metric *ck_metrics;
 static unsigned long ck_metric_bad; /* calls with a wrong type or value */
+static unsigned long ck_metric_refused; /* names refused, as the daemon refuses them */
+static char ck_metric_why[256];         /* the first refusal */
 
 static int ck_log_enabled(vx_host *h, int level) {
     (void)h;
@@ -146,8 +148,10 @@ static void ck_vlog(vx_host *h, int level, const char *fmt, va_list ap) {
     static const char *names[] = {"debug", "info", "warn", "error"};
     char line[2048];
 
-    if (!ck_log_enabled(h, level)) return;
+    if (!ck_log_enabled(h, level) && h != NULL) return;
     vsnprintf(line, sizeof line, fmt, ap);
+    if (h == NULL) loader_entry_note(level, line); /* the reason an entry refuses */
+    if (!ck_log_enabled(h, level)) return;
     /* One fprintf per line so lines from plugin threads do not interleave. */
     fprintf(stderr, "%s %s: %s\n", h ? h->prefix : "[plugin]",
             level >= 0 && level <= 3 ? names[level] : "?", line);
@@ -170,25 +174,48 @@ static const char *ck_config_get(vx_host *h, const char *key) {
     return NULL;
 }
 
+static int ck_config_int(vx_host *h, const char *key, int64_t *out) {
+    return h ? cfg_kv_get(h->items, h->n_items, key, CFG_GET_INT, out) : VX_EINVAL;
+}
+static int ck_config_float(vx_host *h, const char *key, double *out) {
+    return h ? cfg_kv_get(h->items, h->n_items, key, CFG_GET_FLOAT, out) : VX_EINVAL;
+}
+static int ck_config_bool(vx_host *h, const char *key, int *out) {
+    return h ? cfg_kv_get(h->items, h->n_items, key, CFG_GET_BOOL, out) : VX_EINVAL;
+}
+static int ck_config_duration_ms(vx_host *h, const char *key, int64_t *out) {
+    return h ? cfg_kv_get(h->items, h->n_items, key, CFG_GET_DURATION_MS, out) : VX_EINVAL;
+}
+static int ck_config_duration_ns(vx_host *h, const char *key, int64_t *out) {
+    return h ? cfg_kv_get(h->items, h->n_items, key, CFG_GET_DURATION_NS, out) : VX_EINVAL;
+}
+static int ck_config_size(vx_host *h, const char *key, uint64_t *out) {
+    return h ? cfg_kv_get(h->items, h->n_items, key, CFG_GET_SIZE, out) : VX_EINVAL;
+}
+
 static vx_metric *ck_metric_register(vx_host *h, vx_metric_type type, const char *name,
                                      const char *help) {
     struct vx_metric *m;
-    size_t i;
+    char why[256];
 
-    (void)h;
     (void)help;
-    if (name == NULL || !name[0] || strlen(name) >= sizeof m->name) return NULL;
-    if (type < VX_METRIC_COUNTER || type > VX_METRIC_HISTOGRAM) return NULL;
-    for (i = 0; name[i]; i++) {
-        char c = name[i];
-        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-        if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return NULL;
+    /* The daemon's own rule (loader.c), so both refuse the same names. */
+    if (loader_metric_name_check((int)type, name, why, sizeof why) != 0) {
+        ck_log(h, VX_LOG_WARN, "metric refused: %s", why);
+        pthread_mutex_lock(&ck_metric_lock);
+        if (ck_metric_refused++ == 0) snprintf(ck_metric_why, sizeof ck_metric_why, "%s", why);
+        pthread_mutex_unlock(&ck_metric_lock);
+        return NULL;
     }
     pthread_mutex_lock(&ck_metric_lock);
     for (m = ck_metrics; m; m = m->next)
         if (strcmp(m->name, name) == 0) break;
-    if (m && m->type != type) m = NULL; /* type clash */
-    else if (m == NULL && (m = calloc(1, sizeof *m)) != NULL) {
+    if (m && m->type != type) { /* type clash */
+        if (ck_metric_refused++ == 0)
+            snprintf(ck_metric_why, sizeof ck_metric_why,
+                     "'%s' is already registered as another type", name);
+        m = NULL;
+    } else if (m == NULL && (m = calloc(1, sizeof *m)) != NULL) {
         m->type = type;
         snprintf(m->name, sizeof m->name, "%s", name);
         m->next = ck_metrics;
@@ -355,6 +382,12 @@ static const vx_host_api ck_api = {
     .defer_id = ck_defer_id,
     .defer_cancel = ck_defer_cancel,
     .defer_at = ck_defer_at,
+    .config_int = ck_config_int,
+    .config_float = ck_config_float,
+    .config_bool = ck_config_bool,
+    .config_duration_ms = ck_config_duration_ms,
+    .config_duration_ns = ck_config_duration_ns,
+    .config_size = ck_config_size,
 };
 
 /* ---------------------------------------------------------------- bounded calls */
@@ -1416,7 +1449,10 @@ done:
     if (p) {
         unsigned long regs = 0, ups = 0;
         for (struct vx_metric *m = ck_metrics; m; m = m->next) regs++, ups += m->updates;
-        printf("# metrics: %lu registered, %lu update(s), %lu refused\n", regs, ups, ck_metric_bad);
+        printf("# metrics: %lu registered, %lu update(s), %lu bad update(s), %lu refused\n",
+               regs, ups, ck_metric_bad, ck_metric_refused);
+        ck_check(ck_metric_refused == 0, "metrics: every name registered follows the rule",
+                 "%lu refused, the first: %s", ck_metric_refused, ck_metric_why);
         loader_close(p);
     }
     while (ck_metrics) {

@@ -490,6 +490,100 @@ int cfg_parse_duration_ms(const char *s, long long *out)
     return 0;
 }
 
+int cfg_parse_duration_ns(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s)) return -1;
+    size_t digits = strspn(s, "0123456789.");
+    double v = strtod(s, &end);
+    if ((size_t)(end - s) != digits) return -1; /* no hex, exponents, inf */
+    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
+    double mul;
+    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1e6;
+    else if (strcmp(end, "s") == 0) mul = 1e9;
+    else if (strcmp(end, "m") == 0) mul = 60e9;
+    else if (strcmp(end, "h") == 0) mul = 3600e9;
+    else return -1;
+    v *= mul;
+    if (v > 9e18) return -1;
+    *out = (long long)llround(v);
+    return 0;
+}
+
+int cfg_parse_size(const char *s, unsigned long long *out)
+{
+    static const struct {
+        const char *suffix;
+        double mul;
+    } units[] = {
+        {"", 1},           {"B", 1},
+        {"k", 1024.0},     {"K", 1024.0},     {"KiB", 1024.0},     {"kB", 1e3}, {"KB", 1e3},
+        {"M", 1048576.0},  {"MiB", 1048576.0}, {"MB", 1e6},
+        {"G", 1073741824.0}, {"GiB", 1073741824.0}, {"GB", 1e9},
+        {"T", 1099511627776.0}, {"TiB", 1099511627776.0}, {"TB", 1e12},
+    };
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s)) return -1;
+    size_t digits = strspn(s, "0123456789.");
+    double v = strtod(s, &end);
+    if ((size_t)(end - s) != digits) return -1;
+    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) != 0) continue;
+        v *= units[i].mul;
+        if (v > 1.8e19 || v != floor(v)) return -1; /* no fractions of a byte */
+        *out = (unsigned long long)v;
+        return 0;
+    }
+    return -1;
+}
+
+int cfg_kv_get(const vx_kv *items, size_t n, const char *key, cfg_get_type type, void *out)
+{
+    const char *v = NULL;
+    size_t i;
+    long long ll;
+    double d;
+    int b;
+    unsigned long long u;
+
+    if (key == NULL || out == NULL) return VX_EINVAL;
+    for (i = 0; i < n; i++)
+        if (items[i].key && strcmp(items[i].key, key) == 0) break;
+    if (i == n) return VX_ENOTFOUND;
+    v = items[i].value;
+    if (v == NULL || *v == '\0') return VX_ENOTFOUND;
+    switch (type) {
+    case CFG_GET_INT:
+        if (cfg_parse_int(v, &ll) != 0) return VX_EINVAL;
+        *(int64_t *)out = (int64_t)ll;
+        return VX_OK;
+    case CFG_GET_FLOAT:
+        if (cfg_parse_double(v, &d) != 0) return VX_EINVAL;
+        *(double *)out = d;
+        return VX_OK;
+    case CFG_GET_BOOL:
+        if (cfg_parse_bool(v, &b) != 0) return VX_EINVAL;
+        *(int *)out = b;
+        return VX_OK;
+    case CFG_GET_DURATION_MS:
+        if (cfg_parse_duration_ms(v, &ll) != 0) return VX_EINVAL;
+        *(int64_t *)out = (int64_t)ll;
+        return VX_OK;
+    case CFG_GET_DURATION_NS:
+        if (cfg_parse_duration_ns(v, &ll) != 0) return VX_EINVAL;
+        *(int64_t *)out = (int64_t)ll;
+        return VX_OK;
+    case CFG_GET_SIZE:
+        if (cfg_parse_size(v, &u) != 0) return VX_EINVAL;
+        *(uint64_t *)out = (uint64_t)u;
+        return VX_OK;
+    }
+    return VX_EINVAL;
+}
+
 int cfg_parse_address(const char *s, char *host, size_t hostlen, int *port)
 {
     const char *colon;
@@ -559,6 +653,10 @@ const char *cfg_allowed(const vx_config_key *k, char *buf, size_t len)
         else snprintf(buf, len, "duration (e.g. 250ms, 2s, 1m)");
         break;
     case VX_CFG_ADDRESS: snprintf(buf, len, "host:port, [ipv6]:port or :port"); break;
+    case VX_CFG_SIZE:
+        if (ranged) snprintf(buf, len, "size %s..%s bytes (e.g. 4096, 64k, 16MiB, 1GB)", lo, hi);
+        else snprintf(buf, len, "size in bytes (e.g. 4096, 64k, 16MiB, 1GB)");
+        break;
     case VX_CFG_STRING:
     default:
         if (k->max > 0) snprintf(buf, len, "text of at most %s bytes", hi);
@@ -602,6 +700,12 @@ int cfg_check_value(const vx_config_key *k, const char *value, char *why, size_t
     case VX_CFG_ADDRESS:
         if (cfg_parse_address(value, host, sizeof host, &port) != 0) problem = "not an address";
         break;
+    case VX_CFG_SIZE: {
+        unsigned long long sz;
+        if (cfg_parse_size(value, &sz) != 0) problem = "not a size";
+        else if (ranged && ((double)sz < k->min || (double)sz > k->max)) problem = "out of range";
+        break;
+    }
     case VX_CFG_STRING:
     default:
         if (k->max > 0 && strlen(value) > (size_t)k->max) problem = "too long";

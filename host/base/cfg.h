@@ -82,6 +82,24 @@ int cfg_parse_bool(const char *s, int *out);
 int cfg_parse_int(const char *s, long long *out);
 int cfg_parse_double(const char *s, double *out);
 int cfg_parse_duration_ms(const char *s, long long *out);
+int cfg_parse_duration_ns(const char *s, long long *out);
+/* Bytes: 4096, 64k, 64K, 64KiB (1024), 64kB, 64KB (1000); M, G likewise. */
+int cfg_parse_size(const char *s, unsigned long long *out);
+
+/* What cfg_kv_get parses a value as (the typed getters of host API 1.6). */
+typedef enum cfg_get_type {
+    CFG_GET_INT = 1,    /* int64_t */
+    CFG_GET_FLOAT,      /* double */
+    CFG_GET_BOOL,       /* int, 1 or 0 */
+    CFG_GET_DURATION_MS, /* int64_t */
+    CFG_GET_DURATION_NS, /* int64_t */
+    CFG_GET_SIZE        /* uint64_t */
+} cfg_get_type;
+
+/* Find key in items[0..n) and parse its value as `type` into *out. Returns
+ * VX_OK, VX_ENOTFOUND (no such key, or no value) or VX_EINVAL (the value is
+ * not of that type). */
+int cfg_kv_get(const vx_kv *items, size_t n, const char *key, cfg_get_type type, void *out);
 /* host:port, [v6]:port, :port. host may be empty (= all interfaces). */
 int cfg_parse_address(const char *s, char *host, size_t hostlen, int *port);
 

@@ -80,6 +80,16 @@ static const ld_kind ld_kinds[] = {
 #define LD_ALL_KINDS \
     (VX_KIND_STT | VX_KIND_LLM | VX_KIND_TTS | VX_KIND_STORE | VX_KIND_SINK)
 
+/* What the plugin logged with a NULL handle during its entry call on this
+ * thread (see loader_entry_note). */
+static _Thread_local int ld_entry_capturing;
+static _Thread_local char ld_entry_msg[200];
+
+void loader_entry_note(int level, const char *msg) {
+    if (!ld_entry_capturing || level < VX_LOG_WARN || msg == NULL) return;
+    snprintf(ld_entry_msg, sizeof ld_entry_msg, "%s", msg);
+}
+
 /* Format a refusal into err and make sure it stays one line: file names,
  * dlerror() text and plugin strings may all hold control characters. */
 static void ld_err(char *err, size_t errlen, const char *fmt, ...) VX_PRINTF(3, 4);
@@ -116,7 +126,7 @@ static int ld_check_key(const char *file, const vx_config_key *k, size_t i,
                "give it a name or end the schema with a NULL key", file, i);
         return -1;
     }
-    if (k->type < VX_CFG_STRING || k->type > VX_CFG_ADDRESS) {
+    if (k->type < VX_CFG_STRING || k->type > VX_CFG_SIZE) {
         ld_err(err, errlen, "plugin %s: config key '%.64s' has unknown type %d; "
                "use one of the VX_CFG_* types", file, k->key, (int)k->type);
         return -1;
@@ -328,11 +338,20 @@ loader_plugin *loader_open_file(const char *file, const vx_host_api *api,
     }
     /* POSIX guarantees a data pointer from dlsym() converts to a function. */
     memcpy(&entry, &sym, sizeof(entry));
+    ld_entry_capturing = 1;
+    ld_entry_msg[0] = '\0';
     d = entry(api);
+    ld_entry_capturing = 0;
     if (d == NULL) {
-        ld_err(err, errlen, "plugin %s: %s returned NULL: the plugin refused to "
-               "load (its log says why); this voxray speaks plugin ABI %d.%d",
-               file, VX_PLUGIN_ENTRY_SYMBOL, VX_ABI_MAJOR, VX_ABI_MINOR);
+        if (ld_entry_msg[0])
+            ld_err(err, errlen, "plugin %s: %s returned NULL: the plugin refused to "
+                   "load: %s (this voxray speaks plugin ABI %d.%d)", file,
+                   VX_PLUGIN_ENTRY_SYMBOL, ld_entry_msg, VX_ABI_MAJOR, VX_ABI_MINOR);
+        else
+            ld_err(err, errlen, "plugin %s: %s returned NULL: the plugin refused to "
+                   "load and logged no reason (it may log one with "
+                   "host->log(NULL, VX_LOG_ERROR, ...)); this voxray speaks plugin "
+                   "ABI %d.%d", file, VX_PLUGIN_ENTRY_SYMBOL, VX_ABI_MAJOR, VX_ABI_MINOR);
         goto fail;
     }
     if (ld_check(p, d, err, errlen) < 0) goto fail;
@@ -547,4 +566,82 @@ int loader_instance_init(const loader_plugin *p, const vx_host_api *api,
            cfg && cfg->instance ? cfg->instance : "?",
            e.msg[0] ? e.msg : "no detail given", loader_error_name(rc));
     return rc;
+}
+
+/* Host families of every plugin instance (gate.c): a plugin metric of the
+ * same name would clash with them. */
+static const char *const ld_reserved_metrics[] = {"calls_total", "call_duration_seconds",
+                                                  "inflight", "info", NULL};
+
+static int ld_ends_with(const char *s, size_t n, const char *suffix) {
+    size_t l = strlen(suffix);
+
+    return n >= l && memcmp(s + n - l, suffix, l) == 0;
+}
+
+int loader_metric_name_check(int type, const char *name, char *why, size_t len) {
+    static const char *const series_suffixes[] = {"_bucket", "_count", "_sum", "_created", NULL};
+    size_t n, i;
+
+    if (why && len) why[0] = '\0';
+    if (type < VX_METRIC_COUNTER || type > VX_METRIC_HISTOGRAM) {
+        ld_err(why, len, "unknown metric type %d; use VX_METRIC_COUNTER, _GAUGE or _HISTOGRAM",
+               type);
+        return -1;
+    }
+    if (name == NULL || name[0] == '\0') {
+        ld_err(why, len, "empty metric name");
+        return -1;
+    }
+    n = strlen(name);
+    if (n > 96) {
+        ld_err(why, len, "metric name '%.40s...' is %zu characters, at most 96", name, n);
+        return -1;
+    }
+    if (!(name[0] >= 'a' && name[0] <= 'z')) {
+        ld_err(why, len, "metric name '%.96s' must start with a lowercase letter", name);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+            ld_err(why, len, "metric name '%.96s' has '%c' at %zu: use [a-z0-9_] only", name,
+                   c, i);
+            return -1;
+        }
+    }
+    if (strstr(name, "__")) {
+        ld_err(why, len, "metric name '%.96s' contains \"__\"", name);
+        return -1;
+    }
+    if (strncmp(name, "voxray_", 7) == 0) {
+        ld_err(why, len, "metric name '%.96s' starts with voxray_: the host adds "
+               "\"voxray_plugin_\" itself, drop the prefix", name);
+        return -1;
+    }
+    for (i = 0; ld_reserved_metrics[i]; i++) {
+        if (strcmp(name, ld_reserved_metrics[i]) == 0) {
+            ld_err(why, len, "metric name '%.96s' is the host's own voxray_plugin_%s family; "
+                   "start the name with the plugin's name instead", name, name);
+            return -1;
+        }
+    }
+    for (i = 0; series_suffixes[i]; i++) {
+        if (ld_ends_with(name, n, series_suffixes[i])) {
+            ld_err(why, len, "metric name '%.96s' ends in %s, a histogram series suffix",
+                   name, series_suffixes[i]);
+            return -1;
+        }
+    }
+    if (type == VX_METRIC_COUNTER && !ld_ends_with(name, n, "_total")) {
+        ld_err(why, len, "counter '%.96s' must end in _total", name);
+        return -1;
+    }
+    if (type != VX_METRIC_COUNTER && ld_ends_with(name, n, "_total")) {
+        ld_err(why, len, "%s '%.96s' must not end in _total (only counters do)",
+               type == VX_METRIC_GAUGE ? "gauge" : "histogram", name);
+        return -1;
+    }
+    return 0;
 }

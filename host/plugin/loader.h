@@ -81,4 +81,15 @@ int loader_instance_init(const loader_plugin *p, const vx_host_api *api,
  * internal notfound; "unknown" for anything else (VX_OK included). */
 const char *loader_error_name(int code);
 
+/* The rule for a plugin metric name given to vx_host_api.metric_register
+ * (documented there): the daemon and voxray-plugin-check both apply it.
+ * type is a vx_metric_type. Returns 0, or -1 with one line in why. */
+int loader_metric_name_check(int type, const char *name, char *why, size_t len);
+
+/* Messages a plugin logs with a NULL handle (from vx_plugin_entry) while
+ * the loader calls the entry on this thread: the host's log function hands
+ * each one here, and a refusal of an entry that returned NULL quotes the
+ * last warning or error ("... refused to load: <message>"). */
+void loader_entry_note(int level, const char *msg);
+
 #endif

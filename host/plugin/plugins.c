@@ -50,13 +50,16 @@ const char *plug_kind_name(unsigned kind)
 
 static void host_vlog(vx_host *h, int level, const char *fmt, va_list ap)
 {
-    if (!log_enabled(level)) return;
+    int enabled = log_enabled(level);
+    /* Without a handle the message may be the reason an entry refuses. */
+    if (!enabled && h != NULL) return;
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
     /* Plugins often end lines with '\n'; the logger adds its own. */
     size_t l = strlen(msg);
     while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == '\r')) msg[--l] = '\0';
-    log_fmt(level, "%s%s", h ? h->prefix : "[plugin] ", msg);
+    if (h == NULL) loader_entry_note(level, msg);
+    if (enabled) log_fmt(level, "%s%s", h ? h->prefix : "[plugin] ", msg);
 }
 
 static void host_log(vx_host *h, int level, const char *fmt, ...)
@@ -119,13 +122,54 @@ static const char *host_config_get(vx_host *h, const char *key)
     return NULL;
 }
 
+/* 1.6 typed getters: the instance's validated values, parsed. */
+static int host_config_typed(vx_host *h, const char *key, cfg_get_type type, void *out)
+{
+    if (h == NULL) return VX_EINVAL;
+    return cfg_kv_get(h->pi->kv, h->pi->n_kv, key, type, out);
+}
+
+static int host_config_int(vx_host *h, const char *key, int64_t *out)
+{
+    return host_config_typed(h, key, CFG_GET_INT, out);
+}
+
+static int host_config_float(vx_host *h, const char *key, double *out)
+{
+    return host_config_typed(h, key, CFG_GET_FLOAT, out);
+}
+
+static int host_config_bool(vx_host *h, const char *key, int *out)
+{
+    return host_config_typed(h, key, CFG_GET_BOOL, out);
+}
+
+static int host_config_duration_ms(vx_host *h, const char *key, int64_t *out)
+{
+    return host_config_typed(h, key, CFG_GET_DURATION_MS, out);
+}
+
+static int host_config_duration_ns(vx_host *h, const char *key, int64_t *out)
+{
+    return host_config_typed(h, key, CFG_GET_DURATION_NS, out);
+}
+
+static int host_config_size(vx_host *h, const char *key, uint64_t *out)
+{
+    return host_config_typed(h, key, CFG_GET_SIZE, out);
+}
+
 static vx_metric *host_metric_register(vx_host *h, vx_metric_type type,
                                        const char *name, const char *help)
 {
     static const char *const labels[] = {"plugin"};
-    char full[160];
+    char full[160], why[256];
     metrics_family *f = NULL;
-    if (h == NULL || h->reg == NULL || name == NULL) return NULL;
+    if (h == NULL || h->reg == NULL) return NULL;
+    if (loader_metric_name_check((int)type, name, why, sizeof why) != 0) {
+        host_log(h, VX_LOG_WARN, "metric refused: %s", why);
+        return NULL;
+    }
     snprintf(full, sizeof full, "voxray_plugin_%s", name);
     if (help == NULL) help = name;
     switch (type) {
@@ -134,7 +178,11 @@ static vx_metric *host_metric_register(vx_host *h, vx_metric_type type,
     case VX_METRIC_HISTOGRAM: f = metrics_histogram_family(h->reg, full, help, 1, labels, NULL, 0); break;
     default: return NULL;
     }
-    if (f == NULL) return NULL;
+    if (f == NULL) {
+        host_log(h, VX_LOG_WARN, "metric refused: %s is already registered as another "
+                 "type or with other labels", full);
+        return NULL;
+    }
     const char *values[] = {h->pi->name};
     plug_metric *m = calloc(1, sizeof *m);
     if (m == NULL) return NULL;
@@ -193,6 +241,12 @@ static const vx_host_api g_api = {
     .defer_id = host_defer_id,
     .defer_cancel = host_defer_cancel,
     .defer_at = host_defer_at,
+    .config_int = host_config_int,
+    .config_float = host_config_float,
+    .config_bool = host_config_bool,
+    .config_duration_ms = host_config_duration_ms,
+    .config_duration_ns = host_config_duration_ns,
+    .config_size = host_config_size,
 };
 
 const vx_host_api *plug_host_api(void) { return &g_api; }

@@ -31,9 +31,14 @@
  *   - Different streams, and store/sink calls, run concurrently on host worker
  *     threads; a plugin instance must be safe for that (lock inside if not).
  *   - cancel() is idempotent, may be called from any thread at any time before
- *     close(), and must not block for long; after it the plugin should stop
- *     producing events soon and must end the stream with on_error(VX_ECANCELED)
- *     or its normal completion event.
+ *     close(), and must not block for long; after it the plugin must end the
+ *     stream with on_error(VX_ECANCELED) or its normal completion event
+ *     within VX_CANCEL_MS (100 ms) of the cancel() call, and deliver nothing
+ *     else in between but output already on its way. voxray-plugin-check
+ *     times this and fails a plugin that takes longer, with the time it
+ *     took. A plugin waiting on its own timer or socket wakes up for cancel
+ *     (defer_cancel the timer, shutdown() the socket) rather than sleeping
+ *     out a delay.
  *   - Events may fire from any thread, including plugin-owned threads and the
  *     calling thread during the call that caused them. Event callbacks only
  *     enqueue work in the host; they never call back into the plugin.
@@ -48,6 +53,23 @@
  *     *out set, the host close()s that stream. A plugin that does neither
  *     is abandoned by the host after the timeout (the call's thread stays
  *     blocked until the call returns).
+ *
+ * Errors
+ *   - A call that fails returns a negative VX_E* code, fills err (the same
+ *     code, a message) and fires no event for that call. A start call that
+ *     cannot serve its input (generate with no user message, synthesize of
+ *     an empty text, feed or finish after cancel) either refuses it so, or,
+ *     where the provider legitimately answers such input, accepts it and ends
+ *     the stream with exactly one terminal event. voxray-plugin-check drives
+ *     these cases. The host counts a failed stage call in
+ *     {stt,llm,tts}_errors_total{error_type=...} and
+ *     voxray_plugin_calls_total{status=...} under the code's name: invalid
+ *     nomem notsup timeout unavailable ratelimit auth canceled protocol
+ *     internal notfound (a code outside VX_E* counts as "unknown").
+ *     err->retryable set: the host repeats the call on the same provider
+ *     (up to the stage's `retries`, with backoff). Any error before the
+ *     first output then falls back to the stage's next provider; an error
+ *     after output reached the client ends the turn with that error.
  *
  * Ownership
  *   - Strings and buffers passed *into* a plugin call are owned by the host and
@@ -86,8 +108,11 @@ extern "C" {
  *      at cancel and close, so a stream needs no thread of its own).
  *   5  vx_host_api.defer_at (a timer due at an absolute time on now_ns's
  *      clock, to the nanosecond rather than the millisecond).
+ *   6  vx_host_api typed config getters (config_int, config_float,
+ *      config_bool, config_duration_ms, config_duration_ns, config_size);
+ *      VX_CFG_SIZE; VX_CANCEL_MS.
  */
-#define VX_ABI_MINOR 5
+#define VX_ABI_MINOR 6
 
 #if defined(__GNUC__)
 #define VX_EXPORT __attribute__((visibility("default")))
@@ -96,6 +121,10 @@ extern "C" {
 #define VX_EXPORT
 #define VX_PRINTF(f, a)
 #endif
+
+/* After cancel() a stream delivers its terminal event (on_error with
+ * VX_ECANCELED, or its normal completion) within this many milliseconds. */
+#define VX_CANCEL_MS 100
 
 /* ---------------------------------------------------------------- errors */
 
@@ -153,8 +182,12 @@ typedef enum vx_config_type {
     VX_CFG_FLOAT,      /* real number within [min, max] */
     VX_CFG_BOOL,       /* true/false/yes/no/on/off/1/0 */
     VX_CFG_ENUM,       /* one of `choices`, separated by '|' */
-    VX_CFG_DURATION,   /* milliseconds; accepts 250ms, 2s, 1m or a bare number of ms */
-    VX_CFG_ADDRESS     /* host:port */
+    VX_CFG_DURATION,   /* a number with unit ms, s, m or h, or a bare number of ms:
+                        * 250ms, 1.5s, 2m; fractions allowed; min/max in ms */
+    VX_CFG_ADDRESS,    /* host:port */
+    VX_CFG_SIZE        /* 1.6: bytes: 4096, 64k/64KiB, 16M/16MiB, 1G/1GiB (powers
+                        * of 1024) or 64kB, 16MB, 1GB (powers of 1000); min/max
+                        * in bytes. A host older than 1.6 refuses a schema with it. */
 } vx_config_type;
 
 #define VX_CFG_REQUIRED (1u << 0) /* the instance section must set it */
@@ -209,7 +242,9 @@ typedef struct vx_host_api {
 
     /* Log one message through the host logger, prefixed with the kind and
      * instance name ("[store:redis] ..."). Secret configuration values that
-     * appear in the text are masked by the host. */
+     * appear in the text are masked by the host. h may be NULL where the
+     * plugin has no handle yet (vx_plugin_entry): the prefix is then
+     * "[plugin] ". */
     void (*log)(vx_host *h, int level, const char *fmt, ...) VX_PRINTF(3, 4);
     void (*vlog)(vx_host *h, int level, const char *fmt, va_list ap);
     int (*log_enabled)(vx_host *h, int level);
@@ -233,7 +268,19 @@ typedef struct vx_host_api {
 
     /* Plugin-defined metrics. Register at init only. The host prefixes the
      * name with "voxray_plugin_" and adds the label plugin="<instance>".
-     * Returns NULL on a bad name or type clash. */
+     * The name rule (the host and voxray-plugin-check apply the same one):
+     *   - 1 to 96 characters of [a-z0-9_], starting with a letter, without
+     *     the "voxray_" prefix (the host adds it) and without "__";
+     *   - a counter ends in "_total", a gauge or histogram does not;
+     *   - none ends in "_bucket", "_count", "_sum" or "_created" (the
+     *     series suffixes of a histogram);
+     *   - not one of the host's own plugin families: calls_total,
+     *     call_duration_seconds, inflight, info;
+     *   - start it with the plugin's name ("store_memory_keys") so two
+     *     plugins do not clash.
+     * Returns NULL on a refused name or a type clash with a name already
+     * registered as another type; the host then logs a warning with the
+     * reason. metric_add/set/observe on NULL do nothing. */
     vx_metric *(*metric_register)(vx_host *h, vx_metric_type type,
                                   const char *name, const char *help);
     void (*metric_add)(vx_metric *m, double v);     /* counter (v >= 0) or gauge */
@@ -258,6 +305,26 @@ typedef struct vx_host_api {
      * a delay up to the next millisecond adds 0.5 ms on average. A time
      * already past is due at once. Same returns and *id as defer_id. */
     int (*defer_at)(vx_host *h, uint64_t due_ns, void (*fn)(void *arg), void *arg, uint64_t *id);
+
+    /* 1.6. Typed config getters: the validated value (or default) of `key`
+     * parsed the way the host validated it, so a plugin parses nothing.
+     * Each returns VX_OK with *out set, VX_ENOTFOUND when the key is not
+     * in the schema or has no value (nothing set, no default; *out is left
+     * alone, so preset it to a fallback), or VX_EINVAL when the value is not
+     * of that type (e.g. config_bool on an enum key). config_get keeps
+     * returning the raw text.
+     *   config_int          VX_CFG_INT (any integer text)
+     *   config_float        VX_CFG_FLOAT or INT
+     *   config_bool         VX_CFG_BOOL: 1 or 0
+     *   config_duration_ms  VX_CFG_DURATION: "1.5s" -> 1500 (rounded)
+     *   config_duration_ns  VX_CFG_DURATION: "1.5s" -> 1500000000
+     *   config_size         VX_CFG_SIZE (or a bare INT): "64k" -> 65536 */
+    int (*config_int)(vx_host *h, const char *key, int64_t *out);
+    int (*config_float)(vx_host *h, const char *key, double *out);
+    int (*config_bool)(vx_host *h, const char *key, int *out);
+    int (*config_duration_ms)(vx_host *h, const char *key, int64_t *out);
+    int (*config_duration_ns)(vx_host *h, const char *key, int64_t *out);
+    int (*config_size)(vx_host *h, const char *key, uint64_t *out);
 } vx_host_api;
 
 /* True when the host table is new enough to hold `field`. */
@@ -502,7 +569,12 @@ typedef struct vx_plugin_info {
 #define VX_PLUGIN_INFO_SIZE_1_0 offsetof(vx_plugin_info, health)
 
 /* The single symbol a plugin exports. Called once per loaded file; may return
- * NULL to refuse loading (e.g. the host's ABI is too old for it). */
+ * NULL to refuse loading (e.g. the host's ABI is too old for it). Before
+ * refusing, say why with host->log(NULL, VX_LOG_ERROR, ...): a NULL handle
+ * is allowed in log, vlog and log_enabled (and only there) and logs with
+ * a "[plugin]" prefix; the host's refusal line points at that log. Keep
+ * the entry free of side effects: it runs for --list-plugins and
+ * voxray-plugin-check too. */
 typedef const vx_plugin_info *(*vx_plugin_entry_fn)(const vx_host_api *host);
 #define VX_PLUGIN_ENTRY_SYMBOL "vx_plugin_entry"
 

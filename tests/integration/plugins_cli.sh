@@ -6,7 +6,16 @@
 DIRS="$PLUGIN_DIR:$TEST_PLUGIN_DIR"
 
 "$VOXRAY" --list-plugins --plugin-dir "$DIRS" >"$WORK/list" 2>&1
-check "--list-plugins exits 0" [ $? -eq 0 ]
+rc=$?
+check "--list-plugins exits 2 when it lists a file as REFUSED" [ $rc -eq 2 ]
+"$VOXRAY" --list-plugins --plugin-dir "$PLUGIN_DIR" >"$WORK/list0" 2>&1
+rc=$?
+check "--list-plugins exits 0 when every file loads" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || diag "$(grep REFUSED "$WORK/list0")"
+"$VOXRAY" --list-plugins --plugin-dir "$WORK/no-such-dir" >"$WORK/list1" 2>&1
+check "--list-plugins exits 1 when no plugin directory can be read" [ $? -eq 1 ]
+check "--list-plugins quotes the reason an entry logged when it refused to load" \
+    grep -Eq '^entry_logs +REFUSED +plugin .*entry_logs.so: vx_plugin_entry returned NULL: the plugin refused to load: entry_logs: needs the frobnicator device, none found' "$WORK/list"
 check "--list-plugins shows store_memory with kind, version and ABI" grep -Eq '^store_memory +store +[0-9.]+ +ABI 1\.[0-9]+ ' "$WORK/list"
 check "--list-plugins shows store_redis" grep -q '^store_redis ' "$WORK/list"
 check "--list-plugins shows a multi-kind plugin's kinds" grep -Eq '^multi_kind +stt,llm,tts ' "$WORK/list"
@@ -62,9 +71,29 @@ start_refused "a plugin whose init fails stops start-up with its reason" \
 start_refused "a file that is not a plugin is refused" \
     'ERROR plugin .*/no_entry.so: not a voxray plugin \(it exports no vx_plugin_entry symbol\)' \
     $'[session]\nstore = no_entry'
+start_refused "an entry that refuses to load says why in the refusal line" \
+    'ERROR plugin .*/entry_logs.so: vx_plugin_entry returned NULL: the plugin refused to load: entry_logs: needs the frobnicator' \
+    $'[session]\nstore = entry_logs'
 start_refused "a required plugin key that is missing is refused before init" \
     "ERROR \[plugin.mk\]: plugin multi_kind requires key 'api_key'" \
     $'[plugin.mk]\nplugin = multi_kind\n[stt]\nproviders = mk'
+
+# Metric names: the host refuses what the rule in <voxray/plugin.h> refuses,
+# logs why, and serves the names it accepts.
+VX_PORT=$(free_port)
+printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\n[session]\nstore = bad_metric\n' "$VX_PORT" "$DIRS" >"$WORK/m.ini"
+if start_voxray "$WORK/m.ini" "$WORK/m.log"; then
+    check "a plugin metric named like a host family is refused with the reason logged" \
+        grep -q "WARN \[store:bad_metric\] metric refused: metric name 'calls_total' is the host's own voxray_plugin_calls_total family" "$WORK/m.log"
+    check "a gauge ending in _total is refused with the reason logged" \
+        grep -q "metric refused: gauge 'bad_metric_level_total' must not end in _total" "$WORK/m.log"
+    body=$(curl -s "http://127.0.0.1:$VX_PORT/metrics")
+    check "the accepted name is served with the voxray_plugin_ prefix and the instance label" \
+        grep -q '^voxray_plugin_bad_metric_puts_total{plugin="bad_metric"} 1' <<<"$body"
+    stop_pid "$VX_PID"
+else
+    not_ok "voxray starts with a plugin that registers refused metric names" "$(cat "$WORK/m.log")"
+fi
 
 # An older minor is accepted and serves.
 VX_PORT=$(free_port)

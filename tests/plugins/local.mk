@@ -23,7 +23,10 @@ VX_TEST_PLUGINS = \
 	tests/plugins/small_vtable.la \
 	tests/plugins/bad_schema.la \
 	tests/plugins/sink_faulty.la \
-	tests/plugins/sink_accepts_all.la
+	tests/plugins/sink_accepts_all.la \
+	tests/plugins/slow_cancel.la \
+	tests/plugins/bad_metric.la \
+	tests/plugins/entry_logs.la
 check_LTLIBRARIES += $(VX_TEST_PLUGINS)
 EXTRA_DIST += tests/plugins/sink_valid.h
 
@@ -108,3 +111,16 @@ tests_plugins_sink_faulty_la_LDFLAGS = $(VX_PLUGIN_LINK)
 tests_plugins_sink_accepts_all_la_SOURCES = tests/plugins/sink_accepts_all.c
 tests_plugins_sink_accepts_all_la_CFLAGS = $(VX_PLUGIN_CC)
 tests_plugins_sink_accepts_all_la_LDFLAGS = $(VX_PLUGIN_LINK)
+
+tests_plugins_slow_cancel_la_SOURCES = tests/plugins/slow_cancel.c
+tests_plugins_slow_cancel_la_CFLAGS = $(VX_PLUGIN_CC)
+tests_plugins_slow_cancel_la_LDFLAGS = $(VX_PLUGIN_LINK)
+
+tests_plugins_bad_metric_la_SOURCES = tests/plugins/bad_metric.c
+tests_plugins_bad_metric_la_CFLAGS = $(VX_PLUGIN_CC)
+tests_plugins_bad_metric_la_LDFLAGS = $(VX_PLUGIN_LINK)
+
+tests_plugins_entry_logs_la_SOURCES = tests/plugins/entry_logs.c
+tests_plugins_entry_logs_la_CFLAGS = $(VX_PLUGIN_CC)
+tests_plugins_entry_logs_la_LDFLAGS = $(VX_PLUGIN_LINK)
+tests_plugins_slow_cancel_la_LIBADD = $(PTHREAD_LIBS)
