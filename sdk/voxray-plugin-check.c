@@ -460,6 +460,8 @@ typedef struct ck_rec {
     int partials, finals, errors, dones, tokens, audios;
     size_t frames, token_bytes;
     int terminals;       /* finals + errors (STT), dones + errors (LLM/TTS) */
+    uint64_t t_terminal; /* ck_now_ns() of the first terminal event, 0 none yet */
+    int events;          /* every event, terminal or not */
     int after_terminal;  /* LLM/TTS: events after the terminal one */
     int after_close;     /* events after close() returned */
     int after_error;     /* events after an on_error ("no further event follows") */
@@ -506,7 +508,8 @@ static void ck_rec_free_all(void) {
 static void ck_rec_event(ck_rec *r, int terminal) {
     if (r->closed) r->after_close++;
     if (r->errors > (r->last_event_error ? 1 : 0)) r->after_error++;
-    if (terminal) r->terminals++;
+    r->events++;
+    if (terminal && r->terminals++ == 0) r->t_terminal = ck_now_ns();
     pthread_cond_broadcast(&r->cond);
 }
 
@@ -682,6 +685,7 @@ typedef struct ck_op {
     size_t frames;
     int blocks; /* STT feed: number of blocks; cancel/close: 1 stt, 2 llm, 3 tts */
     int tools;  /* LLM generate: 1 offer CK_TOOL, 2 and pass events of ABI 1.2 */
+    int no_user; /* LLM generate: the system message only */
 } ck_op;
 
 static void ck_do_cancel(void *a) {
@@ -734,6 +738,28 @@ static void ck_close_check(const char *what, const loader_plugin *p, vx_stream *
     ck_sleep_ms(CK_SETTLE_MS);
     CK_GET(r, after_close, late);
     ck_check(late == 0, what, "%d event(s) fired after close() returned", late);
+}
+
+/* The stream of r got cancel() at t0 (ck_now_ns): its terminal event must
+ * follow within VX_CANCEL_MS. Waits up to the --timeout for it, so a plugin
+ * that sleeps out a long delay is reported with the time it took. */
+static void ck_cancel_latency(ck_rec *r, uint64_t t0, const char *k) {
+    char what[160];
+    uint64_t t;
+    double ms;
+
+    snprintf(what, sizeof what, "%s: terminal event within %d ms of cancel", k, VX_CANCEL_MS);
+    if (ck_wait_terminals(r, 1) != 0) {
+        ck_fail(what, "no terminal event after cancel: timed out after %g s", ck_timeout_s);
+        return;
+    }
+    CK_GET(r, t_terminal, t);
+    ms = t > t0 ? (double)(t - t0) / 1e6 : 0;
+    if (ms <= VX_CANCEL_MS)
+        ck_ok("%s # took %.1f ms", what, ms);
+    else
+        ck_fail(what, "took %.0f ms (VX_CANCEL_MS is %d): stop waiting on timers and I/O "
+                "when cancel() is called", ms, VX_CANCEL_MS);
 }
 
 /* ---------------------------------------------------------------- STT */
@@ -840,10 +866,16 @@ static void ck_stt(const loader_plugin *p, void *inst) {
         ck_op o = {.p = p, .s = s};
         int t, f, e;
 
+        uint64_t t0;
+
         ck_stt_feed_silence(p, s, 300, "stt: feed before cancel");
         ck_bounded("stt: finish before cancel", ck_stt_finish, &o);
+        t0 = ck_now_ns();
         ck_cancel_twice("stt: cancel is idempotent from two threads", p, s, 1);
         ck_ok("stt: cancel is idempotent from two threads");
+        /* finish asked for exactly one on_final or on_error: with cancel it
+         * is due within VX_CANCEL_MS. */
+        ck_cancel_latency(r, t0, "stt");
         ck_sleep_ms(CK_SETTLE_MS);
         pthread_mutex_lock(&r->lock);
         f = r->finals;
@@ -879,7 +911,7 @@ static void ck_llm_generate(void *a) {
     /* A host of ABI 1.2: the struct ends before on_tool_call (whose slot
      * still points at the recorder, so a plugin that reads it is caught). */
     if (o->tools == 2) ev.struct_size = VX_LLM_EVENTS_SIZE_1_3 - sizeof(void (*)(void));
-    o->rc = o->p->llm.generate(o->inst, msgs, 2, &params, &ev, &o->s, &o->err);
+    o->rc = o->p->llm.generate(o->inst, msgs, o->no_user ? 1 : 2, &params, &ev, &o->s, &o->err);
 }
 
 static void ck_tts_synthesize(void *a) {
@@ -978,6 +1010,7 @@ static void ck_stream_cancel(const loader_plugin *p, void *inst, int kind) {
     ck_rec *r = ck_rec_new();
     vx_stream *s;
     int terms, err;
+    uint64_t t0;
 
     snprintf(what, sizeof what, "%s: start a stream to cancel", k);
     if ((s = ck_start(p, inst, r, kind, text, NULL, what)) == NULL) return;
@@ -987,8 +1020,10 @@ static void ck_stream_cancel(const loader_plugin *p, void *inst, int kind) {
     else
         ck_ok("%s", what);
     snprintf(what, sizeof what, "%s: cancel is idempotent from two threads", k);
+    t0 = ck_now_ns();
     ck_cancel_twice(what, p, s, kind);
     ck_ok("%s", what);
+    ck_cancel_latency(r, t0, k);
     snprintf(what, sizeof what, "%s: cancelled stream ends with exactly one on_error or on_done", k);
     if (ck_wait_terminals(r, 1) != 0) {
         ck_fail(what, "no terminal event after cancel: timed out after %g s", ck_timeout_s);
@@ -1065,6 +1100,112 @@ static void ck_llm_tools(const loader_plugin *p, void *inst, int old_events) {
     ck_close_check(old_events ? "llm: no event after close (events of ABI 1.2)"
                               : "llm: no event after close (tools offered)",
                    p, s, r, 2);
+}
+
+/* ---------------------------------------------------------------- error returns */
+
+/* Why the error return rc/err breaks the contract, or NULL when it keeps
+ * it: a VX_E* code, the same code in err->code, a NUL-terminated message. */
+static const char *ck_error_return_bad(int rc, const vx_error *err, char *why, size_t len) {
+    if (rc > VX_EINVAL || rc < VX_ENOTFOUND)
+        snprintf(why, len, "returned %d, not a VX_E* code", rc);
+    else if (err->code != rc)
+        snprintf(why, len, "returned %s (%d) but err->code is %d", loader_error_name(rc), rc,
+                 err->code);
+    else if (memchr(err->msg, '\0', sizeof err->msg) == NULL || err->msg[0] == '\0')
+        snprintf(why, len, "returned %s (%d) without a message in err->msg",
+                 loader_error_name(rc), rc);
+    else
+        return NULL;
+    return why;
+}
+
+/* A start call (LLM generate, TTS synthesize) given input it cannot serve.
+ * Either it refuses: a VX_E* code with a message, and no event at all; or,
+ * where a provider legitimately answers such input, it accepts and the
+ * stream ends with exactly one terminal event, nothing after it. */
+static void ck_bad_start(const loader_plugin *p, void *inst, int kind) {
+    ck_rec *r = ck_rec_new();
+    ck_op o = {.p = p, .inst = inst, .r = r, .text = "", .no_user = 1};
+    const char *what = kind == 2
+        ? "llm: generate with no user message: an error code and message and no event, or one end"
+        : "tts: synthesize of an empty text: an error code and message and no event, or one end";
+    char why[384];
+    int events, terms, after, errors;
+
+    memset(&o.err, 0, sizeof o.err);
+    ck_bounded(what, kind == 2 ? ck_llm_generate : ck_tts_synthesize, &o);
+    if (o.rc < 0) {
+        const char *bad = ck_error_return_bad(o.rc, &o.err, why, sizeof why);
+
+        ck_sleep_ms(CK_SETTLE_MS);
+        CK_GET(r, events, events);
+        if (bad) ck_fail(what, "%s", bad);
+        else if (events) ck_fail(what, "returned %s but fired %d event(s)", loader_error_name(o.rc), events);
+        else ck_ok("%s # refused: %s: %s", what, loader_error_name(o.rc), o.err.msg);
+        /* A stream published in *out before a failure is the host's to close. */
+        if (o.s) ck_close_check("close after a refused start", p, o.s, r, kind);
+        return;
+    }
+    if (o.rc > 0 || o.s == NULL) {
+        ck_fail(what, "returned %d with *out %s", o.rc, o.s ? "set" : "NULL");
+        return;
+    }
+    if (ck_wait_terminals(r, 1) != 0) {
+        ck_fail(what, "accepted, but no on_done or on_error: timed out after %g s", ck_timeout_s);
+    } else {
+        ck_sleep_ms(CK_SETTLE_MS);
+        pthread_mutex_lock(&r->lock);
+        terms = r->terminals;
+        after = r->after_terminal;
+        errors = r->errors;
+        pthread_mutex_unlock(&r->lock);
+        if (terms != 1 || after)
+            ck_fail(what, "accepted, then %d terminal event(s) and %d event(s) after the first",
+                    terms, after);
+        else if (errors)
+            ck_ok("%s # accepted, ended with on_error %s: %s", what,
+                  loader_error_name(r->last_error), r->last_msg);
+        else
+            ck_ok("%s # accepted, ended with on_done", what);
+    }
+    ck_close_check(kind == 2 ? "llm: no event after close (no user message)"
+                             : "tts: no event after close (empty text)", p, o.s, r, kind);
+}
+
+/* feed and finish on a cancelled STT stream: refused with a VX_E* code and
+ * a message, or ignored; either way no event beyond the one that ended it. */
+static void ck_stt_after_cancel(const loader_plugin *p, void *inst) {
+    static const int16_t zeros[160];
+    ck_rec *r = ck_rec_new();
+    vx_stream *s = ck_stt_start(p, inst, r, "stt: open a stream to use after cancel");
+    char why[384];
+    int before, after;
+
+    if (s == NULL) return;
+    ck_cancel_twice("stt: cancel a fresh stream", p, s, 1);
+    ck_sleep_ms(CK_SETTLE_MS);
+    for (int step = 0; step < 2; step++) {
+        ck_op o = {.p = p, .s = s, .pcm = zeros, .frames = 160, .blocks = 1};
+        const char *what = step == 0
+            ? "stt: feed after cancel: an error code and message, or ignored; no event"
+            : "stt: finish after cancel: an error code and message, or ignored; no event";
+        const char *bad = NULL;
+
+        CK_GET(r, events, before);
+        memset(&o.err, 0, sizeof o.err);
+        ck_bounded(what, step == 0 ? ck_stt_feed : ck_stt_finish, &o);
+        ck_sleep_ms(CK_SETTLE_MS);
+        CK_GET(r, events, after);
+        if (o.rc != VX_OK) bad = ck_error_return_bad(o.rc, &o.err, why, sizeof why);
+        if (bad) ck_fail(what, "%s", bad);
+        else if (after > before)
+            ck_fail(what, "%s, then %d event(s) fired", o.rc ? loader_error_name(o.rc) : "VX_OK",
+                    after - before);
+        else if (o.rc) ck_ok("%s # refused: %s: %s", what, loader_error_name(o.rc), o.err.msg);
+        else ck_ok("%s # ignored", what);
+    }
+    ck_close_check("stt: no event after close (used after cancel)", p, s, r, 1);
 }
 
 /* ---------------------------------------------------------------- store */
@@ -1427,18 +1568,23 @@ int main(int argc, char **argv) {
     }
 
     k = p->info.kinds;
-    if (k & VX_KIND_STT) ck_stt(p, inst);
+    if (k & VX_KIND_STT) {
+        ck_stt(p, inst);
+        ck_stt_after_cancel(p, inst);
+    }
     if (k & VX_KIND_LLM) {
         ck_stream_complete(p, inst, 2);
         ck_stream_cancel(p, inst, 2);
         ck_stream_close_early(p, inst, 2);
         ck_llm_tools(p, inst, 0);
         ck_llm_tools(p, inst, 1);
+        ck_bad_start(p, inst, 2);
     }
     if (k & VX_KIND_TTS) {
         ck_stream_complete(p, inst, 3);
         ck_stream_cancel(p, inst, 3);
         ck_stream_close_early(p, inst, 3);
+        ck_bad_start(p, inst, 3);
     }
     if (k & VX_KIND_STORE) ck_store(p, inst);
     if (k & VX_KIND_SINK) ck_sink(p, inst, recording);

@@ -71,6 +71,23 @@ refused "a plugin missing a mandatory method fails to load, with the reason" \
 refused "a plugin whose init fails is reported" 'init' "$TEST_PLUGIN_DIR/init_fails.so"
 refused "a plugin that never answers is reported as timed out, not waited for" \
     'timed out' --config hang=silent --timeout 1 "$PLUGIN_DIR/sim.so"
+refused "a plugin that sleeps out its delay before it notices cancel fails, with the time it took" \
+    "tts: terminal event within 100 ms of cancel: took [0-9]+ ms \\(VX_CANCEL_MS is 100\\)" \
+    --config delay=500ms "$TEST_PLUGIN_DIR/slow_cancel.so"
+conforms "the same plugin conforms when its delay is 0 (cancel is noticed at once)" \
+    --config delay=0 "$TEST_PLUGIN_DIR/slow_cancel.so"
+out=$("$CHECK" --config delay=0 "$TEST_PLUGIN_DIR/slow_cancel.so" 2>/dev/null)
+check "... and it refused the empty text with a code and a message, no event" \
+    grep -q 'tts: synthesize of an empty text: .* # refused: invalid: slow_cancel: nothing to say' <<<"$out"
+refused "an error return without a message (and an event besides) is refused" \
+    'tts: synthesize of an empty text: .*returned invalid \(-1\) without a message' \
+    --config delay=0 --config bad_error=true "$TEST_PLUGIN_DIR/slow_cancel.so"
+refused "a metric name the host refuses is refused by the checker too, with the reason" \
+    "metrics: every name registered follows the rule: 2 refused, the first: metric name 'calls_total' is the host's own" \
+    "$TEST_PLUGIN_DIR/bad_metric.so"
+refused "an entry that refuses to load is reported with the reason it logged" \
+    'load: .*entry_logs.so: vx_plugin_entry returned NULL: the plugin refused to load: entry_logs: needs the frobnicator' \
+    "$TEST_PLUGIN_DIR/entry_logs.so"
 refused "an unknown --config key is refused" "unknown key 'no_such_key'" \
     --config no_such_key=1 "$EXAMPLE"
 refused "a --config value outside the schema is refused with what is allowed" \

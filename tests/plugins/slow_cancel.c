@@ -1,6 +1,8 @@
 /* A TTS plugin that notices cancel() only after sleeping out its whole
  * delay (config `delay`, default 1s): voxray-plugin-check must fail it,
- * with the time the cancelled stream took to end. */
+ * with the time the cancelled stream took to end. With bad_error = true it
+ * also breaks the error contract on an empty text: VX_EINVAL without a
+ * message, and an on_error event besides. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 typedef struct inst {
     const vx_host_api *api;
     int64_t delay_ms;
+    int bad_error;
 } inst;
 
 struct vx_stream {
@@ -44,6 +47,12 @@ static int synthesize(void *i, const char *text, const char *voice, vx_audio_for
     struct vx_stream *s;
 
     (void)voice;
+    if ((text == NULL || text[0] == '\0') && ((inst *)i)->bad_error) {
+        vx_error e = {VX_EINVAL, 0, 0, ""};
+        ev->on_error(ev->user, &e);
+        err->code = VX_EINVAL;
+        return VX_EINVAL;
+    }
     if (text == NULL || text[0] == '\0') {
         err->code = VX_EINVAL;
         snprintf(err->msg, sizeof err->msg, "slow_cancel: nothing to say");
@@ -94,6 +103,7 @@ static int init(const vx_host_api *host, vx_host *h, const vx_config *cfg, void 
     }
     in->api = host;
     if (host->config_duration_ms(h, "delay", &in->delay_ms) != VX_OK) in->delay_ms = 1000;
+    if (host->config_bool(h, "bad_error", &in->bad_error) != VX_OK) in->bad_error = 0;
     *out = in;
     return VX_OK;
 }
@@ -103,6 +113,7 @@ static void shutdown_inst(void *i) { free(i); }
 static const vx_config_key schema[] = {
     {"delay", VX_CFG_DURATION, "1s", "how long a stream sleeps before it looks at cancel",
      0, 60000, NULL, 0},
+    {"bad_error", VX_CFG_BOOL, "false", "break the error contract on an empty text", 0, 0, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, NULL, 0},
 };
 
