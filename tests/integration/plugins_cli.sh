@@ -81,8 +81,10 @@ start_refused "a required plugin key that is missing is refused before init" \
 # Metric names: the host refuses what the rule in <voxray/plugin.h> refuses,
 # logs why, and serves the names it accepts.
 VX_PORT=$(free_port)
-printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\n[session]\nstore = bad_metric\n' "$VX_PORT" "$DIRS" >"$WORK/m.ini"
+printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\n[session]\nstore = bad_metric\n[tts]\nproviders = slow_cancel\n[plugin.slow_cancel]\ndelay = 1.5s\nbad_error = on\n' "$VX_PORT" "$DIRS" >"$WORK/m.ini"
 if start_voxray "$WORK/m.ini" "$WORK/m.log"; then
+    check "the typed config getters hand a plugin parsed values (1.5s -> 1500 ms, on -> 1)" \
+        grep -q '\[tts:slow_cancel\] delay 1500 ms, bad_error 1' "$WORK/m.log"
     check "a plugin metric named like a host family is refused with the reason logged" \
         grep -q "WARN \[store:bad_metric\] metric refused: metric name 'calls_total' is the host's own voxray_plugin_calls_total family" "$WORK/m.log"
     check "a gauge ending in _total is refused with the reason logged" \

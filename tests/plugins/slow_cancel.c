@@ -104,6 +104,7 @@ static int init(const vx_host_api *host, vx_host *h, const vx_config *cfg, void 
     in->api = host;
     if (host->config_duration_ms(h, "delay", &in->delay_ms) != VX_OK) in->delay_ms = 1000;
     if (host->config_bool(h, "bad_error", &in->bad_error) != VX_OK) in->bad_error = 0;
+    host->log(h, VX_LOG_INFO, "delay %lld ms, bad_error %d", (long long)in->delay_ms, in->bad_error);
     *out = in;
     return VX_OK;
 }

@@ -715,6 +715,112 @@ static void duration_out_of_range_is_refused_in_milliseconds(void **state)
     check_refused(&k, "11m", "out of range", "duration 100ms..600000ms");
 }
 
+static void duration_ns_keeps_fractions_of_a_millisecond(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        long long ns;
+    } cases[] = {
+        {"1.5s", 1500000000LL}, {"0.25ms", 250000LL}, {"2", 2000000LL},
+        {"1m", 60000000000LL},  {"0", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        long long ns = -1;
+        if (cfg_parse_duration_ns(cases[i].text, &ns) != 0)
+            fail_msg("duration \"%s\" refused", cases[i].text);
+        assert_int_equal(ns, cases[i].ns);
+    }
+    long long ns = -7;
+    assert_int_equal(cfg_parse_duration_ns("-1s", &ns), -1);
+    assert_int_equal(cfg_parse_duration_ns("3 s", &ns), -1);
+    assert_int_equal(ns, -7);
+}
+
+static void size_accepts_binary_and_decimal_units(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned long long bytes;
+    } cases[] = {
+        {"4096", 4096},        {"64k", 65536},          {"64K", 65536},
+        {"64KiB", 65536},      {"64kB", 64000},         {"16M", 16777216},
+        {"16MiB", 16777216},   {"16MB", 16000000},      {"1G", 1073741824ULL},
+        {"1GB", 1000000000ULL}, {"1.5k", 1536},         {"0", 0},
+        {"512B", 512},
+    };
+    vx_config_key k = key_of(VX_CFG_SIZE, 0, 0, NULL, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unsigned long long b = 1;
+        if (cfg_parse_size(cases[i].text, &b) != 0) fail_msg("size \"%s\" refused", cases[i].text);
+        assert_true(b == cases[i].bytes);
+        check_ok(&k, cases[i].text);
+    }
+    static const char *const bad[] = {"-1", "1x", "", "k", " 1k", "1 k", "0.5", "1.1k", "1e3"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        unsigned long long b = 7;
+        if (cfg_parse_size(bad[i], &b) == 0) fail_msg("size \"%s\" accepted as %llu", bad[i], b);
+        check_refused(&k, bad[i], "not a size", "size in bytes (e.g. 4096, 64k");
+    }
+    vx_config_key r = key_of(VX_CFG_SIZE, 1024, 1048576, NULL, 0);
+    check_ok(&r, "1k");
+    check_ok(&r, "1M");
+    check_refused(&r, "1023", "out of range", "size 1024..1048576 bytes");
+    check_refused(&r, "2M", "out of range", "size 1024..1048576 bytes");
+}
+
+/* The typed getters of host API 1.6 (the daemon's and the checker's). */
+static void kv_get_parses_each_type_and_reports_missing_and_bad(void **state)
+{
+    (void)state;
+    static const vx_kv kv[] = {
+        {"count", "42"},     {"ratio", "0.5"},  {"on", "yes"},   {"wait", "1.5s"},
+        {"buf", "64k"},      {"unset", NULL},   {"empty", ""},   {"word", "hello"},
+        {"neg", "-3"},
+    };
+    const size_t n = sizeof kv / sizeof *kv;
+    int64_t i64 = 0;
+    uint64_t u64 = 0;
+    double d = 0;
+    int b = -1;
+
+    assert_int_equal(cfg_kv_get(kv, n, "count", CFG_GET_INT, &i64), VX_OK);
+    assert_int_equal(i64, 42);
+    assert_int_equal(cfg_kv_get(kv, n, "neg", CFG_GET_INT, &i64), VX_OK);
+    assert_int_equal(i64, -3);
+    assert_int_equal(cfg_kv_get(kv, n, "ratio", CFG_GET_FLOAT, &d), VX_OK);
+    assert_true(d == 0.5);
+    assert_int_equal(cfg_kv_get(kv, n, "count", CFG_GET_FLOAT, &d), VX_OK);
+    assert_true(d == 42.0);
+    assert_int_equal(cfg_kv_get(kv, n, "on", CFG_GET_BOOL, &b), VX_OK);
+    assert_int_equal(b, 1);
+    assert_int_equal(cfg_kv_get(kv, n, "wait", CFG_GET_DURATION_MS, &i64), VX_OK);
+    assert_int_equal(i64, 1500);
+    assert_int_equal(cfg_kv_get(kv, n, "wait", CFG_GET_DURATION_NS, &i64), VX_OK);
+    assert_int_equal(i64, 1500000000LL);
+    assert_int_equal(cfg_kv_get(kv, n, "count", CFG_GET_DURATION_MS, &i64), VX_OK);
+    assert_int_equal(i64, 42); /* a bare number is milliseconds */
+    assert_int_equal(cfg_kv_get(kv, n, "buf", CFG_GET_SIZE, &u64), VX_OK);
+    assert_true(u64 == 65536);
+
+    /* Unknown key, no value, empty value: VX_ENOTFOUND, *out untouched. */
+    i64 = 99;
+    assert_int_equal(cfg_kv_get(kv, n, "nope", CFG_GET_INT, &i64), VX_ENOTFOUND);
+    assert_int_equal(cfg_kv_get(kv, n, "unset", CFG_GET_INT, &i64), VX_ENOTFOUND);
+    assert_int_equal(cfg_kv_get(kv, n, "empty", CFG_GET_INT, &i64), VX_ENOTFOUND);
+    assert_int_equal(i64, 99);
+    /* A value of another type: VX_EINVAL, *out untouched. */
+    assert_int_equal(cfg_kv_get(kv, n, "word", CFG_GET_INT, &i64), VX_EINVAL);
+    assert_int_equal(cfg_kv_get(kv, n, "word", CFG_GET_BOOL, &b), VX_EINVAL);
+    assert_int_equal(cfg_kv_get(kv, n, "ratio", CFG_GET_INT, &i64), VX_EINVAL);
+    assert_int_equal(cfg_kv_get(kv, n, "neg", CFG_GET_DURATION_MS, &i64), VX_EINVAL);
+    assert_int_equal(cfg_kv_get(kv, n, "wait", CFG_GET_SIZE, &u64), VX_EINVAL);
+    assert_int_equal(i64, 99);
+    assert_int_equal(b, 1);
+    assert_int_equal(cfg_kv_get(kv, n, NULL, CFG_GET_INT, &i64), VX_EINVAL);
+}
+
 static void address_accepts_host_port_forms(void **state)
 {
     (void)state;
@@ -882,6 +988,9 @@ int main(void)
         T(duration_accepts_units_and_bare_milliseconds),
         T(duration_refuses_negative_unknown_unit_and_empty),
         T(duration_out_of_range_is_refused_in_milliseconds),
+        T(duration_ns_keeps_fractions_of_a_millisecond),
+        T(size_accepts_binary_and_decimal_units),
+        T(kv_get_parses_each_type_and_reports_missing_and_bad),
         T(address_accepts_host_port_forms),
         T(address_refuses_missing_or_bad_port_and_bare_ipv6),
         T(address_host_longer_than_the_buffer_is_refused),
