@@ -40,8 +40,9 @@ static const vx_config_key sim_config[] = {
      "up to 64) that fail, whatever failure_rate says", 0, 512, NULL, 0},
     {"error", VX_CFG_ENUM, "unavailable",
      "error of a failed call: unavailable (503), timeout (504), ratelimit (429) are "
-     "retryable; auth (401), internal (500), protocol (502) are not",
-     0, 0, "unavailable|timeout|ratelimit|auth|internal|protocol", 0},
+     "retryable; auth (401), internal (500), protocol (502), invalid (400: the "
+     "provider refuses the input) are not",
+     0, 0, "unavailable|timeout|ratelimit|auth|internal|protocol|invalid", 0},
     {"fail_at", VX_CFG_ENUM, "start",
      "where a failing call fails: start (the call returns the error), first_output "
      "(on_error instead of the first output), mid_stream (some output, then on_error)",
@@ -512,6 +513,7 @@ static const struct {
     {"unavailable", VX_EUNAVAIL, 1, 503}, {"timeout", VX_ETIMEDOUT, 1, 504},
     {"ratelimit", VX_ERATELIMIT, 1, 429}, {"auth", VX_EAUTH, 0, 401},
     {"internal", VX_EINTERNAL, 0, 500},   {"protocol", VX_EPROTO, 0, 502},
+    {"invalid", VX_EINVAL, 0, 400},
 };
 
 /* "2, 5": bit n-1 set for each call number n in 1..64. */

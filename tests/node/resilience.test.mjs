@@ -129,6 +129,22 @@ vtest('a non-retryable failure (auth) is not retried but falls back', async () =
     assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_auth', to: 'llm_good' }), 1);
 });
 
+vtest('a provider that refuses the input (VX_EINVAL) is counted under error_type="invalid", not retried, and falls back', async () => {
+    const d = await Daemon.start(config(
+        { llm_refuses: { failure_rate: 1, error: 'invalid' }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_refuses, llm_good', retries: 2, retry_backoff: '20ms' } }));
+    const c = await d.connect();
+    const evs = await textTurn(c, 'hi');
+    assert.equal(said(evs), 'From the good one.');
+    await c.close();
+    const m = await d.metrics();
+    assert.equal(sumMetric(m, 'llm_errors_total', { model: 'llm_refuses', error_type: 'invalid' }), 1);
+    assert.equal(calls(m, 'llm', 'llm_refuses', 'invalid'), 1);
+    assert.equal(calls(m, 'llm', 'llm_refuses'), 1, 'called once');
+    assert.equal(sumMetric(m, 'llm_retries_total'), 0, 'no retry');
+    assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_refuses', to: 'llm_good' }), 1);
+});
+
 // ------------------------------------------------------------ timeouts
 
 vtest('a provider that answers nothing (hang = silent) times out ([llm] timeout) and the next one answers', async () => {
