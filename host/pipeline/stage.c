@@ -77,10 +77,13 @@ static long long now_ms(void) { return (long long)(now_ns() / 1000000ull); }
 
 int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
 {
-    static const char *const l_hist[] = {"model", "session_id"};
-    static const char *const l_err[] = {"model", "error_type"};
+    /* `model` as the observability reference defines it; `provider`, the
+     * same instance name, is the label every provider family carries (the
+     * call-gate families too), so {provider="x"} finds all of them. */
+    static const char *const l_hist[] = {"model", "provider", "session_id"};
+    static const char *const l_err[] = {"model", "provider", "error_type"};
     static const char *const l_fb[] = {"from", "to"};
-    static const char *const l_retry[] = {"model"};
+    static const char *const l_retry[] = {"model", "provider"};
     static const double b_fast[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
                                     0.5, 0.75, 1, 1.5, 2, 3, 5, 10};
     static const double b_long[] = {0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60};
@@ -103,7 +106,7 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
         {STAGE_TTS, H_LAG, "tts_streaming_lag_seconds", "How late a streamed audio chunk arrives compared with gapless playback from the first chunk.", b_fast, 17},
     };
     for (size_t i = 0; i < sizeof hist / sizeof hist[0]; i++) {
-        f_hist[hist[i].stage][hist[i].h] = metrics_histogram_family(reg, hist[i].name, hist[i].help, 2, l_hist,
+        f_hist[hist[i].stage][hist[i].h] = metrics_histogram_family(reg, hist[i].name, hist[i].help, 3, l_hist,
                                                                     hist[i].b, hist[i].nb);
         if (f_hist[hist[i].stage][hist[i].h] == NULL) return -1;
     }
@@ -112,13 +115,13 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
     for (int st = 0; st < STAGE_COUNT; st++) {
         char help[128];
         snprintf(help, sizeof help, "%s provider errors by error_type.", st == 0 ? "STT" : st == 1 ? "LLM" : "TTS");
-        f_errors[st] = metrics_counter_family(reg, err_names[st], help, 2, l_err);
+        f_errors[st] = metrics_counter_family(reg, err_names[st], help, 3, l_err);
         snprintf(help, sizeof help, "%s fallback invocations: provider `from` failed, `to` was tried next.",
                  st == 0 ? "STT" : st == 1 ? "LLM" : "TTS");
         f_fallback[st] = metrics_counter_family(reg, fb_names[st], help, 2, l_fb);
         if (!f_errors[st] || !f_fallback[st]) return -1;
     }
-    f_retries = metrics_counter_family(reg, "llm_retries_total", "Automatic LLM retry attempts.", 1, l_retry);
+    f_retries = metrics_counter_family(reg, "llm_retries_total", "Automatic LLM retry attempts.", 2, l_retry);
     if (f_retries == NULL) return -1;
 
     for (int st = 0; st < STAGE_COUNT; st++) {
@@ -231,16 +234,16 @@ static void observe(stage_ctx *x, int st, int prov, int h, uint64_t ns)
 {
     metrics_series *s = x->hist[st][prov][h];
     if (s == NULL) {
-        const char *lv[] = {g_cfg[st].prov[prov]->name, x->label};
+        const char *lv[] = {g_cfg[st].prov[prov]->name, g_cfg[st].prov[prov]->name, x->label};
         s = x->hist[st][prov][h] = metrics_series_get(f_hist[st][h], lv);
         if (s == NULL) return;
     }
     metrics_histogram_observe_ns(s, ns);
 }
 
-static void count1(metrics_family *f, const char *a)
+static void count3(metrics_family *f, const char *a, const char *b, const char *c)
 {
-    const char *lv[] = {a};
+    const char *lv[] = {a, b, c};
     metrics_series *s = metrics_series_get(f, lv);
     if (s) {
         metrics_counter_inc(s);
@@ -802,7 +805,7 @@ static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
     c->cur = NULL;
     att_unref(a);
 
-    count2(f_errors[c->st], cfg->prov[prov]->name, gate_error_name(err->code));
+    count3(f_errors[c->st], cfg->prov[prov]->name, cfg->prov[prov]->name, gate_error_name(err->code));
     if (err->code != VX_ECANCELED) {
         int fails = atomic_fetch_add(&g_brk[c->st][prov].fails, 1) + 1;
         if (cfg->breaker_failures > 0 && fails >= cfg->breaker_failures) {
@@ -846,7 +849,7 @@ static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
     }
     if (retry_same) {
         c->retry++;
-        count1(f_retries, cfg->prov[prov]->name);
+        count2(f_retries, cfg->prov[prov]->name, cfg->prov[prov]->name);
         /* exponential backoff with full jitter */
         long long base = cfg->backoff_ms << (c->retry - 1);
         long long delay = base / 2 + (long long)(rand() % (int)(base / 2 + 1));

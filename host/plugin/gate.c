@@ -40,31 +40,35 @@ const char *gate_error_name(int code) { return loader_error_name(code); }
 
 int gate_metrics_init(metrics_registry *reg)
 {
-    static const char *const l_calls[] = {"kind", "plugin", "op", "status"};
-    static const char *const l_dur[] = {"kind", "plugin", "op"};
-    static const char *const l_inflight[] = {"kind", "plugin"};
-    static const char *const l_info[] = {"plugin", "module", "version", "abi"};
+    /* `provider` repeats the instance name under the label the stage
+     * families carry too (stage.c), so {provider="x"} selects every series
+     * of one provider instance. */
+    static const char *const l_calls[] = {"kind", "plugin", "provider", "op", "status"};
+    static const char *const l_dur[] = {"kind", "plugin", "provider", "op"};
+    static const char *const l_inflight[] = {"kind", "plugin", "provider"};
+    static const char *const l_info[] = {"plugin", "provider", "module", "version", "abi"};
     static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                      0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     f_calls = metrics_counter_family(reg, "voxray_plugin_calls_total",
-                                     "Plugin calls through the call gate, by outcome.", 4, l_calls);
+                                     "Plugin calls through the call gate, by outcome.", 5, l_calls);
     f_duration = metrics_histogram_family(reg, "voxray_plugin_call_duration_seconds",
-                                          "Duration of plugin calls (whole streams for stt/llm/tts).", 3,
+                                          "Duration of plugin calls (whole streams for stt/llm/tts).", 4,
                                           l_dur, buckets, sizeof buckets / sizeof buckets[0]);
     f_inflight = metrics_gauge_family(reg, "voxray_plugin_inflight",
-                                      "Plugin calls (or streams) currently running.", 2, l_inflight);
+                                      "Plugin calls (or streams) currently running.", 3, l_inflight);
     f_info = metrics_gauge_family(reg, "voxray_plugin_info",
-                                  "Loaded plugin instances (always 1).", 4, l_info);
+                                  "Loaded plugin instances (always 1).", 5, l_info);
     return f_calls && f_duration && f_inflight && f_info ? 0 : -1;
 }
 
-static void info_labels(const plug_instance *pi, char *abi, size_t len, const char *lv[4])
+static void info_labels(const plug_instance *pi, char *abi, size_t len, const char *lv[5])
 {
     snprintf(abi, len, "%u.%u", pi->lp->info.abi_major, pi->lp->info.abi_minor);
     lv[0] = pi->name;
-    lv[1] = pi->module;
-    lv[2] = pi->lp->info.version ? pi->lp->info.version : "";
-    lv[3] = abi;
+    lv[1] = pi->name;
+    lv[2] = pi->module;
+    lv[3] = pi->lp->info.version ? pi->lp->info.version : "";
+    lv[4] = abi;
 }
 
 gate_instance *gate_instance_new(metrics_registry *reg, plug_instance *pi)
@@ -72,7 +76,7 @@ gate_instance *gate_instance_new(metrics_registry *reg, plug_instance *pi)
     (void)reg;
     gate_instance *g = calloc(1, sizeof *g);
     char abi[16];
-    const char *lv[4];
+    const char *lv[5];
     if (g == NULL) return NULL;
     g->pi = pi;
     info_labels(pi, abi, sizeof abi, lv);
@@ -89,7 +93,7 @@ void gate_instance_free(gate_instance *g)
 {
     if (g == NULL) return;
     char abi[16];
-    const char *lv[4];
+    const char *lv[5];
     info_labels(g->pi, abi, sizeof abi, lv);
     metrics_series_remove(f_info, lv);
     metrics_series_release(g->info);
@@ -135,7 +139,7 @@ static metrics_series *inflight_series(plug_instance *pi, gate_op op)
     gate_instance *g = pi->gate;
     int k = op_kidx[op];
     metrics_series *s = slot_get(&g->inflight[k]);
-    if (s == NULL) s = resolve(&g->inflight[k], f_inflight, (const char *const[]){kind_names[k], pi->name});
+    if (s == NULL) s = resolve(&g->inflight[k], f_inflight, (const char *const[]){kind_names[k], pi->name, pi->name});
     return s;
 }
 
@@ -155,13 +159,13 @@ void gate_call_end(plug_instance *pi, gate_op op, int rc, uint64_t duration_ns)
     metrics_series *s = slot_get(&g->duration[op]);
     if (s == NULL)
         s = resolve(&g->duration[op], f_duration,
-                    (const char *const[]){op_kind[op], pi->name, op_names[op]});
+                    (const char *const[]){op_kind[op], pi->name, pi->name, op_names[op]});
     metrics_histogram_observe_ns(s, duration_ns);
     int idx = rc == 0 ? 0 : (rc < 0 && rc >= -11 ? -rc : 12);
     s = slot_get(&g->calls[op][idx]);
     if (s == NULL)
         s = resolve(&g->calls[op][idx], f_calls,
-                    (const char *const[]){op_kind[op], pi->name, op_names[op],
+                    (const char *const[]){op_kind[op], pi->name, pi->name, op_names[op],
                                           rc == 0 ? "ok" : rc == VX_ECANCELED ? "canceled"
                                                                               : gate_error_name(rc)});
     metrics_counter_inc(s);

@@ -2,13 +2,16 @@
  * The call gate: the only way host code reaches a plugin. Every call is
  * timed and counted:
  *
- *   voxray_plugin_calls_total{kind,plugin,op,status}     status = ok or the error name
- *   voxray_plugin_call_duration_seconds{kind,plugin,op}
- *   voxray_plugin_inflight{kind,plugin}
- *   voxray_plugin_info{plugin,module,version,abi}         1 per initialised instance
+ *   voxray_plugin_calls_total{kind,plugin,provider,op,status}  status = ok or the error name
+ *   voxray_plugin_call_duration_seconds{kind,plugin,provider,op}
+ *   voxray_plugin_inflight{kind,plugin,provider}
+ *   voxray_plugin_info{plugin,provider,module,version,abi}      1 per initialised instance
  *
  * `plugin` is the instance name (as in [plugin.NAME] and the stage lists),
- * `module` the plugin file. Series handles are resolved on an instance's
+ * `module` the plugin file. `provider` repeats the instance name: the stage
+ * families ({stt,llm,tts}_* and voxray_llm_tokens_total) carry it beside
+ * their `model`, so {provider="x"} selects every series of one instance.
+ * Series handles are resolved on an instance's
  * first call of each op (and outcome) and cached, so the cost per call is
  * two clock reads and a few relaxed atomic adds on per-CPU shards (no cache
  * line that two threads calling one plugin both write).

@@ -162,7 +162,7 @@ static int host_config_size(vx_host *h, const char *key, uint64_t *out)
 static vx_metric *host_metric_register(vx_host *h, vx_metric_type type,
                                        const char *name, const char *help)
 {
-    static const char *const labels[] = {"plugin"};
+    static const char *const labels[] = {"plugin", "provider"};
     char full[160], why[256];
     metrics_family *f = NULL;
     if (h == NULL || h->reg == NULL) return NULL;
@@ -173,9 +173,9 @@ static vx_metric *host_metric_register(vx_host *h, vx_metric_type type,
     snprintf(full, sizeof full, "voxray_plugin_%s", name);
     if (help == NULL) help = name;
     switch (type) {
-    case VX_METRIC_COUNTER: f = metrics_counter_family(h->reg, full, help, 1, labels); break;
-    case VX_METRIC_GAUGE: f = metrics_gauge_family(h->reg, full, help, 1, labels); break;
-    case VX_METRIC_HISTOGRAM: f = metrics_histogram_family(h->reg, full, help, 1, labels, NULL, 0); break;
+    case VX_METRIC_COUNTER: f = metrics_counter_family(h->reg, full, help, 2, labels); break;
+    case VX_METRIC_GAUGE: f = metrics_gauge_family(h->reg, full, help, 2, labels); break;
+    case VX_METRIC_HISTOGRAM: f = metrics_histogram_family(h->reg, full, help, 2, labels, NULL, 0); break;
     default: return NULL;
     }
     if (f == NULL) {
@@ -183,7 +183,7 @@ static vx_metric *host_metric_register(vx_host *h, vx_metric_type type,
                  "type or with other labels", full);
         return NULL;
     }
-    const char *values[] = {h->pi->name};
+    const char *values[] = {h->pi->name, h->pi->name};
     plug_metric *m = calloc(1, sizeof *m);
     if (m == NULL) return NULL;
     m->type = type;

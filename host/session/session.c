@@ -71,10 +71,10 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
                                               b_lat, n_lat);
     f_client_errors = metrics_counter_family(reg, "voxray_client_errors_total",
                                              "Error events sent to clients, by code.", 1, l_code);
-    static const char *const l_tokens[] = {"model", "type"};
+    static const char *const l_tokens[] = {"model", "provider", "type"};
     f_llm_tokens = metrics_counter_family(reg, "voxray_llm_tokens_total",
                                           "LLM tokens per provider instance: type input (prompt) or output, as the provider reported them (words when it did not).",
-                                          2, l_tokens);
+                                          3, l_tokens);
     if (!f_sessions || !f_active || !f_duration || !f_interruptions || !f_req_words || !f_reply_words ||
         !f_turn_latency || !f_client_errors || !f_llm_tokens)
         return -1;
@@ -95,10 +95,12 @@ void sess_count_interruption(void) { metrics_counter_inc(s_interruptions); }
 
 void sess_count_tokens(const char *model, int input, int output)
 {
-    const char *lv[2] = {model ? model : "", "input"};
+    /* provider: the same instance name as model (one selector for every
+     * series of a provider, with the call-gate families). */
+    const char *lv[3] = {model ? model : "", model ? model : "", "input"};
     for (int k = 0; k < 2; k++) {
         int n = k == 0 ? input : output;
-        lv[1] = k == 0 ? "input" : "output";
+        lv[2] = k == 0 ? "input" : "output";
         metrics_series *m = metrics_series_get(f_llm_tokens, lv);
         if (m == NULL) continue;
         if (n > 0) metrics_counter_add(m, (uint64_t)n);

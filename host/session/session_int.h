@@ -250,7 +250,7 @@ void sess_error(session *s, const char *type, const char *code, const char *mess
 void sess_schedule_tick(session *s, uint32_t ms); /* run sess_tick after ms */
 uint64_t sess_now_ns(void);
 void sess_count_interruption(void);
-/* voxray_llm_tokens_total{model, type} */
+/* voxray_llm_tokens_total{model, provider, type} */
 void sess_count_tokens(const char *model, int input, int output);
 void sess_observe_turn_latency(session *s, uint64_t ns);
 void sess_observe_words(int request, int words);

@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 
     /* The gated calls were really counted. */
     if (metrics_render(reg, &out, &len) != 0) return 2;
-    if (strstr(out, "voxray_plugin_calls_total{kind=\"store\",plugin=\"bench\",op=\"get\",status=\"ok\"}") ==
+    if (strstr(out, "voxray_plugin_calls_total{kind=\"store\",plugin=\"bench\",provider=\"bench\",op=\"get\",status=\"ok\"}") ==
         NULL) {
         fprintf(stderr, "bench_gate: calls were not counted\n");
         free(out);

@@ -90,12 +90,12 @@ check "default buckets are replaced" bash -c '! grep -q "http_request_duration_s
 c=$(metric_value 'http_request_duration_seconds_count{method="GET",route="/health",status_code="200"}' <<<"$m")
 inf=$(metric_value 'http_request_duration_seconds_bucket{method="GET",route="/health",status_code="200",le="+Inf"}' <<<"$m")
 check "duration histogram +Inf bucket equals _count" [ -n "$c" -a "$c" = "$inf" ]
-check "voxray_plugin_info names the store instance" grep -q 'voxray_plugin_info{plugin="memory",module="store_memory",version="[^"]*",abi="1\.[0-9]*"} 1' <<<"$m"
-v=$(metric_value 'voxray_plugin_calls_total{kind="store",plugin="memory",op="ping",status="ok"}' <<<"$m")
+check "voxray_plugin_info names the store instance" grep -q 'voxray_plugin_info{plugin="memory",provider="memory",module="store_memory",version="[^"]*",abi="1\.[0-9]*"} 1' <<<"$m"
+v=$(metric_value 'voxray_plugin_calls_total{kind="store",plugin="memory",provider="memory",op="ping",status="ok"}' <<<"$m")
 check "store pings go through the call gate (calls_total)" [ "${v:-0}" -ge 1 ]
-v=$(metric_value 'voxray_plugin_call_duration_seconds_count{kind="store",plugin="memory",op="ping"}' <<<"$m")
+v=$(metric_value 'voxray_plugin_call_duration_seconds_count{kind="store",plugin="memory",provider="memory",op="ping"}' <<<"$m")
 check "store pings are timed (call_duration_seconds)" [ "${v:-0}" -ge 1 ]
-v=$(metric_value 'voxray_plugin_inflight{kind="store",plugin="memory"}' <<<"$m")
+v=$(metric_value 'voxray_plugin_inflight{kind="store",plugin="memory",provider="memory"}' <<<"$m")
 check "voxray_plugin_inflight is back to 0 between calls" [ "${v:-x}" = 0 ]
 
 # Port already in use: one clear line, non-zero exit.

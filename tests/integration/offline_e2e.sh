@@ -43,8 +43,8 @@ check "ELIZA reflects the user (\"my mother\" -> \"your mother\")" \
 check "the reply audio file holds speech" bash -c "[ \$(soxi -s '$WORK/reply.wav') -gt 24000 ]"
 diag "$(jq -r -s '.[] | "you: \(.transcript) | bot: \(.reply) | ttfa \(.ttfa_ms) ms"' "$WORK/turns.json")"
 m=$(curl -s "http://127.0.0.1:$VX_PORT/metrics")
-check "stt_pocketsphinx calls are counted" grep -q 'voxray_plugin_calls_total{kind="stt",plugin="pocketsphinx",op="transcribe",status="ok"} 5' <<<"$m"
-check "llm_eliza calls are counted" grep -q 'voxray_plugin_calls_total{kind="llm",plugin="eliza",op="generate",status="ok"} 5' <<<"$m"
+check "stt_pocketsphinx calls are counted" grep -q 'voxray_plugin_calls_total{kind="stt",plugin="pocketsphinx",provider="pocketsphinx",op="transcribe",status="ok"} 5' <<<"$m"
+check "llm_eliza calls are counted" grep -q 'voxray_plugin_calls_total{kind="llm",plugin="eliza",provider="eliza",op="generate",status="ok"} 5' <<<"$m"
 stop_pid "$VX_PID"
 check "voxray stops cleanly" [ $? -eq 0 ]
 

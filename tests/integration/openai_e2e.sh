@@ -72,8 +72,8 @@ wait_status "http://127.0.0.1:$VX_PORT/ready" 200 10
 "$CLIENT" -u "ws://127.0.0.1:$VX_PORT/v1/realtime" -s 0 --json "$WORK/turn.wav" >"$WORK/t2.json" 2>"$WORK/c2.err"
 check "with the LLM service failing, the turn still completes" quiet jq -e '.status == "completed" and (.reply | length) > 0' "$WORK/t2.json"
 m=$(curl -s "http://127.0.0.1:$VX_PORT/metrics")
-check "the 5xx is counted as a retryable LLM error" grep -q 'llm_errors_total{model="ollm",error_type="unavailable"} 2' <<<"$m"
-check "the retry is counted" grep -q 'llm_retries_total{model="ollm"} 1' <<<"$m"
+check "the 5xx is counted as a retryable LLM error" grep -q 'llm_errors_total{model="ollm",provider="ollm",error_type="unavailable"} 2' <<<"$m"
+check "the retry is counted" grep -q 'llm_retries_total{model="ollm",provider="ollm"} 1' <<<"$m"
 check "the fallback to ELIZA is counted" grep -q 'llm_fallback_total{from="ollm",to="eliza"} 1' <<<"$m"
 stop_pid "$VX_PID"
 kill "$MOCK_PID" 2>/dev/null

@@ -91,7 +91,7 @@ if start_voxray "$WORK/m.ini" "$WORK/m.log"; then
         grep -q "metric refused: gauge 'bad_metric_level_total' must not end in _total" "$WORK/m.log"
     body=$(curl -s "http://127.0.0.1:$VX_PORT/metrics")
     check "the accepted name is served with the voxray_plugin_ prefix and the instance label" \
-        grep -q '^voxray_plugin_bad_metric_puts_total{plugin="bad_metric"} 1' <<<"$body"
+        grep -q '^voxray_plugin_bad_metric_puts_total{plugin="bad_metric",provider="bad_metric"} 1' <<<"$body"
     stop_pid "$VX_PID"
 else
     not_ok "voxray starts with a plugin that registers refused metric names" "$(cat "$WORK/m.log")"

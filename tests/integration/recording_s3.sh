@@ -77,7 +77,7 @@ check "... filed by the UTC date of the call" \
 check "the uploads were signed and accepted (2 PUTs, 200)" \
     bash -c "[ \$(grep -c \"^PUT /recordings/calls/.*/$id\\.\\(wav\\|json\\) 200\$\" '$WORK/s3.requests') -eq 2 ]"
 check "voxray_plugin_calls_total counts the S3 uploads" \
-    [ "$(metric 'voxray_plugin_calls_total{kind="sink",plugin="s3",op="upload",status="ok"}')" = 2 ]
+    [ "$(metric 'voxray_plugin_calls_total{kind="sink",plugin="s3",provider="s3",op="upload",status="ok"}')" = 2 ]
 stop_pid "$VX_PID"
 
 # ---------------------------------------------------------------- the example
@@ -103,7 +103,7 @@ start "$WORK/wrong.ini" "$WORK/wrong.log" VOXRAY_PLUGIN_S3_SECRET_ACCESS_KEY="$W
 id2=$(call "$WORK/c2.err")
 check "a wrong secret dead-letters the recording" wait_for is_dead "$id2"
 check "... at once: one refused attempt, no retry" \
-    [ "$(metric 'voxray_plugin_calls_total{kind="sink",plugin="s3",op="upload",status="auth"}')" = 1 ]
+    [ "$(metric 'voxray_plugin_calls_total{kind="sink",plugin="s3",provider="s3",op="upload",status="auth"}')" = 1 ]
 check "... counted as a failed job" [ "$(metric 'recording_jobs_failed_total')" = 1 ]
 check "... with the S3 error in its .error file" grep -q 'reason: not_retryable' "$DEAD/$id2.error"
 check "... naming SignatureDoesNotMatch" grep -q 'SignatureDoesNotMatch' "$DEAD/$id2.error"
@@ -140,7 +140,7 @@ check "with S3 down the upload is retried, then dead-lettered" wait_for is_dead 
 # One snapshot; a round may be under way.
 snap=$(curl -s "http://127.0.0.1:$VX_PORT/metrics")
 rounds=$(metric_value 'voxray_recording_dead_letter_total{reason="retries_exhausted"}' <<<"$snap")
-attempts=$(metric_value 'voxray_plugin_calls_total{kind="sink",plugin="s3",op="upload",status="unavailable"}' <<<"$snap")
+attempts=$(metric_value 'voxray_plugin_calls_total{kind="sink",plugin="s3",provider="s3",op="upload",status="unavailable"}' <<<"$snap")
 retries=$(metric_value 'voxray_recording_upload_retries_total' <<<"$snap")
 rounds=${rounds:-0}
 check "... dead-lettered as retries_exhausted" [ "$rounds" -ge 1 ]

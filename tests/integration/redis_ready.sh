@@ -28,7 +28,7 @@ B="http://127.0.0.1:$VX_PORT"
 start_voxray "$WORK/r.ini" "$WORK/r.log"
 check "voxray starts with store = redis" [ "$(http_code "$B/health")" = 200 ]
 check "/ready is 200 while Redis answers" wait_status "$B/ready" 200 2
-v=$(curl -s "$B/metrics" | metric_value 'voxray_plugin_calls_total{kind="store",plugin="redis",op="ping",status="ok"}')
+v=$(curl -s "$B/metrics" | metric_value 'voxray_plugin_calls_total{kind="store",plugin="redis",provider="redis",op="ping",status="ok"}')
 check "Redis pings are counted as ok calls" [ "${v:-0}" -ge 1 ]
 
 kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null
@@ -43,7 +43,7 @@ body=$(curl -s "$B/ready")
 check "the 503 body names the failing check" grep -q '"failing":"session_store"' <<<"$body"
 check "/health stays 200 while Redis is down (liveness is not readiness)" [ "$(http_code "$B/health")" = 200 ]
 m=$(curl -s "$B/metrics")
-check "failed pings are counted with their error status" grep -Eq 'voxray_plugin_calls_total\{kind="store",plugin="redis",op="ping",status="(unavailable|timeout)"\} [1-9]' <<<"$m"
+check "failed pings are counted with their error status" grep -Eq 'voxray_plugin_calls_total\{kind="store",plugin="redis",provider="redis",op="ping",status="(unavailable|timeout)"\} [1-9]' <<<"$m"
 check "voxray logged the store failure once" [ "$(grep -c 'ERROR session store check failed' "$WORK/r.log")" = 1 ]
 
 redis_start "$RPORT" || not_ok "redis-server restarts on the same port"

@@ -230,9 +230,9 @@ vtest('uploads are counted: queue metrics and sink calls through the call gate',
     assert.equal(m.get('recording_jobs_enqueued_total'), 1);
     assert.equal(m.get('recording_jobs_failed_total'), 0);
     assert.equal(m.get('recording_queue_depth'), 0);
-    assert.equal(m.get('voxray_plugin_calls_total{kind="sink",plugin="faulty",op="upload",status="ok"}'), 2, 'the WAV and its sidecar');
-    assert.equal(m.get('voxray_plugin_call_duration_seconds_count{kind="sink",plugin="faulty",op="upload"}'), 2);
-    assert.equal(m.get('voxray_plugin_inflight{kind="sink",plugin="faulty"}'), 0);
+    assert.equal(m.get('voxray_plugin_calls_total{kind="sink",plugin="faulty",provider="faulty",op="upload",status="ok"}'), 2, 'the WAV and its sidecar');
+    assert.equal(m.get('voxray_plugin_call_duration_seconds_count{kind="sink",plugin="faulty",provider="faulty",op="upload"}'), 2);
+    assert.equal(m.get('voxray_plugin_inflight{kind="sink",plugin="faulty",provider="faulty"}'), 0);
     const h = (await d.getJSON('/v1/health')).body;
     assert.equal(h.services.recording, 'available');
     assert.equal(h.providers.recording[0].queue_depth, 0);
@@ -249,7 +249,7 @@ vtest('a retryable upload failure is retried with backoff and the job succeeds',
     await d.waitMetrics((m) => m.get('recording_jobs_success_total') === 1, { what: 'the job succeeded' });
     const m = await d.metrics();
     assert.equal(m.get('voxray_recording_upload_retries_total'), 2);
-    assert.equal(m.get('voxray_plugin_calls_total{kind="sink",plugin="faulty",op="upload",status="unavailable"}'), 2);
+    assert.equal(m.get('voxray_plugin_calls_total{kind="sink",plugin="faulty",provider="faulty",op="upload",status="unavailable"}'), 2);
     assert.equal(m.get('recording_jobs_failed_total'), 0);
     assert.deepEqual(readdirSync(d.dirs.dead), [], 'nothing dead-lettered');
 });
@@ -263,7 +263,7 @@ vtest('refused credentials dead-letter the job at once (no retry); /ready stays 
     await c.close();
     await d.waitMetrics((m) => m.get('recording_jobs_failed_total') === 1, { what: 'the job failed' });
     const m = await d.metrics();
-    assert.equal(m.get('voxray_plugin_calls_total{kind="sink",plugin="faulty",op="upload",status="auth"}'), 1, 'tried once');
+    assert.equal(m.get('voxray_plugin_calls_total{kind="sink",plugin="faulty",provider="faulty",op="upload",status="auth"}'), 1, 'tried once');
     assert.equal(m.get('voxray_recording_dead_letter_total{reason="not_retryable"}'), 1);
     assert.equal(m.get('voxray_recording_dead_letter_jobs'), 1);
     assert.equal(m.get('recording_jobs_success_total'), 0);

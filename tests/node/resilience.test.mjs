@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-    Daemon, vtest, stopAll, turnAudio, joinDeltas, audioSamples, series, sumMetric, words, sleep,
+    Daemon, vtest, stopAll, parseSeries, turnAudio, joinDeltas, audioSamples, series, sumMetric, words, sleep,
 } from './lib.mjs';
 
 after(stopAll);
@@ -143,6 +143,31 @@ vtest('a provider that refuses the input (VX_EINVAL) is counted under error_type
     assert.equal(calls(m, 'llm', 'llm_refuses'), 1, 'called once');
     assert.equal(sumMetric(m, 'llm_retries_total'), 0, 'no retry');
     assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_refuses', to: 'llm_good' }), 1);
+});
+
+vtest('one selector {provider="NAME"} finds every series of a provider: seed histograms and errors (beside model), call-gate families (beside plugin)', async () => {
+    const d = await Daemon.start(config(
+        { llm_refuses: { failure_rate: 1, error: 'invalid' }, llm_good: { reply: 'From the good one.' } },
+        { llm: { providers: 'llm_refuses, llm_good', retries: 0 } }));
+    const c = await d.connect();
+    await textTurn(c, 'hi');
+    await c.close();
+    const m = await d.metrics();
+    const names = new Set();
+    for (const key of m.keys()) {
+        const { name, labels } = parseSeries(key);
+        for (const l of ['model', 'plugin']) {
+            if (labels[l] === undefined || name.endsWith('_fallback_total')) continue;
+            assert.equal(labels.provider, labels[l], `${key}: provider beside ${l}`);
+        }
+        if (labels.provider === 'llm_good') names.add(name.replace(/_(bucket|count|sum)$/, ''));
+    }
+    for (const want of ['llm_time_to_first_token_seconds', 'llm_generation_latency_seconds',
+        'voxray_llm_tokens_total', 'voxray_plugin_calls_total', 'voxray_plugin_call_duration_seconds',
+        'voxray_plugin_inflight', 'voxray_plugin_info'])
+        assert.ok(names.has(want), `{provider="llm_good"} finds ${want}: ${[...names].join(', ')}`);
+    assert.equal(sumMetric(m, 'llm_errors_total', { provider: 'llm_refuses', error_type: 'invalid' }), 1);
+    assert.equal(sumMetric(m, 'voxray_plugin_calls_total', { provider: 'llm_refuses', status: 'invalid' }), 1);
 });
 
 // ------------------------------------------------------------ timeouts

@@ -151,7 +151,7 @@ vtest('response.done carries the usage and voxray_llm_tokens_total counts it per
     const c = await d.connect();
     await say(c, 'count my words please');
     const before = await d.metrics();
-    const key = (t) => `voxray_llm_tokens_total{model="sim",type="${t}"}`;
+    const key = (t) => `voxray_llm_tokens_total{model="sim",provider="sim",type="${t}"}`;
     c.send({ type: 'response.create', response: { output_modalities: ['text'] } });
     const done = await c.next('response.done', { timeout: 15000 });
     const u = done.response.usage;
