@@ -1,5 +1,7 @@
 voxrayincludedir = $(includedir)/voxray
 voxrayinclude_HEADERS = sdk/voxray/plugin.h
+# The first-plugin guide, beside the header it explains.
+dist_voxrayinclude_DATA = sdk/README.md
 EXTRA_DIST += sdk/voxray-plugin.pc.in
 
 # The conformance checker plugin authors run on their .so: the daemon's own
@@ -12,4 +14,4 @@ voxray_plugin_check_LDADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm -ldl
 
 include $(srcdir)/sdk/examples/local.mk
 
-tests/integration/sdk.log: voxray-plugin-check$(EXEEXT) sdk/examples/tts_tone.la
+tests/integration/sdk.log: voxray-plugin-check$(EXEEXT) sdk/examples/tts_tone.la sdk/examples/stt_level.la

@@ -7,6 +7,7 @@
 
 CHECK="$top_builddir/voxray-plugin-check"
 EXAMPLE="$top_builddir/sdk/examples/.libs/tts_tone.so"
+STT_EXAMPLE="$top_builddir/sdk/examples/.libs/stt_level.so"
 
 # conforms DESCRIPTION [checker args...]: the checker exits 0 and reports no
 # failed check.
@@ -36,6 +37,10 @@ refused() {
 conforms "the example plugin conforms" "$EXAMPLE"
 conforms "the example plugin conforms as fast as possible (realtime = false)" \
     --config realtime=false --config ms_per_char=10ms "$EXAMPLE"
+conforms "the STT example plugin conforms (streaming partials and finals)" "$STT_EXAMPLE"
+out=$("$CHECK" --config partial_every=100ms "$STT_EXAMPLE" 2>&1)
+check "... its final describes the utterance, and its init read the typed getters" \
+    bash -c 'grep -q "final \"heard 1.0 s of audio" <<<"$1" && grep -q "partial every 100 ms" <<<"$1"' _ "$out"
 conforms "sim conforms (STT, LLM and TTS)" "$PLUGIN_DIR/sim.so"
 conforms "store_memory conforms" "$PLUGIN_DIR/store_memory.so"
 conforms "llm_eliza conforms" "$PLUGIN_DIR/llm_eliza.so"
@@ -104,8 +109,10 @@ pc=$(find "$inst" -name voxray-plugin.pc -path '*/pkgconfig/*' | head -1)
 icheck=$(find "$inst" -name voxray-plugin-check -type f | head -1)
 check "the SDK installs voxray-plugin.pc, voxray/plugin.h and the checker" \
     test -n "$pc" -a -n "$icheck" -a -n "$(find "$inst" -path '*/include/voxray/plugin.h')"
-check "the example is installed with the documentation" \
-    test -n "$(find "$inst" -path '*/examples/tts_tone.c')" -a -n "$(find "$inst" -path '*/examples/Makefile')"
+check "the examples are installed with the documentation" \
+    test -n "$(find "$inst" -path '*/examples/tts_tone.c')" -a -n "$(find "$inst" -path '*/examples/stt_level.c')" -a -n "$(find "$inst" -path '*/examples/Makefile')"
+check "the first-plugin guide is installed with the headers" \
+    test -n "$(find "$inst" -path '*/include/voxray/README.md')"
 
 export PKG_CONFIG_PATH="${pc%/*}" PKG_CONFIG_SYSROOT_DIR="$inst"
 cflags=$(pkg-config --cflags voxray-plugin 2>&1)
@@ -114,11 +121,13 @@ check "pkg-config gives the installed include directory and hidden visibility" \
 
 author="$WORK/author"
 mkdir -p "$author"
-cp "$top_srcdir/sdk/examples/tts_tone.c" "$top_srcdir/sdk/examples/Makefile" "$author/"
-if make -s -C "$author" CFLAGS='-O2 -Wall -Wextra -Werror' >"$WORK/author.log" 2>&1; then
-    ok "the example builds out of tree with the author Makefile, warning-free"
+cp "$top_srcdir/sdk/examples/tts_tone.c" "$top_srcdir/sdk/examples/stt_level.c" \
+    "$top_srcdir/sdk/examples/Makefile" "$author/"
+if make -s -C "$author" CFLAGS='-O2 -Wall -Wextra -Werror' >"$WORK/author.log" 2>&1 &&
+    [ -f "$author/tts_tone.so" ] && [ -f "$author/stt_level.so" ]; then
+    ok "both examples (TTS and STT) build out of tree with the author Makefile, warning-free"
 else
-    not_ok "the example builds out of tree with the author Makefile, warning-free" \
+    not_ok "both examples (TTS and STT) build out of tree with the author Makefile, warning-free" \
         "$(cat "$WORK/author.log")"
 fi
 rm -f "$author/tts_tone.so"
@@ -132,6 +141,10 @@ else
 fi
 CHECK="${icheck:-$CHECK}" conforms "the installed checker accepts the out-of-tree build" \
     "$author/tts_tone.so"
+CHECK="${icheck:-$CHECK}" conforms "the installed checker accepts the out-of-tree STT build" \
+    "$author/stt_level.so"
+ssyms=$(nm -D --defined-only "$author/stt_level.so" 2>&1 | awk '{ print $NF }')
+check "the out-of-tree STT build exports only vx_plugin_entry" test "$ssyms" = vx_plugin_entry
 syms=$(nm -D --defined-only "$author/tts_tone.so" 2>&1 | awk '{ print $NF }')
 check "the out-of-tree build exports only vx_plugin_entry" test "$syms" = vx_plugin_entry
 [ "$syms" = vx_plugin_entry ] || diag "$syms"
