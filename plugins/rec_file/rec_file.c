@@ -532,14 +532,6 @@ static int rf_parse_mode(const char *v, mode_t *out) {
     return 0;
 }
 
-static int rf_parse_bool(const char *v, int def) {
-    if (!v) return def;
-    if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcmp(v, "1"))
-        return 1;
-    if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0"))
-        return 0;
-    return def;
-}
 
 static void rf_free(rf_sink *s) {
     if (!s) return;
@@ -575,7 +567,8 @@ static int rf_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, vo
     if (!(s->dir = strdup(v))) goto oom;
     for (len = strlen(s->dir); len > 1 && s->dir[len - 1] == '/'; len--) s->dir[len - 1] = '\0';
 
-    s->fsync = rf_parse_bool(host->config_get(h, "fsync"), 1);
+    s->fsync = 1;
+    host->config_bool(h, "fsync", &s->fsync); /* parsed by the host (ABI 1.6) */
     v = host->config_get(h, "file_mode");
     if (rf_parse_mode(v ? v : "0640", &s->file_mode) != 0) {
         rf_seterr(err, code, 0, "rec_file: file_mode '%.16s' is not an octal mode like 0640", v);
@@ -682,9 +675,13 @@ static const vx_plugin_info rf_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    /* Everything used here (log, log_enabled, now_ns, config_get) exists
-     * since 1.0. */
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_get))
+    /* log, log_enabled, now_ns and config_get exist since 1.0; the typed
+     * getter config_bool since 1.6. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_bool) ||
+        !host->config_bool) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "rec_file needs a host of plugin ABI 1.6 or newer");
         return NULL;
+    }
     return &rf_info;
 }

@@ -105,19 +105,13 @@ static const vx_config_key rd_config[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Milliseconds from a duration the host has already validated: a number with
- * an optional ms/s/m/h suffix. Returns def if s is NULL. */
-static uint64_t rd_parse_ms(const char *s, uint64_t def) {
-    char *end;
-    double v;
+/* Milliseconds of the duration key `key`, parsed by the host (ABI 1.6
+ * config_duration_ms: "1.5s" is 1500); def when it has no value. */
+static uint64_t rd_cfg_ms(const vx_host_api *host, vx_host *h, const char *key, uint64_t def) {
+    int64_t ms;
 
-    if (!s) return def;
-    v = strtod(s, &end);
-    if (end == s || v < 0) return def;
-    if (strcmp(end, "s") == 0) v *= 1000;
-    else if (strcmp(end, "m") == 0) v *= 60000;
-    else if (strcmp(end, "h") == 0) v *= 3600000;
-    return (uint64_t)(v + 0.5);
+    if (host->config_duration_ms(h, key, &ms) != VX_OK || ms < 0) return def;
+    return (uint64_t)ms;
 }
 
 /* host:port or [v6]:port; an empty host means the local machine. Returns 0,
@@ -594,10 +588,10 @@ static int rd_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, vo
     v = host->config_get(h, "pool_size");
     s->pool_size = v ? atoi(v) : 4;
     if (s->pool_size < 1) s->pool_size = 1;
-    s->connect_ms = rd_parse_ms(host->config_get(h, "connect_timeout"), 500);
-    s->command_ms = rd_parse_ms(host->config_get(h, "command_timeout"), 500);
-    s->rmin_ns = rd_parse_ms(host->config_get(h, "reconnect_min"), 100) * 1000000ull;
-    s->rmax_ns = rd_parse_ms(host->config_get(h, "reconnect_max"), 2000) * 1000000ull;
+    s->connect_ms = rd_cfg_ms(host, h, "connect_timeout", 500);
+    s->command_ms = rd_cfg_ms(host, h, "command_timeout", 500);
+    s->rmin_ns = rd_cfg_ms(host, h, "reconnect_min", 100) * 1000000ull;
+    s->rmax_ns = rd_cfg_ms(host, h, "reconnect_max", 2000) * 1000000ull;
     if (s->rmax_ns < s->rmin_ns) {
         code = VX_EINVAL;
         rd_seterr(err, code, 0, "store_redis: reconnect_max must not be below reconnect_min");
@@ -714,8 +708,13 @@ static const vx_plugin_info rd_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    /* Everything used here (log, now_ns, alloc, config_get) exists since 1.0. */
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_get))
+    /* log, now_ns, alloc and config_get exist since 1.0; the typed getter
+     * config_duration_ms since 1.6. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_duration_ms) ||
+        !host->config_duration_ms) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "store_redis needs a host of plugin ABI 1.6 or newer");
         return NULL;
+    }
     return &rd_info;
 }

@@ -14,6 +14,6 @@ EXTRA_tests_unit_test_loader_DEPENDENCIES = $(VX_TEST_PLUGINS)
 # child-process helpers (tests/unit/plugin_harness.h).
 noinst_LIBRARIES += tests/unit/libharness.a
 tests_unit_libharness_a_SOURCES = tests/unit/plugin_harness.c tests/unit/plugin_harness.h \
-	host/base/defer.c host/base/defer.h
-tests_unit_libharness_a_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-VX_HARNESS_LIBS = tests/unit/libharness.a $(CMOCKA_LIBS) $(PTHREAD_LIBS) -ldl
+	host/base/defer.c host/base/defer.h host/base/cfg.c host/base/cfg.h
+tests_unit_libharness_a_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(INIH_CFLAGS)
+VX_HARNESS_LIBS = tests/unit/libharness.a $(CMOCKA_LIBS) $(INIH_LIBS) $(PTHREAD_LIBS) -ldl -lm

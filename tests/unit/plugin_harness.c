@@ -5,6 +5,7 @@
  */
 #include "plugin_harness.h"
 
+#include "base/cfg.h"
 #include "base/defer.h"
 
 #include <dlfcn.h>
@@ -140,6 +141,30 @@ static const char *th_config_get(vx_host *h, const char *key) {
     return h ? ph_host_get(h, key) : NULL;
 }
 
+/* The typed getters of host API 1.6: the daemon's own parser (cfg.c). */
+static int th_config_typed(vx_host *h, const char *key, cfg_get_type t, void *out) {
+    if (!h) return VX_EINVAL;
+    return cfg_kv_get(h->kv, h->cfg.n_items, key, t, out);
+}
+static int th_config_int(vx_host *h, const char *key, int64_t *out) {
+    return th_config_typed(h, key, CFG_GET_INT, out);
+}
+static int th_config_float(vx_host *h, const char *key, double *out) {
+    return th_config_typed(h, key, CFG_GET_FLOAT, out);
+}
+static int th_config_bool(vx_host *h, const char *key, int *out) {
+    return th_config_typed(h, key, CFG_GET_BOOL, out);
+}
+static int th_config_duration_ms(vx_host *h, const char *key, int64_t *out) {
+    return th_config_typed(h, key, CFG_GET_DURATION_MS, out);
+}
+static int th_config_duration_ns(vx_host *h, const char *key, int64_t *out) {
+    return th_config_typed(h, key, CFG_GET_DURATION_NS, out);
+}
+static int th_config_size(vx_host *h, const char *key, uint64_t *out) {
+    return th_config_typed(h, key, CFG_GET_SIZE, out);
+}
+
 static vx_metric *th_metric_register(vx_host *h, vx_metric_type type, const char *name,
                                      const char *help) {
     vx_metric *m = NULL;
@@ -191,6 +216,12 @@ const vx_host_api ph_api = {
     .defer_id = th_defer_id,
     .defer_cancel = th_defer_cancel,
     .defer_at = th_defer_at,
+    .config_int = th_config_int,
+    .config_float = th_config_float,
+    .config_bool = th_config_bool,
+    .config_duration_ms = th_config_duration_ms,
+    .config_duration_ns = th_config_duration_ns,
+    .config_size = th_config_size,
 };
 
 int ph_host_vconfig(vx_host *h, const vx_plugin_info *p, const char *instance, va_list ap) {
