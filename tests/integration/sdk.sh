@@ -70,6 +70,24 @@ check "the checker prints the plugin's kinds, version, ABI and schema" \
 check "... and every schema key with its default" \
     grep -q -e '^#   ms_per_char .*default 60ms' <<<"$out"
 
+# --- the checker under valgrind, as sdk/README.md tells authors to run it:
+# both examples, no memory error, nothing leaked. (A sanitizer build of the
+# checker cannot run under valgrind; its own reports cover that build.)
+if nm "$CHECK" 2>/dev/null | grep -q __asan_init; then
+    ok "the examples conform under valgrind # SKIP sanitizer build"
+elif ! command -v valgrind >/dev/null; then
+    not_ok "the examples conform under valgrind" "valgrind is not installed (quickstart.sh TEST_PACKAGES)"
+else
+    for ex in "--config realtime=false $EXAMPLE" "$STT_EXAMPLE"; do
+        d="${ex##*/} conforms under valgrind, without a memory error or leak"
+        # shellcheck disable=SC2086 # ex is the checker's word list
+        out=$(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=99 "$CHECK" $ex 2>"$WORK/vg.err"); rc=$?
+        if [ $rc -eq 0 ] && grep -q 'the plugin conforms' <<<"$out"; then ok "$d"
+        else not_ok "$d" "exit $rc"; diag "$(grep -v '^#' <<<"$out" | grep -v '^ok')" "$(tail -20 "$WORK/vg.err")"; fi
+    done
+fi
+
 # --- plugins that must be refused
 refused "a plugin missing a mandatory method fails to load, with the reason" \
     'load: .*missing_method.*(cancel|close|method)' "$TEST_PLUGIN_DIR/missing_method.so"
