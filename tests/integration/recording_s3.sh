@@ -108,9 +108,13 @@ check "... counted as a failed job" [ "$(metric 'recording_jobs_failed_total')" 
 check "... with the S3 error in its .error file" grep -q 'reason: not_retryable' "$DEAD/$id2.error"
 check "... naming SignatureDoesNotMatch" grep -q 'SignatureDoesNotMatch' "$DEAD/$id2.error"
 check "/ready stays 200 while recordings fail" [ "$(http_code "http://127.0.0.1:$VX_PORT/ready")" = 200 ]
-check "/v1/health shows the sink failing and the dead letter" \
-    quiet jq -e '.services.recording == "unavailable" and .providers.recording[0].dead_letter_jobs == 1' \
-    <(curl -s "http://127.0.0.1:$VX_PORT/v1/health")
+# The health thread reads the sink's status every health_interval: wait for
+# the round after the failure rather than racing it.
+sink_failing() {
+    curl -s "http://127.0.0.1:$VX_PORT/v1/health" |
+        quiet jq -e '.services.recording == "unavailable" and .providers.recording[0].dead_letter_jobs == 1'
+}
+check "/v1/health shows the sink failing and the dead letter" wait_for sink_failing
 stop_pid "$VX_PID"
 check "the secret appears in no log" bash -c "! grep -q -e '$WRONG' -e '$SECRET' '$WORK/wrong.log' '$WORK/ok.log' '$DEAD/$id2.error'"
 cp "$DEAD/$id2.wav" "$WORK/dl2.wav"
