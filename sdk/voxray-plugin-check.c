@@ -7,7 +7,13 @@
  * Loads the file with the daemon's own loader (host/plugin/loader.c), so a plugin
  * the checker accepts is one the daemon accepts; validates the configuration
  * with the daemon's rules (host/base/cfg.c), creates one instance and drives every
- * kind the plugin claims through the contract of <voxray/plugin.h>. Prints one
+ * kind the plugin claims through the contract of <voxray/plugin.h>: whole
+ * streams, cancel (idempotent, from two threads, and ended within
+ * VX_CANCEL_MS, with the time it took when late), no event after close, the
+ * error paths (generate with no user message, synthesize of an empty text,
+ * feed and finish after cancel: a VX_E* code with a message and no event, or
+ * one terminal event), tools, store round trips, sink uploads, and metric
+ * names by the daemon's own rule (loader_metric_name_check). Prints one
  * TAP line per check ("ok N - ..." / "not ok N - ...: reason"), then the plan
  * and a summary. Exit status 0 only when every check passed.
  *

@@ -14,6 +14,8 @@
  *     LLM: generate, cancel, close; TTS: synthesize, cancel, close;
  *     store: get, put, del, ping; sink: upload);
  *   - no name, or a name different from the file's base name.
+ * An entry that returns NULL is refused with the last warning or error it
+ * logged through host->log(NULL, ...), if any (loader_entry_note).
  * Accepted: an older minor; the descriptor and vtables are copied into zeroed
  * host-sized structs so methods appended after the plugin's minor read NULL.
  */

@@ -267,7 +267,8 @@ typedef struct vx_host_api {
     const char *(*config_get)(vx_host *h, const char *key);
 
     /* Plugin-defined metrics. Register at init only. The host prefixes the
-     * name with "voxray_plugin_" and adds the label plugin="<instance>".
+     * name with "voxray_plugin_" and adds the labels plugin and provider,
+     * both "<instance>" (the label every family about a provider carries).
      * The name rule (the host and voxray-plugin-check apply the same one):
      *   - 1 to 96 characters of [a-z0-9_], starting with a letter, without
      *     the "voxray_" prefix (the host adds it) and without "__";
