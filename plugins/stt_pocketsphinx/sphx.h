@@ -19,6 +19,19 @@
  * until the stream is off the queue and not running, so no event fires
  * afterwards.
  *
+ * Cepstral mean normalisation: the decoder normalises each utterance with
+ * the mean of the speech before it (live CMN); a fresh decoder starts from
+ * the model's prior (cmninit). When the audio is far from that mean, as
+ * flite's 8 kHz voice is from the prior (the first "hello how are you" came
+ * out "hello are you"), or a new caller's channel from the previous one's,
+ * the first words are misheard. So a stream watches the running mean of
+ * each utterance's speech: once restart_after of audio has passed (or at the
+ * utterance's end, if sooner) and it lies more than cmn_restart from the mean
+ * in use, the decoder takes the running mean, and the utterance starts over
+ * on the audio kept so far (at most restart_window, at most one restart an
+ * utterance). The restart happens while the caller is still talking, so a
+ * final comes no later, except for utterances shorter than restart_after.
+ *
  * sphinxbase logs through one process-wide callback. The plugin installs it
  * with its first instance and routes each message to the host logger of the
  * instance whose decoder runs on the calling thread (a thread-local), so
@@ -52,6 +65,9 @@ typedef struct sphx_inst {
     size_t partial_samples; /* audio between partial hypotheses; 0: none */
     size_t chunk_samples;   /* audio handed to the decoder per call */
     size_t queue_max;       /* samples a stream may hold undecoded */
+    double cmn_restart;     /* cepstral mean distance that restarts an utterance; 0: none */
+    size_t restart_after;   /* samples of an utterance before the mean is compared */
+    size_t restart_window;  /* samples of an utterance kept to decode again */
     vx_metric *m_busy;      /* gauge: decoders lent to streams (NULL: none) */
     vx_metric *m_timeouts;  /* counter: opens that found no decoder in time */
 
