@@ -25,12 +25,13 @@
  * flite's 8 kHz voice is from the prior (the first "hello how are you" came
  * out "hello are you"), or a new caller's channel from the previous one's,
  * the first words are misheard. So a stream watches the running mean of
- * each utterance's speech: once restart_after of audio has passed (or at the
- * utterance's end, if sooner) and it lies more than cmn_restart from the mean
- * in use, the decoder takes the running mean, and the utterance starts over
- * on the audio kept so far (at most restart_window, at most one restart an
- * utterance). The restart happens while the caller is still talking, so a
- * final comes no later, except for utterances shorter than restart_after.
+ * each utterance's speech: after restart_after of audio, then at twice and
+ * four times that ... and at the utterance's end, while it is within
+ * restart_window, it is compared with the mean in use; when they lie more
+ * than cmn_restart apart, the decoder takes the running mean and the
+ * utterance starts over on the audio kept so far. The restarts happen while
+ * the caller is still talking; only one at the utterance's end delays its
+ * final (once per new channel: later utterances start from the new mean).
  *
  * sphinxbase logs through one process-wide callback. The plugin installs it
  * with its first instance and routes each message to the host logger of the
