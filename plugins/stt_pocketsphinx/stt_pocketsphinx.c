@@ -359,7 +359,7 @@ static int sphx_build_argv(sphx_inst *in, const vx_config *cfg, vx_error *err) {
     const char *jsgf = sphx_cfg(cfg, "jsgf");
     char rate[16];
     size_t max, n = 0;
-    char *p;
+    char *p, *save = NULL;
 
     if (!(in->words = strdup(sphx_cfg(cfg, "extra_args")))) goto fail;
     max = SPHX_OWNED_ARGS + strlen(in->words) / 2 + 2;
@@ -379,7 +379,8 @@ static int sphx_build_argv(sphx_inst *in, const vx_config *cfg, vx_error *err) {
     SPHX_ARG("-samprate");
     SPHX_ARG(rate);
 #undef SPHX_ARG
-    for (p = strtok(in->words, " \t\r\n"); p; p = strtok(NULL, " \t\r\n")) in->argv[n++] = p;
+    for (p = strtok_r(in->words, " \t\r\n", &save); p; p = strtok_r(NULL, " \t\r\n", &save))
+        in->argv[n++] = p;
     in->argc = (int)n;
     return VX_OK;
 fail:

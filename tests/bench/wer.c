@@ -219,8 +219,10 @@ out:
 
 static size_t split(char *s, char **w) {
     size_t n = 0;
+    char *save = NULL;
 
-    for (char *p = strtok(s, " "); p && n < MAX_WORDS; p = strtok(NULL, " ")) w[n++] = p;
+    for (char *p = strtok_r(s, " ", &save); p && n < MAX_WORDS; p = strtok_r(NULL, " ", &save))
+        w[n++] = p;
     return n;
 }
 
@@ -346,7 +348,7 @@ int main(int argc, char **argv) {
     printf("%zu sentences per voice; settings:", N_CORPUS);
     for (size_t i = 0; i < n_over; i++) printf(" %s=%s", over_key[i], over_val[i]);
     printf("%s\n", n_over ? "" : " the defaults");
-    for (char *v = strtok(voices, ","); v; v = strtok(NULL, ",")) {
+    for (char *vs = NULL, *v = strtok_r(voices, ",", &vs); v; v = strtok_r(NULL, ",", &vs)) {
         score first = {0}, later = {0};
         if (run_voice(dir, v, &first, &later) != 0) {
             rc = 1;
