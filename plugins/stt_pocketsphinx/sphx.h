@@ -19,6 +19,20 @@
  * until the stream is off the queue and not running, so no event fires
  * afterwards.
  *
+ * Cepstral mean normalisation: the decoder normalises each utterance with
+ * the mean of the speech before it (live CMN); a fresh decoder starts from
+ * the model's prior (cmninit). When the audio is far from that mean, as
+ * flite's 8 kHz voice is from the prior (the first "hello how are you" came
+ * out "hello are you"), or a new caller's channel from the previous one's,
+ * the first words are misheard. So a stream watches the running mean of
+ * each utterance's speech: after restart_after of audio, then at twice and
+ * four times that ... and at the utterance's end, while it is within
+ * restart_window, it is compared with the mean in use; when they lie more
+ * than cmn_restart apart, the decoder takes the running mean and the
+ * utterance starts over on the audio kept so far. The restarts happen while
+ * the caller is still talking; only one at the utterance's end delays its
+ * final (once per new channel: later utterances start from the new mean).
+ *
  * sphinxbase logs through one process-wide callback. The plugin installs it
  * with its first instance and routes each message to the host logger of the
  * instance whose decoder runs on the calling thread (a thread-local), so
@@ -52,6 +66,9 @@ typedef struct sphx_inst {
     size_t partial_samples; /* audio between partial hypotheses; 0: none */
     size_t chunk_samples;   /* audio handed to the decoder per call */
     size_t queue_max;       /* samples a stream may hold undecoded */
+    double cmn_restart;     /* cepstral mean distance that restarts an utterance; 0: none */
+    size_t restart_after;   /* samples of an utterance before the mean is compared */
+    size_t restart_window;  /* samples of an utterance kept to decode again */
     vx_metric *m_busy;      /* gauge: decoders lent to streams (NULL: none) */
     vx_metric *m_timeouts;  /* counter: opens that found no decoder in time */
 

@@ -18,8 +18,12 @@
  * and the decoder is destroyed at close instead of going back to the pool.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sphinxbase/cmn.h>
+#include <sphinxbase/feat.h>
 
 #include "sphx.h"
 
@@ -27,6 +31,9 @@
 /* Blocks (100-200 ms of audio each) a decoder thread decodes for one
  * stream before it serves the next one in the run queue. */
 #define SPHX_SLICE 5
+/* Frames (10 ms each) of an utterance's speech before its mean is trusted. */
+#define SPHX_CMN_MIN_FRAMES 10
+#define SPHX_CMN_MAX_VEC 64
 
 typedef struct sphx_block {
     struct sphx_block *next;
@@ -63,6 +70,10 @@ struct vx_stream {
     int in_utt;
     int broken;
     size_t utt_samples, next_partial;
+    int cmn_done;     /* this utterance is past the window: no more checks */
+    size_t cmn_next;  /* its audio at the next check */
+    int16_t *kept;    /* its audio so far while it may be restarted */
+    size_t kept_cap;
     char *partial, *text; /* last partial sent; scratch for a hypothesis */
     size_t partial_cap, text_cap;
 };
@@ -240,6 +251,78 @@ static void sphx_final(struct vx_stream *s) {
     if (fire) s->ev.on_final(s->ev.user, text, conf);
 }
 
+/* Keep a block of the current utterance for a restart (see sphx.h); past
+ * the window, or out of memory, the utterance goes on without one. */
+static void sphx_keep(struct vx_stream *s, const int16_t *pcm, size_t n) {
+    size_t need = s->utt_samples + n;
+
+    if (s->cmn_done) return;
+    if (need > s->in->restart_window) {
+        s->cmn_done = 1;
+        return;
+    }
+    if (need > s->kept_cap) {
+        size_t cap = s->kept_cap ? s->kept_cap : s->in->chunk_samples * 4;
+        int16_t *k;
+        while (cap < need) cap *= 2;
+        if (cap > s->in->restart_window) cap = s->in->restart_window;
+        if (!(k = realloc(s->kept, cap * sizeof(*k)))) {
+            s->cmn_done = 1;
+            return;
+        }
+        s->kept = k;
+        s->kept_cap = cap;
+    }
+    memcpy(s->kept + s->utt_samples, pcm, n * sizeof(*pcm));
+}
+
+/* Compare the running mean of the utterance's speech with the mean the
+ * decoder normalises with; when they lie more than cmn_restart apart, take
+ * the running mean and decode the utterance again from its start. Returns
+ * -1 when the decoder failed (the stream has ended). */
+static int sphx_cmn_check(struct vx_stream *s) {
+    sphx_inst *in = s->in;
+    feat_t *f = ps_get_feat(s->ps);
+    cmn_t *cm = f ? f->cmn_struct : NULL;
+    mfcc_t est[SPHX_CMN_MAX_VEC];
+    double d2 = 0;
+    size_t off;
+
+    if (!cm || !cm->sum || !cm->cmn_mean || cm->veclen <= 0 || cm->veclen > SPHX_CMN_MAX_VEC ||
+        cm->nframe < SPHX_CMN_MIN_FRAMES)
+        return 0;
+    for (int i = 0; i < cm->veclen; i++) {
+        double e = MFCC2FLOAT(cm->sum[i]) / cm->nframe, d = e - MFCC2FLOAT(cm->cmn_mean[i]);
+        est[i] = FLOAT2MFCC(e);
+        d2 += d * d;
+    }
+    if (sqrt(d2) <= in->cmn_restart) return 0;
+    if (in->api->log_enabled(in->h, VX_LOG_DEBUG))
+        in->api->log(in->h, VX_LOG_DEBUG,
+                     "utterance restarted after %zu ms: its cepstral mean lies %.1f from the "
+                     "decoder's",
+                     s->utt_samples * 1000 / in->rate, sqrt(d2));
+    if (ps_end_utt(s->ps) < 0) goto broken;
+    /* The utterance's frames are counted again as it is decoded again. */
+    for (int i = 0; i < cm->veclen; i++) {
+        cm->cmn_mean[i] = est[i];
+        cm->sum[i] = 0;
+    }
+    cm->nframe = 0;
+    if (ps_start_utt(s->ps) < 0) goto broken;
+    for (off = 0; off < s->utt_samples; off += in->chunk_samples) {
+        size_t n = s->utt_samples - off < in->chunk_samples ? s->utt_samples - off
+                                                              : in->chunk_samples;
+        if (ps_process_raw(s->ps, s->kept + off, n, 0, 0) < 0) goto broken;
+    }
+    return 0;
+broken:
+    s->in_utt = 0;
+    s->broken = 1;
+    sphx_fail(s, VX_EINTERNAL, "restarting an utterance");
+    return -1;
+}
+
 /* Decode one block taken from the queue. */
 static void sphx_process(struct vx_stream *s, sphx_block *b) {
     sphx_inst *in = s->in;
@@ -254,19 +337,29 @@ static void sphx_process(struct vx_stream *s, sphx_block *b) {
             s->in_utt = 1;
             s->utt_samples = 0;
             s->next_partial = in->partial_samples;
+            s->cmn_done = in->cmn_restart <= 0;
+            s->cmn_next = in->restart_after ? in->restart_after : 1;
         }
+        sphx_keep(s, b->pcm, b->n);
         if (ps_process_raw(s->ps, b->pcm, b->n, 0, 0) < 0) {
             s->broken = 1;
             sphx_fail(s, VX_EINTERNAL, "ps_process_raw");
             return;
         }
         s->utt_samples += b->n;
+        if (!s->cmn_done && s->utt_samples >= s->cmn_next) {
+            while (s->cmn_next <= s->utt_samples) s->cmn_next *= 2;
+            if (sphx_cmn_check(s) < 0) return;
+        }
         if (in->partial_samples && s->utt_samples >= s->next_partial) {
             while (s->next_partial <= s->utt_samples) s->next_partial += in->partial_samples;
             sphx_partial(s);
         }
     }
-    if (b->eou) sphx_final(s);
+    if (b->eou) {
+        if (s->in_utt && !s->cmn_done && sphx_cmn_check(s) < 0) return;
+        sphx_final(s);
+    }
 }
 
 /* Work is waiting: a cancel to deliver, or a complete block. Mutex held. */
@@ -498,6 +591,7 @@ static void sphx_close(vx_stream *s) {
     }
     free(s->partial);
     free(s->text);
+    free(s->kept);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

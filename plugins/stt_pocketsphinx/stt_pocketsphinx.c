@@ -44,6 +44,17 @@ static const vx_config_key sphx_config[] = {
     {"samplerate", VX_CFG_INT, "16000",
      "the decoder's sample rate; the host resamples to it (the en-us model wants 16000)", 8000,
      48000, NULL, 0},
+    {"cmn_restart", VX_CFG_FLOAT, "8",
+     "restart an utterance when the speech's cepstral mean lies this far (Euclidean, over the "
+     "cepstrum) from the mean the decoder normalises with, e.g. a fresh decoder's prior or the "
+     "previous caller's channel; 0: never",
+     0, 1000, NULL, 0},
+    {"cmn_restart_after", VX_CFG_DURATION, "300ms",
+     "audio of an utterance before its mean is compared (shorter utterances: at their end)", 0,
+     60000, NULL, 0},
+    {"cmn_restart_window", VX_CFG_DURATION, "3s",
+     "audio of an utterance within which it may be restarted (kept to decode again)", 0, 60000,
+     NULL, 0},
     {"extra_args", VX_CFG_STRING, "",
      "extra decoder options as space-separated '-name value' pairs, e.g. '-beam 1e-60'", 0, 4096,
      NULL, 0},
@@ -348,7 +359,7 @@ static int sphx_build_argv(sphx_inst *in, const vx_config *cfg, vx_error *err) {
     const char *jsgf = sphx_cfg(cfg, "jsgf");
     char rate[16];
     size_t max, n = 0;
-    char *p;
+    char *p, *save = NULL;
 
     if (!(in->words = strdup(sphx_cfg(cfg, "extra_args")))) goto fail;
     max = SPHX_OWNED_ARGS + strlen(in->words) / 2 + 2;
@@ -368,7 +379,8 @@ static int sphx_build_argv(sphx_inst *in, const vx_config *cfg, vx_error *err) {
     SPHX_ARG("-samprate");
     SPHX_ARG(rate);
 #undef SPHX_ARG
-    for (p = strtok(in->words, " \t\r\n"); p; p = strtok(NULL, " \t\r\n")) in->argv[n++] = p;
+    for (p = strtok_r(in->words, " \t\r\n", &save); p; p = strtok_r(NULL, " \t\r\n", &save))
+        in->argv[n++] = p;
     in->argc = (int)n;
     return VX_OK;
 fail:
@@ -407,7 +419,7 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
     const char *jsgf = sphx_cfg(cfg, "jsgf");
     const char *bad = NULL;
     pthread_condattr_t ca;
-    uint64_t partial_ms = 0, t0;
+    uint64_t partial_ms = 0, restart_after_ms = 0, restart_window_ms = 0, t0;
     long v = 0;
     int rc = VX_EINVAL;
 
@@ -435,6 +447,19 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
     if (!bad && sphx_parse_int(sphx_cfg(cfg, "samplerate"), 8000, 48000, &v) != 0)
         bad = "samplerate";
     in->rate = (uint32_t)v;
+    if (!bad && sphx_parse_ms(sphx_cfg(cfg, "cmn_restart_after"), &restart_after_ms) != 0)
+        bad = "cmn_restart_after";
+    if (!bad && sphx_parse_ms(sphx_cfg(cfg, "cmn_restart_window"), &restart_window_ms) != 0)
+        bad = "cmn_restart_window";
+    if (!bad) {
+        const char *d = sphx_cfg(cfg, "cmn_restart");
+        char *end;
+        errno = 0;
+        in->cmn_restart = d ? strtod(d, &end) : -1;
+        if (!d || end == d || *end || errno || !isfinite(in->cmn_restart) ||
+            in->cmn_restart < 0 || in->cmn_restart > 1000)
+            bad = "cmn_restart";
+    }
     if (bad) {
         sphx_seterr(err, VX_EINVAL, 0, SPHX_NAME ": bad value for %s: '%s'", bad,
                     sphx_cfg(cfg, bad) ? sphx_cfg(cfg, bad) : "");
@@ -452,6 +477,9 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
     if (partial_ms > 200) partial_ms = 200;
     in->chunk_samples = (size_t)(partial_ms * in->rate / 1000);
     in->queue_max = (size_t)in->rate * SPHX_QUEUE_MAX_S;
+    in->restart_after = (size_t)(restart_after_ms * in->rate / 1000);
+    in->restart_window = (size_t)(restart_window_ms * in->rate / 1000);
+    if (in->restart_window < in->restart_after) in->restart_window = in->restart_after;
 
     if ((rc = sphx_check_file("acoustic model directory", "hmm", sphx_cfg(cfg, "hmm"), 1,
                               err)) != VX_OK)

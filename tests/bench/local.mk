@@ -17,7 +17,9 @@ BENCH_CAPACITY_STEPS = 250 500 1000 2000 4000
 .PHONY: bench
 bench: all plugins-built tools/voxray-loadtest$(EXEEXT) tests/bench/bench_defer$(EXEEXT) tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT) \
 	tests/bench/bench_metrics$(EXEEXT) tests/bench/bench_gate$(EXEEXT) \
-	tests/bench/bench_http$(EXEEXT) tests/bench/bare_health$(EXEEXT)
+	tests/bench/bench_http$(EXEEXT) tests/bench/bare_health$(EXEEXT) tests/bench/wer$(EXEEXT)
+	@echo "== word error rate of stt_pocketsphinx on flite speech (tests/bench/wer)"
+	@$(top_builddir)/tests/bench/wer -q
 	@echo "== metric updates and rendering (tests/bench/bench_metrics)"
 	@$(top_builddir)/tests/bench/bench_metrics
 	@echo "== the call gate against a bare call (tests/bench/bench_gate)"
@@ -65,3 +67,12 @@ tests_bench_bare_health_SOURCES = tests/bench/bare_health.c
 tests_bench_bare_health_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
 tests_bench_bare_health_LDADD = $(MHD_LIBS) $(PTHREAD_LIBS)
 EXTRA_DIST += tests/bench/bench_http.sh
+
+# Word error rate of stt_pocketsphinx on flite speech, per voice, first
+# utterance of a fresh decoder and later ones (needs flite).
+noinst_PROGRAMS += tests/bench/wer
+tests_bench_wer_SOURCES = tests/bench/wer.c host/pipeline/resample.c host/pipeline/resample.h
+tests_bench_wer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit \
+	-DPS_SO='"$(abs_top_builddir)/plugins/stt_pocketsphinx/.libs/stt_pocketsphinx.so"'
+tests_bench_wer_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SPEEXDSP_CFLAGS)
+tests_bench_wer_LDADD = $(VX_HARNESS_LIBS) $(SPEEXDSP_LIBS) -lm

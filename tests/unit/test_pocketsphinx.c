@@ -4,14 +4,18 @@
  * real en-us model of the pocketsphinx-en-us package.
  *
  * Test speech is made once per run by flite (voice slt, 16 kHz) in a
- * temporary directory and read back from its WAV files. Audio is fed the
+ * temporary directory and read back from its WAV files; the first-utterance
+ * tests also use flite's default voice kal (8 kHz), brought to 16 kHz by the
+ * host's resampler as a session would. Audio is fed the
  * way the host feeds it: 10 ms blocks, as fast as the calls return.
  * Events arrive on the plugin's threads and are recorded under a mutex;
  * assertions run on the main thread only, and no assertion depends on
  * speed (time figures are printed as TAP comments).
  *
  * PS_TEST_FILTER=pattern runs a subset (e.g. under valgrind);
- * PS_TEST_VERBOSE=1 prints what the plugin logs, at debug level.
+ * PS_TEST_VERBOSE=1 prints what the plugin logs, at debug level;
+ * PS_TEST_CMN_RESTART=0 shows the first-utterance test failing without the
+ * cepstral mean restart.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include <cmocka.h>
 #include <voxray/plugin.h>
 
+#include "pipeline/resample.h"
 #include "plugin_harness.h"
 
 #ifndef PS_SO
@@ -176,6 +181,52 @@ static void say(vx_stream *s, size_t sentence) {
 
     feed_speech(s, audio[sentence].pcm, audio[sentence].n);
     assert_int_equal(ps->stt->finish(s, &err), VX_OK);
+}
+
+/* flite's kal voice (8 kHz) saying text, resampled to RATE as the host
+ * does; 0 on success. */
+static int kal_speech(const char *text, speech *out) {
+    char path[128];
+    int16_t *pcm8 = NULL;
+    size_t n8 = 0, cap, n;
+    resampler *rs;
+    int rc = -1;
+
+    snprintf(path, sizeof(path), "%s/kal.wav", tmpdir);
+    if (ph_flite("kal", text, path) != 0 || ph_wav_read(path, 8000, &pcm8, &n8) != 0) goto out;
+    if (!(rs = resampler_new(8000, RATE, 5))) goto out;
+    cap = resampler_out_capacity(rs, n8);
+    if ((out->pcm = malloc((cap + resampler_out_capacity(rs, 0)) * sizeof(int16_t)))) {
+        n = resampler_process(rs, pcm8, n8, out->pcm, cap);
+        n += resampler_flush(rs, out->pcm + n, resampler_out_capacity(rs, 0));
+        out->n = n;
+        rc = 0;
+    }
+    resampler_free(rs);
+out:
+    unlink(path);
+    free(pcm8);
+    return rc;
+}
+
+/* Feed a whole utterance of sp to s and return its final (strdup'ed). */
+static char *hear(fixture *f, size_t in, const speech *sp) {
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *s;
+    seen d;
+    char *text;
+
+    assert_int_equal(stt_open(f, in, r, &s, &err), VX_OK);
+    feed_speech(s, sp->pcm, sp->n);
+    assert_int_equal(ps->stt->finish(s, &err), VX_OK);
+    assert_true(ph_rec_wait(r, has_ended, 1));
+    ph_rec_snap(r, &d);
+    assert_int_equal(d.errors, 0);
+    text = strdup(d.finals[0]);
+    assert_non_null(text);
+    fx_close(f, s, r);
+    return text;
 }
 
 /* ---------------------------------------------------------------- descriptor */
@@ -389,6 +440,48 @@ static void test_partial_interval_zero_sends_no_partials(void **state) {
     ph_rec_snap(r, &d);
     assert_int_equal(d.n_partials, 0);
     assert_string_equal(d.finals[0], sentences[1]);
+}
+
+/* A fresh decoder normalises its first utterance with the model's prior
+ * cepstral mean, far from flite's 8 kHz voice: without the restart the
+ * first "hello how are you" came out "hello are you". Each sentence goes
+ * first to a fresh decoder of its own, then again to the same decoder. */
+static void test_first_utterance_of_a_fresh_decoder_in_the_8khz_voice(void **state) {
+    fixture *f = *state;
+    static const char *const text[] = {"hello how are you", "the weather is nice today"};
+    speech sp[2];
+
+    for (size_t i = 0; i < 2; i++) assert_int_equal(kal_speech(text[i], &sp[i]), 0);
+    for (size_t i = 0; i < 2; i++) {
+        size_t in = fx_inst(f, "pool_size", "1", "cmn_restart", getenv("PS_TEST_CMN_RESTART") ? getenv("PS_TEST_CMN_RESTART") : "8", NULL);
+        for (size_t round = 0; round < 2; round++) {
+            char *heard = hear(f, in, &sp[i]);
+            if (strcmp(heard, text[i]) != 0)
+                fprintf(stderr, "# utterance %zu of a fresh decoder: expected '%s', heard '%s'\n",
+                        round + 1, text[i], heard);
+            assert_string_equal(heard, text[i]);
+            free(heard);
+        }
+    }
+    for (size_t i = 0; i < 2; i++) free(sp[i].pcm);
+}
+
+/* The restart is a setting: 0 turns it off, and a bad value is refused. */
+static void test_cmn_restart_settings_are_checked(void **state) {
+    fixture *f = *state;
+    vx_error err = {0};
+
+    assert_int_equal(fx_init(f, &err, "cmn_restart", "-1", NULL), VX_EINVAL);
+    assert_non_null(strstr(err.msg, "cmn_restart"));
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(fx_init(f, &err, "cmn_restart_after", "soon", NULL), VX_EINVAL);
+    assert_non_null(strstr(err.msg, "cmn_restart_after"));
+    {
+        size_t in = fx_inst(f, "pool_size", "1", "cmn_restart", "0", NULL);
+        char *heard = hear(f, in, &audio[0]);
+        assert_string_equal(heard, sentences[0]);
+        free(heard);
+    }
 }
 
 static void test_stream_recognizes_a_second_utterance_after_a_final(void **state) {
@@ -807,6 +900,8 @@ int main(void) {
         T(test_partials_arrive_before_the_final),
         T(test_partial_interval_zero_sends_no_partials),
         T(test_stream_recognizes_a_second_utterance_after_a_final),
+        T(test_first_utterance_of_a_fresh_decoder_in_the_8khz_voice),
+        T(test_cmn_restart_settings_are_checked),
         T(test_audio_after_finish_belongs_to_the_next_utterance),
         T(test_finish_without_audio_gives_an_empty_final),
         T(test_silence_gives_an_empty_final),
