@@ -13,4 +13,21 @@ plugins-built: $(pkglib_LTLIBRARIES)
 clean-local:
 	-rm -rf $(top_builddir)/plugins/.built
 .PHONY: plugins-built
-EXTRA_DIST += conf/prometheus/voxray-alerts.yml conf/prometheus/voxray-alerts_test.yml conf/examples/sim.ini conf/examples/fallback.ini conf/examples/openai.ini conf/examples/recording-s3.ini
+EXTRA_DIST += conf/examples/sim.ini conf/examples/fallback.ini conf/examples/openai.ini conf/examples/recording-s3.ini
+
+# Operator kit: Grafana dashboards and provisioning, Prometheus scrape
+# config and alert rules under $(datadir)/voxray.
+grafanadashdir = $(pkgdatadir)/grafana/dashboards
+dist_grafanadash_DATA = conf/grafana/dashboards/voxray-overview.json \
+	conf/grafana/dashboards/voxray-latency.json \
+	conf/grafana/dashboards/voxray-throughput.json \
+	conf/grafana/dashboards/voxray-providers.json \
+	conf/grafana/dashboards/voxray-recording.json \
+	conf/grafana/dashboards/voxray-users.json
+grafanadsdir = $(pkgdatadir)/grafana/provisioning/datasources
+dist_grafanads_DATA = conf/grafana/provisioning/datasources/voxray.yaml
+grafanaprovdir = $(pkgdatadir)/grafana/provisioning/dashboards
+dist_grafanaprov_DATA = conf/grafana/provisioning/dashboards/voxray.yaml
+promconfdir = $(pkgdatadir)/prometheus
+dist_promconf_DATA = conf/prometheus/prometheus.yml conf/prometheus/voxray-alerts.yml \
+	conf/prometheus/voxray-alerts_test.yml
