@@ -31,3 +31,13 @@ dist_grafanaprov_DATA = conf/grafana/provisioning/dashboards/voxray.yaml
 promconfdir = $(pkgdatadir)/prometheus
 dist_promconf_DATA = conf/prometheus/prometheus.yml conf/prometheus/voxray-alerts.yml \
 	conf/prometheus/voxray-alerts_test.yml
+nginxconfdir = $(pkgdatadir)/nginx
+dist_nginxconf_DATA = conf/nginx/voxray.conf
+systemdunitdir = $(pkgdatadir)/systemd
+systemdunit_DATA = conf/systemd/voxray.service
+EXTRA_DIST += conf/systemd/voxray.service.in
+CLEANFILES += conf/systemd/voxray.service
+conf/systemd/voxray.service: $(srcdir)/conf/systemd/voxray.service.in Makefile
+	@$(MKDIR_P) conf/systemd
+	$(AM_V_GEN)sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+		$(srcdir)/conf/systemd/voxray.service.in >$@

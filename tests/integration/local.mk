@@ -21,7 +21,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/recording.sh \
 	tests/integration/recording_s3.sh \
 	tests/integration/loadtest.sh \
-	tests/integration/grafana.sh
+	tests/integration/grafana.sh \
+	tests/integration/ops_proxy.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
