@@ -41,3 +41,6 @@ conf/systemd/voxray.service: $(srcdir)/conf/systemd/voxray.service.in Makefile
 	@$(MKDIR_P) conf/systemd
 	$(AM_V_GEN)sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 		$(srcdir)/conf/systemd/voxray.service.in >$@
+
+# Man pages: voxray(8), voxray.ini(5), voxray-client(1).
+dist_man_MANS = man/voxray.8 man/voxray.ini.5 man/voxray-client.1

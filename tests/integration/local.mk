@@ -22,7 +22,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/recording_s3.sh \
 	tests/integration/loadtest.sh \
 	tests/integration/grafana.sh \
-	tests/integration/ops_proxy.sh
+	tests/integration/ops_proxy.sh \
+	tests/integration/man_pages.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 

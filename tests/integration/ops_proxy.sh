@@ -13,7 +13,11 @@ if command -v systemd-analyze >/dev/null; then
     sed -e "s|^ExecStart=.*|ExecStart=$VOXRAY -c /etc/voxray/voxray.ini|" \
         -e "s|^ExecStartPre=.*|ExecStartPre=$VOXRAY --check-config -c /etc/voxray/voxray.ini|" \
         "$UNIT" >"$WORK/voxray.service"
-    out=$(systemd-analyze verify "$WORK/voxray.service" 2>&1)
+    # (Documentation= names the man pages: find them in the source tree)
+    mkdir -p "$WORK/man/man8" "$WORK/man/man5"
+    ln -s "$top_srcdir/man/voxray.8" "$WORK/man/man8/"
+    ln -s "$top_srcdir/man/voxray.ini.5" "$WORK/man/man5/"
+    out=$(MANPATH="$WORK/man" systemd-analyze verify "$WORK/voxray.service" 2>&1)
     check "systemd-analyze verify accepts the unit" bash -c '! grep -q "voxray.service" <<<"$1"' _ "$out"
     [ -n "$out" ] && diag "$out"
 else
