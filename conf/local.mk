@@ -44,3 +44,10 @@ conf/systemd/voxray.service: $(srcdir)/conf/systemd/voxray.service.in Makefile
 
 # Man pages: voxray(8), voxray.ini(5), voxray-client(1).
 dist_man_MANS = man/voxray.8 man/voxray.ini.5 man/voxray-client.1
+
+# Kubernetes manifests (kubectl apply -k $(pkgdatadir)/k8s).
+k8sdir = $(pkgdatadir)/k8s
+dist_k8s_DATA = conf/k8s/kustomization.yaml conf/k8s/namespace.yaml conf/k8s/configmap.yaml \
+	conf/k8s/secret-s3.yaml conf/k8s/deployment.yaml conf/k8s/service.yaml conf/k8s/pdb.yaml \
+	conf/k8s/hpa.yaml conf/k8s/servicemonitor.yaml conf/k8s/podmonitor.yaml \
+	conf/k8s/prometheusrule.yaml conf/k8s/redis.yaml

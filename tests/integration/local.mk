@@ -23,7 +23,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/loadtest.sh \
 	tests/integration/grafana.sh \
 	tests/integration/ops_proxy.sh \
-	tests/integration/man_pages.sh
+	tests/integration/man_pages.sh \
+	tests/integration/k8s.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 
