@@ -108,7 +108,7 @@ int http_metrics_init(metrics_registry *reg)
                                     "HTTP requests being served right now (including open WebSocket sessions).",
                                     1, l_act);
     f_errors = metrics_counter_family(reg, "http_errors_total",
-                                      "HTTP errors: error_type is the status code of 4xx/5xx answers, aborted, or tls_on_plain_port (a TLS handshake reached the plain port).",
+                                      "HTTP errors: error_type is the status code of 4xx/5xx answers (a 503 from /ready is a readiness state, not an error), aborted, or tls_on_plain_port (a TLS handshake reached the plain port).",
                                       3, l_err);
     f_timeouts = metrics_counter_family(reg, "http_timeout_total",
                                         "HTTP requests that timed out before completion.", 2, l_to);
@@ -139,6 +139,15 @@ static void metrics_release_all(void)
             }
 }
 
+/* A readiness probe answering 503 reports a state (starting, draining, store
+ * down, full), not a failed request: counting it as an error would raise the
+ * 5xx-rate alert at every start-up and drain. It stays in http_requests_total
+ * with its status code. */
+static int is_error(int r, int code)
+{
+    return code >= 400 && !(r == R_READY && code == 503);
+}
+
 static slot *slot_for(int m, int r, int code)
 {
     slot *row = g_slots[m][r];
@@ -161,7 +170,7 @@ static slot *slot_for(int m, int r, int code)
         const char *lv[] = {method_label[m], route_label[r], sc};
         row[i].requests = metrics_series_get(f_requests, lv);
         row[i].duration = metrics_series_get(f_duration, lv);
-        row[i].errors = code >= 400 ? metrics_series_get(f_errors, lv) : NULL;
+        row[i].errors = is_error(r, code) ? metrics_series_get(f_errors, lv) : NULL;
         atomic_store_explicit(&row[i].code, code, memory_order_release);
         found = &row[i];
         break;
@@ -189,7 +198,7 @@ static void count_request(int m, int r, int code, uint64_t ns)
     x = metrics_series_get(f_duration, lv);
     metrics_histogram_observe_ns(x, ns);
     metrics_series_release(x);
-    if (code >= 400) {
+    if (is_error(r, code)) {
         x = metrics_series_get(f_errors, lv);
         metrics_counter_inc(x);
         metrics_series_release(x);

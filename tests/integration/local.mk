@@ -20,7 +20,12 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/sdk.sh \
 	tests/integration/recording.sh \
 	tests/integration/recording_s3.sh \
-	tests/integration/loadtest.sh
+	tests/integration/loadtest.sh \
+	tests/integration/grafana.sh \
+	tests/integration/ops_proxy.sh \
+	tests/integration/man_pages.sh \
+	tests/integration/k8s.sh \
+	tests/integration/container.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 

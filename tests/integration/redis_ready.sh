@@ -44,6 +44,10 @@ check "the 503 body names the failing check" grep -q '"failing":"session_store"'
 check "/health stays 200 while Redis is down (liveness is not readiness)" [ "$(http_code "$B/health")" = 200 ]
 m=$(curl -s "$B/metrics")
 check "failed pings are counted with their error status" grep -Eq 'voxray_plugin_calls_total\{kind="store",plugin="redis",provider="redis",op="ping",status="(unavailable|timeout)"\} [1-9]' <<<"$m"
+v=$(metric_value 'http_requests_total{method="GET",route="/ready",status_code="503"}' <<<"$m")
+check "the 503 from /ready is counted as a request" [ "${v:-0}" -ge 1 ]
+check "... but not as an HTTP error (a readiness state must not raise the 5xx alert)" \
+    bash -c '! grep -q "^http_errors_total{method=\"GET\",route=\"/ready\"" <<<"$1"' _ "$m"
 check "voxray logged the store failure once" [ "$(grep -c 'ERROR session store check failed' "$WORK/r.log")" = 1 ]
 
 redis_start "$RPORT" || not_ok "redis-server restarts on the same port"
