@@ -59,6 +59,7 @@
 #define ANSWER_WAIT_MS 10000   /* longest an offer waits for its answer */
 #define QUEUE_MAX_S 60         /* reply audio queued at most */
 #define WATCHDOG_MS 250
+#define TEARDOWN_DELAY_MS 300  /* a call we hang up keeps its pipeline this long */
 
 typedef struct evmsg {
     struct evmsg *next;
@@ -117,6 +118,7 @@ static GMainContext *g_ctx;
 static GMainLoop *g_loop;
 static pthread_t g_thread;
 static int g_started;
+static int g_stopping; /* rtc thread: shutting down, no deferred work */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static rtc_call *g_calls;
 static atomic_int g_active, g_without_session;
@@ -297,6 +299,28 @@ static char *buffer_event(const char *type, const char *response_id)
 
 /* ------------------------------------------------------------ ending */
 
+/* rtc thread: the pipeline goes. */
+static void teardown(rtc_call *c)
+{
+    if (c->pipe) {
+        gst_element_set_state(c->pipe, GST_STATE_NULL);
+        gst_object_unref(c->pipe);
+        c->pipe = NULL;
+        c->wb = c->src = NULL;
+    }
+    if (c->dc) {
+        g_signal_handlers_disconnect_by_data(c->dc, c);
+        g_object_unref(c->dc);
+        c->dc = NULL;
+    }
+}
+
+static gboolean teardown_due(gpointer p)
+{
+    teardown(p);
+    return G_SOURCE_REMOVE;
+}
+
 /* rtc thread: the call is over. state: "closed" or "failed" (with
  * reason). */
 static void call_end(rtc_call *c, const char *state, const char *reason)
@@ -316,16 +340,14 @@ static void call_end(rtc_call *c, const char *state, const char *reason)
     } else {
         atomic_fetch_sub(&g_without_session, 1);
     }
-    if (c->pipe) {
-        gst_element_set_state(c->pipe, GST_STATE_NULL);
-        gst_object_unref(c->pipe);
-        c->pipe = NULL;
-        c->wb = c->src = NULL;
-    }
-    if (c->dc) {
-        g_signal_handlers_disconnect_by_data(c->dc, c);
-        g_object_unref(c->dc);
-        c->dc = NULL;
+    if (c->dc && c->dc_open && !g_stopping && strcmp(reason, "data_channel_closed") != 0) {
+        /* Our side hangs up: the channel's close reaches the peer before
+         * the pipeline goes. */
+        gst_webrtc_data_channel_close(c->dc);
+        GSource *tm = rtc_timer(TEARDOWN_DELAY_MS, teardown_due, c);
+        g_source_unref(tm);
+    } else {
+        teardown(c);
     }
     int failed = strcmp(state, "failed") == 0;
     metrics_counter_inc(failed ? s_failed : s_closed);
@@ -765,6 +787,26 @@ static gboolean ice_changed(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
+/* rtc thread: the peer connection's state (DTLS included): a peer that
+ * closes its RTCPeerConnection sends a DTLS close_notify. */
+static gboolean pc_changed(gpointer p)
+{
+    rtc_call *c = p;
+    if (c->ended || c->wb == NULL) return G_SOURCE_REMOVE;
+    GstWebRTCPeerConnectionState st;
+    g_object_get(c->wb, "connection-state", &st, NULL);
+    if (st == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) call_end(c, "closed", "peer_closed");
+    else if (st == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) call_end(c, "failed", c->connected ? "dtls_failed" : "ice_failed");
+    return G_SOURCE_REMOVE;
+}
+
+static void on_pc_state(GObject *o, GParamSpec *ps, gpointer p)
+{
+    (void)o;
+    (void)ps;
+    on_rtc(pc_changed, p);
+}
+
 static void on_ice_state(GObject *o, GParamSpec *ps, gpointer p)
 {
     (void)o;
@@ -1013,6 +1055,7 @@ static gboolean setup(gpointer p)
     g_signal_connect(c->wb, "on-ice-candidate", G_CALLBACK(on_ice_candidate), c);
     g_signal_connect(c->wb, "notify::ice-gathering-state", G_CALLBACK(on_gathering), c);
     g_signal_connect(c->wb, "notify::ice-connection-state", G_CALLBACK(on_ice_state), c);
+    g_signal_connect(c->wb, "notify::connection-state", G_CALLBACK(on_pc_state), c);
     g_signal_connect(c->wb, "pad-added", G_CALLBACK(on_pad_added), c);
     g_signal_connect(c->wb, "on-data-channel", G_CALLBACK(on_data_channel), c);
 
@@ -1225,6 +1268,7 @@ int webrtc_start(app *a, char *err, size_t errlen)
 static gboolean end_all(gpointer p)
 {
     (void)p;
+    g_stopping = 1;
     for (;;) {
         pthread_mutex_lock(&g_lock);
         rtc_call *c = g_calls;
