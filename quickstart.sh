@@ -14,10 +14,12 @@ PACKAGES=(
     libmicrohttpd-dev libwebsockets-dev libhiredis-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev libspeexdsp-dev
     libwslay-dev libhttp-parser-dev
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
     libpocketsphinx-dev pocketsphinx-en-us flite1-dev libespeak-ng-dev
     curl
 )
-TEST_PACKAGES=(redis-server redis-tools prometheus jq sox nginx openssl flite chromium python3-yaml man-db podman debootstrap valgrind)
+TEST_PACKAGES=(redis-server redis-tools prometheus jq sox nginx openssl flite chromium python3-yaml man-db podman debootstrap valgrind python3-aiortc)
 
 install_missing() {
     local missing=()

@@ -18,6 +18,7 @@ voxray_SOURCES = \
 	host/base/worker.c host/base/worker.h \
 	host/pipeline/stage.c host/pipeline/stage.h \
 	host/net/ws.c host/net/ws.h \
+	host/net/webrtc.c host/net/webrtc.h host/net/sdp_check.c host/net/sdp_check.h \
 	host/net/auth.c host/net/auth.h \
 	host/net/client_limits.c host/net/client_limits.h \
 	host/net/head.c host/net/head.h \
@@ -33,7 +34,7 @@ voxray_SOURCES = \
 	host/pipeline/vad.c host/pipeline/vad.h \
 	host/pipeline/chunker.c host/pipeline/chunker.h
 voxray_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(LWS_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) \
-	$(CRYPTO_CFLAGS) $(SPEEXDSP_CFLAGS)
+	$(CRYPTO_CFLAGS) $(SPEEXDSP_CFLAGS) $(GST_CFLAGS)
 voxray_LDADD = metrics/libvxmetrics.a $(MHD_LIBS) $(LWS_LIBS) $(EV_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) \
-	$(CRYPTO_LIBS) $(SPEEXDSP_LIBS) $(PTHREAD_LIBS) -lm -ldl
+	$(CRYPTO_LIBS) $(SPEEXDSP_LIBS) $(GST_LIBS) $(PTHREAD_LIBS) -lm -ldl
 voxray_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools

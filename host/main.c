@@ -42,6 +42,7 @@
 #include "pipeline/stage.h"
 #include "base/worker.h"
 #include "net/ws.h"
+#include "net/webrtc.h"
 
 #ifndef VX_SYSCONFDIR
 #define VX_SYSCONFDIR "/usr/local/etc"
@@ -452,7 +453,7 @@ static int run(const char *config_path, int check_only)
     a.reg = metrics_registry_new();
     if (a.reg == NULL) goto out;
     apply_buckets(a.reg, &a.s);
-    if (http_metrics_init(a.reg) != 0 || auth_metrics_init(a.reg) != 0 || limits_metrics_init(a.reg) != 0 ||
+    if (http_metrics_init(a.reg) != 0 || webrtc_metrics_init(a.reg) != 0 || auth_metrics_init(a.reg) != 0 || limits_metrics_init(a.reg) != 0 ||
         gate_metrics_init(a.reg) != 0 ||
         session_metrics_init(a.reg, &a.s) != 0 || recording_metrics_init(a.reg) != 0 ||
         recorder_metrics_init(a.reg) != 0) {
@@ -502,6 +503,10 @@ static int run(const char *config_path, int check_only)
         goto out;
     }
     ws_up = 1;
+    if (webrtc_start(&a, err, sizeof err) != 0) {
+        log_fmt(VX_LOG_ERROR, "%s", err);
+        goto out;
+    }
     {
         front_options fo = {
             .listen = a.s.listen,
@@ -562,6 +567,7 @@ static int run(const char *config_path, int check_only)
 out:
     if (fr) front_stop(fr);
     if (ws_up) ws_stop();
+    webrtc_stop();
     /* The sessions just closed finish their recordings (on the workers),
      * then the upload queue gets shutdown_upload_timeout to empty. */
     if (rec_up && recording_stop(10000, a.s.rec_shutdown_timeout_ms) != 0) sink_stuck = 1;

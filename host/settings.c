@@ -441,6 +441,43 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->client_secret_max_ttl_ms = get_int(c, "auth", "client_secret_max_ttl");
     s->max_client_secrets = (int)get_int(c, "auth", "max_client_secrets");
     if (!s->allowed_origins || !s->trusted_proxies || !s->auth_api_keys || !s->auth_keys_file) goto oom;
+
+    s->webrtc_enabled = get_bool(c, "webrtc", "enabled");
+    s->webrtc_max_peers = (int)get_int(c, "webrtc", "max_peers");
+    s->webrtc_port_min = (int)get_int(c, "webrtc", "port_min");
+    s->webrtc_port_max = (int)get_int(c, "webrtc", "port_max");
+    s->webrtc_connect_timeout_ms = get_int(c, "webrtc", "connect_timeout");
+    s->webrtc_rtp_timeout_ms = get_int(c, "webrtc", "rtp_timeout");
+    if ((s->webrtc_port_min == 0) != (s->webrtc_port_max == 0) || s->webrtc_port_min > s->webrtc_port_max) {
+        snprintf(err, errlen, "[webrtc] port_min = %d, port_max = %d: set both (port_min <= port_max) or neither",
+                 s->webrtc_port_min, s->webrtc_port_max);
+        settings_free(s);
+        return -1;
+    }
+    {
+        const char *stun = get(c, "webrtc", "stun_server"), *turn = get(c, "webrtc", "turn_server");
+        const char *pub = get(c, "webrtc", "public_address");
+        unsigned char addr[16];
+        if (*stun && strncmp(stun, "stun://", 7) != 0) {
+            snprintf(err, errlen, "[webrtc] stun_server = \"%s\": expected stun://host:port", stun);
+            settings_free(s);
+            return -1;
+        }
+        if (*turn && strncmp(turn, "turn://", 7) != 0 && strncmp(turn, "turns://", 8) != 0) {
+            snprintf(err, errlen, "[webrtc] turn_server: expected turn://user:password@host:port or turns://...");
+            settings_free(s);
+            return -1;
+        }
+        if (*pub && inet_pton(AF_INET, pub, addr) != 1 && inet_pton(AF_INET6, pub, addr) != 1) {
+            snprintf(err, errlen, "[webrtc] public_address = \"%s\": expected an IPv4 or IPv6 address", pub);
+            settings_free(s);
+            return -1;
+        }
+        s->webrtc_stun_server = strdup(stun);
+        s->webrtc_turn_server = strdup(turn);
+        s->webrtc_public_address = strdup(pub);
+        if (!s->webrtc_stun_server || !s->webrtc_turn_server || !s->webrtc_public_address) goto oom;
+    }
     return 0;
 oom:
     snprintf(err, errlen, "out of memory reading the configuration");
@@ -467,5 +504,8 @@ void settings_free(settings *s)
     free(s->trusted_proxies);
     free(s->auth_api_keys);
     free(s->auth_keys_file);
+    free(s->webrtc_stun_server);
+    free(s->webrtc_turn_server);
+    free(s->webrtc_public_address);
     memset(s, 0, sizeof *s);
 }

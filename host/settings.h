@@ -97,6 +97,15 @@ typedef struct settings {
     char *auth_keys_file;      /* resolved; "" when not set */
     long long client_secret_max_ttl_ms;
     int max_client_secrets;
+
+    int webrtc_enabled;
+    int webrtc_max_peers;
+    int webrtc_port_min, webrtc_port_max; /* 0: any */
+    char *webrtc_stun_server;  /* "" = none */
+    char *webrtc_turn_server;  /* "" = none */
+    char *webrtc_public_address; /* "" = none */
+    long long webrtc_connect_timeout_ms;
+    long long webrtc_rtp_timeout_ms;
 } settings;
 
 /* Histogram families whose buckets [metrics] buckets.<family> may set. */

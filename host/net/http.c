@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "plugin/health.h"
 #include "net/client_limits.h"
 #include "net/keepalive.h"
+#include "net/webrtc.h"
 #include "base/log.h"
 #include "metrics.h"
 #include "session/protocol.h"
@@ -35,11 +37,14 @@
 
 /* ------------------------------------------------------------ labels */
 
-enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_CLIENT_SECRETS, R_ROOT, R_STATIC, R_UNMATCHED,
-       R_COUNT };
+enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_CLIENT_SECRETS, R_CALLS, R_ROOT, R_STATIC, R_CALL,
+       R_UNMATCHED, R_COUNT };
 static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics", "/v1/health",
-                                                 "/v1/realtime", "/v1/realtime/client_secrets", "/",
-                                                 "/{file}", "unmatched"};
+                                                 "/v1/realtime", "/v1/realtime/client_secrets",
+                                                 "/v1/realtime/calls", "/", "/{file}",
+                                                 "/v1/realtime/calls/{call_id}", "unmatched"};
+#define CALLS_PREFIX "/v1/realtime/calls/"
+
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER, M_COUNT };
 static const char *const method_label[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
@@ -66,6 +71,9 @@ static int route_of(const char *url)
         if (strlen(route_label[r]) == n && strncmp(url, route_label[r], n) == 0) return r;
     }
     if (static_name(url, n)) return R_STATIC;
+    size_t pl = strlen(CALLS_PREFIX);
+    if (n > pl && n < pl + 48 && strncmp(url, CALLS_PREFIX, pl) == 0 && memchr(url + pl, '/', n - pl) == NULL)
+        return R_CALL;
     return R_UNMATCHED;
 }
 
@@ -234,6 +242,7 @@ typedef struct req {
     char *body; /* the request body, for routes that read one */
     size_t len, cap;
     int too_large;
+    const char *location; /* a Location header for the answer, or NULL */
 } req;
 
 static uint64_t now_ns(void)
@@ -254,7 +263,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, "Allow", rq->route == R_CLIENT_SECRETS ? "POST" : "GET, HEAD");
+        MHD_add_response_header(resp, "Allow", rq->route == R_CLIENT_SECRETS || rq->route == R_CALLS ? "POST"
+                                               : rq->route == R_CALL ? "DELETE" : "GET, HEAD");
+    if (rq->location) MHD_add_response_header(resp, "Location", rq->location);
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"voxray\"");
     if (status == 429) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 426) {
@@ -596,6 +607,192 @@ static enum MHD_Result handle_static(struct MHD_Connection *c, req *rq, const ch
     return ret;
 }
 
+
+/* ------------------------------------------------------------ WebRTC calls */
+
+/* The Authorization of a call request: an API key or a client secret (used
+ * up here; its session configuration comes back in *bound). 0, or an
+ * answer already queued in *ret. */
+static int call_auth(struct MHD_Connection *c, req *rq, int redeem, char **bound, enum MHD_Result *ret)
+{
+    char cred[600];
+    if (!auth_enabled()) return 0;
+    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    int found = auth_credential(authz, NULL, cred, sizeof cred);
+    auth_result ar = !found ? AUTH_MISSING : redeem ? auth_redeem(cred, bound) : auth_check_key(cred);
+    explicit_bzero(cred, sizeof cred);
+    if (ar == AUTH_OK) return 0;
+    static const char *const why[] = {"", "missing API key: send Authorization: Bearer KEY", "invalid API key",
+                                      "client secret expired", "client secret already used"};
+    limits_client cl;
+    client_of(c, &cl);
+    auth_refused(ar, route_label[rq->route], cl.text);
+    *ret = respond_error(c, rq, 401, "invalid_request_error", "invalid_api_key", NULL, why[ar]);
+    return -1;
+}
+
+typedef struct form_field {
+    char *data;
+    size_t len;
+    int too_large;
+} form_field;
+
+typedef struct form_fields {
+    form_field sdp, session;
+} form_fields;
+
+static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                 const char *content_type, const char *transfer_encoding, const char *data,
+                                 uint64_t off, size_t size)
+{
+    (void)kind;
+    (void)filename;
+    (void)content_type;
+    (void)transfer_encoding;
+    (void)off;
+    form_fields *ff = cls;
+    form_field *f = strcmp(key, "sdp") == 0 ? &ff->sdp : strcmp(key, "session") == 0 ? &ff->session : NULL;
+    if (f == NULL || size == 0) return MHD_YES;
+    if (f->len + size > BODY_MAX) {
+        f->too_large = 1;
+        return MHD_YES;
+    }
+    char *nb = realloc(f->data, f->len + size + 1);
+    if (nb == NULL) return MHD_NO;
+    memcpy(nb + f->len, data, size);
+    f->data = nb;
+    f->len += size;
+    f->data[f->len] = '\0';
+    return MHD_YES;
+}
+
+/* POST /v1/realtime/calls: an SDP offer (application/sdp, or
+ * multipart/form-data with sdp and an optional session JSON), answered 201
+ * with the SDP answer and Location: /v1/realtime/calls/{call_id}. */
+static enum MHD_Result handle_calls(struct MHD_Connection *c, req *rq)
+{
+    enum MHD_Result ret;
+    char *bound = NULL, *update = NULL;
+    form_fields ff;
+    memset(&ff, 0, sizeof ff);
+    if (!webrtc_enabled())
+        return respond_error(c, rq, 404, "invalid_request_error", "webrtc_disabled", NULL,
+                             "WebRTC calls are not enabled on this server ([webrtc] enabled)");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (origin && !limits_origin_allowed(origin))
+        return respond_error(c, rq, 403, "invalid_request_error", "origin_not_allowed", NULL,
+                             "this Origin may not open /v1/realtime/calls (see [server] allowed_origins)");
+    int phase = atomic_load(&g_app->phase);
+    if (phase != APP_RUNNING)
+        return respond_error(c, rq, 503, "server_error", "unavailable", NULL,
+                             phase == APP_DRAINING ? "server is draining" : "server is starting");
+    if (rq->too_large)
+        return respond_error(c, rq, 413, "invalid_request_error", "request_too_large", NULL,
+                             "the request body is larger than 256 KiB");
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *sdp = NULL;
+    size_t sdp_len = 0;
+    if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
+        struct MHD_PostProcessor *pp = MHD_create_post_processor(c, 16384, form_iter, &ff);
+        if (pp == NULL || MHD_post_process(pp, rq->body ? rq->body : "", rq->len) != MHD_YES) {
+            if (pp) MHD_destroy_post_processor(pp);
+            ret = respond_error(c, rq, 400, "invalid_request_error", "invalid_body", NULL,
+                                "the multipart/form-data body could not be read");
+            goto out;
+        }
+        MHD_destroy_post_processor(pp);
+        if (ff.sdp.too_large || ff.session.too_large) {
+            ret = respond_error(c, rq, 413, "invalid_request_error", "request_too_large", NULL,
+                                "a form field is larger than 256 KiB");
+            goto out;
+        }
+        if (ff.sdp.data == NULL) {
+            ret = respond_error(c, rq, 400, "invalid_request_error", "missing_required_parameter", "sdp",
+                                "the form has no sdp field (the SDP offer)");
+            goto out;
+        }
+        sdp = ff.sdp.data;
+        sdp_len = ff.sdp.len;
+        if (ff.session.data) {
+            json_error_t jerr;
+            json_t *o = json_loadb(ff.session.data, ff.session.len, JSON_REJECT_DUPLICATES, &jerr);
+            int ok = o && json_is_object(o);
+            char *compact = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            json_decref(o);
+            free(ff.session.data);
+            ff.session.data = compact;
+            ok = ok && compact;
+            if (!ok) {
+                ret = respond_error(c, rq, 400, "invalid_request_error", "invalid_json", "session",
+                                    "the session field is not a JSON object");
+                goto out;
+            }
+        }
+    } else if (ctype && strncasecmp(ctype, "application/sdp", 15) == 0) {
+        sdp = rq->body;
+        sdp_len = rq->len;
+    } else {
+        ret = respond_error(c, rq, 415, "invalid_request_error", "unsupported_media_type", NULL,
+                            "send the SDP offer as application/sdp, or multipart/form-data with an sdp field");
+        goto out;
+    }
+    /* The credential after the checks that need none: a client secret is
+     * used up only by an offer that is otherwise fine to take. */
+    if (call_auth(c, rq, 1, &bound, &ret) != 0) goto out;
+    limits_client cl;
+    client_of(c, &cl);
+    limits_verdict lv = limits_admit(&cl);
+    if (lv != LIMITS_OK) {
+        ret = respond_error(c, rq, 429, "invalid_request_error", "rate_limit_exceeded", NULL,
+                            lv == LIMITS_RATE ? "too many connections per second from this address"
+                                              : "too many open sessions from this address");
+        goto out;
+    }
+    /* The secret's configuration first, then the form's. */
+    const char *sess = ff.session.data ? ff.session.data : bound;
+    if (sess && asprintf(&update, "{\"type\":\"session.update\",\"session\":%s}", sess) < 0) update = NULL;
+    if (bound && ff.session.data) {
+        /* Both: the secret's applies first, the form's on top (one update
+         * each, in order). */
+        char *both = NULL;
+        if (asprintf(&both, "{\"type\":\"session.update\",\"session\":%s}\n{\"type\":\"session.update\",\"session\":%s}",
+                     bound, ff.session.data) >= 0) {
+            free(update);
+            update = both;
+        }
+    }
+    webrtc_answer ans;
+    webrtc_offer(sdp, sdp_len, update, &cl, &ans);
+    if (ans.status != 201) {
+        ret = respond_error(c, rq, ans.status, ans.type, ans.code, NULL, ans.message);
+        goto out;
+    }
+    char location[96];
+    snprintf(location, sizeof location, "%s%s", CALLS_PREFIX, ans.call_id);
+    rq->location = location;
+    ret = respond(c, rq, 201, "application/sdp", ans.sdp, strlen(ans.sdp), 1);
+    rq->location = NULL;
+out:
+    free(ff.sdp.data);
+    free(ff.session.data);
+    free(bound);
+    free(update);
+    return ret;
+}
+
+/* DELETE /v1/realtime/calls/{call_id}: hang up. */
+static enum MHD_Result handle_call_delete(struct MHD_Connection *c, req *rq, const char *url)
+{
+    enum MHD_Result ret;
+    if (call_auth(c, rq, 0, NULL, &ret) != 0) return ret;
+    char id[64];
+    size_t n = strcspn(url + strlen(CALLS_PREFIX), "?#");
+    snprintf(id, sizeof id, "%.*s", (int)n, url + strlen(CALLS_PREFIX));
+    if (webrtc_hangup(id) != 0)
+        return respond_error(c, rq, 404, "invalid_request_error", "call_not_found", NULL, "no such call");
+    return respond_json(c, rq, 200, json_pack("{s:s,s:s,s:b}", "id", id, "object", "realtime.call", "deleted", 1));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -615,7 +812,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size != 0) { /* only client_secrets reads a body; others drain it */
-        if (rq->route == R_CLIENT_SECRETS && rq->method == M_POST && !rq->too_large) {
+        if ((rq->route == R_CLIENT_SECRETS || rq->route == R_CALLS) && rq->method == M_POST && !rq->too_large) {
             if (rq->len + *upload_size > BODY_MAX) {
                 rq->too_large = 1;
             } else {
@@ -638,6 +835,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (rq->route == R_CLIENT_SECRETS) {
         if (rq->method != M_POST) return respond_text(c, rq, 405, "method not allowed\n");
         return handle_client_secrets(c, rq);
+    }
+    if (rq->route == R_CALLS) {
+        if (rq->method != M_POST) return respond_text(c, rq, 405, "method not allowed\n");
+        return handle_calls(c, rq);
+    }
+    if (rq->route == R_CALL) {
+        if (rq->method != M_DELETE) return respond_text(c, rq, 405, "method not allowed\n");
+        return handle_call_delete(c, rq, url);
     }
     if (rq->method != M_GET && rq->method != M_HEAD)
         return respond_text(c, rq, 405, "method not allowed\n");

@@ -700,7 +700,8 @@ uint32_t respond_tick(session *s)
             sess_observe_turn_latency(s, sess_now_ns() - s->in.t_speech_end_ns);
             s->in.t_speech_end_ns = 0;
         }
-        sess_send(s, proto_ev_audio_delta(s->d, &p, r->q + done, n));
+        if (s->tp->send_audio) s->tp->send_audio(s->conn, r->q + done, n, s->cfg.output_rate, r->id);
+        else sess_send(s, proto_ev_audio_delta(s->d, &p, r->q + done, n));
         commit_llm(r);
         if (r->tts && sg->s == r->tts_sent) stage_commit(r->tts);
         recorder_bot_audio(s->rec, r->q + done, n, s->cfg.output_rate, r->it->id);
@@ -821,5 +822,6 @@ void respond_cancel(session *s, const char *reason)
     if (strcmp(reason, "turn_detected") == 0) sess_count_interruption();
     /* The client stops playing now: what was sent ahead was never heard. */
     recorder_bot_stop(s->rec);
+    if (s->tp->clear_audio && s->conn) s->tp->clear_audio(s->conn);
     finish(s, "cancelled", reason, NULL);
 }

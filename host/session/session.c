@@ -19,6 +19,7 @@
 #include "session/persist.h"
 #include "recording/recorder.h"
 #include "session/session_int.h"
+#include "pipeline/resample.h"
 #include "pipeline/stage.h"
 #include "base/worker.h"
 
@@ -142,6 +143,7 @@ void session_unref(session *s)
 {
     if (atomic_fetch_sub(&s->refs, 1) != 1) return;
     input_free(s);
+    resampler_free(s->track_rs);
     respond_free(s->resp);
     conv_free(&s->conv);
     proto_session_clear(&s->cfg);
@@ -386,7 +388,7 @@ session *session_new(app *a, const transport_ops *tp, void *conn, int beta, cons
     atomic_fetch_add(&a->active_sessions, 1);
     metrics_counter_inc(s_sessions);
     metrics_gauge_add(s_active, 1);
-    log_info("session started", "session_id", s->id, "transport", "websocket",
+    log_info("session started", "session_id", s->id, "transport", tp->name,
              "dialect", beta ? "beta" : "ga");
     sess_post(s, start_task, NULL);
     return s;
@@ -828,6 +830,49 @@ void session_on_message(session *s, char *text, size_t len)
         free(text);
         free(m);
     }
+}
+
+typedef struct audio_arg {
+    int rate;
+    size_t n;
+    int16_t pcm[];
+} audio_arg;
+
+static void audio_task(session *s, void *arg)
+{
+    audio_arg *aa = arg;
+    if (s->closed || atomic_load(&s->abandoned)) goto out;
+    s->t_last_msg_ns = sess_now_ns();
+    int want = s->cfg.input_rate;
+    if (want <= 0 || aa->rate == want) {
+        input_append(s, aa->pcm, aa->n);
+        goto out;
+    }
+    if (s->track_rs == NULL || resampler_in_rate(s->track_rs) != aa->rate || resampler_out_rate(s->track_rs) != want) {
+        resampler_free(s->track_rs);
+        s->track_rs = resampler_new(aa->rate, want, 3);
+        if (s->track_rs == NULL) goto out;
+    }
+    size_t cap = resampler_out_capacity(s->track_rs, aa->n);
+    int16_t *tmp = malloc(cap * sizeof *tmp);
+    if (tmp) {
+        size_t got = resampler_process(s->track_rs, aa->pcm, aa->n, tmp, cap);
+        if (got) input_append(s, tmp, got);
+        free(tmp);
+    }
+out:
+    free(aa);
+}
+
+void session_on_audio(session *s, const int16_t *pcm, size_t n, int rate)
+{
+    if (n == 0 || rate <= 0 || atomic_load(&s->abandoned)) return;
+    audio_arg *aa = malloc(sizeof *aa + n * sizeof *pcm);
+    if (aa == NULL) return;
+    aa->rate = rate;
+    aa->n = n;
+    memcpy(aa->pcm, pcm, n * sizeof *pcm);
+    if (sess_post(s, audio_task, aa) != 0) free(aa);
 }
 
 static void binary_task(session *s, void *arg)

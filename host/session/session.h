@@ -29,6 +29,11 @@ int session_metrics_init(metrics_registry *reg, const settings *s);
 session *session_new(app *a, const transport_ops *tp, void *conn, int beta, const char *resume_id);
 /* A complete text message (takes ownership of the malloc'd text). */
 void session_on_message(session *s, char *text, size_t len);
+/* Audio from the transport's own audio track (WebRTC): n mono samples at
+ * rate, copied. The same input path as input_audio_buffer.append (VAD,
+ * turn detection, STT), resampled to the session's input rate if needed.
+ * Any thread. */
+void session_on_audio(session *s, const int16_t *pcm, size_t n, int rate);
 /* A binary message: answered with an error event. */
 void session_on_binary(session *s);
 /* The connection is going (any thread): client messages still queued for

@@ -218,6 +218,7 @@ struct session {
     /* audio the client sent ahead of real time: a bucket that drains at
      * real time ([session] max_audio_ahead) */
     uint64_t ahead_ns, ahead_t_ns;
+    resampler *track_rs;   /* transport audio track rate -> input rate, or NULL */
     char id[40];
     char conv_id[40];      /* "conv_..." the default conversation */
     char label[72];        /* sampled session_id metric label */

@@ -38,6 +38,15 @@ typedef struct transport_ops {
     /* The session holds a reference on the connection while it lives. */
     void (*ref)(void *conn);
     void (*unref)(void *conn);
+    /* Optional (NULL: reply audio goes out as response.output_audio.delta
+     * events). A transport with its own audio track takes the reply audio
+     * here: n mono samples at rate, released by the session at real time
+     * plus [session] audio_lead; the transport plays them out at the pace
+     * of its media clock. response_id names the response they belong to. */
+    void (*send_audio)(void *conn, const int16_t *pcm, size_t n, int rate, const char *response_id);
+    /* Optional: drop the reply audio queued and not yet played (a barge-in,
+     * a cancelled response). */
+    void (*clear_audio)(void *conn);
 } transport_ops;
 
 #endif

@@ -15,7 +15,8 @@ VX_NODE_TESTS = \
 	tests/node/clients.test.mjs \
 	tests/node/auth.test.mjs \
 	tests/node/threads.test.mjs \
-	tests/node/memory.test.mjs
+	tests/node/memory.test.mjs \
+	tests/node/webrtc.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json

@@ -56,3 +56,10 @@ tests_unit_test_persist_state_SOURCES = tests/unit/test_persist_state.c host/ses
 	host/session/persist.h host/session/conversation.c host/session/protocol.c host/session/protocol.h
 tests_unit_test_persist_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_persist_state_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) -lm
+
+# The SDP offer checks of POST /v1/realtime/calls.
+check_PROGRAMS += tests/unit/test_sdp_check
+TESTS += tests/unit/test_sdp_check
+tests_unit_test_sdp_check_SOURCES = tests/unit/test_sdp_check.c host/net/sdp_check.c host/net/sdp_check.h
+tests_unit_test_sdp_check_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_sdp_check_LDADD = $(CMOCKA_LIBS)
