@@ -40,10 +40,10 @@ static int opus_rtpmap(const char *v, size_t n)
 
 int sdp_check_offer(const char *text, size_t len, sdp_info *out, char *err, size_t errlen)
 {
-    sdp_info info = {-1, -1, 0};
+    sdp_info info = {-1, -1, 0, 0};
     int session_ufrag = 0, session_fp = 0, media_ufrag_all = 1, media_fp_all = 1;
     int cur_ufrag = 0, cur_fp = 0;
-    int mline = -1, cur_audio = 0, audio_seen = 0;
+    int mline = -1, cur_audio = 0, cur_app = 0, audio_seen = 0;
     if (text == NULL || len == 0) return fail(err, errlen, "the SDP offer is empty");
     if (len > SDP_MAX_BYTES) return fail(err, errlen, "the SDP offer is larger than %d bytes", SDP_MAX_BYTES);
     for (size_t i = 0; i < len; i++) {
@@ -76,9 +76,8 @@ int sdp_check_offer(const char *text, size_t len, sdp_info *out, char *err, size
             cur_ufrag = cur_fp = 0;
             cur_audio = vn >= 6 && strncmp(v, "audio ", 6) == 0;
             if (cur_audio) audio_seen = 1;
-            if (vn >= 12 && strncmp(v, "application ", 12) == 0 && memmem(v, vn, "webrtc-datachannel", 18) &&
-                memmem(v, vn, "SCTP", 4))
-                info.has_datachannel = 1;
+            cur_app = vn >= 12 && strncmp(v, "application ", 12) == 0 && memmem(v, vn, "SCTP", 4);
+            if (cur_app && memmem(v, vn, "webrtc-datachannel", 18)) info.has_datachannel = 1;
         } else if (l[0] == 'a') {
             int is_ufrag = vn > 10 && strncmp(v, "ice-ufrag:", 10) == 0;
             int is_fp = vn > 12 && strncmp(v, "fingerprint:", 12) == 0;
@@ -91,6 +90,13 @@ int sdp_check_offer(const char *text, size_t len, sdp_info *out, char *err, size
             }
             if (strncmp(v, "setup:", 6) == 0 && vn == 13 && strncmp(v + 6, "passive", 7) == 0)
                 return fail(err, errlen, "an offer must not be a=setup:passive (send actpass)");
+            /* The older form (draft-ietf-mmusic-sctp-sdp-05, still sent
+             * by some clients): "m=application P DTLS/SCTP 5000" with
+             * "a=sctpmap:5000 webrtc-datachannel N". */
+            if (cur_app && vn > 8 && strncmp(v, "sctpmap:", 8) == 0 && memmem(v, vn, " webrtc-datachannel", 19)) {
+                info.has_datachannel = 1;
+                info.legacy_sctp = 1;
+            }
             if (cur_audio && info.opus_pt < 0) {
                 int pt = opus_rtpmap(v, vn);
                 if (pt >= 0) {

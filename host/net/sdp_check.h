@@ -14,11 +14,13 @@ typedef struct sdp_info {
     int opus_pt;       /* payload type of opus/48000/2 in the first audio m-line */
     int audio_index;   /* m-line index of that audio section */
     int has_datachannel;
+    int legacy_sctp;   /* the data channel in the older sctpmap form (see webrtc.c) */
 } sdp_info;
 
 /* 0 when text (len bytes, no NUL needed) is a usable offer: "v=0", an
  * audio m-line offering opus/48000, a data-channel m-line
- * (UDP/DTLS/SCTP webrtc-datachannel), ICE credentials and a DTLS
+ * (UDP/DTLS/SCTP webrtc-datachannel, or the older DTLS/SCTP with
+ * a=sctpmap:PORT webrtc-datachannel), ICE credentials and a DTLS
  * fingerprint. Otherwise -1 with a one-line reason for the client in err. */
 int sdp_check_offer(const char *text, size_t len, sdp_info *out, char *err, size_t errlen);
 

@@ -1004,6 +1004,90 @@ static void on_offer_set(GstPromise *promise, gpointer p)
     g_signal_emit_by_name(c->wb, "create-answer", NULL, pr);
 }
 
+/* A data channel offered in the older form ("m=application P DTLS/SCTP
+ * 5000" with "a=sctpmap:5000 webrtc-datachannel N", as aiortc sends it) is
+ * rewritten to the RFC 8841 form webrtcbin reads ("UDP/DTLS/SCTP
+ * webrtc-datachannel" with "a=sctp-port:5000"); the answer is in that form,
+ * which such clients also read. */
+static void modern_sctp(GstSDPMessage *sdp)
+{
+    for (guint i = 0; i < gst_sdp_message_medias_len(sdp); i++) {
+        GstSDPMedia *m = (GstSDPMedia *)gst_sdp_message_get_media(sdp, i);
+        if (g_strcmp0(gst_sdp_media_get_media(m), "application") != 0 || gst_sdp_media_formats_len(m) != 1 ||
+            g_strcmp0(gst_sdp_media_get_format(m, 0), "webrtc-datachannel") == 0)
+            continue;
+        for (guint a = 0; a < gst_sdp_media_attributes_len(m); a++) {
+            const GstSDPAttribute *at = gst_sdp_media_get_attribute(m, a);
+            if (g_strcmp0(at->key, "sctpmap") != 0 || at->value == NULL || !strstr(at->value, " webrtc-datachannel"))
+                continue;
+            char port[16];
+            snprintf(port, sizeof port, "%u", (unsigned)strtoul(at->value, NULL, 10));
+            gst_sdp_media_remove_attribute(m, a);
+            gst_sdp_media_add_attribute(m, "sctp-port", port);
+            gst_sdp_media_replace_format(m, 0, "webrtc-datachannel");
+            gst_sdp_media_set_proto(m, "UDP/DTLS/SCTP");
+            break;
+        }
+    }
+}
+
+static const char *media_attr(const GstSDPMedia *m, const char *key)
+{
+    for (guint a = 0; a < gst_sdp_media_attributes_len(m); a++) {
+        const GstSDPAttribute *at = gst_sdp_media_get_attribute(m, a);
+        if (g_strcmp0(at->key, key) == 0) return at->value;
+    }
+    return NULL;
+}
+
+static void media_drop_attrs(GstSDPMedia *m, const char *key)
+{
+    for (guint a = gst_sdp_media_attributes_len(m); a-- > 0;)
+        if (g_strcmp0(gst_sdp_media_get_attribute(m, a)->key, key) == 0) gst_sdp_media_remove_attribute(m, a);
+}
+
+/* A BUNDLE group whose m-sections each carry their own ICE credentials (as
+ * aiortc offers it): once the answer accepts BUNDLE, only the first
+ * ("tagged") section's transport carries the group (RFC 8843), so the
+ * others get its credentials and lose their own candidates; webrtcbin
+ * refuses differing credentials inside a bundle. */
+static void bundle_credentials(GstSDPMessage *sdp)
+{
+    const char *group = gst_sdp_message_get_attribute_val(sdp, "group");
+    if (group == NULL || strncmp(group, "BUNDLE ", 7) != 0) return;
+    gchar **mids = g_strsplit(group + 7, " ", -1);
+    GstSDPMedia *tagged = NULL;
+    for (guint i = 0; i < gst_sdp_message_medias_len(sdp); i++) {
+        GstSDPMedia *m = (GstSDPMedia *)gst_sdp_message_get_media(sdp, i);
+        const char *mid = media_attr(m, "mid");
+        if (mid == NULL || !g_strv_contains((const gchar *const *)mids, mid)) continue;
+        if (tagged == NULL) {
+            if (g_strcmp0(mid, mids[0]) == 0) tagged = m;
+            if (tagged == NULL || media_attr(m, "ice-ufrag") == NULL || media_attr(m, "ice-pwd") == NULL) break;
+            continue;
+        }
+        const char *uf = media_attr(m, "ice-ufrag");
+        if (uf == NULL || g_strcmp0(uf, media_attr(tagged, "ice-ufrag")) == 0) continue;
+        gchar *tuf = g_strdup(media_attr(tagged, "ice-ufrag")), *tpwd = g_strdup(media_attr(tagged, "ice-pwd"));
+        media_drop_attrs(m, "ice-ufrag");
+        media_drop_attrs(m, "ice-pwd");
+        media_drop_attrs(m, "candidate");
+        media_drop_attrs(m, "end-of-candidates");
+        gst_sdp_media_add_attribute(m, "ice-ufrag", tuf);
+        gst_sdp_media_add_attribute(m, "ice-pwd", tpwd);
+        g_free(tuf);
+        g_free(tpwd);
+    }
+    g_strfreev(mids);
+}
+
+/* What webrtcbin needs of an offer that other stacks accept. */
+static void normalize_offer(GstSDPMessage *sdp)
+{
+    modern_sctp(sdp);
+    bundle_credentials(sdp);
+}
+
 /* rtc thread: build the call's pipeline and take its offer. */
 static gboolean setup(gpointer p)
 {
@@ -1080,6 +1164,7 @@ static gboolean setup(gpointer p)
         setup_failed(c, "the offer could not be parsed");
         return G_SOURCE_REMOVE;
     }
+    normalize_offer(sdp);
     GstWebRTCSessionDescription *offer = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
     call_ref(c);
     GstPromise *pr = gst_promise_new_with_change_func(on_offer_set, c, NULL);

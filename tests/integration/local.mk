@@ -25,9 +25,10 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/ops_proxy.sh \
 	tests/integration/man_pages.sh \
 	tests/integration/k8s.sh \
-	tests/integration/container.sh
+	tests/integration/container.sh \
+	tests/integration/webrtc_aiortc.sh
 TESTS += $(VX_INTEGRATION_TESTS)
-dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
+dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/webrtc_aiortc.py
 
 # The shell tests drive the built daemon and plugins (and the test plugins).
 $(VX_INTEGRATION_TESTS:.sh=.log): voxray tests/tools/freeport$(EXEEXT) tests/tools/slowloris$(EXEEXT) tests/tools/mock_openai$(EXEEXT) tools/voxray-client$(EXEEXT) tools/voxray-loadtest$(EXEEXT) $(pkglib_LTLIBRARIES) $(VX_TEST_PLUGINS) plugins-built

@@ -4,7 +4,7 @@ to /v1/realtime/calls, opens the oai-events data channel, sends a WAV as
 its microphone track and prints one JSON line: the events it got, the
 transcript, and how much reply audio arrived on the remote track.
 
-usage: webrtc_aiortc.py BASE_URL WAV [SECONDS]
+usage: webrtc_aiortc.py BASE_URL WAV [SECONDS]  (run by webrtc_aiortc.sh)
 """
 import asyncio
 import json
@@ -51,8 +51,8 @@ async def main(base, wav, seconds):
         if pc.iceConnectionState == "completed" and got["t_connected"] is None:
             got["t_connected"] = time.monotonic()
 
-    # The microphone starts once the data channel is open (the WAV's
-    # speech must not play out before the session listens).
+    # The track plays the WAV from the moment the call connects, a little
+    # before the session listens: the WAV starts with silence.
     player = MediaPlayer(wav)
     pc.addTrack(player.audio)
     await pc.setLocalDescription(await pc.createOffer())

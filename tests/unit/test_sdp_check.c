@@ -50,6 +50,27 @@ static void lf_only_and_other_pt(void **state)
     assert_int_equal(info.audio_index, 1);
 }
 
+/* The older data-channel form (draft-ietf-mmusic-sctp-sdp-05), as aiortc
+ * offers it; an application section without sctpmap is not a channel. */
+static void legacy_sctpmap(void **state)
+{
+    (void)state;
+    const char *sdp = HEAD AUDIO "m=application 9 DTLS/SCTP 5000\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n"
+                      "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n"
+                      "a=fingerprint:sha-256 AA:BB\r\na=setup:actpass\r\na=sctpmap:5000 webrtc-datachannel 65535\r\n";
+    sdp_info info;
+    char err[200];
+    assert_int_equal(check(sdp, &info, err), 0);
+    assert_int_equal(info.has_datachannel, 1);
+    assert_int_equal(info.legacy_sctp, 1);
+    assert_int_equal(check(HEAD AUDIO "m=application 9 DTLS/SCTP 5000\r\na=mid:1\r\n", &info, err), -1);
+    assert_non_null(strstr(err, "no data channel"));
+    /* sctpmap in the audio section does not count */
+    assert_int_equal(check(HEAD AUDIO "a=sctpmap:5000 webrtc-datachannel 1\r\n", &info, err), -1);
+    assert_int_equal(check(HEAD AUDIO DATA, &info, err), 0);
+    assert_int_equal(info.legacy_sctp, 0);
+}
+
 static void refused(void **state)
 {
     (void)state;
@@ -83,6 +104,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(good_offer),
         cmocka_unit_test(lf_only_and_other_pt),
+        cmocka_unit_test(legacy_sctpmap),
         cmocka_unit_test(refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
