@@ -23,7 +23,8 @@
  *
  * A call's life: created by an offer (peer count +1), connected when ICE
  * connects, the session made when "oai-events" opens; it ends on DELETE,
- * the data channel or ICE closing or failing, the watchdog (no ICE in
+ * the peer closing its connection (DTLS close_notify), the data channel or
+ * ICE closing or failing, the watchdog (no ICE in
  * connect_timeout, no RTP for rtp_timeout), the session closing it, or
  * shutdown.
  */
@@ -80,6 +81,7 @@ struct rtc_call {
     /* rtc thread */
     GstElement *pipe, *wb, *src;
     GstWebRTCDataChannel *dc;
+    GObject *dtls;               /* the (bundled) DTLS transport, watched for the peer's close */
     int connected, ended, dc_open, answered;
     gint64 t_created_us, t_connected_us;
     GSource *tick, *watchdog, *gather_timer;
@@ -140,7 +142,7 @@ int webrtc_metrics_init(metrics_registry *reg)
     metrics_family *f_recv = metrics_counter_family(reg, "webrtc_bytes_received_total",
                                                     "Total bytes received over WebRTC (RTP and data channel payloads).", 0, NULL);
     f_failures = metrics_counter_family(reg, "webrtc_connection_failures_total",
-                                        "Connection failures by reason (ice_timeout, ice_failed, rtp_timeout, setup_failed).",
+                                        "Connection failures by reason (ice_timeout, ice_failed, dtls_failed, rtp_timeout, setup_failed).",
                                         1, l_reason);
     metrics_family *f_reconn = metrics_counter_family(reg, "webrtc_reconnection_attempts_total",
                                                       "Reconnection attempts: ICE connectivity lost and checked again on a live call.",
@@ -313,6 +315,11 @@ static void teardown(rtc_call *c)
         g_object_unref(c->dc);
         c->dc = NULL;
     }
+    if (c->dtls) {
+        g_signal_handlers_disconnect_by_data(c->dtls, c);
+        g_object_unref(c->dtls);
+        c->dtls = NULL;
+    }
 }
 
 static gboolean teardown_due(gpointer p)
@@ -340,7 +347,9 @@ static void call_end(rtc_call *c, const char *state, const char *reason)
     } else {
         atomic_fetch_sub(&g_without_session, 1);
     }
-    if (c->dc && c->dc_open && !g_stopping && strcmp(reason, "data_channel_closed") != 0) {
+    if (c->dtls) g_signal_handlers_disconnect_by_data(c->dtls, c);
+    if (c->dc && c->dc_open && !g_stopping && strcmp(reason, "data_channel_closed") != 0 &&
+        strcmp(reason, "peer_closed") != 0) {
         /* Our side hangs up: the channel's close reaches the peer before
          * the pipeline goes. */
         gst_webrtc_data_channel_close(c->dc);
@@ -936,10 +945,52 @@ static void setup_failed(rtc_call *c, const char *why)
     call_end(c, "failed", "setup_failed");
 }
 
+/* rtc thread: the DTLS transport's state. A peer that closes its
+ * RTCPeerConnection (Chromium's pc.close(), aiortc's close()) sends a DTLS
+ * close_notify: webrtcbin 1.22 reports it only here (the transport goes
+ * "closed"; neither the peer connection, ICE, SCTP nor the data channel
+ * changes state), so this is where a hang-up by the peer is seen. */
+static gboolean dtls_changed(gpointer p)
+{
+    rtc_call *c = p;
+    if (c->ended || c->dtls == NULL) return G_SOURCE_REMOVE;
+    GstWebRTCDTLSTransportState st;
+    g_object_get(c->dtls, "state", &st, NULL);
+    if (st == GST_WEBRTC_DTLS_TRANSPORT_STATE_CLOSED && c->connected) call_end(c, "closed", "peer_closed");
+    else if (st == GST_WEBRTC_DTLS_TRANSPORT_STATE_FAILED) call_end(c, "failed", "dtls_failed");
+    return G_SOURCE_REMOVE;
+}
+
+static void on_dtls_state(GObject *o, GParamSpec *ps, gpointer p)
+{
+    (void)o;
+    (void)ps;
+    on_rtc(dtls_changed, p);
+}
+
+/* rtc thread: watch the DTLS transport the call runs on (one: the offer's
+ * sections are bundled, and it carries the data channel). */
+static void watch_dtls(rtc_call *c)
+{
+    GObject *sctp = NULL, *dtls = NULL;
+    g_object_get(c->wb, "sctp-transport", &sctp, NULL);
+    if (sctp) {
+        g_object_get(sctp, "transport", &dtls, NULL);
+        g_object_unref(sctp);
+    }
+    if (dtls == NULL) {
+        log_warn("webrtc: no DTLS transport to watch; a peer's hang-up is seen by rtp_timeout only", "call_id", c->id);
+        return;
+    }
+    c->dtls = dtls;
+    g_signal_connect(dtls, "notify::state", G_CALLBACK(on_dtls_state), c);
+}
+
 static gboolean answer_set(gpointer p)
 {
     rtc_call *c = p;
     if (c->ended) return G_SOURCE_REMOVE;
+    if (c->dtls == NULL) watch_dtls(c);
     GstWebRTCICEGatheringState st;
     g_object_get(c->wb, "ice-gathering-state", &st, NULL);
     if (st == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) finish_answer(c);

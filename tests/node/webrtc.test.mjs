@@ -255,9 +255,36 @@ vtest('barge-in over WebRTC: speech during the reply cancels it and clears the q
     assert.ok(ty.indexOf('output_audio_buffer.started') < ty.indexOf('output_audio_buffer.cleared'));
     const cleared = s.events.find((e) => e.type === 'output_audio_buffer.cleared');
     assert.equal(cleared.response_id, cancelled.response.id);
+    await closeBrowser(ctx);
+});
+
+vtest('the peer closing its RTCPeerConnection hangs up at once: counted closed, not as a failure', async () => {
+    await fresh();
+    // rtp_timeout is long here: only the peer's close can end the call.
+    const d3 = await Daemon.start({ ...PROVIDERS, webrtc: { rtp_timeout: '120s' } });
+    const ctx = await launch(synth('close', [SAID]));
+    const page = await newPage(ctx, d3);
+    const res = await page.evaluate(pageCall(), { audio: true });
+    assert.equal(res.status, 201);
+    await waitFor(page, (x) => types(x).includes('session.created'));
+    let m = await d3.metrics();
+    assert.equal(sumMetric(m, 'webrtc_peer_connections_active'), 1);
+    assert.equal(sumMetric(m, 'voxray_active_sessions'), 1);
     await page.evaluate(() => window.rtc.pc.close());
-    // The peer is gone: closed, or its RTP stops ([webrtc] rtp_timeout).
-    await waitMetric(d, 'webrtc_peer_connections_active', {}, (v) => v === 0);
+    await waitMetric(d3, 'webrtc_peer_connections_active', {}, (v) => v === 0, 10000);
+    m = await d3.metrics();
+    assert.equal(sumMetric(m, 'webrtc_peer_connections_total', { state: 'closed' }), 1);
+    assert.equal(sumMetric(m, 'webrtc_peer_connections_total', { state: 'failed' }), 0);
+    assert.equal(sumMetric(m, 'webrtc_connection_failures_total'), 0);
+    assert.equal(sumMetric(m, 'voxray_active_sessions'), 0);
+    assert.match(d3.log(), /webrtc call ended call_id=rtc_\w+ reason=peer_closed/);
+    // The slot is free again: a new call is taken.
+    const page2 = await newPage(ctx, d3);
+    assert.equal((await page2.evaluate(pageCall(), { audio: true })).status, 201);
+    await waitFor(page2, (x) => types(x).includes('session.created'));
+    await page2.evaluate(() => window.rtc.pc.close());
+    await waitMetric(d3, 'webrtc_peer_connections_active', {}, (v) => v === 0, 10000);
+    assert.equal(sumMetric(await d3.metrics(), 'webrtc_connection_failures_total'), 0);
     await closeBrowser(ctx);
 });
 
