@@ -1,11 +1,22 @@
-// The voxray demo page: microphone -> /v1/realtime -> speaker.
+// The voxray demo page: microphone -> voxray -> speaker.
 //
 // Speaks the OpenAI Realtime API (GA event names) to the server that served
-// this page. Capture runs in an AudioWorklet (worklet.js) at the
-// AudioContext's own rate, declared to the server with session.update, so the
-// browser does no resampling of its own; replies (audio/pcm, s16le) play
-// through a second AudioContext, each chunk scheduled right after the
-// previous one so the audio has no gaps.
+// this page, over one of two transports:
+//
+// WebRTC (the default): POST /v1/realtime/calls with an SDP offer; the
+// microphone goes as an Opus track with the browser's echo cancellation,
+// noise suppression and gain control on, the reply comes back as a remote
+// track played by an <audio> element, and the events flow as JSON on the
+// data channel "oai-events". No headphones needed.
+//
+// WebSocket (/v1/realtime): the fallback when the browser has no WebRTC or
+// the call cannot be set up (WebRTC disabled on the server, UDP blocked...),
+// or on request with ?transport=ws. Capture runs in an AudioWorklet
+// (worklet.js) at the AudioContext's own rate, declared to the server with
+// session.update, so the browser does no resampling of its own; replies
+// (audio/pcm, s16le) play through a second AudioContext, each chunk
+// scheduled right after the previous one so the audio has no gaps. The
+// microphone is captured raw there, so the page asks for headphones.
 //
 // window.voxray mirrors what the page shows, for tests and the curious:
 //   state        idle | connecting | listening | hearing | thinking | speaking
@@ -21,12 +32,20 @@
 //   inputRate    the rate declared for input_audio_buffer.append
 //   keyAsked     the server wants an API key and the page shows its field
 //   usedSecret   the last call opened with a client secret
+//   transport    webrtc | ws: how the last call talks
+//   fallback     why the last call fell back to the WebSocket, or null
+//   callId       the WebRTC call's Location (/v1/realtime/calls/ID), or null
+//   remoteStream the WebRTC reply audio (a MediaStream), or null
+//   audioStarted WebRTC replies whose audio started (output_audio_buffer.started)
+//   cleared      WebRTC replies cut off by barge-in (output_audio_buffer.cleared)
+//   micSettings  the microphone track's settings (echoCancellation, ...)
 //
 // When the server asks for an API key ([auth] in voxray.ini), a browser
 // cannot send it as a header: the page trades the key the user types for a
 // one-use client secret (POST /v1/realtime/client_secrets) and offers that
 // as the WebSocket subprotocol openai-insecure-api-key.SECRET next to
-// "realtime". The key stays in the input field; nothing is stored.
+// "realtime", or as the Bearer token of the WebRTC offer. The key stays in
+// the input field; nothing is stored.
 'use strict';
 
 (() => {
@@ -35,6 +54,13 @@
     const FALLBACK_RATE = 24000; // the protocol's default
     const BLOCK_MS = 20; // capture block sent per input_audio_buffer.append
     const PLAY_LEAD_S = 0.05; // head start after the queue ran dry, absorbs jitter
+    const GATHER_WAIT_MS = 1500; // longest wait for ICE candidates before the offer goes
+    const HINT = {
+        webrtc: 'Press the button and speak. The call uses WebRTC with your browser\'s echo cancellation: loudspeakers are fine.',
+        ws: 'Press the button and speak. Wear headphones: over the WebSocket the microphone is captured raw (no echo cancellation), so the bot would hear itself through loudspeakers.',
+    };
+    const params = new URLSearchParams(location.search);
+    const asked = params.get('transport'); // webrtc | ws | null
 
     const STATUS_TEXT = {
         idle: 'Press the button to start talking.',
@@ -56,6 +82,7 @@
         stats: $('stats'),
         auth: $('auth'),
         apiKey: $('api-key'),
+        hint: $('hint'),
     };
 
     const hook = {
@@ -73,6 +100,13 @@
         sessionId: null,
         keyAsked: false,
         usedSecret: false,
+        transport: null,
+        fallback: null,
+        callId: null,
+        remoteStream: null,
+        audioStarted: 0,
+        cleared: 0,
+        micSettings: null,
     };
     window.voxray = hook;
 
@@ -241,9 +275,18 @@
         // so autoplay policies count them as started by the user.
         const micCtx = new AudioContext({ latencyHint: 'interactive' });
         const player = new Player();
+        const rtc = asked !== 'ws' && typeof RTCPeerConnection === 'function';
+        // The reply's <audio> element, also made here for autoplay.
+        const audioEl = rtc ? new Audio() : null;
+        if (audioEl) audioEl.autoplay = true;
         const s = {
             micCtx,
             player,
+            transport: rtc ? 'webrtc' : 'ws',
+            audioEl,
+            pc: null,
+            dc: null,
+            rtcPlaying: false, // WebRTC: reply audio between started and stopped/cleared
             ws: null,
             stream: null,
             node: null,
@@ -263,14 +306,18 @@
             if (sess === s && hook.state === 'speaking' && !s.resp) setState('listening');
         };
         try {
+            // WebRTC: the browser's echo cancellation, noise suppression and
+            // gain control; the WebSocket takes the microphone raw.
             s.stream = await navigator.mediaDevices.getUserMedia({
                 audio: {
-                    echoCancellation: false,
-                    noiseSuppression: false,
-                    autoGainControl: false,
+                    echoCancellation: rtc,
+                    noiseSuppression: rtc,
+                    autoGainControl: rtc,
                     channelCount: 1,
                 },
             });
+            const mic = s.stream.getAudioTracks()[0];
+            hook.micSettings = mic && mic.getSettings ? mic.getSettings() : null;
             if (sess !== s) return release(s); // stopped meanwhile: free the mic
             await micCtx.audioWorklet.addModule('worklet.js');
             if (sess !== s) return release(s);
@@ -296,7 +343,8 @@
             s.sink.connect(micCtx.destination);
             await Promise.all([micCtx.resume(), player.ctx.resume()]);
             if (sess !== s) return release(s);
-            connect(s, rate);
+            if (rtc) connectRtc(s, rate);
+            else connect(s, rate);
         } catch (e) {
             if (sess !== s) return release(s);
             const denied = e && (e.name === 'NotAllowedError' || e.name === 'SecurityError');
@@ -356,7 +404,14 @@
         }
     }
 
+    function showTransport(t) {
+        hook.transport = t;
+        if (ui.hint) ui.hint.textContent = HINT[t];
+    }
+
     async function connect(s, rate) {
+        s.transport = 'ws';
+        showTransport('ws');
         const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/v1/realtime`;
         const key = ui.apiKey.value.trim();
         let ws;
@@ -422,14 +477,173 @@
         // onerror carries no detail in browsers; onclose follows and reports.
     }
 
+    // The offer once ICE gathering is complete (or GATHER_WAIT_MS passed):
+    // the signalling is one request, so the candidates travel in it.
+    function gathered(pc) {
+        if (pc.iceGatheringState === 'complete') return Promise.resolve();
+        return new Promise((resolve) => {
+            const done = () => {
+                if (pc.iceGatheringState !== 'complete') return;
+                pc.removeEventListener('icegatheringstatechange', done);
+                resolve();
+            };
+            pc.addEventListener('icegatheringstatechange', done);
+            setTimeout(resolve, GATHER_WAIT_MS);
+        });
+    }
+
+    // A WebRTC call as OpenAI Realtime clients make it: the microphone as a
+    // track, the events on "oai-events", the SDP offer POSTed to
+    // /v1/realtime/calls. When the call cannot be set up, the same session
+    // goes over the WebSocket instead (fallBack).
+    async function connectRtc(s, rate) {
+        showTransport('webrtc');
+        hook.fallback = null;
+        hook.callId = null;
+        hook.remoteStream = null;
+        const fallBack = (why) => {
+            if (sess !== s) return;
+            hook.fallback = why;
+            closeRtc(s);
+            connect(s, rate);
+        };
+        const key = ui.apiKey.value.trim();
+        const headers = { 'Content-Type': 'application/sdp' };
+        if (key) {
+            try {
+                headers.Authorization = `Bearer ${await clientSecret(key)}`;
+            } catch (e) {
+                if (sess !== s) return;
+                showError(e);
+                stop();
+                return;
+            }
+            if (sess !== s) return;
+            hook.usedSecret = true;
+        } else {
+            hook.usedSecret = false;
+        }
+        let pc;
+        try {
+            pc = new RTCPeerConnection();
+        } catch (e) {
+            fallBack(`RTCPeerConnection: ${e && e.message ? e.message : e}`);
+            return;
+        }
+        s.pc = pc;
+        for (const t of s.stream.getAudioTracks()) pc.addTrack(t, s.stream);
+        const dc = pc.createDataChannel('oai-events');
+        s.dc = dc;
+        pc.ontrack = (e) => {
+            const stream = e.streams[0] || new MediaStream([e.track]);
+            hook.remoteStream = stream;
+            s.audioEl.srcObject = stream;
+            s.audioEl.play().catch(() => {});
+        };
+        dc.onmessage = (e) => {
+            let ev;
+            try {
+                ev = JSON.parse(e.data);
+            } catch {
+                return;
+            }
+            if (sess === s) onEvent(s, ev);
+        };
+        const ended = (why) => {
+            if (sess !== s || s.closing) return;
+            showError({ code: 'call_ended', message: `The call ended${why ? `: ${why}` : ''}.` });
+            stop();
+        };
+        dc.onclose = () => ended('the server hung up');
+        pc.onconnectionstatechange = () => {
+            if (pc.connectionState === 'failed') ended('the connection failed (is UDP blocked?)');
+        };
+        let resp;
+        let answer;
+        try {
+            await pc.setLocalDescription(await pc.createOffer());
+            await gathered(pc);
+            if (sess !== s) return;
+            resp = await fetch('/v1/realtime/calls', {
+                method: 'POST', body: pc.localDescription.sdp, headers, cache: 'no-store',
+            });
+            answer = await resp.text();
+        } catch (e) {
+            fallBack(`the offer could not be sent: ${e && e.message ? e.message : e}`);
+            return;
+        }
+        if (sess !== s) return;
+        if (resp.status === 401 || resp.status === 403) {
+            if (!key) askForKey();
+            let err = null;
+            try {
+                err = JSON.parse(answer).error;
+            } catch {
+                /* not JSON */
+            }
+            showError(key ? err || { code: 'invalid_api_key', message: 'The server refused this API key.' }
+                : { code: 'invalid_api_key', message: 'This server needs an API key: enter it and press the button again.' });
+            stop();
+            return;
+        }
+        if (resp.status === 429) {
+            let err = null;
+            try {
+                err = JSON.parse(answer).error;
+            } catch {
+                /* not JSON */
+            }
+            showError(err || { code: 'rate_limited', message: 'Too many calls from here: try again in a moment.' });
+            stop();
+            return;
+        }
+        if (resp.status !== 201) {
+            fallBack(`POST /v1/realtime/calls answered ${resp.status}`);
+            return;
+        }
+        hook.callId = resp.headers.get('Location');
+        try {
+            await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+        } catch (e) {
+            fallBack(`the answer was not accepted: ${e && e.message ? e.message : e}`);
+        }
+    }
+
+    // Hang up a WebRTC call (the server sees the peer connection close).
+    function closeRtc(s) {
+        if (s.dc) {
+            s.dc.onclose = null;
+            s.dc.onmessage = null;
+        }
+        if (s.pc) {
+            s.pc.ontrack = null;
+            s.pc.onconnectionstatechange = null;
+            try {
+                s.pc.close();
+            } catch {
+                /* already closed */
+            }
+        }
+        s.pc = null;
+        s.dc = null;
+        s.rtcPlaying = false;
+        if (s.audioEl) s.audioEl.srcObject = null;
+    }
+
     function send(s, ev) {
+        if (s.dc) {
+            if (s.dc.readyState === 'open') s.dc.send(JSON.stringify(ev));
+            return;
+        }
         if (s.ws && s.ws.readyState === WebSocket.OPEN) s.ws.send(JSON.stringify(ev));
     }
+
+    const audioPlaying = (s) => s.rtcPlaying || s.player.playing;
 
     // A block from the worklet: forward it once the session takes our rate.
     function onCapture(s, msg) {
         document.body.style.setProperty('--level', Math.min(1, msg.rms * 6).toFixed(3));
-        if (!s.ready) return;
+        if (!s.ready || s.transport !== 'ws') return; // WebRTC: the track carries it
         send(s, { type: 'input_audio_buffer.append', audio: toBase64(msg.pcm) });
     }
 
@@ -437,6 +651,7 @@
     // (start() does when the user stopped it while it was still starting).
     function release(s) {
         s.closing = true;
+        closeRtc(s);
         if (s.ws) {
             try {
                 s.ws.close(1000, 'bye');
@@ -497,6 +712,11 @@
         switch (ev.type) {
         case 'session.created':
             hook.sessionId = ev.session && ev.session.id;
+            // WebRTC: the track's format is negotiated; nothing to declare.
+            if (s.transport === 'webrtc' && !s.ready) {
+                s.ready = true;
+                setState('listening');
+            }
             break;
 
         case 'session.updated':
@@ -620,11 +840,32 @@
                 showError(details.error);
             }
             if (r) s.resp = null;
-            if (hook.state === 'thinking' || (hook.state === 'speaking' && !s.player.playing)) {
+            if (hook.state === 'thinking' || (hook.state === 'speaking' && !audioPlaying(s))) {
                 setState('listening');
             }
             break;
         }
+
+        // WebRTC: the reply audio on the track, paced by the server.
+        case 'output_audio_buffer.started':
+            s.rtcPlaying = true;
+            hook.playing = 1;
+            hook.audioStarted++;
+            if (s.tStop) {
+                hook.latencies.push(performance.now() - s.tStop);
+                s.tStop = 0;
+                showStats();
+            }
+            if (hook.state !== 'hearing') setState('speaking');
+            break;
+
+        case 'output_audio_buffer.stopped':
+        case 'output_audio_buffer.cleared':
+            s.rtcPlaying = false;
+            hook.playing = 0;
+            if (ev.type === 'output_audio_buffer.cleared') hook.cleared++;
+            if (hook.state === 'speaking' && !s.resp) setState('listening');
+            break;
 
         case 'error':
             showError(ev.error || { message: 'The server reported an error.' });
@@ -647,6 +888,8 @@
     window.addEventListener('pagehide', () => {
         if (sess) stop();
     });
+    showTransport(asked === 'ws' || typeof RTCPeerConnection !== 'function' ? 'ws' : 'webrtc');
+    hook.transport = null; // no call yet
     if (!window.AudioWorkletNode || !navigator.mediaDevices) {
         ui.talk.disabled = true;
         showError({

@@ -1,6 +1,8 @@
 // The demo page at GET / in headless Chromium, with a fake microphone that
-// plays a WAV file synthesized by flite: the page connects to /v1/realtime,
-// streams the microphone, shows the conversation and plays the reply.
+// plays a WAV file synthesized by flite: the page calls over WebRTC
+// (POST /v1/realtime/calls) by default, over the WebSocket (/v1/realtime)
+// with ?transport=ws or when WebRTC cannot be set up, streams the
+// microphone, shows the conversation and plays the reply.
 //
 // The page reports what it shows through window.voxray (see web/app.js).
 // Every browser process is Playwright's child and is closed in after().
@@ -9,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { Daemon, vtest, stopAll, tempDir, TOP_SRCDIR, TOP_BUILDDIR } from './lib.mjs';
+import { Daemon, vtest, stopAll, tempDir, sumMetric, sleep, TOP_SRCDIR, TOP_BUILDDIR } from './lib.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const WEB_ROOT = path.join(TOP_SRCDIR, 'web');
@@ -101,7 +103,9 @@ after(async () => {
 // vtest() with a fresh tab of `ctx` (default: the shared browser) opened on
 // daemon `daemon`'s page. On failure the page's console and a screenshot
 // are attached as diagnostics.
-function pageTest(name, fn, { ctx, daemon } = {}) {
+// `query` is appended to the page's URL: the tests of the WebSocket
+// transport ask for it with ?transport=ws.
+function pageTest(name, fn, { ctx, daemon, query = WS } = {}) {
     return vtest(name, async (t) => {
         const c = ctx ? await ctx() : browser;
         const srv = daemon ? await daemon() : d;
@@ -110,7 +114,7 @@ function pageTest(name, fn, { ctx, daemon } = {}) {
         page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
         page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
         try {
-            await page.goto(srv.url('/'));
+            await page.goto(srv.url(`/${query}`));
             await fn(t, page, srv);
         } catch (e) {
             for (const l of consoleLines) t.diagnostic(`console ${l}`);
@@ -130,7 +134,14 @@ function pageTest(name, fn, { ctx, daemon } = {}) {
     });
 }
 
-const hook = (page) => page.evaluate(() => window.voxray);
+const WS = '?transport=ws';
+
+// What the page reports (its reply MediaStream only as hasRemote).
+const hook = (page) =>
+    page.evaluate(() => {
+        const { remoteStream, ...v } = window.voxray;
+        return { ...v, hasRemote: remoteStream !== null };
+    });
 
 // Wait until fn(window.voxray) is true in the page.
 function waitHook(page, fn, timeout = 30000) {
@@ -300,6 +311,150 @@ pageTest('the capture worklet turns a rate the server does not take into 24 kHz 
     assert.ok(Math.abs(r.hz - 440) < 5, `the tone keeps its pitch: ${r.hz} Hz`);
     assert.ok(Math.abs(r.peak - 16384) < 820, `and its level: peak ${r.peak}`);
 });
+
+// ---------------------------------------------------------------- WebRTC
+// The page's default transport. The fake microphone plays from
+// getUserMedia on, before the call is up: these WAVs start with 2.5 s of
+// silence.
+
+// In the page: record the reply track (MediaRecorder) until stopRecording.
+function startRecording(page) {
+    return page.evaluate(() => {
+        const rec = new MediaRecorder(window.voxray.remoteStream);
+        const chunks = [];
+        rec.ondataavailable = (e) => chunks.push(e.data);
+        rec.start(250);
+        window.recording = { rec, chunks };
+    });
+}
+
+// In the page: stop the recorder, decode what it recorded; peak and RMS.
+function stopRecording(page) {
+    return page.evaluate(async () => {
+        const { rec, chunks } = window.recording;
+        await new Promise((res) => {
+            rec.onstop = res;
+            rec.stop();
+        });
+        const blob = new Blob(chunks, { type: rec.mimeType });
+        const ctx = new AudioContext();
+        const buf = await ctx.decodeAudioData(await blob.arrayBuffer());
+        const x = buf.getChannelData(0);
+        let peak = 0;
+        let sq = 0;
+        for (let i = 0; i < x.length; i++) {
+            peak = Math.max(peak, Math.abs(x[i]));
+            sq += x[i] * x[i];
+        }
+        await ctx.close();
+        return { mime: rec.mimeType, bytes: blob.size, seconds: buf.duration, peak, rms: Math.sqrt(sq / x.length) };
+    });
+}
+
+let rtcWav;
+pageTest(
+    'by default the page calls over WebRTC with echo cancellation on, and the reply is heard on the remote track',
+    async (t, page, srv) => {
+        assert.doesNotMatch(await page.locator('#hint').textContent(), /headphones/i);
+        await page.getByRole('button', { name: 'Start talking' }).click();
+        await waitHook(page, (v) => v.remoteStream !== null, 20000);
+        await startRecording(page);
+        await waitHook(page, (v) => v.transcripts.length > 0 && v.audioStarted > 0 && v.playing === 0 && v.state === 'listening', 40000);
+        const rec = await stopRecording(page);
+        const v = await hook(page);
+        assert.equal(v.transport, 'webrtc');
+        assert.equal(v.fallback, null);
+        assert.match(v.callId, /^\/v1\/realtime\/calls\/rtc_\w+$/);
+        assert.equal(v.micSettings.echoCancellation, true, 'the microphone has echo cancellation');
+        assert.equal(v.micSettings.noiseSuppression, true);
+        assert.equal(v.micSettings.autoGainControl, true);
+        assert.deepEqual(v.transcripts, [SAID]);
+        assert.equal(v.lastError, null);
+        assert.ok(v.replies.some((r) => r.trim()), 'the reply text is shown');
+        assert.equal(v.audioChunks, 0, 'no audio in events: it is on the track');
+        assert.deepEqual(v.states, ['connecting', 'listening', 'hearing', 'thinking', 'speaking', 'listening']);
+        assert.ok(rec.peak > 0.05 && rec.rms > 0.002, `the recorded reply track is not silent: ${JSON.stringify(rec)}`);
+        assert.match(await page.locator('#stats').textContent(), /Reply delay: \d+ ms/);
+        let m = await srv.metrics();
+        assert.equal(sumMetric(m, 'webrtc_peer_connections_active'), 1);
+        assert.equal(sumMetric(m, 'http_requests_total', { route: '/v1/realtime/calls', status_code: '201' }), 1);
+        t.diagnostic(`reply recorded from the track: ${JSON.stringify(rec)}; reply delay ${Math.round(v.latencies[0])} ms`);
+        // Stop: the page closes its peer connection, the server hangs up.
+        await page.getByRole('button', { name: 'Stop' }).click();
+        await waitHook(page, (x) => x.state === 'idle');
+        for (let i = 0; i < 100 && sumMetric(await srv.metrics(), 'webrtc_peer_connections_active') !== 0; i++) await sleep(100);
+        m = await srv.metrics();
+        assert.equal(sumMetric(m, 'webrtc_peer_connections_active'), 0);
+        assert.equal(sumMetric(m, 'webrtc_peer_connections_total', { state: 'closed' }), 1);
+        assert.equal(sumMetric(m, 'webrtc_connection_failures_total'), 0);
+        assert.equal(await page.locator('#error').isVisible(), false, 'a call the user ends is no error');
+        const shot = shotPath('webrtc');
+        await page.screenshot({ path: shot });
+        t.diagnostic(`screenshot: ${shot}`);
+    },
+    {
+        query: '',
+        ctx: async () => {
+            rtcWav = rtcWav || synth('rtc', [SAID], { lead: 2.5, tail: 2.5 });
+            return launch(rtcWav);
+        },
+        daemon: () => Daemon.start({ server: { web_root: WEB_ROOT }, ...PROVIDERS }),
+    },
+);
+
+let rtcBargeWav;
+pageTest(
+    'over WebRTC, speaking during a reply cancels it and the server clears the queued audio',
+    async (t, page, srv) => {
+        await page.getByRole('button', { name: 'Start talking' }).click();
+        await waitHook(page, (v) => v.cleared > 0 && document.querySelector('.msg.bot.interrupted') !== null, 45000);
+        const v = await hook(page);
+        assert.equal(v.transport, 'webrtc');
+        assert.ok(v.states.indexOf('speaking') >= 0 && v.states.lastIndexOf('hearing') > v.states.indexOf('speaking'),
+            `hearing after speaking: ${v.states.join(' -> ')}`);
+        assert.equal(v.playing, 0);
+        assert.ok(sumMetric(await srv.metrics(), 'voxray_interruptions_total') >= 1);
+        t.diagnostic(`states: ${v.states.join(' -> ')}; first reply shown: ${JSON.stringify(v.replies[0])}`);
+    },
+    {
+        query: '',
+        ctx: async () => {
+            rtcBargeWav = rtcBargeWav || synth('rtcbarge', [SAID, SAID], { lead: 2.5, gap: 2.5, tail: 2.5 });
+            return launch(rtcBargeWav);
+        },
+        daemon: () =>
+            Daemon.start({
+                server: { web_root: WEB_ROOT },
+                ...PROVIDERS,
+                'plugin.slow': { plugin: 'sim', ms_per_char: 100 },
+                tts: { providers: 'slow' },
+            }),
+    },
+);
+
+let fallbackWav;
+pageTest(
+    'when the server takes no WebRTC calls the page falls back to the WebSocket and talks',
+    async (t, page) => {
+        await page.getByRole('button', { name: 'Start talking' }).click();
+        await waitHook(page, (v) => v.transcripts.length > 0 && v.audioSamples > 0, 40000);
+        const v = await hook(page);
+        assert.equal(v.transport, 'ws');
+        assert.match(v.fallback, /404/);
+        assert.deepEqual(v.transcripts, [SAID]);
+        assert.equal(v.lastError, null);
+        assert.match(await page.locator('#hint').textContent(), /headphones/i);
+        t.diagnostic(`fell back: ${v.fallback}`);
+    },
+    {
+        query: '',
+        ctx: async () => {
+            fallbackWav = fallbackWav || synth('fallback', [SAID], { lead: 1.5 });
+            return launch(fallbackWav);
+        },
+        daemon: () => Daemon.start({ server: { web_root: WEB_ROOT }, ...PROVIDERS, webrtc: { enabled: false } }),
+    },
+);
 
 vtest('the page files are served with their content types and an unknown file is 404', async () => {
     const want = {
