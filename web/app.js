@@ -177,7 +177,8 @@
         } else {
             parts.push('Reply delay: —');
         }
-        if (hook.inputRate) parts.push(`mic ${hook.inputRate / 1000} kHz`);
+        if (hook.transport === 'webrtc') parts.push('WebRTC, Opus 48 kHz');
+        else if (hook.inputRate) parts.push(`WebSocket, mic ${hook.inputRate / 1000} kHz`);
         ui.stats.textContent = parts.join(' · ');
     }
 
@@ -407,6 +408,7 @@
     function showTransport(t) {
         hook.transport = t;
         if (ui.hint) ui.hint.textContent = HINT[t];
+        showStats();
     }
 
     async function connect(s, rate) {
