@@ -73,6 +73,7 @@ struct rtc_call {
     atomic_int refs;
     char id[48];
     rtc_call *next_all;          /* g_calls, under g_lock */
+    rtc_call *next_grace;        /* g_grace (rtc thread) */
     limits_client client;
     char *update;                /* session.update to apply first, or NULL */
     int opus_pt;
@@ -123,6 +124,9 @@ static int g_started;
 static int g_stopping; /* rtc thread: shutting down, no deferred work */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static rtc_call *g_calls;
+/* rtc thread: ended calls whose pipeline waits out TEARDOWN_DELAY_MS (each
+ * with a reference); shutdown tears them down at once. */
+static rtc_call *g_grace;
 static atomic_int g_active, g_without_session;
 
 static metrics_family *f_total, *f_failures;
@@ -304,6 +308,14 @@ static char *buffer_event(const char *type, const char *response_id)
 /* rtc thread: the pipeline goes. */
 static void teardown(rtc_call *c)
 {
+    int graced = 0;
+    for (rtc_call **pp = &g_grace; *pp; pp = &(*pp)->next_grace)
+        if (*pp == c) {
+            *pp = c->next_grace;
+            c->next_grace = NULL;
+            graced = 1;
+            break;
+        }
     if (c->pipe) {
         gst_element_set_state(c->pipe, GST_STATE_NULL);
         gst_object_unref(c->pipe);
@@ -320,6 +332,7 @@ static void teardown(rtc_call *c)
         g_object_unref(c->dtls);
         c->dtls = NULL;
     }
+    if (graced) call_unref(c); /* the grace list's reference */
 }
 
 static gboolean teardown_due(gpointer p)
@@ -353,6 +366,9 @@ static void call_end(rtc_call *c, const char *state, const char *reason)
         /* Our side hangs up: the channel's close reaches the peer before
          * the pipeline goes. */
         gst_webrtc_data_channel_close(c->dc);
+        call_ref(c);
+        c->next_grace = g_grace;
+        g_grace = c;
         GSource *tm = rtc_timer(TEARDOWN_DELAY_MS, teardown_due, c);
         g_source_unref(tm);
     } else {
@@ -1412,6 +1428,14 @@ static gboolean end_all(gpointer p)
         pthread_mutex_unlock(&g_lock);
         if (c == NULL) break;
         call_end(c, "closed", "server_shutdown");
+        call_unref(c);
+    }
+    /* Calls hung up just before: their pipelines go now, not after the
+     * loop has stopped. */
+    while (g_grace) {
+        rtc_call *c = g_grace;
+        call_ref(c);
+        teardown(c);
         call_unref(c);
     }
     g_main_loop_quit(g_loop);
