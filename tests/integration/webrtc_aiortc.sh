@@ -56,6 +56,19 @@ fails=$(awk '/^webrtc_connection_failures_total\{/ { s += $2 } END { print s + 0
 check "no connection failure is counted" [ "$fails" = 0 ]
 check "bytes went both ways" awk '/^webrtc_bytes_(sent|received)_total / && $2 > 10000 { n++ } END { exit n != 2 }' "$WORK/m.txt"
 check "the turn fed the pipeline families" awk '/^voxray_turn_latency_seconds_count / { exit !($2 >= 1) }' "$WORK/m.txt"
+
+# The client hangs up by closing its peer connection, no DELETE: a normal
+# hang-up (closed), seen at once, not after [webrtc] rtp_timeout (20 s).
+"$PY" "$top_srcdir/tests/integration/webrtc_aiortc.py" --no-delete "http://127.0.0.1:$VX_PORT" "$WORK/said.wav" 30 \
+    >"$WORK/out2.json" 2>"$WORK/client2.err"
+check "a second call completes its turn" jq -e '.transcripts[0] != null and .deleted == null' "$WORK/out2.json"
+i=0
+metrics
+while [ "$(mv_ webrtc_peer_connections_active)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); metrics; done
+check "closing the peer connection ends the call within 5 s" [ "$(mv_ webrtc_peer_connections_active)" = 0 ]
+check "... counted closed, not as a failure" \
+    [ "$(mv_ 'webrtc_peer_connections_total{state="closed"}')/$(mv_ 'webrtc_peer_connections_total{state="failed"}')" = 2/0 ]
+check "the server log says the peer closed" grep -q 'webrtc call ended .*reason=peer_closed' "$WORK/v.log"
 stop_pid "$VX_PID"
 check "voxray stops cleanly" [ $? -eq 0 ]
 done_testing
