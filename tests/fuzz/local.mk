@@ -12,7 +12,7 @@
 #     FUZZ_TARGETS="sse wav" picks some; FUZZ_CC names another clang.
 # A finding's reproducer goes into regressions/NAME once the bug is fixed.
 
-FUZZ_TARGETS = protocol sse llm_stream oai_body wav cfg front upgrade session_state redis lt_scan
+FUZZ_TARGETS = protocol sse llm_stream oai_body wav cfg front upgrade session_state redis lt_scan sdp
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_OUT = fuzz-out
@@ -110,11 +110,18 @@ FUZZ_CPP_lt_scan = -I$(top_srcdir)/tools
 FUZZ_LIBS_lt_scan =
 FUZZ_MAXLEN_lt_scan = 1024
 
+# SDP offers of POST /v1/realtime/calls, as checked before the WebRTC stack
+# sees them (host/net/sdp_check.c).
+FUZZ_SRC_sdp = tests/fuzz/fuzz_sdp.c host/net/sdp_check.c host/net/sdp_check.h
+FUZZ_CPP_sdp =
+FUZZ_LIBS_sdp =
+FUZZ_MAXLEN_sdp = 8192
+
 # ---- make check: replay builds.
 FUZZ_REPLAYS = tests/fuzz/fuzz_protocol tests/fuzz/fuzz_sse tests/fuzz/fuzz_llm_stream tests/fuzz/fuzz_oai_body \
 	tests/fuzz/fuzz_wav tests/fuzz/fuzz_cfg \
 	tests/fuzz/fuzz_front tests/fuzz/fuzz_upgrade tests/fuzz/fuzz_session_state \
-	tests/fuzz/fuzz_redis tests/fuzz/fuzz_lt_scan
+	tests/fuzz/fuzz_redis tests/fuzz/fuzz_lt_scan tests/fuzz/fuzz_sdp
 check_PROGRAMS += $(FUZZ_REPLAYS)
 TESTS += $(FUZZ_REPLAYS)
 
@@ -162,6 +169,10 @@ tests_fuzz_fuzz_redis_LDADD = $(FUZZ_LIBS_redis)
 tests_fuzz_fuzz_lt_scan_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_lt_scan)
 tests_fuzz_fuzz_lt_scan_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"lt_scan"' $(FUZZ_CPP_lt_scan)
 tests_fuzz_fuzz_lt_scan_LDADD = $(FUZZ_LIBS_lt_scan)
+
+tests_fuzz_fuzz_sdp_SOURCES = tests/fuzz/replay.c $(FUZZ_SRC_sdp)
+tests_fuzz_fuzz_sdp_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) -DFUZZ_NAME='"sdp"' $(FUZZ_CPP_sdp)
+tests_fuzz_fuzz_sdp_LDADD = $(FUZZ_LIBS_sdp)
 
 EXTRA_DIST += tests/fuzz/fuzz.sh tests/fuzz/corpus tests/fuzz/regressions
 
