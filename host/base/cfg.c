@@ -48,7 +48,7 @@ const cfg_key cfg_core_schema[] = {
     {"webrtc", {"stun_server", VX_CFG_STRING, "", "STUN server for server-reflexive candidates, stun://host:port (empty: host candidates only)", 0, 1024, NULL, 0}},
     {"webrtc", {"turn_server", VX_CFG_STRING, "", "TURN relay, turn(s)://user:password@host:port (empty: none)", 0, 1024, NULL, 0}},
     {"webrtc", {"public_address", VX_CFG_STRING, "", "IP address advertised in the answer's host candidates instead of the local one (a server behind 1:1 NAT); empty: the local addresses", 0, 64, NULL, 0}},
-    {"webrtc", {"connect_timeout", VX_CFG_DURATION, "10s", "a peer whose ICE is not connected this long after its offer is hung up (webrtc_connection_failures_total{reason=\"ice_timeout\"})", 500, 600000, NULL, 0}},
+    {"webrtc", {"connect_timeout", VX_CFG_DURATION, "10s", "a peer whose ICE is not connected this long after its answer is hung up (webrtc_connection_failures_total{reason=\"ice_timeout\"})", 500, 600000, NULL, 0}},
     {"webrtc", {"rtp_timeout", VX_CFG_DURATION, "20s", "a connected peer that sends no audio this long is hung up (reason rtp_timeout)", 1000, 3600000, NULL, 0}},
     {"log", {"level", VX_CFG_ENUM, "info", "least severe level written", 0, 0, "debug|info|warn|error", 0}},
     {"log", {"json", VX_CFG_BOOL, "false", "one JSON object per line instead of text", 0, 0, NULL, 0}},

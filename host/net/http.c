@@ -761,8 +761,11 @@ static enum MHD_Result handle_calls(struct MHD_Connection *c, req *rq)
             update = both;
         }
     }
+    /* ?session_id=: a client reconnecting resumes its session, as on the
+     * WebSocket. */
+    const char *resume = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "session_id");
     webrtc_answer ans;
-    webrtc_offer(sdp, sdp_len, update, &cl, &ans);
+    webrtc_offer(sdp, sdp_len, update, resume && *resume ? resume : NULL, &cl, &ans);
     if (ans.status != 201) {
         ret = respond_error(c, rq, ans.status, ans.type, ans.code, NULL, ans.message);
         goto out;

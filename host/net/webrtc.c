@@ -49,6 +49,7 @@
 #include "base/log.h"
 #include "metrics.h"
 #include "net/sdp_check.h"
+#include "session/persist.h"
 #include "session/protocol.h"
 #include "session/session.h"
 
@@ -76,6 +77,7 @@ struct rtc_call {
     rtc_call *next_grace;        /* g_grace (rtc thread) */
     limits_client client;
     char *update;                /* session.update to apply first, or NULL */
+    char resume[72];             /* session id to resume, "" for a new session */
     int opus_pt;
     char *offer;                 /* the offer's text (until set-up) */
 
@@ -84,7 +86,7 @@ struct rtc_call {
     GstWebRTCDataChannel *dc;
     GObject *dtls;               /* the (bundled) DTLS transport, watched for the peer's close */
     int connected, ended, dc_open, answered;
-    gint64 t_created_us, t_connected_us;
+    gint64 t_created_us, t_connected_us, t_answered_us;
     GSource *tick, *watchdog, *gather_timer;
     _Atomic(session *) sess;
     atomic_llong t_last_rtp_us;
@@ -149,7 +151,7 @@ int webrtc_metrics_init(metrics_registry *reg)
                                         "Connection failures by reason (ice_timeout, ice_failed, dtls_failed, rtp_timeout, setup_failed).",
                                         1, l_reason);
     metrics_family *f_reconn = metrics_counter_family(reg, "webrtc_reconnection_attempts_total",
-                                                      "Reconnection attempts: ICE connectivity lost and checked again on a live call.",
+                                                      "Reconnection attempts: offers that resume an earlier session (POST /v1/realtime/calls?session_id=, a client reconnecting after its call dropped), and ICE connectivity lost and checked again on a live call.",
                                                       0, NULL);
     if (!f_total || !f_active || !f_sent || !f_recv || !f_failures || !f_reconn) return -1;
     const char *c[] = {"connected"}, *fl[] = {"failed"}, *cl[] = {"closed"};
@@ -638,7 +640,7 @@ static gboolean dc_opened(gpointer p)
     pthread_mutex_lock(&c->lock);
     c->dc_open = 1;
     pthread_mutex_unlock(&c->lock);
-    session *s = session_new(g_app, &rtc_transport, c, 0, NULL);
+    session *s = session_new(g_app, &rtc_transport, c, 0, c->resume[0] ? c->resume : NULL);
     if (s == NULL) {
         call_end(c, "failed", "setup_failed");
         return G_SOURCE_REMOVE;
@@ -845,7 +847,9 @@ static gboolean watchdog(gpointer p)
     rtc_call *c = p;
     if (c->ended) return G_SOURCE_CONTINUE;
     gint64 now = g_get_monotonic_time();
-    if (!c->connected && now - c->t_created_us > g_app->s.webrtc_connect_timeout_ms * 1000) {
+    /* connect_timeout runs from the answer: the peer cannot connect before
+     * it has one (an offer waits ANSWER_WAIT_MS at most for it). */
+    if (!c->connected && c->answered && now - c->t_answered_us > g_app->s.webrtc_connect_timeout_ms * 1000) {
         call_end(c, "failed", "ice_timeout");
         return G_SOURCE_CONTINUE;
     }
@@ -900,6 +904,7 @@ static gboolean finish_answer(gpointer p)
         return G_SOURCE_REMOVE; /* not yet: the gather timer or state change comes back */
     }
     c->answered = 1;
+    c->t_answered_us = g_get_monotonic_time();
     drop_timer(&c->gather_timer);
     GstSDPMessage *sdp = NULL;
     gst_sdp_message_copy(local->sdp, &sdp);
@@ -1254,8 +1259,8 @@ static void refuse(webrtc_answer *out, int status, const char *type, const char 
     snprintf(out->message, sizeof out->message, "%s", msg);
 }
 
-void webrtc_offer(const char *sdp, size_t len, const char *update, const limits_client *client,
-                  webrtc_answer *out)
+void webrtc_offer(const char *sdp, size_t len, const char *update, const char *resume_id,
+                  const limits_client *client, webrtc_answer *out)
 {
     memset(out, 0, sizeof *out);
     limits_client cl = *client;
@@ -1303,6 +1308,14 @@ void webrtc_offer(const char *sdp, size_t len, const char *update, const limits_
     c->opus_pt = info.opus_pt;
     c->t_created_us = g_get_monotonic_time();
     proto_new_id("rtc_", c->id, sizeof c->id);
+    if (resume_id) {
+        /* An id that is not one is looked up as "invalid": not found, a
+         * fresh session (as on the WebSocket). */
+        if (!persist_valid_id(resume_id)) resume_id = "invalid";
+        snprintf(c->resume, sizeof c->resume, "%s", resume_id);
+        metrics_counter_inc(s_reconnect);
+        log_info("webrtc: an offer resumes a session", "call_id", c->id, "session_id", resume_id);
+    }
     atomic_fetch_add(&g_active, 1);
     atomic_fetch_add(&g_without_session, 1);
     metrics_gauge_add(s_active, 1);

@@ -42,11 +42,13 @@ typedef struct webrtc_answer {
 
 /* Take an offer (any thread but rtc; blocks until the answer is ready, a
  * few ms to the ICE gathering time). update is a session.update event text
- * applied first (NULL: none; copied). client holds a per-client session
- * slot (limits_admit) that the call gives back when it ends, whatever the
- * outcome. */
-void webrtc_offer(const char *sdp, size_t len, const char *update, const limits_client *client,
-                  webrtc_answer *out);
+ * applied first (NULL: none; copied). resume_id names an earlier session to
+ * resume (a client reconnecting after its call dropped; counted in
+ * webrtc_reconnection_attempts_total), NULL for a new one. client holds a
+ * per-client session slot (limits_admit) that the call gives back when it
+ * ends, whatever the outcome. */
+void webrtc_offer(const char *sdp, size_t len, const char *update, const char *resume_id,
+                  const limits_client *client, webrtc_answer *out);
 
 /* Hang up a call (DELETE /v1/realtime/calls/{id}). 0, or -1 if there is
  * no such call. */

@@ -74,7 +74,7 @@ async function closeBrowser(ctx) {
 // In the page: a call as an OpenAI WebRTC client makes it. Returns a handle
 // on window.rtc: events (type, t ms), remote audio energy, the answer.
 function pageCall(opts) {
-    return async ({ audio, wait, hold, multipart, session, stripCandidates }) => {
+    return async ({ audio, wait, hold, multipart, session, stripCandidates, path = '/v1/realtime/calls' }) => {
         const r = { events: [], log: [], energy: 0, status: 0, location: null, answer: '' };
         window.rtc = r;
         const t0 = performance.now();
@@ -115,7 +115,7 @@ function pageCall(opts) {
             body = sdp;
             headers['Content-Type'] = 'application/sdp';
         }
-        const resp = await fetch('/v1/realtime/calls', { method: 'POST', body, headers });
+        const resp = await fetch(path, { method: 'POST', body, headers });
         r.status = resp.status;
         r.location = resp.headers.get('Location');
         r.answer = await resp.text();
@@ -285,6 +285,38 @@ vtest('the peer closing its RTCPeerConnection hangs up at once: counted closed, 
     await page2.evaluate(() => window.rtc.pc.close());
     await waitMetric(d3, 'webrtc_peer_connections_active', {}, (v) => v === 0, 10000);
     assert.equal(sumMetric(await d3.metrics(), 'webrtc_connection_failures_total'), 0);
+    await closeBrowser(ctx);
+});
+
+vtest('a client whose call dropped reconnects with ?session_id= and resumes its conversation', async () => {
+    await fresh();
+    const before = sumMetric(await d.metrics(), 'webrtc_reconnection_attempts_total');
+    const ctx = await launch(synth('resume', [SAID]));
+    const page = await newPage(ctx, d);
+    assert.equal((await page.evaluate(pageCall(), { audio: true })).status, 201);
+    let s = await waitFor(page, (x) => types(x).includes('response.done'), 40000);
+    const id = s.events.find((e) => e.type === 'session.created').session.id;
+    const userItem = s.events.find((e) => e.type === 'conversation.item.input_audio_transcription.completed').item_id;
+    await page.evaluate(() => window.rtc.pc.close()); // the call drops
+    await waitMetric(d, 'webrtc_peer_connections_active', {}, (v) => v === 0);
+    // The reconnection: a new offer naming the session.
+    const page2 = await newPage(ctx, d);
+    const res = await page2.evaluate(pageCall(), { audio: true, path: `/v1/realtime/calls?session_id=${id}` });
+    assert.equal(res.status, 201, res.answer);
+    s = await waitFor(page2, (x) => types(x).includes('session.created') &&
+        x.events.some((e) => e.type === 'conversation.item.added' && e.item.id === userItem), 15000);
+    assert.equal(s.events.find((e) => e.type === 'session.created').session.id, id, 'the same session');
+    assert.equal(sumMetric(await d.metrics(), 'webrtc_reconnection_attempts_total'), before + 1);
+    await page2.evaluate(() => window.rtc.pc.close());
+    // An unknown id: a fresh session, and still counted as an attempt.
+    const page3 = await newPage(ctx, d);
+    assert.equal((await page3.evaluate(pageCall(), { audio: true, path: '/v1/realtime/calls?session_id=sess_doesnotexist' })).status, 201);
+    s = await waitFor(page3, (x) => types(x).includes('session.created'));
+    assert.notEqual(s.events.find((e) => e.type === 'session.created').session.id, 'sess_doesnotexist');
+    assert.ok(s.events.some((e) => e.type === 'error' && e.error.code === 'session_not_found'), types(s).join(','));
+    assert.equal(sumMetric(await d.metrics(), 'webrtc_reconnection_attempts_total'), before + 2);
+    await page3.evaluate(() => window.rtc.pc.close());
+    await waitMetric(d, 'webrtc_peer_connections_active', {}, (v) => v === 0);
     await closeBrowser(ctx);
 });
 
