@@ -6,7 +6,7 @@ tests_bench_bench_metrics_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS)
 EXTRA_DIST += tests/bench/latency.sh tests/bench/load.sh tests/bench/slowloris.sh \
 	tests/bench/abuse.sh tests/bench/abuse.mjs
 EXTRA_DIST += tests/bench/soak.sh tests/bench/idle.sh tests/bench/idle.mjs tests/bench/lib.sh \
-	tests/bench/capacity.sh tests/bench/threads.sh
+	tests/bench/capacity.sh tests/bench/threads.sh tests/bench/webrtc.sh
 
 # `make bench`: the long runs, one after the other; they print figures (the
 # ones quoted in BENCHMARKS.md) and never fail on time. BENCH_SOAK_MINUTES
@@ -39,6 +39,8 @@ bench: all plugins-built tools/voxray-loadtest$(EXEEXT) tests/bench/bench_defer$
 	@echo "== threads at 100 and 1,000 talking sessions (tests/bench/threads.sh)"
 	@$(SHELL) $(top_srcdir)/tests/bench/threads.sh $(top_builddir) 100 100 20
 	@$(SHELL) $(top_srcdir)/tests/bench/threads.sh $(top_builddir) 1000 100 40
+	@echo "== WebRTC: offer to connected, reply latency against the WebSocket, CPU per call (tests/bench/webrtc.sh)"
+	@$(SHELL) $(top_srcdir)/tests/bench/webrtc.sh $(top_builddir) 5 4 20
 	@echo "== one abusive client (tests/bench/abuse.sh)"
 	@$(SHELL) $(top_srcdir)/tests/bench/abuse.sh $(top_builddir)
 	@echo "== slow clients (tests/bench/slowloris.sh)"

@@ -3,12 +3,15 @@
 # (conf/voxray.ini: pocketsphinx, ELIZA, flite) with aiortc as the client:
 #  - time from the offer (POST /v1/realtime/calls) to ICE connected;
 #  - end of speech (input_audio_buffer.speech_stopped) to the first reply
-#    audio, over WebRTC (the first sound on the remote track, and the
+#    audio, over WebRTC (the first sound on the remote track: a sample
+#    above 1000, flite starts its reply with ~240 ms below that; and the
 #    output_audio_buffer.started event) and over the WebSocket
 #    (voxray-client's stop_to_audio_ms: the first response.output_audio.delta),
 #    with the same WAV in the same run;
 #  - CPU per WebRTC call: utime+stime of the voxray process over a window
-#    with CALLS concurrent talking calls, minus the same window idle.
+#    with CALLS concurrent talking calls, minus the same window idle; and
+#    the same for CALLS WebSocket sessions streaming the same WAV (the
+#    difference is what the WebRTC transport costs: Opus, SRTP, ICE, SCTP).
 #   tests/bench/webrtc.sh [BUILD_DIR] [TURNS] [CALLS] [SECONDS]
 set -u
 top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,7 +48,7 @@ for i in $(seq 1 "$turns"); do
     "$PY" "$CLIENT_PY" "$base" "$work/said.wav" 30 >>"$work/rtc.jsonl" 2>>"$work/rtc.err"
 done
 printf 'offer -> ICE connected:                        '; jq -r '.offer_to_connected_ms // empty' "$work/rtc.jsonl" | stats
-printf 'end of speech -> reply audio on the track:     '; jq -r '.speech_end_to_track_audio_ms // empty' "$work/rtc.jsonl" | stats
+printf 'end of speech -> first sound on the track:      '; jq -r '.speech_end_to_track_audio_ms // empty' "$work/rtc.jsonl" | stats
 printf 'end of speech -> output_audio_buffer.started:  '; jq -r '.speech_end_to_audio_ms // empty' "$work/rtc.jsonl" | stats
 echo "transcripts: $(jq -r '.transcripts[0]' "$work/rtc.jsonl" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
 
@@ -70,9 +73,23 @@ sleep 4
 a=$(ticks); sleep "$secs"; b=$(ticks)
 busy=$((b - a))
 wait $cpids
-awk -v busy="$busy" -v idle="$idle" -v hz="$hz" -v s="$secs" -v n="$calls" 'BEGIN {
-    printf "voxray CPU idle: %.1f %% of a core; with %d calls: %.1f %%; per call: %.1f %% of a core\n",
-        100 * idle / hz / s, n, 100 * busy / hz / s, 100 * (busy - idle) / hz / s / n }'
+
+echo "-- CPU: $calls concurrent WebSocket sessions streaming the same WAV for ${secs} s (voxray-client)"
+cpids=
+for i in $(seq 1 "$calls"); do
+    "$top_builddir/tools/voxray-client" -u "ws://127.0.0.1:$port/v1/realtime" --json "$work/long.wav" \
+        >"$work/wscpu$i.json" 2>"$work/wscpu$i.err" &
+    cpids="$cpids $!"
+done
+sleep 4
+a=$(ticks); sleep "$secs"; b=$(ticks)
+wsbusy=$((b - a))
+wait $cpids
+awk -v busy="$busy" -v ws="$wsbusy" -v idle="$idle" -v hz="$hz" -v s="$secs" -v n="$calls" 'BEGIN {
+    printf "voxray CPU idle: %.1f %% of a core\n", 100 * idle / hz / s
+    printf "%d WebRTC calls: %.1f %% of a core, %.1f %% per call\n", n, 100 * busy / hz / s, 100 * (busy - idle) / hz / s / n
+    printf "%d WebSocket sessions: %.1f %% of a core, %.1f %% per session\n", n, 100 * ws / hz / s, 100 * (ws - idle) / hz / s / n
+    printf "the WebRTC transport per call: %.1f %% of a core\n", 100 * (busy - ws) / hz / s / n }'
 echo "calls that heard their first sentence: $(cat "$work"/cpu*.json | jq -r '.transcripts | length > 0' | grep -c true) of $calls"
 m=$(curl -s "$base/metrics")
 echo "webrtc_connection_failures_total: $(awk '/^webrtc_connection_failures_total\{/ { s += $2 } END { print s + 0 }' <<<"$m")," \
