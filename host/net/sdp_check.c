@@ -60,11 +60,15 @@ int sdp_check_offer(const char *text, size_t len, sdp_info *out, char *err, size
         pos += n + (nl ? 1 : 0);
         if (n > 0 && l[n - 1] == '\r') n--;
         lineno++;
+        /* (checked before blank lines are skipped: "\nv=0" does not start with v=0) */
+        if (lineno == 1 && !(n == 3 && memcmp(l, "v=0", 3) == 0)) {
+            if (n < 2 || l[1] != '=' || l[0] < 'a' || l[0] > 'z')
+                return fail(err, errlen, "SDP line 1 is not of the form x=value");
+            return fail(err, errlen, "the SDP offer must start with v=0");
+        }
         if (n == 0) continue;
         if (n < 2 || l[1] != '=' || l[0] < 'a' || l[0] > 'z')
             return fail(err, errlen, "SDP line %d is not of the form x=value", lineno);
-        if (lineno == 1 && !(n == 3 && memcmp(l, "v=0", 3) == 0))
-            return fail(err, errlen, "the SDP offer must start with v=0");
         const char *v = l + 2;
         size_t vn = n - 2;
         if (l[0] == 'm') {
@@ -88,7 +92,7 @@ int sdp_check_offer(const char *text, size_t len, sdp_info *out, char *err, size
                 cur_ufrag |= is_ufrag;
                 cur_fp |= is_fp;
             }
-            if (strncmp(v, "setup:", 6) == 0 && vn == 13 && strncmp(v + 6, "passive", 7) == 0)
+            if (vn == 13 && memcmp(v, "setup:passive", 13) == 0)
                 return fail(err, errlen, "an offer must not be a=setup:passive (send actpass)");
             /* The older form (draft-ietf-mmusic-sctp-sdp-05, still sent
              * by some clients): "m=application P DTLS/SCTP 5000" with
