@@ -432,6 +432,38 @@ pageTest(
     },
 );
 
+pageTest(
+    'over WebRTC too, a server that wants an API key gets one: the page asks, trades it for a client secret and calls',
+    async (t, page, srv) => {
+        const talk = page.locator('#talk');
+        await talk.click();
+        await waitHook(page, (v) => v.keyAsked && v.state === 'idle');
+        assert.equal(await page.getByLabel('API key').isVisible(), true);
+        assert.match(await page.getByRole('alert').textContent(), /needs an API key/);
+        await page.getByLabel('API key').fill(PAGE_KEY);
+        await talk.click();
+        await waitHook(page, (v) => v.transcripts.length > 0 && v.audioStarted > 0, 40000);
+        const v = await hook(page);
+        assert.equal(v.transport, 'webrtc');
+        assert.equal(v.fallback, null);
+        assert.equal(v.usedSecret, true);
+        assert.deepEqual(v.transcripts, [SAID]);
+        const m = await srv.metrics();
+        assert.equal(sumMetric(m, 'voxray_client_secrets_created_total'), 1);
+        assert.equal(sumMetric(m, 'http_requests_total', { route: '/v1/realtime/calls', status_code: '401' }), 1);
+        assert.equal(sumMetric(m, 'http_requests_total', { route: '/v1/realtime/calls', status_code: '201' }), 1);
+        assert.ok(!srv.log().includes(PAGE_KEY), 'the key is not in the server log');
+    },
+    {
+        query: '',
+        ctx: async () => {
+            rtcWav = rtcWav || synth('rtc', [SAID], { lead: 2.5, tail: 2.5 });
+            return launch(rtcWav);
+        },
+        daemon: () => Daemon.start({ server: { web_root: WEB_ROOT }, ...PROVIDERS, auth: { api_keys: PAGE_KEY } }),
+    },
+);
+
 let fallbackWav;
 pageTest(
     'when the server takes no WebRTC calls the page falls back to the WebSocket and talks',
