@@ -1140,7 +1140,7 @@ out:
 
 static stage_call *call_new(stage_ctx *x, int st, const stage_events *ev)
 {
-    if (x->gen->cfg[st].n == 0) return NULL;
+    if (x == NULL || x->gen->cfg[st].n == 0) return NULL; /* x: the session ended */
     stage_call *c = calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     atomic_init(&c->refs, 1);

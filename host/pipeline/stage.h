@@ -99,7 +99,8 @@ const plug_set *stage_gen_plugins(const stage_gen *g);
 stage_ctx *stage_ctx_new(strand *session_strand, const char *session_label);
 void stage_ctx_free(stage_ctx *x);
 
-/* Start calls. NULL when the stage has no provider or on OOM; otherwise the
+/* Start calls. NULL when the stage has no provider, on OOM or when x is
+ * NULL (the session ended and let go of its context); otherwise the
  * caller holds a reference and must stage_release() it (after cancel or
  * after on_done/on_final/on_error). */
 stage_call *stage_stt_open(stage_ctx *x, int sample_rate, const stage_events *ev);

@@ -132,9 +132,9 @@ tests_plugins_slow_cancel_la_LIBADD = $(PTHREAD_LIBS)
 tests_plugins_reload_llm_v1_la_SOURCES = tests/plugins/reload_llm.c
 tests_plugins_reload_llm_v1_la_CFLAGS = $(VX_PLUGIN_CC) -DRL_VERSION='"1"' -DRL_REPLY='"Version one speaking."'
 tests_plugins_reload_llm_v1_la_LDFLAGS = $(VX_PLUGIN_LINK)
-tests_plugins_reload_llm_v1_la_LIBADD = -lpthread
+tests_plugins_reload_llm_v1_la_LIBADD = $(PTHREAD_LIBS)
 
 tests_plugins_reload_llm_v2_la_SOURCES = tests/plugins/reload_llm.c
 tests_plugins_reload_llm_v2_la_CFLAGS = $(VX_PLUGIN_CC) -DRL_VERSION='"2"' -DRL_REPLY='"Version two here."'
 tests_plugins_reload_llm_v2_la_LDFLAGS = $(VX_PLUGIN_LINK)
-tests_plugins_reload_llm_v2_la_LIBADD = -lpthread
+tests_plugins_reload_llm_v2_la_LIBADD = $(PTHREAD_LIBS)
