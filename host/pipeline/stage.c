@@ -223,7 +223,7 @@ int stage_collect(void)
         if (list->ps->retired) {
             char id[24];
             snprintf(id, sizeof id, "%lu", list->id);
-            log_info("the last session of a replaced plugin generation ended; releasing it", "generation", id);
+            log_info("no session uses a plugin generation a reload replaced; releasing it", "generation", id);
         }
         plug_set_free(list->ps);
         free(list);

@@ -642,7 +642,7 @@ static void instance_release(plug_instance *pi, int retired)
     if (atomic_fetch_sub(&pi->refs, 1) != 1) return;
     if (pi->initialized && pi->lp->info.shutdown) pi->lp->info.shutdown(pi->inst);
     if (retired && pi->initialized)
-        log_info("plugin instance shut down: its last session ended", "instance", pi->name, "plugin", pi->module,
+        log_info("plugin instance shut down: a reload replaced it and no session uses it any more", "instance", pi->name, "plugin", pi->module,
                  "version", pi->lp->info.version ? pi->lp->info.version : "");
     instance_free(pi);
 }
