@@ -314,6 +314,7 @@ static int reload_providers(app *a, const settings *s, cfg_file *c, const cfg_fi
     plug_set *ns = NULL;
     stage_gen *g = stage_gen_acquire();
     const plug_set *old = stage_gen_plugins(g);
+    if (old == NULL) return -1; /* not started yet */
     int rc = plug_set_load_stages(s, c, old, &ns, err, sizeof err);
     if (rc == 0 && plug_set_init(ns, a->reg, err, sizeof err) != 0) rc = -1;
     if (rc != 0) {
