@@ -212,3 +212,31 @@ vtest('a provider added to a stage list is used by new sessions; two SIGHUPs in 
     assert.equal(count(d.log(), 'plugin instance shut down'), 0);
     assert.equal((await d.stop()).code, 0);
 });
+
+vtest('the session store is not reloaded: a changed store section asks for a restart, the providers still reload', async () => {
+    const dir = tempDir('voxray-reload-');
+    install(V1, dir);
+    const d = await Daemon.start({
+        server: { plugin_dir: `${dir}:${PLUGIN_DIR}` },
+        session: { store: 'memory' },
+        'plugin.memory': { plugin: 'store_memory', max_keys: 1000 },
+        'plugin.sim': { plugin: 'sim', ms_per_char: 5 },
+        'plugin.rl': { plugin: 'reload_llm' },
+        stt: { providers: 'sim' },
+        llm: { providers: 'rl' },
+        tts: { providers: 'sim' },
+    });
+    install(V2, dir);
+    writeFileSync(d.confPath, readFileSync(d.confPath, 'utf8').replace('max_keys = 1000', 'max_keys = 2000'));
+    await hup(d, 1);
+    const warn = d.log().split('\n').filter((l) => l.includes('restart voxray to apply it'));
+    assert.equal(warn.length, 1);
+    assert.match(warn[0], /WARN .*session store.*section=plugin\.memory/);
+    assert.match(d.log(), /SIGHUP: configuration reloaded .*providers.*restart_needed=yes/);
+    const c = await d.connect();
+    assert.equal(await turn(c), TWO, 'the LLM was reloaded all the same');
+    await c.close();
+    const h = await d.getJSON('/ready');
+    assert.equal(h.status, 200, 'the store stays in service');
+    assert.equal((await d.stop()).code, 0);
+});
