@@ -238,5 +238,18 @@ vtest('the session store is not reloaded: a changed store section asks for a res
     await c.close();
     const h = await d.getJSON('/ready');
     assert.equal(h.status, 200, 'the store stays in service');
+
+    // A changed section alone: a new instance of the same file and version
+    // replaces the old one, and the voxray_plugin_info series (the same
+    // labels for both) outlives the old instance.
+    writeFileSync(d.confPath, readFileSync(d.confPath, 'utf8').replace('plugin = reload_llm', 'plugin = reload_llm\ntoken_delay = 5ms'));
+    await hup(d, 2);
+    await waitLog(d, 'plugin instance shut down');
+    assert.equal(count(d.log(), 'plugin file unloaded'), 1, 'only release 1 was unloaded; release 2 stays loaded');
+    const m = await d.metrics();
+    assert.deepEqual(info(m, { plugin: 'rl' }).map((s) => s.labels.version), ['2']);
+    const c2 = await d.connect();
+    assert.equal(await turn(c2), TWO);
+    await c2.close();
     assert.equal((await d.stop()).code, 0);
 });
