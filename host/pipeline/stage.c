@@ -246,14 +246,6 @@ void stage_shutdown(void)
     stage_collect();
 }
 
-int stage_providers(int st)
-{
-    stage_gen *g = stage_gen_acquire();
-    int n = g && st >= 0 && st < STAGE_COUNT ? g->cfg[st].n : 0;
-    stage_gen_release(g);
-    return n;
-}
-
 int stage_provider_state(const stage_gen *g, int st, const plug_instance *pi, char *detail, size_t len)
 {
     for (int i = 0; g && i < g->cfg[st].n; i++) {
@@ -284,6 +276,11 @@ struct stage_ctx {
      * touched on the session strand. */
     metrics_series *hist[STAGE_COUNT][MAX_PROV][H_COUNT];
 };
+
+int stage_ctx_providers(const stage_ctx *x, int st)
+{
+    return x && x->gen && st >= 0 && st < STAGE_COUNT ? x->gen->cfg[st].n : 0;
+}
 
 stage_ctx *stage_ctx_new(strand *session_strand, const char *session_label)
 {

@@ -127,8 +127,9 @@ void stage_release(stage_call *c);
 /* The provider instance currently serving the call. */
 const char *stage_call_model(const stage_call *c);
 
-/* Number of providers configured for a stage (current generation). */
-int stage_providers(int stage);
+/* Number of providers configured for a stage in the generation the session
+ * started with. */
+int stage_ctx_providers(const stage_ctx *x, int stage);
 
 /* Breaker state of an instance in a stage of generation g, for /v1/health:
  * 1 available, 0 cooling down (detail says until when). */
