@@ -26,6 +26,7 @@
 #include "net/auth.h"
 #include "plugin/gate.h"
 #include "plugin/health.h"
+#include "plugin/services.h"
 #include "net/client_limits.h"
 #include "net/keepalive.h"
 #include "net/webrtc.h"
@@ -475,9 +476,12 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
     int phase = atomic_load(&g_app->phase);
     int store_ok = health_store_ok(detail, sizeof detail);
     int sessions = atomic_load(&g_app->active_sessions);
+    svc_gen *sg = svc_acquire();
+    const plug_instance *store = svc_store(sg);
 
     json_object_set_new(checks, "session_store", json_pack("{s:s,s:s,s:s}", "status", store_ok ? "ok" : "failing",
-                                                        "store", g_app->plugins->store->name, "detail", detail));
+                                                        "store", store ? store->name : "", "detail", detail));
+    svc_release(sg);
     json_object_set_new(checks, "sessions", json_pack("{s:s,s:i,s:i}", "status",
                                                    sessions < g_app->s.max_sessions ? "ok" : "failing",
                                                    "active", sessions, "max", g_app->s.max_sessions));
@@ -494,7 +498,10 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
 
 static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
 {
-    plug_set *ps = g_app->plugins;
+    /* The store and sink in service (a reload may replace them). */
+    svc_gen *sg = svc_acquire();
+    const plug_set *ps = svc_plugins(sg);
+    if (ps == NULL) return respond_text(c, rq, 503, "shutting down\n");
     /* Stage providers: the generation new sessions start with. */
     stage_gen *g = stage_gen_acquire();
     const plug_set *sp = stage_gen_plugins(g);
@@ -542,6 +549,7 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
     } else {
         json_object_set_new(services, "recording", json_string("disabled"));
     }
+    svc_release(sg);
     json_object_set_new(o, "ok", json_boolean(all_ok));
     json_object_set_new(o, "services", services);
     json_object_set_new(o, "providers", providers);

@@ -94,6 +94,13 @@ plug_set *plug_set_take_stages(plug_set *base);
 int plug_set_load_stages(const settings *s, cfg_file *c, const plug_set *cur, plug_set **out,
                          char *err, size_t errlen);
 
+/* SIGHUP: the same for the session store and, with with_sink, the
+ * recording sink ([session] store, [recording] sink): a set holding those
+ * two, sharing the instances of `cur` (the set in service) that did not
+ * change. Returns 0, or -1 with one line in err. */
+int plug_set_load_services(const settings *s, cfg_file *c, const plug_set *cur, int with_sink, plug_set **out,
+                           char *err, size_t errlen);
+
 /* The host API table handed to every plugin. */
 const vx_host_api *plug_host_api(void);
 
