@@ -446,6 +446,9 @@ static void reload(app *a, cfg_file **cur, const char *path)
     }
     int prov = reload_providers(a, &s, c, *cur);
     int svc = reload_services(a, &s, c);
+    /* The limits and defaults read per session, per save and per upload. */
+    if (s.max_sessions > settings_live_max_sessions()) raise_open_files(&s);
+    settings_live_set(&s);
     log_set_level(s.log_level);
     log_set_json(s.log_json);
     log_set_transcripts(s.log_transcripts);
@@ -455,14 +458,17 @@ static void reload(app *a, cfg_file **cur, const char *path)
     if (old && defer_run(10000, free_acl_later, old) != 0) acl_free(old);
 
     /* What a reload cannot apply: every other core section, [metrics]
-     * beyond enabled/allow, [stt] sample_rate, [session] and [recording]
-     * beyond store and sink. plugin_dir applies to every plugin. */
+     * beyond enabled/allow, [stt] sample_rate, [server], [session] and
+     * [recording] keys beyond those below (settings_live_set lists them).
+     * plugin_dir applies to every plugin. */
     static const char *const applied_metrics[] = {"enabled", "allow", NULL};
     static const char *const applied_stage[] = {"providers", "timeout", "idle_timeout", "retries", "retry_backoff",
                                                 "breaker_failures", "breaker_cooldown", NULL};
-    static const char *const applied_server[] = {"plugin_dir", NULL};
-    static const char *const applied_session[] = {"store", NULL};
-    static const char *const applied_recording[] = {"sink", NULL};
+    static const char *const applied_server[] = {"plugin_dir", "max_sessions", "drain_timeout", "health_interval",
+                                                 NULL};
+    static const char *const applied_session[] = {"store", "ttl", "instructions", "voice", NULL};
+    static const char *const applied_recording[] = {"sink", "sample_rate", "max_retries", "retry_backoff",
+                                                    "retry_backoff_max", NULL};
     int restart = 0;
     for (const cfg_key *k = cfg_core_schema; k->section; k++) {
         if (k != cfg_core_schema && strcmp(k->section, k[-1].section) == 0) continue;
@@ -483,7 +489,7 @@ static void reload(app *a, cfg_file **cur, const char *path)
         }
     }
     char applied[160];
-    snprintf(applied, sizeof applied, "[log], [metrics] enabled and allow%s%s%s", auth_ok ? ", [auth]" : "",
+    snprintf(applied, sizeof applied, "[log], [metrics] enabled and allow, limits%s%s%s", auth_ok ? ", [auth]" : "",
              prov > 0 ? ", providers" : "", svc > 0 ? ", store/sink" : "");
     log_info("SIGHUP: configuration reloaded", "file", path, "applied", applied,
              "restart_needed", restart ? "yes" : "no");
@@ -501,7 +507,7 @@ static int drain(app *a)
         if (session_count() == 0) return 0;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long long ms = (now.tv_sec - t0.tv_sec) * 1000LL + (now.tv_nsec - t0.tv_nsec) / 1000000;
-        if (ms >= a->s.drain_timeout_ms) return -1;
+        if (ms >= settings_live_drain_timeout_ms()) return -1;
         struct timespec nap = {0, 50 * 1000000L};
         nanosleep(&nap, NULL);
     }
@@ -518,6 +524,7 @@ static int replay(const char *config_path)
     if (load_config(config_path, &c, &a.s) != 0) return 1;
     log_set_level(a.s.log_level);
     log_set_json(a.s.log_json);
+    settings_live_set(&a.s);
     if (!a.s.rec_enabled) {
         log_error("recording is not enabled in this configuration; nothing to replay", "config", config_path);
         goto out;
@@ -546,6 +553,7 @@ out:
     plug_set_free(a.plugins);
     metrics_registry_free(a.reg);
     settings_free(&a.s);
+    settings_live_free();
     cfg_free(c);
     log_clear_secrets();
     return rc;
@@ -566,6 +574,7 @@ static int run(const char *config_path, int check_only)
     log_set_level(a.s.log_level);
     log_set_json(a.s.log_json);
     log_set_transcripts(a.s.log_transcripts);
+    settings_live_set(&a.s);
 
     if (plug_set_load(&a.s, c, &a.plugins, err, sizeof err) != 0) {
         log_fmt(VX_LOG_ERROR, "%s", err);
@@ -754,6 +763,7 @@ out:
     limits_free();
     metrics_registry_free(a.reg);
     settings_free(&a.s);
+    settings_live_free();
     cfg_free(c);
     log_clear_secrets();
     if (rc == 0 && !check_only) log_info("voxray stopped");

@@ -328,8 +328,8 @@ static json_t *effective_session(const char *requested, proto_error *e)
     memset(e, 0, sizeof *e);
     memset(&ev, 0, sizeof ev);
     proto_session_defaults(&cfg, PROTO_GA);
-    if (*g_app->s.instructions) cfg.instructions = strdup(g_app->s.instructions);
-    if (*g_app->s.voice) cfg.voice = strdup(g_app->s.voice);
+    cfg.instructions = settings_live_instructions();
+    cfg.voice = settings_live_voice();
     if (requested) {
         char *upd = NULL;
         int rc = asprintf(&upd, "{\"type\":\"session.update\",\"session\":%s}", requested);
@@ -476,6 +476,7 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
     int phase = atomic_load(&g_app->phase);
     int store_ok = health_store_ok(detail, sizeof detail);
     int sessions = atomic_load(&g_app->active_sessions);
+    int max = settings_live_max_sessions();
     svc_gen *sg = svc_acquire();
     const plug_instance *store = svc_store(sg);
 
@@ -483,12 +484,12 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
                                                         "store", store ? store->name : "", "detail", detail));
     svc_release(sg);
     json_object_set_new(checks, "sessions", json_pack("{s:s,s:i,s:i}", "status",
-                                                   sessions < g_app->s.max_sessions ? "ok" : "failing",
-                                                   "active", sessions, "max", g_app->s.max_sessions));
+                                                   sessions < max ? "ok" : "failing",
+                                                   "active", sessions, "max", max));
     if (phase == APP_STARTING) failing = "starting";
     else if (phase == APP_DRAINING) failing = "draining";
     else if (!store_ok) failing = "session_store";
-    else if (sessions >= g_app->s.max_sessions) failing = "max_sessions";
+    else if (sessions >= max) failing = "max_sessions";
 
     json_object_set_new(o, "status", json_string(failing ? "unavailable" : "ok"));
     if (failing) json_object_set_new(o, "failing", json_string(failing));

@@ -87,7 +87,7 @@ static void *loop(void *unused)
     while (g_running) {
         struct timespec due;
         clock_gettime(CLOCK_MONOTONIC, &due);
-        long long ms = g_app->s.health_interval_ms;
+        long long ms = settings_live_health_interval_ms();
         due.tv_sec += ms / 1000;
         due.tv_nsec += (ms % 1000) * 1000000L;
         if (due.tv_nsec >= 1000000000L) {

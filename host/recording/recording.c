@@ -405,9 +405,10 @@ static void replay_scan(void)
  * capped, with jitter in [d/2, d]. */
 static uint64_t backoff_ns(const settings *s, int attempt)
 {
-    double d = (double)s->rec_backoff_ms;
-    for (int i = 1; i < attempt && d < (double)s->rec_backoff_max_ms; i++) d *= 2;
-    if (d > (double)s->rec_backoff_max_ms) d = (double)s->rec_backoff_max_ms;
+    (void)s;
+    double d = (double)settings_live_rec_backoff_ms(), max = (double)settings_live_rec_backoff_max_ms();
+    for (int i = 1; i < attempt && d < max; i++) d *= 2;
+    if (d > max) d = max;
     double jitter = 0.5 + 0.5 * ((double)(rand() % 10001) / 10000.0);
     return (uint64_t)(d * jitter * 1e6);
 }
@@ -494,7 +495,7 @@ static int run_job(rjob *j, int *retry)
         return 1;
     }
     close(fd);
-    int can_retry = err.retryable && j->attempts <= s->rec_max_retries && !stopping;
+    int can_retry = err.retryable && j->attempts <= settings_live_rec_max_retries() && !stopping;
     if (can_retry) {
         uint64_t due = mono_ns() + backoff_ns(s, j->attempts);
         if (deadline && due > deadline) stopping = 1; /* the retry would come after shutdown */

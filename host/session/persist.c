@@ -76,7 +76,7 @@ static void flush_task(session *s, void *arg)
     j->s = s;
     key_of(s->id, j->key, sizeof j->key);
     j->json = text;
-    long long ttl = s->a->s.session_ttl_ms / 1000;
+    long long ttl = settings_live_session_ttl_ms() / 1000;
     j->ttl_s = ttl > 0 ? (uint32_t)ttl : 1;
     session_ref(s);
     atomic_store(&s->persist_busy, 1);

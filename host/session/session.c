@@ -377,8 +377,8 @@ session *session_new(app *a, const transport_ops *tp, void *conn, int beta, cons
     proto_session_defaults(&s->cfg, s->d);
     free(s->cfg.id);
     s->cfg.id = strdup(s->id);
-    if (*a->s.instructions) s->cfg.instructions = strdup(a->s.instructions);
-    if (*a->s.voice) s->cfg.voice = strdup(a->s.voice);
+    s->cfg.instructions = settings_live_instructions();
+    s->cfg.voice = settings_live_voice();
     s->st = strand_new();
     s->persist = strand_new();
     if (s->st == NULL || s->persist == NULL || s->cfg.id == NULL) goto fail;

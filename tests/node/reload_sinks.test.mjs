@@ -165,8 +165,8 @@ vtest('rotated S3 endpoint, bucket and credentials: later recordings go to the n
     A.p.kill('SIGTERM');
     const id3 = await recordedCall(d);
     await waitFor(() => filesOf(B.dir, id3).length === 2, 'a later recording in the new bucket');
-    const m = await d.metrics();
-    assert.equal(m.get('recording_jobs_success_total'), 4);
+    // (an object is stored before the server answers: wait for the count)
+    const m = await d.waitMetrics((mm) => mm.get('recording_jobs_success_total') === 4, { what: 'four jobs uploaded' });
     assert.equal(m.get('recording_jobs_failed_total'), 0);
     assert.equal(sumMetric(m, 'voxray_plugin_calls_total', { kind: 'sink', plugin: 's3', op: 'upload', status: 'ok' }), 8);
     const newReqs = readFileSync(B.log, 'utf8').split('\n').filter((l) => l.startsWith('PUT '));
@@ -276,5 +276,37 @@ vtest('a new store or sink that cannot load, init or answer: one error line each
     writeFileSync(d.confPath, base);
     await hup(d, 4);
     assert.equal(errors().length, 3);
+    assert.equal((await d.stop()).code, 0);
+});
+
+vtest('limits and session defaults apply on SIGHUP without a restart: max_sessions, instructions', { timeout: 60000 }, async () => {
+    const d = await Daemon.start(simConfig({}, {
+        server: { max_sessions: 10 },
+        session: { instructions: 'The old prompt.', ttl: '600s' },
+    }));
+    const a = await d.connect();
+    assert.equal(a.created.session.instructions, 'The old prompt.');
+
+    edit(d, (t) => t.replace('max_sessions = 10', 'max_sessions = 1').replace('The old prompt.', 'The new prompt.')
+        .replace('ttl = 600s', 'ttl = 300s'));
+    await hup(d, 1);
+    assert.equal(count(d.log(), 'restart voxray to apply it'), 0);
+    assert.match(d.log(), /SIGHUP: configuration reloaded .*restart_needed=no/);
+
+    // One session open, one allowed: /ready says so, a second is refused.
+    const ready = await d.getJSON('/ready');
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.failing, 'max_sessions');
+    assert.equal(ready.body.checks.sessions.max, 1);
+    await assert.rejects(d.connect(), 'a session beyond the new max_sessions is refused');
+    await a.close();
+    for (const end = Date.now() + 10000; (await d.getJSON('/ready')).status !== 200;) {
+        assert.ok(Date.now() < end, '/ready comes back once the session ended');
+        await sleep(50);
+    }
+    // The next session starts with the new default instructions.
+    const b = await d.connect();
+    assert.equal(b.created.session.instructions, 'The new prompt.');
+    await b.close();
     assert.equal((await d.stop()).code, 0);
 });
