@@ -687,7 +687,8 @@ static int run(const char *config_path, int check_only)
     }
     {
         /* The stage providers live in generations a reload replaces; the
-         * store and the sink stay in a.plugins. */
+         * store and the sink stay in a.plugins, which becomes the first
+         * generation of the services (a reload replaces it too). */
         plug_set *stages = plug_set_take_stages(a.plugins);
         if (stages == NULL || stage_init(a.reg, &a.s, stages) != 0) {
             log_error("cannot register the pipeline metrics");

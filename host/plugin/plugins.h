@@ -77,7 +77,8 @@ void plug_set_free(plug_set *ps);
 
 /* Instances are shared between sets by reference: the stage providers run
  * in sets of their own (stage.c generations), which a reload replaces,
- * while the store and the sink stay in the set built at start.
+ * and the store and the sink in theirs (services.c generations), which a
+ * reload replaces too.
  *
  * A new set with the stage provider instances of `base` (references
  * taken); base keeps only what the store and sink use (other instances and
