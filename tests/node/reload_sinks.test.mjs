@@ -310,3 +310,31 @@ vtest('limits and session defaults apply on SIGHUP without a restart: max_sessio
     await b.close();
     assert.equal((await d.stop()).code, 0);
 });
+
+vtest('a recording the old sink keeps failing is retried on the new sink after the reload: nothing is lost', { timeout: 60000 }, async () => {
+    const work = tempDir('voxray-rs-');
+    const oldDir = path.join(work, 'old'), newDir = path.join(work, 'new');
+    mkdirSync(oldDir, { recursive: true });
+    mkdirSync(newDir, { recursive: true });
+    const d = await Daemon.start(simConfig({ ms_per_char: 5 }, {
+        server: { plugin_dir: `${PLUGIN_DIR}:${TEST_PLUGIN_DIR}` },
+        recording: {
+            enabled: 'true', sink: 'faulty', spool_dir: path.join(work, 'spool'), dead_letter_dir: path.join(work, 'dead'),
+            max_retries: 100, retry_backoff: '100ms', retry_backoff_max: '200ms',
+        },
+        'plugin.faulty': { plugin: 'sink_faulty', dir: oldDir, fail_all: 'true' },
+    }));
+    const id = await recordedCall(d);
+    await d.waitMetrics((m) => m.get('voxray_recording_upload_retries_total') >= 2, { what: 'retries on the old sink' });
+
+    edit(d, (t) => t.replace(`dir = ${oldDir}`, `dir = ${newDir}`).replace('fail_all = true', 'fail_all = false'));
+    await hup(d, 1);
+    await waitFor(() => filesOf(newDir, id).length === 2, 'the recording in the new sink');
+    assert.deepEqual(filesOf(newDir, id), [`${id}.json`, `${id}.wav`]);
+    assert.deepEqual(filesOf(oldDir, id), []);
+    const m = await d.waitMetrics((mm) => mm.get('recording_jobs_success_total') === 1, { what: 'the job uploaded' });
+    assert.equal(m.get('recording_jobs_failed_total'), 0);
+    assert.deepEqual(readdirSync(path.join(work, 'dead')), [], 'nothing dead-lettered');
+    assert.match(d.log(), /recording uploaded session_id=\S+ sink=faulty attempts=([3-9]|[1-9]\d+)\b/);
+    assert.equal((await d.stop()).code, 0);
+});
