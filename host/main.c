@@ -466,7 +466,8 @@ static void reload(app *a, cfg_file **cur, const char *path)
                                                 "breaker_failures", "breaker_cooldown", NULL};
     static const char *const applied_server[] = {"plugin_dir", "max_sessions", "drain_timeout", "health_interval",
                                                  NULL};
-    static const char *const applied_session[] = {"store", "ttl", "instructions", "voice", NULL};
+    static const char *const applied_session[] = {"store", "ttl", "instructions", "voice", "idle_timeout",
+                                                  "max_duration", NULL};
     static const char *const applied_recording[] = {"sink", "sample_rate", "max_retries", "retry_backoff",
                                                     "retry_backoff_max", NULL};
     int restart = 0;

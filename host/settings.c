@@ -516,7 +516,7 @@ void settings_free(settings *s)
 
 static atomic_int g_max_sessions = 1000, g_rec_sample_rate = 1, g_rec_max_retries = 3;
 static atomic_llong g_drain_ms = 10000, g_health_ms = 500, g_ttl_ms = 3600000, g_rec_backoff_ms = 1000,
-                    g_rec_backoff_max_ms = 60000;
+                    g_rec_backoff_max_ms = 60000, g_max_duration_ms = 3600000, g_sess_idle_ms = 120000;
 static pthread_mutex_t g_live_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *g_instructions, *g_voice; /* under g_live_lock */
 
@@ -526,6 +526,8 @@ void settings_live_set(const settings *s)
     atomic_store(&g_drain_ms, s->drain_timeout_ms);
     atomic_store(&g_health_ms, s->health_interval_ms);
     atomic_store(&g_ttl_ms, s->session_ttl_ms);
+    atomic_store(&g_max_duration_ms, s->max_duration_ms);
+    atomic_store(&g_sess_idle_ms, s->session_idle_timeout_ms);
     atomic_store(&g_rec_sample_rate, s->rec_sample_rate);
     atomic_store(&g_rec_max_retries, s->rec_max_retries);
     atomic_store(&g_rec_backoff_ms, s->rec_backoff_ms);
@@ -557,6 +559,8 @@ int settings_live_max_sessions(void) { return atomic_load(&g_max_sessions); }
 long long settings_live_drain_timeout_ms(void) { return atomic_load(&g_drain_ms); }
 long long settings_live_health_interval_ms(void) { return atomic_load(&g_health_ms); }
 long long settings_live_session_ttl_ms(void) { return atomic_load(&g_ttl_ms); }
+long long settings_live_max_duration_ms(void) { return atomic_load(&g_max_duration_ms); }
+long long settings_live_session_idle_ms(void) { return atomic_load(&g_sess_idle_ms); }
 int settings_live_rec_sample_rate(void) { return atomic_load(&g_rec_sample_rate); }
 int settings_live_rec_max_retries(void) { return atomic_load(&g_rec_max_retries); }
 long long settings_live_rec_backoff_ms(void) { return atomic_load(&g_rec_backoff_ms); }

@@ -126,7 +126,7 @@ const char *stage_name(int stage);
 /* The keys SIGHUP applies to a running server, kept apart from the
  * settings struct (which threads read without a lock): [server]
  * max_sessions, drain_timeout, health_interval; [session] ttl,
- * instructions, voice; [recording] sample_rate, max_retries, retry_backoff,
+ * instructions, voice, idle_timeout, max_duration; [recording] sample_rate, max_retries, retry_backoff,
  * retry_backoff_max. Set from s at start and on every reload (main
  * thread), read from any thread; a reader sees the old or the new value,
  * never a mix. settings_live_free at exit. */
@@ -136,6 +136,8 @@ int settings_live_max_sessions(void);
 long long settings_live_drain_timeout_ms(void);
 long long settings_live_health_interval_ms(void);
 long long settings_live_session_ttl_ms(void);
+long long settings_live_max_duration_ms(void);
+long long settings_live_session_idle_ms(void);
 int settings_live_rec_sample_rate(void);
 int settings_live_rec_max_retries(void);
 long long settings_live_rec_backoff_ms(void);

@@ -279,16 +279,16 @@ vtest('a new store or sink that cannot load, init or answer: one error line each
     assert.equal((await d.stop()).code, 0);
 });
 
-vtest('limits and session defaults apply on SIGHUP without a restart: max_sessions, instructions', { timeout: 60000 }, async () => {
+vtest('limits and session defaults apply on SIGHUP without a restart: max_sessions, instructions, idle_timeout', { timeout: 60000 }, async () => {
     const d = await Daemon.start(simConfig({}, {
         server: { max_sessions: 10 },
-        session: { instructions: 'The old prompt.', ttl: '600s' },
+        session: { instructions: 'The old prompt.', ttl: '600s', idle_timeout: '120s' },
     }));
     const a = await d.connect();
     assert.equal(a.created.session.instructions, 'The old prompt.');
 
     edit(d, (t) => t.replace('max_sessions = 10', 'max_sessions = 1').replace('The old prompt.', 'The new prompt.')
-        .replace('ttl = 600s', 'ttl = 300s'));
+        .replace('ttl = 600s', 'ttl = 300s').replace('idle_timeout = 120s', 'idle_timeout = 1s'));
     await hup(d, 1);
     assert.equal(count(d.log(), 'restart voxray to apply it'), 0);
     assert.match(d.log(), /SIGHUP: configuration reloaded .*restart_needed=no/);
@@ -304,10 +304,13 @@ vtest('limits and session defaults apply on SIGHUP without a restart: max_sessio
         assert.ok(Date.now() < end, '/ready comes back once the session ended');
         await sleep(50);
     }
-    // The next session starts with the new default instructions.
+    // The next session starts with the new default instructions, and is
+    // closed after the new idle_timeout.
     const b = await d.connect();
     assert.equal(b.created.session.instructions, 'The new prompt.');
-    await b.close();
+    const idle = await b.next('error', { timeout: 10000 });
+    assert.equal(idle.error.code, 'session_idle_timeout');
+    await b.waitClose();
     assert.equal((await d.stop()).code, 0);
 });
 
