@@ -26,6 +26,7 @@
 #include "net/auth.h"
 #include "plugin/gate.h"
 #include "plugin/health.h"
+#include "plugin/services.h"
 #include "net/client_limits.h"
 #include "net/keepalive.h"
 #include "net/webrtc.h"
@@ -327,8 +328,8 @@ static json_t *effective_session(const char *requested, proto_error *e)
     memset(e, 0, sizeof *e);
     memset(&ev, 0, sizeof ev);
     proto_session_defaults(&cfg, PROTO_GA);
-    if (*g_app->s.instructions) cfg.instructions = strdup(g_app->s.instructions);
-    if (*g_app->s.voice) cfg.voice = strdup(g_app->s.voice);
+    cfg.instructions = settings_live_instructions();
+    cfg.voice = settings_live_voice();
     if (requested) {
         char *upd = NULL;
         int rc = asprintf(&upd, "{\"type\":\"session.update\",\"session\":%s}", requested);
@@ -475,16 +476,20 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
     int phase = atomic_load(&g_app->phase);
     int store_ok = health_store_ok(detail, sizeof detail);
     int sessions = atomic_load(&g_app->active_sessions);
+    int max = settings_live_max_sessions();
+    svc_gen *sg = svc_acquire();
+    const plug_instance *store = svc_store(sg);
 
     json_object_set_new(checks, "session_store", json_pack("{s:s,s:s,s:s}", "status", store_ok ? "ok" : "failing",
-                                                        "store", g_app->plugins->store->name, "detail", detail));
+                                                        "store", store ? store->name : "", "detail", detail));
+    svc_release(sg);
     json_object_set_new(checks, "sessions", json_pack("{s:s,s:i,s:i}", "status",
-                                                   sessions < g_app->s.max_sessions ? "ok" : "failing",
-                                                   "active", sessions, "max", g_app->s.max_sessions));
+                                                   sessions < max ? "ok" : "failing",
+                                                   "active", sessions, "max", max));
     if (phase == APP_STARTING) failing = "starting";
     else if (phase == APP_DRAINING) failing = "draining";
     else if (!store_ok) failing = "session_store";
-    else if (sessions >= g_app->s.max_sessions) failing = "max_sessions";
+    else if (sessions >= max) failing = "max_sessions";
 
     json_object_set_new(o, "status", json_string(failing ? "unavailable" : "ok"));
     if (failing) json_object_set_new(o, "failing", json_string(failing));
@@ -494,7 +499,10 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
 
 static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
 {
-    plug_set *ps = g_app->plugins;
+    /* The store and sink in service (a reload may replace them). */
+    svc_gen *sg = svc_acquire();
+    const plug_set *ps = svc_plugins(sg);
+    if (ps == NULL) return respond_text(c, rq, 503, "shutting down\n");
     /* Stage providers: the generation new sessions start with. */
     stage_gen *g = stage_gen_acquire();
     const plug_set *sp = stage_gen_plugins(g);
@@ -542,6 +550,7 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
     } else {
         json_object_set_new(services, "recording", json_string("disabled"));
     }
+    svc_release(sg);
     json_object_set_new(o, "ok", json_boolean(all_ok));
     json_object_set_new(o, "services", services);
     json_object_set_new(o, "providers", providers);

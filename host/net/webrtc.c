@@ -1125,7 +1125,7 @@ void webrtc_offer(const char *sdp, size_t len, const char *update, const limits_
         log_warn("webrtc offer refused: max_peers reached");
         return;
     }
-    if (session_count() + atomic_load(&g_without_session) >= g_app->s.max_sessions) {
+    if (session_count() + atomic_load(&g_without_session) >= settings_live_max_sessions()) {
         limits_release(&cl);
         refuse(out, 503, "server_error", "unavailable", "max_sessions reached");
         return;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "plugin/gate.h"
+#include "plugin/services.h"
 #include "base/log.h"
 #include "pipeline/stage.h"
 
@@ -46,9 +47,13 @@ static void check_instances(const plug_set *ps)
 
 static void check_round(void)
 {
-    plug_set *ps = g_app->plugins;
+    /* The store and sink in service (a reload replaces them); the
+     * reference keeps them alive through the round. */
+    svc_gen *sg = svc_acquire();
+    const plug_set *ps = svc_plugins(sg);
     vx_error err;
     status st;
+    if (ps == NULL) return;
     int rc = gate_store_ping(ps->store, &err);
     st.ok = rc == 0;
     if (rc == 0) snprintf(st.detail, sizeof st.detail, "ok");
@@ -66,6 +71,7 @@ static void check_round(void)
     pthread_mutex_unlock(&g_lock);
 
     check_instances(ps);
+    svc_release(sg);
     /* The stage providers of the current generation (a reload replaces
      * them); the reference keeps them alive through the round. */
     stage_gen *g = stage_gen_acquire();
@@ -81,7 +87,7 @@ static void *loop(void *unused)
     while (g_running) {
         struct timespec due;
         clock_gettime(CLOCK_MONOTONIC, &due);
-        long long ms = g_app->s.health_interval_ms;
+        long long ms = settings_live_health_interval_ms();
         due.tv_sec += ms / 1000;
         due.tv_nsec += (ms % 1000) * 1000000L;
         if (due.tv_nsec >= 1000000000L) {
@@ -133,6 +139,16 @@ void health_stop(void)
 void health_kick(void)
 {
     pthread_mutex_lock(&g_lock);
+    g_kick = 1;
+    if (g_running) pthread_cond_signal(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+}
+
+void health_store_switched(void)
+{
+    pthread_mutex_lock(&g_lock);
+    g_store.ok = 1;
+    snprintf(g_store.detail, sizeof g_store.detail, "ok");
     g_kick = 1;
     if (g_running) pthread_cond_signal(&g_cond);
     pthread_mutex_unlock(&g_lock);

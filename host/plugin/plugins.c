@@ -736,3 +736,25 @@ int plug_set_load_stages(const settings *s, cfg_file *c, const plug_set *cur, pl
     *out = ps;
     return 0;
 }
+
+int plug_set_load_services(const settings *s, cfg_file *c, const plug_set *cur, int with_sink, plug_set **out,
+                           char *err, size_t errlen)
+{
+    plug_set *ps = calloc(1, sizeof *ps);
+    *out = NULL;
+    if (ps == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ps->store = get_instance(ps, cur, s, c, s->store, VX_KIND_STORE, err, errlen);
+    if (ps->store == NULL) goto fail;
+    if (with_sink) {
+        ps->sink = get_instance(ps, cur, s, c, s->rec_sink, VX_KIND_SINK, err, errlen);
+        if (ps->sink == NULL) goto fail;
+    }
+    *out = ps;
+    return 0;
+fail:
+    plug_set_free(ps);
+    return -1;
+}

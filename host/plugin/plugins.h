@@ -77,7 +77,8 @@ void plug_set_free(plug_set *ps);
 
 /* Instances are shared between sets by reference: the stage providers run
  * in sets of their own (stage.c generations), which a reload replaces,
- * while the store and the sink stay in the set built at start.
+ * and the store and the sink in theirs (services.c generations), which a
+ * reload replaces too.
  *
  * A new set with the stage provider instances of `base` (references
  * taken); base keeps only what the store and sink use (other instances and
@@ -93,6 +94,13 @@ plug_set *plug_set_take_stages(plug_set *base);
  * which skips shared ones. Returns 0, or -1 with one line in err. */
 int plug_set_load_stages(const settings *s, cfg_file *c, const plug_set *cur, plug_set **out,
                          char *err, size_t errlen);
+
+/* SIGHUP: the same for the session store and, with with_sink, the
+ * recording sink ([session] store, [recording] sink): a set holding those
+ * two, sharing the instances of `cur` (the set in service) that did not
+ * change. Returns 0, or -1 with one line in err. */
+int plug_set_load_services(const settings *s, cfg_file *c, const plug_set *cur, int with_sink, plug_set **out,
+                           char *err, size_t errlen);
 
 /* The host API table handed to every plugin. */
 const vx_host_api *plug_host_api(void);
