@@ -560,6 +560,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, req *rq)
     }
     char *out = NULL;
     size_t len = 0;
+    stage_breakers_refresh();
     if (metrics_render(g_app->reg, &out, &len) != 0) return respond_text(c, rq, 500, "internal error\n");
     return respond(c, rq, 200, METRICS_CONTENT_TYPE, out, len, 1);
 }

@@ -62,6 +62,12 @@ static stage_cfg g_cfg[STAGE_COUNT];
 static breaker g_brk[STAGE_COUNT][MAX_PROV];
 static metrics_family *f_hist[STAGE_COUNT][H_COUNT];
 static metrics_family *f_errors[STAGE_COUNT], *f_fallback[STAGE_COUNT], *f_retries;
+/* voxray_provider_breaker_open{stage,provider}: 1 while the instance cools
+ * down. Set when the breaker trips or closes, and refreshed before each
+ * scrape (a cooldown ends by time passing, with no call to notice it). */
+static metrics_family *f_breaker;
+static metrics_series *g_brk_gauge[STAGE_COUNT][MAX_PROV];
+static atomic_int g_brk_ready; /* stage_init done: the scrape thread may read g_cfg */
 static long long g_series_ttl_ms = 600000;
 
 static const gate_op stage_op[STAGE_COUNT] = {GATE_OP_TRANSCRIBE, GATE_OP_GENERATE, GATE_OP_SYNTHESIZE};
@@ -123,6 +129,11 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
     }
     f_retries = metrics_counter_family(reg, "llm_retries_total", "Automatic LLM retry attempts.", 2, l_retry);
     if (f_retries == NULL) return -1;
+    static const char *const l_brk[] = {"stage", "provider"};
+    f_breaker = metrics_gauge_family(reg, "voxray_provider_breaker_open",
+                                     "1 while the provider's circuit breaker is open (cooling down after "
+                                     "breaker_failures consecutive failures), else 0.", 2, l_brk);
+    if (f_breaker == NULL) return -1;
 
     for (int st = 0; st < STAGE_COUNT; st++) {
         stage_cfg *c = &g_cfg[st];
@@ -137,13 +148,41 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
         for (int i = 0; i < MAX_PROV; i++) {
             atomic_store(&g_brk[st][i].fails, 0);
             atomic_store(&g_brk[st][i].until_ms, 0);
+            metrics_series_release(g_brk_gauge[st][i]);
+            g_brk_gauge[st][i] = NULL;
+            if (i < c->n) {
+                const char *lv[] = {stage_name(st), c->prov[i]->name};
+                g_brk_gauge[st][i] = metrics_series_get(f_breaker, lv);
+                metrics_gauge_set(g_brk_gauge[st][i], 0);
+            }
         }
     }
     g_series_ttl_ms = s->metrics_series_ttl_ms;
+    atomic_store(&g_brk_ready, 1);
     return 0;
 }
 
-void stage_shutdown(void) { memset(g_cfg, 0, sizeof g_cfg); }
+void stage_shutdown(void)
+{
+    atomic_store(&g_brk_ready, 0);
+    memset(g_cfg, 0, sizeof g_cfg);
+    for (int st = 0; st < STAGE_COUNT; st++)
+        for (int i = 0; i < MAX_PROV; i++) {
+            metrics_series_release(g_brk_gauge[st][i]);
+            g_brk_gauge[st][i] = NULL;
+        }
+}
+
+void stage_breakers_refresh(void)
+{
+    long long now = now_ms();
+    if (!atomic_load(&g_brk_ready)) return;
+    for (int st = 0; st < STAGE_COUNT; st++)
+        for (int i = 0; i < g_cfg[st].n; i++) {
+            long long until = atomic_load(&g_brk[st][i].until_ms);
+            metrics_gauge_set(g_brk_gauge[st][i], until && until > now ? 1 : 0);
+        }
+}
 
 int stage_providers(int st) { return st >= 0 && st < STAGE_COUNT ? g_cfg[st].n : 0; }
 
@@ -810,6 +849,7 @@ static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
         int fails = atomic_fetch_add(&g_brk[c->st][prov].fails, 1) + 1;
         if (cfg->breaker_failures > 0 && fails >= cfg->breaker_failures) {
             long long until = now_ms() + cfg->breaker_cooldown_ms;
+            metrics_gauge_set(g_brk_gauge[c->st][prov], 1);
             if (atomic_exchange(&g_brk[c->st][prov].until_ms, until) == 0 || fails == cfg->breaker_failures)
                 log_warn("provider cooling down after repeated failures", "stage", stage_name(c->st),
                          "provider", cfg->prov[prov]->name, "error", err->msg);
@@ -892,7 +932,7 @@ static void first_output(stage_call *c, attempt *a, uint64_t t)
     }
     c->t_first = t;
     atomic_store(&g_brk[c->st][a->prov].fails, 0);
-    atomic_store(&g_brk[c->st][a->prov].until_ms, 0);
+    if (atomic_exchange(&g_brk[c->st][a->prov].until_ms, 0) != 0) metrics_gauge_set(g_brk_gauge[c->st][a->prov], 0);
 }
 
 /* The attempt's timer fired (session strand): a first output, a final

@@ -110,4 +110,7 @@ int stage_providers(int stage);
  * 0 cooling down (detail says until when). */
 int stage_provider_state(int stage, const plug_instance *pi, char *detail, size_t len);
 
+/* Bring voxray_provider_breaker_open up to date (before a scrape). */
+void stage_breakers_refresh(void);
+
 #endif
