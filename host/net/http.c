@@ -890,12 +890,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_V1_HEALTH: return handle_v1_health(c, rq);
     case R_REALTIME:
         /* The front hands a connection to the WebSocket server by its first
-         * request; an upgrade reaching this server came on a kept-alive
-         * connection that already carried HTTP requests (a proxy's pooled
-         * upstream connection). It cannot change servers now: 421 tells the
-         * client to retry on another connection (RFC 9110 15.5.20), and this
-         * one is closed. */
-        if (is_websocket_upgrade(c)) return refuse_reused_upgrade(c, rq);
+         * request; an upgrade as a later request of a kept-alive connection
+         * (a proxy's pooled upstream connection) reaches this server, and
+         * the connection cannot change servers now: 421 tells the client to
+         * retry on another connection (RFC 9110 15.5.20), and this one is
+         * closed. */
+        if (keepalive_requests(c) > 1 && is_websocket_upgrade(c)) return refuse_reused_upgrade(c, rq);
         /* Without a credential, say first that one is needed: a browser
          * page cannot see why its upgrade failed and asks here. */
         if (auth_enabled() && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") == NULL) {
