@@ -66,8 +66,15 @@ static metrics_family *f_errors[STAGE_COUNT], *f_fallback[STAGE_COUNT], *f_retri
  * down. Set when the breaker trips or closes, and refreshed before each
  * scrape (a cooldown ends by time passing, with no call to notice it). */
 static metrics_family *f_breaker;
-static metrics_series *g_brk_gauge[STAGE_COUNT][MAX_PROV];
-static atomic_int g_brk_ready; /* stage_init done: the scrape thread may read g_cfg */
+static metrics_series *g_brk_gauge[STAGE_COUNT][MAX_PROV]; /* NULL: no such provider */
+static pthread_mutex_t g_brk_lock = PTHREAD_MUTEX_INITIALIZER; /* guards g_brk_gauge */
+
+static void brk_gauge_set(int st, int prov, double v)
+{
+    pthread_mutex_lock(&g_brk_lock);
+    metrics_gauge_set(g_brk_gauge[st][prov], v);
+    pthread_mutex_unlock(&g_brk_lock);
+}
 static long long g_series_ttl_ms = 600000;
 
 static const gate_op stage_op[STAGE_COUNT] = {GATE_OP_TRANSCRIBE, GATE_OP_GENERATE, GATE_OP_SYNTHESIZE};
@@ -145,6 +152,9 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
         c->backoff_ms = s->llm_backoff_ms;
         c->breaker_failures = s->breaker_failures[st];
         c->breaker_cooldown_ms = s->breaker_cooldown_ms[st];
+        /* Configured again (a reload): providers gone lose their series. */
+        pthread_mutex_lock(&g_brk_lock);
+        metrics_family_remove_matching(f_breaker, "stage", stage_name(st));
         for (int i = 0; i < MAX_PROV; i++) {
             atomic_store(&g_brk[st][i].fails, 0);
             atomic_store(&g_brk[st][i].until_ms, 0);
@@ -156,32 +166,34 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
                 metrics_gauge_set(g_brk_gauge[st][i], 0);
             }
         }
+        pthread_mutex_unlock(&g_brk_lock);
     }
     g_series_ttl_ms = s->metrics_series_ttl_ms;
-    atomic_store(&g_brk_ready, 1);
     return 0;
 }
 
 void stage_shutdown(void)
 {
-    atomic_store(&g_brk_ready, 0);
     memset(g_cfg, 0, sizeof g_cfg);
+    pthread_mutex_lock(&g_brk_lock);
     for (int st = 0; st < STAGE_COUNT; st++)
         for (int i = 0; i < MAX_PROV; i++) {
             metrics_series_release(g_brk_gauge[st][i]);
             g_brk_gauge[st][i] = NULL;
         }
+    pthread_mutex_unlock(&g_brk_lock);
 }
 
 void stage_breakers_refresh(void)
 {
     long long now = now_ms();
-    if (!atomic_load(&g_brk_ready)) return;
+    pthread_mutex_lock(&g_brk_lock);
     for (int st = 0; st < STAGE_COUNT; st++)
-        for (int i = 0; i < g_cfg[st].n; i++) {
+        for (int i = 0; i < MAX_PROV; i++) {
             long long until = atomic_load(&g_brk[st][i].until_ms);
-            metrics_gauge_set(g_brk_gauge[st][i], until && until > now ? 1 : 0);
+            metrics_gauge_set(g_brk_gauge[st][i], until && until > now ? 1 : 0); /* NULL: ignored */
         }
+    pthread_mutex_unlock(&g_brk_lock);
 }
 
 int stage_providers(int st) { return st >= 0 && st < STAGE_COUNT ? g_cfg[st].n : 0; }
@@ -849,7 +861,7 @@ static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
         int fails = atomic_fetch_add(&g_brk[c->st][prov].fails, 1) + 1;
         if (cfg->breaker_failures > 0 && fails >= cfg->breaker_failures) {
             long long until = now_ms() + cfg->breaker_cooldown_ms;
-            metrics_gauge_set(g_brk_gauge[c->st][prov], 1);
+            brk_gauge_set(c->st, prov, 1);
             if (atomic_exchange(&g_brk[c->st][prov].until_ms, until) == 0 || fails == cfg->breaker_failures)
                 log_warn("provider cooling down after repeated failures", "stage", stage_name(c->st),
                          "provider", cfg->prov[prov]->name, "error", err->msg);
@@ -932,7 +944,7 @@ static void first_output(stage_call *c, attempt *a, uint64_t t)
     }
     c->t_first = t;
     atomic_store(&g_brk[c->st][a->prov].fails, 0);
-    if (atomic_exchange(&g_brk[c->st][a->prov].until_ms, 0) != 0) metrics_gauge_set(g_brk_gauge[c->st][a->prov], 0);
+    if (atomic_exchange(&g_brk[c->st][a->prov].until_ms, 0) != 0) brk_gauge_set(c->st, a->prov, 0);
 }
 
 /* The attempt's timer fired (session strand): a first output, a final
