@@ -8,7 +8,9 @@
 
 # A configured directory, as make expands it.
 dir_of() {
-    make -s --no-print-directory -C "$top_builddir" -f Makefile -f - "print-$1" <<'MK'
+    # (without the flags of a make check that runs this test: -w among them)
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory -C "$top_builddir" \
+        -f Makefile -f - "print-$1" <<'MK' | tail -n 1
 print-%:
 	@echo '$($*)'
 MK
