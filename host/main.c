@@ -283,10 +283,87 @@ static int section_changed(const cfg_file *a, const cfg_file *b, const char *sec
 
 static void free_acl_later(void *arg) { acl_free(arg); }
 
-/* SIGHUP: re-read the file. [log] and [metrics] enabled/allow take effect at
- * once; other changes need a restart (plugins, listeners and stages are
- * shared by live sessions), and each changed section is named in the log.
- * A file with errors changes nothing. */
+/* Is `name` one of the instances in a comma list? */
+static int listed(const char *list, const char *name)
+{
+    char *names[PLUG_MAX_PROVIDERS];
+    int n = settings_split_list(list, names, PLUG_MAX_PROVIDERS), hit = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], name) == 0) hit = 1;
+        free(names[i]);
+    }
+    return hit;
+}
+
+static int stage_instance(const settings *s, const char *name)
+{
+    for (int st = 0; st < STAGE_COUNT; st++)
+        if (listed(s->providers[st], name)) return 1;
+    return 0;
+}
+
+/* SIGHUP, the stage providers: build the set the new configuration names,
+ * sharing every instance whose file and section did not change, init the
+ * new ones and make it the generation new sessions start with. Sessions
+ * already running finish on theirs. On any failure the running providers
+ * stay, with one error line. Returns 1 if a new generation was made, 0 if
+ * nothing changed, -1 on failure. */
+static int reload_providers(app *a, const settings *s, cfg_file *c, const cfg_file *cur)
+{
+    char err[1024];
+    plug_set *ns = NULL;
+    stage_gen *g = stage_gen_acquire();
+    const plug_set *old = stage_gen_plugins(g);
+    if (old == NULL) return -1; /* not started yet */
+    int rc = plug_set_load_stages(s, c, old, &ns, err, sizeof err);
+    if (rc == 0 && plug_set_init(ns, a->reg, err, sizeof err) != 0) rc = -1;
+    if (rc != 0) {
+        log_error("SIGHUP: plugins not reloaded; the running ones stay in service", "error", err);
+        plug_set_free(ns);
+        stage_gen_release(g);
+        return -1;
+    }
+    /* Nothing to do when every stage lists the same instances and the
+     * stage settings are the same. */
+    int same = 1;
+    for (int st = 0; st < STAGE_COUNT && same; st++) {
+        if (ns->n_stage[st] != old->n_stage[st]) same = 0;
+        for (int i = 0; same && i < ns->n_stage[st]; i++)
+            if (ns->stage[st][i] != old->stage[st][i]) same = 0;
+        if (section_changed(cur, c, stage_name(st), NULL)) same = 0;
+    }
+    char fresh[512] = "", kept[512] = "";
+    for (size_t i = 0; i < ns->n_inst; i++) {
+        const plug_instance *pi = ns->inst[i];
+        int shared = 0;
+        for (size_t j = 0; j < old->n_inst; j++)
+            if (old->inst[j] == pi) shared = 1;
+        char *list = shared ? kept : fresh;
+        size_t l = strlen(list);
+        snprintf(list + l, 512 - l, "%s%s", l ? "," : "", pi->name);
+    }
+    stage_gen_release(g);
+    if (same) {
+        plug_set_free(ns);
+        return 0;
+    }
+    if (stage_reload(s, ns) != 0) {
+        log_error("SIGHUP: plugins not reloaded (out of memory); the running ones stay in service");
+        plug_set_free(ns);
+        return -1;
+    }
+    health_kick();
+    log_info("SIGHUP: new sessions use the reloaded providers; running sessions finish on theirs",
+             "new", *fresh ? fresh : "-", "kept", *kept ? kept : "-");
+    return 1;
+}
+
+/* SIGHUP: re-read the file. [log], [metrics] enabled/allow, [auth] and the
+ * stage providers ([stt] [llm] [tts] and their [plugin.NAME] sections and
+ * files, see reload_providers) take effect; other changes need a restart
+ * (listeners, the session store and the recording sink are shared by live
+ * sessions), and each changed section is named in the log. A file with
+ * errors changes nothing. */
 static void reload(app *a, cfg_file **cur, const char *path)
 {
     cfg_file *c = NULL;
@@ -309,6 +386,14 @@ static void reload(app *a, cfg_file **cur, const char *path)
      * limits. A bad key or an unreadable file keeps the keys in force. */
     int auth_ok = auth_load(&s, err, sizeof err) == 0;
     if (!auth_ok) log_error("SIGHUP: the API keys could not be loaded; keeping the ones in force", "error", err);
+    /* The running configuration holds the environment's values of plugin
+     * keys (applied when the plugins were loaded); give the new file the
+     * same, or a password set only in the environment reads as a change. */
+    for (size_t i = 0; i < (*cur)->n; i++) {
+        const cfg_item *it = &(*cur)->items[i];
+        if (it->env && strncmp(it->section, "plugin.", 7) == 0) cfg_apply_env(c, it->section, it->key);
+    }
+    int prov = reload_providers(a, &s, c, *cur);
     log_set_level(s.log_level);
     log_set_json(s.log_json);
     log_set_transcripts(s.log_transcripts);
@@ -318,20 +403,22 @@ static void reload(app *a, cfg_file **cur, const char *path)
     if (old && defer_run(10000, free_acl_later, old) != 0) acl_free(old);
 
     /* What a reload cannot apply: every other core section, [metrics]
-     * beyond enabled/allow, every plugin section. */
+     * beyond enabled/allow, [stt] sample_rate, the sections of the store
+     * and sink instances. plugin_dir applies to the stage providers. */
     static const char *const applied_metrics[] = {"enabled", "allow", NULL};
+    static const char *const applied_stage[] = {"providers", "timeout", "idle_timeout", "retries", "retry_backoff",
+                                                "breaker_failures", "breaker_cooldown", NULL};
+    static const char *const applied_server[] = {"plugin_dir", NULL};
     int restart = 0;
-    /* The running configuration holds the environment's values of plugin
-     * keys (applied when the plugins were loaded); give the new file the
-     * same, or a password set only in the environment reads as a change. */
-    for (size_t i = 0; i < (*cur)->n; i++) {
-        const cfg_item *it = &(*cur)->items[i];
-        if (it->env && strncmp(it->section, "plugin.", 7) == 0) cfg_apply_env(c, it->section, it->key);
-    }
     for (const cfg_key *k = cfg_core_schema; k->section; k++) {
         if (k != cfg_core_schema && strcmp(k->section, k[-1].section) == 0) continue;
         if (strcmp(k->section, "log") == 0 || strcmp(k->section, "auth") == 0) continue;
-        const char *const *skip = strcmp(k->section, "metrics") == 0 ? applied_metrics : NULL;
+        const char *const *skip = strcmp(k->section, "metrics") == 0  ? applied_metrics
+                                  : strcmp(k->section, "server") == 0 ? applied_server
+                                  : (strcmp(k->section, "stt") == 0 || strcmp(k->section, "llm") == 0 ||
+                                     strcmp(k->section, "tts") == 0)
+                                      ? applied_stage
+                                      : NULL;
         if (section_changed(*cur, c, k->section, skip)) {
             char sec[64];
             snprintf(sec, sizeof sec, "[%s]", k->section);
@@ -339,14 +426,31 @@ static void reload(app *a, cfg_file **cur, const char *path)
             restart = 1;
         }
     }
-    for (size_t i = 0; i < c->n_sections; i++)
-        if (strncmp(c->sections[i].name, "plugin.", 7) == 0 &&
+    /* The store and the sink are not reloaded: their sections and files. */
+    for (size_t i = 0; i < c->n_sections; i++) {
+        const char *inst = c->sections[i].name + 7;
+        if (strncmp(c->sections[i].name, "plugin.", 7) != 0 || stage_instance(&s, inst)) continue;
+        if ((strcmp(inst, a->s.store) == 0 || (a->s.rec_enabled && strcmp(inst, a->s.rec_sink) == 0)) &&
             section_changed(*cur, c, c->sections[i].name, NULL)) {
-            log_warn("SIGHUP: this section changed; restart voxray to apply it", "section", c->sections[i].name);
+            log_warn("SIGHUP: this section changed; restart voxray to apply it (the session store and the "
+                     "recording sink are not reloaded)", "section", c->sections[i].name);
             restart = 1;
         }
-    log_info("SIGHUP: configuration reloaded", "file", path, "applied",
-             auth_ok ? "[log], [metrics] enabled and allow, [auth]" : "[log], [metrics] enabled and allow",
+    }
+    const plug_instance *fixed[2] = {a->plugins->store, a->plugins->sink};
+    for (int i = 0; i < 2; i++) {
+        char file[4096 + 256];
+        if (fixed[i] && (loader_find(s.plugin_dir, fixed[i]->module, file, sizeof file) != 0 ||
+                         loader_file_changed(fixed[i]->lp, file))) {
+            log_warn("SIGHUP: this plugin file changed; restart voxray to load it (the session store and the "
+                     "recording sink are not reloaded)", "plugin", fixed[i]->module, "file", fixed[i]->lp->path);
+            restart = 1;
+        }
+    }
+    char applied[160];
+    snprintf(applied, sizeof applied, "[log], [metrics] enabled and allow%s%s", auth_ok ? ", [auth]" : "",
+             prov > 0 ? ", providers" : "");
+    log_info("SIGHUP: configuration reloaded", "file", path, "applied", applied,
              "restart_needed", restart ? "yes" : "no");
     settings_free(&s);
     cfg_free(*cur);
@@ -413,7 +517,7 @@ static int run(const char *config_path, int check_only)
     front *fr = NULL;
     char err[1024];
     int rc = 1, http_up = 0, defer_up = 0, health_up = 0, workers_up = 0, ws_up = 0, rec_up = 0;
-    int sink_stuck = 0;
+    int sink_stuck = 0, stage_up = 0;
     sigset_t set;
 
     memset(&a, 0, sizeof a);
@@ -531,9 +635,16 @@ static int run(const char *config_path, int check_only)
         log_fmt(VX_LOG_ERROR, "%s", err);
         goto out;
     }
-    if (stage_init(a.reg, &a.s, a.plugins) != 0) {
-        log_error("cannot register the pipeline metrics");
-        goto out;
+    {
+        /* The stage providers live in generations a reload replaces; the
+         * store and the sink stay in a.plugins. */
+        plug_set *stages = plug_set_take_stages(a.plugins);
+        if (stages == NULL || stage_init(a.reg, &a.s, stages) != 0) {
+            log_error("cannot register the pipeline metrics");
+            plug_set_free(stages);
+            goto out;
+        }
+        stage_up = 1;
     }
     if (recording_start(&a, err, sizeof err) != 0) {
         log_fmt(VX_LOG_ERROR, "%s", err);
@@ -551,8 +662,13 @@ static int run(const char *config_path, int check_only)
     }
 
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) continue;
+        /* Wake now and then to free the plugin generations a reload
+         * replaced once their last session ended (plugins are shut down
+         * on this thread). */
+        struct timespec tick = {0, 200 * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        stage_collect();
+        if (sig < 0) continue;
         if (sig == SIGHUP) {
             reload(&a, &c, config_path);
             continue;
@@ -581,6 +697,7 @@ out:
     if (defer_up) defer_stop();
     if (health_up) health_stop();
     if (http_up) http_stop();
+    if (stage_up) stage_shutdown();
     plug_set_free(a.plugins);
     acl_free(atomic_load(&a.metrics_acl));
     auth_free();

@@ -496,6 +496,9 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
 static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
 {
     plug_set *ps = g_app->plugins;
+    /* Stage providers: the generation new sessions start with. */
+    stage_gen *g = stage_gen_acquire();
+    const plug_set *sp = stage_gen_plugins(g);
     char detail[256];
     json_t *o = json_object();
     json_t *services = json_object();
@@ -505,17 +508,16 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
     for (int st = 0; st < STAGE_COUNT; st++) {
         json_t *list = json_array();
         int any = 0;
-        for (int i = 0; i < ps->n_stage[st]; i++) {
-            plug_instance *pi = ps->stage[st][i];
-            size_t idx = 0;
-            while (idx < ps->n_inst && ps->inst[idx] != pi) idx++;
-            int ok = health_instance_ok(idx, detail, sizeof detail);
-            if (ok) ok = stage_provider_state(st, pi, detail, sizeof detail);
+        int n = sp ? sp->n_stage[st] : 0;
+        for (int i = 0; i < n; i++) {
+            plug_instance *pi = sp->stage[st][i];
+            int ok = health_instance_ok(pi, detail, sizeof detail);
+            if (ok) ok = stage_provider_state(g, st, pi, detail, sizeof detail);
             any |= ok;
             json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "name", pi->name, "plugin", pi->module,
                                                   "status", ok ? "available" : "unavailable", "detail", detail));
         }
-        const char *state = ps->n_stage[st] == 0 ? "unconfigured" : any ? "available" : "unavailable";
+        const char *state = n == 0 ? "unconfigured" : any ? "available" : "unavailable";
         if (!any) all_ok = 0;
         json_object_set_new(services, stage_name(st), json_string(state));
         json_object_set_new(providers, stage_name(st), list);
@@ -528,10 +530,9 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
                                                       store_ok ? "available" : "unavailable", "detail", detail));
     /* Recording: informational. A sink that is down does not stop calls
      * (recordings wait on local disk), so it changes neither ok nor /ready. */
+    stage_gen_release(g);
     if (ps->sink) {
-        size_t idx = 0;
-        while (idx < ps->n_inst && ps->inst[idx] != ps->sink) idx++;
-        int ok = health_instance_ok(idx, detail, sizeof detail);
+        int ok = health_instance_ok(ps->sink, detail, sizeof detail);
         int depth = 0, dead = 0;
         recording_counts(&depth, &dead);
         json_object_set_new(services, "recording", json_string(ok ? "available" : "unavailable"));

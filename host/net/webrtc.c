@@ -516,10 +516,10 @@ static gboolean tick(gpointer p)
         size_t take = 0;
         if (buf && gst_buffer_map(buf, &mi, GST_MAP_WRITE)) {
             take = c->q_len < fn ? c->q_len : fn;
-            memcpy(mi.data, c->q, take * 2);
+            if (take > 0) memcpy(mi.data, c->q, take * 2); /* (c->q is NULL until audio came) */
             memset(mi.data + take * 2, 0, (fn - take) * 2);
             gst_buffer_unmap(buf, &mi);
-            memmove(c->q, c->q + take, (c->q_len - take) * 2);
+            if (take > 0) memmove(c->q, c->q + take, (c->q_len - take) * 2);
             c->q_len -= take;
         }
         if (c->playing && c->q_len == 0) {

@@ -439,6 +439,12 @@ static void closed_task(session *s, void *arg)
     s->closed = 1;
     if (s->resp) respond_cancel(s, "client_disconnected");
     input_free(s);
+    /* The session's hold on its provider generation ends with it, not when
+     * the last timer lets go of the session: a reload's old plugins are
+     * unloaded once their sessions end. Calls still closing keep the
+     * context; no call starts after this (stage_* refuse a NULL context). */
+    stage_ctx_free(s->sx);
+    s->sx = NULL;
     const char *why = s->end_reason ? s->end_reason
                       : atomic_load(&s->a->phase) == APP_DRAINING ? "server_shutdown" : "client_closed";
     recorder_close(s->rec, why);

@@ -17,6 +17,7 @@ VX_NODE_TESTS = \
 	tests/node/threads.test.mjs \
 	tests/node/memory.test.mjs \
 	tests/node/webrtc.test.mjs \
+	tests/node/reload.test.mjs \
 	tests/node/fleet.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
