@@ -273,6 +273,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
         MHD_add_response_header(resp, "Upgrade", "websocket");
         MHD_add_response_header(resp, "Connection", "Upgrade");
     }
+    if (status == 421) MHD_add_response_header(resp, "Connection", "close");
     if (rq->route != R_METRICS) MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -569,6 +570,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, req *rq)
     }
     char *out = NULL;
     size_t len = 0;
+    stage_breakers_refresh();
     if (metrics_render(g_app->reg, &out, &len) != 0) return respond_text(c, rq, 500, "internal error\n");
     return respond(c, rq, 200, METRICS_CONTENT_TYPE, out, len, 1);
 }
@@ -803,6 +805,41 @@ static enum MHD_Result handle_call_delete(struct MHD_Connection *c, req *rq, con
     return respond_json(c, rq, 200, json_pack("{s:s,s:s,s:b}", "id", id, "object", "realtime.call", "deleted", 1));
 }
 
+/* Whether a header value, a comma-separated list, holds tok (any case). */
+static int has_token(const char *v, const char *tok)
+{
+    size_t tl = strlen(tok);
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, ",");
+        size_t e = n;
+        while (e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (e == tl && strncasecmp(v, tok, tl) == 0) return 1;
+        v += n;
+    }
+    return 0;
+}
+
+static int is_websocket_upgrade(struct MHD_Connection *c)
+{
+    return has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade"), "websocket") &&
+           has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection"), "upgrade");
+}
+
+static enum MHD_Result refuse_reused_upgrade(struct MHD_Connection *c, req *rq)
+{
+    static atomic_llong last_log;
+    long long now = (long long)(now_ns() / 1000000000u), prev = atomic_load(&last_log);
+    /* One line a minute at most: a misconfigured proxy would send many. */
+    if ((prev == 0 || now - prev >= 60) && atomic_compare_exchange_strong(&last_log, &prev, now))
+        log_warn("WebSocket upgrade on a kept-alive connection that already carried HTTP requests: answered 421 "
+                 "and closed; an upgrade must be the first request of its connection (nginx: proxy "
+                 "/v1/realtime through an upstream without keepalive, see conf/nginx/voxray.conf)");
+    return respond_text(c, rq, 421,
+                        "a WebSocket upgrade must be the first request on its connection: "
+                        "retry on a new connection\n");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -862,6 +899,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_METRICS: return handle_metrics(c, rq);
     case R_V1_HEALTH: return handle_v1_health(c, rq);
     case R_REALTIME:
+        /* The front hands a connection to the WebSocket server by its first
+         * request; an upgrade as a later request of a kept-alive connection
+         * (a proxy's pooled upstream connection) reaches this server, and
+         * the connection cannot change servers now: 421 tells the client to
+         * retry on another connection (RFC 9110 15.5.20), and this one is
+         * closed. */
+        if (keepalive_requests(c) > 1 && is_websocket_upgrade(c)) return refuse_reused_upgrade(c, rq);
         /* Without a credential, say first that one is needed: a browser
          * page cannot see why its upgrade failed and asks here. */
         if (auth_enabled() && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") == NULL) {

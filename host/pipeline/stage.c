@@ -80,6 +80,17 @@ static unsigned long g_gen_ids;
 static atomic_int g_live_gens;
 static metrics_family *f_hist[STAGE_COUNT][H_COUNT];
 static metrics_family *f_errors[STAGE_COUNT], *f_fallback[STAGE_COUNT], *f_retries;
+/* voxray_provider_breaker_open{stage,provider}: 1 while an instance of the
+ * current generation cools down. Computed from the breakers before each
+ * scrape (stage_breakers_refresh): a cooldown ends by time alone, with no
+ * call to notice it, and a reload changes the instances. */
+static metrics_family *f_breaker;
+/* The series of the current generation's instances, by stage, and whose
+ * they are; all under g_brk_lock. */
+static pthread_mutex_t g_brk_lock = PTHREAD_MUTEX_INITIALIZER;
+static metrics_series *g_brk_gauge[STAGE_COUNT][MAX_PROV];
+static char *g_brk_name[STAGE_COUNT][MAX_PROV];
+static int g_brk_n[STAGE_COUNT];
 static long long g_series_ttl_ms = 600000;
 
 static const gate_op stage_op[STAGE_COUNT] = {GATE_OP_TRANSCRIBE, GATE_OP_GENERATE, GATE_OP_SYNTHESIZE};
@@ -141,6 +152,11 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
     }
     f_retries = metrics_counter_family(reg, "llm_retries_total", "Automatic LLM retry attempts.", 2, l_retry);
     if (f_retries == NULL) return -1;
+    static const char *const l_brk[] = {"stage", "provider"};
+    f_breaker = metrics_gauge_family(reg, "voxray_provider_breaker_open",
+                                     "1 while the provider's circuit breaker is open (cooling down after "
+                                     "breaker_failures consecutive failures), else 0.", 2, l_brk);
+    if (f_breaker == NULL) return -1;
 
     g_series_ttl_ms = s->metrics_series_ttl_ms;
     return stage_reload(s, ps);
@@ -236,6 +252,45 @@ int stage_collect(void)
 
 int stage_generations(void) { return atomic_load(&g_live_gens); }
 
+static void brk_forget(int st)
+{
+    for (int i = 0; i < MAX_PROV; i++) {
+        metrics_series_release(g_brk_gauge[st][i]);
+        g_brk_gauge[st][i] = NULL;
+        free(g_brk_name[st][i]);
+        g_brk_name[st][i] = NULL;
+    }
+    g_brk_n[st] = 0;
+}
+
+void stage_breakers_refresh(void)
+{
+    stage_gen *g = stage_gen_acquire();
+    long long now = now_ms();
+    pthread_mutex_lock(&g_brk_lock);
+    for (int st = 0; f_breaker && st < STAGE_COUNT; st++) {
+        int n = g ? g->cfg[st].n : 0, same = n == g_brk_n[st];
+        for (int i = 0; same && i < n; i++)
+            same = g_brk_name[st][i] && strcmp(g_brk_name[st][i], g->cfg[st].prov[i]->name) == 0;
+        if (!same) { /* first scrape, or a reload changed the chain */
+            metrics_family_remove_matching(f_breaker, "stage", stage_name(st));
+            brk_forget(st);
+            for (int i = 0; i < n; i++) {
+                const char *lv[] = {stage_name(st), g->cfg[st].prov[i]->name};
+                g_brk_gauge[st][i] = metrics_series_get(f_breaker, lv);
+                g_brk_name[st][i] = strdup(lv[1]);
+            }
+            g_brk_n[st] = n;
+        }
+        for (int i = 0; i < n; i++) {
+            long long until = atomic_load(&g->brk[st][i].until_ms);
+            metrics_gauge_set(g_brk_gauge[st][i], until && until > now ? 1 : 0);
+        }
+    }
+    pthread_mutex_unlock(&g_brk_lock);
+    stage_gen_release(g);
+}
+
 void stage_shutdown(void)
 {
     pthread_mutex_lock(&g_gen_lock);
@@ -244,6 +299,9 @@ void stage_shutdown(void)
     pthread_mutex_unlock(&g_gen_lock);
     stage_gen_release(g);
     stage_collect();
+    pthread_mutex_lock(&g_brk_lock);
+    for (int st = 0; st < STAGE_COUNT; st++) brk_forget(st);
+    pthread_mutex_unlock(&g_brk_lock);
 }
 
 int stage_provider_state(const stage_gen *g, int st, const plug_instance *pi, char *detail, size_t len)

@@ -135,4 +135,7 @@ int stage_ctx_providers(const stage_ctx *x, int stage);
  * 1 available, 0 cooling down (detail says until when). */
 int stage_provider_state(const stage_gen *g, int stage, const plug_instance *pi, char *detail, size_t len);
 
+/* Bring voxray_provider_breaker_open up to date (before a scrape). */
+void stage_breakers_refresh(void);
+
 #endif

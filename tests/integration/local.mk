@@ -25,7 +25,8 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/ops_proxy.sh \
 	tests/integration/man_pages.sh \
 	tests/integration/k8s.sh \
-	tests/integration/container.sh
+	tests/integration/container.sh \
+	tests/integration/install.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh
 

@@ -18,7 +18,8 @@ VX_NODE_TESTS = \
 	tests/node/memory.test.mjs \
 	tests/node/webrtc.test.mjs \
 	tests/node/reload.test.mjs \
-	tests/node/reload_sinks.test.mjs
+	tests/node/reload_sinks.test.mjs \
+	tests/node/fleet.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json

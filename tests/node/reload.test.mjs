@@ -180,6 +180,8 @@ vtest('a provider added to a stage list is used by new sessions; two SIGHUPs in 
     const a = await d.connect();
     assert.equal(await turn(a), ONE);
     const callsBefore = sumMetric(await d.metrics(), 'voxray_plugin_calls_total', { plugin: 'sim', kind: 'tts' });
+    const breakers = (m) => series(m, 'voxray_provider_breaker_open', { stage: 'llm' }).map((x) => x.labels.provider);
+    assert.deepEqual(breakers(await d.metrics()), ['rl'], 'a breaker series per instance of the chain');
 
     const conf = readFileSync(d.confPath, 'utf8')
         .replace('[llm]\nproviders = rl', '[llm]\nproviders = fresh, rl')
@@ -199,6 +201,7 @@ vtest('a provider added to a stage list is used by new sessions; two SIGHUPs in 
     const m = await d.metrics();
     assert.equal(info(m, { plugin: 'fresh' }).length, 1);
     assert.equal(info(m, { plugin: 'rl' }).length, 1, 'rl was kept, not loaded again');
+    assert.deepEqual(breakers(m).sort(), ['fresh', 'rl'], 'the breaker series follow the reloaded chain');
     assert.ok(sumMetric(m, 'voxray_plugin_calls_total', { plugin: 'sim', kind: 'tts' }) >= callsBefore,
         'the shared sim instance keeps its series');
     const h = await d.getJSON('/v1/health');
