@@ -19,7 +19,7 @@ PACKAGES=(
     libpocketsphinx-dev pocketsphinx-en-us flite1-dev libespeak-ng-dev
     curl
 )
-TEST_PACKAGES=(redis-server redis-tools prometheus jq sox nginx openssl flite chromium python3-yaml man-db podman debootstrap valgrind python3-aiortc)
+TEST_PACKAGES=(redis-server redis-tools prometheus jq sox nginx openssl flite chromium python3-yaml man-db podman runc debootstrap valgrind python3-aiortc)
 
 install_missing() {
     local missing=()

@@ -23,7 +23,8 @@ typedef enum app_phase {
 typedef struct app {
     settings s;
     metrics_registry *reg;
-    plug_set *plugins;
+    plug_set *plugins; /* loaded at start; once running, NULL: the store and sink
+                        * are in plugin/services.h, the providers in stage.h */
     _Atomic(acl *) metrics_acl; /* NULL: /metrics open to everyone (SIGHUP swaps it) */
     atomic_int metrics_enabled;   /* [metrics] enabled (SIGHUP may change it) */
     atomic_int phase;

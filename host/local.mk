@@ -8,6 +8,7 @@ voxray_SOURCES = \
 	host/base/acl.c host/base/acl.h \
 	host/plugin/loader.c host/plugin/loader.h \
 	host/plugin/plugins.c host/plugin/plugins.h \
+	host/plugin/services.c host/plugin/services.h \
 	host/base/defer.c host/base/defer.h \
 	host/plugin/gate.c host/plugin/gate.h \
 	host/plugin/health.c host/plugin/health.h \

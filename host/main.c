@@ -35,6 +35,7 @@
 #include "base/log.h"
 #include "metrics.h"
 #include "plugin/plugins.h"
+#include "plugin/services.h"
 #include "recording/recorder.h"
 #include "recording/recording.h"
 #include "session/session.h"
@@ -283,10 +284,137 @@ static int section_changed(const cfg_file *a, const cfg_file *b, const char *sec
 
 static void free_acl_later(void *arg) { acl_free(arg); }
 
-/* SIGHUP: re-read the file. [log] and [metrics] enabled/allow take effect at
- * once; other changes need a restart (plugins, listeners and stages are
- * shared by live sessions), and each changed section is named in the log.
- * A file with errors changes nothing. */
+/* SIGHUP, the stage providers: build the set the new configuration names,
+ * sharing every instance whose file and section did not change, init the
+ * new ones and make it the generation new sessions start with. Sessions
+ * already running finish on theirs. On any failure the running providers
+ * stay, with one error line. Returns 1 if a new generation was made, 0 if
+ * nothing changed, -1 on failure. */
+static int reload_providers(app *a, const settings *s, cfg_file *c, const cfg_file *cur)
+{
+    char err[1024];
+    plug_set *ns = NULL;
+    stage_gen *g = stage_gen_acquire();
+    const plug_set *old = stage_gen_plugins(g);
+    if (old == NULL) return -1; /* not started yet */
+    int rc = plug_set_load_stages(s, c, old, &ns, err, sizeof err);
+    if (rc == 0 && plug_set_init(ns, a->reg, err, sizeof err) != 0) rc = -1;
+    if (rc != 0) {
+        log_error("SIGHUP: plugins not reloaded; the running ones stay in service", "error", err);
+        plug_set_free(ns);
+        stage_gen_release(g);
+        return -1;
+    }
+    /* Nothing to do when every stage lists the same instances and the
+     * stage settings are the same. */
+    int same = 1;
+    for (int st = 0; st < STAGE_COUNT && same; st++) {
+        if (ns->n_stage[st] != old->n_stage[st]) same = 0;
+        for (int i = 0; same && i < ns->n_stage[st]; i++)
+            if (ns->stage[st][i] != old->stage[st][i]) same = 0;
+        if (section_changed(cur, c, stage_name(st), NULL)) same = 0;
+    }
+    char fresh[512] = "", kept[512] = "";
+    for (size_t i = 0; i < ns->n_inst; i++) {
+        const plug_instance *pi = ns->inst[i];
+        int shared = 0;
+        for (size_t j = 0; j < old->n_inst; j++)
+            if (old->inst[j] == pi) shared = 1;
+        char *list = shared ? kept : fresh;
+        size_t l = strlen(list);
+        snprintf(list + l, 512 - l, "%s%s", l ? "," : "", pi->name);
+    }
+    stage_gen_release(g);
+    if (same) {
+        plug_set_free(ns);
+        return 0;
+    }
+    if (stage_reload(s, ns) != 0) {
+        log_error("SIGHUP: plugins not reloaded (out of memory); the running ones stay in service");
+        plug_set_free(ns);
+        return -1;
+    }
+    health_kick();
+    log_info("SIGHUP: new sessions use the reloaded providers; running sessions finish on theirs",
+             "new", *fresh ? fresh : "-", "kept", *kept ? kept : "-");
+    return 1;
+}
+
+/* SIGHUP, the session store and the recording sink: build the pair the
+ * new configuration names ([session] store, [recording] sink and their
+ * [plugin.NAME] sections and files), sharing what did not change, init the
+ * new instances, and ping a new store: one that does not answer is not put
+ * in service. Then every later store call and upload attempt uses the new
+ * pair; calls in flight finish on the old instances, which are shut down
+ * and unloaded once the last returned (svc_collect). On any failure the
+ * running pair stays, with one error line. Whether recording is on is not
+ * reloaded: a sink is built only when it is. Returns 1 if a new pair was
+ * put in service, 0 if nothing changed, -1 on failure. */
+static int reload_services(app *a, const settings *s, cfg_file *c)
+{
+    char err[1024];
+    plug_set *ns = NULL;
+    svc_gen *g = svc_acquire();
+    const plug_set *old = svc_plugins(g);
+    if (old == NULL) return -1; /* not started yet */
+    int rc = plug_set_load_services(s, c, old, old->sink != NULL, &ns, err, sizeof err);
+    if (rc == 0 && plug_set_init(ns, a->reg, err, sizeof err) != 0) rc = -1;
+    int new_store = rc == 0 && ns->store != old->store, new_sink = rc == 0 && ns->sink != old->sink;
+    if (rc == 0 && new_store) {
+        vx_error e;
+        if (gate_store_ping(ns->store, &e) != 0) {
+            snprintf(err, sizeof err, "the new session store '%s' does not answer: %s", ns->store->name, e.msg);
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        log_error("SIGHUP: session store and recording sink not reloaded; the running ones stay in service",
+                  "error", err);
+        plug_set_free(ns);
+        svc_release(g);
+        return -1;
+    }
+    if (!new_store && !new_sink) {
+        plug_set_free(ns);
+        svc_release(g);
+        return 0;
+    }
+    char old_store[128], old_module[128];
+    snprintf(old_store, sizeof old_store, "%s", old->store->name);
+    snprintf(old_module, sizeof old_module, "%s", old->store->module);
+    svc_release(g);
+    if (svc_reload(ns) != 0) {
+        log_error("SIGHUP: session store and recording sink not reloaded (out of memory); the running ones stay in "
+                  "service");
+        plug_set_free(ns);
+        return -1;
+    }
+    if (new_store) {
+        health_store_switched();
+        /* What the old store alone holds is out of reach from now on. */
+        if (strcmp(old_module, "store_memory") == 0)
+            log_warn("SIGHUP: the session store was in memory; the sessions saved there can no longer be "
+                     "resumed (running sessions save to the new store from their next change)",
+                     "old", old_store, "new", ns->store->name);
+        log_info("SIGHUP: the session store is replaced; saves and resumes use the new one, sessions saved only "
+                 "in the old one cannot be resumed", "old", old_store, "new", ns->store->name);
+    } else {
+        health_kick();
+    }
+    if (new_sink)
+        log_info("SIGHUP: the recording sink is replaced; uploads that start from now on (queued and retried "
+                 "ones too) use the new one, uploads in flight finish on the old one",
+                 "sink", ns->sink->name, "plugin", ns->sink->module);
+    return 1;
+}
+
+/* SIGHUP: re-read the file. [log], [metrics] enabled/allow, [auth], the
+ * stage providers ([stt] [llm] [tts] and their [plugin.NAME] sections and
+ * files, see reload_providers) and the session store and recording sink
+ * ([session] store, [recording] sink and theirs, see reload_services) take
+ * effect; other changes need a restart (listeners, thread pools, folders),
+ * and each changed section is named in the log. A file with errors changes
+ * nothing. */
 static void reload(app *a, cfg_file **cur, const char *path)
 {
     cfg_file *c = NULL;
@@ -309,6 +437,18 @@ static void reload(app *a, cfg_file **cur, const char *path)
      * limits. A bad key or an unreadable file keeps the keys in force. */
     int auth_ok = auth_load(&s, err, sizeof err) == 0;
     if (!auth_ok) log_error("SIGHUP: the API keys could not be loaded; keeping the ones in force", "error", err);
+    /* The running configuration holds the environment's values of plugin
+     * keys (applied when the plugins were loaded); give the new file the
+     * same, or a password set only in the environment reads as a change. */
+    for (size_t i = 0; i < (*cur)->n; i++) {
+        const cfg_item *it = &(*cur)->items[i];
+        if (it->env && strncmp(it->section, "plugin.", 7) == 0) cfg_apply_env(c, it->section, it->key);
+    }
+    int prov = reload_providers(a, &s, c, *cur);
+    int svc = reload_services(a, &s, c);
+    /* The limits and defaults read per session, per save and per upload. */
+    if (s.max_sessions > settings_live_max_sessions()) raise_open_files(&s);
+    settings_live_set(&s);
     log_set_level(s.log_level);
     log_set_json(s.log_json);
     log_set_transcripts(s.log_transcripts);
@@ -318,20 +458,30 @@ static void reload(app *a, cfg_file **cur, const char *path)
     if (old && defer_run(10000, free_acl_later, old) != 0) acl_free(old);
 
     /* What a reload cannot apply: every other core section, [metrics]
-     * beyond enabled/allow, every plugin section. */
+     * beyond enabled/allow, [stt] sample_rate, [server], [session] and
+     * [recording] keys beyond those below (settings_live_set lists them).
+     * plugin_dir applies to every plugin. */
     static const char *const applied_metrics[] = {"enabled", "allow", NULL};
+    static const char *const applied_stage[] = {"providers", "timeout", "idle_timeout", "retries", "retry_backoff",
+                                                "breaker_failures", "breaker_cooldown", NULL};
+    static const char *const applied_server[] = {"plugin_dir", "max_sessions", "drain_timeout", "health_interval",
+                                                 NULL};
+    static const char *const applied_session[] = {"store", "ttl", "instructions", "voice", "idle_timeout",
+                                                  "max_duration", NULL};
+    static const char *const applied_recording[] = {"sink", "sample_rate", "max_retries", "retry_backoff",
+                                                    "retry_backoff_max", NULL};
     int restart = 0;
-    /* The running configuration holds the environment's values of plugin
-     * keys (applied when the plugins were loaded); give the new file the
-     * same, or a password set only in the environment reads as a change. */
-    for (size_t i = 0; i < (*cur)->n; i++) {
-        const cfg_item *it = &(*cur)->items[i];
-        if (it->env && strncmp(it->section, "plugin.", 7) == 0) cfg_apply_env(c, it->section, it->key);
-    }
     for (const cfg_key *k = cfg_core_schema; k->section; k++) {
         if (k != cfg_core_schema && strcmp(k->section, k[-1].section) == 0) continue;
         if (strcmp(k->section, "log") == 0 || strcmp(k->section, "auth") == 0) continue;
-        const char *const *skip = strcmp(k->section, "metrics") == 0 ? applied_metrics : NULL;
+        const char *const *skip = strcmp(k->section, "metrics") == 0  ? applied_metrics
+                                  : strcmp(k->section, "server") == 0 ? applied_server
+                                  : strcmp(k->section, "session") == 0 ? applied_session
+                                  : strcmp(k->section, "recording") == 0 ? applied_recording
+                                  : (strcmp(k->section, "stt") == 0 || strcmp(k->section, "llm") == 0 ||
+                                     strcmp(k->section, "tts") == 0)
+                                      ? applied_stage
+                                      : NULL;
         if (section_changed(*cur, c, k->section, skip)) {
             char sec[64];
             snprintf(sec, sizeof sec, "[%s]", k->section);
@@ -339,14 +489,10 @@ static void reload(app *a, cfg_file **cur, const char *path)
             restart = 1;
         }
     }
-    for (size_t i = 0; i < c->n_sections; i++)
-        if (strncmp(c->sections[i].name, "plugin.", 7) == 0 &&
-            section_changed(*cur, c, c->sections[i].name, NULL)) {
-            log_warn("SIGHUP: this section changed; restart voxray to apply it", "section", c->sections[i].name);
-            restart = 1;
-        }
-    log_info("SIGHUP: configuration reloaded", "file", path, "applied",
-             auth_ok ? "[log], [metrics] enabled and allow, [auth]" : "[log], [metrics] enabled and allow",
+    char applied[160];
+    snprintf(applied, sizeof applied, "[log], [metrics] enabled and allow, limits%s%s%s", auth_ok ? ", [auth]" : "",
+             prov > 0 ? ", providers" : "", svc > 0 ? ", store/sink" : "");
+    log_info("SIGHUP: configuration reloaded", "file", path, "applied", applied,
              "restart_needed", restart ? "yes" : "no");
     settings_free(&s);
     cfg_free(*cur);
@@ -362,7 +508,7 @@ static int drain(app *a)
         if (session_count() == 0) return 0;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long long ms = (now.tv_sec - t0.tv_sec) * 1000LL + (now.tv_nsec - t0.tv_nsec) / 1000000;
-        if (ms >= a->s.drain_timeout_ms) return -1;
+        if (ms >= settings_live_drain_timeout_ms()) return -1;
         struct timespec nap = {0, 50 * 1000000L};
         nanosleep(&nap, NULL);
     }
@@ -379,6 +525,7 @@ static int replay(const char *config_path)
     if (load_config(config_path, &c, &a.s) != 0) return 1;
     log_set_level(a.s.log_level);
     log_set_json(a.s.log_json);
+    settings_live_set(&a.s);
     if (!a.s.rec_enabled) {
         log_error("recording is not enabled in this configuration; nothing to replay", "config", config_path);
         goto out;
@@ -394,13 +541,20 @@ static int replay(const char *config_path)
         defer_stop();
         goto out;
     }
+    if (svc_init(a.plugins) != 0) {
+        defer_stop();
+        goto out;
+    }
+    a.plugins = NULL; /* the services own it now */
     int left = recording_replay(&a);
     rc = left == 0 ? 0 : 1;
     defer_stop();
+    svc_shutdown();
 out:
     plug_set_free(a.plugins);
     metrics_registry_free(a.reg);
     settings_free(&a.s);
+    settings_live_free();
     cfg_free(c);
     log_clear_secrets();
     return rc;
@@ -413,7 +567,7 @@ static int run(const char *config_path, int check_only)
     front *fr = NULL;
     char err[1024];
     int rc = 1, http_up = 0, defer_up = 0, health_up = 0, workers_up = 0, ws_up = 0, rec_up = 0;
-    int sink_stuck = 0;
+    int sink_stuck = 0, stage_up = 0, svc_up = 0;
     sigset_t set;
 
     memset(&a, 0, sizeof a);
@@ -421,6 +575,7 @@ static int run(const char *config_path, int check_only)
     log_set_level(a.s.log_level);
     log_set_json(a.s.log_json);
     log_set_transcripts(a.s.log_transcripts);
+    settings_live_set(&a.s);
 
     if (plug_set_load(&a.s, c, &a.plugins, err, sizeof err) != 0) {
         log_fmt(VX_LOG_ERROR, "%s", err);
@@ -531,9 +686,24 @@ static int run(const char *config_path, int check_only)
         log_fmt(VX_LOG_ERROR, "%s", err);
         goto out;
     }
-    if (stage_init(a.reg, &a.s, a.plugins) != 0) {
-        log_error("cannot register the pipeline metrics");
-        goto out;
+    {
+        /* The stage providers live in generations a reload replaces; the
+         * store and the sink stay in a.plugins, which becomes the first
+         * generation of the services (a reload replaces it too). */
+        plug_set *stages = plug_set_take_stages(a.plugins);
+        if (stages == NULL || stage_init(a.reg, &a.s, stages) != 0) {
+            log_error("cannot register the pipeline metrics");
+            plug_set_free(stages);
+            goto out;
+        }
+        stage_up = 1;
+        /* The store and the sink: generations a reload replaces too. */
+        if (svc_init(a.plugins) != 0) {
+            log_error("out of memory");
+            goto out;
+        }
+        a.plugins = NULL;
+        svc_up = 1;
     }
     if (recording_start(&a, err, sizeof err) != 0) {
         log_fmt(VX_LOG_ERROR, "%s", err);
@@ -551,8 +721,14 @@ static int run(const char *config_path, int check_only)
     }
 
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) continue;
+        /* Wake now and then to free the plugin generations a reload
+         * replaced once their last session ended (plugins are shut down
+         * on this thread). */
+        struct timespec tick = {0, 200 * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        stage_collect();
+        svc_collect();
+        if (sig < 0) continue;
         if (sig == SIGHUP) {
             reload(&a, &c, config_path);
             continue;
@@ -581,12 +757,15 @@ out:
     if (defer_up) defer_stop();
     if (health_up) health_stop();
     if (http_up) http_stop();
+    if (stage_up) stage_shutdown();
+    if (svc_up) svc_shutdown();
     plug_set_free(a.plugins);
     acl_free(atomic_load(&a.metrics_acl));
     auth_free();
     limits_free();
     metrics_registry_free(a.reg);
     settings_free(&a.s);
+    settings_live_free();
     cfg_free(c);
     log_clear_secrets();
     if (rc == 0 && !check_only) log_info("voxray stopped");

@@ -6,6 +6,8 @@
 #include "settings.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -509,3 +511,68 @@ void settings_free(settings *s)
     free(s->webrtc_public_address);
     memset(s, 0, sizeof *s);
 }
+
+/* ------------------------------------------------------------ live keys */
+
+static atomic_int g_max_sessions = 1000, g_rec_sample_rate = 1, g_rec_max_retries = 3;
+static atomic_llong g_drain_ms = 10000, g_health_ms = 500, g_ttl_ms = 3600000, g_rec_backoff_ms = 1000,
+                    g_rec_backoff_max_ms = 60000, g_max_duration_ms = 3600000, g_sess_idle_ms = 120000;
+static pthread_mutex_t g_live_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *g_instructions, *g_voice; /* under g_live_lock */
+
+void settings_live_set(const settings *s)
+{
+    atomic_store(&g_max_sessions, s->max_sessions);
+    atomic_store(&g_drain_ms, s->drain_timeout_ms);
+    atomic_store(&g_health_ms, s->health_interval_ms);
+    atomic_store(&g_ttl_ms, s->session_ttl_ms);
+    atomic_store(&g_max_duration_ms, s->max_duration_ms);
+    atomic_store(&g_sess_idle_ms, s->session_idle_timeout_ms);
+    atomic_store(&g_rec_sample_rate, s->rec_sample_rate);
+    atomic_store(&g_rec_max_retries, s->rec_max_retries);
+    atomic_store(&g_rec_backoff_ms, s->rec_backoff_ms);
+    atomic_store(&g_rec_backoff_max_ms, s->rec_backoff_max_ms);
+    /* Out of memory keeps the text in force. */
+    char *in = strdup(s->instructions), *vo = strdup(s->voice);
+    pthread_mutex_lock(&g_live_lock);
+    if (in) {
+        free(g_instructions);
+        g_instructions = in;
+    }
+    if (vo) {
+        free(g_voice);
+        g_voice = vo;
+    }
+    pthread_mutex_unlock(&g_live_lock);
+}
+
+void settings_live_free(void)
+{
+    pthread_mutex_lock(&g_live_lock);
+    free(g_instructions);
+    free(g_voice);
+    g_instructions = g_voice = NULL;
+    pthread_mutex_unlock(&g_live_lock);
+}
+
+int settings_live_max_sessions(void) { return atomic_load(&g_max_sessions); }
+long long settings_live_drain_timeout_ms(void) { return atomic_load(&g_drain_ms); }
+long long settings_live_health_interval_ms(void) { return atomic_load(&g_health_ms); }
+long long settings_live_session_ttl_ms(void) { return atomic_load(&g_ttl_ms); }
+long long settings_live_max_duration_ms(void) { return atomic_load(&g_max_duration_ms); }
+long long settings_live_session_idle_ms(void) { return atomic_load(&g_sess_idle_ms); }
+int settings_live_rec_sample_rate(void) { return atomic_load(&g_rec_sample_rate); }
+int settings_live_rec_max_retries(void) { return atomic_load(&g_rec_max_retries); }
+long long settings_live_rec_backoff_ms(void) { return atomic_load(&g_rec_backoff_ms); }
+long long settings_live_rec_backoff_max_ms(void) { return atomic_load(&g_rec_backoff_max_ms); }
+
+static char *dup_live(char *const *p)
+{
+    pthread_mutex_lock(&g_live_lock);
+    char *c = *p && **p ? strdup(*p) : NULL;
+    pthread_mutex_unlock(&g_live_lock);
+    return c;
+}
+
+char *settings_live_instructions(void) { return dup_live(&g_instructions); }
+char *settings_live_voice(void) { return dup_live(&g_voice); }

@@ -123,4 +123,28 @@ int settings_split_list(const char *list, char **out, int max);
 
 const char *stage_name(int stage);
 
+/* The keys SIGHUP applies to a running server, kept apart from the
+ * settings struct (which threads read without a lock): [server]
+ * max_sessions, drain_timeout, health_interval; [session] ttl,
+ * instructions, voice, idle_timeout, max_duration; [recording] sample_rate, max_retries, retry_backoff,
+ * retry_backoff_max. Set from s at start and on every reload (main
+ * thread), read from any thread; a reader sees the old or the new value,
+ * never a mix. settings_live_free at exit. */
+void settings_live_set(const settings *s);
+void settings_live_free(void);
+int settings_live_max_sessions(void);
+long long settings_live_drain_timeout_ms(void);
+long long settings_live_health_interval_ms(void);
+long long settings_live_session_ttl_ms(void);
+long long settings_live_max_duration_ms(void);
+long long settings_live_session_idle_ms(void);
+int settings_live_rec_sample_rate(void);
+int settings_live_rec_max_retries(void);
+long long settings_live_rec_backoff_ms(void);
+long long settings_live_rec_backoff_max_ms(void);
+/* A copy of [session] instructions / voice (free it), NULL when the key is
+ * empty or memory ran out. */
+char *settings_live_instructions(void);
+char *settings_live_voice(void);
+
 #endif

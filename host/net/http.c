@@ -26,6 +26,7 @@
 #include "net/auth.h"
 #include "plugin/gate.h"
 #include "plugin/health.h"
+#include "plugin/services.h"
 #include "net/client_limits.h"
 #include "net/keepalive.h"
 #include "net/webrtc.h"
@@ -272,6 +273,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
         MHD_add_response_header(resp, "Upgrade", "websocket");
         MHD_add_response_header(resp, "Connection", "Upgrade");
     }
+    if (status == 421) MHD_add_response_header(resp, "Connection", "close");
     if (rq->route != R_METRICS) MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -327,8 +329,8 @@ static json_t *effective_session(const char *requested, proto_error *e)
     memset(e, 0, sizeof *e);
     memset(&ev, 0, sizeof ev);
     proto_session_defaults(&cfg, PROTO_GA);
-    if (*g_app->s.instructions) cfg.instructions = strdup(g_app->s.instructions);
-    if (*g_app->s.voice) cfg.voice = strdup(g_app->s.voice);
+    cfg.instructions = settings_live_instructions();
+    cfg.voice = settings_live_voice();
     if (requested) {
         char *upd = NULL;
         int rc = asprintf(&upd, "{\"type\":\"session.update\",\"session\":%s}", requested);
@@ -475,16 +477,20 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
     int phase = atomic_load(&g_app->phase);
     int store_ok = health_store_ok(detail, sizeof detail);
     int sessions = atomic_load(&g_app->active_sessions);
+    int max = settings_live_max_sessions();
+    svc_gen *sg = svc_acquire();
+    const plug_instance *store = svc_store(sg);
 
     json_object_set_new(checks, "session_store", json_pack("{s:s,s:s,s:s}", "status", store_ok ? "ok" : "failing",
-                                                        "store", g_app->plugins->store->name, "detail", detail));
+                                                        "store", store ? store->name : "", "detail", detail));
+    svc_release(sg);
     json_object_set_new(checks, "sessions", json_pack("{s:s,s:i,s:i}", "status",
-                                                   sessions < g_app->s.max_sessions ? "ok" : "failing",
-                                                   "active", sessions, "max", g_app->s.max_sessions));
+                                                   sessions < max ? "ok" : "failing",
+                                                   "active", sessions, "max", max));
     if (phase == APP_STARTING) failing = "starting";
     else if (phase == APP_DRAINING) failing = "draining";
     else if (!store_ok) failing = "session_store";
-    else if (sessions >= g_app->s.max_sessions) failing = "max_sessions";
+    else if (sessions >= max) failing = "max_sessions";
 
     json_object_set_new(o, "status", json_string(failing ? "unavailable" : "ok"));
     if (failing) json_object_set_new(o, "failing", json_string(failing));
@@ -494,7 +500,13 @@ static enum MHD_Result handle_ready(struct MHD_Connection *c, req *rq)
 
 static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
 {
-    plug_set *ps = g_app->plugins;
+    /* The store and sink in service (a reload may replace them). */
+    svc_gen *sg = svc_acquire();
+    const plug_set *ps = svc_plugins(sg);
+    if (ps == NULL) return respond_text(c, rq, 503, "shutting down\n");
+    /* Stage providers: the generation new sessions start with. */
+    stage_gen *g = stage_gen_acquire();
+    const plug_set *sp = stage_gen_plugins(g);
     char detail[256];
     json_t *o = json_object();
     json_t *services = json_object();
@@ -504,17 +516,16 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
     for (int st = 0; st < STAGE_COUNT; st++) {
         json_t *list = json_array();
         int any = 0;
-        for (int i = 0; i < ps->n_stage[st]; i++) {
-            plug_instance *pi = ps->stage[st][i];
-            size_t idx = 0;
-            while (idx < ps->n_inst && ps->inst[idx] != pi) idx++;
-            int ok = health_instance_ok(idx, detail, sizeof detail);
-            if (ok) ok = stage_provider_state(st, pi, detail, sizeof detail);
+        int n = sp ? sp->n_stage[st] : 0;
+        for (int i = 0; i < n; i++) {
+            plug_instance *pi = sp->stage[st][i];
+            int ok = health_instance_ok(pi, detail, sizeof detail);
+            if (ok) ok = stage_provider_state(g, st, pi, detail, sizeof detail);
             any |= ok;
             json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "name", pi->name, "plugin", pi->module,
                                                   "status", ok ? "available" : "unavailable", "detail", detail));
         }
-        const char *state = ps->n_stage[st] == 0 ? "unconfigured" : any ? "available" : "unavailable";
+        const char *state = n == 0 ? "unconfigured" : any ? "available" : "unavailable";
         if (!any) all_ok = 0;
         json_object_set_new(services, stage_name(st), json_string(state));
         json_object_set_new(providers, stage_name(st), list);
@@ -527,10 +538,9 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
                                                       store_ok ? "available" : "unavailable", "detail", detail));
     /* Recording: informational. A sink that is down does not stop calls
      * (recordings wait on local disk), so it changes neither ok nor /ready. */
+    stage_gen_release(g);
     if (ps->sink) {
-        size_t idx = 0;
-        while (idx < ps->n_inst && ps->inst[idx] != ps->sink) idx++;
-        int ok = health_instance_ok(idx, detail, sizeof detail);
+        int ok = health_instance_ok(ps->sink, detail, sizeof detail);
         int depth = 0, dead = 0;
         recording_counts(&depth, &dead);
         json_object_set_new(services, "recording", json_string(ok ? "available" : "unavailable"));
@@ -541,6 +551,7 @@ static enum MHD_Result handle_v1_health(struct MHD_Connection *c, req *rq)
     } else {
         json_object_set_new(services, "recording", json_string("disabled"));
     }
+    svc_release(sg);
     json_object_set_new(o, "ok", json_boolean(all_ok));
     json_object_set_new(o, "services", services);
     json_object_set_new(o, "providers", providers);
@@ -559,6 +570,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, req *rq)
     }
     char *out = NULL;
     size_t len = 0;
+    stage_breakers_refresh();
     if (metrics_render(g_app->reg, &out, &len) != 0) return respond_text(c, rq, 500, "internal error\n");
     return respond(c, rq, 200, METRICS_CONTENT_TYPE, out, len, 1);
 }
@@ -796,6 +808,41 @@ static enum MHD_Result handle_call_delete(struct MHD_Connection *c, req *rq, con
     return respond_json(c, rq, 200, json_pack("{s:s,s:s,s:b}", "id", id, "object", "realtime.call", "deleted", 1));
 }
 
+/* Whether a header value, a comma-separated list, holds tok (any case). */
+static int has_token(const char *v, const char *tok)
+{
+    size_t tl = strlen(tok);
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, ",");
+        size_t e = n;
+        while (e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (e == tl && strncasecmp(v, tok, tl) == 0) return 1;
+        v += n;
+    }
+    return 0;
+}
+
+static int is_websocket_upgrade(struct MHD_Connection *c)
+{
+    return has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade"), "websocket") &&
+           has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection"), "upgrade");
+}
+
+static enum MHD_Result refuse_reused_upgrade(struct MHD_Connection *c, req *rq)
+{
+    static atomic_llong last_log;
+    long long now = (long long)(now_ns() / 1000000000u), prev = atomic_load(&last_log);
+    /* One line a minute at most: a misconfigured proxy would send many. */
+    if ((prev == 0 || now - prev >= 60) && atomic_compare_exchange_strong(&last_log, &prev, now))
+        log_warn("WebSocket upgrade on a kept-alive connection that already carried HTTP requests: answered 421 "
+                 "and closed; an upgrade must be the first request of its connection (nginx: proxy "
+                 "/v1/realtime through an upstream without keepalive, see conf/nginx/voxray.conf)");
+    return respond_text(c, rq, 421,
+                        "a WebSocket upgrade must be the first request on its connection: "
+                        "retry on a new connection\n");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -855,6 +902,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_METRICS: return handle_metrics(c, rq);
     case R_V1_HEALTH: return handle_v1_health(c, rq);
     case R_REALTIME:
+        /* The front hands a connection to the WebSocket server by its first
+         * request; an upgrade as a later request of a kept-alive connection
+         * (a proxy's pooled upstream connection) reaches this server, and
+         * the connection cannot change servers now: 421 tells the client to
+         * retry on another connection (RFC 9110 15.5.20), and this one is
+         * closed. */
+        if (keepalive_requests(c) > 1 && is_websocket_upgrade(c)) return refuse_reused_upgrade(c, rq);
         /* Without a credential, say first that one is needed: a browser
          * page cannot see why its upgrade failed and asks here. */
         if (auth_enabled() && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") == NULL) {

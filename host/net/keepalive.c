@@ -29,6 +29,7 @@ typedef struct kconn {
     int fd;
     int busy;            /* a request is being handled */
     int cut;             /* shut down by us; waiting for libmicrohttpd to notice */
+    unsigned requests;   /* requests started on it so far */
     uint64_t idle_since; /* when its last request ended, ns */
     uint64_t head_since; /* when bytes of a next head were first seen; 0: none */
     struct kconn *prev, *next; /* idle list (not busy) */
@@ -215,7 +216,19 @@ void keepalive_request_started(struct MHD_Connection *c)
     idle_unlink(k);
     k->busy = 1;
     k->head_since = 0;
+    k->requests++;
     pthread_mutex_unlock(&g_lock);
+}
+
+unsigned keepalive_requests(struct MHD_Connection *c)
+{
+    kconn *k = record_of(c);
+    unsigned n;
+    if (k == NULL) return 0;
+    pthread_mutex_lock(&g_lock);
+    n = k->requests;
+    pthread_mutex_unlock(&g_lock);
+    return n;
 }
 
 void keepalive_request_done(struct MHD_Connection *c)

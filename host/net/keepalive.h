@@ -53,6 +53,8 @@ void keepalive_request_started(struct MHD_Connection *c);
 /* A request ended (MHD_OPTION_NOTIFY_COMPLETED): the connection now waits
  * for its next head. */
 void keepalive_request_done(struct MHD_Connection *c);
+/* Requests started on c so far, the current one included (0: unknown). */
+unsigned keepalive_requests(struct MHD_Connection *c);
 
 /* Connections known right now, and of them those waiting for a next head
  * (tests, logs). */

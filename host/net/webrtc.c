@@ -543,10 +543,10 @@ static gboolean tick(gpointer p)
         size_t take = 0;
         if (buf && gst_buffer_map(buf, &mi, GST_MAP_WRITE)) {
             take = c->q_len < fn ? c->q_len : fn;
-            if (take) memcpy(mi.data, c->q, take * 2); /* (c->q is NULL before the first reply) */
+            if (take > 0) memcpy(mi.data, c->q, take * 2); /* (c->q is NULL until audio came) */
             memset(mi.data + take * 2, 0, (fn - take) * 2);
             gst_buffer_unmap(buf, &mi);
-            if (take) memmove(c->q, c->q + take, (c->q_len - take) * 2);
+            if (take > 0) memmove(c->q, c->q + take, (c->q_len - take) * 2);
             c->q_len -= take;
         }
         if (c->playing && c->q_len == 0) {
@@ -1282,7 +1282,7 @@ void webrtc_offer(const char *sdp, size_t len, const char *update, const char *r
         log_warn("webrtc offer refused: max_peers reached");
         return;
     }
-    if (session_count() + atomic_load(&g_without_session) >= g_app->s.max_sessions) {
+    if (session_count() + atomic_load(&g_without_session) >= settings_live_max_sessions()) {
         limits_release(&cl);
         refuse(out, 503, "server_error", "unavailable", "max_sessions reached");
         return;

@@ -957,7 +957,7 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     }
 
     int busy = session_count() + atomic_load(&g_pending_count);
-    if (busy >= g_app->s.max_sessions) {
+    if (busy >= settings_live_max_sessions()) {
         limits_release(&client);
         http_count_realtime(503, now_ns() - t0);
         refuse(fd, hl, 503, "server_error", "unavailable", "max_sessions reached", "Retry-After: 1\r\n");

@@ -58,10 +58,39 @@ typedef struct breaker {
 /* Histogram families per stage, in this order: ttft, latency, lag/inter. */
 enum { H_FIRST, H_TOTAL, H_LAG, H_COUNT };
 
-static stage_cfg g_cfg[STAGE_COUNT];
-static breaker g_brk[STAGE_COUNT][MAX_PROV];
+/* A generation: the provider chains and stage settings sessions start
+ * with. A session keeps the one current when it started (its stage_ctx
+ * holds a reference) to its end; a reload makes a new one current. The
+ * last reference of a replaced one queues it for stage_collect(), which
+ * frees its plugin set on the main thread (shutting down instances and
+ * unloading files no newer generation shares). */
+struct stage_gen {
+    atomic_int refs;
+    unsigned long id;
+    plug_set *ps;
+    stage_cfg cfg[STAGE_COUNT];
+    breaker brk[STAGE_COUNT][MAX_PROV];
+    stage_gen *next; /* in g_done */
+};
+
+static pthread_mutex_t g_gen_lock = PTHREAD_MUTEX_INITIALIZER;
+static stage_gen *g_cur;     /* under g_gen_lock; holds a reference */
+static stage_gen *g_done;    /* released generations waiting for stage_collect */
+static unsigned long g_gen_ids;
+static atomic_int g_live_gens;
 static metrics_family *f_hist[STAGE_COUNT][H_COUNT];
 static metrics_family *f_errors[STAGE_COUNT], *f_fallback[STAGE_COUNT], *f_retries;
+/* voxray_provider_breaker_open{stage,provider}: 1 while an instance of the
+ * current generation cools down. Computed from the breakers before each
+ * scrape (stage_breakers_refresh): a cooldown ends by time alone, with no
+ * call to notice it, and a reload changes the instances. */
+static metrics_family *f_breaker;
+/* The series of the current generation's instances, by stage, and whose
+ * they are; all under g_brk_lock. */
+static pthread_mutex_t g_brk_lock = PTHREAD_MUTEX_INITIALIZER;
+static metrics_series *g_brk_gauge[STAGE_COUNT][MAX_PROV];
+static char *g_brk_name[STAGE_COUNT][MAX_PROV];
+static int g_brk_n[STAGE_COUNT];
 static long long g_series_ttl_ms = 600000;
 
 static const gate_op stage_op[STAGE_COUNT] = {GATE_OP_TRANSCRIBE, GATE_OP_GENERATE, GATE_OP_SYNTHESIZE};
@@ -123,9 +152,24 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
     }
     f_retries = metrics_counter_family(reg, "llm_retries_total", "Automatic LLM retry attempts.", 2, l_retry);
     if (f_retries == NULL) return -1;
+    static const char *const l_brk[] = {"stage", "provider"};
+    f_breaker = metrics_gauge_family(reg, "voxray_provider_breaker_open",
+                                     "1 while the provider's circuit breaker is open (cooling down after "
+                                     "breaker_failures consecutive failures), else 0.", 2, l_brk);
+    if (f_breaker == NULL) return -1;
 
+    g_series_ttl_ms = s->metrics_series_ttl_ms;
+    return stage_reload(s, ps);
+}
+
+static stage_gen *gen_new(const settings *s, plug_set *ps)
+{
+    stage_gen *g = calloc(1, sizeof *g);
+    if (g == NULL) return NULL;
+    atomic_init(&g->refs, 1);
+    g->ps = ps;
     for (int st = 0; st < STAGE_COUNT; st++) {
-        stage_cfg *c = &g_cfg[st];
+        stage_cfg *c = &g->cfg[st];
         c->n = ps->n_stage[st];
         for (int i = 0; i < c->n; i++) c->prov[i] = ps->stage[st][i];
         c->timeout_ms = s->stage_timeout_ms[st];
@@ -134,25 +178,138 @@ int stage_init(metrics_registry *reg, const settings *s, plug_set *ps)
         c->backoff_ms = s->llm_backoff_ms;
         c->breaker_failures = s->breaker_failures[st];
         c->breaker_cooldown_ms = s->breaker_cooldown_ms[st];
-        for (int i = 0; i < MAX_PROV; i++) {
-            atomic_store(&g_brk[st][i].fails, 0);
-            atomic_store(&g_brk[st][i].until_ms, 0);
-        }
     }
-    g_series_ttl_ms = s->metrics_series_ttl_ms;
+    return g;
+}
+
+int stage_reload(const settings *s, plug_set *ps)
+{
+    stage_gen *g = gen_new(s, ps);
+    if (g == NULL) return -1;
+    pthread_mutex_lock(&g_gen_lock);
+    stage_gen *old = g_cur;
+    /* An instance that goes on keeps its breaker state in its stage. */
+    for (int st = 0; old && st < STAGE_COUNT; st++)
+        for (int i = 0; i < g->cfg[st].n; i++)
+            for (int j = 0; j < old->cfg[st].n; j++)
+                if (old->cfg[st].prov[j] == g->cfg[st].prov[i]) {
+                    atomic_store(&g->brk[st][i].fails, atomic_load(&old->brk[st][j].fails));
+                    atomic_store(&g->brk[st][i].until_ms, atomic_load(&old->brk[st][j].until_ms));
+                }
+    g->id = ++g_gen_ids;
+    g_cur = g;
+    atomic_fetch_add(&g_live_gens, 1);
+    pthread_mutex_unlock(&g_gen_lock);
+    if (old) {
+        old->ps->retired = 1;
+        stage_gen_release(old);
+    }
     return 0;
 }
 
-void stage_shutdown(void) { memset(g_cfg, 0, sizeof g_cfg); }
-
-int stage_providers(int st) { return st >= 0 && st < STAGE_COUNT ? g_cfg[st].n : 0; }
-
-int stage_provider_state(int st, const plug_instance *pi, char *detail, size_t len)
+stage_gen *stage_gen_acquire(void)
 {
-    for (int i = 0; i < g_cfg[st].n; i++) {
-        if (g_cfg[st].prov[i] != pi) continue;
-        long long until = atomic_load(&g_brk[st][i].until_ms);
-        int fails = atomic_load(&g_brk[st][i].fails);
+    pthread_mutex_lock(&g_gen_lock);
+    stage_gen *g = g_cur;
+    if (g) atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&g_gen_lock);
+    return g;
+}
+
+void stage_gen_release(stage_gen *g)
+{
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1) return;
+    pthread_mutex_lock(&g_gen_lock);
+    g->next = g_done;
+    g_done = g;
+    pthread_mutex_unlock(&g_gen_lock);
+}
+
+const plug_set *stage_gen_plugins(const stage_gen *g) { return g ? g->ps : NULL; }
+
+int stage_collect(void)
+{
+    pthread_mutex_lock(&g_gen_lock);
+    stage_gen *list = g_done;
+    g_done = NULL;
+    pthread_mutex_unlock(&g_gen_lock);
+    int n = 0;
+    while (list) {
+        stage_gen *next = list->next;
+        if (list->ps->retired) {
+            char id[24];
+            snprintf(id, sizeof id, "%lu", list->id);
+            log_info("no session uses a plugin generation a reload replaced; releasing it", "generation", id);
+        }
+        plug_set_free(list->ps);
+        free(list);
+        atomic_fetch_sub(&g_live_gens, 1);
+        list = next;
+        n++;
+    }
+    return n;
+}
+
+int stage_generations(void) { return atomic_load(&g_live_gens); }
+
+static void brk_forget(int st)
+{
+    for (int i = 0; i < MAX_PROV; i++) {
+        metrics_series_release(g_brk_gauge[st][i]);
+        g_brk_gauge[st][i] = NULL;
+        free(g_brk_name[st][i]);
+        g_brk_name[st][i] = NULL;
+    }
+    g_brk_n[st] = 0;
+}
+
+void stage_breakers_refresh(void)
+{
+    stage_gen *g = stage_gen_acquire();
+    long long now = now_ms();
+    pthread_mutex_lock(&g_brk_lock);
+    for (int st = 0; f_breaker && st < STAGE_COUNT; st++) {
+        int n = g ? g->cfg[st].n : 0, same = n == g_brk_n[st];
+        for (int i = 0; same && i < n; i++)
+            same = g_brk_name[st][i] && strcmp(g_brk_name[st][i], g->cfg[st].prov[i]->name) == 0;
+        if (!same) { /* first scrape, or a reload changed the chain */
+            metrics_family_remove_matching(f_breaker, "stage", stage_name(st));
+            brk_forget(st);
+            for (int i = 0; i < n; i++) {
+                const char *lv[] = {stage_name(st), g->cfg[st].prov[i]->name};
+                g_brk_gauge[st][i] = metrics_series_get(f_breaker, lv);
+                g_brk_name[st][i] = strdup(lv[1]);
+            }
+            g_brk_n[st] = n;
+        }
+        for (int i = 0; i < n; i++) {
+            long long until = atomic_load(&g->brk[st][i].until_ms);
+            metrics_gauge_set(g_brk_gauge[st][i], until && until > now ? 1 : 0);
+        }
+    }
+    pthread_mutex_unlock(&g_brk_lock);
+    stage_gen_release(g);
+}
+
+void stage_shutdown(void)
+{
+    pthread_mutex_lock(&g_gen_lock);
+    stage_gen *g = g_cur;
+    g_cur = NULL;
+    pthread_mutex_unlock(&g_gen_lock);
+    stage_gen_release(g);
+    stage_collect();
+    pthread_mutex_lock(&g_brk_lock);
+    for (int st = 0; st < STAGE_COUNT; st++) brk_forget(st);
+    pthread_mutex_unlock(&g_brk_lock);
+}
+
+int stage_provider_state(const stage_gen *g, int st, const plug_instance *pi, char *detail, size_t len)
+{
+    for (int i = 0; g && i < g->cfg[st].n; i++) {
+        if (g->cfg[st].prov[i] != pi) continue;
+        long long until = atomic_load(&g->brk[st][i].until_ms);
+        int fails = atomic_load(&g->brk[st][i].fails);
         long long left = until - now_ms();
         if (until && left > 0) {
             snprintf(detail, len, "cooling down after %d consecutive failures; retried in %lld ms", fails, left);
@@ -170,6 +327,7 @@ int stage_provider_state(int st, const plug_instance *pi, char *detail, size_t l
 
 struct stage_ctx {
     atomic_int refs;
+    stage_gen *gen; /* the providers this session started with */
     strand *st;
     char label[72];
     /* Series per stage, provider and histogram, resolved on first use; only
@@ -177,11 +335,21 @@ struct stage_ctx {
     metrics_series *hist[STAGE_COUNT][MAX_PROV][H_COUNT];
 };
 
+int stage_ctx_providers(const stage_ctx *x, int st)
+{
+    return x && x->gen && st >= 0 && st < STAGE_COUNT ? x->gen->cfg[st].n : 0;
+}
+
 stage_ctx *stage_ctx_new(strand *session_strand, const char *session_label)
 {
     stage_ctx *x = calloc(1, sizeof *x);
     if (x == NULL) return NULL;
     atomic_init(&x->refs, 1);
+    x->gen = stage_gen_acquire();
+    if (x->gen == NULL) {
+        free(x);
+        return NULL;
+    }
     x->st = session_strand;
     strand_ref(session_strand);
     snprintf(x->label, sizeof x->label, "%s", session_label);
@@ -222,6 +390,7 @@ static void ctx_unref(stage_ctx *x)
         }
     }
     strand_unref(x->st);
+    stage_gen_release(x->gen);
     free(x);
 }
 
@@ -234,7 +403,7 @@ static void observe(stage_ctx *x, int st, int prov, int h, uint64_t ns)
 {
     metrics_series *s = x->hist[st][prov][h];
     if (s == NULL) {
-        const char *lv[] = {g_cfg[st].prov[prov]->name, g_cfg[st].prov[prov]->name, x->label};
+        const char *lv[] = {x->gen->cfg[st].prov[prov]->name, x->gen->cfg[st].prov[prov]->name, x->label};
         s = x->hist[st][prov][h] = metrics_series_get(f_hist[st][h], lv);
         if (s == NULL) return;
     }
@@ -355,7 +524,7 @@ static void att_unref(attempt *a)
 
 const char *stage_call_model(const stage_call *c)
 {
-    return c->prov >= 0 && c->prov < g_cfg[c->st].n ? g_cfg[c->st].prov[c->prov]->name : "";
+    return c->prov >= 0 && c->prov < c->x->gen->cfg[c->st].n ? c->x->gen->cfg[c->st].prov[c->prov]->name : "";
 }
 
 /* ---- delivery of plugin events to the session strand */
@@ -670,12 +839,12 @@ static int post_feed(attempt *a, const int16_t *pcm, size_t n, int finish)
  * probed anyway rather than failing outright. */
 static int pick_provider(stage_call *c)
 {
-    const stage_cfg *cfg = &g_cfg[c->st];
+    const stage_cfg *cfg = &c->x->gen->cfg[c->st];
     long long now = now_ms();
     int fallback = -1;
     for (int i = 0; i < cfg->n; i++) {
         if (c->tried[i]) continue;
-        long long until = atomic_load(&g_brk[c->st][i].until_ms);
+        long long until = atomic_load(&c->x->gen->brk[c->st][i].until_ms);
         if (until && until > now) {
             if (fallback < 0) fallback = i;
             continue;
@@ -690,7 +859,7 @@ static void timeout_fire(void *arg);
 /* Is a provider other than prov still untried by this call? */
 static int untried_other(const stage_call *c, int prov)
 {
-    for (int i = 0; i < g_cfg[c->st].n; i++)
+    for (int i = 0; i < c->x->gen->cfg[c->st].n; i++)
         if (i != prov && !c->tried[i]) return 1;
     return 0;
 }
@@ -736,7 +905,7 @@ static int start_attempt(stage_call *c)
     a->call = c;
     call_ref(c);
     a->prov = c->prov;
-    a->pi = g_cfg[c->st].prov[c->prov];
+    a->pi = c->x->gen->cfg[c->st].prov[c->prov];
     a->t0 = now_ns();
     a->se = (vx_stt_events){sizeof a->se, a, ev_stt_partial, ev_stt_final, ev_error};
     a->le = (vx_llm_events){.struct_size = sizeof a->le,
@@ -761,8 +930,8 @@ static int start_attempt(stage_call *c)
     /* STT waits for speech as long as it lasts: its timeout runs from
      * finish() (or now, for a fallback after finish). LLM and TTS time
      * their first output from the start. */
-    if ((c->st != STAGE_STT || c->finish_requested) && g_cfg[c->st].timeout_ms > 0)
-        arm_timeout(a, g_cfg[c->st].timeout_ms);
+    if ((c->st != STAGE_STT || c->finish_requested) && c->x->gen->cfg[c->st].timeout_ms > 0)
+        arm_timeout(a, c->x->gen->cfg[c->st].timeout_ms);
     return 0;
 }
 
@@ -799,7 +968,7 @@ static void retry_later(stage_call *c, long long delay_ms)
 /* The current attempt failed with err: retry, fall back, or give up. */
 static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
 {
-    const stage_cfg *cfg = &g_cfg[c->st];
+    const stage_cfg *cfg = &c->x->gen->cfg[c->st];
     int prov = a->prov;
     attempt_end(a, err->code ? err->code : VX_EINTERNAL);
     c->cur = NULL;
@@ -807,10 +976,10 @@ static void attempt_failed(stage_call *c, attempt *a, const vx_error *err)
 
     count3(f_errors[c->st], cfg->prov[prov]->name, cfg->prov[prov]->name, gate_error_name(err->code));
     if (err->code != VX_ECANCELED) {
-        int fails = atomic_fetch_add(&g_brk[c->st][prov].fails, 1) + 1;
+        int fails = atomic_fetch_add(&c->x->gen->brk[c->st][prov].fails, 1) + 1;
         if (cfg->breaker_failures > 0 && fails >= cfg->breaker_failures) {
             long long until = now_ms() + cfg->breaker_cooldown_ms;
-            if (atomic_exchange(&g_brk[c->st][prov].until_ms, until) == 0 || fails == cfg->breaker_failures)
+            if (atomic_exchange(&c->x->gen->brk[c->st][prov].until_ms, until) == 0 || fails == cfg->breaker_failures)
                 log_warn("provider cooling down after repeated failures", "stage", stage_name(c->st),
                          "provider", cfg->prov[prov]->name, "error", err->msg);
         }
@@ -886,13 +1055,13 @@ static void first_output(stage_call *c, attempt *a, uint64_t t)
     if (c->output_started) return;
     c->output_started = 1;
     if (c->st != STAGE_STT || !c->finish_requested) {
-        long long idle = g_cfg[c->st].idle_ms;
+        long long idle = c->x->gen->cfg[c->st].idle_ms;
         if (idle > 0) arm_timeout(a, idle);
         else disarm_timeout(a);
     }
     c->t_first = t;
-    atomic_store(&g_brk[c->st][a->prov].fails, 0);
-    atomic_store(&g_brk[c->st][a->prov].until_ms, 0);
+    atomic_store(&c->x->gen->brk[c->st][a->prov].fails, 0);
+    atomic_store(&c->x->gen->brk[c->st][a->prov].until_ms, 0);
 }
 
 /* The attempt's timer fired (session strand): a first output, a final
@@ -908,7 +1077,7 @@ static void on_timeout(stage_call *c, attempt *a)
     }
     a->timer = 0;
     a->deadline = 0;
-    const stage_cfg *cfg = &g_cfg[c->st];
+    const stage_cfg *cfg = &c->x->gen->cfg[c->st];
     vx_error e;
     memset(&e, 0, sizeof e);
     e.code = VX_ETIMEDOUT;
@@ -1026,7 +1195,7 @@ out:
 
 static stage_call *call_new(stage_ctx *x, int st, const stage_events *ev)
 {
-    if (g_cfg[st].n == 0) return NULL;
+    if (x == NULL || x->gen->cfg[st].n == 0) return NULL; /* x: the session ended */
     stage_call *c = calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     atomic_init(&c->refs, 1);
@@ -1087,7 +1256,7 @@ int stage_stt_finish(stage_call *c)
     c->finish_requested = 1;
     c->finish_ns = now_ns();
     if (c->cur == NULL) return 0; /* a retry will replay and finish */
-    if (g_cfg[STAGE_STT].timeout_ms > 0) arm_timeout(c->cur, g_cfg[STAGE_STT].timeout_ms);
+    if (c->x->gen->cfg[STAGE_STT].timeout_ms > 0) arm_timeout(c->cur, c->x->gen->cfg[STAGE_STT].timeout_ms);
     else disarm_timeout(c->cur); /* no partial-gap timer once the speech ended */
     return post_feed(c->cur, NULL, 0, 1);
 }

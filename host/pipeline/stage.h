@@ -66,9 +66,32 @@ typedef struct stage_events {
     void (*on_reset)(void *user, stage_call *c);
 } stage_events;
 
-/* Register the seed metric families and read the stages' settings. */
+typedef struct stage_gen stage_gen;
+
+/* Register the seed metric families and make ps (the stage providers,
+ * plug_set_take_stages) with the stages' settings the first generation.
+ * The generation owns ps. */
 int stage_init(metrics_registry *reg, const settings *s, plug_set *ps);
+/* SIGHUP: make ps (plug_set_load_stages, initialised) with the stages'
+ * settings in s the generation new sessions start with. Sessions already
+ * running keep theirs; an instance that goes on keeps its breaker state.
+ * The replaced generation is released when its last session ends. 0 or -1
+ * (out of memory; ps is not taken). */
+int stage_reload(const settings *s, plug_set *ps);
+/* Free the generations whose last session ended (plugin instances shut
+ * down, files unloaded unless a newer generation shares them). Call on the
+ * main thread. Returns how many were freed. */
+int stage_collect(void);
+/* Generations alive (current + replaced ones still in use). */
+int stage_generations(void);
+/* Release the current generation and collect (after the sessions ended). */
 void stage_shutdown(void);
+
+/* The current generation, with a reference (NULL before stage_init). */
+stage_gen *stage_gen_acquire(void);
+void stage_gen_release(stage_gen *g);
+/* Its plugin set: the stage lists and their instances. */
+const plug_set *stage_gen_plugins(const stage_gen *g);
 
 /* Per-session context: the session's strand and its sampled metric label.
  * Holds cached metric series for the session; freed with stage_ctx_free
@@ -76,7 +99,8 @@ void stage_shutdown(void);
 stage_ctx *stage_ctx_new(strand *session_strand, const char *session_label);
 void stage_ctx_free(stage_ctx *x);
 
-/* Start calls. NULL when the stage has no provider or on OOM; otherwise the
+/* Start calls. NULL when the stage has no provider, on OOM or when x is
+ * NULL (the session ended and let go of its context); otherwise the
  * caller holds a reference and must stage_release() it (after cancel or
  * after on_done/on_final/on_error). */
 stage_call *stage_stt_open(stage_ctx *x, int sample_rate, const stage_events *ev);
@@ -103,11 +127,15 @@ void stage_release(stage_call *c);
 /* The provider instance currently serving the call. */
 const char *stage_call_model(const stage_call *c);
 
-/* Number of providers configured for a stage. */
-int stage_providers(int stage);
+/* Number of providers configured for a stage in the generation the session
+ * started with. */
+int stage_ctx_providers(const stage_ctx *x, int stage);
 
-/* Breaker state of an instance in a stage, for /v1/health: 1 available,
- * 0 cooling down (detail says until when). */
-int stage_provider_state(int stage, const plug_instance *pi, char *detail, size_t len);
+/* Breaker state of an instance in a stage of generation g, for /v1/health:
+ * 1 available, 0 cooling down (detail says until when). */
+int stage_provider_state(const stage_gen *g, int stage, const plug_instance *pi, char *detail, size_t len);
+
+/* Bring voxray_provider_breaker_open up to date (before a scrape). */
+void stage_breakers_refresh(void);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "plugin/gate.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,15 @@ static const char *const kind_names[K_COUNT] = {"store", "stt", "llm", "tts", "s
 
 static metrics_family *f_calls, *f_duration, *f_inflight, *f_info;
 
+/* Live instances: after a reload an old and a new instance of one name may
+ * be alive together, and when both have the same voxray_plugin_info labels
+ * (an unchanged version) the series must stay until the last one goes. */
+static pthread_mutex_t g_live_lock = PTHREAD_MUTEX_INITIALIZER;
+static gate_instance *g_live;
+
 struct gate_instance {
     plug_instance *pi;
+    gate_instance *next; /* every live one (g_live), under g_live_lock */
     metrics_series *info;
     _Atomic(metrics_series *) inflight[K_COUNT];
     _Atomic(metrics_series *) duration[GATE_OP_COUNT];
@@ -86,7 +94,18 @@ gate_instance *gate_instance_new(metrics_registry *reg, plug_instance *pi)
         return NULL;
     }
     metrics_gauge_set(g->info, 1);
+    pthread_mutex_lock(&g_live_lock);
+    g->next = g_live;
+    g_live = g;
+    pthread_mutex_unlock(&g_live_lock);
     return g;
+}
+
+static int same_info(const plug_instance *a, const plug_instance *b)
+{
+    return strcmp(a->name, b->name) == 0 && strcmp(a->module, b->module) == 0 &&
+           strcmp(a->lp->info.version ? a->lp->info.version : "", b->lp->info.version ? b->lp->info.version : "") == 0 &&
+           a->lp->info.abi_major == b->lp->info.abi_major && a->lp->info.abi_minor == b->lp->info.abi_minor;
 }
 
 void gate_instance_free(gate_instance *g)
@@ -95,7 +114,17 @@ void gate_instance_free(gate_instance *g)
     char abi[16];
     const char *lv[5];
     info_labels(g->pi, abi, sizeof abi, lv);
-    metrics_series_remove(f_info, lv);
+    int shared = 0;
+    pthread_mutex_lock(&g_live_lock);
+    for (gate_instance **pp = &g_live; *pp; pp = &(*pp)->next)
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    for (gate_instance *o = g_live; o; o = o->next)
+        if (same_info(o->pi, g->pi)) shared = 1;
+    if (!shared) metrics_series_remove(f_info, lv);
+    pthread_mutex_unlock(&g_live_lock);
     metrics_series_release(g->info);
     for (int k = 0; k < K_COUNT; k++) metrics_series_release(atomic_load(&g->inflight[k]));
     for (int op = 0; op < GATE_OP_COUNT; op++) {

@@ -12,7 +12,9 @@
 #include <time.h>
 
 #include "plugin/gate.h"
+#include "plugin/services.h"
 #include "base/log.h"
+#include "pipeline/stage.h"
 
 #define DETAIL 256
 
@@ -27,14 +29,31 @@ static pthread_t g_thread;
 static int g_running;
 static app *g_app;
 static status g_store;
-static status *g_inst;
-static size_t g_n_inst;
+static int g_kick;
+
+static void check_instances(const plug_set *ps)
+{
+    for (size_t i = 0; ps && i < ps->n_inst; i++) {
+        plug_instance *pi = ps->inst[i];
+        if (!pi->initialized) continue;
+        status is;
+        is.ok = gate_health(pi, is.detail, sizeof is.detail) == 0;
+        pthread_mutex_lock(&g_lock);
+        pi->health_ok = is.ok;
+        snprintf(pi->health_detail, sizeof pi->health_detail, "%s", is.detail);
+        pthread_mutex_unlock(&g_lock);
+    }
+}
 
 static void check_round(void)
 {
-    plug_set *ps = g_app->plugins;
+    /* The store and sink in service (a reload replaces them); the
+     * reference keeps them alive through the round. */
+    svc_gen *sg = svc_acquire();
+    const plug_set *ps = svc_plugins(sg);
     vx_error err;
     status st;
+    if (ps == NULL) return;
     int rc = gate_store_ping(ps->store, &err);
     st.ok = rc == 0;
     if (rc == 0) snprintf(st.detail, sizeof st.detail, "ok");
@@ -51,15 +70,13 @@ static void check_round(void)
     g_store = st;
     pthread_mutex_unlock(&g_lock);
 
-    for (size_t i = 0; i < ps->n_inst && i < g_n_inst; i++) {
-        plug_instance *pi = ps->inst[i];
-        if (!pi->initialized) continue;
-        status is;
-        is.ok = gate_health(pi, is.detail, sizeof is.detail) == 0;
-        pthread_mutex_lock(&g_lock);
-        g_inst[i] = is;
-        pthread_mutex_unlock(&g_lock);
-    }
+    check_instances(ps);
+    svc_release(sg);
+    /* The stage providers of the current generation (a reload replaces
+     * them); the reference keeps them alive through the round. */
+    stage_gen *g = stage_gen_acquire();
+    check_instances(stage_gen_plugins(g));
+    stage_gen_release(g);
 }
 
 static void *loop(void *unused)
@@ -70,15 +87,16 @@ static void *loop(void *unused)
     while (g_running) {
         struct timespec due;
         clock_gettime(CLOCK_MONOTONIC, &due);
-        long long ms = g_app->s.health_interval_ms;
+        long long ms = settings_live_health_interval_ms();
         due.tv_sec += ms / 1000;
         due.tv_nsec += (ms % 1000) * 1000000L;
         if (due.tv_nsec >= 1000000000L) {
             due.tv_sec++;
             due.tv_nsec -= 1000000000L;
         }
-        while (g_running && pthread_cond_timedwait(&g_cond, &g_lock, &due) == 0) {
+        while (g_running && !g_kick && pthread_cond_timedwait(&g_cond, &g_lock, &due) == 0) {
         }
+        g_kick = 0;
         if (!g_running) break;
         pthread_mutex_unlock(&g_lock);
         check_round();
@@ -92,9 +110,6 @@ int health_start(app *a)
 {
     pthread_condattr_t ca;
     g_app = a;
-    g_n_inst = a->plugins->n_inst;
-    g_inst = calloc(g_n_inst ? g_n_inst : 1, sizeof *g_inst);
-    if (g_inst == NULL) return -1;
     check_round();
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -119,9 +134,24 @@ void health_stop(void)
         pthread_join(g_thread, NULL);
         pthread_cond_destroy(&g_cond);
     }
-    free(g_inst);
-    g_inst = NULL;
-    g_n_inst = 0;
+}
+
+void health_kick(void)
+{
+    pthread_mutex_lock(&g_lock);
+    g_kick = 1;
+    if (g_running) pthread_cond_signal(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+}
+
+void health_store_switched(void)
+{
+    pthread_mutex_lock(&g_lock);
+    g_store.ok = 1;
+    snprintf(g_store.detail, sizeof g_store.detail, "ok");
+    g_kick = 1;
+    if (g_running) pthread_cond_signal(&g_cond);
+    pthread_mutex_unlock(&g_lock);
 }
 
 int health_store_ok(char *detail, size_t len)
@@ -133,16 +163,11 @@ int health_store_ok(char *detail, size_t len)
     return ok;
 }
 
-int health_instance_ok(size_t idx, char *detail, size_t len)
+int health_instance_ok(const plug_instance *pi, char *detail, size_t len)
 {
-    int ok = 0;
     pthread_mutex_lock(&g_lock);
-    if (idx < g_n_inst) {
-        ok = g_inst[idx].ok;
-        if (detail) snprintf(detail, len, "%s", g_inst[idx].detail[0] ? g_inst[idx].detail : "not checked yet");
-    } else if (detail) {
-        snprintf(detail, len, "unknown");
-    }
+    int ok = pi->health_ok;
+    if (detail) snprintf(detail, len, "%s", pi->health_detail[0] ? pi->health_detail : "not checked yet");
     pthread_mutex_unlock(&g_lock);
     return ok;
 }

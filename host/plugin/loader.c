@@ -17,10 +17,12 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "plugin/loader.h"
@@ -297,17 +299,27 @@ too_small:
     return -1;
 }
 
-loader_plugin *loader_open_file(const char *file, const vx_host_api *api,
-                                char *err, size_t errlen) {
+static void ld_identity(loader_plugin *p, const struct stat *st) {
+    p->dev = st->st_dev;
+    p->ino = st->st_ino;
+    p->size = st->st_size;
+    p->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Load `file`; fresh: through a descriptor of its own (see loader_open_fresh). */
+static loader_plugin *ld_open(const char *file, int fresh, const vx_host_api *api,
+                              char *err, size_t errlen) {
     loader_plugin *p = NULL;
     vx_plugin_entry_fn entry;
     const vx_plugin_info *d;
     void *sym;
     char *dl = NULL;
+    struct stat st;
 
     if (err && errlen) err[0] = '\0';
     p = calloc(1, sizeof(*p));
     if (p == NULL) goto nomem;
+    p->fd = -1;
     /* Without a '/', dlopen() would search the library path instead. */
     if (strchr(file, '/') == NULL) {
         dl = malloc(strlen(file) + 3);
@@ -317,6 +329,16 @@ loader_plugin *loader_open_file(const char *file, const vx_host_api *api,
     }
     p->path = strdup(file);
     if (p->path == NULL) goto nomem;
+    if (fresh && access("/proc/self/fd", X_OK) == 0) {
+        p->fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (p->fd >= 0) {
+            free(dl);
+            dl = malloc(32);
+            if (dl == NULL) goto nomem;
+            snprintf(dl, 32, "/proc/self/fd/%d", p->fd);
+        }
+    }
+    if ((p->fd >= 0 ? fstat(p->fd, &st) : stat(file, &st)) == 0) ld_identity(p, &st);
 
     dlerror();
     p->handle = dlopen(dl ? dl : file, RTLD_NOW | RTLD_LOCAL);
@@ -366,6 +388,19 @@ fail:
     return NULL;
 }
 
+loader_plugin *loader_open_file(const char *file, const vx_host_api *api,
+                                char *err, size_t errlen) {
+    return ld_open(file, 0, api, err, errlen);
+}
+
+int loader_file_changed(const loader_plugin *p, const char *file) {
+    struct stat st;
+    if (stat(file, &st) != 0) return 1;
+    if (strcmp(file, p->path) != 0) return 1;
+    return st.st_dev != p->dev || st.st_ino != p->ino || st.st_size != p->size ||
+           (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != p->mtime_ns;
+}
+
 /* Split the next directory off the colon-separated *path into buf. Returns 0
  * at the end of the list. An empty entry reads as ".". */
 static int ld_next_dir(const char **path, char *buf, size_t len) {
@@ -386,8 +421,20 @@ static int ld_next_dir(const char **path, char *buf, size_t len) {
     return 1;
 }
 
-loader_plugin *loader_open(const char *path, const char *name,
-                           const vx_host_api *api, char *err, size_t errlen) {
+int loader_find(const char *path, const char *name, char *buf, size_t len) {
+    const char *rest = path;
+    char dir[4096];
+
+    if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL) return -1;
+    while (ld_next_dir(&rest, dir, sizeof(dir))) {
+        snprintf(buf, len, "%s/%s.so", dir, name);
+        if (access(buf, F_OK) == 0) return 0;
+    }
+    return -1;
+}
+
+static loader_plugin *ld_open_on_path(const char *path, const char *name, int fresh,
+                                      const vx_host_api *api, char *err, size_t errlen) {
     const char *rest = path;
     char dir[4096], file[4096 + 256];
 
@@ -401,16 +448,27 @@ loader_plugin *loader_open(const char *path, const char *name,
     }
     while (ld_next_dir(&rest, dir, sizeof(dir))) {
         snprintf(file, sizeof(file), "%s/%s.so", dir, name);
-        if (access(file, F_OK) == 0) return loader_open_file(file, api, err, errlen);
+        if (access(file, F_OK) == 0) return ld_open(file, fresh, api, err, errlen);
     }
     ld_err(err, errlen, "plugin '%s' not found in %s (looked for %s.so); check "
            "[server] plugin_dir", name, path ? path : "", name);
     return NULL;
 }
 
+loader_plugin *loader_open(const char *path, const char *name,
+                           const vx_host_api *api, char *err, size_t errlen) {
+    return ld_open_on_path(path, name, 0, api, err, errlen);
+}
+
+loader_plugin *loader_open_fresh(const char *path, const char *name,
+                                 const vx_host_api *api, char *err, size_t errlen) {
+    return ld_open_on_path(path, name, 1, api, err, errlen);
+}
+
 void loader_close(loader_plugin *p) {
     if (p == NULL) return;
     if (p->handle) dlclose(p->handle);
+    if (p->fd >= 0) close(p->fd);
     free(p->path);
     free(p);
 }

@@ -22,12 +22,22 @@
 #ifndef VOXRAY_LOADER_H
 #define VOXRAY_LOADER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <voxray/plugin.h>
 
 typedef struct loader_plugin {
     char *path;          /* file it was loaded from (malloc'd) */
     void *handle;        /* dlopen handle */
+    int fd;              /* descriptor it was loaded through (loader_open_fresh), else -1 */
+    /* The file as it was when loaded, to tell a replaced file on SIGHUP. */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+    atomic_int refs;     /* plugin sets holding it (plugins.c) */
     vx_plugin_info info; /* copy of the descriptor, zero-extended */
     /* Copies of the vtables, zero-extended; meaningful only for the kinds in
      * info.kinds. info.stt etc. point at these copies. */
@@ -47,6 +57,22 @@ loader_plugin *loader_open(const char *path, const char *name,
 /* Load one file by path. Same contract as loader_open(). */
 loader_plugin *loader_open_file(const char *file, const vx_host_api *api,
                                 char *err, size_t errlen);
+
+/* Like loader_open(), but the file is dlopen()ed through a descriptor of
+ * its own (/proc/self/fd/N, kept open until loader_close), so a file that
+ * replaced one already loaded from the same path is loaded side by side
+ * with it instead of dlopen() handing back the old handle. Without /proc
+ * it falls back to the path. */
+loader_plugin *loader_open_fresh(const char *path, const char *name,
+                                 const vx_host_api *api, char *err, size_t errlen);
+
+/* The file "<name>.so" would be loaded from now (first match on the
+ * colon-separated path) into buf; 0, or -1 when there is none. */
+int loader_find(const char *path, const char *name, char *buf, size_t len);
+
+/* Has the file at `file` changed since p was loaded (another file, size or
+ * modification time), or is it gone? */
+int loader_file_changed(const loader_plugin *p, const char *file);
 
 /* dlclose and free. The caller guarantees no instance of it is alive. */
 void loader_close(loader_plugin *p);

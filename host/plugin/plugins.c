@@ -279,7 +279,48 @@ static void instance_free(plug_instance *pi)
     host_handle_free(pi->host);
     free(pi->name);
     free(pi->module);
+    free(pi->section);
     free(pi);
+}
+
+/* The items of section `sec` as "key=value" lines ("plugin" included). */
+static char *section_text(const cfg_file *c, const char *sec)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->items[i].section, sec) == 0) len += strlen(c->items[i].key) + strlen(c->items[i].value) + 2;
+    char *t = calloc(1, len);
+    if (t == NULL) return NULL;
+    char *w = t;
+    for (size_t i = 0; i < c->n; i++) {
+        const cfg_item *it = &c->items[i];
+        if (strcmp(it->section, sec) != 0) continue;
+        w += sprintf(w, "%s=%s\n", it->key, it->value);
+    }
+    return t;
+}
+
+/* Add a reference to p in ps->files unless it is there already. */
+static int hold_file(plug_set *ps, loader_plugin *lp)
+{
+    for (size_t i = 0; i < ps->n_files; i++)
+        if (ps->files[i] == lp) return 0;
+    loader_plugin **nf = realloc(ps->files, (ps->n_files + 1) * sizeof *nf);
+    if (nf == NULL) return -1;
+    ps->files = nf;
+    ps->files[ps->n_files++] = lp;
+    atomic_fetch_add(&lp->refs, 1);
+    return 0;
+}
+
+static int hold_instance(plug_set *ps, plug_instance *pi)
+{
+    plug_instance **ni = realloc(ps->inst, (ps->n_inst + 1) * sizeof *ni);
+    if (ni == NULL) return -1;
+    ps->inst = ni;
+    ps->inst[ps->n_inst++] = pi;
+    atomic_fetch_add(&pi->refs, 1);
+    return 0;
 }
 
 static plug_instance *find_instance(plug_set *ps, const char *name)
@@ -290,13 +331,27 @@ static plug_instance *find_instance(plug_set *ps, const char *name)
 }
 
 /* Load (once) the plugin file `module`. */
-static const loader_plugin *load_file(plug_set *ps, const settings *s, const char *module,
-                                      char *err, size_t errlen)
+static const loader_plugin *load_file(plug_set *ps, const plug_set *prev, const settings *s,
+                                      const char *module, char *err, size_t errlen)
 {
     for (size_t i = 0; i < ps->n_files; i++)
         if (strcmp(ps->files[i]->info.name, module) == 0) return ps->files[i];
-    loader_plugin *lp = loader_open(s->plugin_dir, module, &g_api, err, errlen);
+    if (prev) {
+        /* A reload: the running file is shared unless it was replaced. */
+        char file[4096 + 256];
+        for (size_t i = 0; i < prev->n_files; i++) {
+            loader_plugin *old = prev->files[i];
+            if (strcmp(old->info.name, module) != 0) continue;
+            if (loader_find(s->plugin_dir, module, file, sizeof file) == 0 && !loader_file_changed(old, file)) {
+                if (hold_file(ps, old) != 0) break;
+                return old;
+            }
+        }
+    }
+    loader_plugin *lp = prev ? loader_open_fresh(s->plugin_dir, module, &g_api, err, errlen)
+                             : loader_open(s->plugin_dir, module, &g_api, err, errlen);
     if (lp == NULL) return NULL;
+    atomic_store(&lp->refs, 1);
     loader_plugin **nf = realloc(ps->files, (ps->n_files + 1) * sizeof *nf);
     if (nf == NULL) {
         loader_close(lp);
@@ -398,7 +453,7 @@ oom:
 
 /* Create the instance `name` (used as `role`, or 0 for a declared but unused
  * section). */
-static plug_instance *get_instance(plug_set *ps, const settings *s, cfg_file *c,
+static plug_instance *get_instance(plug_set *ps, const plug_set *prev, const settings *s, cfg_file *c,
                                    const char *name, unsigned role, char *err, size_t errlen)
 {
     char section[160];
@@ -433,10 +488,34 @@ static plug_instance *get_instance(plug_set *ps, const settings *s, cfg_file *c,
         }
     }
 
-    const loader_plugin *lp = load_file(ps, s, module, err, errlen);
+    if (prev) {
+        /* A reload: the running instance goes on if nothing about it
+         * changed (its file, its module, its section). */
+        plug_instance *old = find_instance((plug_set *)prev, name);
+        char file[4096 + 256];
+        if (old && old->initialized && strcmp(old->module, module) == 0 &&
+            loader_find(s->plugin_dir, module, file, sizeof file) == 0 && !loader_file_changed(old->lp, file)) {
+            const vx_config_key *k = old->lp->info.config;
+            for (; k && k->key; k++)
+                if (cfg_apply_env(c, section, k->key) < 0) goto oom;
+            char *now = section_text(c, section);
+            if (now == NULL) goto oom;
+            int same = old->section && strcmp(now, old->section) == 0;
+            free(now);
+            if (same) {
+                for (size_t i = 0; i < c->n; i++)
+                    if (strcmp(c->items[i].section, section) == 0) c->items[i].used = 1;
+                if (hold_file(ps, (loader_plugin *)old->lp) != 0 || hold_instance(ps, old) != 0) goto oom;
+                pi = old;
+                goto check_role;
+            }
+        }
+    }
+    const loader_plugin *lp = load_file(ps, prev, s, module, err, errlen);
     if (lp == NULL) return NULL;
     pi = calloc(1, sizeof *pi);
     if (pi == NULL) goto oom;
+    atomic_init(&pi->refs, 1);
     pi->name = strdup(name);
     pi->module = strdup(module);
     pi->lp = lp;
@@ -450,6 +529,11 @@ static plug_instance *get_instance(plug_set *ps, const settings *s, cfg_file *c,
     if (build_config(pi, c, err, errlen) != 0) {
         instance_free(pi);
         return NULL;
+    }
+    pi->section = section_text(c, section);
+    if (pi->section == NULL) {
+        instance_free(pi);
+        goto oom;
     }
     plug_instance **ni = realloc(ps->inst, (ps->n_inst + 1) * sizeof *ni);
     if (ni == NULL) {
@@ -468,7 +552,7 @@ check_role:
         return NULL;
     }
     pi->roles |= role;
-    if (pi->host->prefix[0] == '\0' || role) {
+    if (!pi->initialized && (pi->host->prefix[0] == '\0' || role)) {
         unsigned first = pi->roles ? pi->roles : pi->lp->info.kinds;
         unsigned bit = first & (~first + 1);
         snprintf(pi->host->prefix, sizeof pi->host->prefix, "[%s:%s] ", plug_kind_name(bit), pi->name);
@@ -488,7 +572,7 @@ int plug_set_load(const settings *s, cfg_file *c, plug_set **out, char *err, siz
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    ps->store = get_instance(ps, s, c, s->store, VX_KIND_STORE, err, errlen);
+    ps->store = get_instance(ps, NULL, s, c, s->store, VX_KIND_STORE, err, errlen);
     if (ps->store == NULL) goto fail;
     for (int st = 0; st < STAGE_COUNT; st++) {
         char *names[PLUG_MAX_PROVIDERS];
@@ -500,7 +584,7 @@ int plug_set_load(const settings *s, cfg_file *c, plug_set **out, char *err, siz
                     snprintf(err, errlen, "[%s] providers lists '%s' twice", stage_name(st), names[i]);
                     goto stage_fail;
                 }
-            pi = get_instance(ps, s, c, names[i], stage_kind[st], err, errlen);
+            pi = get_instance(ps, NULL, s, c, names[i], stage_kind[st], err, errlen);
             if (pi == NULL) goto stage_fail;
             ps->stage[st][ps->n_stage[st]++] = pi;
             continue;
@@ -511,14 +595,14 @@ int plug_set_load(const settings *s, cfg_file *c, plug_set **out, char *err, siz
         for (int j = 0; j < n; j++) free(names[j]);
     }
     if (s->rec_enabled) {
-        ps->sink = get_instance(ps, s, c, s->rec_sink, VX_KIND_SINK, err, errlen);
+        ps->sink = get_instance(ps, NULL, s, c, s->rec_sink, VX_KIND_SINK, err, errlen);
         if (ps->sink == NULL) goto fail;
     }
     /* Declared sections nobody uses are still loaded and validated. */
     for (size_t i = 0; i < c->n_sections; i++) {
         const char *sec = c->sections[i].name;
         if (strncmp(sec, "plugin.", 7) != 0 || find_instance(ps, sec + 7)) continue;
-        if (get_instance(ps, s, c, sec + 7, 0, err, errlen) == NULL) goto fail;
+        if (get_instance(ps, NULL, s, c, sec + 7, 0, err, errlen) == NULL) goto fail;
         log_warn("plugin instance configured but not used", "instance", sec + 7);
     }
     *out = ps;
@@ -537,7 +621,7 @@ int plug_set_init_roles(plug_set *ps, metrics_registry *reg, unsigned roles, cha
 {
     for (size_t i = 0; i < ps->n_inst; i++) {
         plug_instance *pi = ps->inst[i];
-        if ((pi->roles & roles) == 0) continue;
+        if ((pi->roles & roles) == 0 || pi->initialized) continue;
         pi->host->reg = reg;
         pi->gate = gate_instance_new(reg, pi);
         if (pi->gate == NULL) {
@@ -553,16 +637,124 @@ int plug_set_init_roles(plug_set *ps, metrics_registry *reg, unsigned roles, cha
     return 0;
 }
 
+static void instance_release(plug_instance *pi, int retired)
+{
+    if (atomic_fetch_sub(&pi->refs, 1) != 1) return;
+    if (pi->initialized && pi->lp->info.shutdown) pi->lp->info.shutdown(pi->inst);
+    if (retired && pi->initialized)
+        log_info("plugin instance shut down: a reload replaced it and no session uses it any more", "instance", pi->name, "plugin", pi->module,
+                 "version", pi->lp->info.version ? pi->lp->info.version : "");
+    instance_free(pi);
+}
+
+static void file_release(loader_plugin *lp, int retired)
+{
+    if (atomic_fetch_sub(&lp->refs, 1) != 1) return;
+    if (retired)
+        log_info("plugin file unloaded", "plugin", lp->info.name, "file", lp->path,
+                 "version", lp->info.version ? lp->info.version : "");
+    loader_close(lp);
+}
+
 void plug_set_free(plug_set *ps)
 {
     if (ps == NULL) return;
-    for (size_t i = ps->n_inst; i-- > 0;) {
-        plug_instance *pi = ps->inst[i];
-        if (pi->initialized && pi->lp->info.shutdown) pi->lp->info.shutdown(pi->inst);
-        instance_free(pi);
-    }
+    for (size_t i = ps->n_inst; i-- > 0;) instance_release(ps->inst[i], ps->retired);
     free(ps->inst);
-    for (size_t i = 0; i < ps->n_files; i++) loader_close(ps->files[i]);
+    for (size_t i = 0; i < ps->n_files; i++) file_release(ps->files[i], ps->retired);
     free(ps->files);
     free(ps);
+}
+
+plug_set *plug_set_take_stages(plug_set *base)
+{
+    plug_set *ps = calloc(1, sizeof *ps);
+    if (ps == NULL) return NULL;
+    for (int st = 0; st < STAGE_COUNT; st++)
+        for (int i = 0; i < base->n_stage[st]; i++) {
+            plug_instance *pi = base->stage[st][i];
+            if (find_instance(ps, pi->name) == NULL &&
+                (hold_instance(ps, pi) != 0 || hold_file(ps, (loader_plugin *)pi->lp) != 0)) {
+                plug_set_free(ps);
+                return NULL;
+            }
+            ps->stage[st][ps->n_stage[st]++] = pi;
+        }
+    /* base keeps the store and the sink (and their files). */
+    size_t keep = 0;
+    for (size_t i = 0; i < base->n_inst; i++) {
+        plug_instance *pi = base->inst[i];
+        if (pi == base->store || pi == base->sink) base->inst[keep++] = pi;
+        else instance_release(pi, 0);
+    }
+    base->n_inst = keep;
+    keep = 0;
+    for (size_t i = 0; i < base->n_files; i++) {
+        loader_plugin *lp = base->files[i];
+        int used = 0;
+        for (size_t j = 0; j < base->n_inst; j++)
+            if (base->inst[j]->lp == lp) used = 1;
+        if (used) base->files[keep++] = lp;
+        else file_release(lp, 0);
+    }
+    base->n_files = keep;
+    memset(base->stage, 0, sizeof base->stage);
+    memset(base->n_stage, 0, sizeof base->n_stage);
+    return ps;
+}
+
+int plug_set_load_stages(const settings *s, cfg_file *c, const plug_set *cur, plug_set **out,
+                         char *err, size_t errlen)
+{
+    static const unsigned stage_kind[STAGE_COUNT] = {VX_KIND_STT, VX_KIND_LLM, VX_KIND_TTS};
+    plug_set *ps = calloc(1, sizeof *ps);
+    *out = NULL;
+    if (ps == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int st = 0; st < STAGE_COUNT; st++) {
+        char *names[PLUG_MAX_PROVIDERS];
+        int n = settings_split_list(s->providers[st], names, PLUG_MAX_PROVIDERS);
+        int bad = 0;
+        for (int i = 0; i < n && !bad; i++) {
+            for (int j = 0; j < i; j++)
+                if (strcmp(names[j], names[i]) == 0) {
+                    snprintf(err, errlen, "[%s] providers lists '%s' twice", stage_name(st), names[i]);
+                    bad = 1;
+                }
+            plug_instance *pi = bad ? NULL : get_instance(ps, cur, s, c, names[i], stage_kind[st], err, errlen);
+            if (pi == NULL) bad = 1;
+            else ps->stage[st][ps->n_stage[st]++] = pi;
+        }
+        for (int j = 0; j < n; j++) free(names[j]);
+        if (bad) {
+            plug_set_free(ps);
+            return -1;
+        }
+    }
+    *out = ps;
+    return 0;
+}
+
+int plug_set_load_services(const settings *s, cfg_file *c, const plug_set *cur, int with_sink, plug_set **out,
+                           char *err, size_t errlen)
+{
+    plug_set *ps = calloc(1, sizeof *ps);
+    *out = NULL;
+    if (ps == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ps->store = get_instance(ps, cur, s, c, s->store, VX_KIND_STORE, err, errlen);
+    if (ps->store == NULL) goto fail;
+    if (with_sink) {
+        ps->sink = get_instance(ps, cur, s, c, s->rec_sink, VX_KIND_SINK, err, errlen);
+        if (ps->sink == NULL) goto fail;
+    }
+    *out = ps;
+    return 0;
+fail:
+    plug_set_free(ps);
+    return -1;
 }

@@ -378,7 +378,8 @@ recorder *recorder_open(const settings *s, const char *id, uint64_t start_ns, in
 {
     if (!recording_enabled()) return NULL;
     unsigned k = atomic_fetch_add(&g_sample_counter, 1);
-    if (s->rec_sample_rate > 1 && k % (unsigned)s->rec_sample_rate != 0) return NULL;
+    int every = settings_live_rec_sample_rate();
+    if (every > 1 && k % (unsigned)every != 0) return NULL;
     recorder *r = calloc(1, sizeof *r);
     if (r == NULL) return NULL;
     snprintf(r->id, sizeof r->id, "%s", id);

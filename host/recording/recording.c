@@ -28,6 +28,7 @@
 
 #include "base/fsutil.h"
 #include "plugin/gate.h"
+#include "plugin/services.h"
 #include "base/log.h"
 #include "metrics.h"
 #include "session/persist.h"
@@ -40,6 +41,7 @@ typedef struct rjob {
     int dead;         /* its files are in the dead-letter folder */
     int attempts;     /* upload attempts made */
     int wav_done, json_done;
+    unsigned long done_gen; /* the sink generation wav_done/json_done refer to */
     int abandoned;    /* shutdown gave up waiting for its upload (2: its worker let go) */
     int finishing;    /* its upload returned; its worker handles the files */
     int busy;         /* another process holds its lock */
@@ -403,9 +405,10 @@ static void replay_scan(void)
  * capped, with jitter in [d/2, d]. */
 static uint64_t backoff_ns(const settings *s, int attempt)
 {
-    double d = (double)s->rec_backoff_ms;
-    for (int i = 1; i < attempt && d < (double)s->rec_backoff_max_ms; i++) d *= 2;
-    if (d > (double)s->rec_backoff_max_ms) d = (double)s->rec_backoff_max_ms;
+    (void)s;
+    double d = (double)settings_live_rec_backoff_ms(), max = (double)settings_live_rec_backoff_max_ms();
+    for (int i = 1; i < attempt && d < max; i++) d *= 2;
+    if (d > max) d = max;
     double jitter = 0.5 + 0.5 * ((double)(rand() % 10001) / 10000.0);
     return (uint64_t)(d * jitter * 1e6);
 }
@@ -444,7 +447,28 @@ static int run_job(rjob *j, int *retry)
         return 1;
     }
     j->attempts++;
-    int rc = upload_job(Q.a->plugins->sink, s, j, &err);
+    /* Each attempt goes to the sink in service when it starts: one started
+     * before a reload finishes on the old sink (the reference keeps it
+     * loaded), a retry or a job still queued goes to the new one. */
+    char sink_name[128] = "";
+    svc_gen *g = svc_acquire();
+    plug_instance *sink = svc_sink(g);
+    int rc;
+    if (sink) {
+        /* Half uploaded to a sink since replaced: the new one gets both
+         * files, so a recording never lies split over two sinks. */
+        if (j->done_gen != svc_id(g)) j->wav_done = j->json_done = 0;
+        j->done_gen = svc_id(g);
+        snprintf(sink_name, sizeof sink_name, "%s", sink->name);
+        rc = upload_job(sink, s, j, &err);
+    } else {
+        memset(&err, 0, sizeof err);
+        err.code = VX_EUNAVAIL;
+        err.retryable = 1;
+        snprintf(err.msg, sizeof err.msg, "no recording sink in service");
+        rc = VX_EUNAVAIL;
+    }
+    svc_release(g);
     pthread_mutex_lock(&Q.mu);
     int abandoned = j->abandoned;
     if (!abandoned) j->finishing = 1;
@@ -466,12 +490,12 @@ static int run_job(rjob *j, int *retry)
         metrics_counter_inc(s_ok);
         char att[16];
         snprintf(att, sizeof att, "%d", j->attempts);
-        log_info("recording uploaded", "session_id", j->id, "sink", Q.a->plugins->sink->name, "attempts", att,
+        log_info("recording uploaded", "session_id", j->id, "sink", sink_name, "attempts", att,
                  "from", j->dead ? "dead-letter" : "spool");
         return 1;
     }
     close(fd);
-    int can_retry = err.retryable && j->attempts <= s->rec_max_retries && !stopping;
+    int can_retry = err.retryable && j->attempts <= settings_live_rec_max_retries() && !stopping;
     if (can_retry) {
         uint64_t due = mono_ns() + backoff_ns(s, j->attempts);
         if (deadline && due > deadline) stopping = 1; /* the retry would come after shutdown */
@@ -596,7 +620,11 @@ int recording_start(app *a, char *err, size_t errlen)
 {
     const settings *s = &a->s;
     Q.a = a;
-    if (!s->rec_enabled || a->plugins->sink == NULL) return 0;
+    svc_gen *g = svc_acquire();
+    char sink_name[128];
+    snprintf(sink_name, sizeof sink_name, "%s", svc_sink(g) ? svc_sink(g)->name : "");
+    svc_release(g);
+    if (!s->rec_enabled || !*sink_name) return 0;
     if (make_dirs(s, err, errlen) != 0) return -1;
     fs_remove_temporaries(s->rec_dead_letter_dir);
     pthread_condattr_t ca;
@@ -644,7 +672,7 @@ int recording_start(app *a, char *err, size_t errlen)
     char w[16], q[16];
     snprintf(w, sizeof w, "%d", s->rec_workers);
     snprintf(q, sizeof q, "%d", s->rec_queue_size);
-    log_info("recording on", "sink", a->plugins->sink->name, "spool_dir", s->rec_spool_dir, "dead_letter_dir",
+    log_info("recording on", "sink", sink_name, "spool_dir", s->rec_spool_dir, "dead_letter_dir",
              s->rec_dead_letter_dir, "workers", w, "queue_size", q);
     return 0;
 }
@@ -756,7 +784,10 @@ int recording_replay(app *a)
     const settings *s = &a->s;
     char err[512];
     Q.a = a;
-    if (a->plugins->sink == NULL) {
+    svc_gen *g = svc_acquire();
+    int has_sink = svc_sink(g) != NULL;
+    svc_release(g);
+    if (!has_sink) {
         fprintf(stderr, "voxray: recording is not enabled in this configuration ([recording] enabled = true)\n");
         return -1;
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "plugin/gate.h"
+#include "plugin/services.h"
 #include "base/log.h"
 #include "session/persist.h"
 #include "session/session_int.h"
@@ -47,8 +48,11 @@ static void save_task(void *arg)
     save_job *j = arg;
     session *s = j->s;
     vx_error err;
-    if (gate_store_put(s->a->plugins->store, j->key, j->json, strlen(j->json), j->ttl_s, &err) != 0)
-        log_warn("session state not saved", "key", j->key, "error", err.msg);
+    /* The store in service now: a reload sends later saves to its new one. */
+    svc_gen *g = svc_acquire();
+    if (g == NULL || gate_store_put(svc_store(g), j->key, j->json, strlen(j->json), j->ttl_s, &err) != 0)
+        log_warn("session state not saved", "key", j->key, "error", g ? err.msg : "shutting down");
+    svc_release(g);
     free(j->json);
     free(j);
     atomic_store(&s->persist_busy, 0);
@@ -72,7 +76,7 @@ static void flush_task(session *s, void *arg)
     j->s = s;
     key_of(s->id, j->key, sizeof j->key);
     j->json = text;
-    long long ttl = s->a->s.session_ttl_ms / 1000;
+    long long ttl = settings_live_session_ttl_ms() / 1000;
     j->ttl_s = ttl > 0 ? (uint32_t)ttl : 1;
     session_ref(s);
     atomic_store(&s->persist_busy, 1);
@@ -103,7 +107,10 @@ int persist_restore(session *s, const char *id, char *why, size_t len)
     size_t vlen = 0;
     vx_error err;
     key_of(id, key, sizeof key);
-    int rc = gate_store_get(s->a->plugins->store, key, &val, &vlen, &err);
+    svc_gen *g = svc_acquire();
+    int rc = g ? gate_store_get(svc_store(g), key, &val, &vlen, &err) : VX_EUNAVAIL;
+    if (g == NULL) snprintf(err.msg, sizeof err.msg, "shutting down");
+    svc_release(g);
     if (rc == VX_ENOTFOUND) {
         snprintf(why, len, "no session '%s' (it ended more than [session] ttl ago, or never existed)", id);
         return -1;

@@ -778,7 +778,7 @@ int respond_start(session *s, const proto_client_event *ev)
     recorder_note_ms(s->rec, r->it->id, "assistant", "created_ms", -1);
     if (r->out_of_band) recorder_note(s->rec, r->it->id, "assistant", "conversation", "none");
 
-    if ((r->modalities & PROTO_MOD_AUDIO) && stage_providers(STAGE_TTS) == 0) {
+    if ((r->modalities & PROTO_MOD_AUDIO) && stage_ctx_providers(s->sx, STAGE_TTS) == 0) {
         /* No voice configured: answer in text rather than not at all. */
         r->modalities = (r->modalities & ~PROTO_MOD_AUDIO) | PROTO_MOD_TEXT;
         r->it->content = PROTO_OUTPUT_TEXT;

@@ -250,15 +250,14 @@ void sess_schedule_tick(session *s, uint32_t ms)
  * moves the idle deadline later, which the tick finds when it fires. */
 static uint32_t idle_tick_ms(const session *s, uint64_t now)
 {
-    const settings *st = &s->a->s;
     uint64_t wait = 60000ull * 1000000ull;
-    if (st->max_duration_ms > 0) {
-        uint64_t end = s->t_start_ns + (uint64_t)st->max_duration_ms * 1000000ull;
+    if (s->max_duration_ms > 0) {
+        uint64_t end = s->t_start_ns + (uint64_t)s->max_duration_ms * 1000000ull;
         uint64_t left = end > now ? end - now : 0;
         if (left < wait) wait = left;
     }
-    if (st->session_idle_timeout_ms > 0) {
-        uint64_t end = s->t_last_msg_ns + (uint64_t)st->session_idle_timeout_ms * 1000000ull;
+    if (s->idle_timeout_ms > 0) {
+        uint64_t end = s->t_last_msg_ns + (uint64_t)s->idle_timeout_ms * 1000000ull;
         uint64_t left = end > now ? end - now : 0;
         if (left < wait) wait = left;
     }
@@ -272,15 +271,14 @@ static void tick_task(session *s, void *arg)
     uint64_t now = sess_now_ns();
     if (s->tick_due_ns && now + 500000ull < s->tick_due_ns) return; /* a superseded tick */
     s->tick_due_ns = 0;
-    const settings *st = &s->a->s;
-    if (st->max_duration_ms > 0 && now - s->t_start_ns >= (uint64_t)st->max_duration_ms * 1000000ull) {
+    if (s->max_duration_ms > 0 && now - s->t_start_ns >= (uint64_t)s->max_duration_ms * 1000000ull) {
         sess_error(s, "invalid_request_error", "session_expired",
                    "the session reached its maximum duration ([session] max_duration)", NULL, NULL);
         s->end_reason = "max_duration";
         s->tp->close(s->conn, TRANSPORT_CLOSE_NORMAL, "session expired");
         return;
     }
-    if (st->session_idle_timeout_ms > 0 && now - s->t_last_msg_ns >= (uint64_t)st->session_idle_timeout_ms * 1000000ull) {
+    if (s->idle_timeout_ms > 0 && now - s->t_last_msg_ns >= (uint64_t)s->idle_timeout_ms * 1000000ull) {
         sess_error(s, "invalid_request_error", "session_idle_timeout",
                    "no client message for too long ([session] idle_timeout)", NULL, NULL);
         s->end_reason = "idle_timeout";
@@ -377,8 +375,10 @@ session *session_new(app *a, const transport_ops *tp, void *conn, int beta, cons
     proto_session_defaults(&s->cfg, s->d);
     free(s->cfg.id);
     s->cfg.id = strdup(s->id);
-    if (*a->s.instructions) s->cfg.instructions = strdup(a->s.instructions);
-    if (*a->s.voice) s->cfg.voice = strdup(a->s.voice);
+    s->cfg.instructions = settings_live_instructions();
+    s->cfg.voice = settings_live_voice();
+    s->max_duration_ms = settings_live_max_duration_ms();
+    s->idle_timeout_ms = settings_live_session_idle_ms();
     s->st = strand_new();
     s->persist = strand_new();
     if (s->st == NULL || s->persist == NULL || s->cfg.id == NULL) goto fail;
@@ -439,6 +439,12 @@ static void closed_task(session *s, void *arg)
     s->closed = 1;
     if (s->resp) respond_cancel(s, "client_disconnected");
     input_free(s);
+    /* The session's hold on its provider generation ends with it, not when
+     * the last timer lets go of the session: a reload's old plugins are
+     * unloaded once their sessions end. Calls still closing keep the
+     * context; no call starts after this (stage_* refuse a NULL context). */
+    stage_ctx_free(s->sx);
+    s->sx = NULL;
     const char *why = s->end_reason ? s->end_reason
                       : atomic_load(&s->a->phase) == APP_DRAINING ? "server_shutdown" : "client_closed";
     recorder_close(s->rec, why);

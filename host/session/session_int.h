@@ -227,6 +227,9 @@ struct session {
     stage_ctx *sx;
     uint64_t t_start_ns;
     uint64_t t_last_msg_ns;
+    /* [session] max_duration and idle_timeout as they were when the session
+     * started (a reload changes them for later sessions only). */
+    long long max_duration_ms, idle_timeout_ms;
     conversation conv;
     input_state in;
     response *resp;

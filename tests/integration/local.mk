@@ -26,6 +26,7 @@ VX_INTEGRATION_TESTS = \
 	tests/integration/man_pages.sh \
 	tests/integration/k8s.sh \
 	tests/integration/container.sh \
+	tests/integration/install.sh \
 	tests/integration/webrtc_aiortc.sh
 TESTS += $(VX_INTEGRATION_TESTS)
 dist_noinst_SCRIPTS += $(VX_INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/webrtc_aiortc.py

@@ -30,7 +30,10 @@ done
 check "flite synthesized the test sentences" test -s "$WORK/s4.wav"
 
 "$CLIENT" -u "$URL" --json -o "$WORK/reply.wav" "${files[@]}" >"$WORK/turns.json" 2>"$WORK/client.err"
-check "voxray-client completes every turn" [ $? -eq 0 ]
+rc=$?
+if [ $rc -eq 0 ]; then ok "voxray-client completes every turn"
+else not_ok "voxray-client completes every turn" "exit $rc; the client said:" "$(tail -5 "$WORK/client.err")" \
+    "voxray said:" "$(grep -v ' INFO ' "$WORK/v.log" | tail -10)"; fi
 for i in "${!SENTENCES[@]}"; do
     got=$(jq -r -s ".[$i].transcript" "$WORK/turns.json")
     if [ "$got" = "${SENTENCES[$i]}" ]; then ok "transcript $((i + 1)) is exactly \"${SENTENCES[$i]}\""

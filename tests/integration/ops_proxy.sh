@@ -40,6 +40,50 @@ providers = sim
 providers = sim"
 start_voxray "$WORK/v.ini" "$WORK/v.log" || { not_ok "voxray starts" "$(cat "$WORK/v.log")"; done_testing; }
 
+# An upgrade is taken only as the first request of a connection: on a
+# kept-alive connection that served /health it gets 421 and the connection
+# closes (the client retries on a new one); as a first request, 101.
+cat >"$WORK/reuse.py" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+up = ("GET /v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+def head(s):
+    b = b""
+    while b"\r\n\r\n" not in b:
+        d = s.recv(4096)
+        if not d: break
+        b += d
+    return b
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+first = head(s)
+s.sendall(up)
+second = head(s)
+rest = b""
+try:
+    while True:
+        d = s.recv(4096)
+        if not d: break
+        rest += d
+except socket.timeout:
+    print("connection left open after 421"); sys.exit(1)
+s.close()
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(up)
+fresh = head(s)
+s.close()
+print(first.split(b"\r\n")[0].decode(), "|", second.split(b"\r\n")[0].decode(), "|", fresh.split(b"\r\n")[0].decode())
+ok = (first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 421")
+      and b"Connection: close" in second and fresh.startswith(b"HTTP/1.1 101"))
+sys.exit(0 if ok else 1)
+PY
+out=$(python3 "$WORK/reuse.py" "$VX_PORT" 2>&1)
+check "an upgrade after /health on one connection gets 421 and the connection closes; on a new one, 101" \
+    [ $? -eq 0 ]
+diag "$out"
+check "... and voxray says why in its log" grep -q "kept-alive connection that already carried HTTP requests" "$WORK/v.log"
+
 TLS_PORT=$(free_port)
 N="$WORK/nginx"
 mkdir -p "$N/tmp"
@@ -79,10 +123,14 @@ for _ in $(seq 1 100); do
 done
 check "/health answers through nginx over TLS" [ "$(http_code "https://127.0.0.1:$TLS_PORT/health" -k)" = 200 ]
 check "/ready answers through nginx over TLS" [ "$(http_code "https://127.0.0.1:$TLS_PORT/ready" -k)" = 200 ]
+# Fill nginx's pool of kept-alive upstream connections before the session:
+# the session's upgrade must not be sent on one of them.
+for _ in 1 2 3 4 5; do http_code "https://127.0.0.1:$TLS_PORT/health" -k >/dev/null; done
 "$LOADTEST" -u "wss://127.0.0.1:$TLS_PORT/v1/realtime" -n 2 -t 2 --think 100 --insecure --json \
     "$WORK/turn.wav" >"$WORK/lt.json" 2>"$WORK/lt.err"
 check "a wss:// session through nginx completes every turn" \
     quiet jq -e '.turns_ok == 4 and .errors == {}' <(tail -n 1 "$WORK/lt.json")
+check "nginx keeps upstream connections alive for the HTTP routes" grep -q '^    keepalive ' "$N/voxray.conf"
 check "/metrics is served to an allowed address (127.0.0.1)" \
     [ "$(http_code "https://127.0.0.1:$TLS_PORT/metrics" -k --interface 127.0.0.1)" = 200 ]
 check "/metrics is refused (403) to any other address (127.0.0.2)" \

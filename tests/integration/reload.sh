@@ -6,27 +6,27 @@
 
 VX_PORT=$(free_port)
 B="http://127.0.0.1:$VX_PORT"
-write() { # write LEVEL ENABLED ALLOW MAX_SESSIONS
-    printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\nmax_sessions = %s\n[log]\nlevel = %s\n[metrics]\nenabled = %s\n%s\n' \
+write() { # write LEVEL ENABLED ALLOW HTTP_THREADS
+    printf '[server]\nlisten = 127.0.0.1:%s\nplugin_dir = %s\nhttp_threads = %s\n[log]\nlevel = %s\n[metrics]\nenabled = %s\n%s\n' \
         "$VX_PORT" "$PLUGIN_DIR" "$4" "$1" "$2" "${3:+allow = $3}" >"$WORK/r.ini"
 }
 hup() { kill -HUP "$VX_PID"; sleep 0.3; }
 
-write warn true "" 100
+write warn true "" 2
 start_voxray "$WORK/r.ini" "$WORK/r.log"
 check "/metrics answers before the reload" [ "$(http_code "$B/metrics")" = 200 ]
 
-write info false "" 100
+write info false "" 2
 hup
 check "the reload is logged (and [log] level = info now applies)" grep -q 'INFO SIGHUP: configuration reloaded' "$WORK/r.log"
 check "[metrics] enabled = false applies without a restart" [ "$(http_code "$B/metrics")" = 404 ]
 check "nothing else changed, so no restart is asked for" grep -q 'restart_needed=no' "$WORK/r.log"
 
-write info true "10.0.0.0/8" 100
+write info true "10.0.0.0/8" 2
 hup
 check "[metrics] allow applies without a restart" [ "$(http_code "$B/metrics")" = 403 ]
 
-write info true "127.0.0.1" 50
+write info true "127.0.0.1" 3
 hup
 check "/metrics is open again for the allowed address" [ "$(http_code "$B/metrics")" = 200 ]
 check "a change that needs a restart is named" grep -q 'WARN SIGHUP: this section changed; restart voxray to apply it section=\[server\]' "$WORK/r.log"

@@ -23,9 +23,27 @@ function child(cmd, args, opts = {}) {
     const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     c.stdout.on('data', () => {});
     c.stderr.on('data', () => {});
+    c.gone = new Promise((resolve) => c.on('exit', resolve));
     children.push(c);
     return c;
 }
+// Every child started here is killed by its PID, whatever way the test ends.
+function killChildren(sig) {
+    for (const c of children) {
+        if (c.exitCode !== null || c.signalCode !== null) continue;
+        try {
+            process.kill(c.pid, sig);
+        } catch { /* gone */ }
+    }
+}
+process.on('exit', () => killChildren('SIGKILL'));
+// A promise that must settle within ms, or fails with what it was for.
+function within(p, ms, what) {
+    let to;
+    return Promise.race([p.finally(() => clearTimeout(to)),
+        new Promise((_, rej) => { to = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms); })]);
+}
+const get = (url) => fetch(url, { signal: AbortSignal.timeout(2000) });
 async function until(fn, what, timeout = 15000) {
     const end = Date.now() + timeout;
     for (;;) {
@@ -38,7 +56,7 @@ async function until(fn, what, timeout = 15000) {
     }
 }
 async function promQuery(q) {
-    const r = await fetch(`http://127.0.0.1:${pport}/api/v1/query?query=${encodeURIComponent(q)}`);
+    const r = await get(`http://127.0.0.1:${pport}/api/v1/query?query=${encodeURIComponent(q)}`);
     const j = await r.json();
     assert.equal(j.status, 'success', `query ${q}: ${j.error}`);
     return j.data.result;
@@ -59,7 +77,7 @@ before(async () => {
     // Redis
     rport = await freePort();
     child('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-    await until(() => execFileSync('redis-cli', ['-p', String(rport), 'ping']).toString().includes('PONG'), 'redis');
+    await until(() => execFileSync('redis-cli', ['-p', String(rport), 'ping'], { timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }).toString().includes('PONG'), 'redis');
     // S3
     s3port = await freePort();
     s3dir = path.join(dir, 's3');
@@ -85,21 +103,23 @@ before(async () => {
     const n = path.join(dir, 'nginx');
     mkdirSync(path.join(n, 'tmp'), { recursive: true });
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-keyout',
-        path.join(n, 'key.pem'), '-out', path.join(n, 'cert.pem'), '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+        path.join(n, 'key.pem'), '-out', path.join(n, 'cert.pem'), '-subj', '/CN=127.0.0.1'], { stdio: 'ignore', timeout: 20000 });
     let conf = readFileSync(path.join(TOP_SRCDIR, 'conf', 'nginx', 'voxray.conf'), 'utf8');
-    for (let i = 0; i < 3; i++) conf = conf.replace(`server 10.0.0.1${i + 1}:8080`, `server 127.0.0.1:${fleet[i].port}`);
+    // (both upstream blocks name the instances)
+    for (let i = 0; i < 3; i++) conf = conf.replaceAll(`server 10.0.0.1${i + 1}:8080`, `server 127.0.0.1:${fleet[i].port}`);
     conf = conf.replace('listen 443 ssl;', `listen 127.0.0.1:${nport} ssl;`)
         .replace('/etc/ssl/voxray/fullchain.pem', path.join(n, 'cert.pem'))
         .replace('/etc/ssl/voxray/privkey.pem', path.join(n, 'key.pem'));
     writeFileSync(path.join(n, 'voxray.conf'), conf);
     const t = (x) => path.join(n, 'tmp', x);
-    writeFileSync(path.join(n, 'nginx.conf'), `daemon off; worker_processes 1; pid ${n}/nginx.pid;
+    // One process (no master): killing it by PID leaves no worker behind.
+    writeFileSync(path.join(n, 'nginx.conf'), `daemon off; master_process off; pid ${n}/nginx.pid;
 error_log ${n}/error.log info; events { worker_connections 256; }
 http { access_log off; client_body_temp_path ${t('b')}; proxy_temp_path ${t('p')};
 fastcgi_temp_path ${t('f')}; uwsgi_temp_path ${t('u')}; scgi_temp_path ${t('s')};
 include ${n}/voxray.conf; }\n`);
     child('/usr/sbin/nginx', ['-p', n, '-c', path.join(n, 'nginx.conf'), '-e', path.join(n, 'error.log')]);
-    await until(async () => (await fetch(`https://127.0.0.1:${nport}/health`)).status === 200, 'nginx');
+    await until(async () => (await get(`https://127.0.0.1:${nport}/health`)).status === 200, 'nginx');
     // Prometheus, discovering the instances from a file as a ServiceMonitor would
     pport = await freePort();
     const p = path.join(dir, 'prom');
@@ -114,12 +134,15 @@ scrape_configs:
 `);
     child('prometheus', [`--config.file=${path.join(p, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(p, 'tsdb')}`,
         `--web.listen-address=127.0.0.1:${pport}`]);
-    await until(async () => (await fetch(`http://127.0.0.1:${pport}/-/ready`)).status === 200, 'prometheus');
-});
+    await until(async () => (await get(`http://127.0.0.1:${pport}/-/ready`)).status === 200, 'prometheus', 30000);
+}, { timeout: 60000 });
 after(async () => {
-    await stopAll();
-    for (const c of children) c.kill('SIGKILL'); // by PID: each child we started
-});
+    await within(stopAll(), 10000, 'voxray instances stopping').catch(() => {});
+    killChildren('SIGTERM');
+    const t = setTimeout(() => killChildren('SIGKILL'), 3000);
+    await Promise.all(children.map((c) => c.gone));
+    clearTimeout(t);
+}, { timeout: 20000 });
 
 const viaNginx = { wsBase: `wss://127.0.0.1:PORT` };
 function connect(p = '/v1/realtime') {
@@ -136,7 +159,11 @@ async function textTurn(c, text) {
 const active = async (d) => (await d.sumMetric('voxray_active_sessions'));
 
 vtest('three instances behind nginx: spread, SIGTERM mid-conversation, resume elsewhere, Prometheus and S3 agree', { timeout: 90000 }, async () => {
-    await until(async () => (await scalar('sum(up{job="voxray"})')) === 3, 'three targets up');
+    await until(async () => (await scalar('sum(up{job="voxray"})')) === 3, 'three targets up', 20000)
+        .catch(async (e) => {
+            const t = await (await get(`http://127.0.0.1:${pport}/api/v1/targets`)).json().catch(() => ({}));
+            throw new Error(`${e.message}: ${JSON.stringify(t.data?.activeTargets?.map((x) => [x.scrapeUrl, x.health, x.lastError]))}`);
+        });
     const up = dashboardExpr('voxray-overview', 'Instances up');
     assert.equal(await scalar(up('up')), 3, 'the overview dashboard counts three instances up');
 
@@ -158,15 +185,11 @@ vtest('three instances behind nginx: spread, SIGTERM mid-conversation, resume el
     const victim = fleet[0];
     const vport = `127.0.0.1:${victim.port}`;
     const mine = [];
-    for (let i = 0; i < 6; i++) {
-        const r = await promQuery('voxray_active_sessions');
-        void r;
-    }
     process.kill(victim.pid, 'SIGTERM');
-    const closed = await Promise.all(clients.map((c) => Promise.race([c.waitClose(8000).then(() => true), sleep(4000).then(() => false)])));
+    const closed = await Promise.all(clients.map((c) => c.waitClose(5000).then(() => true, () => false)));
     for (let i = 0; i < 6; i++) if (closed[i]) mine.push(i);
     assert.equal(mine.length, 2, `the instance's two clients are closed by its drain (closed: ${closed})`);
-    const e = await victim.exited;
+    const e = await within(victim.exited, 15000, 'the SIGTERMed instance exiting');
     assert.equal(e.code, 0, 'the drained instance exits 0');
 
     // Each resumes through nginx on another instance, with its history.

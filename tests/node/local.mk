@@ -16,7 +16,10 @@ VX_NODE_TESTS = \
 	tests/node/auth.test.mjs \
 	tests/node/threads.test.mjs \
 	tests/node/memory.test.mjs \
-	tests/node/webrtc.test.mjs
+	tests/node/webrtc.test.mjs \
+	tests/node/reload.test.mjs \
+	tests/node/reload_sinks.test.mjs \
+	tests/node/fleet.test.mjs
 TESTS += $(VX_NODE_TESTS)
 EXTRA_DIST += $(VX_NODE_TESTS) tests/node/lib.mjs tests/node/run \
 	tests/node/package.json tests/node/package-lock.json

@@ -459,6 +459,10 @@ vtest('the breaker: after breaker_failures failed turns the provider cools down,
         { llm: { providers: 'llm_a, llm_b', retries: 0, breaker_failures: 2, breaker_cooldown: '60s' } }));
     const h0 = (await d.getJSON('/v1/health')).body;
     assert.equal(h0.providers.llm.find((p) => p.name === 'llm_a').status, 'available');
+    const m0 = await d.metrics();
+    assert.equal(series(m0, 'voxray_provider_breaker_open', { stage: 'llm', provider: 'llm_a' }).length, 1,
+        'one breaker series per stage and provider from the start');
+    assert.equal(sumMetric(m0, 'voxray_provider_breaker_open', { stage: 'llm', provider: 'llm_a' }), 0, 'closed');
     const c = await d.connect();
     for (let i = 0; i < 2; i++) assert.equal(said(await textTurn(c, `turn ${i}`)), 'From B.');
     let m = await d.metrics();
@@ -472,12 +476,30 @@ vtest('the breaker: after breaker_failures failed turns the provider cools down,
     assert.match(a.detail, /cooling down/);
     assert.equal(b.status, 'available');
     assert.equal(h.services.llm, 'available', 'the stage still has a provider');
+    m = await d.metrics();
+    assert.equal(sumMetric(m, 'voxray_provider_breaker_open', { stage: 'llm', provider: 'llm_a' }), 1, 'A open');
+    assert.equal(sumMetric(m, 'voxray_provider_breaker_open', { stage: 'llm', provider: 'llm_b' }), 0, 'B closed');
 
     assert.equal(said(await textTurn(c, 'turn 2')), 'From B.');
     m = await d.metrics();
     assert.equal(calls(m, 'llm', 'llm_a'), aCalls, 'A was not called for the third turn');
     assert.equal(calls(m, 'llm', 'llm_b', 'ok'), 3);
     assert.equal(sumMetric(m, 'llm_fallback_total', { from: 'llm_a', to: 'llm_b' }), 2, 'no fallback counted for a skip');
+    await c.close();
+});
+
+vtest('the breaker gauge closes when the cooldown ends, with no call needed to notice', async () => {
+    const d = await Daemon.start(config(
+        { llm_a: { failure_rate: 1 }, llm_b: { reply: 'From B.' } },
+        { llm: { providers: 'llm_a, llm_b', retries: 0, breaker_failures: 1, breaker_cooldown: '1s' } }));
+    const c = await d.connect();
+    assert.equal(said(await textTurn(c, 'turn 0')), 'From B.');
+    const open = { stage: 'llm', provider: 'llm_a' };
+    assert.equal(sumMetric(await d.metrics(), 'voxray_provider_breaker_open', open), 1, 'open after one failure');
+    await d.waitMetrics((m) => sumMetric(m, 'voxray_provider_breaker_open', open) === 0,
+        { timeout: 10000, what: 'the breaker closing after its cooldown' });
+    const h = (await d.getJSON('/v1/health')).body;
+    assert.equal(h.providers.llm.find((p) => p.name === 'llm_a').status, 'available', '/v1/health agrees');
     await c.close();
 });
 

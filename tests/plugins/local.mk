@@ -26,7 +26,9 @@ VX_TEST_PLUGINS = \
 	tests/plugins/sink_accepts_all.la \
 	tests/plugins/slow_cancel.la \
 	tests/plugins/bad_metric.la \
-	tests/plugins/entry_logs.la
+	tests/plugins/entry_logs.la \
+	tests/plugins/reload_llm_v1.la \
+	tests/plugins/reload_llm_v2.la
 check_LTLIBRARIES += $(VX_TEST_PLUGINS)
 EXTRA_DIST += tests/plugins/sink_valid.h
 
@@ -124,3 +126,15 @@ tests_plugins_entry_logs_la_SOURCES = tests/plugins/entry_logs.c
 tests_plugins_entry_logs_la_CFLAGS = $(VX_PLUGIN_CC)
 tests_plugins_entry_logs_la_LDFLAGS = $(VX_PLUGIN_LINK)
 tests_plugins_slow_cancel_la_LIBADD = $(PTHREAD_LIBS)
+
+# One plugin (reload_llm) in two releases: copied over each other as
+# reload_llm.so under a running daemon (tests/node/reload.test.mjs).
+tests_plugins_reload_llm_v1_la_SOURCES = tests/plugins/reload_llm.c
+tests_plugins_reload_llm_v1_la_CFLAGS = $(VX_PLUGIN_CC) -DRL_VERSION='"1"' -DRL_REPLY='"Version one speaking."'
+tests_plugins_reload_llm_v1_la_LDFLAGS = $(VX_PLUGIN_LINK)
+tests_plugins_reload_llm_v1_la_LIBADD = $(PTHREAD_LIBS)
+
+tests_plugins_reload_llm_v2_la_SOURCES = tests/plugins/reload_llm.c
+tests_plugins_reload_llm_v2_la_CFLAGS = $(VX_PLUGIN_CC) -DRL_VERSION='"2"' -DRL_REPLY='"Version two here."'
+tests_plugins_reload_llm_v2_la_LDFLAGS = $(VX_PLUGIN_LINK)
+tests_plugins_reload_llm_v2_la_LIBADD = $(PTHREAD_LIBS)

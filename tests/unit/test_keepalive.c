@@ -230,6 +230,31 @@ static void near_the_connection_limit_the_longest_idle_gives_way(void **st)
     close_conn(d);
 }
 
+/* The HTTP server tells a connection's first request from a later one (an
+ * upgrade may only be the first). */
+static void requests_are_counted_per_connection(void **st)
+{
+    (void)st;
+    struct MHD_Connection *a, *b;
+
+    assert_int_equal(keepalive_start(10000, 10000, on_timeout), 0);
+    a = open_conn();
+    b = open_conn();
+    assert_int_equal(keepalive_requests(a), 0);
+    keepalive_request_started(a);
+    assert_int_equal(keepalive_requests(a), 1);
+    keepalive_request_done(a);
+    assert_int_equal(keepalive_requests(a), 1);
+    serve_one(a);
+    keepalive_request_started(a);
+    assert_int_equal(keepalive_requests(a), 3);
+    keepalive_request_done(a);
+    serve_one(b);
+    assert_int_equal(keepalive_requests(b), 1);
+    close_conn(a);
+    close_conn(b);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -240,6 +265,7 @@ int main(void)
         T(a_request_being_served_is_not_cut),
         T(a_head_completed_in_time_resets_the_deadline),
         T(near_the_connection_limit_the_longest_idle_gives_way),
+        T(requests_are_counted_per_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
