@@ -54,7 +54,7 @@ static const char *const unfinished_words[] = {
     "which", "who", "whom", "whose", "where", "until", "unless", "although", "though", "since",
     "the", "a", "an", "this", "these", "those", "my", "your", "his", "her", "our", "their", "its",
     "to", "of", "in", "on", "at", "for", "with", "from", "about", "into", "by", "like", "as",
-    "i", "we", "you", "they", "he", "she", "it", "i'm", "i'd", "i'll", "it's", "there's",
+    "i", "we", "they", "he", "she", "i'm", "i'd", "i'll", "it's", "there's",
     "is", "are", "was", "were", "am", "be", "been", "have", "has", "had", "do", "does", "did",
     "want", "would", "could", "should", "will", "can", "might", "must", "need", "gonna", "wanna",
     "um", "uh", "er", "erm", "hmm", "mm", "well", "maybe", "also", "just", "very", "really", "some",
@@ -364,6 +364,8 @@ static void speculate(session *s, turn *t)
         log_debug("speculative reply started", "session_id", s->id, "item_id", t->item_id);
 }
 
+static void end_of_speech(session *s, uint64_t end_pos);
+
 /* The final of one of the turn's streams. */
 static void stream_final(session *s, turn *t, const char *text)
 {
@@ -373,6 +375,12 @@ static void stream_final(session *s, turn *t, const char *text)
         stage_release(t->stt);
         t->stt = NULL;
         speculate(s, t);
+        /* semantic_vad held the turn for want of a transcript (or on a
+         * partial's word): a finished sentence ends it now */
+        if (s->in.holding && s->cfg.turn.semantic && !sounds_unfinished(t->heard)) {
+            log_debug("semantic turn detection: the final transcript sounds finished", "session_id", s->id);
+            end_of_speech(s, s->in.hold_end_pos);
+        }
         return;
     }
     char *all = strdup(t->heard ? t->heard : "");
@@ -629,8 +637,11 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
     }
     if (v.end && in->in_speech && s->cfg.turn.semantic && in->open) {
         turn *t = in->open;
+        /* The final asked for at the pause decides once it is in; until
+         * then the turn is held as if unfinished. */
+        int pending = t->early && t->stt != NULL;
         const char *hyp = t->early && t->stt == NULL ? t->heard : t->prev ? t->prev : t->partial;
-        if (sounds_unfinished(hyp)) {
+        if (pending || sounds_unfinished(hyp)) {
             int hold = s->a->s.turn_hold_ms[eager_index(s)];
             in->holding = 1;
             in->hold_end_pos = v.end_pos;
