@@ -342,7 +342,9 @@ static void turn_finalize(session *s, turn *t, const char *text)
     }
     if (s->resp_waiting) {
         if (respond_held(s)) respond_discard(s);
+        s->in.t_final_ns = sess_now_ns();
         maybe_respond(s, 0);
+        s->in.t_final_ns = 0;
         return;
     }
     int create = s->cfg.turn.enabled && s->cfg.turn.create_response && text[0] != '\0' &&
@@ -351,7 +353,9 @@ static void turn_finalize(session *s, turn *t, const char *text)
         if (create && respond_release(s, text)) return;
         if (respond_held(s)) respond_discard(s);
     }
+    s->in.t_final_ns = sess_now_ns();
     maybe_respond(s, create);
+    s->in.t_final_ns = 0;
 }
 
 /* A pause gave the open turn's final transcript: reply to it now, held

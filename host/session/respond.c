@@ -416,6 +416,7 @@ static void tts_audio(void *user, stage_call *c, const int16_t *pcm, size_t n, c
     if (!r->audio_started) {
         r->audio_started = 1;
         r->t_audio_start_ns = sess_now_ns();
+        r->t_first_chunk_ns = r->t_audio_start_ns;
         snprintf(r->tts_model, sizeof r->tts_model, "%s", stage_call_model(c));
         if (!r->held) recorder_note(s->rec, r->it->id, "assistant", "tts", stage_call_model(c));
     }
@@ -482,6 +483,10 @@ static void kick_tts(session *s)
     stage_events ev = {.user = s, .on_audio = tts_audio, .on_done = tts_done, .on_error = tts_error,
                        .on_reset = tts_reset};
     r->tts_sent = st;
+    if (!r->host_tts_seen && st == r->sent_head && r->t_first_sentence_ns) {
+        r->host_tts_seen = 1;
+        sess_observe_host(HOST_SENTENCE_TO_TTS, sess_now_ns() - r->t_first_sentence_ns);
+    }
     r->tts = stage_tts_synthesize(s->sx, st->text, r->voice ? r->voice : s->cfg.voice, &ev);
     /* Failing here could free the chunker that called us: flag it. */
     if (r->tts == NULL) r->pending_fail = 1;
@@ -508,6 +513,7 @@ static void on_sentence(void *user, const char *piece)
     }
     if (r->sent_tail) r->sent_tail->next = st;
     else r->sent_head = st;
+    if (r->t_first_sentence_ns == 0) r->t_first_sentence_ns = sess_now_ns();
     r->sent_tail = st;
     kick_tts(s);
 }
@@ -712,6 +718,10 @@ uint32_t respond_tick(session *s)
             }
         }
         if (r->samples_released == 0) recorder_note_ms(s->rec, r->it->id, "assistant", "first_audio_ms", -1);
+        if (r->samples_released == 0 && !r->host_audio_seen && !r->was_held && r->t_first_chunk_ns) {
+            r->host_audio_seen = 1;
+            sess_observe_host(HOST_AUDIO_TO_CLIENT, sess_now_ns() - r->t_first_chunk_ns);
+        }
         if (r->samples_released == 0 && s->in.t_speech_end_ns) {
             sess_observe_turn_latency(s, sess_now_ns() - s->in.t_speech_end_ns);
             s->in.t_speech_end_ns = 0;
@@ -816,6 +826,10 @@ int respond_start(session *s, const proto_client_event *ev)
                             .messages_json = mjson};
     stage_events sev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error,
                         .on_tool_call = llm_tool_call, .on_reset = llm_reset};
+    if (s->in.t_final_ns) {
+        sess_observe_host(HOST_STT_TO_LLM, sess_now_ns() - s->in.t_final_ns);
+        s->in.t_final_ns = 0;
+    }
     r->llm = stage_llm_generate(s->sx, msgs, n, &params, &sev);
     free(msgs);
     free(mjson);
@@ -932,6 +946,7 @@ int respond_release(session *s, const char *text)
     conv_item_free(r->it);
     r->it = it;
     r->held = 0;
+    r->was_held = 1;
     r->out_of_band = 0;
     sess_count_speculative(1);
     recorder_note(s->rec, r->it->id, "assistant", "response_id", r->id);

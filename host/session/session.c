@@ -31,7 +31,8 @@ static int g_sample_rate = 100;
 static metrics_family *f_sessions, *f_active, *f_duration, *f_interruptions, *f_req_words,
     *f_reply_words, *f_turn_latency, *f_client_errors, *f_llm_tokens, *f_speculative;
 static metrics_series *s_sessions, *s_active, *s_duration, *s_interruptions, *s_req_words,
-    *s_reply_words, *s_turn_latency, *s_spec_used, *s_spec_discarded;
+    *s_reply_words, *s_turn_latency, *s_spec_used, *s_spec_discarded, *s_host[3];
+static metrics_family *f_host;
 
 int session_count(void) { return atomic_load(&g_sessions); }
 
@@ -89,6 +90,21 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
         s_spec_discarded = metrics_series_get(f_speculative, discarded);
         if (!s_spec_used || !s_spec_discarded) return -1;
     }
+    /* The host's own share of a turn's latency, between the stages: 100 us
+     * to 100 ms (it is meant to be small; the tail shows contention). */
+    static const double b_host[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1};
+    static const char *const l_step[] = {"step"};
+    f_host = metrics_histogram_family(reg, "voxray_host_latency_seconds",
+                                      "Time the host adds between stages of a turn: step stt_final_to_llm (final transcript to the LLM call, turns not answered speculatively), llm_sentence_to_tts (the reply's first sentence to its TTS call), tts_chunk_to_client (first synthesized audio to the first audio sent; not for held speculative replies).",
+                                      1, l_step, b_host, sizeof b_host / sizeof b_host[0]);
+    if (f_host == NULL) return -1;
+    {
+        static const char *const steps[] = {"stt_final_to_llm", "llm_sentence_to_tts", "tts_chunk_to_client"};
+        for (int i = 0; i < 3; i++) {
+            const char *v[] = {steps[i]};
+            if ((s_host[i] = metrics_series_get(f_host, v)) == NULL) return -1;
+        }
+    }
     s_sessions = metrics_series_get(f_sessions, NULL);
     s_active = metrics_series_get(f_active, NULL);
     s_duration = metrics_series_get(f_duration, NULL);
@@ -105,6 +121,11 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
 void sess_count_interruption(void) { metrics_counter_inc(s_interruptions); }
 
 void sess_count_speculative(int used) { metrics_counter_inc(used ? s_spec_used : s_spec_discarded); }
+
+void sess_observe_host(int step, uint64_t ns)
+{
+    if (step >= 0 && step < 3) metrics_histogram_observe(s_host[step], (double)ns / 1e9);
+}
 
 void sess_count_tokens(const char *model, int input, int output)
 {

@@ -131,6 +131,7 @@ typedef struct input_state {
     turn *open;             /* the turn receiving audio, or NULL */
     turn *turns;            /* every turn not yet transcribed (incl. open) */
     uint64_t t_speech_end_ns; /* end of the last user turn (latency metric) */
+    uint64_t t_final_ns;    /* while a turn's transcript is being answered */
     /* semantic_vad: silence came after an unfinished sentence; the turn is
      * kept open until hold_until (STT-rate position) or hold_deadline_ns
      * (wall clock, for a client that stopped sending audio) */
@@ -188,6 +189,9 @@ typedef struct response {
     int held;
     char *held_text;       /* the user transcript it answers */
     char llm_first_model[64], tts_model[64]; /* for the recording, on release */
+    int was_held;          /* released speculation: its waits are not the host's */
+    uint64_t t_first_sentence_ns, t_first_chunk_ns; /* voxray_host_latency_seconds */
+    int host_tts_seen, host_audio_seen;
     int pending_fail;      /* a TTS call could not start: fail once safe */
     int llm_committed;     /* LLM output reached the client (stage_commit) */
     /* A provider failed after output reached the client: no more is made,
@@ -270,6 +274,9 @@ uint64_t sess_now_ns(void);
 void sess_count_interruption(void);
 /* voxray_speculative_turns_total{outcome="used|discarded"} */
 void sess_count_speculative(int used);
+/* voxray_host_latency_seconds{step}: what the host adds between stages */
+enum { HOST_STT_TO_LLM, HOST_SENTENCE_TO_TTS, HOST_AUDIO_TO_CLIENT };
+void sess_observe_host(int step, uint64_t ns);
 /* voxray_llm_tokens_total{model, provider, type} */
 void sess_count_tokens(const char *model, int input, int output);
 void sess_observe_turn_latency(session *s, uint64_t ns);

@@ -64,9 +64,12 @@ function synth(parts, gaps = []) {
         return raw;
     });
     const joined = [];
+    joined.push(silence(300, RATE));
     wavs.forEach((w, i) => {
         const out = path.join(dir, `p${n++}.raw`);
-        execFileSync('sox', [w, '-r', String(RATE), '-c', '1', '-b', '16', '-e', 'signed-integer', '-t', 'raw', out]);
+        // flite's own leading and trailing silence is cut: a pause is the gap
+        execFileSync('sox', [w, '-r', String(RATE), '-c', '1', '-b', '16', '-e', 'signed-integer', '-t', 'raw', out,
+            'silence', '1', '0.01', '0.2%', 'reverse', 'silence', '1', '0.01', '0.2%', 'reverse']);
         const b = readFileSync(out);
         joined.push(new Int16Array(b.buffer, b.byteOffset, b.length / 2));
         if (i < wavs.length - 1) joined.push(silence(gaps[i] || 0, RATE));

@@ -45,6 +45,17 @@ vtest('a finished sentence: the reply made at the pause is released as the norma
     assert.deepEqual(shape(evs), shape(ref), 'the same events as a turn answered without speculation');
     assert.deepEqual(await spec(d), { used: 1, discarded: 0 });
     assert.deepEqual(await spec(plain), { used: 0, discarded: 0 });
+    // What the host adds between the stages: every step of the plain turn;
+    // the speculative one had no transcript-to-LLM wait, and its first audio
+    // waited for the turn to end (not the host's time).
+    const host = async (dd, step) => sumMetric(await dd.metrics(), 'voxray_host_latency_seconds_count', { step });
+    for (const step of ['stt_final_to_llm', 'llm_sentence_to_tts', 'tts_chunk_to_client'])
+        assert.equal(await host(plain, step), 1, `plain turn: ${step}`);
+    assert.equal(await host(d, 'stt_final_to_llm'), 0);
+    assert.equal(await host(d, 'llm_sentence_to_tts'), 1);
+    assert.equal(await host(d, 'tts_chunk_to_client'), 0);
+    const sumPlain = sumMetric(await plain.metrics(), 'voxray_host_latency_seconds_sum');
+    assert.ok(sumPlain >= 0 && sumPlain < 1, `host time ${sumPlain} s`);
 
     const user = evs.find((e) => e.type === 'input_audio_buffer.committed').item_id;
     const botAdded = evs.find((e) => e.type === 'conversation.item.added' && e.item.role === 'assistant');
