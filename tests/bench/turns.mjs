@@ -183,6 +183,11 @@ try {
     for (const h of ['stt_transcription_latency_seconds', 'llm_time_to_first_token_seconds',
         'tts_time_to_first_audio_chunk_seconds', 'voxray_turn_latency_seconds'])
         console.log(`  ${h}: ${hist(h)}`);
+    for (const step of ['stt_final_to_llm', 'llm_sentence_to_tts', 'tts_chunk_to_client']) {
+        const sum = sumMetric(m, 'voxray_host_latency_seconds_sum', { step });
+        const cnt = sumMetric(m, 'voxray_host_latency_seconds_count', { step });
+        console.log(`  voxray_host_latency_seconds{step="${step}"}: ${cnt ? `${((1000 * sum) / cnt).toFixed(2)} ms mean over ${cnt}` : 'none'}`);
+    }
 } finally {
     await stopAll();
 }
