@@ -85,8 +85,8 @@ vtest('a pause after "I would like to" gets no reply; the speculation made there
 
 vtest('server_vad: a pause shorter than silence_duration_ms is the same turn; the speculation made there is discarded', async () => {
     const d = await Daemon.start(simConfig({ transcripts: 'hello there|how are you', partial_every: '100ms', ms_per_char: 2 }));
-    // 350 ms: past min_silence (200 ms), short of the 500 ms that ends a turn
-    const evs = await oneTurn(d, concat(silence(300), speech(600), silence(350), speech(500), silence(1500)));
+    // 450 ms: past min_silence (200 ms), short of the 500 ms that ends a turn
+    const evs = await oneTurn(d, concat(silence(300), speech(600), silence(450), speech(500), silence(1500)));
     assert.equal(evs.filter((e) => e.type === 'input_audio_buffer.speech_started').length, 1);
     assert.equal(evs.filter((e) => e.type === 'response.created').length, 1);
     const t = evs.find((e) => e.type === 'conversation.item.input_audio_transcription.completed');
@@ -113,7 +113,7 @@ vtest('a client event during a held reply drops it: response.create gets the nor
     const c = await d.connect();
     // speech, then 300 ms of silence (past min_silence) and nothing more yet
     await realtime(c, concat(silence(300), speech(600), silence(300)));
-    await c.drain(200);
+    await c.drain(800);
     c.send({ type: 'response.create' });
     await realtime(c, silence(1000));
     await c.next('response.done', { timeout: 10000 });
