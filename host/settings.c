@@ -391,6 +391,22 @@ int settings_load(cfg_file *c, settings *s, char *err, size_t errlen)
     s->max_audio_ahead_ms = get_int(c, "session", "max_audio_ahead");
     s->audio_lead_ms = get_int(c, "session", "audio_lead");
     s->stt_sample_rate = (int)get_int(c, "stt", "sample_rate");
+    s->turn_semantic = strcmp(get(c, "turn", "detection"), "semantic_vad") == 0;
+    {
+        static const char *const eager[] = {"auto", "low", "medium", "high"};
+        const char *e = get(c, "turn", "eagerness");
+        s->turn_eagerness = 0;
+        for (int i = 0; i < 4; i++) {
+            char k[24];
+            if (strcmp(e, eager[i]) == 0) s->turn_eagerness = i;
+            snprintf(k, sizeof k, "silence_%s", eager[i]);
+            s->turn_silence_ms[i] = (int)get_int(c, "turn", k);
+            snprintf(k, sizeof k, "hold_%s", eager[i]);
+            s->turn_hold_ms[i] = (int)get_int(c, "turn", k);
+        }
+    }
+    s->turn_speculative = get_bool(c, "turn", "speculative");
+    s->turn_min_silence_ms = (int)get_int(c, "turn", "min_silence");
     s->llm_retries = (int)get_int(c, "llm", "retries");
     s->llm_backoff_ms = get_int(c, "llm", "retry_backoff");
     for (int st = 0; st < STAGE_COUNT; st++) {

@@ -59,6 +59,14 @@ typedef struct settings {
     int max_conversation_bytes;
     long long max_audio_ahead_ms;
     long long audio_lead_ms;
+    /* [turn]: the turn detection sessions start with; semantic_vad
+     * thresholds indexed by PROTO_EAGER_* (auto, low, medium, high) */
+    int turn_semantic;
+    int turn_eagerness;
+    int turn_speculative;
+    int turn_min_silence_ms;
+    int turn_silence_ms[4];
+    int turn_hold_ms[4];
 
     int stt_sample_rate;
     long long stage_timeout_ms[STAGE_COUNT]; /* to the first output */

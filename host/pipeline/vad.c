@@ -116,6 +116,11 @@ void vad_set_params(vad *v, const vad_params *p)
     vad_apply_params(v, p);
 }
 
+int vad_silence_ms(const vad *v)
+{
+    return v->in_speech ? (int)(v->run * 10u) : 0;
+}
+
 int vad_in_speech(const vad *v)
 {
     return v->in_speech;

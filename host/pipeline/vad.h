@@ -59,6 +59,10 @@ void vad_free(vad *v);
 void vad_set_params(vad *v, const vad_params *p);
 /* 1 while inside speech. */
 int vad_in_speech(const vad *v);
+/* Inside speech: how long the current run of frames below the end level
+ * has lasted (ms), i.e. the pause so far; 0 outside speech or while the
+ * last frame was speech. */
+int vad_silence_ms(const vad *v);
 /* Return to silence, forgetting partial frames (input_audio_buffer.clear). */
 void vad_reset(vad *v);
 

@@ -41,20 +41,20 @@ static long long rec_ms_of(const session *s, uint64_t pos)
 
 /* semantic_vad. The energy VAD still finds speech; the end of a turn
  * weighs the transcript too. Silence after a sentence that sounds finished
- * ends the turn after the eagerness's short silence; silence after one that
- * does not (its last word is a conjunction, preposition, article, pronoun,
- * auxiliary or filler: "I want to", "and", "because", "the", "um") holds the
- * turn open for the eagerness's hold time, during which the user may go
- * on without starting a new turn. Indexed by PROTO_EAGER_* (auto = medium). */
-static const int eager_silence_ms[] = {400, 600, 400, 250};
-static const int eager_hold_ms[] = {1200, 2000, 1200, 700};
+ * ends the turn after the eagerness's short silence ([turn] silence_*);
+ * silence after one that does not (its last word is a conjunction,
+ * preposition, article, pronoun, auxiliary or filler: "I want to", "and",
+ * "because", "the", "um") holds the turn open for the eagerness's hold time
+ * ([turn] hold_*), during which the user may go on without starting a new
+ * turn. The transcript weighed is the final one when a pause already
+ * produced it (speculative turns), else the latest partial. */
 
 static const char *const unfinished_words[] = {
     "and", "or", "but", "so", "because", "cause", "if", "when", "while", "then", "than", "that",
     "which", "who", "whom", "whose", "where", "until", "unless", "although", "though", "since",
     "the", "a", "an", "this", "these", "those", "my", "your", "his", "her", "our", "their", "its",
     "to", "of", "in", "on", "at", "for", "with", "from", "about", "into", "by", "like", "as",
-    "i", "we", "you", "they", "he", "she", "it", "i'm", "i'd", "i'll", "it's", "there's",
+    "i", "we", "they", "he", "she", "i'm", "i'd", "i'll", "it's", "there's",
     "is", "are", "was", "were", "am", "be", "been", "have", "has", "had", "do", "does", "did",
     "want", "would", "could", "should", "will", "can", "might", "must", "need", "gonna", "wanna",
     "um", "uh", "er", "erm", "hmm", "mm", "well", "maybe", "also", "just", "very", "really", "some",
@@ -89,19 +89,47 @@ static int eager_index(const session *s)
     return e >= 0 && e <= 3 ? e : 0;
 }
 
+/* Silence that ends a turn (a finished one, with semantic_vad). */
+static int end_silence_ms(const session *s)
+{
+    return s->cfg.turn.semantic ? s->a->s.turn_silence_ms[eager_index(s)] : s->cfg.turn.silence_duration_ms;
+}
+
 static void vad_params_from(const session *s, vad_params *p)
 {
     vad_params_default(p);
     p->threshold = s->cfg.turn.threshold;
     p->prefix_padding_ms = s->cfg.turn.prefix_padding_ms;
-    p->silence_duration_ms = s->cfg.turn.semantic ? eager_silence_ms[eager_index(s)] : s->cfg.turn.silence_duration_ms;
+    p->silence_duration_ms = end_silence_ms(s);
 }
 
 static turn *turn_of(session *s, const stage_call *c)
 {
     for (turn *t = s->in.turns; t; t = t->next)
-        if (t->stt == c) return t;
+        if (t->stt == c || (t->stt_prev && t->stt_prev == c)) return t;
     return NULL;
+}
+
+/* a + " " + b (either may be NULL or empty); NULL on OOM. */
+static char *join_text(const char *a, const char *b)
+{
+    if (a == NULL || *a == '\0') return strdup(b ? b : "");
+    if (b == NULL || *b == '\0') return strdup(a);
+    size_t la = strlen(a), lb = strlen(b);
+    char *r = malloc(la + lb + 2);
+    if (r == NULL) return NULL;
+    memcpy(r, a, la);
+    r[la] = ' ';
+    memcpy(r + la + 1, b, lb + 1);
+    return r;
+}
+
+static void add_heard(turn *t, const char *text)
+{
+    char *j = join_text(t->heard, text);
+    if (j == NULL) return;
+    free(t->heard);
+    t->heard = j;
 }
 
 static int in_open(const session *s, const turn *t) { return s->in.open == t; }
@@ -120,8 +148,14 @@ static void turn_drop(session *s, turn *t)
         stage_cancel(t->stt);
         stage_release(t->stt);
     }
+    if (t->stt_prev) {
+        stage_cancel(t->stt_prev);
+        stage_release(t->stt_prev);
+    }
     free(t->partial);
     free(t->prev);
+    free(t->heard);
+    free(t->held_final);
     free(t);
 }
 
@@ -219,11 +253,21 @@ static size_t common_words(const char *a, const char *b)
 /* Partial hypotheses may revise earlier words ("hello yeah" -> "hello how
  * are"), but transcription deltas can only append. A word is sent once two
  * consecutive hypotheses agree on everything up to it. */
-static void stt_partial(void *user, stage_call *c, const char *text)
+static void stt_partial(void *user, stage_call *c, const char *hyp)
 {
     session *s = user;
     turn *t = turn_of(s, c);
-    if (t == NULL || !s->cfg.transcription) return;
+    /* After a pause the turn's transcript is what earlier streams heard
+     * followed by this one's hypothesis. */
+    if (t == NULL || c != t->stt || t->stt_prev) return;
+    char *full = t->heard && *t->heard ? join_text(t->heard, hyp) : NULL;
+    const char *text = full ? full : hyp;
+    if (!s->cfg.transcription) {
+        free(t->prev);
+        t->prev = strdup(text);
+        free(full);
+        return;
+    }
     const char *sent = t->partial ? t->partial : "";
     size_t sl = strlen(sent);
     size_t stable = t->prev ? common_words(text, t->prev) : 0;
@@ -237,6 +281,7 @@ static void stt_partial(void *user, stage_call *c, const char *text)
     }
     free(t->prev);
     t->prev = strdup(text);
+    free(full);
 }
 
 static void maybe_respond(session *s, int create)
@@ -255,12 +300,11 @@ static void maybe_respond(session *s, int create)
     if (create && s->resp == NULL) respond_start(s, NULL);
 }
 
-static void stt_final(void *user, stage_call *c, const char *text, float conf)
+/* The turn's transcript is complete: the user item gets it, and the turn
+ * is answered (a held speculative reply to the same text is released). */
+static void turn_finalize(session *s, turn *t, const char *text)
 {
-    session *s = user;
-    turn *t = turn_of(s, c);
-    (void)conf;
-    if (t == NULL) return;
+    const char *model = t->model;
     item *it = conv_find(&s->conv, t->item_id);
     if (it) {
         conv_set_text(it, text);
@@ -269,17 +313,17 @@ static void stt_final(void *user, stage_call *c, const char *text, float conf)
     }
     sess_trim_conversation(s);
     if (log_transcripts()) {
-        log_info("stt transcript received", "session_id", s->id, "text", text, "model", stage_call_model(c));
+        log_info("stt transcript received", "session_id", s->id, "text", text, "model", model);
     } else {
         char words[16];
         snprintf(words, sizeof words, "%d", conv_words(text));
-        log_info("stt transcript received", "session_id", s->id, "words", words, "model", stage_call_model(c));
+        log_info("stt transcript received", "session_id", s->id, "words", words, "model", model);
         log_debug("stt transcript", "session_id", s->id, "text", text);
     }
     recorder_note(s->rec, t->item_id, "user", "transcript", text);
-    recorder_note(s->rec, t->item_id, "user", "stt", stage_call_model(c));
+    recorder_note(s->rec, t->item_id, "user", "stt", model);
     recorder_note_ms(s->rec, t->item_id, "user", "transcribed_ms", -1);
-    recorder_provider(s->rec, "stt", stage_call_model(c));
+    recorder_provider(s->rec, "stt", model);
     if (s->cfg.transcription) sess_send(s, proto_ev_transcription_completed(s->d, t->item_id, text));
     if (it) {
         proto_item v = conv_view(it);
@@ -292,14 +336,89 @@ static void stt_final(void *user, stage_call *c, const char *text, float conf)
     if (was_open) return; /* a final for a turn still being spoken (provider endpointing) */
     /* Answer once no earlier turn is pending and the user is not speaking
      * again; nothing heard (a cough, a door) gets no answer. */
-    if (input_transcribing(s)) return;
+    if (input_transcribing(s)) {
+        if (respond_held(s)) respond_discard(s);
+        return;
+    }
     if (s->resp_waiting) {
+        if (respond_held(s)) respond_discard(s);
+        s->in.t_final_ns = sess_now_ns();
         maybe_respond(s, 0);
+        s->in.t_final_ns = 0;
         return;
     }
     int create = s->cfg.turn.enabled && s->cfg.turn.create_response && text[0] != '\0' &&
                  s->in.open == NULL;
+    if (respond_held(s)) {
+        if (create && respond_release(s, text)) return;
+        if (respond_held(s)) respond_discard(s);
+    }
+    s->in.t_final_ns = sess_now_ns();
     maybe_respond(s, create);
+    s->in.t_final_ns = 0;
+}
+
+/* A pause gave the open turn's final transcript: reply to it now, held
+ * until the turn is confirmed. */
+static void speculate(session *s, turn *t)
+{
+    if (!s->a->s.turn_speculative || !s->cfg.turn.enabled || !s->cfg.turn.create_response) return;
+    if (t->heard == NULL || t->heard[0] == '\0' || s->resp || s->resp_waiting || input_transcribing(s)) return;
+    if (respond_speculate(s, t->heard) == 0)
+        log_debug("speculative reply started", "session_id", s->id, "item_id", t->item_id);
+}
+
+static void end_of_speech(session *s, uint64_t end_pos);
+
+/* The final of one of the turn's streams. */
+static void stream_final(session *s, turn *t, const char *text)
+{
+    add_heard(t, text);
+    if (t->early && in_open(s, t)) {
+        /* finished at a pause and the turn goes on (for now) */
+        stage_release(t->stt);
+        t->stt = NULL;
+        speculate(s, t);
+        /* semantic_vad held the turn for want of a transcript (or on a
+         * partial's word): a finished sentence ends it now */
+        if (s->in.holding && s->cfg.turn.semantic && !sounds_unfinished(t->heard)) {
+            log_debug("semantic turn detection: the final transcript sounds finished", "session_id", s->id);
+            end_of_speech(s, s->in.hold_end_pos);
+        }
+        return;
+    }
+    char *all = strdup(t->heard ? t->heard : "");
+    if (all == NULL) return;
+    turn_finalize(s, t, all);
+    free(all);
+}
+
+static void stt_final(void *user, stage_call *c, const char *text, float conf)
+{
+    session *s = user;
+    turn *t = turn_of(s, c);
+    (void)conf;
+    if (t == NULL) return;
+    snprintf(t->model, sizeof t->model, "%s", stage_call_model(c));
+    if (c == t->stt_prev) {
+        /* the stream finished at an earlier pause: its words come first */
+        add_heard(t, text);
+        stage_release(t->stt_prev);
+        t->stt_prev = NULL;
+        if (t->held_final) {
+            char *f = t->held_final;
+            t->held_final = NULL;
+            stream_final(s, t, f);
+            free(f);
+        }
+        return;
+    }
+    if (t->stt_prev) {
+        free(t->held_final);
+        t->held_final = strdup(text);
+        return;
+    }
+    stream_final(s, t, text);
 }
 
 static void stt_error(void *user, stage_call *c, const vx_error *err)
@@ -318,6 +437,7 @@ static void stt_error(void *user, stage_call *c, const vx_error *err)
     if (it) snprintf(it->status, sizeof it->status, "incomplete");
     recorder_note(s->rec, t->item_id, "user", "status", "transcription_failed");
     recorder_note(s->rec, t->item_id, "user", "error", err->msg);
+    if (respond_held(s)) respond_discard(s);
     turn_drop(s, t);
     if (s->resp_waiting && !input_transcribing(s)) maybe_respond(s, 0);
 }
@@ -330,7 +450,7 @@ static void stt_reset(void *user, stage_call *c)
 {
     session *s = user;
     turn *t = turn_of(s, c);
-    if (t == NULL) return;
+    if (t == NULL || c != t->stt) return;
     free(t->prev);
     t->prev = NULL;
 }
@@ -382,7 +502,44 @@ static void close_turn(session *s)
     }
     t->finishing = 1;
     recorder_note_ms(s->rec, t->item_id, "user", "committed_ms", -1);
-    stage_stt_finish(t->stt);
+    if (t->stt == NULL && t->stt_prev == NULL) {
+        /* a pause already gave the final transcript */
+        char *all = strdup(t->heard ? t->heard : "");
+        if (all) turn_finalize(s, t, all);
+        free(all);
+        return;
+    }
+    if (t->stt && !t->early) stage_stt_finish(t->stt);
+}
+
+/* The user goes on after a pause whose stream was finished early: a held
+ * reply is dropped and a new stream hears the rest (from the prefix
+ * padding before now, within the pause). */
+static void turn_resume(session *s, turn *t)
+{
+    input_state *in = &s->in;
+    if (respond_held(s)) respond_discard(s);
+    t->stt_prev = t->stt; /* its final is not in yet, or NULL */
+    t->early = 0;
+    free(t->prev);
+    t->prev = NULL;
+    stage_events ev = stt_events_tmpl;
+    ev.user = s;
+    t->stt = stage_stt_open(s->sx, stt_rate(s), &ev);
+    log_debug("speech resumed after a pause: a new stream hears the rest", "session_id", s->id);
+    if (t->stt == NULL) {
+        turn_drop(s, t);
+        in->in_speech = 0;
+        in->holding = 0;
+        sess_error(s, "server_error", "no_stt_provider", "no speech-to-text provider is available", NULL, NULL);
+        return;
+    }
+    uint64_t pad = (uint64_t)s->cfg.turn.prefix_padding_ms * (uint64_t)stt_rate(s) / 1000;
+    uint64_t ring_start = in->pos - in->ring_len;
+    uint64_t from = in->pos > pad ? in->pos - pad : 0;
+    if (from < t->early_pos) from = t->early_pos;
+    if (from < ring_start) from = ring_start;
+    stage_stt_feed(t->stt, ring_data(in) + (from - ring_start), (size_t)(in->pos - from));
 }
 
 /* ------------------------------------------------------------ VAD */
@@ -437,9 +594,18 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
     in->pos += n;
     ring_push(in, pcm, n);
 
+    int resumed = 0;
     if (v.start && in->holding) {
         in->holding = 0; /* the user went on: the same turn continues */
         log_debug("semantic turn detection: speech resumed within the hold", "session_id", s->id);
+        if (in->open && in->open->early) {
+            turn_resume(s, in->open);
+            resumed = 1;
+        }
+    } else if (in->in_speech && !in->holding && in->open && in->open->early && vad_in_speech(in->vad) &&
+               vad_silence_ms(in->vad) == 0) {
+        turn_resume(s, in->open); /* speech again before the turn ended */
+        resumed = 1;
     }
     if (v.start && !in->in_speech) {
         in->in_speech = 1;
@@ -447,6 +613,7 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
         if (open_turn(s)) {
             sess_send(s, proto_ev_speech_started(s->d, ms_of(s, v.start_pos), in->open->item_id));
             recorder_note_ms(s->rec, in->open->item_id, "user", "speech_started_ms", rec_ms_of(s, v.start_pos));
+            if (respond_held(s)) respond_discard(s); /* the turn it answers is not over */
             if (s->resp && s->cfg.turn.interrupt_response) respond_cancel(s, "turn_detected");
             /* Feed from prefix_padding before the start, out of the ring. */
             uint64_t pad = (uint64_t)s->cfg.turn.prefix_padding_ms * (uint64_t)stt_rate(s) / 1000;
@@ -457,14 +624,29 @@ static void vad_block(session *s, const int16_t *pcm, size_t n)
         } else {
             in->in_speech = 0;
         }
-    } else if (in->in_speech && in->open) {
+    } else if (in->in_speech && in->open && !resumed && !in->open->early && in->open->stt) {
         stage_stt_feed(in->open->stt, pcm, n);
     }
     (void)block_start;
+    /* A pause of min_silence in a turn that is still open: ask the
+     * recognizer for its final now, so that a reply can be made from it
+     * while the silence that ends the turn runs. */
+    turn *o = in->open;
+    if (o && o->stt && !o->early && !o->stt_prev && in->in_speech && !in->holding && s->a->s.turn_speculative &&
+        s->cfg.turn.create_response && s->a->s.turn_min_silence_ms < end_silence_ms(s) &&
+        vad_silence_ms(in->vad) >= s->a->s.turn_min_silence_ms) {
+        o->early = 1;
+        o->early_pos = in->pos;
+        stage_stt_finish(o->stt);
+    }
     if (v.end && in->in_speech && s->cfg.turn.semantic && in->open) {
-        const char *hyp = in->open->prev ? in->open->prev : in->open->partial;
-        if (sounds_unfinished(hyp)) {
-            int hold = eager_hold_ms[eager_index(s)];
+        turn *t = in->open;
+        /* The final asked for at the pause decides once it is in; until
+         * then the turn is held as if unfinished. */
+        int pending = t->early && t->stt != NULL;
+        const char *hyp = t->early && t->stt == NULL ? t->heard : t->prev ? t->prev : t->partial;
+        if (pending || sounds_unfinished(hyp)) {
+            int hold = s->a->s.turn_hold_ms[eager_index(s)];
             in->holding = 1;
             in->hold_end_pos = v.end_pos;
             in->hold_until = v.end_pos + (uint64_t)hold * (uint64_t)stt_rate(s) / 1000;
@@ -547,6 +729,7 @@ void input_commit(session *s, const char *event_id)
 void input_clear(session *s)
 {
     input_state *in = &s->in;
+    if (respond_held(s)) respond_discard(s);
     if (in->open) turn_drop(s, in->open); /* turns already committed go on */
     in->buffered = 0;
     in->in_speech = 0;

@@ -118,6 +118,7 @@ void respond_free(response *r)
     free(r->segs);
     free(r->text);
     free(r->instructions);
+    free(r->held_text);
     free(r);
 }
 
@@ -190,6 +191,11 @@ static void finish(session *s, const char *status, const char *reason, const pro
 {
     response *r = s->resp;
     if (r == NULL) return;
+    if (r->held) {
+        /* nothing of it was sent: a normal reply follows if the turn ends */
+        respond_discard(s);
+        return;
+    }
     s->resp = NULL;
     if (r->llm) {
         stage_cancel(r->llm);
@@ -280,7 +286,7 @@ static void finish(session *s, const char *status, const char *reason, const pro
 static void maybe_complete(session *s)
 {
     response *r = s->resp;
-    if (r == NULL || !r->llm_done) return;
+    if (r == NULL || !r->llm_done || r->held) return;
     if (r->modalities & PROTO_MOD_AUDIO) {
         if (r->tts || r->q_len) return;
         if (!r->stopped)
@@ -303,6 +309,10 @@ static void maybe_complete(session *s)
 
 static void fail(session *s, const char *code, const vx_error *verr)
 {
+    if (s->resp && s->resp->held) {
+        respond_discard(s);
+        return;
+    }
     if (verr && verr->code == VX_ETIMEDOUT) http_count_realtime_timeout();
     proto_error e;
     memset(&e, 0, sizeof e);
@@ -406,9 +416,11 @@ static void tts_audio(void *user, stage_call *c, const int16_t *pcm, size_t n, c
     if (!r->audio_started) {
         r->audio_started = 1;
         r->t_audio_start_ns = sess_now_ns();
-        recorder_note(s->rec, r->it->id, "assistant", "tts", stage_call_model(c));
+        r->t_first_chunk_ns = r->t_audio_start_ns;
+        snprintf(r->tts_model, sizeof r->tts_model, "%s", stage_call_model(c));
+        if (!r->held) recorder_note(s->rec, r->it->id, "assistant", "tts", stage_call_model(c));
     }
-    recorder_provider(s->rec, "tts", stage_call_model(c));
+    if (!r->held) recorder_provider(s->rec, "tts", stage_call_model(c));
     respond_tick(s);
 }
 
@@ -471,6 +483,10 @@ static void kick_tts(session *s)
     stage_events ev = {.user = s, .on_audio = tts_audio, .on_done = tts_done, .on_error = tts_error,
                        .on_reset = tts_reset};
     r->tts_sent = st;
+    if (!r->host_tts_seen && st == r->sent_head && r->t_first_sentence_ns) {
+        r->host_tts_seen = 1;
+        sess_observe_host(HOST_SENTENCE_TO_TTS, sess_now_ns() - r->t_first_sentence_ns);
+    }
     r->tts = stage_tts_synthesize(s->sx, st->text, r->voice ? r->voice : s->cfg.voice, &ev);
     /* Failing here could free the chunker that called us: flag it. */
     if (r->tts == NULL) r->pending_fail = 1;
@@ -497,6 +513,7 @@ static void on_sentence(void *user, const char *piece)
     }
     if (r->sent_tail) r->sent_tail->next = st;
     else r->sent_head = st;
+    if (r->t_first_sentence_ns == 0) r->t_first_sentence_ns = sess_now_ns();
     r->sent_tail = st;
     kick_tts(s);
 }
@@ -517,8 +534,9 @@ static void llm_token(void *user, stage_call *c, const char *text, size_t len)
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->llm) return;
-    if (len > 0) announce(s, r);
-    if (r->text_len == 0) {
+    if (len > 0 && !r->held) announce(s, r);
+    if (r->text_len == 0) snprintf(r->llm_first_model, sizeof r->llm_first_model, "%s", stage_call_model(c));
+    if (r->text_len == 0 && !r->held) {
         recorder_note(s->rec, r->it->id, "assistant", "llm", stage_call_model(c));
         recorder_note_ms(s->rec, r->it->id, "assistant", "first_token_ms", -1);
         recorder_provider(s->rec, "llm", stage_call_model(c));
@@ -542,6 +560,10 @@ static void llm_tool_call(void *user, stage_call *c, uint32_t index, const char 
     session *s = user;
     response *r = s->resp;
     if (r == NULL || c != r->llm) return;
+    if (r->held) {
+        respond_discard(s); /* a speculative reply is plain speech only */
+        return;
+    }
     struct rcall *k = NULL;
     for (int i = 0; i < r->n_calls; i++)
         if (r->calls[i].index == index) k = &r->calls[i];
@@ -665,7 +687,7 @@ static void llm_reset(void *user, stage_call *c)
 uint32_t respond_tick(session *s)
 {
     response *r = s->resp;
-    if (r == NULL || r->q_len == 0) return 0;
+    if (r == NULL || r->q_len == 0 || r->held) return 0;
     uint64_t rate = (uint64_t)s->cfg.output_rate;
     uint64_t lead = (uint64_t)s->a->s.audio_lead_ms;
     size_t allowed;
@@ -696,6 +718,10 @@ uint32_t respond_tick(session *s)
             }
         }
         if (r->samples_released == 0) recorder_note_ms(s->rec, r->it->id, "assistant", "first_audio_ms", -1);
+        if (r->samples_released == 0 && !r->host_audio_seen && !r->was_held && r->t_first_chunk_ns) {
+            r->host_audio_seen = 1;
+            sess_observe_host(HOST_AUDIO_TO_CLIENT, sess_now_ns() - r->t_first_chunk_ns);
+        }
         if (r->samples_released == 0 && s->in.t_speech_end_ns) {
             sess_observe_turn_latency(s, sess_now_ns() - s->in.t_speech_end_ns);
             s->in.t_speech_end_ns = 0;
@@ -800,6 +826,10 @@ int respond_start(session *s, const proto_client_event *ev)
                             .messages_json = mjson};
     stage_events sev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error,
                         .on_tool_call = llm_tool_call, .on_reset = llm_reset};
+    if (s->in.t_final_ns) {
+        sess_observe_host(HOST_STT_TO_LLM, sess_now_ns() - s->in.t_final_ns);
+        s->in.t_final_ns = 0;
+    }
     r->llm = stage_llm_generate(s->sx, msgs, n, &params, &sev);
     free(msgs);
     free(mjson);
@@ -819,9 +849,124 @@ oom:
 void respond_cancel(session *s, const char *reason)
 {
     if (s->resp == NULL) return;
+    if (s->resp->held) {
+        respond_discard(s);
+        return;
+    }
     if (strcmp(reason, "turn_detected") == 0) sess_count_interruption();
     /* The client stops playing now: what was sent ahead was never heard. */
     recorder_bot_stop(s->rec);
     if (s->tp->clear_audio && s->conn) s->tp->clear_audio(s->conn);
     finish(s, "cancelled", reason, NULL);
+}
+
+/* ------------------------------------------------------------ speculative replies */
+
+int respond_held(const session *s) { return s->resp != NULL && s->resp->held; }
+
+int respond_speculate(session *s, const char *text)
+{
+    if (s->resp || s->resp_waiting) return -1;
+    if (!(s->cfg.modalities & PROTO_MOD_AUDIO) || stage_providers(STAGE_TTS) == 0) return -1;
+    if (s->cfg.tools_json && strcmp(s->cfg.tools_json, "[]") != 0) return -1;
+    const char *instr = s->cfg.instructions;
+    char *mjson = conv_messages_json(&s->conv, instr);
+    if (mjson) {
+        free(mjson); /* function items: the prompt is not a plain message list */
+        return -1;
+    }
+    response *r = calloc(1, sizeof *r);
+    if (r == NULL) return -1;
+    size_t n = 0;
+    vx_message *msgs = NULL;
+    r->held = 1;
+    r->out_of_band = 1; /* its item stays outside the conversation until released */
+    proto_new_id("resp_", r->id, sizeof r->id);
+    r->modalities = s->cfg.modalities;
+    r->max_output_tokens = s->cfg.max_output_tokens;
+    if ((r->held_text = strdup(text)) == NULL || (r->ch = chunker_new(0, 0)) == NULL) goto fail;
+    r->t_created_ns = sess_now_ns();
+    msgs = conv_messages(&s->conv, instr, &n);
+    vx_message *m2 = msgs ? realloc(msgs, (n + 1) * sizeof *msgs) : NULL;
+    if (m2 == NULL) goto fail;
+    msgs = m2;
+    msgs[n].role = "user";
+    msgs[n].content = r->held_text;
+    n++;
+    for (size_t i = 0; i < n; i++) r->prompt_words += conv_words(msgs[i].content);
+    r->it = conv_detached("assistant", PROTO_OUTPUT_AUDIO);
+    if (r->it == NULL) goto fail;
+    s->resp = r;
+    vx_llm_params params = {.struct_size = sizeof params,
+                            .temperature = s->cfg.temperature,
+                            .max_tokens = r->max_output_tokens,
+                            .session_id = s->id,
+                            .tool_choice = s->cfg.tool_choice};
+    stage_events sev = {.user = s, .on_token = llm_token, .on_done = llm_done, .on_error = llm_error,
+                        .on_tool_call = llm_tool_call, .on_reset = llm_reset};
+    r->llm = stage_llm_generate(s->sx, msgs, n, &params, &sev);
+    free(msgs);
+    if (r->llm == NULL) {
+        s->resp = NULL;
+        respond_free(r);
+        return -1;
+    }
+    return 0;
+fail:
+    free(msgs);
+    respond_free(r);
+    return -1;
+}
+
+void respond_discard(session *s)
+{
+    response *r = s->resp;
+    if (r == NULL || !r->held) return;
+    s->resp = NULL;
+    sess_count_speculative(0);
+    log_debug("speculative reply discarded", "session_id", s->id, "response_id", r->id);
+    respond_free(r); /* cancels its calls; frees its detached item */
+}
+
+int respond_release(session *s, const char *text)
+{
+    response *r = s->resp;
+    if (r == NULL || !r->held) return 0;
+    if (strcmp(r->held_text, text) != 0) {
+        respond_discard(s);
+        return 0;
+    }
+    /* The reply enters the conversation after the user's item, as the
+     * one a confirmed turn starts would. */
+    item *it = conv_add(&s->conv, NULL, r->it->id, "assistant", r->it->content, NULL, "in_progress");
+    if (it == NULL) {
+        respond_discard(s);
+        return 0;
+    }
+    conv_item_free(r->it);
+    r->it = it;
+    r->held = 0;
+    r->was_held = 1;
+    r->out_of_band = 0;
+    sess_count_speculative(1);
+    recorder_note(s->rec, r->it->id, "assistant", "response_id", r->id);
+    recorder_note_ms(s->rec, r->it->id, "assistant", "created_ms", -1);
+    proto_response pr;
+    response_view(s, r, &pr, "in_progress");
+    sess_send(s, proto_ev_response(s->d, 0, &pr));
+    if (r->text_len > 0) {
+        announce(s, r);
+        recorder_note(s->rec, r->it->id, "assistant", "llm", r->llm_first_model);
+        recorder_note_ms(s->rec, r->it->id, "assistant", "first_token_ms", -1);
+        recorder_provider(s->rec, "llm", r->llm_first_model);
+    }
+    if (r->audio_started) {
+        recorder_note(s->rec, r->it->id, "assistant", "tts", r->tts_model);
+        recorder_provider(s->rec, "tts", r->tts_model);
+        r->t_audio_start_ns = sess_now_ns(); /* pacing starts now */
+    }
+    if (r->q_len) respond_tick(s);
+    else if (check_pending_fail(s)) return 1;
+    else maybe_complete(s);
+    return 1;
 }

@@ -29,9 +29,10 @@ static int g_sample_rate = 100;
 #define MAX_APPEND_SECONDS 60
 
 static metrics_family *f_sessions, *f_active, *f_duration, *f_interruptions, *f_req_words,
-    *f_reply_words, *f_turn_latency, *f_client_errors, *f_llm_tokens;
+    *f_reply_words, *f_turn_latency, *f_client_errors, *f_llm_tokens, *f_speculative;
 static metrics_series *s_sessions, *s_active, *s_duration, *s_interruptions, *s_req_words,
-    *s_reply_words, *s_turn_latency;
+    *s_reply_words, *s_turn_latency, *s_spec_used, *s_spec_discarded, *s_host[3];
+static metrics_family *f_host;
 
 int session_count(void) { return atomic_load(&g_sessions); }
 
@@ -76,9 +77,34 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
     f_llm_tokens = metrics_counter_family(reg, "voxray_llm_tokens_total",
                                           "LLM tokens per provider instance: type input (prompt) or output, as the provider reported them (words when it did not).",
                                           3, l_tokens);
+    static const char *const l_outcome[] = {"outcome"};
+    f_speculative = metrics_counter_family(reg, "voxray_speculative_turns_total",
+                                           "Replies started speculatively at a pause in the user's speech: used (the turn ended there, with the same transcript) or discarded (the user went on, or the turn changed), unseen by the client.",
+                                           1, l_outcome);
     if (!f_sessions || !f_active || !f_duration || !f_interruptions || !f_req_words || !f_reply_words ||
-        !f_turn_latency || !f_client_errors || !f_llm_tokens)
+        !f_turn_latency || !f_client_errors || !f_llm_tokens || !f_speculative)
         return -1;
+    {
+        const char *used[] = {"used"}, *discarded[] = {"discarded"};
+        s_spec_used = metrics_series_get(f_speculative, used);
+        s_spec_discarded = metrics_series_get(f_speculative, discarded);
+        if (!s_spec_used || !s_spec_discarded) return -1;
+    }
+    /* The host's own share of a turn's latency, between the stages: 100 us
+     * to 100 ms (it is meant to be small; the tail shows contention). */
+    static const double b_host[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1};
+    static const char *const l_step[] = {"step"};
+    f_host = metrics_histogram_family(reg, "voxray_host_latency_seconds",
+                                      "Time the host adds between stages of a turn: step stt_final_to_llm (final transcript to the LLM call, turns not answered speculatively), llm_sentence_to_tts (the reply's first sentence to its TTS call), tts_chunk_to_client (first synthesized audio to the first audio sent; not for held speculative replies).",
+                                      1, l_step, b_host, sizeof b_host / sizeof b_host[0]);
+    if (f_host == NULL) return -1;
+    {
+        static const char *const steps[] = {"stt_final_to_llm", "llm_sentence_to_tts", "tts_chunk_to_client"};
+        for (int i = 0; i < 3; i++) {
+            const char *v[] = {steps[i]};
+            if ((s_host[i] = metrics_series_get(f_host, v)) == NULL) return -1;
+        }
+    }
     s_sessions = metrics_series_get(f_sessions, NULL);
     s_active = metrics_series_get(f_active, NULL);
     s_duration = metrics_series_get(f_duration, NULL);
@@ -93,6 +119,13 @@ int session_metrics_init(metrics_registry *reg, const settings *s)
 }
 
 void sess_count_interruption(void) { metrics_counter_inc(s_interruptions); }
+
+void sess_count_speculative(int used) { metrics_counter_inc(used ? s_spec_used : s_spec_discarded); }
+
+void sess_observe_host(int step, uint64_t ns)
+{
+    if (step >= 0 && step < 3) metrics_histogram_observe(s_host[step], (double)ns / 1e9);
+}
 
 void sess_count_tokens(const char *model, int input, int output)
 {
@@ -373,6 +406,8 @@ session *session_new(app *a, const transport_ops *tp, void *conn, int beta, cons
         s->t_start_unix_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
     }
     proto_session_defaults(&s->cfg, s->d);
+    s->cfg.turn.semantic = a->s.turn_semantic;
+    s->cfg.turn.eagerness = a->s.turn_eagerness;
     free(s->cfg.id);
     s->cfg.id = strdup(s->id);
     s->cfg.instructions = settings_live_instructions();
@@ -756,6 +791,9 @@ static void message_task(session *s, void *arg)
                    err.param[0] ? err.param : NULL, err.event_id[0] ? err.event_id : NULL);
         goto out;
     }
+    /* A speculative reply answers the conversation as it was: any client
+     * event but audio may change that, and must find no reply in progress. */
+    if (ev.type != PC_AUDIO_APPEND && respond_held(s)) respond_discard(s);
     switch (ev.type) {
     case PC_SESSION_UPDATE: on_session_update(s, &ev); break;
     case PC_AUDIO_APPEND:

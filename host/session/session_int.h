@@ -95,11 +95,21 @@ void conv_keep_words(item *it, int keep);
  * audio ended wait for their final transcript, possibly while the next one
  * is already being spoken. */
 typedef struct turn {
-    stage_call *stt;
+    stage_call *stt;        /* the stream hearing the turn (NULL: its final is in) */
     char item_id[40];
     char *partial;          /* transcript sent as deltas so far */
     char *prev;             /* the previous partial hypothesis */
     int finishing;          /* finish() sent, final not yet in */
+    /* Preemptive finals ([turn] speculative): at a pause of min_silence the
+     * stream is finished early so that its final transcript (and a reply
+     * made from it) is ready when the turn ends. Speech after the pause is
+     * heard by a new stream; the turn's transcript joins the finals. */
+    int early;              /* stt was finished at a pause of the open turn */
+    uint64_t early_pos;     /* input position where it was */
+    stage_call *stt_prev;   /* a stream finished early whose final is not in yet */
+    char *heard;            /* finals of the streams finished so far, joined */
+    char *held_final;       /* stt's final, waiting for stt_prev's */
+    char model[64];         /* the provider that gave the last final */
     struct turn *next;
 } turn;
 
@@ -121,6 +131,7 @@ typedef struct input_state {
     turn *open;             /* the turn receiving audio, or NULL */
     turn *turns;            /* every turn not yet transcribed (incl. open) */
     uint64_t t_speech_end_ns; /* end of the last user turn (latency metric) */
+    uint64_t t_final_ns;    /* while a turn's transcript is being answered */
     /* semantic_vad: silence came after an unfinished sentence; the turn is
      * kept open until hold_until (STT-rate position) or hold_deadline_ns
      * (wall clock, for a client that stopped sending audio) */
@@ -171,6 +182,16 @@ typedef struct response {
     int has_usage;
     int prompt_words;      /* the prompt's words, for usage when the provider reports none */
     char llm_model[64];    /* the LLM instance that answered */
+    /* A speculative reply (input.c, [turn] speculative): made from the
+     * transcript of a turn not yet confirmed; it sends nothing (no events,
+     * no audio) until respond_release, and respond_discard drops it without
+     * a trace. Its item stays outside the conversation while held. */
+    int held;
+    char *held_text;       /* the user transcript it answers */
+    char llm_first_model[64], tts_model[64]; /* for the recording, on release */
+    int was_held;          /* released speculation: its waits are not the host's */
+    uint64_t t_first_sentence_ns, t_first_chunk_ns; /* voxray_host_latency_seconds */
+    int host_tts_seen, host_audio_seen;
     int pending_fail;      /* a TTS call could not start: fail once safe */
     int llm_committed;     /* LLM output reached the client (stage_commit) */
     /* A provider failed after output reached the client: no more is made,
@@ -254,6 +275,11 @@ void sess_error(session *s, const char *type, const char *code, const char *mess
 void sess_schedule_tick(session *s, uint32_t ms); /* run sess_tick after ms */
 uint64_t sess_now_ns(void);
 void sess_count_interruption(void);
+/* voxray_speculative_turns_total{outcome="used|discarded"} */
+void sess_count_speculative(int used);
+/* voxray_host_latency_seconds{step}: what the host adds between stages */
+enum { HOST_STT_TO_LLM, HOST_SENTENCE_TO_TTS, HOST_AUDIO_TO_CLIENT };
+void sess_observe_host(int step, uint64_t ns);
 /* voxray_llm_tokens_total{model, provider, type} */
 void sess_count_tokens(const char *model, int input, int output);
 void sess_observe_turn_latency(session *s, uint64_t ns);
@@ -288,5 +314,18 @@ void respond_cancel(session *s, const char *reason);
 /* Paced audio release; returns ms until the next tick is needed (0: none). */
 uint32_t respond_tick(session *s);
 void respond_free(response *r);
+/* Start a held speculative reply to the conversation plus a user message
+ * `text` (not yet in the conversation). 0, or -1 when this session's
+ * settings do not allow one (tools, text-only, no TTS) or on failure:
+ * nothing is sent either way. */
+int respond_speculate(session *s, const char *text);
+/* 1 when a held reply exists. */
+int respond_held(const session *s);
+/* The turn is confirmed with transcript `text` (its user item is in the
+ * conversation): a held reply to that same text is released and 1 is
+ * returned; another held reply is discarded and 0 returned. */
+int respond_release(session *s, const char *text);
+/* Drop a held reply without a trace (counted as discarded). */
+void respond_discard(session *s);
 
 #endif

@@ -3,7 +3,7 @@
 noinst_PROGRAMS += tests/bench/bench_metrics
 tests_bench_bench_metrics_SOURCES = tests/bench/bench_metrics.c tests/bench/par.h
 tests_bench_bench_metrics_LDADD = metrics/libvxmetrics.a $(PTHREAD_LIBS)
-EXTRA_DIST += tests/bench/latency.sh tests/bench/load.sh tests/bench/slowloris.sh \
+EXTRA_DIST += tests/bench/latency.sh tests/bench/turns.mjs tests/bench/load.sh tests/bench/slowloris.sh \
 	tests/bench/abuse.sh tests/bench/abuse.mjs
 EXTRA_DIST += tests/bench/soak.sh tests/bench/idle.sh tests/bench/idle.mjs tests/bench/lib.sh \
 	tests/bench/capacity.sh tests/bench/threads.sh tests/bench/webrtc.sh

@@ -11,6 +11,7 @@ VX_NODE_TESTS = \
 	tests/node/recording.test.mjs \
 	tests/node/response_options.test.mjs \
 	tests/node/semantic_vad.test.mjs \
+	tests/node/speculative.test.mjs \
 	tests/node/tools.test.mjs \
 	tests/node/clients.test.mjs \
 	tests/node/auth.test.mjs \

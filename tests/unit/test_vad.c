@@ -257,6 +257,37 @@ static void pause_shorter_than_silence_duration_keeps_one_turn(void **state)
     free(s.x);
 }
 
+/* The pause so far inside speech, frame by frame: what a speculative turn
+ * waits for (min_silence) before the VAD's own silence_duration. */
+static void silence_ms_counts_the_pause_inside_speech(void **state)
+{
+    sig s = sig_new(MS(2500));
+    rec r;
+    vad *v = vad_new(RATE, NULL);
+    int16_t *p;
+    (void)state;
+
+    assert_non_null(v);
+    memset(&r, 0, sizeof r);
+    add_tone(&s, MS(500), MS(1000), -20.0);
+    add_tone(&s, MS(1300), MS(1600), -20.0); /* 300 ms pause */
+    p = sig_pcm(&s);
+    assert_int_equal(vad_silence_ms(v), 0);
+    feed_whole(v, p, MS(990), &r);
+    assert_true(vad_in_speech(v));
+    assert_int_equal(vad_silence_ms(v), 0);
+    feed_whole(v, p + MS(990), MS(1200) - MS(990), &r); /* 200 ms into the pause */
+    assert_int_equal(vad_silence_ms(v), 200);
+    feed_whole(v, p + MS(1200), MS(1310) - MS(1200), &r); /* the tone is back */
+    assert_int_equal(vad_silence_ms(v), 0);
+    feed_whole(v, p + MS(1310), MS(2500) - MS(1310), &r); /* the turn ended */
+    assert_false(vad_in_speech(v));
+    assert_int_equal(vad_silence_ms(v), 0);
+    vad_free(v);
+    free(p);
+    free(s.x);
+}
+
 static void pause_of_silence_duration_ends_the_turn(void **state)
 {
     sig s = sig_new(MS(3000));
@@ -562,6 +593,7 @@ int main(void)
         cmocka_unit_test(click_shorter_than_min_speech_is_ignored),
         cmocka_unit_test(burst_of_exactly_min_speech_starts_speech),
         cmocka_unit_test(pause_shorter_than_silence_duration_keeps_one_turn),
+        cmocka_unit_test(silence_ms_counts_the_pause_inside_speech),
         cmocka_unit_test(pause_of_silence_duration_ends_the_turn),
         cmocka_unit_test(steady_noise_below_onset_is_not_speech_but_a_tone_over_it_is),
         cmocka_unit_test(steady_noise_above_onset_from_the_start_is_background),
