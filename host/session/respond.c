@@ -867,7 +867,7 @@ int respond_held(const session *s) { return s->resp != NULL && s->resp->held; }
 int respond_speculate(session *s, const char *text)
 {
     if (s->resp || s->resp_waiting) return -1;
-    if (!(s->cfg.modalities & PROTO_MOD_AUDIO) || stage_providers(STAGE_TTS) == 0) return -1;
+    if (!(s->cfg.modalities & PROTO_MOD_AUDIO) || stage_ctx_providers(s->sx, STAGE_TTS) == 0) return -1;
     if (s->cfg.tools_json && strcmp(s->cfg.tools_json, "[]") != 0) return -1;
     const char *instr = s->cfg.instructions;
     char *mjson = conv_messages_json(&s->conv, instr);
