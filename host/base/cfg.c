@@ -490,7 +490,9 @@ int cfg_parse_double(const char *s, double *out)
     return 0;
 }
 
-int cfg_parse_duration_ms(const char *s, long long *out)
+/* A duration: a decimal number of milliseconds, or with a unit ms, s, m or
+ * h; per_ms is the result's units in a millisecond, max the largest result. */
+static int parse_duration(const char *s, double per_ms, double max, long long *out)
 {
     char *end;
     errno = 0;
@@ -505,32 +507,15 @@ int cfg_parse_duration_ms(const char *s, long long *out)
     else if (strcmp(end, "m") == 0) mul = 60000;
     else if (strcmp(end, "h") == 0) mul = 3600000;
     else return -1;
-    v *= mul;
-    if (v > 9e15) return -1;
+    v *= mul * per_ms;
+    if (v > max) return -1;
     *out = (long long)llround(v);
     return 0;
 }
 
-int cfg_parse_duration_ns(const char *s, long long *out)
-{
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s)) return -1;
-    size_t digits = strspn(s, "0123456789.");
-    double v = strtod(s, &end);
-    if ((size_t)(end - s) != digits) return -1; /* no hex, exponents, inf */
-    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
-    double mul;
-    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1e6;
-    else if (strcmp(end, "s") == 0) mul = 1e9;
-    else if (strcmp(end, "m") == 0) mul = 60e9;
-    else if (strcmp(end, "h") == 0) mul = 3600e9;
-    else return -1;
-    v *= mul;
-    if (v > 9e18) return -1;
-    *out = (long long)llround(v);
-    return 0;
-}
+int cfg_parse_duration_ms(const char *s, long long *out) { return parse_duration(s, 1, 9e15, out); }
+
+int cfg_parse_duration_ns(const char *s, long long *out) { return parse_duration(s, 1e6, 9e18, out); }
 
 int cfg_parse_size(const char *s, unsigned long long *out)
 {
