@@ -15,8 +15,12 @@ const SIM = { plugin: 'sim', ms_per_char: 10 };
 
 // A config: `inst` maps instance names to their sim keys; `chains` gives
 // the provider list of each stage (default: the plain `sim` instance).
+// These tests count provider calls per turn exactly. A speculative reply
+// started at a pause makes calls of its own, and when it fails it is dropped
+// and the confirmed turn calls again; whether one starts depends on how the
+// audio, sent here in one burst, is cut into reads. So they turn it off.
 function config(inst, chains = {}, more = {}) {
-    const out = { 'plugin.sim': SIM };
+    const out = { 'plugin.sim': SIM, turn: { speculative: 'false' } };
     for (const [name, keys] of Object.entries(inst)) out[`plugin.${name}`] = { plugin: 'sim', ms_per_char: 10, ...keys };
     for (const st of ['stt', 'llm', 'tts']) {
         const c = chains[st] ?? 'sim';
