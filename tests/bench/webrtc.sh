@@ -58,6 +58,20 @@ for i in $(seq 1 "$turns"); do files+=("$work/said.wav"); done
 "$top_builddir/tools/voxray-client" -u "ws://127.0.0.1:$port/v1/realtime" --json "${files[@]}" >"$work/ws.jsonl" 2>"$work/ws.err"
 printf 'end of speech -> first audio delta:            '; jq -r '.stop_to_audio_ms // empty' "$work/ws.jsonl" | stats
 
+# The recognizer's decoders adapt their cepstral mean to the voice over the
+# first turns they hear (pocketsphinx decodes an utterance again when the
+# mean moves); warm CALLS decoders on the same WAV first, so that neither
+# transport's window pays for it.
+echo "-- warming $calls speech decoders ($calls concurrent WebSocket sessions, long.wav)"
+cpids=
+for i in $(seq 1 "$calls"); do
+    "$top_builddir/tools/voxray-client" -u "ws://127.0.0.1:$port/v1/realtime" --json "$work/long.wav" \
+        >/dev/null 2>"$work/warm$i.err" &
+    cpids="$cpids $!"
+done
+wait $cpids
+cpids=
+
 # CPU: the voxray process's utime + stime (clock ticks) over a window.
 ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
