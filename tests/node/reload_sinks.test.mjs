@@ -122,11 +122,7 @@ vtest('rotated S3 endpoint, bucket and credentials: later recordings go to the n
     const d = await Daemon.start(simConfig({ ms_per_char: 5 }, {
         recording: {
             enabled: 'true', sink: 's3', spool_dir: path.join(work, 'spool'), dead_letter_dir: path.join(work, 'dead'),
-            // The stopped server holds a worker for as long as it is
-            // stopped. With the default 2 workers the recording made after
-            // the reload sometimes waited more than 15 s (cause not found);
-            // with 4 it did not.
-            retry_backoff: '100ms', workers: '4',
+            retry_backoff: '100ms',
         },
         'plugin.s3': s3(A, 'recordings', 'OLDKEY', 'old-secret-0000'),
     }));
@@ -134,6 +130,11 @@ vtest('rotated S3 endpoint, bucket and credentials: later recordings go to the n
     // Before the reload: into the old bucket.
     const id0 = await recordedCall(d);
     await waitFor(() => filesOf(A.dir, id0).length === 2, 'the first recording in the old bucket');
+    // The server stores an object before it answers: wait for the answer,
+    // or a SIGSTOP in between holds this job's worker too, and with both
+    // of the default 2 workers held the next recording waits for the
+    // stall timeout.
+    await d.waitMetrics((m) => m.get('recording_jobs_success_total') === 1, { what: 'the first job done' });
 
     // The old server stops answering: the next upload hangs in the old sink.
     process.kill(A.p.pid, 'SIGSTOP');
