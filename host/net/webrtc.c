@@ -489,11 +489,11 @@ out:
     pthread_mutex_unlock(&c->lock);
 }
 
-static void tp_clear_audio(void *conn)
+static void tp_clear_audio(void *conn, int report)
 {
     rtc_call *c = conn;
     pthread_mutex_lock(&c->lock);
-    if (c->q_len || c->playing) c->cleared = 1;
+    if (report || c->q_len || c->playing) c->cleared = 1;
     c->q_len = 0;
     pthread_mutex_unlock(&c->lock);
 }

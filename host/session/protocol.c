@@ -1044,6 +1044,7 @@ static const struct {
     {"input_audio_buffer.append", PC_AUDIO_APPEND},
     {"input_audio_buffer.commit", PC_AUDIO_COMMIT},
     {"input_audio_buffer.clear", PC_AUDIO_CLEAR},
+    {"output_audio_buffer.clear", PC_OUTPUT_AUDIO_CLEAR},
     {"conversation.item.create", PC_ITEM_CREATE},
     {"response.create", PC_RESPONSE_CREATE},
     {"response.cancel", PC_RESPONSE_CANCEL},
@@ -1252,7 +1253,8 @@ int proto_parse_full(const char *json, size_t len, proto_dialect d, size_t max_a
     case PC_SESSION_UPDATE: rc = parse_session_update(root, d, ev, err); break;
     case PC_AUDIO_APPEND: rc = parse_append(root, max_audio_samples, ev, err); break;
     case PC_AUDIO_COMMIT:
-    case PC_AUDIO_CLEAR: rc = 0; break;
+    case PC_AUDIO_CLEAR:
+    case PC_OUTPUT_AUDIO_CLEAR: rc = 0; break;
     case PC_ITEM_CREATE: rc = parse_item_create(root, ev, err); break;
     case PC_RESPONSE_CREATE: rc = parse_response_create(root, d, ev, err); break;
     case PC_RESPONSE_CANCEL: rc = parse_response_cancel(root, ev, err); break;

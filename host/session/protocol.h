@@ -136,6 +136,7 @@ typedef enum proto_client_type {
     PC_AUDIO_APPEND,
     PC_AUDIO_COMMIT,
     PC_AUDIO_CLEAR,
+    PC_OUTPUT_AUDIO_CLEAR, /* output_audio_buffer.clear (WebRTC) */
     PC_ITEM_CREATE,
     PC_RESPONSE_CREATE,
     PC_RESPONSE_CANCEL,

@@ -856,7 +856,7 @@ void respond_cancel(session *s, const char *reason)
     if (strcmp(reason, "turn_detected") == 0) sess_count_interruption();
     /* The client stops playing now: what was sent ahead was never heard. */
     recorder_bot_stop(s->rec);
-    if (s->tp->clear_audio && s->conn) s->tp->clear_audio(s->conn);
+    if (s->tp->clear_audio && s->conn) s->tp->clear_audio(s->conn, 0);
     finish(s, "cancelled", reason, NULL);
 }
 

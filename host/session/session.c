@@ -630,6 +630,26 @@ static void on_response_cancel(session *s, proto_client_event *ev)
     respond_cancel(s, "client_cancelled");
 }
 
+/* output_audio_buffer.clear: on a transport that plays the reply audio
+ * itself (WebRTC), cut it off. A reply still being made is cancelled as
+ * response.cancel would (the API asks clients to send that first; one that
+ * did not still gets silence); the transport answers with
+ * output_audio_buffer.cleared. Over a WebSocket the client holds the
+ * audio it was sent, so there is nothing here to clear: an error, as the
+ * API gives. */
+static void on_output_audio_clear(session *s, proto_client_event *ev)
+{
+    if (s->tp->clear_audio == NULL) {
+        sess_error(s, "invalid_request_error", "unsupported_for_transport",
+                   "output_audio_buffer.clear is for WebRTC calls only: over a WebSocket the client stops "
+                   "its own playback (and sends conversation.item.truncate)",
+                   "type", ev->event_id);
+        return;
+    }
+    if (s->resp && !respond_held(s)) respond_cancel(s, "client_cancelled");
+    if (s->conn) s->tp->clear_audio(s->conn, 1);
+}
+
 /* The client played only audio_end_ms of an assistant item: the
  * conversation keeps the share of its words that was heard. */
 static void on_item_truncate(session *s, proto_client_event *ev)
@@ -808,6 +828,7 @@ static void message_task(session *s, void *arg)
     case PC_ITEM_CREATE: on_item_create(s, &ev); break;
     case PC_RESPONSE_CREATE: on_response_create(s, &ev); break;
     case PC_RESPONSE_CANCEL: on_response_cancel(s, &ev); break;
+    case PC_OUTPUT_AUDIO_CLEAR: on_output_audio_clear(s, &ev); break;
     case PC_ITEM_TRUNCATE: on_item_truncate(s, &ev); break;
     case PC_ITEM_RETRIEVE: on_item_retrieve(s, &ev); break;
     case PC_ITEM_DELETE: on_item_delete(s, &ev); break;

@@ -45,8 +45,10 @@ typedef struct transport_ops {
      * of its media clock. response_id names the response they belong to. */
     void (*send_audio)(void *conn, const int16_t *pcm, size_t n, int rate, const char *response_id);
     /* Optional: drop the reply audio queued and not yet played (a barge-in,
-     * a cancelled response). */
-    void (*clear_audio)(void *conn);
+     * a cancelled response, the client's output_audio_buffer.clear). The
+     * transport reports it with output_audio_buffer.cleared when audio was
+     * queued or playing, and always when report is set (the client asked). */
+    void (*clear_audio)(void *conn, int report);
 } transport_ops;
 
 #endif

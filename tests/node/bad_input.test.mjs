@@ -69,6 +69,15 @@ vtest('an unknown event type is an unknown_event error and the session goes on',
     await c.close();
 });
 
+vtest('output_audio_buffer.clear over a WebSocket is an error naming the transport (it is for WebRTC calls)', async () => {
+    const c = await d.connect();
+    const ev = await expectError(c, JSON.stringify({ event_id: 'oab_1', type: 'output_audio_buffer.clear' }),
+        'unsupported_for_transport', { param: 'type', eventId: 'oab_1' });
+    assert.match(ev.error.message, /WebRTC/);
+    await stillAlive(c);
+    await c.close();
+});
+
 vtest('a field of the wrong type is an invalid_type error with its param', async () => {
     const c = await d.connect();
     await expectError(c, JSON.stringify({ event_id: 'wt_1', type: 'session.update', session: { instructions: 5 } }),

@@ -18,6 +18,7 @@ VX_NODE_TESTS = \
 	tests/node/threads.test.mjs \
 	tests/node/memory.test.mjs \
 	tests/node/webrtc.test.mjs \
+	tests/node/agents_webrtc.test.mjs \
 	tests/node/reload.test.mjs \
 	tests/node/reload_sinks.test.mjs \
 	tests/node/fleet.test.mjs

@@ -258,6 +258,37 @@ vtest('barge-in over WebRTC: speech during the reply cancels it and clears the q
     await closeBrowser(ctx);
 });
 
+vtest('output_audio_buffer.clear on oai-events cuts the reply off mid-sentence, and is answered even when nothing plays', async () => {
+    await fresh();
+    const ctx = await launch(synth('clear', ['i want to talk about my mother and my father']));
+    const page = await newPage(ctx, d);
+    const res = await page.evaluate(pageCall(), { audio: true });
+    assert.equal(res.status, 201);
+    const send = (ev) => page.evaluate((e) => window.rtc.dc.send(JSON.stringify(e)), ev);
+    const energyGrows = async () => {
+        const e1 = (await state(page)).energy;
+        await sleep(1500);
+        return (await state(page)).energy - e1;
+    };
+    await waitFor(page, (x) => types(x).includes('output_audio_buffer.started'), 40000);
+    assert.ok(await energyGrows() > 1e-3, 'the reply is audible before the clear');
+    // No response.cancel first: the clear alone stops the reply.
+    await send({ type: 'output_audio_buffer.clear', event_id: 'clr_1' });
+    let s = await waitFor(page, (x) => types(x).includes('output_audio_buffer.cleared'));
+    const done = s.events.find((e) => e.type === 'response.done');
+    assert.equal(done?.response.status, 'cancelled', types(s).join(','));
+    assert.equal(done.response.status_details?.reason, 'client_cancelled');
+    assert.equal(s.events.find((e) => e.type === 'output_audio_buffer.cleared').response_id, done.response.id);
+    await sleep(300);
+    assert.ok(await energyGrows() < 1e-3, 'silence after the clear');
+    // Nothing plays now: the clear is still acknowledged, with no error.
+    await send({ type: 'output_audio_buffer.clear', event_id: 'clr_2' });
+    s = await waitFor(page, (x) => types(x).filter((t) => t === 'output_audio_buffer.cleared').length === 2);
+    assert.ok(!types(s).includes('error'), types(s).join(','));
+    assert.ok(!types(s).includes('output_audio_buffer.stopped'), types(s).join(','));
+    await closeBrowser(ctx);
+});
+
 vtest('the peer closing its RTCPeerConnection hangs up at once: counted closed, not as a failure', async () => {
     await fresh();
     // rtp_timeout is long here: only the peer's close can end the call.

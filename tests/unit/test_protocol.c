@@ -938,6 +938,10 @@ static void commit_and_clear_parse_in_both_dialects(void **state)
         assert_int_equal(ev.type, PC_AUDIO_CLEAR);
         assert_string_equal(ev.event_id, "");
         proto_client_event_free(&ev);
+        parse_ok(ds[i], q("{'type':'output_audio_buffer.clear','event_id':'o'}"), &ev);
+        assert_int_equal(ev.type, PC_OUTPUT_AUDIO_CLEAR);
+        assert_string_equal(ev.event_id, "o");
+        proto_client_event_free(&ev);
     }
 }
 

@@ -1,0 +1,188 @@
+// The OpenAI Agents SDK's own WebRTC transport (@openai/agents-realtime's
+// OpenAIRealtimeWebRTC, its browser bundle) in headless Chromium, pointed
+// at voxray instead of api.openai.com: the flow its documentation gives a
+// web app. A server mints an ephemeral key (POST
+// /v1/realtime/client_secrets with the API key); the page hands it to
+// RealtimeSession.connect(), which posts its SDP offer to
+// /v1/realtime/calls without waiting for ICE gathering, waits for
+// session.updated on oai-events, takes the microphone (a fake one playing
+// a flite WAV) and plays the reply from the remote track.
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { Daemon, vtest, stopAll, tempDir, sumMetric, sleep } from './lib.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const BUNDLE = fileURLToPath(new URL('bundle/openai-realtime-agents.umd.js',
+    import.meta.resolve('@openai/agents-realtime')));
+const KEY = 'sk-voxray-test-agents-webrtc-7c1e';
+const SAID = 'hello how are you';
+
+let d;
+let dir;
+const browsers = new Set();
+
+before(async () => {
+    dir = tempDir('voxray-agents-rtc-');
+    d = await Daemon.start({
+        'plugin.pocketsphinx': { plugin: 'stt_pocketsphinx', pool_size: 1 },
+        'plugin.eliza': { plugin: 'llm_eliza' },
+        'plugin.flite': { plugin: 'tts_flite' },
+        stt: { providers: 'pocketsphinx' },
+        llm: { providers: 'eliza' },
+        tts: { providers: 'flite' },
+        webrtc: { port_min: 43000, port_max: 43999 },
+        auth: { api_keys: KEY },
+    });
+});
+
+after(async () => {
+    await Promise.all([...browsers].map((b) => b.close()));
+    await stopAll();
+});
+
+// A browser whose microphone plays `text` once, after `lead` s of silence.
+async function launch(name, text, lead = 2.5) {
+    const raw = path.join(dir, `${name}.raw.wav`);
+    const wav = path.join(dir, `${name}.wav`);
+    execFileSync('flite', ['-voice', 'slt', '-t', text, '-o', raw]);
+    execFileSync('sox', [raw, wav, 'pad', String(lead), '8']);
+    const ctx = await chromium.launchPersistentContext(tempDir('voxray-chromium-'), {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync',
+            '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+            '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required',
+            `--use-file-for-fake-audio-capture=${wav}%noloop`],
+    });
+    browsers.add(ctx);
+    const page = await ctx.newPage();
+    await page.goto(d.url('/health'));
+    await page.addScriptTag({ path: BUNDLE });
+    return { ctx, page };
+}
+
+// What a web app's server does: mint a client secret with the API key.
+async function mint() {
+    const r = await fetch(d.url('/v1/realtime/client_secrets'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ session: { type: 'realtime', instructions: 'You are a patient listener.' } }),
+        signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(r.status, 200);
+    return (await r.json()).value;
+}
+
+// In the page: RealtimeSession over OpenAIRealtimeWebRTC, as the SDK's
+// quick start has it; `interruptOnAudio` calls session.interrupt() when
+// the reply audio starts playing. Resolves when connect() did.
+function connect(page, ek, { interruptOnAudio = false } = {}) {
+    return page.evaluate(async ({ base, ek, interruptOnAudio }) => {
+        const { RealtimeAgent, RealtimeSession, OpenAIRealtimeWebRTC } = window.OpenAIAgentsRealtime;
+        const r = window.ag = { events: [], history: [], errors: [], done: [] };
+        const audioElement = document.createElement('audio');
+        document.body.appendChild(audioElement);
+        const transport = new OpenAIRealtimeWebRTC({ baseUrl: `${base}/v1/realtime/calls`, audioElement });
+        const agent = new RealtimeAgent({ name: 'Listener', instructions: 'You are a patient listener.' });
+        const session = new RealtimeSession(agent, { transport, model: 'gpt-realtime' });
+        r.session = session;
+        r.transport = transport;
+        transport.on('*', (ev) => {
+            r.events.push(ev.type);
+            if (ev.type === 'response.done') r.done.push(ev.response.status);
+            if (interruptOnAudio && ev.type === 'output_audio_buffer.started') session.interrupt();
+        });
+        session.on('history_updated', (h) => { r.history = JSON.parse(JSON.stringify(h)); });
+        session.on('error', (e) => r.errors.push(JSON.stringify(e?.error ?? String(e))));
+        const t0 = performance.now();
+        await session.connect({ apiKey: ek });
+        return { callId: transport.callId, status: transport.status, ms: performance.now() - t0 };
+    }, { base: d.base, ek, interruptOnAudio });
+}
+
+// In the page: the SDK's view so far, and the decoded reply audio's energy.
+function state(page) {
+    return page.evaluate(async () => {
+        const r = window.ag;
+        let energy = 0;
+        const pc = r.transport.connectionState.peerConnection;
+        if (pc && pc.connectionState !== 'closed') {
+            (await pc.getStats()).forEach((s) => {
+                if (s.type === 'inbound-rtp' && s.kind === 'audio') energy = s.totalAudioEnergy || 0;
+            });
+        }
+        return { events: r.events, history: r.history, errors: r.errors, done: r.done, energy,
+            status: r.transport.status };
+    });
+}
+
+async function until(page, pred, what, timeout = 30000) {
+    const end = Date.now() + timeout;
+    for (;;) {
+        const s = await state(page);
+        if (pred(s)) return s;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}; events: ${s.events.join(',')}; errors: ${s.errors}`);
+        await sleep(100);
+    }
+}
+
+const said = (s, role) => s.history.filter((i) => i.type === 'message' && i.role === role && i.status === 'completed')
+    .map((i) => (i.content || []).map((c) => c.transcript ?? c.text ?? '').join(''));
+
+vtest('the Agents SDK WebRTC transport with an ephemeral key: a spoken turn, reply audio on the track, close() hangs up', { timeout: 90000 }, async () => {
+    const { page } = await launch('hello', SAID);
+    const ek = await mint();
+    const c = await connect(page, ek);
+    assert.equal(c.status, 'connected');
+    assert.match(c.callId, /^rtc_\w+$/);
+
+    const s = await until(page, (x) => said(x, 'assistant').some((t) => t.length > 0) && x.energy > 0 &&
+        x.events.includes('output_audio_buffer.stopped'), 'the reply');
+    assert.deepEqual(said(s, 'user'), [SAID]);
+    assert.deepEqual(s.errors, []);
+    // connect() waited for the acknowledgement of the SDK's session.update.
+    assert.ok(s.events.indexOf('session.updated') > s.events.indexOf('session.created'), s.events.join(','));
+    for (const t of ['input_audio_buffer.speech_started', 'input_audio_buffer.speech_stopped',
+        'conversation.item.input_audio_transcription.completed', 'response.created', 'output_audio_buffer.started',
+        'response.output_audio_transcript.done', 'response.done']) {
+        assert.ok(s.events.includes(t), `${t} in ${s.events.join(',')}`);
+    }
+    assert.equal(await d.sumMetric('webrtc_peer_connections_active'), 1);
+    assert.equal(await d.sumMetric('voxray_client_secrets_created_total'), 1);
+
+    // session.close() closes the peer connection without a DELETE.
+    await page.evaluate(() => window.ag.session.close());
+    const end = Date.now() + 15000;
+    while (await d.sumMetric('webrtc_peer_connections_active') !== 0) {
+        if (Date.now() > end) throw new Error('the call is still up after close()');
+        await sleep(100);
+    }
+    assert.equal(sumMetric(await d.metrics(), 'webrtc_connection_failures_total'), 0);
+});
+
+vtest('the Agents SDK WebRTC transport: session.interrupt() while the reply plays clears the output buffer', { timeout: 90000 }, async () => {
+    const { page } = await launch('interrupt', 'i want to talk about my mother and my father');
+    const c = await connect(page, await mint(), { interruptOnAudio: true });
+    assert.equal(c.status, 'connected');
+    const s = await until(page, (x) => x.events.includes('output_audio_buffer.cleared') && x.done.length > 0,
+        'output_audio_buffer.cleared');
+    const i = s.events.indexOf('output_audio_buffer.started');
+    assert.ok(i >= 0 && s.events.indexOf('output_audio_buffer.cleared') > i, s.events.join(','));
+    assert.ok(!s.events.slice(i).includes('output_audio_buffer.stopped'), `stopped after a clear: ${s.events.join(',')}`);
+    // The SDK sent response.cancel before the clear: the reply was cut short.
+    assert.deepEqual(s.done, ['cancelled']);
+    assert.deepEqual(s.errors, []);
+    // What the browser hears afterwards is silence.
+    await sleep(500);
+    const e1 = (await state(page)).energy;
+    await sleep(1500);
+    const e2 = (await state(page)).energy;
+    console.log(`reply audio energy at the clear ${s.energy}, 0.5 s later ${e1}, 2 s later ${e2}`);
+    assert.ok(e2 - e1 < 1e-3, `audio went on after the clear: energy ${e1} -> ${e2}`);
+    await page.evaluate(() => window.ag.session.close());
+});
