@@ -38,11 +38,11 @@
 
 /* ------------------------------------------------------------ labels */
 
-enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_CLIENT_SECRETS, R_CALLS, R_ROOT, R_STATIC, R_CALL,
-       R_UNMATCHED, R_COUNT };
+enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_CLIENT_SECRETS, R_CALLS, R_SESSIONS, R_ROOT,
+       R_STATIC, R_CALL, R_UNMATCHED, R_COUNT };
 static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics", "/v1/health",
                                                  "/v1/realtime", "/v1/realtime/client_secrets",
-                                                 "/v1/realtime/calls", "/", "/{file}",
+                                                 "/v1/realtime/calls", "/v1/realtime/sessions", "/", "/{file}",
                                                  "/v1/realtime/calls/{call_id}", "unmatched"};
 #define CALLS_PREFIX "/v1/realtime/calls/"
 
@@ -264,8 +264,10 @@ static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, "Allow", rq->route == R_CLIENT_SECRETS || rq->route == R_CALLS ? "POST"
-                                               : rq->route == R_CALL ? "DELETE" : "GET, HEAD");
+        MHD_add_response_header(resp, "Allow", rq->route == R_CLIENT_SECRETS || rq->route == R_CALLS ||
+                                                       rq->route == R_SESSIONS ? "POST"
+                                               : rq->route == R_CALL ? "DELETE"
+                                               : rq->route == R_REALTIME ? "GET, POST" : "GET, HEAD");
     if (rq->location) MHD_add_response_header(resp, "Location", rq->location);
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"voxray\"");
     if (status == 429) MHD_add_response_header(resp, "Retry-After", "1");
@@ -319,7 +321,7 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, req *rq, int stat
  * it: the server's defaults with the requested configuration merged in.
  * requested may be NULL. Returns a new reference, or NULL with the reason
  * in e (an invalid configuration) or e->code "" (out of memory). */
-static json_t *effective_session(const char *requested, proto_error *e)
+static json_t *effective_session(const char *requested, proto_dialect d, proto_error *e)
 {
     proto_session cfg;
     proto_client_event ev;
@@ -328,14 +330,14 @@ static json_t *effective_session(const char *requested, proto_error *e)
 
     memset(e, 0, sizeof *e);
     memset(&ev, 0, sizeof ev);
-    proto_session_defaults(&cfg, PROTO_GA);
+    proto_session_defaults(&cfg, d);
     cfg.instructions = settings_live_instructions();
     cfg.voice = settings_live_voice();
     if (requested) {
         char *upd = NULL;
         int rc = asprintf(&upd, "{\"type\":\"session.update\",\"session\":%s}", requested);
         if (rc < 0) goto out;
-        rc = proto_parse(upd, strlen(upd), PROTO_GA, 0, &ev, e);
+        rc = proto_parse(upd, strlen(upd), d, 0, &ev, e);
         free(upd);
         if (rc != 0) goto out;
         /* A live session.update applies its valid members; a secret's
@@ -346,7 +348,7 @@ static json_t *effective_session(const char *requested, proto_error *e)
         }
         if (proto_session_merge(&cfg, &ev.session) != 0) goto out;
     }
-    if ((text = proto_ev_session(PROTO_GA, 0, &cfg)) == NULL) goto out;
+    if ((text = proto_ev_session(d, 0, &cfg)) == NULL) goto out;
     if ((ev_json = json_loads(text, 0, NULL)) != NULL) {
         out = json_incref(json_object_get(ev_json, "session"));
         json_decref(ev_json);
@@ -369,8 +371,15 @@ static void client_of(struct MHD_Connection *c, limits_client *cl)
 
 /* POST /v1/realtime/client_secrets: mint an ephemeral key (auth.h) that
  * opens one session, with the session configuration of the request. The
- * body and the answer have the shapes of the OpenAI API. */
-static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq)
+ * body and the answer have the shapes of the OpenAI API.
+ *
+ * POST /v1/realtime/sessions (beta): the same, in the beta API's shapes:
+ * the body is the session configuration itself (with an optional
+ * client_secret.expires_after), the answer the session object with
+ * client_secret {value, expires_at}. Either way the secret keeps its
+ * configuration in the GA dialect; a session speaking beta gets it
+ * restated (bound_update). */
+static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq, int beta)
 {
     char cred[600], value[AUTH_SECRET_LEN + 1];
     json_t *body = NULL, *v, *session = NULL, *out;
@@ -404,6 +413,18 @@ static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq)
             json_decref(body);
             return respond_error(c, rq, 400, "invalid_request_error", "invalid_json", NULL, m);
         }
+    }
+    if (beta && body) {
+        /* The beta body is the session; its client_secret member holds
+         * expires_after. */
+        json_t *cs = json_incref(json_object_get(body, "client_secret"));
+        json_object_del(body, "client_secret");
+        json_t *sess = body;
+        body = json_pack("{s:o}", "session", sess);
+        if (body && cs && json_is_object(cs) && json_object_get(cs, "expires_after"))
+            json_object_set(body, "expires_after", json_object_get(cs, "expires_after"));
+        json_decref(cs);
+        if (body == NULL) return respond_text(c, rq, 500, "internal error\n");
     }
     if (body && (v = json_object_get(body, "expires_after")) != NULL && !json_is_null(v)) {
         json_t *anchor = json_is_object(v) ? json_object_get(v, "anchor") : NULL;
@@ -442,12 +463,22 @@ static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq)
         }
     }
     json_decref(body);
-    session = effective_session(requested, &pe);
+    session = effective_session(requested, beta ? PROTO_BETA : PROTO_GA, &pe);
     if (session == NULL) {
         free(requested);
         if (pe.code[0] == '\0') return respond_text(c, rq, 500, "internal error\n");
+        /* The beta body is the session: its members are named from the top. */
+        const char *param = beta && strncmp(pe.param, "session.", 8) == 0 ? pe.param + 8 : pe.param;
         return respond_error(c, rq, 400, pe.type[0] ? pe.type : "invalid_request_error", pe.code,
-                             pe.param[0] ? pe.param : NULL, pe.message);
+                             *param ? param : NULL, pe.message);
+    }
+    if (beta && requested) {
+        char *ga = proto_session_restate(requested, PROTO_BETA, PROTO_GA, &pe);
+        free(requested);
+        if ((requested = ga) == NULL) {
+            json_decref(session);
+            return respond_text(c, rq, 500, "internal error\n");
+        }
     }
     int rc = auth_mint(ttl, requested, value, sizeof value, &expires_at);
     free(requested);
@@ -461,7 +492,16 @@ static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq)
         json_decref(session);
         return respond_text(c, rq, 500, "internal error\n");
     }
-    out = json_pack("{s:s,s:I,s:o}", "value", value, "expires_at", (json_int_t)expires_at, "session", session);
+    if (beta) {
+        out = session;
+        if (json_object_set_new(out, "client_secret", json_pack("{s:s,s:I}", "value", value, "expires_at",
+                                                                (json_int_t)expires_at)) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    } else {
+        out = json_pack("{s:s,s:I,s:o}", "value", value, "expires_at", (json_int_t)expires_at, "session", session);
+    }
     explicit_bzero(value, sizeof value);
     if (out == NULL) return respond_text(c, rq, 500, "internal error\n");
     ret = respond_json(c, rq, 200, out);
@@ -623,9 +663,9 @@ static enum MHD_Result handle_static(struct MHD_Connection *c, req *rq, const ch
 /* ------------------------------------------------------------ WebRTC calls */
 
 /* The Authorization of a call request: an API key or a client secret (used
- * up here; its session configuration comes back in *bound). 0, or an
- * answer already queued in *ret. */
-static int call_auth(struct MHD_Connection *c, req *rq, int redeem, char **bound, enum MHD_Result *ret)
+ * up here; its session configuration comes back in *bound, in the dialect
+ * the call speaks). 0, or an answer already queued in *ret. */
+static int call_auth(struct MHD_Connection *c, req *rq, int redeem, int beta, char **bound, enum MHD_Result *ret)
 {
     char cred[600];
     if (!auth_enabled()) return 0;
@@ -633,7 +673,15 @@ static int call_auth(struct MHD_Connection *c, req *rq, int redeem, char **bound
     int found = auth_credential(authz, NULL, cred, sizeof cred);
     auth_result ar = !found ? AUTH_MISSING : redeem ? auth_redeem(cred, bound) : auth_check_key(cred);
     explicit_bzero(cred, sizeof cred);
-    if (ar == AUTH_OK) return 0;
+    if (ar == AUTH_OK) {
+        if (beta && bound && *bound) {
+            proto_error pe;
+            char *b = proto_session_restate(*bound, PROTO_GA, PROTO_BETA, &pe);
+            free(*bound);
+            *bound = b; /* (NULL: out of memory; the session opens with the defaults) */
+        }
+        return 0;
+    }
     static const char *const why[] = {"", "missing API key: send Authorization: Bearer KEY", "invalid API key",
                                       "client secret expired", "client secret already used"};
     limits_client cl;
@@ -681,7 +729,7 @@ static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char 
 /* POST /v1/realtime/calls: an SDP offer (application/sdp, or
  * multipart/form-data with sdp and an optional session JSON), answered 201
  * with the SDP answer and Location: /v1/realtime/calls/{call_id}. */
-static enum MHD_Result handle_calls(struct MHD_Connection *c, req *rq)
+static enum MHD_Result handle_calls(struct MHD_Connection *c, req *rq, int beta)
 {
     enum MHD_Result ret;
     char *bound = NULL, *update = NULL;
@@ -750,7 +798,7 @@ static enum MHD_Result handle_calls(struct MHD_Connection *c, req *rq)
     }
     /* The credential after the checks that need none: a client secret is
      * used up only by an offer that is otherwise fine to take. */
-    if (call_auth(c, rq, 1, &bound, &ret) != 0) goto out;
+    if (call_auth(c, rq, 1, beta, &bound, &ret) != 0) goto out;
     limits_client cl;
     client_of(c, &cl);
     limits_verdict lv = limits_admit(&cl);
@@ -777,7 +825,7 @@ static enum MHD_Result handle_calls(struct MHD_Connection *c, req *rq)
      * WebSocket. */
     const char *resume = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "session_id");
     webrtc_answer ans;
-    webrtc_offer(sdp, sdp_len, update, resume && *resume ? resume : NULL, &cl, &ans);
+    webrtc_offer(sdp, sdp_len, update, resume && *resume ? resume : NULL, beta, &cl, &ans);
     if (ans.status != 201) {
         ret = respond_error(c, rq, ans.status, ans.type, ans.code, NULL, ans.message);
         goto out;
@@ -799,7 +847,7 @@ out:
 static enum MHD_Result handle_call_delete(struct MHD_Connection *c, req *rq, const char *url)
 {
     enum MHD_Result ret;
-    if (call_auth(c, rq, 0, NULL, &ret) != 0) return ret;
+    if (call_auth(c, rq, 0, 0, NULL, &ret) != 0) return ret;
     char id[64];
     size_t n = strcspn(url + strlen(CALLS_PREFIX), "?#");
     snprintf(id, sizeof id, "%.*s", (int)n, url + strlen(CALLS_PREFIX));
@@ -861,8 +909,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rq;
         return MHD_YES;
     }
-    if (*upload_size != 0) { /* only client_secrets reads a body; others drain it */
-        if ((rq->route == R_CLIENT_SECRETS || rq->route == R_CALLS) && rq->method == M_POST && !rq->too_large) {
+    if (*upload_size != 0) { /* only secrets and call offers read a body; others drain it */
+        if ((rq->route == R_CLIENT_SECRETS || rq->route == R_SESSIONS || rq->route == R_CALLS ||
+             rq->route == R_REALTIME) &&
+            rq->method == M_POST && !rq->too_large) {
             if (rq->len + *upload_size > BODY_MAX) {
                 rq->too_large = 1;
             } else {
@@ -882,14 +932,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (rq->route == R_UNMATCHED) return respond_text(c, rq, 404, "not found\n");
-    if (rq->route == R_CLIENT_SECRETS) {
+    if (rq->route == R_CLIENT_SECRETS || rq->route == R_SESSIONS) {
         if (rq->method != M_POST) return respond_text(c, rq, 405, "method not allowed\n");
-        return handle_client_secrets(c, rq);
+        return handle_client_secrets(c, rq, rq->route == R_SESSIONS);
     }
     if (rq->route == R_CALLS) {
         if (rq->method != M_POST) return respond_text(c, rq, 405, "method not allowed\n");
-        return handle_calls(c, rq);
+        return handle_calls(c, rq, 0);
     }
+    /* The beta API's WebRTC signalling: the offer to /v1/realtime itself;
+     * the call speaks the beta event names. (GET is the WebSocket.) */
+    if (rq->route == R_REALTIME && rq->method == M_POST) return handle_calls(c, rq, 1);
     if (rq->route == R_CALL) {
         if (rq->method != M_DELETE) return respond_text(c, rq, 405, "method not allowed\n");
         return handle_call_delete(c, rq, url);

@@ -68,6 +68,11 @@
 #define QUEUE_MAX_S 60         /* reply audio queued at most */
 #define WATCHDOG_MS 250
 #define TEARDOWN_DELAY_MS 300  /* a call we hang up keeps its pipeline this long */
+/* A call we hang up right after sending events closes its data channel
+ * only this long after the last one: closing releases the channel's SCTP
+ * stream, and what still waits in the encoder's queue for that stream
+ * (under load, the last events: the error saying why) would be dropped. */
+#define DC_LINGER_MS 250
 
 typedef struct evmsg {
     struct evmsg *next;
@@ -81,9 +86,11 @@ struct rtc_call {
     char id[48];
     rtc_call *next_all;          /* g_calls, under g_lock */
     rtc_call *next_grace;        /* g_grace (rtc thread) */
+    gint64 last_send_us;         /* the last event handed to the data channel (rtc thread) */
     limits_client client;
     char *update;                /* session.update to apply first, or NULL */
     char resume[72];             /* session id to resume, "" for a new session */
+    int beta;                    /* the session speaks the beta event names */
     int opus_pt;
     char *offer;                 /* the offer's text (until set-up) */
 
@@ -289,6 +296,7 @@ static gboolean flush_events(gpointer p)
         GError *err = NULL;
         if (gst_webrtc_data_channel_send_string_full(c->dc, m->text, &err)) {
             metrics_counter_add(s_sent, (double)m->len);
+            c->last_send_us = g_get_monotonic_time();
         } else {
             log_warn("webrtc: an event could not be sent on oai-events", "call_id", c->id, "detail",
                      err ? err->message : "?");
@@ -349,6 +357,17 @@ static gboolean teardown_due(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
+/* rtc thread: our side hangs up: the channel's close reaches the peer,
+ * then the pipeline goes. */
+static gboolean dc_close_due(gpointer p)
+{
+    rtc_call *c = p;
+    if (c->dc) gst_webrtc_data_channel_close(c->dc);
+    GSource *tm = rtc_timer(TEARDOWN_DELAY_MS, teardown_due, c);
+    g_source_unref(tm);
+    return G_SOURCE_REMOVE;
+}
+
 /* rtc thread: the call is over. state: "closed" or "failed" (with
  * reason). */
 static void call_end(rtc_call *c, const char *state, const char *reason)
@@ -371,14 +390,18 @@ static void call_end(rtc_call *c, const char *state, const char *reason)
     if (c->dtls) g_signal_handlers_disconnect_by_data(c->dtls, c);
     if (c->dc && c->dc_open && !g_stopping && strcmp(reason, "data_channel_closed") != 0 &&
         strcmp(reason, "peer_closed") != 0) {
-        /* Our side hangs up: the channel's close reaches the peer before
-         * the pipeline goes. */
-        gst_webrtc_data_channel_close(c->dc);
+        /* Our side hangs up: the last events, then the channel's close
+         * reach the peer before the pipeline goes. */
+        gint64 since_ms = (g_get_monotonic_time() - c->last_send_us) / 1000;
         call_ref(c);
         c->next_grace = g_grace;
         g_grace = c;
-        GSource *tm = rtc_timer(TEARDOWN_DELAY_MS, teardown_due, c);
-        g_source_unref(tm);
+        if (c->last_send_us && since_ms < DC_LINGER_MS) {
+            GSource *tm = rtc_timer((guint)(DC_LINGER_MS - since_ms), dc_close_due, c);
+            g_source_unref(tm);
+        } else {
+            dc_close_due(c);
+        }
     } else {
         teardown(c);
     }
@@ -646,7 +669,7 @@ static gboolean dc_opened(gpointer p)
     pthread_mutex_lock(&c->lock);
     c->dc_open = 1;
     pthread_mutex_unlock(&c->lock);
-    session *s = session_new(g_app, &rtc_transport, c, 0, c->resume[0] ? c->resume : NULL);
+    session *s = session_new(g_app, &rtc_transport, c, c->beta, c->resume[0] ? c->resume : NULL);
     if (s == NULL) {
         call_end(c, "failed", "setup_failed");
         return G_SOURCE_REMOVE;
@@ -1265,7 +1288,7 @@ static void refuse(webrtc_answer *out, int status, const char *type, const char 
     snprintf(out->message, sizeof out->message, "%s", msg);
 }
 
-void webrtc_offer(const char *sdp, size_t len, const char *update, const char *resume_id,
+void webrtc_offer(const char *sdp, size_t len, const char *update, const char *resume_id, int beta,
                   const limits_client *client, webrtc_answer *out)
 {
     memset(out, 0, sizeof *out);
@@ -1314,6 +1337,7 @@ void webrtc_offer(const char *sdp, size_t len, const char *update, const char *r
     c->opus_pt = info.opus_pt;
     c->t_created_us = g_get_monotonic_time();
     proto_new_id("rtc_", c->id, sizeof c->id);
+    c->beta = beta;
     if (resume_id) {
         /* An id that is not one is looked up as "invalid": not found, a
          * fresh session (as on the WebSocket). */

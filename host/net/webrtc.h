@@ -46,8 +46,9 @@ typedef struct webrtc_answer {
  * resume (a client reconnecting after its call dropped; counted in
  * webrtc_reconnection_attempts_total), NULL for a new one. client holds a
  * per-client session slot (limits_admit) that the call gives back when it
- * ends, whatever the outcome. */
-void webrtc_offer(const char *sdp, size_t len, const char *update, const char *resume_id,
+ * ends, whatever the outcome. beta: the session speaks the beta API's event
+ * names (an offer to the beta endpoint, POST /v1/realtime). */
+void webrtc_offer(const char *sdp, size_t len, const char *update, const char *resume_id, int beta,
                   const limits_client *client, webrtc_answer *out);
 
 /* Hang up a call (DELETE /v1/realtime/calls/{id}). 0, or -1 if there is

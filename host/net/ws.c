@@ -28,6 +28,7 @@
 #include "net/client_limits.h"
 #include "base/log.h"
 #include "metrics.h"
+#include "session/protocol.h"
 #include "session/persist.h"
 #include "session/session.h"
 #include "base/worker.h"
@@ -995,6 +996,13 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
         return 0;
     }
 
+    if (beta && bound) {
+        /* A secret keeps its configuration in the GA dialect. */
+        proto_error pe;
+        char *b = proto_session_restate(bound, PROTO_GA, PROTO_BETA, &pe);
+        free(bound);
+        bound = b;
+    }
     pending *p = calloc(1, sizeof *p);
     char *update = NULL;
     int has_bound = bound != NULL;

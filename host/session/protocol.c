@@ -1593,6 +1593,77 @@ char *proto_ev_session(proto_dialect d, int updated, const proto_session *s)
     return ev_end(o, put(o, "session", d == PROTO_BETA ? session_beta(s) : session_ga(s)));
 }
 
+/* Move member key of from into to when the bit is set in set. */
+static int take(json_t *to, json_t *from, const char *key, unsigned set, unsigned bit)
+{
+    json_t *v = (set & bit) && from ? json_object_get(from, key) : NULL;
+    return v ? json_object_set(to, key, v) : 0;
+}
+
+char *proto_session_update_json(proto_dialect d, const proto_session *s)
+{
+    json_t *full = d == PROTO_BETA ? session_beta(s) : session_ga(s);
+    json_t *o = json_object();
+    unsigned set = s->set;
+    int rc = full == NULL || o == NULL;
+    char *text = NULL;
+
+    if (!rc) {
+        rc |= take(o, full, "instructions", set, PS_INSTRUCTIONS);
+        rc |= take(o, full, "tools", set, PS_TOOLS);
+        rc |= take(o, full, "tool_choice", set, PS_TOOL_CHOICE);
+    }
+    if (!rc && d == PROTO_BETA) {
+        rc |= take(o, full, "voice", set, PS_VOICE);
+        rc |= take(o, full, "modalities", set, PS_MODALITIES);
+        rc |= take(o, full, "turn_detection", set, PS_TURN_DETECTION);
+        rc |= take(o, full, "temperature", set, PS_TEMPERATURE);
+        rc |= take(o, full, "max_response_output_tokens", set, PS_MAX_OUTPUT_TOKENS);
+        rc |= take(o, full, "input_audio_transcription", set, PS_TRANSCRIPTION);
+    } else if (!rc) {
+        json_t *audio = json_object_get(full, "audio");
+        json_t *fin = json_object_get(audio, "input"), *fout = json_object_get(audio, "output");
+        json_t *in = json_object(), *out = json_object(), *a = json_object();
+        rc |= take(o, full, "output_modalities", set, PS_MODALITIES);
+        rc |= take(o, full, "max_output_tokens", set, PS_MAX_OUTPUT_TOKENS);
+        rc |= take(in, fin, "format", set, PS_INPUT_RATE);
+        rc |= take(in, fin, "transcription", set, PS_TRANSCRIPTION);
+        rc |= take(in, fin, "turn_detection", set, PS_TURN_DETECTION);
+        rc |= take(out, fout, "format", set, PS_OUTPUT_RATE);
+        rc |= take(out, fout, "voice", set, PS_VOICE);
+        if (in && json_object_size(in)) rc |= json_object_set(a, "input", in);
+        if (out && json_object_size(out)) rc |= json_object_set(a, "output", out);
+        if (a && json_object_size(a)) rc |= json_object_set(o, "audio", a);
+        rc |= in == NULL || out == NULL || a == NULL;
+        json_decref(in);
+        json_decref(out);
+        json_decref(a);
+    }
+    if (!rc) text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(full);
+    json_decref(o);
+    return text;
+}
+
+char *proto_session_restate(const char *session_json, proto_dialect from, proto_dialect to, proto_error *e)
+{
+    proto_client_event ev;
+    char *upd = NULL, *out = NULL;
+
+    memset(e, 0, sizeof *e);
+    if (asprintf(&upd, "{\"type\":\"session.update\",\"session\":%s}", session_json) < 0) return NULL;
+    int rc = proto_parse(upd, strlen(upd), from, 0, &ev, e);
+    free(upd);
+    if (rc != 0) return NULL;
+    if (ev.n_field_errors > 0) {
+        *e = ev.field_errors[0];
+    } else {
+        out = proto_session_update_json(to, &ev.session);
+    }
+    proto_client_event_free(&ev);
+    return out;
+}
+
 char *proto_ev_error(proto_dialect d, const proto_error *e)
 {
     json_t *o, *er = json_object();

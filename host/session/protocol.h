@@ -231,6 +231,17 @@ void proto_client_event_free(proto_client_event *ev);
 void proto_new_id(const char *prefix, char *buf, size_t len);
 
 char *proto_ev_session(proto_dialect d, int updated, const proto_session *s);
+/* The members of s that s->set marks, as the "session" object of a
+ * session.update in dialect d: a configuration read in one dialect,
+ * restated for a session that speaks the other. Members d cannot express
+ * are left out (GA has no temperature; beta only 24 kHz pcm16). A new JSON
+ * text, or NULL (out of memory). */
+char *proto_session_update_json(proto_dialect d, const proto_session *s);
+/* session_json, the "session" of a session.update in dialect from,
+ * restated in dialect to (as above). NULL with the reason in e when it
+ * does not parse or a member is invalid; NULL with e->code "" when out of
+ * memory. */
+char *proto_session_restate(const char *session_json, proto_dialect from, proto_dialect to, proto_error *e);
 char *proto_ev_error(proto_dialect d, const proto_error *e);
 
 char *proto_ev_speech_started(proto_dialect d, int audio_start_ms, const char *item_id);

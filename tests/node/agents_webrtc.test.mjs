@@ -1,12 +1,17 @@
-// The OpenAI Agents SDK's own WebRTC transport (@openai/agents-realtime's
-// OpenAIRealtimeWebRTC, its browser bundle) in headless Chromium, pointed
-// at voxray instead of api.openai.com: the flow its documentation gives a
-// web app. A server mints an ephemeral key (POST
+// OpenAI's own WebRTC clients in headless Chromium, pointed at voxray
+// instead of api.openai.com.
+//
+// The Agents SDK's transport (@openai/agents-realtime's
+// OpenAIRealtimeWebRTC, its browser bundle), in the flow its documentation
+// gives a web app: a server mints an ephemeral key (POST
 // /v1/realtime/client_secrets with the API key); the page hands it to
 // RealtimeSession.connect(), which posts its SDP offer to
 // /v1/realtime/calls without waiting for ICE gathering, waits for
 // session.updated on oai-events, takes the microphone (a fake one playing
 // a flite WAV) and plays the reply from the remote track.
+//
+// The beta API's browser example: the key from POST /v1/realtime/sessions,
+// the offer posted to /v1/realtime?model=..., beta event names.
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -185,4 +190,59 @@ vtest('the Agents SDK WebRTC transport: session.interrupt() while the reply play
     console.log(`reply audio energy at the clear ${s.energy}, 0.5 s later ${e1}, 2 s later ${e2}`);
     assert.ok(e2 - e1 < 1e-3, `audio went on after the clear: energy ${e1} -> ${e2}`);
     await page.evaluate(() => window.ag.session.close());
+});
+
+vtest('the beta API\'s WebRTC example: key from /v1/realtime/sessions, offer to /v1/realtime, beta events', { timeout: 90000 }, async () => {
+    const { page } = await launch('beta', SAID);
+    const r = await fetch(d.url('/v1/realtime/sessions'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-realtime-preview-2024-12-17', voice: 'slt', instructions: 'Listen.' }),
+    });
+    assert.equal(r.status, 200);
+    const ek = (await r.json()).client_secret.value;
+    const res = await page.evaluate(async ({ base, ek }) => {
+        const out = window.beta = { events: [] };
+        const pc = new RTCPeerConnection();
+        out.pc = pc;
+        const el = document.createElement('audio');
+        el.autoplay = true;
+        pc.ontrack = (e) => { el.srcObject = e.streams[0]; };
+        const ms = await navigator.mediaDevices.getUserMedia({ audio: true });
+        pc.addTrack(ms.getTracks()[0]);
+        const dc = pc.createDataChannel('oai-events');
+        dc.addEventListener('message', (e) => out.events.push(JSON.parse(e.data)));
+        const offer = await pc.createOffer();
+        await pc.setLocalDescription(offer);
+        const sdpResponse = await fetch(`${base}/v1/realtime?model=gpt-4o-realtime-preview-2024-12-17`, {
+            method: 'POST',
+            body: offer.sdp,
+            headers: { Authorization: `Bearer ${ek}`, 'Content-Type': 'application/sdp' },
+        });
+        const answer = { type: 'answer', sdp: await sdpResponse.text() };
+        if (sdpResponse.status !== 201) return { status: sdpResponse.status, body: answer.sdp };
+        await pc.setRemoteDescription(answer);
+        return { status: sdpResponse.status };
+    }, { base: d.base, ek });
+    assert.equal(res.status, 201, res.body);
+    const end = Date.now() + 30000;
+    let evs = [];
+    while (!evs.some((e) => e.type === 'response.done')) {
+        if (Date.now() > end) throw new Error(`no reply: ${evs.map((e) => e.type).join(',')}`);
+        await sleep(100);
+        evs = await page.evaluate(() => window.beta.events);
+    }
+    const types = evs.map((e) => e.type);
+    const created = evs.find((e) => e.type === 'session.created');
+    assert.ok(created && 'modalities' in created.session, 'a beta session.created');
+    const updated = evs.find((e) => e.type === 'session.updated');
+    assert.equal(updated?.session.voice, 'slt', 'the key\'s configuration applied');
+    assert.equal(updated.session.instructions, 'Listen.');
+    assert.equal(evs.find((e) => e.type === 'conversation.item.input_audio_transcription.completed')?.transcript, SAID);
+    // Beta names, not GA ones.
+    assert.ok(types.includes('response.audio_transcript.done'), types.join(','));
+    assert.ok(types.includes('response.audio.done'), types.join(','));
+    assert.ok(!types.some((t) => t.startsWith('response.output_audio')), types.join(','));
+    assert.ok(types.includes('output_audio_buffer.started'), types.join(','));
+    await page.evaluate(() => window.beta.pc.close());
 });

@@ -257,6 +257,81 @@ vtest('the session a client secret opens starts with the secret\'s configuration
     await r.client.close();
 });
 
+// The beta API's minting call: the body is the session configuration, the
+// answer the session object with client_secret {value, expires_at}.
+async function mintBeta(daemon, body, key = KEY) {
+    const r = await fetch(daemon.url('/v1/realtime/sessions'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
+    });
+    const json = await r.json();
+    if (json.client_secret?.value) minted.push(json.client_secret.value);
+    return { status: r.status, body: json };
+}
+
+vtest('beta POST /v1/realtime/sessions mints a secret in the beta shapes; a beta session opens with its configuration', async () => {
+    const t0 = Math.floor(Date.now() / 1000);
+    const m = await mintBeta(d, {
+        model: 'gpt-4o-realtime-preview-2024-12-17', voice: 'verse', instructions: 'Talk like a sailor.',
+        modalities: ['text'], turn_detection: { type: 'server_vad', silence_duration_ms: 400 },
+        input_audio_transcription: { model: 'whisper-1' },
+        client_secret: { expires_after: { anchor: 'created_at', seconds: 60 } },
+    });
+    assert.equal(m.status, 200, JSON.stringify(m.body));
+    assert.equal(m.body.object, 'realtime.session');
+    assert.match(m.body.client_secret.value, /^ek_[0-9a-f]{64}$/);
+    const exp = m.body.client_secret.expires_at;
+    assert.ok(exp >= t0 + 59 && exp <= t0 + 62, `expires_at ${exp}`);
+    assert.equal(m.body.voice, 'verse');
+    assert.deepEqual(m.body.modalities, ['text']);
+    assert.equal(m.body.turn_detection.silence_duration_ms, 400);
+    assert.equal(m.body.input_audio_format, 'pcm16');
+
+    const r = await attempt(d, { protocols: ['realtime', 'openai-beta.realtime-v1', `openai-insecure-api-key.${m.body.client_secret.value}`] });
+    assert.equal(r.status, 101);
+    assert.equal(r.created.type, 'session.created');
+    assert.ok('modalities' in r.created.session, 'a beta session');
+    const updated = await r.client.next('session.updated');
+    assert.equal(updated.session.instructions, 'Talk like a sailor.');
+    assert.equal(updated.session.voice, 'verse');
+    assert.deepEqual(updated.session.modalities, ['text']);
+    assert.equal(updated.session.turn_detection.silence_duration_ms, 400);
+    await r.client.close();
+
+    // Refusals name the member from the top of the beta body.
+    const bad = await mintBeta(d, { instructions: 5 });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.param, 'instructions');
+    assert.equal((await mintBeta(d, {}, WRONG)).status, 401);
+});
+
+vtest('a secret minted in one dialect opens a session of the other with its configuration restated', async () => {
+    // GA secret, beta session.
+    const ga = await mint(d, { session: { type: 'realtime', instructions: 'Say ahoy.', output_modalities: ['text'],
+        audio: { output: { voice: 'kal' } } } });
+    assert.equal(ga.status, 200);
+    const b = await attempt(d, { protocols: ['realtime', 'openai-beta.realtime-v1', `openai-insecure-api-key.${ga.body.value}`] });
+    assert.equal(b.status, 101);
+    const bu = await b.client.next(null, { where: (e) => e.type === 'session.updated' || e.type === 'error' });
+    assert.equal(bu.type, 'session.updated', JSON.stringify(bu));
+    assert.equal(bu.session.instructions, 'Say ahoy.');
+    assert.equal(bu.session.voice, 'kal');
+    assert.deepEqual(bu.session.modalities, ['text']);
+    await b.client.close();
+    // Beta secret, GA session.
+    const beta = await mintBeta(d, { instructions: 'Say avast.', voice: 'slt', temperature: 0.6 });
+    assert.equal(beta.status, 200);
+    const g = await attempt(d, { headers: { Authorization: `Bearer ${beta.body.client_secret.value}` } });
+    assert.equal(g.status, 101);
+    const gu = await g.client.next(null, { where: (e) => e.type === 'session.updated' || e.type === 'error' });
+    assert.equal(gu.type, 'session.updated', JSON.stringify(gu));
+    assert.equal(gu.session.instructions, 'Say avast.');
+    assert.equal(gu.session.audio.output.voice, 'slt');
+    await g.client.close();
+});
+
 vtest('minting a client secret needs a real API key', async () => {
     const none = await mint(d, {}, null);
     assert.equal(none.status, 401);

@@ -945,6 +945,74 @@ static void commit_and_clear_parse_in_both_dialects(void **state)
     }
 }
 
+/* ------------------------------------------------------------ restating a configuration */
+
+/* The session of a session.update, parsed in dialect d. */
+static void parse_session(proto_dialect d, const char *session_json, proto_client_event *ev)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "{\"type\":\"session.update\",\"session\":%s}", session_json);
+    parse_ok(d, buf, ev);
+    assert_int_equal(ev->n_field_errors, 0);
+}
+
+static void ga_configuration_restated_for_beta_keeps_what_it_set(void **state)
+{
+    proto_error e;
+    proto_client_event ev;
+    (void)state;
+    char *b = proto_session_restate(q("{'instructions':'Be brief.','output_modalities':['text'],"
+                                      "'audio':{'output':{'voice':'slt'},'input':{'turn_detection':"
+                                      "{'type':'semantic_vad','eagerness':'low'}}}}"),
+                                    PROTO_GA, PROTO_BETA, &e);
+    assert_non_null(b);
+    parse_session(PROTO_BETA, b, &ev);
+    assert_int_equal(ev.session.set, PS_INSTRUCTIONS | PS_VOICE | PS_MODALITIES | PS_TURN_DETECTION);
+    assert_string_equal(ev.session.instructions, "Be brief.");
+    assert_string_equal(ev.session.voice, "slt");
+    assert_int_equal(ev.session.modalities, PROTO_MOD_TEXT);
+    assert_true(ev.session.turn.enabled && ev.session.turn.semantic);
+    assert_int_equal(ev.session.turn.eagerness, PROTO_EAGER_LOW);
+    assert_null(strstr(b, "tools")); /* not set: not stated */
+    proto_client_event_free(&ev);
+    free(b);
+}
+
+static void beta_configuration_restated_for_ga_drops_what_ga_cannot_say(void **state)
+{
+    proto_error e;
+    proto_client_event ev;
+    (void)state;
+    char *g = proto_session_restate(q("{'model':'gpt-4o-realtime-preview','instructions':'Hi.','voice':'kal',"
+                                      "'temperature':0.7,'turn_detection':null,'input_audio_transcription':null,"
+                                      "'tools':[{'type':'function','name':'f','description':'d','parameters':{}}],"
+                                      "'tool_choice':'required','max_response_output_tokens':50}"),
+                                    PROTO_BETA, PROTO_GA, &e);
+    assert_non_null(g);
+    parse_session(PROTO_GA, g, &ev);
+    assert_int_equal(ev.session.set, PS_INSTRUCTIONS | PS_VOICE | PS_TURN_DETECTION | PS_TRANSCRIPTION | PS_TOOLS |
+                                         PS_TOOL_CHOICE | PS_MAX_OUTPUT_TOKENS);
+    assert_string_equal(ev.session.voice, "kal");
+    assert_false(ev.session.turn.enabled);
+    assert_false(ev.session.transcription);
+    assert_string_equal(ev.session.tool_choice, "required");
+    assert_int_equal(ev.session.max_output_tokens, 50);
+    assert_non_null(strstr(ev.session.tools_json, "\"f\""));
+    assert_null(strstr(g, "temperature"));
+    proto_client_event_free(&ev);
+    free(g);
+}
+
+static void an_invalid_configuration_is_not_restated(void **state)
+{
+    proto_error e;
+    (void)state;
+    assert_null(proto_session_restate(q("{'instructions':5}"), PROTO_GA, PROTO_BETA, &e));
+    assert_string_equal(e.param, "session.instructions");
+    assert_null(proto_session_restate("{", PROTO_BETA, PROTO_GA, &e));
+    assert_string_not_equal(e.code, "");
+}
+
 /* ------------------------------------------------------------ conversation.item.create */
 
 static void user_message_text_parts_are_concatenated(void **state)
@@ -2052,6 +2120,9 @@ int main(void)
         cmocka_unit_test(audio_delta_is_little_endian),
         cmocka_unit_test(audio_delta_with_odd_ids_is_still_exact),
         cmocka_unit_test(commit_and_clear_parse_in_both_dialects),
+        cmocka_unit_test(ga_configuration_restated_for_beta_keeps_what_it_set),
+        cmocka_unit_test(beta_configuration_restated_for_ga_drops_what_ga_cannot_say),
+        cmocka_unit_test(an_invalid_configuration_is_not_restated),
         cmocka_unit_test(user_message_text_parts_are_concatenated),
         cmocka_unit_test(ga_assistant_message_with_output_text),
         cmocka_unit_test(beta_assistant_message_with_text_part),
