@@ -305,6 +305,8 @@ vtest('beta POST /v1/realtime/sessions mints a secret in the beta shapes; a beta
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.param, 'instructions');
     assert.equal((await mintBeta(d, {}, WRONG)).status, 401);
+    assert.equal(await d.sumMetric('http_requests_total', { route: '/v1/realtime/sessions', method: 'POST', status_code: '200' }), 1);
+    assert.equal(await d.sumMetric('http_requests_total', { route: '/v1/realtime/sessions', method: 'POST', status_code: '400' }), 1);
 });
 
 vtest('a secret minted in one dialect opens a session of the other with its configuration restated', async () => {
