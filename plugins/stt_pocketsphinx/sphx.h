@@ -49,6 +49,8 @@
 #include <pocketsphinx.h>
 #include <voxray/plugin.h>
 
+#define SPHX_CMN_MAX_VEC 64 /* cepstral mean components read or written */
+
 #define SPHX_VERSION "1.0.0"
 #define SPHX_NAME "stt_pocketsphinx"
 
@@ -71,12 +73,21 @@ typedef struct sphx_inst {
     size_t restart_window;  /* samples of an utterance kept to decode again */
     vx_metric *m_busy;      /* gauge: decoders lent to streams (NULL: none) */
     vx_metric *m_timeouts;  /* counter: opens that found no decoder in time */
+    vx_metric *m_restarts;  /* counter: utterances decoded again (cmn_restart) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* a decoder came back, or a waiter was cancelled */
     ps_decoder_t **idle; /* pool_max slots */
     size_t n_idle;
     size_t n_total; /* decoders alive or being created */
+    /* The cepstral mean a fresh decoder starts from (the model's prior)
+     * and the one a decoder last finished a heard utterance with (the
+     * channel as it sounds lately); under mu. A decoder handed out still at
+     * the prior starts from the learned mean instead, so that only the
+     * process's first utterances pay the restart (sphx_stream.c). */
+    float cmn_prior[SPHX_CMN_MAX_VEC], cmn_learned[SPHX_CMN_MAX_VEC];
+    int cmn_len;      /* 0: the decoder's mean cannot be read */
+    int cmn_learned_ok;
 
     /* The decoder threads (sphx_stream.c) and their run queue of streams
      * with work, guarded by rq_mu. A stream's lock may be held while taking
@@ -105,12 +116,19 @@ sphx_inst *sphx_log_route(sphx_inst *in);
 int sphx_pool_take(sphx_inst *in, const atomic_int *canceled, void (*publish)(void *arg),
                    void *arg, ps_decoder_t **out, vx_error *err);
 /* Give a decoder back (ps_end_utt already called); `broken` destroys it
- * instead, making room for a fresh one. */
-void sphx_pool_give(sphx_inst *in, ps_decoder_t *ps, int broken);
+ * instead, making room for a fresh one. heard: it finished an utterance
+ * with a final, so its cepstral mean is the channel's (learned for fresh
+ * decoders). */
+void sphx_pool_give(sphx_inst *in, ps_decoder_t *ps, int broken, int heard);
 void sphx_pool_wake(sphx_inst *in);
 
 /* sphx_stream.c */
 extern const vx_stt_vtable sphx_stt_vtable;
+/* The cepstral mean the decoder normalises with: its length (at most max),
+ * or 0 when it cannot be read. */
+int sphx_cmn_get(ps_decoder_t *ps, float *out, int max);
+/* Set it (n components, as sphx_cmn_get gave them). */
+void sphx_cmn_set(ps_decoder_t *ps, const float *v, int n);
 /* Start in->n_threads decoder threads. Returns VX_OK, or VX_ENOMEM with
  * err filled and nothing left running (sphx_threads_stop is then a no-op). */
 int sphx_threads_start(sphx_inst *in, vx_error *err);

@@ -33,7 +33,6 @@
 #define SPHX_SLICE 5
 /* Frames (10 ms each) of an utterance's speech before its mean is trusted. */
 #define SPHX_CMN_MIN_FRAMES 10
-#define SPHX_CMN_MAX_VEC 64
 
 typedef struct sphx_block {
     struct sphx_block *next;
@@ -297,6 +296,7 @@ static int sphx_cmn_check(struct vx_stream *s) {
         d2 += d * d;
     }
     if (sqrt(d2) <= in->cmn_restart) return 0;
+    if (in->m_restarts) in->api->metric_add(in->m_restarts, 1);
     if (in->api->log_enabled(in->h, VX_LOG_DEBUG))
         in->api->log(in->h, VX_LOG_DEBUG,
                      "utterance restarted after %zu ms: its cepstral mean lies %.1f from the "
@@ -321,6 +321,29 @@ broken:
     s->broken = 1;
     sphx_fail(s, VX_EINTERNAL, "restarting an utterance");
     return -1;
+}
+
+int sphx_cmn_get(ps_decoder_t *ps, float *out, int max) {
+    feat_t *f = ps_get_feat(ps);
+    cmn_t *cm = f ? f->cmn_struct : NULL;
+
+    if (!cm || !cm->cmn_mean || cm->veclen <= 0 || cm->veclen > max) return 0;
+    for (int i = 0; i < cm->veclen; i++) out[i] = MFCC2FLOAT(cm->cmn_mean[i]);
+    return cm->veclen;
+}
+
+void sphx_cmn_set(ps_decoder_t *ps, const float *v, int n) {
+    feat_t *f = ps_get_feat(ps);
+    cmn_t *cm = f ? f->cmn_struct : NULL;
+    mfcc_t vec[SPHX_CMN_MAX_VEC];
+
+    if (!cm || !cm->cmn_mean || !cm->sum || cm->veclen != n || n > SPHX_CMN_MAX_VEC) return;
+    for (int i = 0; i < n; i++) vec[i] = FLOAT2MFCC(v[i]);
+    /* The mean, and a running sum that gives it the weight of CMN_WIN
+     * frames (5 s of speech): what a new utterance adds moves it slowly, so
+     * a channel like the learned one is not restarted for the noise of its
+     * first few hundred ms. */
+    cmn_live_set(cm, vec);
 }
 
 /* Decode one block taken from the queue. */
@@ -582,7 +605,7 @@ static void sphx_close(vx_stream *s) {
         sphx_inst *prev = sphx_log_route(s->in);
         if (s->in_utt && ps_end_utt(s->ps) < 0) s->broken = 1;
         sphx_log_route(prev);
-        sphx_pool_give(s->in, s->ps, s->broken);
+        sphx_pool_give(s->in, s->ps, s->broken, s->finals > 0);
     }
     sphx_drop_queue(s);
     while ((b = s->spare)) {

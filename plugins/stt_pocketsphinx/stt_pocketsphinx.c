@@ -209,6 +209,20 @@ static void sphx_decoder_free(sphx_inst *in, ps_decoder_t *ps) {
     sphx_log_route(prev);
 }
 
+/* A decoder about to be lent out: one still at the model's prior takes
+ * the mean decoders learned from the channel. Mutex held. */
+static void sphx_pool_seed(sphx_inst *in, ps_decoder_t *ps) {
+    float cur[SPHX_CMN_MAX_VEC];
+
+    if (!in->cmn_learned_ok || in->cmn_len == 0) return;
+    if (sphx_cmn_get(ps, cur, SPHX_CMN_MAX_VEC) != in->cmn_len) return;
+    for (int i = 0; i < in->cmn_len; i++)
+        if (cur[i] != in->cmn_prior[i]) return; /* it has heard speech itself */
+    sphx_cmn_set(ps, in->cmn_learned, in->cmn_len);
+    if (in->api->log_enabled(in->h, VX_LOG_DEBUG))
+        in->api->log(in->h, VX_LOG_DEBUG, "a fresh decoder starts from the learned cepstral mean");
+}
+
 /* Busy decoders changed; mutex held. */
 static void sphx_pool_gauge(sphx_inst *in) {
     if (in->m_busy) in->api->metric_set(in->m_busy, (double)(in->n_total - in->n_idle));
@@ -231,6 +245,7 @@ int sphx_pool_take(sphx_inst *in, const atomic_int *canceled, void (*publish)(vo
         }
         if (in->n_idle) {
             *out = in->idle[--in->n_idle];
+            sphx_pool_seed(in, *out);
             break;
         }
         if (in->n_total < in->pool_max) {
@@ -270,15 +285,27 @@ int sphx_pool_take(sphx_inst *in, const atomic_int *canceled, void (*publish)(vo
         pthread_mutex_unlock(&in->mu);
         return VX_EINTERNAL;
     }
+    pthread_mutex_lock(&in->mu);
+    sphx_pool_seed(in, *out);
+    pthread_mutex_unlock(&in->mu);
     return VX_OK;
 }
 
-void sphx_pool_give(sphx_inst *in, ps_decoder_t *ps, int broken) {
+void sphx_pool_give(sphx_inst *in, ps_decoder_t *ps, int broken, int heard) {
+    float mean[SPHX_CMN_MAX_VEC];
+    int n = 0;
+
     if (broken) {
         in->api->log(in->h, VX_LOG_WARN, "discarding a decoder that failed mid-stream");
         sphx_decoder_free(in, ps);
+    } else if (heard) {
+        n = sphx_cmn_get(ps, mean, SPHX_CMN_MAX_VEC);
     }
     pthread_mutex_lock(&in->mu);
+    if (n && n == in->cmn_len) {
+        memcpy(in->cmn_learned, mean, sizeof(float) * (size_t)n);
+        in->cmn_learned_ok = 1;
+    }
     if (broken) in->n_total--;
     else in->idle[in->n_idle++] = ps;
     sphx_pool_gauge(in);
@@ -516,6 +543,7 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
             rc = VX_EINTERNAL;
             goto fail;
         }
+        if (in->n_idle == 0) in->cmn_len = sphx_cmn_get(ps, in->cmn_prior, SPHX_CMN_MAX_VEC);
         in->idle[in->n_idle++] = ps;
         in->n_total++;
     }
@@ -526,6 +554,9 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
         in->m_timeouts =
             host->metric_register(h, VX_METRIC_COUNTER, "stt_pocketsphinx_pool_timeouts_total",
                                   "Stream opens that found no free decoder within pool_wait.");
+        in->m_restarts = host->metric_register(
+            h, VX_METRIC_COUNTER, "stt_pocketsphinx_cmn_restarts_total",
+            "Utterances decoded again from their start with a corrected cepstral mean (cmn_restart).");
     }
     host->log(h, VX_LOG_INFO,
               "%zu decoder%s ready in %llu ms (pool_max %zu, %zu decoder threads, %s %s, %u Hz)",

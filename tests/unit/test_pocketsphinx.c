@@ -466,6 +466,43 @@ static void test_first_utterance_of_a_fresh_decoder_in_the_8khz_voice(void **sta
     for (size_t i = 0; i < 2; i++) free(sp[i].pcm);
 }
 
+/* Once one decoder has heard the channel, a decoder that has not starts
+ * from the cepstral mean it learned: the restart (counted in
+ * stt_pocketsphinx_cmn_restarts_total) is paid by the first utterances of
+ * the process, not by every fresh decoder of the pool. */
+static void test_a_fresh_decoder_starts_from_the_mean_another_learned(void **state) {
+    fixture *f = *state;
+    static const char *const text[] = {"hello how are you", "the weather is nice today"};
+    speech sp[2];
+    rec *r = fx_rec(f);
+    vx_error err = {0};
+    vx_stream *held;
+    const char *restarts = "stt_pocketsphinx_cmn_restarts_total";
+
+    for (size_t i = 0; i < 2; i++) assert_int_equal(kal_speech(text[i], &sp[i]), 0);
+    size_t in = fx_inst(f, "pool_size", "2", "pool_max", "2", "cmn_restart", "8", NULL);
+    vx_host *h = &f->hosts[in];
+
+    /* The first decoder's first utterance is decoded again. */
+    char *heard = hear(f, in, &sp[0]);
+    assert_string_equal(heard, text[0]);
+    free(heard);
+    double after_first = ph_metric_value(h, restarts);
+    fprintf(stderr, "# restarts in the first utterance: %.0f\n", after_first);
+    assert_true(after_first >= 1);
+
+    /* That decoder is busy: the next stream gets the other, which has never
+     * heard anything, and hears its first sentence whole without one. */
+    assert_int_equal(stt_open(f, in, r, &held, &err), VX_OK);
+    heard = hear(f, in, &sp[1]);
+    if (strcmp(heard, text[1]) != 0) fprintf(stderr, "# the second decoder heard '%s'\n", heard);
+    assert_string_equal(heard, text[1]);
+    free(heard);
+    assert_true(ph_metric_value(h, restarts) == after_first);
+    fx_close(f, held, r);
+    for (size_t i = 0; i < 2; i++) free(sp[i].pcm);
+}
+
 /* The restart is a setting: 0 turns it off, and a bad value is refused. */
 static void test_cmn_restart_settings_are_checked(void **state) {
     fixture *f = *state;
@@ -901,6 +938,7 @@ int main(void) {
         T(test_partial_interval_zero_sends_no_partials),
         T(test_stream_recognizes_a_second_utterance_after_a_final),
         T(test_first_utterance_of_a_fresh_decoder_in_the_8khz_voice),
+        T(test_a_fresh_decoder_starts_from_the_mean_another_learned),
         T(test_cmn_restart_settings_are_checked),
         T(test_audio_after_finish_belongs_to_the_next_utterance),
         T(test_finish_without_audio_gives_an_empty_final),
