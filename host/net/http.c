@@ -382,7 +382,7 @@ static void client_of(struct MHD_Connection *c, limits_client *cl)
 static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq, int beta)
 {
     char cred[600], value[AUTH_SECRET_LEN + 1];
-    json_t *body = NULL, *v, *session = NULL, *out;
+    json_t *body = NULL, *v, *eff = NULL, *out;
     json_error_t jerr;
     long long ttl = 600, expires_at = 0;
     char *requested = NULL;
@@ -463,8 +463,8 @@ static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq, 
         }
     }
     json_decref(body);
-    session = effective_session(requested, beta ? PROTO_BETA : PROTO_GA, &pe);
-    if (session == NULL) {
+    eff = effective_session(requested, beta ? PROTO_BETA : PROTO_GA, &pe);
+    if (eff == NULL) {
         free(requested);
         if (pe.code[0] == '\0') return respond_text(c, rq, 500, "internal error\n");
         /* The beta body is the session: its members are named from the top. */
@@ -476,31 +476,31 @@ static enum MHD_Result handle_client_secrets(struct MHD_Connection *c, req *rq, 
         char *ga = proto_session_restate(requested, PROTO_BETA, PROTO_GA, &pe);
         free(requested);
         if ((requested = ga) == NULL) {
-            json_decref(session);
+            json_decref(eff);
             return respond_text(c, rq, 500, "internal error\n");
         }
     }
     int rc = auth_mint(ttl, requested, value, sizeof value, &expires_at);
     free(requested);
     if (rc == -1) {
-        json_decref(session);
+        json_decref(eff);
         limits_count("client_secrets");
         return respond_error(c, rq, 429, "invalid_request_error", "rate_limit_exceeded", NULL,
                              "too many client secrets outstanding ([auth] max_client_secrets); use or let some expire");
     }
     if (rc != 0) {
-        json_decref(session);
+        json_decref(eff);
         return respond_text(c, rq, 500, "internal error\n");
     }
     if (beta) {
-        out = session;
+        out = eff;
         if (json_object_set_new(out, "client_secret", json_pack("{s:s,s:I}", "value", value, "expires_at",
                                                                 (json_int_t)expires_at)) != 0) {
             json_decref(out);
             out = NULL;
         }
     } else {
-        out = json_pack("{s:s,s:I,s:o}", "value", value, "expires_at", (json_int_t)expires_at, "session", session);
+        out = json_pack("{s:s,s:I,s:o}", "value", value, "expires_at", (json_int_t)expires_at, "session", eff);
     }
     explicit_bzero(value, sizeof value);
     if (out == NULL) return respond_text(c, rq, 500, "internal error\n");

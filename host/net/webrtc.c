@@ -380,7 +380,9 @@ static void call_end(rtc_call *c, const char *state, const char *reason)
     drop_timer(&c->tick);
     drop_timer(&c->watchdog);
     drop_timer(&c->gather_timer);
+    pthread_mutex_lock(&g_lock); /* (webrtc_call_session) */
     session *s = atomic_exchange(&c->sess, NULL);
+    pthread_mutex_unlock(&g_lock);
     if (s) {
         session_abandon(s);
         session_on_closed(s);
@@ -1393,6 +1395,21 @@ int webrtc_hangup(const char *call_id)
     request_end(found, "hangup");
     call_unref(found);
     return 0;
+}
+
+session *webrtc_call_session(const char *call_id)
+{
+    session *s = NULL;
+    pthread_mutex_lock(&g_lock);
+    for (rtc_call *c = g_calls; c; c = c->next_all)
+        if (strcmp(c->id, call_id) == 0) {
+            /* call_end takes the session under this lock: a session seen
+             * here is still alive. */
+            if ((s = atomic_load(&c->sess)) != NULL) session_ref(s);
+            break;
+        }
+    pthread_mutex_unlock(&g_lock);
+    return s;
 }
 
 int webrtc_active(void) { return atomic_load(&g_active); }

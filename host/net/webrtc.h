@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "net/client_limits.h"
+#include "session/session.h"
 
 typedef struct metrics_registry metrics_registry;
 
@@ -54,6 +55,11 @@ void webrtc_offer(const char *sdp, size_t len, const char *update, const char *r
 /* Hang up a call (DELETE /v1/realtime/calls/{id}). 0, or -1 if there is
  * no such call. */
 int webrtc_hangup(const char *call_id);
+
+/* The session of a live call, with a reference the caller drops
+ * (session_unref); NULL when there is no such call or its session has not
+ * started yet. */
+session *webrtc_call_session(const char *call_id);
 
 /* Peer connections alive right now. */
 int webrtc_active(void);

@@ -25,6 +25,7 @@
 #include "net/auth.h"
 #include "net/head.h"
 #include "net/http.h"
+#include "net/webrtc.h"
 #include "net/client_limits.h"
 #include "base/log.h"
 #include "metrics.h"
@@ -44,6 +45,7 @@ struct ws_conn {
     atomic_int dead;        /* lws closed it: sends are dropped */
     struct lws *wsi;        /* lws thread only */
     session *sess;          /* lws thread only */
+    int control;            /* a control connection to sess (a call's), not its own session */
     pthread_mutex_t lock;   /* output queue and close request */
     msg *head, *tail;
     size_t queued;
@@ -80,6 +82,7 @@ typedef struct pending {
     uint64_t t0;
     limits_client client;
     char *update;     /* session.update of a client secret's session, or NULL */
+    session *control; /* ?call_id=: the call's session to attach to (a reference), or NULL */
     struct pending *next;
 } pending;
 
@@ -88,6 +91,7 @@ static void pending_free(pending *p)
 {
     limits_release(&p->client);
     free(p->update);
+    if (p->control) session_unref(p->control);
     free(p);
 }
 
@@ -417,6 +421,8 @@ static int doom(ws_conn *c, struct lws *wsi, int code, const char *reason)
     return 0;
 }
 
+static const transport_ops ws_transport;
+
 static int on_receive(ws_conn *c, struct lws *wsi, const void *in, size_t len)
 {
     size_t max = (size_t)g_app->s.max_message_size;
@@ -451,7 +457,7 @@ static int on_receive(ws_conn *c, struct lws *wsi, const void *in, size_t len)
     }
     if (lws_frame_is_binary(wsi)) {
         c->rx_len = 0;
-        session_on_binary(c->sess);
+        if (!c->control) session_on_binary(c->sess);
         return 0;
     }
     c->rx[c->rx_len] = '\0';
@@ -462,7 +468,8 @@ static int on_receive(ws_conn *c, struct lws *wsi, const void *in, size_t len)
     /* Backpressure: while the session has more than max_input_buffer bytes
      * to work through, stop reading; TCP then slows the client down. */
     size_t queued = atomic_fetch_add(&c->in_queued, n) + n;
-    session_on_message(c->sess, text, n);
+    if (c->control) session_on_control_message(c->sess, &ws_transport, c, text, n);
+    else session_on_message(c->sess, text, n);
     if (queued > (size_t)g_app->s.max_input_buffer && !c->rx_paused) {
         lws_rx_flow_control(wsi, 0);
         c->rx_paused = 1;
@@ -558,11 +565,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         uint64_t t0 = p ? p->t0 : now_ns();
         char resume[72] = "";
         char *update = NULL;
+        session *control = NULL;
         limits_client client = {0};
         if (p) {
             snprintf(resume, sizeof resume, "%s", p->resume);
             client = p->client;
             update = p->update;
+            control = p->control;
             free(p);
         }
         atomic_fetch_sub(&g_pending_count, 1);
@@ -570,6 +579,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c == NULL) {
             limits_release(&client);
             free(update);
+            if (control) session_unref(control);
             return -1;
         }
         c->client = client;
@@ -586,6 +596,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pthread_mutex_unlock(&g_all_lock);
         http_count_realtime(101, now_ns() - t0);
         http_realtime_active(1);
+        if (control) {
+            /* A server's control connection to a call: the call's session,
+             * attached; this connection's reference on it is dropped in
+             * CLOSED. */
+            c->sess = control;
+            c->control = 1;
+            session_attach(control, &ws_transport, c);
+            return 0;
+        }
         c->sess = session_new(g_app, &ws_transport, c, beta, resume[0] ? resume : NULL);
         if (c->sess == NULL) {
             free(update);
@@ -630,7 +649,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pthread_mutex_unlock(&g_all_lock);
         http_realtime_active(-1);
         limits_release(&c->client);
-        if (c->sess) {
+        if (c->sess && c->control) {
+            session_detach(c->sess, c);
+            session_unref(c->sess);
+        } else if (c->sess) {
             session_abandon(c->sess);
             session_on_closed(c->sess);
         }
@@ -902,7 +924,8 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     size_t hl = eoh ? (size_t)(eoh - head) + 4 : (size_t)n;
     /* "GET /v1/realtime?model=x&session_id=y HTTP/1.1" */
     if (sscanf(head, "GET %511s HTTP/", path) != 1) return http_add_connection(user, fd, addr, alen);
-    char resume[72] = "";
+    char resume[72] = "", call_id[72] = "";
+    int has_call_id = 0;
     const char *q = strchr(path, '?');
     for (const char *p = q; p; p = strchr(p + 1, '&')) {
         if (strncmp(p + 1, "session_id=", 11) == 0) {
@@ -910,6 +933,13 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
             if (l < sizeof resume) {
                 memcpy(resume, p + 12, l);
                 resume[l] = '\0';
+            }
+        } else if (strncmp(p + 1, "call_id=", 8) == 0) {
+            size_t l = strcspn(p + 9, "&#");
+            has_call_id = 1;
+            if (l < sizeof call_id) {
+                memcpy(call_id, p + 9, l);
+                call_id[l] = '\0';
             }
         }
     }
@@ -958,7 +988,7 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     }
 
     int busy = session_count() + atomic_load(&g_pending_count);
-    if (busy >= settings_live_max_sessions()) {
+    if (!has_call_id && busy >= settings_live_max_sessions()) {
         limits_release(&client);
         http_count_realtime(503, now_ns() - t0);
         refuse(fd, hl, 503, "server_error", "unavailable", "max_sessions reached", "Retry-After: 1\r\n");
@@ -981,7 +1011,9 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     int na = head_values(head, hl, "Authorization", authz, sizeof authz);
     int found = auth_credential(na != 0 ? authz : NULL, has_protos ? protos : NULL, cred, sizeof cred);
     char *bound = NULL;
-    auth_result ar = found ? auth_redeem(cred, &bound) : AUTH_MISSING;
+    /* A control connection to a call (?call_id=) is a server's: an API
+     * key, never a client secret (which stays unused). */
+    auth_result ar = !found ? AUTH_MISSING : has_call_id ? auth_check_key(cred) : auth_redeem(cred, &bound);
     explicit_bzero(cred, sizeof cred);
     explicit_bzero(authz, sizeof authz);
     if (ar != AUTH_OK && auth_enabled()) {
@@ -991,8 +1023,18 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
             "invalid API key", "client secret expired", "client secret already used"};
         http_count_realtime(401, now_ns() - t0);
         auth_refused(ar, "/v1/realtime", client.text);
-        refuse(fd, hl, 401, "invalid_request_error", "invalid_api_key", why[ar],
+        refuse(fd, hl, 401, "invalid_request_error", "invalid_api_key",
+               has_call_id && ar == AUTH_INVALID ? "a call's control connection needs an API key (not a client secret)"
+                                                : why[ar],
                "WWW-Authenticate: Bearer realm=\"voxray\"\r\n");
+        return 0;
+    }
+    session *control = NULL;
+    if (has_call_id && (control = webrtc_call_session(call_id)) == NULL) {
+        limits_release(&client);
+        http_count_realtime(404, now_ns() - t0);
+        refuse(fd, hl, 404, "invalid_request_error", "call_not_found",
+               "no live WebRTC call has this call_id (the id from the Location of POST /v1/realtime/calls)", "");
         return 0;
     }
 
@@ -1011,6 +1053,7 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     if (p == NULL || (has_bound && update == NULL)) {
         free(p);
         free(update);
+        if (control) session_unref(control);
         limits_release(&client);
         http_count_realtime(503, now_ns() - t0);
         refuse(fd, hl, 503, "server_error", "unavailable", "out of memory", "Retry-After: 1\r\n");
@@ -1020,6 +1063,7 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
     p->beta = beta;
     p->client = client;
     p->update = update;
+    p->control = control;
     if (resume[0] && persist_valid_id(resume)) snprintf(p->resume, sizeof p->resume, "%s", resume);
     else if (resume[0]) snprintf(p->resume, sizeof p->resume, "invalid");
     p->t0 = t0;

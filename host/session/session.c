@@ -232,6 +232,10 @@ void sess_send(session *s, char *json)
         free(json);
         return;
     }
+    for (int i = 0; i < s->n_side; i++) {
+        char *copy = strdup(json);
+        if (copy) s->side[i].tp->send_event(s->side[i].conn, copy);
+    }
     s->tp->send_event(s->conn, json);
 }
 
@@ -468,10 +472,13 @@ static void schedule_trim(void)
     if (defer_run(TRIM_DELAY_MS, trim_due, NULL) != 0) atomic_store(&g_trim_pending, 0);
 }
 
+static void close_controls(session *s);
+
 static void closed_task(session *s, void *arg)
 {
     (void)arg;
     s->closed = 1;
+    close_controls(s);
     if (s->resp) respond_cancel(s, "client_disconnected");
     input_free(s);
     /* The session's hold on its provider generation ends with it, not when
@@ -506,7 +513,20 @@ void session_on_closed(session *s)
 typedef struct msg_arg {
     char *text;
     size_t len;
+    const transport_ops *tp; /* a control connection's message (NULL: the session's own) */
+    void *conn;
 } msg_arg;
+
+/* The message was dealt with: its connection may read on. */
+static void msg_done(session *s, msg_arg *m)
+{
+    if (m->tp) {
+        m->tp->input_done(m->conn, m->len);
+        m->tp->unref(m->conn);
+    } else {
+        s->tp->input_done(s->conn, m->len);
+    }
+}
 
 /* session.update: what parsed applies; each member that did not gets its
  * own error event (a client asking for one unsupported setting keeps the
@@ -836,7 +856,7 @@ static void message_task(session *s, void *arg)
     proto_client_event_free(&ev);
     sess_trim_conversation(s);
 out:
-    s->tp->input_done(s->conn, m->len);
+    msg_done(s, m);
     free(m->text);
     free(m);
 }
@@ -875,7 +895,7 @@ static int looks_like_append(const char *text, size_t len)
 
 void session_on_message(session *s, char *text, size_t len)
 {
-    msg_arg *m = malloc(sizeof *m);
+    msg_arg *m = calloc(1, sizeof *m);
     if (m == NULL) {
         s->tp->input_done(s->conn, len);
         free(text);
@@ -894,6 +914,96 @@ void session_on_message(session *s, char *text, size_t len)
         s->tp->input_done(s->conn, len);
         free(text);
         free(m);
+    }
+}
+
+/* ------------------------------------------------------------ control connections */
+
+void session_on_control_message(session *s, const transport_ops *tp, void *conn, char *text, size_t len)
+{
+    msg_arg *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        tp->input_done(conn, len);
+        free(text);
+        return;
+    }
+    m->text = text;
+    m->len = len;
+    m->tp = tp;
+    m->conn = conn;
+    tp->ref(conn); /* until the message is dealt with */
+    if (sess_post(s, message_task, m) != 0) {
+        msg_done(s, m);
+        free(text);
+        free(m);
+    }
+}
+
+typedef struct side_arg {
+    const transport_ops *tp;
+    void *conn;
+} side_arg;
+
+static void attach_task(session *s, void *arg)
+{
+    side_arg *a = arg;
+    if (s->closed || s->n_side >= SESSION_MAX_CONTROL) {
+        a->tp->close(a->conn, 1000, s->closed ? "the call has ended" : "too many control connections for this call");
+        a->tp->unref(a->conn);
+        free(a);
+        return;
+    }
+    s->side[s->n_side].tp = a->tp;
+    s->side[s->n_side].conn = a->conn;
+    s->n_side++;
+    free(a);
+    /* What the call's client got first: the session as it is now. */
+    char *ev = proto_ev_session(s->d, 0, &s->cfg);
+    if (ev) s->side[s->n_side - 1].tp->send_event(s->side[s->n_side - 1].conn, ev);
+    log_info("control connection attached", "session_id", s->id);
+}
+
+void session_attach(session *s, const transport_ops *tp, void *conn)
+{
+    side_arg *a = malloc(sizeof *a);
+    if (a == NULL) {
+        tp->close(conn, 1011, "out of memory");
+        return;
+    }
+    a->tp = tp;
+    a->conn = conn;
+    tp->ref(conn);
+    if (sess_post(s, attach_task, a) != 0) {
+        tp->close(conn, 1011, "out of memory");
+        tp->unref(conn);
+        free(a);
+    }
+}
+
+static void detach_task(session *s, void *arg)
+{
+    for (int i = 0; i < s->n_side; i++) {
+        if (s->side[i].conn != arg) continue;
+        const transport_ops *tp = s->side[i].tp;
+        s->side[i] = s->side[--s->n_side];
+        tp->unref(arg);
+        return;
+    }
+}
+
+void session_detach(session *s, void *conn)
+{
+    /* conn stays referenced by the list until the task lets it go. */
+    if (sess_post(s, detach_task, conn) != 0) log_warn("a control connection could not be detached");
+}
+
+/* The session ended: its control connections are closed and let go. */
+static void close_controls(session *s)
+{
+    while (s->n_side > 0) {
+        s->n_side--;
+        s->side[s->n_side].tp->close(s->side[s->n_side].conn, 1000, "the call has ended");
+        s->side[s->n_side].tp->unref(s->side[s->n_side].conn);
     }
 }
 

@@ -46,4 +46,28 @@ void session_on_closed(session *s);
 /* Sessions alive right now. */
 int session_count(void);
 
+/* A reference that keeps a session's memory (not its connection) alive. */
+void session_ref(session *s);
+void session_unref(session *s);
+
+/*
+ * Control connections: a server attached to a live call (GET
+ * /v1/realtime?call_id=, the API's "sideband" connection to a WebRTC call)
+ * gets every server event the session sends, and its client events are the
+ * session's own, as if the call's client had sent them; the call keeps its
+ * media. At most SESSION_MAX_CONTROL at once.
+ *
+ * session_attach (any thread): the session takes a reference on conn
+ * (tp->ref) and sends it a session.created describing the session as it
+ * is; when the session ends it closes conn (tp->close) and lets it go. A
+ * session that has ended or has no room closes conn at once.
+ * session_detach (any thread): conn is gone; the session lets it go.
+ * session_on_control_message: a client event from conn; the session reports
+ * it done to conn (tp->input_done).
+ */
+#define SESSION_MAX_CONTROL 4
+void session_attach(session *s, const transport_ops *tp, void *conn);
+void session_detach(session *s, void *conn);
+void session_on_control_message(session *s, const transport_ops *tp, void *conn, char *text, size_t len);
+
 #endif

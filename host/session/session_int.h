@@ -234,6 +234,13 @@ struct session {
     app *a;
     const transport_ops *tp; /* the connection carrying the session */
     void *conn;
+    /* Control connections of a server attached to the call (session.h:
+     * session_attach): every event sent goes to them too (strand only). */
+    struct {
+        const transport_ops *tp;
+        void *conn;
+    } side[SESSION_MAX_CONTROL];
+    int n_side;
     int closed;            /* the connection is gone */
     atomic_int abandoned;  /* the connection is going: queued input is dropped */
     /* audio the client sent ahead of real time: a bucket that drains at
@@ -265,8 +272,6 @@ struct session {
 
 /* session.c */
 /* A reference for work that outlives the current task. */
-void session_ref(session *s);
-void session_unref(session *s);
 /* Run fn(s, arg) on the session strand with a reference held. 0 or -1. */
 int sess_post(session *s, void (*fn)(session *s, void *arg), void *arg);
 void sess_send(session *s, char *json);           /* NULL-safe; counts nothing */

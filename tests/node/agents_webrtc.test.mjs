@@ -12,13 +12,17 @@
 //
 // The beta API's browser example: the key from POST /v1/realtime/sessions,
 // the offer posted to /v1/realtime?model=..., beta event names.
+//
+// A server's control connection to a call the browser set up
+// (wss://.../v1/realtime?call_id=, the API's "sideband"), as the API's
+// server-side controls and the SDK's OpenAIRealtimeWebSocket({callId}) use it.
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Daemon, vtest, stopAll, tempDir, sumMetric, sleep } from './lib.mjs';
+import { Daemon, vtest, stopAll, tempDir, sumMetric, sleep, Client, WebSocket } from './lib.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const BUNDLE = fileURLToPath(new URL('bundle/openai-realtime-agents.umd.js',
@@ -100,6 +104,7 @@ function connect(page, ek, { interruptOnAudio = false } = {}) {
         transport.on('*', (ev) => {
             r.events.push(ev.type);
             if (ev.type === 'response.done') r.done.push(ev.response.status);
+            if (ev.type === 'session.created') r.sessionId = ev.session.id;
             if (interruptOnAudio && ev.type === 'output_audio_buffer.started') session.interrupt();
         });
         session.on('history_updated', (h) => { r.history = JSON.parse(JSON.stringify(h)); });
@@ -245,4 +250,57 @@ vtest('the beta API\'s WebRTC example: key from /v1/realtime/sessions, offer to 
     assert.ok(!types.some((t) => t.startsWith('response.output_audio')), types.join(','));
     assert.ok(types.includes('output_audio_buffer.started'), types.join(','));
     await page.evaluate(() => window.beta.pc.close());
+});
+
+// A WebSocket to /v1/realtime with query q and headers; resolves with the
+// Client once open, or {status, body} when the upgrade is refused.
+function openControl(q, headers) {
+    return new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${d.wsBase}/v1/realtime?${q}`, { headers, perMessageDeflate: false });
+        const c = new Client(ws);
+        ws.once('open', () => resolve(c));
+        ws.once('unexpected-response', (req, res) => {
+            let body = '';
+            res.on('data', (x) => (body += x));
+            res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(body || 'null') }));
+        });
+        ws.once('error', reject);
+    });
+}
+
+vtest('a server\'s control connection (?call_id=) to a browser\'s call: the same events, its session.update applies to the call, it closes with the call', { timeout: 90000 }, async () => {
+    const { page } = await launch('control', SAID, 4);
+    const c = await connect(page, await mint());
+    assert.match(c.callId, /^rtc_\w+$/);
+
+    // Only an API key may attach, and only to a live call.
+    const bySecret = await openControl(`call_id=${c.callId}`, { Authorization: `Bearer ${await mint()}` });
+    assert.equal(bySecret.status, 401);
+    const unknown = await openControl('call_id=rtc_nosuchcall', { Authorization: `Bearer ${KEY}` });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error.code, 'call_not_found');
+
+    const ctl = await openControl(`call_id=${c.callId}`, { Authorization: `Bearer ${KEY}` });
+    assert.ok(ctl instanceof Client, JSON.stringify(ctl));
+    const created = await ctl.next('session.created');
+    assert.equal(created.session.id, await page.evaluate(() => window.ag.sessionId), 'the call\'s own session');
+    assert.equal(await d.sumMetric('voxray_active_sessions'), 1, 'a control connection is not a session');
+
+    // The server sets the instructions; the browser's client sees it applied.
+    const upd = await ctl.update({ instructions: 'Set by the server.' });
+    assert.equal(upd.session.instructions, 'Set by the server.');
+    await until(page, (x) => x.events.filter((t) => t === 'session.updated').length >= 2, 'the server\'s update on the call');
+
+    // The spoken turn: the control connection sees it as the call does.
+    const turn = await ctl.collectUntil('response.done', { timeout: 30000 });
+    const heard = turn.find((e) => e.type === 'conversation.item.input_audio_transcription.completed');
+    assert.equal(heard?.transcript, SAID);
+    assert.ok(turn.some((e) => e.type === 'response.output_audio_transcript.done'));
+    assert.ok(!turn.some((e) => e.type === 'response.output_audio.delta'), 'audio stays on the call\'s track');
+
+    // The call hangs up: the control connection is closed too.
+    await page.evaluate(() => window.ag.session.close());
+    const closed = await ctl.closedP;
+    assert.equal(closed.code, 1000);
+    assert.match(closed.reason, /call has ended/);
 });
