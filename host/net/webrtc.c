@@ -585,6 +585,10 @@ static gboolean tick(gpointer p)
             stopped = buffer_event("output_audio_buffer.stopped", c->resp_id);
         }
         pthread_mutex_unlock(&c->lock);
+        session *s = atomic_load(&c->sess);
+        if (cleared && s) session_mirror(s, cleared);
+        if (started && s) session_mirror(s, started);
+        if (stopped && s) session_mirror(s, stopped);
         if (cleared) queue_event(c, cleared);
         if (started) queue_event(c, started);
         if (buf == NULL) break;

@@ -997,6 +997,23 @@ void session_detach(session *s, void *conn)
     if (sess_post(s, detach_task, conn) != 0) log_warn("a control connection could not be detached");
 }
 
+static void mirror_task(session *s, void *arg)
+{
+    char *json = arg;
+    if (!s->closed)
+        for (int i = 0; i < s->n_side; i++) {
+            char *copy = strdup(json);
+            if (copy) s->side[i].tp->send_event(s->side[i].conn, copy);
+        }
+    free(json);
+}
+
+void session_mirror(session *s, const char *json)
+{
+    char *copy = strdup(json);
+    if (copy && sess_post(s, mirror_task, copy) != 0) free(copy);
+}
+
 /* The session ended: its control connections are closed and let go. */
 static void close_controls(session *s)
 {

@@ -69,5 +69,9 @@ void session_unref(session *s);
 void session_attach(session *s, const transport_ops *tp, void *conn);
 void session_detach(session *s, void *conn);
 void session_on_control_message(session *s, const transport_ops *tp, void *conn, char *text, size_t len);
+/* An event the transport sent its client itself (WebRTC's
+ * output_audio_buffer.*): the control connections get a copy (any thread;
+ * json is copied). */
+void session_mirror(session *s, const char *json);
 
 #endif

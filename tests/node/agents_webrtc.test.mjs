@@ -297,6 +297,9 @@ vtest('a server\'s control connection (?call_id=) to a browser\'s call: the same
     assert.equal(heard?.transcript, SAID);
     assert.ok(turn.some((e) => e.type === 'response.output_audio_transcript.done'));
     assert.ok(!turn.some((e) => e.type === 'response.output_audio.delta'), 'audio stays on the call\'s track');
+    // The call's own playback events too.
+    assert.ok(turn.some((e) => e.type === 'output_audio_buffer.started'), turn.map((e) => e.type).join(','));
+    await ctl.next('output_audio_buffer.stopped', { timeout: 15000 });
 
     // The call hangs up: the control connection is closed too.
     await page.evaluate(() => window.ag.session.close());
