@@ -39,11 +39,13 @@
 /* ------------------------------------------------------------ labels */
 
 enum { R_HEALTH, R_READY, R_METRICS, R_V1_HEALTH, R_REALTIME, R_CLIENT_SECRETS, R_CALLS, R_SESSIONS, R_ROOT,
-       R_STATIC, R_CALL, R_UNMATCHED, R_COUNT };
+       R_STATIC, R_CALL, R_CALL_HANGUP, R_UNMATCHED, R_COUNT };
 static const char *const route_label[R_COUNT] = {"/health", "/ready", "/metrics", "/v1/health",
                                                  "/v1/realtime", "/v1/realtime/client_secrets",
                                                  "/v1/realtime/calls", "/v1/realtime/sessions", "/", "/{file}",
-                                                 "/v1/realtime/calls/{call_id}", "unmatched"};
+                                                 "/v1/realtime/calls/{call_id}",
+                                                 "/v1/realtime/calls/{call_id}/hangup", "unmatched"};
+#define HANGUP_SUFFIX "/hangup"
 #define CALLS_PREFIX "/v1/realtime/calls/"
 
 
@@ -72,9 +74,13 @@ static int route_of(const char *url)
         if (strlen(route_label[r]) == n && strncmp(url, route_label[r], n) == 0) return r;
     }
     if (static_name(url, n)) return R_STATIC;
-    size_t pl = strlen(CALLS_PREFIX);
+    size_t pl = strlen(CALLS_PREFIX), hl = strlen(HANGUP_SUFFIX);
     if (n > pl && n < pl + 48 && strncmp(url, CALLS_PREFIX, pl) == 0 && memchr(url + pl, '/', n - pl) == NULL)
         return R_CALL;
+    /* .../calls/{call_id}/hangup */
+    if (n > pl + hl && n < pl + 48 + hl && strncmp(url, CALLS_PREFIX, pl) == 0 &&
+        strncmp(url + n - hl, HANGUP_SUFFIX, hl) == 0 && memchr(url + pl, '/', n - pl - hl) == NULL)
+        return R_CALL_HANGUP;
     return R_UNMATCHED;
 }
 
@@ -265,7 +271,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, req *rq, int status,
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, "Allow", rq->route == R_CLIENT_SECRETS || rq->route == R_CALLS ||
-                                                       rq->route == R_SESSIONS ? "POST"
+                                                       rq->route == R_SESSIONS || rq->route == R_CALL_HANGUP ? "POST"
                                                : rq->route == R_CALL ? "DELETE"
                                                : rq->route == R_REALTIME ? "GET, POST" : "GET, HEAD");
     if (rq->location) MHD_add_response_header(resp, "Location", rq->location);
@@ -850,9 +856,12 @@ static enum MHD_Result handle_call_delete(struct MHD_Connection *c, req *rq, con
     if (call_auth(c, rq, 0, 0, NULL, &ret) != 0) return ret;
     char id[64];
     size_t n = strcspn(url + strlen(CALLS_PREFIX), "?#");
+    if (rq->route == R_CALL_HANGUP) n -= strlen(HANGUP_SUFFIX);
     snprintf(id, sizeof id, "%.*s", (int)n, url + strlen(CALLS_PREFIX));
     if (webrtc_hangup(id) != 0)
         return respond_error(c, rq, 404, "invalid_request_error", "call_not_found", NULL, "no such call");
+    /* POST .../hangup (the API's form) answers an empty object. */
+    if (rq->route == R_CALL_HANGUP) return respond_json(c, rq, 200, json_object());
     return respond_json(c, rq, 200, json_pack("{s:s,s:s,s:b}", "id", id, "object", "realtime.call", "deleted", 1));
 }
 
@@ -945,6 +954,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (rq->route == R_REALTIME && rq->method == M_POST) return handle_calls(c, rq, 1);
     if (rq->route == R_CALL) {
         if (rq->method != M_DELETE) return respond_text(c, rq, 405, "method not allowed\n");
+        return handle_call_delete(c, rq, url);
+    }
+    if (rq->route == R_CALL_HANGUP) {
+        if (rq->method != M_POST) return respond_text(c, rq, 405, "method not allowed\n");
         return handle_call_delete(c, rq, url);
     }
     if (rq->method != M_GET && rq->method != M_HEAD)

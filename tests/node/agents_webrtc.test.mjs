@@ -301,9 +301,20 @@ vtest('a server\'s control connection (?call_id=) to a browser\'s call: the same
     assert.ok(turn.some((e) => e.type === 'output_audio_buffer.started'), turn.map((e) => e.type).join(','));
     await ctl.next('output_audio_buffer.stopped', { timeout: 15000 });
 
-    // The call hangs up: the control connection is closed too.
-    await page.evaluate(() => window.ag.session.close());
+    // The server hangs up (the API's POST .../hangup): the control
+    // connection is closed too, and the browser sees its call end.
+    const hangup = (id, method = 'POST') => fetch(d.url(`/v1/realtime/calls/${id}/hangup`),
+        { method, headers: { Authorization: `Bearer ${KEY}` } });
+    assert.equal((await hangup('rtc_nosuchcall')).status, 404);
+    const get = await hangup(c.callId, 'GET');
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
+    const h = await hangup(c.callId);
+    assert.equal(h.status, 200);
+    assert.deepEqual(await h.json(), {});
     const closed = await ctl.closedP;
     assert.equal(closed.code, 1000);
     assert.match(closed.reason, /call has ended/);
+    await until(page, (x) => x.status === 'disconnected', 'the browser\'s call to end');
+    assert.equal(await d.sumMetric('http_requests_total', { route: '/v1/realtime/calls/{call_id}/hangup', method: 'POST', status_code: '200' }), 1);
 });
