@@ -948,7 +948,8 @@ static void attach_task(session *s, void *arg)
 {
     side_arg *a = arg;
     if (s->closed || s->n_side >= SESSION_MAX_CONTROL) {
-        a->tp->close(a->conn, 1000, s->closed ? "the call has ended" : "too many control connections for this call");
+        a->tp->close(a->conn, s->closed ? 1000 : 1008,
+                     s->closed ? "the call has ended" : "too many control connections for this call");
         a->tp->unref(a->conn);
         free(a);
         return;
