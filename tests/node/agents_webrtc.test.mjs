@@ -286,6 +286,15 @@ vtest('a server\'s control connection (?call_id=) to a browser\'s call: the same
     assert.equal(created.session.id, await page.evaluate(() => window.ag.sessionId), 'the call\'s own session');
     assert.equal(await d.sumMetric('voxray_active_sessions'), 1, 'a control connection is not a session');
 
+    // At most 4 per call: a fifth is closed at once with 1008.
+    const more = [];
+    for (let i = 0; i < 3; i++) more.push(await openControl(`call_id=${c.callId}`, { Authorization: `Bearer ${KEY}` }));
+    for (const m of more) await m.next('session.created');
+    const fifth = await openControl(`call_id=${c.callId}`, { Authorization: `Bearer ${KEY}` });
+    assert.equal((await fifth.closedP).code, 1008);
+    for (const m of more) m.ws.close();
+    await Promise.all(more.map((m) => m.closedP));
+
     // The server sets the instructions; the browser's client sees it applied.
     const upd = await ctl.update({ instructions: 'Set by the server.' });
     assert.equal(upd.session.instructions, 'Set by the server.');
