@@ -187,12 +187,13 @@ vtest('the Agents SDK WebRTC transport: session.interrupt() while the reply play
     // The SDK sent response.cancel before the clear: the reply was cut short.
     assert.deepEqual(s.done, ['cancelled']);
     assert.deepEqual(s.errors, []);
-    // What the browser hears afterwards is silence.
-    await sleep(500);
+    // What the browser hears afterwards (once what it had buffered played
+    // out) is silence.
+    await sleep(1000);
     const e1 = (await state(page)).energy;
-    await sleep(1500);
+    await sleep(1000);
     const e2 = (await state(page)).energy;
-    console.log(`reply audio energy at the clear ${s.energy}, 0.5 s later ${e1}, 2 s later ${e2}`);
+    console.log(`reply audio energy at the clear ${s.energy}, 1 s later ${e1}, 2 s later ${e2}`);
     assert.ok(e2 - e1 < 1e-3, `audio went on after the clear: energy ${e1} -> ${e2}`);
     await page.evaluate(() => window.ag.session.close());
 });
