@@ -334,35 +334,18 @@ static const char *sphx_cfg(const vx_config *cfg, const char *key) {
     return NULL;
 }
 
-/* Same grammar as the host's validator: a number of ms, or with ms/s/m/h. */
-static int sphx_parse_ms(const char *s, uint64_t *out) {
-    char *end;
-    double v, mul;
-
-    if (!s || !isdigit((unsigned char)*s)) return -1;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
-    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1;
-    else if (strcmp(end, "s") == 0) mul = 1000;
-    else if (strcmp(end, "m") == 0) mul = 60000;
-    else if (strcmp(end, "h") == 0) mul = 3600000;
-    else return -1;
-    v *= mul;
-    if (v > 9e15) return -1;
-    *out = (uint64_t)llround(v);
-    return 0;
+/* An integer setting as the host validated it (its default when unset),
+ * within [min, max]. -1 when it is not. */
+static int sphx_int(const vx_host_api *host, vx_host *h, const char *key, int64_t min, int64_t max,
+                    int64_t *out) {
+    return host->config_int(h, key, out) == VX_OK && *out >= min && *out <= max ? 0 : -1;
 }
 
-static int sphx_parse_int(const char *s, long min, long max, long *out) {
-    char *end;
-    long v;
-
-    if (!s || !*s) return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (*end != '\0' || errno == ERANGE || v < min || v > max) return -1;
-    *out = v;
+/* A duration setting in ms (the host parsed "1.5s" and the like). */
+static int sphx_ms(const vx_host_api *host, vx_host *h, const char *key, uint64_t *out) {
+    int64_t v = 0;
+    if (host->config_duration_ms(h, key, &v) != VX_OK || v < 0) return -1;
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -447,7 +430,7 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
     const char *bad = NULL;
     pthread_condattr_t ca;
     uint64_t partial_ms = 0, restart_after_ms = 0, restart_window_ms = 0, t0;
-    long v = 0;
+    int64_t v = 0;
     int rc = VX_EINVAL;
 
     if (!in) {
@@ -456,37 +439,28 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
     }
     in->api = host;
     in->h = h;
-    if (sphx_parse_int(sphx_cfg(cfg, "pool_size"), 1, 64, &v) != 0) bad = "pool_size";
+    /* The settings, as the host parsed them (ABI 1.6 typed getters). */
+    if (sphx_int(host, h, "pool_size", 1, 64, &v) != 0) bad = "pool_size";
     in->pool_size = (size_t)v;
-    if (!bad && sphx_parse_int(sphx_cfg(cfg, "pool_max"), 1, 64, &v) != 0) bad = "pool_max";
+    if (!bad && sphx_int(host, h, "pool_max", 1, 64, &v) != 0) bad = "pool_max";
     in->pool_max = (size_t)v;
-    if (!bad && sphx_parse_int(sphx_cfg(cfg, "decoder_threads"), 0, 64, &v) != 0)
-        bad = "decoder_threads";
+    if (!bad && sphx_int(host, h, "decoder_threads", 0, 64, &v) != 0) bad = "decoder_threads";
     in->n_threads = (size_t)v;
     if (in->n_threads == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         in->n_threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (size_t)ncpu;
     }
-    if (!bad && sphx_parse_ms(sphx_cfg(cfg, "pool_wait"), &in->pool_wait_ms) != 0)
-        bad = "pool_wait";
-    if (!bad && sphx_parse_ms(sphx_cfg(cfg, "partial_interval"), &partial_ms) != 0)
-        bad = "partial_interval";
-    if (!bad && sphx_parse_int(sphx_cfg(cfg, "samplerate"), 8000, 48000, &v) != 0)
-        bad = "samplerate";
+    if (!bad && sphx_ms(host, h, "pool_wait", &in->pool_wait_ms) != 0) bad = "pool_wait";
+    if (!bad && sphx_ms(host, h, "partial_interval", &partial_ms) != 0) bad = "partial_interval";
+    if (!bad && sphx_int(host, h, "samplerate", 8000, 48000, &v) != 0) bad = "samplerate";
     in->rate = (uint32_t)v;
-    if (!bad && sphx_parse_ms(sphx_cfg(cfg, "cmn_restart_after"), &restart_after_ms) != 0)
+    if (!bad && sphx_ms(host, h, "cmn_restart_after", &restart_after_ms) != 0)
         bad = "cmn_restart_after";
-    if (!bad && sphx_parse_ms(sphx_cfg(cfg, "cmn_restart_window"), &restart_window_ms) != 0)
+    if (!bad && sphx_ms(host, h, "cmn_restart_window", &restart_window_ms) != 0)
         bad = "cmn_restart_window";
-    if (!bad) {
-        const char *d = sphx_cfg(cfg, "cmn_restart");
-        char *end;
-        errno = 0;
-        in->cmn_restart = d ? strtod(d, &end) : -1;
-        if (!d || end == d || *end || errno || !isfinite(in->cmn_restart) ||
-            in->cmn_restart < 0 || in->cmn_restart > 1000)
-            bad = "cmn_restart";
-    }
+    if (!bad && (host->config_float(h, "cmn_restart", &in->cmn_restart) != VX_OK ||
+                 !isfinite(in->cmn_restart) || in->cmn_restart < 0 || in->cmn_restart > 1000))
+        bad = "cmn_restart";
     if (bad) {
         sphx_seterr(err, VX_EINVAL, 0, SPHX_NAME ": bad value for %s: '%s'", bad,
                     sphx_cfg(cfg, bad) ? sphx_cfg(cfg, bad) : "");
@@ -556,7 +530,8 @@ static int sphx_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, 
                                   "Stream opens that found no free decoder within pool_wait.");
         in->m_restarts = host->metric_register(
             h, VX_METRIC_COUNTER, "stt_pocketsphinx_cmn_restarts_total",
-            "Utterances decoded again from their start with a corrected cepstral mean (cmn_restart).");
+            "Utterances decoded again from their start with a corrected cepstral mean "
+            "(cmn_restart).");
     }
     host->log(h, VX_LOG_INFO,
               "%zu decoder%s ready in %llu ms (pool_max %zu, %zu decoder threads, %s %s, %u Hz)",
@@ -605,8 +580,13 @@ static const vx_plugin_info sphx_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    /* log and log_enabled are all a call needs; metrics are used when present. */
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log_enabled))
+    /* log and log_enabled are all a call needs, the typed config getters
+     * (1.6) read the settings; metrics are used when present. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_size) ||
+        !host->config_int || !host->config_float || !host->config_duration_ms) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "stt_pocketsphinx needs a host of plugin ABI 1.6 or newer");
         return NULL;
+    }
     return &sphx_info;
 }
