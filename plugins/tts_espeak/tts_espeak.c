@@ -383,13 +383,11 @@ static const char *es_cfg(const vx_config *cfg, const char *key) {
     return NULL;
 }
 
-static int es_parse_int(const char *s, long lo, long hi, int *out) {
-    char *end;
-    long v;
+/* An integer setting as the host parsed it (ABI 1.6), within [lo, hi]. */
+static int es_int(const es_inst *in, const char *key, int64_t lo, int64_t hi, int *out) {
+    int64_t v = 0;
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return -1;
+    if (in->api->config_int(in->h, key, &v) != VX_OK || v < lo || v > hi) return -1;
     *out = (int)v;
     return 0;
 }
@@ -416,11 +414,11 @@ static int es_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, vo
     in->api = host;
     in->h = h;
     rc = VX_EINVAL;
-    if (es_parse_int(es_cfg(cfg, "rate"), 80, 450, &in->rate) != 0) {
+    if (es_int(in, "rate", 80, 450, &in->rate) != 0) {
         es_seterr(err, rc, 0, "espeak-ng: bad value for rate: '%s'", es_cfg(cfg, "rate"));
         goto fail;
     }
-    if (es_parse_int(es_cfg(cfg, "pitch"), 0, 100, &in->pitch) != 0) {
+    if (es_int(in, "pitch", 0, 100, &in->pitch) != 0) {
         es_seterr(err, rc, 0, "espeak-ng: bad value for pitch: '%s'", es_cfg(cfg, "pitch"));
         goto fail;
     }
@@ -479,6 +477,12 @@ static const vx_plugin_info es_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log_enabled)) return NULL;
+    /* The typed config getters arrived in 1.6. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_size) ||
+        !host->config_int) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "tts_espeak needs a host of plugin ABI 1.6 or newer");
+        return NULL;
+    }
     return &es_info;
 }

@@ -416,34 +416,18 @@ static const char *fl_cfg(const vx_config *cfg, const char *key) {
     return NULL;
 }
 
-/* Same grammar as the host's validator: a number of ms, or with ms/s/m. */
-static int fl_parse_ms(const char *s, uint64_t *out) {
-    char *end;
-    double v, mul = 1;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno == ERANGE || !(v >= 0)) return -1;
-    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1;
-    else if (strcmp(end, "s") == 0) mul = 1000;
-    else if (strcmp(end, "m") == 0) mul = 60000;
-    else return -1;
-    *out = (uint64_t)llround(v * mul);
-    return 0;
-}
-
-/* Read the keys into in; the name of the first bad key, or NULL. */
+/* Read the keys into in, as the host parsed them (ABI 1.6 typed
+ * getters); the name of the first bad key, or NULL. */
 static const char *fl_configure(fl_inst *in, const vx_config *cfg) {
-    const char *v;
-    char *end;
-    uint64_t ms;
+    const vx_host_api *host = in->api;
+    int64_t ms = 0;
 
     if (!(in->voice = fl_voice_find(fl_cfg(cfg, "voice")))) return "voice";
-    v = fl_cfg(cfg, "rate");
-    errno = 0;
-    in->rate = strtod(v, &end);
-    if (end == v || *end || errno || !(in->rate >= 0.5 && in->rate <= 2.0)) return "rate";
-    if (fl_parse_ms(fl_cfg(cfg, "chunk_ms"), &ms) != 0 || ms < 5 || ms > 2000) return "chunk_ms";
+    if (host->config_float(in->h, "rate", &in->rate) != VX_OK ||
+        !(in->rate >= 0.5 && in->rate <= 2.0))
+        return "rate";
+    if (host->config_duration_ms(in->h, "chunk_ms", &ms) != VX_OK || ms < 5 || ms > 2000)
+        return "chunk_ms";
     in->chunk_ms = (uint32_t)ms;
     return NULL;
 }
@@ -504,6 +488,12 @@ static const vx_plugin_info fl_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log_enabled)) return NULL;
+    /* The typed config getters arrived in 1.6. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_size) ||
+        !host->config_float || !host->config_duration_ms) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "tts_flite needs a host of plugin ABI 1.6 or newer");
+        return NULL;
+    }
     return &fl_info;
 }
