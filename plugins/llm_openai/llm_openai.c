@@ -32,6 +32,7 @@
  * driver to let go of the request (see oai_client.h).
  */
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -449,20 +450,17 @@ static int llm_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, v
     }
     in->api = host;
     in->h = h;
-    if ((rc = oai_conf_load(&in->cf, LLM_NAME, cfg, llm_config, err)) != VX_OK) {
+    if ((rc = oai_conf_load(&in->cf, LLM_NAME, host, h, cfg, llm_config, err)) != VX_OK) {
         free(in);
         return rc;
     }
-    if (oai_parse_double(oai_cfg(cfg, llm_config, "temperature"), &in->temperature) != 0)
+    if (host->config_float(h, "temperature", &in->temperature) != VX_OK ||
+        !isfinite(in->temperature))
         bad = "temperature";
-    else if (oai_parse_long(oai_cfg(cfg, llm_config, "max_tokens"), &in->max_tokens) != 0 ||
-             in->max_tokens < 0)
+    else if (oai_cfg_long(host, h, "max_tokens", &in->max_tokens) != 0 || in->max_tokens < 0)
         bad = "max_tokens";
-    else {
-        const char *u = oai_cfg(cfg, llm_config, "include_usage");
-        in->include_usage = !(strcasecmp(u, "false") == 0 || strcasecmp(u, "no") == 0 ||
-                              strcasecmp(u, "off") == 0 || strcmp(u, "0") == 0);
-    }
+    else if (host->config_bool(h, "include_usage", &in->include_usage) != VX_OK)
+        bad = "include_usage";
     if (bad) {
         oai_seterr(err, VX_EINVAL, 0, 0, LLM_NAME ": bad value for %s: '%s'", bad,
                    oai_cfg(cfg, llm_config, bad));
@@ -507,6 +505,11 @@ static const vx_plugin_info llm_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log)) return NULL;
+    /* The settings are read with the typed config getters (1.6). */
+    if (!oai_host_ok(host)) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, LLM_NAME " needs a host of plugin ABI 1.6 or newer");
+        return NULL;
+    }
     return &llm_info;
 }

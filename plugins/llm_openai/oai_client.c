@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -76,40 +77,25 @@ const char *oai_cfg(const vx_config *cfg, const vx_config_key *schema, const cha
     return "";
 }
 
-/* Same grammar as the host's validator: a number of ms, or with ms/s/m/h. */
-int oai_parse_ms(const char *s, long *ms) {
-    char *end;
-    double v, mul;
+int oai_host_ok(const vx_host_api *host) {
+    return host && host->abi_major == VX_ABI_MAJOR && VX_HOST_HAS(host, config_size) &&
+           host->config_int && host->config_float && host->config_bool && host->config_duration_ms;
+}
 
-    if (!isdigit((unsigned char)*s)) return -1;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
-    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1;
-    else if (strcmp(end, "s") == 0) mul = 1000;
-    else if (strcmp(end, "m") == 0) mul = 60000;
-    else if (strcmp(end, "h") == 0) mul = 3600000;
-    else return -1;
-    v *= mul;
-    if (v > 1e12) return -1;
-    *ms = (long)llround(v);
+int oai_cfg_long(const vx_host_api *host, vx_host *h, const char *key, long *out) {
+    int64_t v = 0;
+
+    if (host->config_int(h, key, &v) != VX_OK || v < LONG_MIN || v > LONG_MAX) return -1;
+    *out = (long)v;
     return 0;
 }
 
-int oai_parse_long(const char *s, long *out) {
-    char *end;
+int oai_cfg_ms(const vx_host_api *host, vx_host *h, const char *key, long *ms) {
+    int64_t v = 0;
 
-    errno = 0;
-    *out = strtol(s, &end, 10);
-    return end == s || *end != '\0' || errno == ERANGE ? -1 : 0;
-}
-
-int oai_parse_double(const char *s, double *out) {
-    char *end;
-
-    errno = 0;
-    *out = strtod(s, &end);
-    return end == s || *end != '\0' || errno == ERANGE || !isfinite(*out) ? -1 : 0;
+    if (host->config_duration_ms(h, key, &v) != VX_OK || v < 0 || v > 1000000000000LL) return -1;
+    *ms = (long)v;
+    return 0;
 }
 
 void oai_conf_free(oai_conf *cf) {
@@ -120,8 +106,8 @@ void oai_conf_free(oai_conf *cf) {
     cf->base_url = cf->api_key_env = cf->api_key = cf->model = NULL;
 }
 
-int oai_conf_load(oai_conf *cf, const char *plugin, const vx_config *cfg,
-                  const vx_config_key *schema, vx_error *err) {
+int oai_conf_load(oai_conf *cf, const char *plugin, const vx_host_api *host, vx_host *h,
+                  const vx_config *cfg, const vx_config_key *schema, vx_error *err) {
     const char *url = oai_cfg(cfg, schema, "base_url");
     const char *bad = NULL;
     size_t n = strlen(url);
@@ -130,11 +116,9 @@ int oai_conf_load(oai_conf *cf, const char *plugin, const vx_config *cfg,
     cf->plugin = plugin;
     while (n && url[n - 1] == '/') n--; /* ".../v1/" and ".../v1" name the same root */
     if (n == 0) bad = "base_url";
-    else if (oai_parse_ms(oai_cfg(cfg, schema, "timeout"), &cf->timeout_ms) != 0 ||
-             cf->timeout_ms <= 0)
+    else if (oai_cfg_ms(host, h, "timeout", &cf->timeout_ms) != 0 || cf->timeout_ms <= 0)
         bad = "timeout";
-    else if (oai_parse_ms(oai_cfg(cfg, schema, "connect_timeout"), &cf->connect_timeout_ms) !=
-                 0 ||
+    else if (oai_cfg_ms(host, h, "connect_timeout", &cf->connect_timeout_ms) != 0 ||
              cf->connect_timeout_ms <= 0)
         bad = "connect_timeout";
     if (bad) {

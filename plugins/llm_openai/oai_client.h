@@ -86,15 +86,18 @@ typedef struct oai_call_ops {
 
 /* The value of key in cfg, else its default in schema, else "". */
 const char *oai_cfg(const vx_config *cfg, const vx_config_key *schema, const char *key);
-/* "250ms", "2s", "1m" or a bare number of milliseconds. */
-int oai_parse_ms(const char *s, long *ms);
-int oai_parse_long(const char *s, long *out);
-int oai_parse_double(const char *s, double *out);
+/* The host has the typed config getters the plugins read their settings
+ * with (ABI 1.6): 1, or 0. */
+int oai_host_ok(const vx_host_api *host);
+/* An integer setting, and a duration in ms, as the host parsed them. */
+int oai_cfg_long(const vx_host_api *host, vx_host *h, const char *key, long *out);
+int oai_cfg_ms(const vx_host_api *host, vx_host *h, const char *key, long *ms);
 
-/* Read the common keys. Fails with VX_EINVAL naming the bad key, or
- * VX_ENOMEM; cf then holds nothing to free. */
-int oai_conf_load(oai_conf *cf, const char *plugin, const vx_config *cfg,
-                  const vx_config_key *schema, vx_error *err);
+/* Read the common keys (strings from cfg, numbers through the host's typed
+ * getters for h). Fails with VX_EINVAL naming the bad key, or VX_ENOMEM;
+ * cf then holds nothing to free. */
+int oai_conf_load(oai_conf *cf, const char *plugin, const vx_host_api *host, vx_host *h,
+                  const vx_config *cfg, const vx_config_key *schema, vx_error *err);
 void oai_conf_free(oai_conf *cf);
 /* One line for the start-up log: URL, model, where the key comes from (never
  * the key itself). */

@@ -462,11 +462,11 @@ static int stt_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, v
     }
     in->api = host;
     in->h = h;
-    if ((rc = oai_conf_load(&in->cf, STT_NAME, cfg, stt_config, err)) != VX_OK) {
+    if ((rc = oai_conf_load(&in->cf, STT_NAME, host, h, cfg, stt_config, err)) != VX_OK) {
         free(in);
         return rc;
     }
-    if (oai_parse_long(oai_cfg(cfg, stt_config, "max_seconds"), &in->max_seconds) != 0 ||
+    if (oai_cfg_long(host, h, "max_seconds", &in->max_seconds) != 0 ||
         in->max_seconds < 1 || in->max_seconds > 3600) {
         oai_seterr(err, VX_EINVAL, 0, 0, STT_NAME ": bad value for max_seconds: '%s'",
                    oai_cfg(cfg, stt_config, "max_seconds"));
@@ -513,6 +513,11 @@ static const vx_plugin_info stt_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log)) return NULL;
+    /* The settings are read with the typed config getters (1.6). */
+    if (!oai_host_ok(host)) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, STT_NAME " needs a host of plugin ABI 1.6 or newer");
+        return NULL;
+    }
     return &stt_info;
 }

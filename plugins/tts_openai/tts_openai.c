@@ -237,14 +237,14 @@ static int tts_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, v
     }
     in->api = host;
     in->h = h;
-    if ((rc = oai_conf_load(&in->cf, TTS_NAME, cfg, tts_config, err)) != VX_OK) {
+    if ((rc = oai_conf_load(&in->cf, TTS_NAME, host, h, cfg, tts_config, err)) != VX_OK) {
         free(in);
         return rc;
     }
-    if (oai_parse_long(oai_cfg(cfg, tts_config, "sample_rate"), &in->rate) != 0 ||
+    if (oai_cfg_long(host, h, "sample_rate", &in->rate) != 0 ||
         in->rate < 8000 || in->rate > 48000)
         bad = "sample_rate";
-    else if (oai_parse_double(oai_cfg(cfg, tts_config, "speed"), &in->speed) != 0 ||
+    else if (host->config_float(h, "speed", &in->speed) != VX_OK ||
              in->speed < 0 || in->speed > 4)
         bad = "speed";
     if (bad) {
@@ -292,6 +292,11 @@ static const vx_plugin_info tts_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log)) return NULL;
+    /* The settings are read with the typed config getters (1.6). */
+    if (!oai_host_ok(host)) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, TTS_NAME " needs a host of plugin ABI 1.6 or newer");
+        return NULL;
+    }
     return &tts_info;
 }
