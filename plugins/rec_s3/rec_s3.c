@@ -64,6 +64,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -180,21 +181,22 @@ static void s3_scrub(char *msg, const char *secret) {
     }
 }
 
-/* Milliseconds from a duration the host has validated (ms, s, m, h or a
- * bare number of ms). Returns def when s is NULL or not a duration. */
-static long s3_parse_ms(const char *s, long def) {
-    char *end;
-    double v;
+/* Settings as the host parsed them (ABI 1.6 typed getters), def when the
+ * key has no value. */
+static long s3_ms(s3_sink *s, const char *key, long def) {
+    int64_t v = def;
+    if (s->api->config_duration_ms(s->h, key, &v) != VX_OK || v < 0 || v > LONG_MAX) return def;
+    return (long)v;
+}
 
-    if (!s || !*s) return def;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno == ERANGE || v < 0) return def;
-    if (*end == '\0' || strcmp(end, "ms") == 0) return (long)(v + 0.5);
-    if (strcmp(end, "s") == 0) return (long)(v * 1000 + 0.5);
-    if (strcmp(end, "m") == 0) return (long)(v * 60000 + 0.5);
-    if (strcmp(end, "h") == 0) return (long)(v * 3600000 + 0.5);
-    return def;
+static uint64_t s3_size(s3_sink *s, const char *key, uint64_t def) {
+    uint64_t v = def;
+    return s->api->config_size(s->h, key, &v) == VX_OK ? v : def;
+}
+
+static int s3_bool(s3_sink *s, const char *key, int def) {
+    int v = def;
+    return s->api->config_bool(s->h, key, &v) == VX_OK ? v : def;
 }
 
 static const char *s3_cfg(s3_sink *s, const char *key) {
@@ -1131,23 +1133,19 @@ static int s3_init(const vx_host_api *host, vx_host *h, const vx_config *cfg, vo
     }
     if (n) strcat(s->prefix, "/");
 
-    v = s3_cfg(s, "path_style");
-    path_style = strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0 ||
-                 strcmp(v, "1") == 0;
-    v = s3_cfg(s, "metadata");
-    s->metadata = !(strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "off") == 0 ||
-                    strcmp(v, "0") == 0);
+    path_style = s3_bool(s, "path_style", 0);
+    s->metadata = s3_bool(s, "metadata", 1);
     if ((rc = s3_make_base(s, s3_cfg(s, "endpoint"), path_style, err)) != VX_OK) goto fail;
 
-    s->threshold = strtoull(s3_cfg(s, "multipart_threshold"), NULL, 10);
-    s->part_size = strtoull(s3_cfg(s, "part_size"), NULL, 10);
+    s->threshold = s3_size(s, "multipart_threshold", 16777216);
+    s->part_size = s3_size(s, "part_size", 8388608);
     if (s->threshold < S3_MIN_PART) s->threshold = S3_MIN_PART;
     if (s->threshold > S3_MAX_PART) s->threshold = S3_MAX_PART;
     if (s->part_size < S3_MIN_PART) s->part_size = S3_MIN_PART;
     if (s->part_size > S3_MAX_PART) s->part_size = S3_MAX_PART;
-    s->connect_ms = s3_parse_ms(s3_cfg(s, "connect_timeout"), 5000);
-    s->timeout_ms = s3_parse_ms(s3_cfg(s, "timeout"), 60000);
-    s->stall_s = (s3_parse_ms(s3_cfg(s, "stall_timeout"), 20000) + 999) / 1000;
+    s->connect_ms = s3_ms(s, "connect_timeout", 5000);
+    s->timeout_ms = s3_ms(s, "timeout", 60000);
+    s->stall_s = (s3_ms(s, "stall_timeout", 20000) + 999) / 1000;
     if (s->connect_ms < 1) s->connect_ms = 1;
     if (s->timeout_ms < 1) s->timeout_ms = 1;
 
@@ -1233,8 +1231,13 @@ static const vx_plugin_info s3_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    /* Everything used here (log, now_ns, config_get) exists since 1.0. */
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_get))
+    /* log, now_ns and config_get exist since 1.0, the typed config getters
+     * since 1.6. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_size) ||
+        !host->config_duration_ms || !host->config_size || !host->config_bool) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "rec_s3 needs a host of plugin ABI 1.6 or newer");
         return NULL;
+    }
     return &s3_info;
 }
