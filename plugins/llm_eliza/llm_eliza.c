@@ -117,23 +117,12 @@ static const char *eliza_cfg(const vx_config *cfg, const char *key) {
     return NULL;
 }
 
-/* The host's duration grammar: a number of ms, or with ms/s/m/h. */
-static int parse_ms(const char *s, uint64_t *out) {
-    char *end;
-    double v, mul;
+/* A duration setting in ms, as the host parsed it (ABI 1.6). */
+static int cfg_ms(const vx_host_api *host, vx_host *h, const char *key, uint64_t *out) {
+    int64_t v = 0;
 
-    if (!isdigit((unsigned char)*s)) return -1;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(v) || v < 0) return -1;
-    if (*end == '\0' || strcmp(end, "ms") == 0) mul = 1;
-    else if (strcmp(end, "s") == 0) mul = 1000;
-    else if (strcmp(end, "m") == 0) mul = 60000;
-    else if (strcmp(end, "h") == 0) mul = 3600000;
-    else return -1;
-    v *= mul;
-    if (v > 9e12) return -1;
-    *out = (uint64_t)llround(v);
+    if (host->config_duration_ms(h, key, &v) != VX_OK || v < 0 || v > 9000000000000LL) return -1;
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -337,7 +326,7 @@ static int eliza_init(const vx_host_api *host, vx_host *h, const vx_config *cfg,
     eliza_inst *in = calloc(1, sizeof(*in));
     char msg[512];
     uint64_t v = 0;
-    long max = 0;
+    int64_t max = 0;
     int rc;
 
     if (!in) {
@@ -351,16 +340,12 @@ static int eliza_init(const vx_host_api *host, vx_host *h, const vx_config *cfg,
         eliza_seterr(err, VX_ENOMEM, "llm_eliza: cannot create a mutex");
         return VX_ENOMEM;
     }
-    if (parse_ms(eliza_cfg(cfg, "token_delay"), &v) != 0) bad = "token_delay";
+    if (cfg_ms(host, h, "token_delay", &v) != 0) bad = "token_delay";
     in->token_delay_ns = v * 1000000ull;
-    if (!bad && parse_ms(eliza_cfg(cfg, "first_token_delay"), &v) != 0) bad = "first_token_delay";
+    if (!bad && cfg_ms(host, h, "first_token_delay", &v) != 0) bad = "first_token_delay";
     in->first_token_delay_ns = v * 1000000ull;
-    if (!bad) {
-        char *end;
-        errno = 0;
-        max = strtol(eliza_cfg(cfg, "max_sessions"), &end, 10);
-        if (*end || errno || max < 1 || max > 1000000) bad = "max_sessions";
-    }
+    if (!bad && (host->config_int(h, "max_sessions", &max) != VX_OK || max < 1 || max > 1000000))
+        bad = "max_sessions";
     if (bad) {
         eliza_seterr(err, VX_EINVAL, "llm_eliza: bad value for %s: '%s'", bad,
                      eliza_cfg(cfg, bad));
@@ -386,7 +371,7 @@ static int eliza_init(const vx_host_api *host, vx_host *h, const vx_config *cfg,
     }
     host->log(h, VX_LOG_INFO, "ELIZA with %s (%zu keywords), token_delay=%llums, %ld sessions kept",
               *path ? path : "the built-in DOCTOR script", in->script->n_keys,
-              (unsigned long long)(in->token_delay_ns / 1000000), max);
+              (unsigned long long)(in->token_delay_ns / 1000000), (long)max);
     *inst = in;
     return VX_OK;
 fail:
@@ -423,6 +408,12 @@ static const vx_plugin_info eliza_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, log_enabled)) return NULL;
+    /* The settings are read with the typed config getters (1.6). */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_size) ||
+        !host->config_int || !host->config_duration_ms) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "llm_eliza needs a host of plugin ABI 1.6 or newer");
+        return NULL;
+    }
     return &eliza_info;
 }

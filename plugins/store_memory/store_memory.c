@@ -357,16 +357,16 @@ static const vx_store_vtable mem_vtable = {
 static int mem_init(const vx_host_api *host, vx_host *h, const vx_config *cfg,
                     void **inst, vx_error *err) {
     mem_store *s = calloc(1, sizeof(*s));
-    const char *v;
 
     if (!s) goto oom;
     s->api = host;
     s->h = h;
     s->max_keys = 100000;
     s->max_bytes = (size_t)256 << 20;
-    /* The host validated the ranges; strtoull cannot fail on its output. */
-    if ((v = host->config_get(h, "max_keys")) != NULL) s->max_keys = strtoull(v, NULL, 10);
-    if ((v = host->config_get(h, "max_memory_mb")) != NULL) s->max_bytes = (size_t)strtoull(v, NULL, 10) << 20;
+    /* As the host parsed them (ABI 1.6); it validated the ranges. */
+    int64_t n;
+    if (host->config_int(h, "max_keys", &n) == VX_OK && n > 0) s->max_keys = (uint64_t)n;
+    if (host->config_int(h, "max_memory_mb", &n) == VX_OK && n > 0) s->max_bytes = (size_t)n << 20;
     if (VX_HOST_HAS(host, metric_set) && host->metric_register && host->metric_add && host->metric_set) {
         s->m_evicted = host->metric_register(h, VX_METRIC_COUNTER, "store_memory_evicted_keys_total",
                                              "Keys evicted (written longest ago) to stay within max_keys "
@@ -444,9 +444,13 @@ static const vx_plugin_info mem_info = {
 };
 
 VX_EXPORT const vx_plugin_info *vx_plugin_entry(const vx_host_api *host) {
-    /* Everything used here (log, now_ns, alloc, config_get) exists since 1.0;
-     * the metrics are used only when the host has them. */
-    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_get))
+    /* log, now_ns and alloc exist since 1.0, the typed config getters since
+     * 1.6; the metrics are used only when the host has them. */
+    if (!host || host->abi_major != VX_ABI_MAJOR || !VX_HOST_HAS(host, config_size) ||
+        !host->config_int) {
+        if (host && host->log)
+            host->log(NULL, VX_LOG_ERROR, "store_memory needs a host of plugin ABI 1.6 or newer");
         return NULL;
+    }
     return &mem_info;
 }
