@@ -8,7 +8,8 @@ EXTRA_DIST += sdk/voxray-plugin.pc.in
 # loader and config validation, a small host API table of its own.
 bin_PROGRAMS += voxray-plugin-check
 voxray_plugin_check_SOURCES = sdk/voxray-plugin-check.c \
-	host/plugin/loader.c host/plugin/loader.h host/base/cfg.c host/base/cfg.h
+	host/plugin/loader.c host/plugin/loader.h host/base/cfg.c host/base/cfg.h \
+	tools/wav.c tools/wav.h
 voxray_plugin_check_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS)
 voxray_plugin_check_LDADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm -ldl
 

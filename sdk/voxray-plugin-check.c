@@ -38,6 +38,7 @@
 
 #include "base/cfg.h"
 #include "plugin/loader.h"
+#include "../tools/wav.h"
 
 #define CK_SETTLE_MS 150 /* quiet period in which no stray event may arrive */
 #define CK_MAX_CONFIG 64
@@ -476,6 +477,9 @@ typedef struct ck_rec {
     char last_msg[256];
     int last_event_error; /* the event being recorded is an on_error */
     char text[256]; /* last final / start of the reply */
+    int utt_ended;              /* STT: a final came and no audio was fed since */
+    int partial_after_final;    /* STT: partials while utt_ended (a stale hypothesis) */
+    int partials_at_final;      /* STT: partials before the first final */
     int tool_frags, tool_calls; /* LLM: on_tool_call fragments, calls they opened */
     int tool_bad;               /* fragments that broke on_tool_call's rules */
     char tool_why[160];         /* the first of those */
@@ -576,6 +580,7 @@ static void ck_on_partial(void *u, const char *text) {
     (void)text;
     pthread_mutex_lock(&r->lock);
     r->partials++;
+    if (r->utt_ended) r->partial_after_final++;
     ck_rec_event(r, 0);
     pthread_mutex_unlock(&r->lock);
 }
@@ -585,7 +590,9 @@ static void ck_on_final(void *u, const char *text, float conf) {
 
     (void)conf;
     pthread_mutex_lock(&r->lock);
+    if (r->finals == 0) r->partials_at_final = r->partials;
     r->finals++;
+    r->utt_ended = 1;
     snprintf(r->text, sizeof r->text, "%s", text ? text : "(NULL)");
     ck_rec_event(r, 1);
     pthread_mutex_unlock(&r->lock);
@@ -778,12 +785,32 @@ static void ck_stt_open(void *a) {
     o->rc = o->p->stt.open(o->inst, &fmt, &ev, &o->s, &o->err);
 }
 
+/* New audio: an utterance goes on (partials may come again). */
+static void ck_stt_audio_comes(ck_rec *r) {
+    pthread_mutex_lock(&r->lock);
+    r->utt_ended = 0;
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void ck_stt_feed(void *a) {
     ck_op *o = a;
 
     o->rc = VX_OK;
+    if (o->r) ck_stt_audio_comes(o->r);
     for (int i = 0; i < o->blocks && o->rc == VX_OK; i++)
         o->rc = o->p->stt.feed(o->s, o->pcm, o->frames, &o->err);
+}
+
+/* Feed o->frames samples from o->pcm in 10 ms blocks (--speech). */
+static void ck_stt_feed_all(void *a) {
+    ck_op *o = a;
+
+    o->rc = VX_OK;
+    if (o->r) ck_stt_audio_comes(o->r);
+    for (size_t off = 0; off < o->frames && o->rc == VX_OK; off += 160) {
+        size_t n = o->frames - off < 160 ? o->frames - off : 160;
+        o->rc = o->p->stt.feed(o->s, o->pcm + off, n, &o->err);
+    }
 }
 
 static void ck_stt_finish(void *a) {
@@ -809,9 +836,10 @@ static vx_stream *ck_stt_start(const loader_plugin *p, void *inst, ck_rec *r, co
 }
 
 /* Feed `ms` of silence in 10 ms blocks. */
-static int ck_stt_feed_silence(const loader_plugin *p, vx_stream *s, int ms, const char *what) {
+static int ck_stt_feed_silence(const loader_plugin *p, vx_stream *s, ck_rec *r, int ms,
+                               const char *what) {
     static const int16_t zeros[160];
-    ck_op o = {.p = p, .s = s, .pcm = zeros, .frames = 160, .blocks = ms / 10};
+    ck_op o = {.p = p, .s = s, .r = r, .pcm = zeros, .frames = 160, .blocks = ms / 10};
 
     ck_bounded(what, ck_stt_feed, &o);
     ck_check(o.rc == VX_OK, what, "feed returned %s (%d): %s", loader_error_name(o.rc), o.rc,
@@ -839,9 +867,15 @@ static int ck_stt_utterance(const loader_plugin *p, vx_stream *s, ck_rec *r, int
     pthread_mutex_lock(&r->lock);
     got = r->terminals;
     errors = r->errors;
+    int stale = r->partial_after_final;
     pthread_mutex_unlock(&r->lock);
     if (got != n) {
         ck_fail(what, "%d on_final/on_error for %d utterance(s), expected exactly %d", got, n, n);
+        return -1;
+    }
+    if (stale) {
+        ck_fail(what, "%d on_partial after on_final with no audio fed since: the final ends its "
+                "utterance's hypotheses", stale);
         return -1;
     }
     if (errors) {
@@ -859,9 +893,9 @@ static void ck_stt(const loader_plugin *p, void *inst) {
 
     s = ck_stt_start(p, inst, r, "stt: open at 16 kHz mono");
     if (s) {
-        if (ck_stt_feed_silence(p, s, 1000, "stt: feed 1 s of silence in 10 ms blocks") == VX_OK &&
+        if (ck_stt_feed_silence(p, s, r, 1000, "stt: feed 1 s of silence in 10 ms blocks") == VX_OK &&
             ck_stt_utterance(p, s, r, 1, "stt: finish -> exactly one on_final or on_error") == 0 &&
-            ck_stt_feed_silence(p, s, 500, "stt: feed a second utterance") == VX_OK)
+            ck_stt_feed_silence(p, s, r, 500, "stt: feed a second utterance") == VX_OK)
             ck_stt_utterance(p, s, r, 2, "stt: second utterance -> exactly one on_final");
         ck_close_check("stt: no event after close", p, s, r, 1);
     }
@@ -874,7 +908,7 @@ static void ck_stt(const loader_plugin *p, void *inst) {
 
         uint64_t t0;
 
-        ck_stt_feed_silence(p, s, 300, "stt: feed before cancel");
+        ck_stt_feed_silence(p, s, r, 300, "stt: feed before cancel");
         ck_bounded("stt: finish before cancel", ck_stt_finish, &o);
         t0 = ck_now_ns();
         ck_cancel_twice("stt: cancel is idempotent from two threads", p, s, 1);
@@ -893,6 +927,38 @@ static void ck_stt(const loader_plugin *p, void *inst) {
                  "%d on_final, %d on_error, %d event(s) after on_error", f, e, t);
         ck_close_check("stt: no event after close of a cancelled stream", p, s, r, 1);
     }
+}
+
+/* --speech: a recording of speech fed as one utterance, then finish. A
+ * recogniser must say something; one with VX_CAP_PARTIALS must have sent a
+ * partial hypothesis before its final, and none after it. */
+static void ck_stt_speech(const loader_plugin *p, void *inst, const wav_audio *w) {
+    ck_rec *r = ck_rec_new();
+    vx_stream *s = ck_stt_start(p, inst, r, "stt: open a stream for the --speech recording");
+    ck_op o = {.p = p, .s = s, .r = r, .pcm = w->pcm, .frames = w->samples};
+    char text[256];
+    int before;
+
+    if (!s) return;
+    ck_bounded("stt: feed the --speech recording in 10 ms blocks", ck_stt_feed_all, &o);
+    ck_check(o.rc == VX_OK, "stt: feed the --speech recording in 10 ms blocks",
+             "feed returned %s (%d): %s", loader_error_name(o.rc), o.rc, o.err.msg);
+    if (o.rc == VX_OK && ck_stt_utterance(p, s, r, 1, "stt: speech -> exactly one on_final") == 0) {
+        pthread_mutex_lock(&r->lock);
+        snprintf(text, sizeof text, "%s", r->text);
+        before = r->partials_at_final;
+        pthread_mutex_unlock(&r->lock);
+        ck_check(text[strspn(text, " \t")] != '\0', "stt: speech -> a final with words",
+                 "the final transcript of %.1f s of speech is empty",
+                 (double)w->samples / 16000.0);
+        if (p->info.caps & VX_CAP_PARTIALS)
+            ck_check(before > 0, "stt: partials before the final (caps say partials)",
+                     "no on_partial during %.1f s of speech, though caps has VX_CAP_PARTIALS",
+                     (double)w->samples / 16000.0);
+        else
+            ck_ok("stt: partials before the final # skipped: caps has no VX_CAP_PARTIALS");
+    }
+    ck_close_check("stt: no event after close (speech)", p, s, r, 1);
 }
 
 /* ---------------------------------------------------------------- LLM */
@@ -1426,6 +1492,9 @@ static void ck_usage(FILE *f) {
             "  -c, --config KEY=VALUE  set a key of the instance config (repeatable)\n"
             "  -t, --timeout SECONDS   deadline for every call and event (default 10)\n"
             "  -r, --recording FILE    a file to upload when checking a sink\n"
+            "  -s, --speech FILE.wav   16 kHz 16-bit WAV of speech for an STT plugin: it must\n"
+            "                          give a final with words (and partials before it when\n"
+            "                          its caps say partials)\n"
             "  -v, --verbose           show the plugin's debug log\n"
             "  -h, --help              this text\n"
             "Prints one TAP line per check; exits 0 only if every check passed.\n");
@@ -1502,17 +1571,19 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},  {"timeout", required_argument, NULL, 't'},
         {"recording", required_argument, NULL, 'r'}, {"verbose", no_argument, NULL, 'v'},
+        {"speech", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     char *sets[CK_MAX_CONFIG], *end, err[1024], kinds[64];
     int n_sets = 0, c;
-    const char *recording = NULL;
+    const char *recording = NULL, *speech = NULL;
+    wav_audio wav = {0};
     loader_plugin *p = NULL;
     vx_host host;
     vx_config cfg;
     void *inst = NULL;
     unsigned k;
 
-    while ((c = getopt_long(argc, argv, "c:t:r:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:t:r:s:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             if (strchr(optarg, '=') == NULL || optarg[0] == '=' || n_sets == CK_MAX_CONFIG) {
@@ -1530,6 +1601,7 @@ int main(int argc, char **argv) {
             }
             break;
         case 'r': recording = optarg; break;
+        case 's': speech = optarg; break;
         case 'v': ck_verbose = 1; break;
         case 'h': ck_usage(stdout); return 0;
         default: ck_usage(stderr); return 2;
@@ -1538,6 +1610,20 @@ int main(int argc, char **argv) {
     if (optind != argc - 1) {
         ck_usage(stderr);
         return 2;
+    }
+    if (speech) {
+        if (wav_read(speech, &wav, err, sizeof err) != 0) {
+            fprintf(stderr, "voxray-plugin-check: --speech %s: %s\n", speech, err);
+            return 2;
+        }
+        if (wav.rate != 16000 || wav.samples < 1600) {
+            fprintf(stderr,
+                    "voxray-plugin-check: --speech %s: %d Hz, %.2f s; it wants at least 0.1 s at "
+                    "16000 Hz (e.g. flite -voice slt -t TEXT -o FILE.wav, or sox IN -r 16000 OUT.wav)\n",
+                    speech, wav.rate, (double)wav.samples / (wav.rate > 0 ? wav.rate : 1));
+            wav_free(&wav);
+            return 2;
+        }
     }
     ck_cond_init(&ck_defer_cond);
     if (pthread_create(&ck_defer_thread, NULL, ck_defer_main, NULL) == 0) ck_defer_running = 1;
@@ -1577,6 +1663,7 @@ int main(int argc, char **argv) {
     if (k & VX_KIND_STT) {
         ck_stt(p, inst);
         ck_stt_after_cancel(p, inst);
+        if (speech) ck_stt_speech(p, inst, &wav);
     }
     if (k & VX_KIND_LLM) {
         ck_stream_complete(p, inst, 2);
@@ -1613,6 +1700,7 @@ done:
         free(m);
     }
     ck_rec_free_all();
+    wav_free(&wav);
     pthread_cond_destroy(&ck_defer_cond);
     ck_summary();
     return ck_failed ? 1 : 0;

@@ -350,7 +350,9 @@ typedef struct vx_stream vx_stream;
 typedef struct vx_stt_events {
     uint32_t struct_size;
     void *user; /* host's pointer, passed back to every event */
-    /* Interim hypothesis for the current utterance (replaces the previous). */
+    /* Interim hypothesis for the current utterance (replaces the previous).
+     * The utterance's on_final ends its hypotheses: no on_partial follows
+     * it until more audio is fed. */
     void (*on_partial)(void *user, const char *text);
     /* Final transcript of an utterance; text may be "" (heard nothing).
      * confidence in [0,1], or negative when unknown. */

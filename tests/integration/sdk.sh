@@ -111,6 +111,21 @@ refused "a metric name the host refuses is refused by the checker too, with the 
 refused "an entry that refuses to load is reported with the reason it logged" \
     'load: .*entry_logs.so: vx_plugin_entry returned NULL: the plugin refused to load: entry_logs: needs the frobnicator' \
     "$TEST_PLUGIN_DIR/entry_logs.so"
+refused "a partial hypothesis after the final (no audio since) is refused" \
+    'stt: finish -> exactly one on_final or on_error: 1 on_partial after on_final with no audio fed since' \
+    "$TEST_PLUGIN_DIR/late_partial.so"
+# --speech: a recording of speech; the recogniser must give words, and
+# partials before them when its caps say so.
+flite -voice slt -t "hello how are you" -o "$WORK/speech16.wav"
+flite -t "hello how are you" -o "$WORK/speech8.wav"
+conforms "with --speech the offline recogniser conforms" --speech "$WORK/speech16.wav" "$PLUGIN_DIR/stt_pocketsphinx.so"
+out=$("$CHECK" --speech "$WORK/speech16.wav" "$PLUGIN_DIR/stt_pocketsphinx.so" 2>/dev/null)
+check "... it heard the words, with partials before the final" \
+    grep -qE 'ok [0-9]+ - stt: speech -> exactly one on_final # final "hello how are you"' <<<"$out"
+check "... and the partials check ran" grep -q 'ok [0-9]* - stt: partials before the final (caps say partials)$' <<<"$out"
+"$CHECK" --speech "$WORK/speech8.wav" "$EXAMPLE" >/dev/null 2>"$WORK/speech8.err"; rc=$?
+check "--speech refuses a WAV that is not 16 kHz, exit 2, saying how to make one" \
+    test $rc -eq 2 -a -n "$(grep '8000 Hz.*16000 Hz.*flite' "$WORK/speech8.err")"
 refused "an unknown --config key is refused" "unknown key 'no_such_key'" \
     --config no_such_key=1 "$EXAMPLE"
 refused "a --config value outside the schema is refused with what is allowed" \

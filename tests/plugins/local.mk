@@ -25,6 +25,7 @@ VX_TEST_PLUGINS = \
 	tests/plugins/sink_faulty.la \
 	tests/plugins/sink_accepts_all.la \
 	tests/plugins/slow_cancel.la \
+	tests/plugins/late_partial.la \
 	tests/plugins/bad_metric.la \
 	tests/plugins/entry_logs.la \
 	tests/plugins/reload_llm_v1.la \
@@ -126,6 +127,11 @@ tests_plugins_entry_logs_la_SOURCES = tests/plugins/entry_logs.c
 tests_plugins_entry_logs_la_CFLAGS = $(VX_PLUGIN_CC)
 tests_plugins_entry_logs_la_LDFLAGS = $(VX_PLUGIN_LINK)
 tests_plugins_slow_cancel_la_LIBADD = $(PTHREAD_LIBS)
+
+tests_plugins_late_partial_la_SOURCES = tests/plugins/late_partial.c
+tests_plugins_late_partial_la_CFLAGS = $(VX_PLUGIN_CC)
+tests_plugins_late_partial_la_LDFLAGS = $(VX_PLUGIN_LINK)
+tests_plugins_late_partial_la_LIBADD = $(PTHREAD_LIBS)
 
 # One plugin (reload_llm) in two releases: copied over each other as
 # reload_llm.so under a running daemon (tests/node/reload.test.mjs).
