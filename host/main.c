@@ -284,6 +284,53 @@ static int section_changed(const cfg_file *a, const cfg_file *b, const char *sec
 
 static void free_acl_later(void *arg) { acl_free(arg); }
 
+/* Reloads, as Prometheus reports its own: voxray_config_reloads_total
+ * {result}, whether the last one applied in full, and when the
+ * configuration in force was last loaded whole (start or SIGHUP). */
+static metrics_series *s_reload_ok, *s_reload_failed, *s_reload_last_ok, *s_reload_ts;
+
+static int reload_metrics_init(metrics_registry *reg)
+{
+    static const char *const l_res[] = {"result"};
+    metrics_family *n = metrics_counter_family(reg, "voxray_config_reloads_total",
+                                               "SIGHUP reloads by result: success (everything applied), failure (a "
+                                               "file with errors, or a part refused and kept as it was).",
+                                               1, l_res);
+    metrics_family *last = metrics_gauge_family(reg, "voxray_config_last_reload_successful",
+                                                "1 when the last reload (or the start) applied in full, else 0.",
+                                                0, NULL);
+    metrics_family *ts = metrics_gauge_family(reg, "voxray_config_last_reload_success_timestamp_seconds",
+                                              "UNIX time of the last load that applied in full (start or SIGHUP).",
+                                              0, NULL);
+    if (!n || !last || !ts) return -1;
+    static const char *const ok[] = {"success"}, *const bad[] = {"failure"};
+    s_reload_ok = metrics_series_get(n, ok);
+    s_reload_failed = metrics_series_get(n, bad);
+    s_reload_last_ok = metrics_series_get(last, NULL);
+    s_reload_ts = metrics_series_get(ts, NULL);
+    if (!s_reload_ok || !s_reload_failed || !s_reload_last_ok || !s_reload_ts) return -1;
+    metrics_gauge_set(s_reload_last_ok, 1);
+    metrics_gauge_set(s_reload_ts, (double)time(NULL));
+    return 0;
+}
+
+static void reload_metrics_free(void)
+{
+    metrics_series_release(s_reload_ok);
+    metrics_series_release(s_reload_failed);
+    metrics_series_release(s_reload_last_ok);
+    metrics_series_release(s_reload_ts);
+    s_reload_ok = s_reload_failed = s_reload_last_ok = s_reload_ts = NULL;
+}
+
+static void reload_count(int ok)
+{
+    if (s_reload_ok == NULL) return;
+    metrics_counter_inc(ok ? s_reload_ok : s_reload_failed);
+    metrics_gauge_set(s_reload_last_ok, ok);
+    if (ok) metrics_gauge_set(s_reload_ts, (double)time(NULL));
+}
+
 /* SIGHUP, the stage providers: build the set the new configuration names,
  * sharing every instance whose file and section did not change, init the
  * new ones and make it the generation new sessions start with. Sessions
@@ -423,6 +470,7 @@ static void reload(app *a, cfg_file **cur, const char *path)
     memset(&s, 0, sizeof s);
     if (load_config(path, &c, &s) != 0) {
         log_error("SIGHUP: the configuration has errors; keeping the running one", "file", path);
+        reload_count(0);
         return;
     }
     acl *allow = NULL;
@@ -430,6 +478,7 @@ static void reload(app *a, cfg_file **cur, const char *path)
         log_error("SIGHUP: [metrics] allow is invalid; keeping the running configuration", "error", err);
         settings_free(&s);
         cfg_free(c);
+        reload_count(0);
         return;
     }
     /* [auth]: the keys (api_keys and keys_file, whose file is read again
@@ -494,6 +543,9 @@ static void reload(app *a, cfg_file **cur, const char *path)
              prov > 0 ? ", providers" : "", svc > 0 ? ", store/sink" : "");
     log_info("SIGHUP: configuration reloaded", "file", path, "applied", applied,
              "restart_needed", restart ? "yes" : "no");
+    /* A part refused (keys, providers, store/sink) keeps what ran before:
+     * the reload did not apply in full. */
+    reload_count(auth_ok && prov >= 0 && svc >= 0);
     settings_free(&s);
     cfg_free(*cur);
     *cur = c;
@@ -611,7 +663,7 @@ static int run(const char *config_path, int check_only)
     if (http_metrics_init(a.reg) != 0 || webrtc_metrics_init(a.reg) != 0 || auth_metrics_init(a.reg) != 0 || limits_metrics_init(a.reg) != 0 ||
         gate_metrics_init(a.reg) != 0 ||
         session_metrics_init(a.reg, &a.s) != 0 || recording_metrics_init(a.reg) != 0 ||
-        recorder_metrics_init(a.reg) != 0) {
+        recorder_metrics_init(a.reg) != 0 || reload_metrics_init(a.reg) != 0) {
         log_error("cannot register metrics");
         goto out;
     }
@@ -763,6 +815,7 @@ out:
     acl_free(atomic_load(&a.metrics_acl));
     auth_free();
     limits_free();
+    reload_metrics_free();
     metrics_registry_free(a.reg);
     settings_free(&a.s);
     settings_live_free();

@@ -46,7 +46,7 @@ targets=$(curl -s "$P/api/v1/targets")
 check "the scrape target is healthy with no scrape error" \
     quiet jq -e '.data.activeTargets | any(.labels.job == "voxray" and .health == "up" and .lastError == "")' <<<"$targets"
 rules=$(curl -s "$P/api/v1/rules")
-check "Prometheus loaded the voxray alert group (16 alerts)" quiet jq -e '.data.groups | any(.name == "voxray" and (.rules | length) == 16)' <<<"$rules"
+check "Prometheus loaded the voxray alert group (17 alerts)" quiet jq -e '.data.groups | any(.name == "voxray" and (.rules | length) == 17)' <<<"$rules"
 check "Prometheus loaded the voxray recording rules" quiet jq -e '.data.groups | any(.name == "voxray-records" and (.rules | length) == 3)' <<<"$rules"
 check "every rule evaluates without error" quiet jq -e '[.data.groups[].rules[] | .health] | all(. != "err")' <<<"$rules"
 kill "$PROM_PID"; wait "$PROM_PID" 2>/dev/null

@@ -35,6 +35,11 @@ printf '[server]\nlisten = nonsense\n' >"$WORK/r.ini"
 hup
 check "a broken file is refused with one error line" grep -q 'ERROR SIGHUP: the configuration has errors; keeping the running one' "$WORK/r.log"
 check "and voxray keeps serving with the previous settings" [ "$(http_code "$B/metrics")" = 200 ]
+metrics=$(curl -s "$B/metrics")
+check "the refused file is a failed reload in the metrics" \
+    grep -q '^voxray_config_last_reload_successful 0$' <<<"$metrics"
+check "... counted, after the reloads that applied" \
+    grep -q '^voxray_config_reloads_total{result="failure"} 1$' <<<"$metrics"
 stop_pid "$VX_PID"
 check "voxray exits 0 after reloads" [ $? -eq 0 ]
 

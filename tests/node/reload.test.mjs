@@ -142,6 +142,19 @@ vtest('a replacement that cannot load or init: one error line, the old provider 
     const { d, dir } = await start();
     const a = await d.connect();
     assert.equal(await turn(a), ONE);
+    // The reload metrics, as Prometheus reports its own.
+    const reloads = async () => {
+        const mm = await d.metrics();
+        return {
+            ok: sumMetric(mm, 'voxray_config_reloads_total', { result: 'success' }),
+            failed: sumMetric(mm, 'voxray_config_reloads_total', { result: 'failure' }),
+            last: sumMetric(mm, 'voxray_config_last_reload_successful'),
+            at: sumMetric(mm, 'voxray_config_last_reload_success_timestamp_seconds'),
+        };
+    };
+    const r0 = await reloads();
+    assert.deepEqual([r0.ok, r0.failed, r0.last], [0, 0, 1], 'the start counts as loaded in full');
+    assert.ok(Math.abs(r0.at - Date.now() / 1000) < 120, `loaded at ${r0.at}`);
 
     // A file that is no plugin at all.
     install(NO_ENTRY, dir);
@@ -163,10 +176,17 @@ vtest('a replacement that cannot load or init: one error line, the old provider 
     let m = await d.metrics();
     assert.deepEqual(info(m, { plugin: 'rl' }).map((s) => s.labels.version), ['1'], 'the failed instance left no series');
     assert.equal(count(d.log(), 'plugin instance shut down'), 0);
+    const r2 = await reloads();
+    assert.deepEqual([r2.ok, r2.failed, r2.last], [0, 2, 0], 'two reloads that did not apply in full');
+    assert.equal(r2.at, r0.at);
 
     // Fixed: the next SIGHUP applies release 2.
     writeFileSync(d.confPath, conf);
+    await sleep(1100); /* a later second for the timestamp */
     await hup(d, 3);
+    const r3 = await reloads();
+    assert.deepEqual([r3.ok, r3.failed, r3.last], [1, 2, 1]);
+    assert.ok(r3.at > r0.at, `${r3.at} after ${r0.at}`);
     const e2 = await d.connect();
     assert.equal(await turn(e2), TWO);
     for (const x of [a, b, c, e2]) await x.close();
