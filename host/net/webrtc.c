@@ -1401,12 +1401,14 @@ int webrtc_hangup(const char *call_id)
     return 0;
 }
 
-session *webrtc_call_session(const char *call_id)
+session *webrtc_call_session(const char *call_id, int *exists)
 {
     session *s = NULL;
+    if (exists) *exists = 0;
     pthread_mutex_lock(&g_lock);
     for (rtc_call *c = g_calls; c; c = c->next_all)
         if (strcmp(c->id, call_id) == 0) {
+            if (exists) *exists = 1;
             /* call_end takes the session under this lock: a session seen
              * here is still alive. */
             if ((s = atomic_load(&c->sess)) != NULL) session_ref(s);

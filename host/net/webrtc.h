@@ -57,9 +57,10 @@ void webrtc_offer(const char *sdp, size_t len, const char *update, const char *r
 int webrtc_hangup(const char *call_id);
 
 /* The session of a live call, with a reference the caller drops
- * (session_unref); NULL when there is no such call or its session has not
- * started yet. */
-session *webrtc_call_session(const char *call_id);
+ * (session_unref); NULL when there is no such call (*exists 0) or its
+ * session has not started yet, the peer not connected (*exists 1). exists
+ * may be NULL. */
+session *webrtc_call_session(const char *call_id, int *exists);
 
 /* Peer connections alive right now. */
 int webrtc_active(void);

@@ -1030,11 +1030,17 @@ int ws_upgrade(void *user, int fd, const struct sockaddr *addr, socklen_t alen)
         return 0;
     }
     session *control = NULL;
-    if (has_call_id && (control = webrtc_call_session(call_id)) == NULL) {
+    int exists = 0;
+    if (has_call_id && (control = webrtc_call_session(call_id, &exists)) == NULL) {
         limits_release(&client);
-        http_count_realtime(404, now_ns() - t0);
-        refuse(fd, hl, 404, "invalid_request_error", "call_not_found",
-               "no live WebRTC call has this call_id (the id from the Location of POST /v1/realtime/calls)", "");
+        http_count_realtime(exists ? 409 : 404, now_ns() - t0);
+        if (exists)
+            refuse(fd, hl, 409, "invalid_request_error", "call_not_connected",
+                   "the call's peer has not connected yet (its session starts when the data channel opens): "
+                   "retry in a moment", "Retry-After: 1\r\n");
+        else
+            refuse(fd, hl, 404, "invalid_request_error", "call_not_found",
+                   "no live WebRTC call has this call_id (the id from the Location of POST /v1/realtime/calls)", "");
         return 0;
     }
 

@@ -89,11 +89,13 @@ void session_abandon(session *s) { (void)s; }
 /* One live call, rtc_fuzzcall, whose session is a counter of references:
  * every reference webrtc_call_session hands out is given back. */
 #define FUZZ_CALL "rtc_fuzzcall"
+#define FUZZ_CONNECTING "rtc_fuzzconnecting" /* a call whose peer has not connected */
 static int g_call_refs;
 static int g_call_session;
 
-session *webrtc_call_session(const char *call_id)
+session *webrtc_call_session(const char *call_id, int *exists)
 {
+    if (exists) *exists = strcmp(call_id, FUZZ_CONNECTING) == 0 || strcmp(call_id, FUZZ_CALL) == 0;
     if (strcmp(call_id, FUZZ_CALL) != 0) return NULL;
     g_call_refs++;
     return (session *)&g_call_session;
@@ -291,8 +293,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (plain && hl > 0 && (g_http_calls != http_before) == asks_for_realtime(text)) abort();
     if (an > 0) {
         int status = check_answer(answer, an);
-        if (status != 400 && status != 401 && status != 403 && status != 404) abort();
-        if (status == 404 && memmem(text, seen, "call_id=", 8) == NULL) abort();
+        if (status != 400 && status != 401 && status != 403 && status != 404 && status != 409) abort();
+        if ((status == 404 || status == 409) && memmem(text, seen, "call_id=", 8) == NULL) abort();
+        if (status == 409 && memmem(text, seen, FUZZ_CONNECTING, strlen(FUZZ_CONNECTING)) == NULL) abort();
     }
     if (p != NULL) {
         if (p->next != NULL) abort();

@@ -54,7 +54,7 @@ after(async () => {
 });
 
 // A browser whose microphone plays `text` once, after `lead` s of silence.
-async function launch(name, text, lead = 2.5) {
+async function launch(name, text, lead = 2.5, daemon = d) {
     const raw = path.join(dir, `${name}.raw.wav`);
     const wav = path.join(dir, `${name}.wav`);
     execFileSync('flite', ['-voice', 'slt', '-t', text, '-o', raw]);
@@ -70,7 +70,7 @@ async function launch(name, text, lead = 2.5) {
     });
     browsers.add(ctx);
     const page = await ctx.newPage();
-    await page.goto(d.url('/health'));
+    await page.goto(daemon.url('/health'));
     await page.addScriptTag({ path: BUNDLE });
     return { ctx, page };
 }
@@ -255,9 +255,9 @@ vtest('the beta API\'s WebRTC example: key from /v1/realtime/sessions, offer to 
 
 // A WebSocket to /v1/realtime with query q and headers; resolves with the
 // Client once open, or {status, body} when the upgrade is refused.
-function openControl(q, headers) {
+function openControl(q, headers, daemon = d) {
     return new Promise((resolve, reject) => {
-        const ws = new WebSocket(`${d.wsBase}/v1/realtime?${q}`, { headers, perMessageDeflate: false });
+        const ws = new WebSocket(`${daemon.wsBase}/v1/realtime?${q}`, { headers, perMessageDeflate: false });
         const c = new Client(ws);
         ws.once('open', () => resolve(c));
         ws.once('unexpected-response', (req, res) => {
@@ -327,4 +327,98 @@ vtest('a server\'s control connection (?call_id=) to a browser\'s call: the same
     assert.match(closed.reason, /call has ended/);
     await until(page, (x) => x.status === 'disconnected', 'the browser\'s call to end');
     assert.equal(await d.sumMetric('http_requests_total', { route: '/v1/realtime/calls/{call_id}/hangup', method: 'POST', status_code: '200' }), 1);
+});
+
+vtest('tools kept on the server: the control connection offers a tool, answers the call the model makes, and the browser hears the reply', { timeout: 90000 }, async () => {
+    // ELIZA has no tools: the sim model calls get_weather when it is offered.
+    const dt = await Daemon.start({
+        'plugin.pocketsphinx': { plugin: 'stt_pocketsphinx', pool_size: 1 },
+        'plugin.sim': { plugin: 'sim', tool_call: 'get_weather {"city":"Paris"}', token_delay: '5ms' },
+        'plugin.flite': { plugin: 'tts_flite' },
+        stt: { providers: 'pocketsphinx' },
+        llm: { providers: 'sim' },
+        tts: { providers: 'flite' },
+        webrtc: { port_min: 44000, port_max: 44999 },
+        auth: { api_keys: KEY },
+    });
+    const { page } = await launch('tools', 'what is the weather in paris', 4, dt);
+    const r = await fetch(dt.url('/v1/realtime/client_secrets'), {
+        method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: '{}',
+    });
+    const ek = (await r.json()).value;
+    // The browser: a plain WebRTC client that knows nothing of the tool.
+    const call = await page.evaluate(async ({ base, ek }) => {
+        const out = window.plain = { events: [] };
+        const pc = new RTCPeerConnection();
+        out.pc = pc;
+        const el = document.createElement('audio');
+        el.autoplay = true;
+        pc.ontrack = (e) => { el.srcObject = e.streams[0]; };
+        const ms = await navigator.mediaDevices.getUserMedia({ audio: true });
+        pc.addTrack(ms.getTracks()[0]);
+        const dc = pc.createDataChannel('oai-events');
+        dc.addEventListener('message', (e) => out.events.push(JSON.parse(e.data)));
+        await pc.setLocalDescription(await pc.createOffer());
+        const resp = await fetch(`${base}/v1/realtime/calls`, {
+            method: 'POST', body: pc.localDescription.sdp,
+            headers: { Authorization: `Bearer ${ek}`, 'Content-Type': 'application/sdp' },
+        });
+        const sdp = await resp.text();
+        if (resp.status !== 201) return { status: resp.status, body: sdp };
+        await pc.setRemoteDescription({ type: 'answer', sdp });
+        return { status: 201, location: resp.headers.get('Location') };
+    }, { base: dt.base, ek });
+    assert.equal(call.status, 201, call.body);
+    const callId = call.location.split('/').pop();
+
+    // The server attaches as soon as it has the call id: until the peer has
+    // connected that is 409 call_not_connected, to retry. Then it offers
+    // the tool before the caller speaks.
+    let ctl;
+    for (const until = Date.now() + 15000; ;) {
+        ctl = await openControl(`call_id=${callId}`, { Authorization: `Bearer ${KEY}` }, dt);
+        if (ctl instanceof Client) break;
+        assert.equal(ctl.status, 409, JSON.stringify(ctl));
+        assert.equal(ctl.body.error.code, 'call_not_connected');
+        if (Date.now() > until) throw new Error('the call never connected');
+        await sleep(100);
+    }
+    await ctl.next('session.created');
+    const upd = await ctl.update({ tools: [{
+        type: 'function', name: 'get_weather', description: 'Current weather in a city',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    }] });
+    assert.equal(upd.session.tools[0].name, 'get_weather');
+
+    // The caller's question ends in a function call, which the server runs.
+    const first = await ctl.next('response.done', { timeout: 40000 });
+    const fc = first.response.output[0];
+    assert.equal(fc.type, 'function_call', JSON.stringify(first.response));
+    assert.equal(fc.name, 'get_weather');
+    assert.deepEqual(JSON.parse(fc.arguments), { city: 'Paris' });
+    ctl.send({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: fc.call_id, output: '{"sky":"sunny"}' } });
+    ctl.send({ type: 'response.create' });
+    const second = await ctl.next('response.done', { timeout: 20000 });
+    assert.equal(second.response.status, 'completed');
+    const said = second.response.output[0].content[0].transcript;
+    assert.match(said, /Tool said/);
+
+    // The browser got the same events and hears the answer on its track.
+    const end = Date.now() + 20000;
+    for (;;) {
+        const s = await page.evaluate(async () => {
+            let energy = 0;
+            (await window.plain.pc.getStats()).forEach((x) => {
+                if (x.type === 'inbound-rtp' && x.kind === 'audio') energy = x.totalAudioEnergy || 0;
+            });
+            return { types: window.plain.events.map((e) => e.type), done: window.plain.events.filter((e) => e.type === 'response.done').length, energy };
+        });
+        if (s.done >= 2 && s.energy > 0 && s.types.includes('output_audio_buffer.stopped')) break;
+        if (Date.now() > end) throw new Error(`the browser did not hear the answer: ${JSON.stringify(s)}`);
+        await sleep(200);
+    }
+    const browserDone = await page.evaluate(() => window.plain.events.filter((e) => e.type === 'response.done').map((e) => e.response.output[0].type));
+    assert.deepEqual(browserDone, ['function_call', 'message']);
+    await page.evaluate(() => window.plain.pc.close());
+    assert.equal((await ctl.closedP).code, 1000);
 });
